@@ -1,0 +1,40 @@
+# Two commands for users: `make run` (set up, then start API + web UI) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.s2r-installed
+TORCH  := torch==2.13.0
+
+.PHONY: setup run test lint browser clean
+
+setup: $(STAMP)
+
+# Installed once; re-run only when a requirements file or pyproject changes. torch first and alone,
+# so the CPU wheel is used and nothing pulls a multi-GB CUDA build (never torchvision: FACTS.md).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(TORCH)
+	$(PIP) install -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --no-deps -e .
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/sketch2render up
+
+# Headless Chromium for the browser test: Debian's package (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
+
+test: setup browser
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

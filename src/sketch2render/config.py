@@ -1,0 +1,130 @@
+"""Settings: one pydantic-settings class read from `S2R_*` environment variables.
+
+Everything a user can tune lives here, validated at start-up. No heavy imports.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="S2R_", extra="ignore")
+
+    # --- where things live and what runs them ---
+    home: Path = Field(default_factory=lambda: Path.home() / ".sketch2render")
+    models: str = "auto"  # auto | sd15 | tiny | sd15-random | /path/to/model/folder
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_dir: Path | None = None  # a local folder holding the sd15 weights (see README)
+
+    # --- real weights (sd15 profile); each overridable ---
+    base_model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    controlnet_model: str = "lllyasviel/control_v11p_sd15_canny"
+    ip_adapter_repo: str = "h94/IP-Adapter"
+    ip_adapter_subfolder: str = "models"
+    ip_adapter_weight: str = "ip-adapter_sd15.safetensors"
+    clip_model: str = "openai/clip-vit-base-patch32"
+
+    # --- input limits ---
+    max_upload_bytes: int = Field(default=20 * MB, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=64 * 64)
+    max_side: int = Field(default=12_000, ge=64)  # longest side of an accepted image, pixels
+
+    # --- generation defaults ---
+    render_size: int = Field(default=512, ge=64, le=2048)  # longest side of the output
+    steps: int = Field(default=20, ge=1, le=150)
+    guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
+    canny_low: int = Field(default=100, ge=0, le=255)
+    canny_high: int = Field(default=200, ge=0, le=255)
+    attention_slicing: bool = False  # memory option; slows modern GPUs (see README)
+    cpu_offload: bool = False  # memory option for small GPUs
+
+    # --- retrieval ---
+    top_k: int = Field(default=3, ge=1, le=20)
+    min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    lexical_weight: float = Field(default=1.0, ge=0.0)
+    rrf_k: int = Field(default=60, ge=1)
+    blend_temperature: float = Field(default=0.1, gt=0.0)
+    query_cache_size: int = Field(default=1024, ge=0)
+
+    # --- quality ---
+    structure_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    edge_tolerance_px: int = Field(default=2, ge=0, le=20)
+
+    # --- service ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    ui_port: int = Field(default=8501, ge=1, le=65535)
+    api_url: str = "http://127.0.0.1:8000"  # where the UI finds the API
+    api_key: str | None = None  # the key the UI / CLI client sends
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    queue_max: int = Field(default=32, ge=1)
+    max_history: int = Field(default=10_000, ge=10)
+
+    # --- scale-out ---
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_min_replicas: int = Field(default=1, ge=0)
+    ray_max_replicas: int = Field(default=2, ge=1)
+    ray_target_ongoing: int = Field(default=1, ge=1)
+    ray_max_queued: int = Field(default=16, ge=-1)
+    chroma_url: str | None = None
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("home", "model_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    # Paths under home, one place for all of them.
+    @property
+    def styles_dir(self) -> Path:
+        return self.home / "styles"
+
+    @property
+    def renders_dir(self) -> Path:
+        return self.home / "renders"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.home / "jobs.sqlite3"
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch  # only when someone asks which device to use
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_env_summary() -> dict[str, str]:
+    """The S2R_* variables currently set (for `models info`), keys redacted."""
+    return {
+        k: ("***" if "KEY" in k else v) for k, v in sorted(os.environ.items()) if k.startswith("S2R_")
+    }

@@ -1,0 +1,258 @@
+"""Pure image functions: safe decoding of untrusted uploads, normalisation to RGB, resizing for
+generation, Canny edge maps for ControlNet, and deterministic PNG encoding with text metadata.
+
+Decoding is defensive: size limits are checked on the compressed bytes and on the header before
+any pixel is decoded, only raster formats on an allowlist are accepted, and every failure becomes
+a domain error (`errors.py`) with one human sentence. Left out on purpose: colour management (ICC
+profiles are ignored), multi-frame output (animations keep their first frame), vector formats,
+and anything that needs torch. Only PIL, numpy and OpenCV are used here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, UnsupportedFormat
+
+ALLOWED_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
+_FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones and cameras
+_ALLOWED_TEXT = "upload a PNG, JPEG, WEBP, GIF or BMP image"
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def _mp(pixels: float) -> str:
+    mp = pixels / 1e6
+    return f"{mp:.0f} MP" if mp >= 10 else f"{mp:.2g} MP"
+
+
+def _bomb_size(exc: Exception) -> str:
+    """The pixel count PIL states in its DecompressionBombError, as 'N MP'."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return _mp(int(found.group(1))) if found else f"over {_mp(2 * (Image.MAX_IMAGE_PIXELS or 0))}"
+
+
+def _looks_like(data: bytes) -> str | None:
+    """Name what non-image bytes look like (text, SVG, HTML, XML, PDF), or None."""
+    head = data[:2048]
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if b"\x00" in head:
+        return None
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    if any(ch < " " and ch not in "\t\n\r\f" for ch in text):
+        return None
+    lower = text.lstrip("\ufeff \t\r\n").lower()
+    if "<svg" in lower:
+        return "an SVG drawing"
+    if lower.startswith(("<!doctype html", "<html")) or "<html" in lower[:512]:
+        return "an HTML page"
+    if lower.startswith("<?xml"):
+        return "an XML document"
+    return "a text file"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; 16-bit scaled (not clipped); transparency flattened onto white."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None) -> Image.Image:
+    """Decode untrusted bytes into a fully loaded RGB image, or raise a domain error."""
+    # 1. Cheap checks on the raw bytes.
+    if not data:
+        raise InvalidImage("file is empty")
+    if len(data) > max_bytes:
+        raise TooLarge(f"file is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+    looks_like = _looks_like(data)
+    if looks_like:
+        raise UnsupportedFormat(f"the file looks like {looks_like}, not a raster image; {_ALLOWED_TEXT}")
+    # 2. Header only (Image.open is lazy): format and size before any pixel is decoded.
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # PIL's own guard, at 2 × MAX_IMAGE_PIXELS
+        raise TooLarge(f"image is {_bomb_size(exc)}, over the {_mp(max_pixels)} limit") from None
+    except UnidentifiedImageError:
+        raise UnsupportedFormat(f"the file is not a recognised image format; {_ALLOWED_TEXT}") from None
+    except Exception as exc:  # PIL raises many types on a corrupt header
+        raise InvalidImage(f"the image header is corrupt ({type(exc).__name__})") from None
+    fmt = _FORMAT_ALIASES.get(image.format or "", image.format)
+    if fmt not in ALLOWED_FORMATS:
+        raise UnsupportedFormat(f"{image.format} images are not supported; {_ALLOWED_TEXT}")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise TooLarge(f"image is {width}×{height} = {_mp(width * height)}, over the {_mp(max_pixels)} limit")
+    if max_side is not None and max(width, height) > max_side:
+        raise TooLarge(f"image is {width}×{height}, its longest side is over the {max_side} px limit")
+    if width < 1 or height < 1:
+        raise InvalidImage(f"image has no pixels ({width}×{height})")
+    # 3. Decode the first frame, apply EXIF orientation, normalise to RGB.
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except Image.DecompressionBombError:
+        raise TooLarge(f"image is over the {_mp(max_pixels)} limit") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # truncated or corrupt data: OSError, SyntaxError, ValueError, ...
+        raise InvalidImage(f"the {fmt} image is truncated or corrupt ({type(exc).__name__})") from None
+
+
+def load_image_file(
+    path: str | PathLike, *, max_bytes: int, max_pixels: int, max_side: int | None = None
+) -> Image.Image:
+    """`decode_image` for a file on disk; the size is checked before the file is read."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise InvalidImage(f"cannot read image file {path}: it does not exist") from None
+    if not path.is_file():
+        raise InvalidImage(f"cannot read image file {path}: it is not a regular file")
+    if size > max_bytes:
+        raise TooLarge(f"file {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+    with path.open("rb") as f:
+        data = f.read(max_bytes + 1)  # the file may have grown since stat()
+    return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
+
+
+def fit_size(width: int, height: int, longest: int = 512, multiple: int = 8) -> tuple[int, int]:
+    """Aspect-preserving size whose longest side is `longest` and both sides multiples of `multiple`."""
+    if width < 1 or height < 1 or longest < 1 or multiple < 1:
+        raise ValueError(f"fit_size needs positive sizes, got {width}×{height}, {longest=}, {multiple=}")
+    target = max(multiple, round(longest / multiple) * multiple)
+    scale = target / max(width, height)
+
+    def snap(side: int) -> int:
+        return max(multiple, round(side * scale / multiple) * multiple)
+
+    return (target, snap(height)) if width >= height else (snap(width), target)
+
+
+def resize_for_generation(image: Image.Image, longest: int = 512) -> Image.Image:
+    """RGB copy resized with LANCZOS to `fit_size` (the latent grid needs multiples of 8)."""
+    size = fit_size(*image.size, longest=longest)
+    rgb = image.convert("RGB")
+    return rgb.copy() if rgb.size == size else rgb.resize(size, Image.Resampling.LANCZOS)
+
+
+def is_light_on_dark(gray: np.ndarray) -> bool:
+    """True when a dark background (median < 128) carries mostly lighter strokes (chalk, negatives)."""
+    gray = np.asarray(gray)
+    background = float(np.median(gray))
+    if background >= 128:
+        return False
+    ink = gray[np.abs(gray.astype(np.int16) - background) > 32]
+    return bool(ink.size) and bool(np.count_nonzero(ink > background) * 2 > ink.size)
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeMap:
+    edges: np.ndarray  # HxW uint8, 255 = edge, 0 = background (read-only)
+    low: int
+    high: int
+    inverted: bool  # the input was light-on-dark and was inverted before Canny
+    edge_fraction: float
+
+    def control_image(self) -> Image.Image:
+        """3-channel RGB, white edges on black: the input ControlNet canny expects."""
+        return Image.fromarray(np.repeat(self.edges[:, :, None], 3, axis=2))
+
+
+def _check_threshold(value: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= 255:
+        raise InvalidParameter(f"{field} must be an integer from 0 to 255, got {value!r}", field=field)
+    return int(value)
+
+
+def detect_edges(
+    image: Image.Image,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    min_edge_fraction: float = 0.0005,
+) -> EdgeMap:
+    """Canny edges of a sketch. Thresholds default to median ± 33 % of the blurred grey image;
+    when only one is given the other follows the usual 1:2 ratio."""
+    # 1. Check the thresholds the caller gave.
+    if low is not None:
+        low = _check_threshold(low, "canny_low")
+    if high is not None:
+        high = _check_threshold(high, "canny_high")
+    if low is not None and high is not None and low > high:
+        raise InvalidParameter(f"canny_low ({low}) must not exceed canny_high ({high})", field="canny_low")
+    # 2. Grey, dark lines on a light background, lightly blurred.
+    gray = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    inverted = is_light_on_dark(gray)
+    if inverted:
+        gray = 255 - gray
+    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    # 3. Thresholds: automatic, derived from the one given, or both given.
+    if low is None and high is None:
+        median = float(np.median(blurred))
+        low, high = int(max(0.0, 0.67 * median)), int(min(255.0, 1.33 * median))
+    elif low is None:
+        low = high // 2
+    elif high is None:
+        high = min(255, low * 2)
+    # 4. Canny, and refuse a sketch with (almost) nothing on it.
+    edges = cv2.Canny(blurred, low, high)
+    edges.flags.writeable = False
+    fraction = float(np.count_nonzero(edges)) / edges.size
+    if fraction < min_edge_fraction:
+        raise NoEdges("no edges found in the sketch; is it blank?")
+    return EdgeMap(edges=edges, low=low, high=high, inverted=inverted, edge_fraction=fraction)
+
+
+def encode_png(image: Image.Image, text: dict[str, str] | None = None) -> bytes:
+    """Deterministic PNG bytes: no metadata from the source image, text chunks in sorted key order
+    (tEXt when Latin-1, else iTXt)."""
+    clean = image.copy()
+    clean.info = {k: v for k, v in image.info.items() if k == "transparency"}
+    info = PngImagePlugin.PngInfo()
+    for key in sorted(text or {}):
+        info.add_text(key, str(text[key]))
+    buffer = io.BytesIO()
+    clean.save(buffer, format="PNG", pnginfo=info, compress_level=6, optimize=False)
+    return buffer.getvalue()
+
+
+def read_png_text(data: bytes, *, max_pixels: int = 64_000_000) -> dict[str, str]:
+    """Text chunks of a PNG (all of them: PIL decodes the pixels to reach chunks after the image data)."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"image is {_bomb_size(exc)}, over the {_mp(max_pixels)} limit") from None
+    except Exception:
+        raise UnsupportedFormat("the file is not a PNG image") from None
+    if image.width * image.height > max_pixels:
+        raise TooLarge(f"image is {image.width}×{image.height}, over the {_mp(max_pixels)} limit")
+    try:
+        return {key: str(value) for key, value in image.text.items()}
+    except Exception as exc:
+        raise InvalidImage(f"the PNG is truncated or corrupt ({type(exc).__name__})") from None
+
+
+def thumbnail_png(image: Image.Image, size: int = 256) -> bytes:
+    """A PNG no larger than size×size (aspect kept, never upscaled), RGB."""
+    thumb = image.convert("RGB")
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return encode_png(thumb)

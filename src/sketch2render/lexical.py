@@ -1,0 +1,108 @@
+"""The lexical half of hybrid retrieval: BM25 (bm25s) over each style's words, and RRF fusion.
+
+Dense CLIP similarity knows what "swirling night sky" looks like; BM25 knows that the style
+is *titled* and *tagged* that way. Reciprocal rank fusion combines the two rankings without
+having to calibrate their scores against each other. Not here: storage (styles.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an and are as at be by for from has he in is it its of on or that the this to was were "
+    "will with into over under like style look looking very".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words without stop words, with a light plural strip ("waves" -> "wave")."""
+    words = []
+    for word in _WORD.findall(text.lower()):
+        if word in _STOP:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        words.append(word)
+    return words
+
+
+class LexicalIndex:
+    """A BM25 index over id -> text, rebuilt lazily after changes (cheap at library sizes)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+        self._ids: list[str] = []
+        self._bm25 = None
+        self._dirty = True
+        self._lock = threading.Lock()
+
+    def set(self, doc_id: str, text: str) -> None:
+        with self._lock:
+            self._texts[doc_id] = text
+            self._dirty = True
+
+    def discard(self, doc_id: str) -> None:
+        with self._lock:
+            if self._texts.pop(doc_id, None) is not None:
+                self._dirty = True
+
+    def _rebuild(self) -> None:
+        import bm25s
+
+        self._ids = list(self._texts)
+        corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]
+        self._bm25 = bm25s.BM25()
+        if corpus:
+            self._bm25.index(corpus, show_progress=False)
+        self._dirty = False
+
+    def scores(self, query: str, allowed: Iterable[str] | None = None) -> dict[str, float]:
+        """BM25 score of every document with a positive score (optionally within `allowed`)."""
+        tokens = tokenize(query)
+        with self._lock:
+            if self._dirty:
+                self._rebuild()
+            if not tokens or not self._ids:
+                return {}
+            raw = np.asarray(self._bm25.get_scores(tokens), dtype=float)
+            ids = self._ids
+        keep = set(allowed) if allowed is not None else None
+        return {
+            ids[i]: float(raw[i])
+            for i in np.flatnonzero(raw > 0)
+            if keep is None or ids[i] in keep
+        }
+
+
+def rank_of(scores: Mapping[str, float]) -> dict[str, int]:
+    """1-based ranks, best first; ties broken by id for determinism."""
+    ordered = sorted(scores, key=lambda i: (-scores[i], i))
+    return {doc_id: rank for rank, doc_id in enumerate(ordered, start=1)}
+
+
+def reciprocal_rank_fusion(
+    dense: Mapping[str, float],
+    lexical: Mapping[str, float],
+    *,
+    dense_weight: float = 1.0,
+    lexical_weight: float = 1.0,
+    k: int = 60,
+) -> dict[str, float]:
+    """Fused score in [0, 1]: sum of w / (k + rank) over both lists, divided by its maximum."""
+    best = (dense_weight + lexical_weight) / (k + 1) or 1.0
+    dense_rank, lexical_rank = rank_of(dense), rank_of(lexical)
+    fused: dict[str, float] = {}
+    for doc_id in set(dense) | set(lexical):
+        score = 0.0
+        if doc_id in dense_rank:
+            score += dense_weight / (k + dense_rank[doc_id])
+        if doc_id in lexical_rank:
+            score += lexical_weight / (k + lexical_rank[doc_id])
+        fused[doc_id] = score / best
+    return fused

@@ -1,0 +1,354 @@
+"""The style library: style images on disk, their CLIP vectors in ChromaDB (via langchain-chroma).
+
+On disk, under `root`:
+  images/<id>.png    the image, re-encoded (longest side at most `store_side`)
+  images/<id>.json   its record (title, tags, license, ...); writing it commits an add
+  ip_embeds/<id>/    cached IP-Adapter image embeddings, one file per image-encoder model
+  chroma/            the vector index, one collection per retrieval model
+
+Files are the source of truth and the index follows them: opening the library reconciles the
+two, so a crash half-way through an add or a remove leaves no dangling entry, and switching
+retrieval models re-indexes the same images. Ids are content hashes, so adding the same
+image twice returns the existing id. Search is hybrid: CLIP cosine + BM25, fused by RRF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import imaging
+from .errors import InvalidParameter, NotFound
+from .lexical import LexicalIndex, reciprocal_rank_fusion
+from .schemas import StyleHit, StyleMeta, StyleRecord
+
+COLLECTION_PREFIX = "s2r-styles-"
+
+
+def collection_name(model_name: str) -> str:
+    """Vectors from different CLIP models live apart: one collection per model."""
+    return COLLECTION_PREFIX + hashlib.sha1(model_name.encode()).hexdigest()[:12]
+
+
+def content_id(image: Image.Image) -> str:
+    """The id of an image is a hash of its decoded pixels (same picture, same id)."""
+    digest = hashlib.sha256(f"{image.mode}{image.size}".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _tag_key(tag: str) -> str:
+    return "tag:" + tag.strip().lower()
+
+
+class StyleLibrary:
+    """Add, list, get, remove and search style images. Thread-safe; one process owns a store."""
+
+    def __init__(
+        self,
+        root: Path,
+        embeddings: Any,
+        *,
+        client: Any = None,
+        max_bytes: int = 20 * 1024 * 1024,
+        max_pixels: int = 40_000_000,
+        store_side: int = 1024,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        rrf_k: int = 60,
+    ) -> None:
+        import chromadb
+        from langchain_chroma import Chroma
+
+        self.root = Path(root)
+        self.images_dir = self.root / "images"
+        self.embeds_dir = self.root / "ip_embeds"
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.embeds_dir.mkdir(parents=True, exist_ok=True)
+        if client is None:
+            client = chromadb.PersistentClient(
+                path=str(self.root / "chroma"),
+                settings=chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False),
+            )
+        self.embeddings = embeddings
+        self.store = Chroma(
+            collection_name=collection_name(getattr(embeddings, "model_name", type(embeddings).__name__)),
+            embedding_function=embeddings,
+            client=client,
+            collection_metadata={"hnsw:space": "cosine"},
+        )
+        self.limits = {"max_bytes": max_bytes, "max_pixels": max_pixels}
+        self.store_side = store_side
+        self.weights = (dense_weight, lexical_weight, rrf_k)
+        self._records: dict[str, StyleRecord] = {}
+        self._lexical = LexicalIndex()
+        self._lock = threading.RLock()
+        self.reconcile()
+
+    # --- consistency ---------------------------------------------------------------------
+    @property
+    def _collection(self):
+        return self.store._collection  # langchain-chroma's collection: we bring our own vectors
+
+    def reconcile(self) -> dict[str, int]:
+        """Make the index agree with the files (after a crash or a change of retrieval model)."""
+        with self._lock:
+            on_disk = {p.stem for p in self.images_dir.glob("*.json")}
+            for png in self.images_dir.glob("*.png"):
+                if png.stem not in on_disk:  # an add that never committed
+                    png.unlink(missing_ok=True)
+                    shutil.rmtree(self.embeds_dir / png.stem, ignore_errors=True)
+            for tmp in self.images_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+            indexed = self._collection.get(include=["metadatas"])
+            stale = [i for i in indexed["ids"] if i not in on_disk]
+            if stale:  # a remove that did not finish
+                self._collection.delete(ids=stale)
+            self._records.clear()
+            for doc_id, meta in zip(indexed["ids"], indexed["metadatas"], strict=True):
+                if doc_id in on_disk:
+                    self._remember(StyleRecord.model_validate_json(meta["record"]))
+            missing = sorted(on_disk - set(self._records))
+            for doc_id in missing:
+                record = StyleRecord.model_validate_json((self.images_dir / f"{doc_id}.json").read_text())
+                with Image.open(self.image_path(doc_id)) as im:
+                    vector = self.embeddings.embed_pil([im.convert("RGB")])[0]
+                self._index([record], [vector])
+            return {"stale_removed": len(stale), "reindexed": len(missing)}
+
+    def _remember(self, record: StyleRecord) -> None:
+        self._records[record.id] = record
+        self._lexical.set(record.id, record.search_text())
+
+    def _index(self, records: Sequence[StyleRecord], vectors: Sequence[Sequence[float]]) -> None:
+        batch = max(1, min(5000, self.store._client.get_max_batch_size()))
+        for start in range(0, len(records), batch):
+            chunk = records[start : start + batch]
+            metadatas = []
+            for r in chunk:
+                meta: dict[str, Any] = {"title": r.title, "record": r.model_dump_json()}
+                meta.update({_tag_key(t): True for t in r.tags if t.strip()})
+                metadatas.append(meta)
+            self._collection.upsert(
+                ids=[r.id for r in chunk],
+                embeddings=[list(v) for v in vectors[start : start + batch]],
+                metadatas=metadatas,
+                documents=[r.search_text() for r in chunk],
+            )
+        for record in records:
+            self._remember(record)
+
+    # --- adding and removing -------------------------------------------------------------
+    def add_bytes(self, data: bytes, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+        """Add one image; returns (record, created). Bad files raise before anything is stored."""
+        image = imaging.decode_image(data, **self.limits)
+        return self.add_image(image, meta)
+
+    def add_file(self, path: Path, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+        image = imaging.load_image_file(Path(path), **self.limits)
+        if meta is None or not meta.title:
+            meta = (meta or StyleMeta()).model_copy(update={"title": Path(path).stem.replace("_", " ")})
+        return self.add_image(image, meta)
+
+    def add_image(self, image: Image.Image, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+        image = image.convert("RGB")
+        if max(image.size) > self.store_side:
+            image = image.copy()
+            image.thumbnail((self.store_side, self.store_side), Image.Resampling.LANCZOS)
+        style_id = content_id(image)
+        with self._lock:
+            if style_id in self._records:
+                return self._records[style_id], False
+            meta = meta or StyleMeta()
+            tags = sorted({t.strip().lower() for t in meta.tags if t.strip()})
+            record = StyleRecord(
+                **meta.model_dump(exclude={"tags"}),
+                tags=tags,
+                id=style_id,
+                width=image.width,
+                height=image.height,
+                added_at=time.time(),
+            )
+            vector = self.embeddings.embed_pil([image])[0]  # before touching disk: may fail
+            _write_atomic(self.image_path(style_id), imaging.encode_png(image))
+            _write_atomic(self.images_dir / f"{style_id}.json", record.model_dump_json(indent=1).encode())
+            self._index([record], [vector])
+            return record, True
+
+    def remove(self, style_id: str) -> StyleRecord:
+        with self._lock:
+            record = self.get(style_id)
+            (self.images_dir / f"{style_id}.json").unlink(missing_ok=True)  # commit point
+            self._collection.delete(ids=[style_id])
+            self.image_path(style_id).unlink(missing_ok=True)
+            shutil.rmtree(self.embeds_dir / style_id, ignore_errors=True)
+            self._records.pop(style_id, None)
+            self._lexical.discard(style_id)
+            return record
+
+    # --- reading -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, style_id: object) -> bool:
+        return style_id in self._records
+
+    def get(self, style_id: str) -> StyleRecord:
+        record = self._records.get(style_id)
+        if record is None:
+            raise NotFound(f"no style with id {style_id!r}", field="style_id")
+        return record
+
+    def image_path(self, style_id: str) -> Path:
+        if not style_id.isalnum():  # ids are hex; never let other text near the filesystem
+            raise NotFound(f"no style with id {style_id!r}", field="style_id")
+        return self.images_dir / f"{style_id}.png"
+
+    def load_image(self, style_id: str) -> Image.Image:
+        self.get(style_id)
+        with Image.open(self.image_path(style_id)) as im:
+            return im.convert("RGB")
+
+    def list(self, offset: int = 0, limit: int = 100, tag: str | None = None) -> list[StyleRecord]:
+        records = sorted(self._records.values(), key=lambda r: (r.added_at, r.id))
+        if tag:
+            records = [r for r in records if tag.strip().lower() in r.tags]
+        return records[offset : offset + limit]
+
+    # --- search --------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = ()
+    ) -> list[StyleHit]:
+        """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
+        the query are kept regardless (with a tiny model CLIP means nothing; words still do)."""
+        query = (query or "").strip()
+        if not query:
+            raise InvalidParameter("the search query is empty", field="q")
+        if len(query) > 1000:
+            raise InvalidParameter("the search query is over 1000 characters", field="q")
+        vector = self.embeddings.embed_query(query)
+        return self._hybrid(vector, query, k, min_score, tags)
+
+    def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
+        """Styles that look like an image (or like a library style, given its id; itself excluded)."""
+        exclude = None
+        if isinstance(image, str):
+            exclude, image = image, self.load_image(image)
+        vector = self.embeddings.embed_pil([image.convert("RGB")])[0]
+        hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
+        return [h for h in hits if h.id != exclude][:k]
+
+    def _hybrid(
+        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str]
+    ) -> list[StyleHit]:
+        if not 1 <= k <= 100:
+            raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
+        tags = [t.strip().lower() for t in tags if t.strip()]
+        with self._lock:
+            allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
+            if not allowed:
+                return []
+            n = min(len(allowed), max(50, 4 * k))
+            where = None
+            if len(tags) == 1:
+                where = {_tag_key(tags[0]): True}
+            elif tags:
+                where = {"$and": [{_tag_key(t): True} for t in tags]}
+            found = self.store.similarity_search_by_vector_with_relevance_scores(
+                list(vector), k=n, filter=where
+            )
+            dense = {doc.id: 1.0 - float(distance) for doc, distance in found if doc.id in allowed}
+            lexical = self._lexical.scores(query, allowed) if query else {}
+            dense_w, lexical_w, rrf_k = self.weights
+            fused = reciprocal_rank_fusion(
+                dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k
+            )
+            hits = [
+                StyleHit(
+                    style=self._records[i],
+                    score=round(fused[i], 6),
+                    cosine=round(dense[i], 6) if i in dense else None,
+                    lexical=round(lexical.get(i, 0.0), 6),
+                )
+                for i in fused
+            ]
+        if min_score is not None:
+            hits = [h for h in hits if h.is_relevant(min_score)]
+        hits.sort(key=lambda h: (-h.score, -(h.cosine or -2.0), h.id))
+        return hits[:k]
+
+    # --- cached IP-Adapter image embeddings ------------------------------------------------
+    def _embeds_path(self, style_id: str, encoder_key: str) -> Path:
+        safe_key = hashlib.sha1(encoder_key.encode()).hexdigest()[:16]
+        return self.embeds_dir / style_id / f"{safe_key}.safetensors"
+
+    def load_ip_embeds(self, style_id: str, encoder_key: str):
+        """The cached IP-Adapter embedding tensor for this style and image encoder, or None."""
+        path = self._embeds_path(style_id, encoder_key)
+        if not path.exists():
+            return None
+        from safetensors.torch import load_file
+
+        return load_file(str(path))["embeds"]
+
+    def save_ip_embeds(self, style_id: str, encoder_key: str, embeds) -> None:
+        from safetensors.torch import save
+
+        self.get(style_id)
+        path = self._embeds_path(style_id, encoder_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = save({"embeds": embeds.detach().cpu().contiguous()}, metadata={"encoder": encoder_key})
+        _write_atomic(path, data)
+
+    # --- bulk ------------------------------------------------------------------------------
+    def add_files(
+        self,
+        items: Sequence[tuple[Path, StyleMeta | None]],
+        progress: Callable[[int, int, Path], None] | None = None,
+    ) -> list[tuple[StyleRecord, bool]]:
+        """Add many files, calling `progress(done, total, path)` after each (for a progress bar)."""
+        results = []
+        for done, (path, meta) in enumerate(items, start=1):
+            results.append(self.add_file(path, meta))
+            if progress:
+                progress(done, len(items), path)
+        return results
+
+
+def load_manifest(folder: Path) -> list[tuple[Path, StyleMeta]]:
+    """Read a folder's manifest.json (file, title, creator, year, license, source, tags, description)."""
+    entries = json.loads((folder / "manifest.json").read_text())
+    items = []
+    for entry in entries:
+        fields = {k: entry[k] for k in StyleMeta.model_fields if k in entry}
+        items.append((folder / entry["file"], StyleMeta(**fields)))
+    return items
+
+
+def default_styles_dir() -> Path:
+    """The 21 public-domain style images shipped with the package (with their licenses)."""
+    return Path(__file__).parent / "data" / "styles"
+
+
+def import_defaults(
+    library: StyleLibrary, progress: Callable[[int, int, Path], None] | None = None
+) -> tuple[int, int]:
+    """Add the bundled styles; idempotent. Returns (added, already present)."""
+    results = library.add_files(load_manifest(default_styles_dir()), progress)
+    added = sum(created for _, created in results)
+    return added, len(results) - added

@@ -1,0 +1,180 @@
+"""StyleLibrary with a deterministic fake embedder: add, dedup, list, remove, search, recovery."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+
+from fakes import FakeEmbeddings
+from sketch2render.errors import InvalidImage, InvalidParameter, NotFound, UnsupportedFormat
+from sketch2render.schemas import StyleMeta
+from sketch2render.styles import StyleLibrary, load_manifest
+
+
+def png_bytes(colour, size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def library(tmp_path):
+    return StyleLibrary(tmp_path / "styles", FakeEmbeddings())
+
+
+def add(lib, colour, title, tags=(), description=""):
+    record, _ = lib.add_bytes(png_bytes(colour), StyleMeta(title=title, tags=list(tags), description=description))
+    return record
+
+
+def test_add_stores_png_and_record(library):
+    record = add(library, (200, 10, 10), "Red field", ["Bold", "warm "])
+    assert record.tags == ["bold", "warm"]
+    assert library.image_path(record.id).read_bytes().startswith(b"\x89PNG")
+    assert library.get(record.id).title == "Red field"
+    assert len(library) == 1
+
+
+def test_same_content_twice_returns_existing_id(library):
+    first, created1 = library.add_bytes(png_bytes((1, 2, 3)), StyleMeta(title="a"))
+    second, created2 = library.add_bytes(png_bytes((1, 2, 3)), StyleMeta(title="b"))
+    assert (created1, created2) == (True, False)
+    assert first.id == second.id and second.title == "a"
+    assert len(library) == 1
+
+
+def test_dense_ordering_by_colour(library):
+    red = add(library, (250, 0, 0), "one")
+    green = add(library, (0, 250, 0), "two")
+    blue = add(library, (0, 0, 250), "three")
+    assert [h.id for h in library.search("something red", k=3)][0] == red.id
+    assert library.search("green please", k=1)[0].id == green.id
+    hits = library.search("blue", k=3)
+    assert hits[0].id == blue.id
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(h.cosine is not None for h in hits)
+
+
+def test_lexical_side_finds_words_and_fuses(library):
+    add(library, (250, 0, 0), "Crimson poster")
+    night = add(library, (90, 90, 90), "The Starry Night", ["night sky", "swirling"], "swirling stars")
+    hits = library.search("swirling night sky", k=2)
+    assert hits[0].id == night.id
+    assert hits[0].lexical > 0 and hits[1].lexical == 0
+
+
+def test_tag_filter_and_min_score(library):
+    add(library, (250, 0, 0), "red a", ["poster"])
+    b = add(library, (240, 20, 0), "red b", ["painting"])
+    assert [h.id for h in library.search("red", k=5, tags=["painting"])] == [b.id]
+    assert library.search("red", k=5, tags=["nope"]) == []
+    # an impossible minimum cosine keeps only hits with a lexical match
+    kept = library.search("red b", k=5, min_score=1.01)
+    assert kept and all(h.lexical > 0 for h in kept)
+
+
+def test_remove_deletes_vector_image_and_caches(library):
+    import torch
+
+    record = add(library, (10, 200, 10), "green")
+    library.save_ip_embeds(record.id, "encoder-x", torch.ones(1, 4))
+    assert library.load_ip_embeds(record.id, "encoder-x") is not None
+    library.remove(record.id)
+    assert len(library) == 0
+    assert not library.image_path(record.id).exists()
+    assert not (library.embeds_dir / record.id).exists()
+    with pytest.raises(NotFound):
+        library.get(record.id)
+    assert library.search("green", k=3) == []
+
+
+def test_bad_files_refused_and_library_unchanged(library):
+    add(library, (1, 1, 1), "keep me")
+    before = sorted(p.name for p in library.images_dir.iterdir())
+    with pytest.raises(InvalidImage):
+        library.add_bytes(b"")
+    with pytest.raises(UnsupportedFormat):
+        library.add_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+    with pytest.raises(InvalidImage):
+        library.add_bytes(png_bytes((5, 5, 5))[:60])
+    assert sorted(p.name for p in library.images_dir.iterdir()) == before
+    assert len(library) == 1
+
+
+def test_parameters_validated(library):
+    with pytest.raises(InvalidParameter):
+        library.search("   ")
+    with pytest.raises(InvalidParameter):
+        library.search("x", k=0)
+
+
+def test_list_is_paged_in_insertion_order(library):
+    ids = [add(library, (i * 20, 0, 0), f"s{i}").id for i in range(5)]
+    assert [r.id for r in library.list(0, 2)] == ids[:2]
+    assert [r.id for r in library.list(2, 10)] == ids[2:]
+
+
+def test_search_by_image_excludes_itself(library):
+    red = add(library, (250, 0, 0), "red")
+    dark_red = add(library, (200, 0, 0), "dark red")
+    add(library, (0, 0, 250), "blue")
+    hits = library.search_by_image(red.id, k=2)
+    assert red.id not in [h.id for h in hits]
+    assert hits[0].id == dark_red.id
+
+
+def test_recovers_from_half_finished_add_and_remove(tmp_path):
+    lib = StyleLibrary(tmp_path / "s", FakeEmbeddings())
+    kept = add(lib, (1, 100, 1), "kept")
+    gone = add(lib, (100, 1, 1), "gone")
+    # a remove that crashed after its commit point: record file gone, vector and image still there
+    (lib.images_dir / f"{gone.id}.json").unlink()
+    # an add that crashed before its commit point: image written, no record
+    (lib.images_dir / "deadbeefdeadbeef.png").write_bytes(png_bytes((9, 9, 9)))
+    reopened = StyleLibrary(tmp_path / "s", FakeEmbeddings())
+    assert [r.id for r in reopened.list()] == [kept.id]
+    assert not (lib.images_dir / "deadbeefdeadbeef.png").exists()
+    assert not reopened.image_path(gone.id).exists()
+    assert [h.id for h in reopened.search("anything", k=5)] == [kept.id]
+
+
+def test_reindexes_when_the_retrieval_model_changes(tmp_path):
+    lib = StyleLibrary(tmp_path / "s", FakeEmbeddings())
+    record = add(lib, (0, 0, 250), "blue")
+
+    class OtherModel(FakeEmbeddings):
+        model_name = "another-model"
+
+    other = StyleLibrary(tmp_path / "s", OtherModel())
+    assert other.search("blue", k=1)[0].id == record.id
+
+
+def test_persists_across_processes(tmp_path):
+    lib = StyleLibrary(tmp_path / "s", FakeEmbeddings())
+    record = add(lib, (0, 250, 0), "green thing", ["verdant"])
+    del lib
+    code = textwrap.dedent(
+        f"""
+        import sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parents[1])!r})
+        from fakes import FakeEmbeddings
+        from sketch2render.styles import StyleLibrary
+        lib = StyleLibrary({str(tmp_path / 's')!r}, FakeEmbeddings())
+        hit = lib.search("verdant", k=1)[0]
+        print(len(lib), hit.id, hit.style.title)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", record.id, "green", "thing"]
+
+
+def test_manifest_of_bundled_styles_has_licenses():
+    from sketch2render.styles import default_styles_dir
+
+    items = load_manifest(default_styles_dir())
+    assert len(items) == 21
+    assert all(meta.license and meta.title and path.exists() for path, meta in items)
