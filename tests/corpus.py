@@ -59,6 +59,7 @@ def bad_inputs() -> list[tuple[str, bytes, type[S2RError]]]:
         (f"huge_{HUGE_SIDE}x{HUGE_SIDE}.png", png_header_only(HUGE_SIDE, HUGE_SIDE), TooLarge),
         ("truncated.png", png[: len(png) // 2], InvalidImage),
         ("truncated.jpg", jpeg[: len(jpeg) // 2], InvalidImage),
+        ("corrupt_header.png", png[:16] + bytes([png[16] ^ 0xFF]) + png[17:], InvalidImage),  # IHDR CRC fails
         ("empty.png", b"", InvalidImage),
         ("notes.png", b"These are my notes, saved with the wrong extension.\nLine two.\n", UnsupportedFormat),
         ("drawing.svg", svg, UnsupportedFormat),

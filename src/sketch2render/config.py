@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 MB = 1024 * 1024
 
@@ -51,7 +50,7 @@ class Settings(BaseSettings):
     # --- retrieval ---
     top_k: int = Field(default=3, ge=1, le=20)
     min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
-    dense_weight: float = Field(default=1.0, ge=0.0)
+    dense_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for tiny CLIP
     lexical_weight: float = Field(default=1.0, ge=0.0)
     rrf_k: int = Field(default=60, ge=1)
     blend_temperature: float = Field(default=0.1, gt=0.0)
@@ -125,6 +124,4 @@ def get_settings() -> Settings:
 
 def settings_env_summary() -> dict[str, str]:
     """The S2R_* variables currently set (for `models info`), keys redacted."""
-    return {
-        k: ("***" if "KEY" in k else v) for k, v in sorted(os.environ.items()) if k.startswith("S2R_")
-    }
+    return {k: ("***" if "KEY" in k else v) for k, v in sorted(os.environ.items()) if k.startswith("S2R_")}

@@ -26,6 +26,7 @@ from .errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, Unsupport
 ALLOWED_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
 _FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones and cameras
 _ALLOWED_TEXT = "upload a PNG, JPEG, WEBP, GIF or BMP image"
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
@@ -38,6 +39,13 @@ def _bomb_size(exc: Exception) -> str:
     """The pixel count PIL states in its DecompressionBombError, as 'N MP'."""
     found = re.search(r"\((\d+) pixels\)", str(exc))
     return _mp(int(found.group(1))) if found else f"over {_mp(2 * (Image.MAX_IMAGE_PIXELS or 0))}"
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The allowed format whose signature the bytes start with, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES.items() if data.startswith(magic)), None)
 
 
 def _looks_like(data: bytes) -> str | None:
@@ -90,6 +98,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int 
     except Image.DecompressionBombError as exc:  # PIL's own guard, at 2 × MAX_IMAGE_PIXELS
         raise TooLarge(f"image is {_bomb_size(exc)}, over the {_mp(max_pixels)} limit") from None
     except UnidentifiedImageError:
+        if claimed := _claimed_format(data):
+            raise InvalidImage(f"the file starts like a {claimed} image but its header is corrupt") from None
         raise UnsupportedFormat(f"the file is not a recognised image format; {_ALLOWED_TEXT}") from None
     except Exception as exc:  # PIL raises many types on a corrupt header
         raise InvalidImage(f"the image header is corrupt ({type(exc).__name__})") from None
@@ -123,14 +133,18 @@ def load_image_file(
     path = Path(path)
     try:
         size = path.stat().st_size
-    except OSError:
+        if not path.is_file():
+            raise InvalidImage(f"cannot read image file {path}: it is not a regular file")
+        if size > max_bytes:
+            raise TooLarge(
+                f"file {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit"
+            )
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # the file may have grown since stat()
+    except FileNotFoundError:
         raise InvalidImage(f"cannot read image file {path}: it does not exist") from None
-    if not path.is_file():
-        raise InvalidImage(f"cannot read image file {path}: it is not a regular file")
-    if size > max_bytes:
-        raise TooLarge(f"file {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
-    with path.open("rb") as f:
-        data = f.read(max_bytes + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise InvalidImage(f"cannot read image file {path}: {exc.strerror or exc}") from None
     return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
 
 

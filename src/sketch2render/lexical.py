@@ -73,11 +73,7 @@ class LexicalIndex:
             raw = np.asarray(self._bm25.get_scores(tokens), dtype=float)
             ids = self._ids
         keep = set(allowed) if allowed is not None else None
-        return {
-            ids[i]: float(raw[i])
-            for i in np.flatnonzero(raw > 0)
-            if keep is None or ids[i] in keep
-        }
+        return {ids[i]: float(raw[i]) for i in np.flatnonzero(raw > 0) if keep is None or ids[i] in keep}
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:

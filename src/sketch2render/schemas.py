@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class StyleMeta(BaseModel):
@@ -46,3 +48,102 @@ class StyleHit(BaseModel):
     def is_relevant(self, min_cosine: float) -> bool:
         """A hit counts when CLIP finds it similar enough or a word of the prompt matched."""
         return self.lexical > 0 or (self.cosine is not None and self.cosine >= min_cosine)
+
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "lowres, blurry, jpeg artifacts, deformed, distorted geometry, extra lines, watermark, "
+    "signature, text, worst quality, low quality"
+)
+StyleMode = Literal["full", "style-only", "none"]
+
+
+class RenderParams(BaseModel):
+    """Everything a render can be asked for, validated (errors name the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=1000)
+    negative_prompt: str = Field(default=DEFAULT_NEGATIVE_PROMPT, max_length=1000)
+    steps: int = Field(default=20, ge=1, le=150)
+    guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
+    control_strength: float = Field(default=1.0, ge=0.0, le=2.0)  # ControlNet conditioning scale
+    control_start: float = Field(default=0.0, ge=0.0, le=1.0)
+    control_end: float = Field(default=1.0, ge=0.0, le=1.0)
+    style_strength: float = Field(default=0.7, ge=0.0, le=2.0)  # IP-Adapter scale
+    style_mode: StyleMode = "full"
+    style_ids: list[str] = Field(default_factory=list, max_length=8)  # use these, skip retrieval
+    top_k: int = Field(default=3, ge=1, le=10)
+    blend: bool = False  # mix the top-k styles instead of using the best one
+    blend_temperature: float | None = Field(default=None, gt=0.0, le=10.0)
+    min_style_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    num_images: int = Field(default=1, ge=1, le=4)
+    size: int = Field(default=512, ge=64, le=1024)  # longest side of the output, multiple of 8
+    canny_low: int | None = Field(default=None, ge=0, le=255)  # None: automatic thresholds
+    canny_high: int | None = Field(default=None, ge=0, le=255)
+    auto_balance: bool = False  # search (control, style) strengths for the best trade-off first
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the prompt is empty")
+        return value.strip()
+
+    @field_validator("style_ids")
+    @classmethod
+    def _ids_look_like_ids(cls, value: list[str]) -> list[str]:
+        for style_id in value:
+            if not (1 <= len(style_id) <= 64 and style_id.isalnum()):
+                raise ValueError(f"{style_id!r} is not a style id")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"size must be a multiple of 8, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> RenderParams:
+        if self.control_start >= self.control_end:
+            raise ValueError("control_start must be below control_end")
+        if (self.canny_low is None) != (self.canny_high is None):
+            raise ValueError("give both canny_low and canny_high, or neither (automatic)")
+        if self.canny_low is not None and self.canny_low > self.canny_high:
+            raise ValueError("canny_low must not exceed canny_high")
+        return self
+
+
+class Timings(BaseModel):
+    """Seconds per stage."""
+
+    decode: float = 0.0
+    edges: float = 0.0
+    retrieval: float = 0.0
+    embeds: float = 0.0  # IP-Adapter image embeddings (0 when cached)
+    denoise: float = 0.0
+    vae_decode: float = 0.0
+    metrics: float = 0.0
+    total: float = 0.0
+
+
+class RenderRecipe(BaseModel):
+    """What was rendered and how: enough to reproduce it, stored in the PNG and beside it."""
+
+    params: RenderParams  # with the seed filled in
+    seed: int
+    width: int
+    height: int
+    styles: list[StyleHit] = Field(default_factory=list)  # used ones carry a weight
+    fallback_reason: str | None = None  # why no style was used, when none was
+    edges: dict = Field(default_factory=dict)  # thresholds used, inverted, edge fraction
+    models: dict = Field(default_factory=dict)  # profile and model ids
+    smoke_test: bool = False  # tiny / random weights: the image is noise, not a render
+    device: str = "cpu"
+    dtype: str = "float32"
+    timings: Timings = Field(default_factory=Timings)
+    metrics: list[dict] = Field(default_factory=list)  # one per image (quality scores)
+    balance: dict | None = None  # the auto-balance grid and its choice
+    version: str = ""

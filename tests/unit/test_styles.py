@@ -8,9 +8,9 @@ import sys
 import textwrap
 
 import pytest
+from fakes import FakeEmbeddings
 from PIL import Image
 
-from fakes import FakeEmbeddings
 from sketch2render.errors import InvalidImage, InvalidParameter, NotFound, UnsupportedFormat
 from sketch2render.schemas import StyleMeta
 from sketch2render.styles import StyleLibrary, load_manifest
@@ -28,7 +28,9 @@ def library(tmp_path):
 
 
 def add(lib, colour, title, tags=(), description=""):
-    record, _ = lib.add_bytes(png_bytes(colour), StyleMeta(title=title, tags=list(tags), description=description))
+    record, _ = lib.add_bytes(
+        png_bytes(colour), StyleMeta(title=title, tags=list(tags), description=description)
+    )
     return record
 
 
@@ -160,10 +162,10 @@ def test_persists_across_processes(tmp_path):
     del lib
     code = textwrap.dedent(
         f"""
-        import sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parents[1])!r})
+        import sys; sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
         from fakes import FakeEmbeddings
         from sketch2render.styles import StyleLibrary
-        lib = StyleLibrary({str(tmp_path / 's')!r}, FakeEmbeddings())
+        lib = StyleLibrary({str(tmp_path / "s")!r}, FakeEmbeddings())
         hit = lib.search("verdant", k=1)[0]
         print(len(lib), hit.id, hit.style.title)
         """

@@ -1,0 +1,210 @@
+"""The renderer: Stable Diffusion 1.5 + ControlNet (canny, the geometry) + IP-Adapter (the look).
+
+`Renderer.from_models` loads diffusers' `StableDiffusionControlNetPipeline` once (fp16 + SDPA on
+CUDA, fp32 on CPU) and `generate` runs it under a lock: a seeded generator, a per-step progress
+callback, cancellation between steps, denoising and VAE decode timed apart, GPU out-of-memory
+reported as a domain error. Style images arrive as IP-Adapter image embeddings (computed once per
+style by `encode_style` and cached by the library). No safety checker is loaded (see README).
+Not here: retrieval and style selection (chain.py), decoding and edges (imaging.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from .errors import Cancelled, InvalidParameter, OutOfMemory
+from .schemas import RenderParams
+
+ProgressFn = Callable[[int, int], None]
+
+# InstantStyle on SD 1.5: inject the reference only into the style layers, up_blocks.1.attentions.1.
+# (The SDXL recipe, {"up": {"block_0": ...}}, silently turns every layer off on SD 1.5.)
+STYLE_ONLY_LAYERS = {"up": {"block_1": [0.0, 1.0, 0.0]}}
+
+
+@dataclass
+class Generated:
+    images: list[Image.Image]
+    denoise_s: float
+    vae_decode_s: float
+
+
+def ip_adapter_scales(pipe: Any) -> dict[str, float]:
+    """The IP-Adapter scale of every cross-attention processor (to check what is switched on)."""
+    return {
+        name: float(proc.scale[0])
+        for name, proc in pipe.unet.attn_processors.items()
+        if hasattr(proc, "scale") and isinstance(proc.scale, list)
+    }
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Renderer:
+    """One loaded pipeline, reused for every render. Thread-safe (one render at a time)."""
+
+    def __init__(self, pipe: Any, *, device: str, dtype: Any, encoder_key: str) -> None:
+        self.pipe = pipe
+        self.device = device
+        self.dtype = dtype
+        self.encoder_key = encoder_key  # cache key for style embeddings from this image encoder
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_models(cls, models: Any, settings: Any) -> Renderer:
+        import torch
+        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
+
+        device = settings.resolved_device()
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        common = {"dtype": dtype, "use_safetensors": True, "local_files_only": models.local_files_only}
+        controlnet = ControlNetModel.from_pretrained(models.controlnet, **common)
+        pipe = StableDiffusionControlNetPipeline.from_pretrained(
+            models.base, controlnet=controlnet, safety_checker=None, requires_safety_checker=False, **common
+        )
+        pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config)
+        pipe.load_ip_adapter(
+            models.ip_adapter,
+            subfolder=models.ip_adapter_subfolder,
+            weight_name=models.ip_adapter_weight,
+            local_files_only=models.local_files_only,
+        )
+        if settings.cpu_offload and device == "cuda":
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        if settings.attention_slicing:  # memory option only: slows modern GPUs (FACTS.md)
+            pipe.enable_attention_slicing()
+        pipe.set_progress_bar_config(disable=True)
+        ids = models.ids()
+        key = f"{ids.get('ip_adapter', models.ip_adapter)}|{ids.get('image_encoder', '')}"
+        return cls(pipe, device=device, dtype=dtype, encoder_key=key)
+
+    # --- style embeddings ------------------------------------------------------------------
+    def encode_style(self, image: Image.Image):
+        """IP-Adapter image embedding of one style image: a [2 (negative, positive), 1, D] CPU tensor."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            (embeds,) = self.pipe.prepare_ip_adapter_image_embeds(
+                ip_adapter_image=[image.convert("RGB")],
+                ip_adapter_image_embeds=None,
+                device=self.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=True,
+            )
+        return embeds.float().cpu()
+
+    def zero_style(self):
+        """An all-zero style embedding (used with scale 0 when no style applies)."""
+        import torch
+
+        proj = self.pipe.unet.encoder_hid_proj.image_projection_layers[0]
+        return torch.zeros(2, 1, proj.image_embeds.in_features)
+
+    @staticmethod
+    def mix(embeds: Sequence[Any], weights: Sequence[float]):
+        """Weighted average of style embeddings (the blend)."""
+        total = sum(weights)
+        if not embeds or total <= 0:
+            raise InvalidParameter("a blend needs at least one style with a positive weight")
+        return sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
+
+    # --- generation ----------------------------------------------------------------------
+    def _set_style_scale(self, mode: str, strength: float) -> None:
+        if mode == "none" or strength == 0:
+            self.pipe.set_ip_adapter_scale(0.0)
+        elif mode == "style-only":
+            self.pipe.set_ip_adapter_scale({"up": {"block_1": [0.0, strength, 0.0]}})
+        else:
+            self.pipe.set_ip_adapter_scale(strength)
+
+    def generate(
+        self,
+        control_image: Image.Image,
+        params: RenderParams,
+        *,
+        seed: int,
+        style_embeds: Any = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Generated:
+        """Denoise `params.steps` steps guided by the edge map and the style embedding."""
+        import torch
+
+        # 1. Inputs
+        width, height = control_image.size
+        if width % 8 or height % 8:
+            raise InvalidParameter(f"image sides must be multiples of 8, got {width}x{height}")
+        cfg = params.guidance_scale > 1.0
+        scale = params.style_strength if style_embeds is not None else 0.0
+        embeds = style_embeds if style_embeds is not None else self.zero_style()
+        embeds = embeds.to(self.device, self.dtype)
+        if not cfg:
+            embeds = embeds[1:]  # positive half only
+        total = params.steps
+
+        # 2. Progress and cancellation between steps
+        def on_step_end(pipe, step, timestep, callback_kwargs):
+            if progress is not None:
+                progress(step + 1, total)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the render was cancelled")
+            return callback_kwargs
+
+        with self._lock:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the render was cancelled")
+            self._set_style_scale(params.style_mode, scale)
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+            try:
+                # 3. Denoising loop (latents out, so the VAE decode is timed on its own)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    latents = self.pipe(
+                        prompt=params.prompt,
+                        negative_prompt=params.negative_prompt or None,
+                        image=control_image,
+                        width=width,
+                        height=height,
+                        num_inference_steps=params.steps,
+                        guidance_scale=params.guidance_scale,
+                        controlnet_conditioning_scale=params.control_strength,
+                        control_guidance_start=params.control_start,
+                        control_guidance_end=params.control_end,
+                        ip_adapter_image_embeds=[embeds],
+                        num_images_per_prompt=params.num_images,
+                        generator=generator,
+                        output_type="latent",
+                        callback_on_step_end=on_step_end,
+                    ).images
+                    if self.device == "cuda":
+                        torch.cuda.synchronize()
+                    t1 = time.perf_counter()
+                    # 4. VAE decode
+                    vae = self.pipe.vae
+                    decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+                    images = self.pipe.image_processor.postprocess(decoded, output_type="pil")
+                    t2 = time.perf_counter()
+            except Cancelled:
+                raise
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                raise OutOfMemory(
+                    f"the GPU ran out of memory rendering {params.num_images} image(s) at {width}x{height}; "
+                    "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"
+                ) from exc
+        return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1)
