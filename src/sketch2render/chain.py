@@ -102,9 +102,7 @@ def style_embedding(library: Any, renderer: Any, used: list[StyleHit]):
     return renderer.mix(embeds, [h.weight or 0.0 for h in used])
 
 
-def build_chain(
-    library: Any, renderer: Any, settings: Any, models: Any = None, scorer: Any = None
-) -> Runnable:
+def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, scorer: Any = None) -> Runnable:
     """retrieve (in parallel with decoding the sketch) -> render."""
     model_ids = {"profile": models.profile, **models.ids()} if models is not None else {}
     smoke_test = bool(models is not None and models.smoke_test)

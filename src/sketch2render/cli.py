@@ -134,9 +134,7 @@ def styles_add(
     library = open_library(cfg)
     with progress_bar("adding styles") as bar:
         task = bar.add_task("", total=len(images))
-        results = library.add_files(
-            [(p, meta) for p in images], lambda done, _t, _p: bar.update(task, completed=done)
-        )
+        results = library.add_files([(p, meta) for p in images], lambda done, _t, _p: bar.update(task, completed=done))
     if as_json:
         print_json([{**r.model_dump(), "created": created} for r, created in results])
         return

@@ -21,9 +21,7 @@ from .errors import InvalidParameter
 def render(
     sketch: Annotated[Path, typer.Argument(help="The sketch: PNG, JPEG or WEBP line drawing.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="What it should look like.")],
-    style: Annotated[
-        list[str] | None, typer.Option("--style", help="Use this style id (repeatable).")
-    ] = None,
+    style: Annotated[list[str] | None, typer.Option("--style", help="Use this style id (repeatable).")] = None,
     top_k: Annotated[int, typer.Option(min=1, max=10)] = 3,
     blend: Annotated[bool, typer.Option(help="Blend the top-k styles by score.")] = False,
     style_mode: Annotated[str, typer.Option(help="full | style-only | none")] = "full",

@@ -88,9 +88,9 @@ class CLIPEmbeddings(Embeddings):
         out: list[list[float]] = []
         with self._lock, torch.inference_mode():
             for batch in _batched(list(texts), self.batch_size):
-                inputs = tokenizer(
-                    list(batch), padding=True, truncation=True, max_length=77, return_tensors="pt"
-                ).to(self.device)
+                inputs = tokenizer(list(batch), padding=True, truncation=True, max_length=77, return_tensors="pt").to(
+                    self.device
+                )
                 out.extend(self._normalise(model.get_text_features(**inputs)))
         return out
 

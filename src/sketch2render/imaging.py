@@ -136,9 +136,7 @@ def load_image_file(
         if not path.is_file():
             raise InvalidImage(f"cannot read image file {path}: it is not a regular file")
         if size > max_bytes:
-            raise TooLarge(
-                f"file {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit"
-            )
+            raise TooLarge(f"file {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)  # the file may have grown since stat()
     except FileNotFoundError:

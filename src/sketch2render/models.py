@@ -249,9 +249,7 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         )
     missing = _missing_in_folder(root, settings)
     if missing:
-        raise ModelsUnavailable(
-            f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models"
-        )
+        raise ModelsUnavailable(f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models")
     warning = {"tiny": TINY_WARNING, "sd15-random": SD15_RANDOM_WARNING}.get(profile)
     fingerprints = tuple(sorted(marker.get("fingerprints", {}).items())) if profile != "local" else ()
     return ModelSet(
@@ -388,8 +386,8 @@ class _Shapes:
     seed: int = 0
 
 
-def _tiny_clip(hidden: int = 32) -> dict:
-    return dict(hidden_size=hidden, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+def _tiny_clip() -> dict:
+    return dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
 
 
 TINY = _Shapes(
@@ -402,10 +400,10 @@ TINY = _Shapes(
     vae_channels=(8, 16, 16, 16),
     vae_layers=1,
     vae_norm_groups=8,
-    text={**_tiny_clip(32), "projection_dim": 32},
-    image_encoder={**_tiny_clip(32), "image_size": 224, "patch_size": 32, "projection_dim": 32},
-    clip_text=_tiny_clip(32),
-    clip_vision={**_tiny_clip(32), "image_size": 224, "patch_size": 32},
+    text={**_tiny_clip(), "projection_dim": 32},
+    image_encoder={**_tiny_clip(), "image_size": 224, "patch_size": 32, "projection_dim": 32},
+    clip_text=_tiny_clip(),
+    clip_vision={**_tiny_clip(), "image_size": 224, "patch_size": 32},
     clip_projection=32,
     dtype="float32",
 )
@@ -455,7 +453,7 @@ SD15_RANDOM = _Shapes(
 
 
 def build_tiny(directory: Path, *, force: bool = False) -> Path:
-    """Tiny random models with the SD 1.5 block layout (~10 MB, seconds). Same bytes every build."""
+    """Tiny random models with the SD 1.5 block layout (~16 MB, ~4 s). Same bytes every build."""
     return _build(Path(directory), "tiny", TINY, force=force)
 
 
@@ -471,8 +469,7 @@ def _build(directory: Path, profile: str, shapes: _Shapes, *, force: bool) -> Pa
         return directory
     if directory.is_dir() and any(directory.iterdir()) and read_marker(directory) is None:
         raise ModelsUnavailable(
-            f"{directory} exists and is not a model folder built by sketch2render; "
-            "remove it or choose another folder"
+            f"{directory} exists and is not a model folder built by sketch2render; remove it or choose another folder"
         )
     directory.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(directory)

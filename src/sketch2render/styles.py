@@ -269,15 +269,11 @@ class StyleLibrary:
                 where = {_tag_key(tags[0]): True}
             elif tags:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
-            found = self.store.similarity_search_by_vector_with_relevance_scores(
-                list(vector), k=n, filter=where
-            )
+            found = self.store.similarity_search_by_vector_with_relevance_scores(list(vector), k=n, filter=where)
             dense = {doc.id: 1.0 - float(distance) for doc, distance in found if doc.id in allowed}
             lexical = self._lexical.scores(query, allowed) if query else {}
             dense_w, lexical_w, rrf_k = self.weights
-            fused = reciprocal_rank_fusion(
-                dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k
-            )
+            fused = reciprocal_rank_fusion(dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k)
             hits = [
                 StyleHit(
                     style=self._records[i],
@@ -345,9 +341,7 @@ def default_styles_dir() -> Path:
     return Path(__file__).parent / "data" / "styles"
 
 
-def import_defaults(
-    library: StyleLibrary, progress: Callable[[int, int, Path], None] | None = None
-) -> tuple[int, int]:
+def import_defaults(library: StyleLibrary, progress: Callable[[int, int, Path], None] | None = None) -> tuple[int, int]:
     """Add the bundled styles; idempotent. Returns (added, already present)."""
     results = library.add_files(load_manifest(default_styles_dir()), progress)
     added = sum(created for _, created in results)

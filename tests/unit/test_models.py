@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,21 @@ def test_a_build_finished_meanwhile_by_another_process_wins(
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
 
 
+def test_force_rebuilds_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_build(root: Path, shapes) -> None:
+        for folder in ("base", "controlnet", "ip-adapter", "clip"):
+            (root / folder).mkdir()
+            (root / folder / "weights.safetensors").write_text(str(time.time_ns()))
+
+    monkeypatch.setattr(models_module, "_write_models", fake_build)
+    target = build_tiny(tmp_path / "tiny")
+    first = file_hashes(target)
+    assert build_tiny(target) == target and file_hashes(target) == first
+    build_tiny(target, force=True)
+    assert file_hashes(target) != first
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
+
+
 def test_build_refuses_to_overwrite_a_folder_it_did_not_build(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -192,9 +208,7 @@ def test_the_retrieval_clip_loads_with_the_standard_classes(tiny_models_dir: Pat
     processor = CLIPImageProcessor.from_pretrained(folder)
 
     with torch.no_grad():
-        text = model.get_text_features(
-            **tokenizer(["a cat", "a red house"], padding=True, return_tensors="pt")
-        )
+        text = model.get_text_features(**tokenizer(["a cat", "a red house"], padding=True, return_tensors="pt"))
         image = model.get_image_features(**processor(images=Image.new("RGB", (90, 60)), return_tensors="pt"))
     # transformers 5 returns an output object whose pooler_output holds the projected features
     text, image = (getattr(out, "pooler_output", out) for out in (text, image))
@@ -216,9 +230,7 @@ def test_auto_falls_back_to_tiny_loudly_when_no_real_weights_are_cached(
     assert "images will be noise" in models.warning and "S2R_MODELS=sd15" in models.warning
 
 
-def test_sd15_without_cached_weights_is_unavailable_with_a_download_hint(
-    tmp_path: Path, empty_hf_cache: Path
-) -> None:
+def test_sd15_without_cached_weights_is_unavailable_with_a_download_hint(tmp_path: Path, empty_hf_cache: Path) -> None:
     with pytest.raises(ModelsUnavailable) as raised:
         resolve_models(Settings(home=tmp_path, models="sd15"))
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in raised.value.message
@@ -226,9 +238,7 @@ def test_sd15_without_cached_weights_is_unavailable_with_a_download_hint(
     assert not (tmp_path / "models").exists()  # nothing built, nothing fetched
 
 
-def test_sd15_resolves_to_hub_ids_when_every_file_is_in_the_cache(
-    tmp_path: Path, empty_hf_cache: Path
-) -> None:
+def test_sd15_resolves_to_hub_ids_when_every_file_is_in_the_cache(tmp_path: Path, empty_hf_cache: Path) -> None:
     settings = Settings(home=tmp_path, models="sd15")
     repos = models_module._hub_ids(settings)
     for name, files in models_module.required_files(settings).items():

@@ -1,0 +1,61 @@
+"""The FastAPI app factory: middleware, error handlers, routers, and the lifespan that starts the
+runtime (job store, recovery, worker, model loading) and stops it gracefully.
+
+`create_app(settings)` loads the real models in the background once the app starts;
+`create_app(settings, components=service)` uses a ready service (tests, embedding). Nothing is
+loaded at import time or in `create_app` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__ as version
+from ..config import Settings
+from ..service import RenderService
+from . import handlers
+from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
+from .routes import health, renders, styles
+from .runtime import ApiRuntime
+
+DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
+style's look. Renders run as jobs: `POST /v1/renders` answers 202 with an id; poll
+`GET /v1/renders/{id}` or stream `GET /v1/renders/{id}/events`. With `S2R_API_KEYS` set, every
+route but `/livez` needs `Authorization: Bearer <key>`. Errors: `{"error": {"code", "message"}}`."""
+
+
+def create_app(settings: Settings, components: RenderService | None = None, *, shutdown_grace: float = 8.0) -> FastAPI:
+    runtime = ApiRuntime(settings, components, shutdown_grace=shutdown_grace)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(runtime.start)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(runtime.stop)
+
+    app = FastAPI(title="sketch2render", version=version, description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    handlers.install(app)
+    for router in (health.router, styles.router, renders.router):
+        app.include_router(router)
+    # add_middleware puts each one outside the previous: the last added runs first.
+    app.add_middleware(AuthMiddleware, keys=settings.api_keys)
+    app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Retry-After"],
+        )
+    app.add_middleware(HttpMetrics, metrics=runtime.metrics, router=lambda: app.router)
+    app.add_middleware(ResponseGuard)
+    return app

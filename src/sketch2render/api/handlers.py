@@ -1,0 +1,100 @@
+"""Every error leaves the API as `{"error": {"code", "message"[, "field"]}}` with a fitting
+status: domain errors (`S2RError`) with their own status, request validation as 422 naming the
+field, HTTP errors (404, 405, ...) in the same shape. Unexpected exceptions are handled by
+`middleware.ResponseGuard` (a logged 500 without a traceback)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import InvalidParameter, S2RError
+
+LOCATIONS = {"body", "query", "path", "header", "cookie"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_format",
+    422: "invalid_parameter",
+    429: "queue_full",
+    503: "unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    "4XX": {"model": ErrorResponse, "description": "The request was refused (see error.code)"},
+    "5XX": {"model": ErrorResponse, "description": "The server could not answer (see error.code)"},
+}
+
+
+def error_json(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    body: dict = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _field_of(loc: tuple | list, model_fields: tuple[str, ...] = ()) -> str | None:
+    names = [str(part) for part in loc if not isinstance(part, int) and str(part) not in LOCATIONS]
+    return names[0] if names else None
+
+
+def invalid_parameter(errors: list[dict], fields: tuple[str, ...] = ()) -> InvalidParameter:
+    """One InvalidParameter from pydantic errors, naming the first field. Errors of a whole model
+    (`control_start must be below control_end`) name the field their message starts with."""
+    first = errors[0]
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    field = _field_of(first.get("loc", ()))
+    if field is None:
+        mentioned = [(msg.find(f), f) for f in fields if f in msg]
+        field = min(mentioned)[1] if mentioned else None
+    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+    return InvalidParameter(f"{field}: {msg}{more}" if field else f"{msg}{more}", field=field)
+
+
+def from_validation_error(exc: ValidationError, fields: tuple[str, ...] = ()) -> InvalidParameter:
+    return invalid_parameter(exc.errors(include_url=False, include_input=False), fields)
+
+
+async def _s2r_error(request: Request, exc: S2RError) -> JSONResponse:
+    return error_json(exc.http_status, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    err = invalid_parameter(list(exc.errors()) or [{"msg": "invalid request"}])
+    return error_json(422, err.code, err.message, err.field)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    if status == 404 and message == phrase:
+        message = f"no route {request.url.path}"
+    return error_json(status, HTTP_CODES.get(status, f"http_{status}"), message, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(S2RError, _s2r_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,413 @@
+"""The job store: render jobs in SQLite (WAL) under `S2R_HOME`, their files under `renders/<id>/`.
+
+A job's input is written to disk *before* its row is committed, and the row is committed before
+the API answers 202, so an accepted job survives a crash at any point. Every state change is a
+conditional UPDATE (`... WHERE status = 'running'`), which makes the worker, cancellation and
+shutdown race-free without holding a lock across a render. One process owns the database (as
+one owns the Chroma store); the worker id column is there for a later multi-replica backend.
+
+`attempts` counts how often a job was started. On start-up, jobs left `running` by a crash go
+back to the queue once; a job that was already retried is failed with a reason instead.
+Left out: retention by age (history is capped by count, `max_history`), multi-process claims.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ..errors import Conflict, InvalidParameter, NotFound, QueueFull
+
+INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
+MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
+RESTART_REASON = "server restarted while rendering (attempt limit reached)"
+JOB_ID_LENGTH = 32
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class IdempotencyConflict(InvalidParameter):
+    code = "idempotency_conflict"
+
+
+class QueueFullError(QueueFull):
+    """429 with a `Retry-After` estimate (seconds until a queue slot is likely free)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+def is_job_id(value: str) -> bool:
+    """Server-generated ids only (uuid4 hex): nothing else gets near the filesystem."""
+    return len(value) == JOB_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    seq: int
+    status: JobStatus
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    step: int
+    total: int
+    error_code: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    images: int
+    idempotency_key: str | None
+    request_hash: str | None
+    attempts: int
+    worker_id: str | None
+    cancel_requested: bool
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"],
+            seq=row["seq"],
+            status=JobStatus(row["status"]),
+            params=json.loads(row["params"]),
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            step=row["step"],
+            total=row["total"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            images=row["images"],
+            idempotency_key=row["idempotency_key"],
+            request_hash=row["request_hash"],
+            attempts=row["attempts"],
+            worker_id=row["worker_id"],
+            cancel_requested=bool(row["cancel_requested"]),
+        )
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
+    id               TEXT NOT NULL UNIQUE,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    params           TEXT NOT NULL,                       -- RenderParams JSON
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    finished_at      REAL,
+    step             INTEGER NOT NULL DEFAULT 0,
+    total            INTEGER NOT NULL DEFAULT 0,
+    error_code       TEXT,
+    error_message    TEXT,
+    result           TEXT,                                -- RenderRecipe JSON
+    images           INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT,
+    request_hash     TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    worker_id        TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+PRAGMA user_version = 1;
+"""
+
+
+class JobStore:
+    """Jobs and their files. Thread-safe: one connection, every statement under one lock."""
+
+    def __init__(self, db_path: Path, renders_dir: Path, *, queue_max: int, max_history: int) -> None:
+        self.db_path = Path(db_path)
+        self.renders_dir = Path(renders_dir)
+        self.queue_max = queue_max
+        self.max_history = max_history
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.renders_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.executescript(SCHEMA)
+
+    # --- plumbing ------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.ProgrammingError("the job store is closed")
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self.conn.execute(sql, args).fetchone()
+
+    def _update(self, sql: str, args: tuple) -> int:
+        with self._lock:
+            return self.conn.execute(sql, args).rowcount
+
+    def job_dir(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise NotFound(f"no render with id {job_id!r}", field="id")
+        return self.renders_dir / job_id
+
+    # --- submitting ----------------------------------------------------------------------
+    def submit(
+        self,
+        sketch: bytes,
+        params: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Store a job (input file first, then the row); returns (job, created). An existing job
+        with the same idempotency key and hash is returned as is; a different hash is a 422."""
+        # 1. Cheap checks before touching the disk (repeated inside the transaction).
+        if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
+            return existing, False
+        self._check_room()
+        # 2. The input, on disk before the row exists.
+        job_id = uuid.uuid4().hex
+        directory = self.job_dir(job_id)
+        directory.mkdir(parents=True)
+        tmp = directory / f".{INPUT_NAME}.tmp"
+        tmp.write_bytes(sketch)
+        tmp.replace(directory / INPUT_NAME)
+        # 3. The row, in one transaction with the authoritative checks.
+        try:
+            with self._lock:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
+                        self.conn.execute("ROLLBACK")
+                        shutil.rmtree(directory, ignore_errors=True)
+                        return existing, False
+                    self._check_room()
+                    self.conn.execute(
+                        "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash)"
+                        " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                        (
+                            job_id,
+                            json.dumps(params, sort_keys=True),
+                            time.time(),
+                            int(params.get("steps", 0)),
+                            idempotency_key,
+                            request_hash,
+                        ),
+                    )
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return self.get(job_id), True
+
+    def _by_key(self, key: str, request_hash: str | None) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE idempotency_key = ?", (key,))
+        if row is None:
+            return None
+        if row["request_hash"] != request_hash:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request; use a new key",
+                field="Idempotency-Key",
+            )
+        return Job.from_row(row)
+
+    def _check_room(self) -> None:
+        depth = self.depth()
+        if depth >= self.queue_max:
+            raise QueueFullError(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
+
+    def retry_after(self) -> int:
+        """Seconds until a queue slot is likely free: the mean duration of recent renders."""
+        row = self._one(
+            "SELECT avg(finished_at - started_at) AS mean FROM (SELECT finished_at, started_at FROM jobs"
+            " WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 20)"
+        )
+        mean = row["mean"] if row and row["mean"] is not None else 5.0
+        return max(1, min(600, math.ceil(mean)))
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,)) if is_job_id(job_id) else None
+        if row is None:
+            raise NotFound(f"no render with id {job_id!r}", field="id")
+        return Job.from_row(row)
+
+    def list(self, offset: int = 0, limit: int = 50, status: JobStatus | None = None) -> tuple[list[Job], int]:
+        """A page of jobs, newest first, and the total count (for the filter)."""
+        where, args = ("WHERE status = ?", (str(status),)) if status else ("", ())
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+            ).fetchall()
+            total = self.conn.execute(f"SELECT count(*) FROM jobs {where}", args).fetchone()[0]
+        return [Job.from_row(r) for r in rows], total
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self.conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+        found = {status: n for status, n in rows}
+        return {str(s): found.get(str(s), 0) for s in JobStatus}
+
+    def depth(self) -> int:
+        """Jobs waiting to run (the running one is not counted)."""
+        return self._one("SELECT count(*) FROM jobs WHERE status = 'queued'")[0]
+
+    # --- the worker's transitions ----------------------------------------------------------
+    def claim_next(self, worker_id: str) -> Job | None:
+        """The oldest queued job, now `running` and owned by `worker_id` (None when none waits)."""
+        with self._lock:
+            row = self._one("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
+            if row is None:
+                return None
+            self._update(
+                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,"
+                " worker_id = ?, step = 0 WHERE id = ? AND status = 'queued'",
+                (time.time(), worker_id, row["id"]),
+            )
+            return self.get(row["id"])
+
+    def set_progress(self, job_id: str, step: int, total: int) -> bool:
+        """Record progress; False when the job is no longer running (cancelled, re-queued)."""
+        return bool(
+            self._update(
+                "UPDATE jobs SET step = ?, total = ? WHERE id = ? AND status = 'running'",
+                (step, total, job_id),
+            )
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error: tuple[str, str] | None = None,
+        result: dict[str, Any] | None = None,
+        images: int = 0,
+    ) -> bool:
+        """End a running job; False when it was not running any more (nothing changed)."""
+        if status not in TERMINAL:
+            raise ValueError(f"finish() needs a terminal status, got {status}")
+        code, message = error or (None, None)
+        changed = self._update(
+            "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?,"
+            " result = ?, images = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END"
+            " WHERE id = ? AND status = 'running'",
+            (
+                str(status),
+                time.time(),
+                code,
+                message,
+                json.dumps(result) if result is not None else None,
+                images,
+                str(status),
+                job_id,
+            ),
+        )
+        if changed:
+            self.prune()
+        return bool(changed)
+
+    def cancel(self, job_id: str) -> Job:
+        """Queued: cancelled at once. Running: flagged (the worker stops it). Finished: 409."""
+        with self._lock:
+            job = self.get(job_id)
+            if job.status == JobStatus.QUEUED:
+                self._update(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, cancel_requested = 1"
+                    " WHERE id = ? AND status = 'queued'",
+                    (time.time(), job_id),
+                )
+            elif job.status == JobStatus.RUNNING:
+                self._update("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+            else:
+                raise Conflict(f"render {job_id} already ended ({job.status}); nothing to cancel", field="id")
+            return self.get(job_id)
+
+    def requeue(self, job_id: str) -> bool:
+        """A running job goes back to the queue, keeping its place (graceful shutdown: no attempt used)."""
+        return bool(
+            self._update(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL,"
+                " attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'",
+                (job_id,),
+            )
+        )
+
+    def recover(self) -> dict[str, int]:
+        """After a crash: jobs left `running` are re-queued once, or failed with a reason."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            failed = self.conn.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error_code = 'interrupted',"
+                " error_message = ? WHERE status = 'running' AND attempts >= ?",
+                (time.time(), RESTART_REASON, MAX_ATTEMPTS),
+            ).rowcount
+            requeued = self.conn.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL"
+                " WHERE status = 'running'"
+            ).rowcount
+            self.conn.execute("COMMIT")
+        return {"requeued": requeued, "failed": failed}
+
+    def prune(self) -> int:
+        """Drop the oldest finished jobs (rows and files) beyond `max_history`."""
+        with self._lock:
+            total = self.conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            excess = total - self.max_history
+            if excess <= 0:
+                return 0
+            ids = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?",
+                    (excess,),
+                ).fetchall()
+            ]
+            self.conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+        for job_id in ids:
+            shutil.rmtree(self.renders_dir / job_id, ignore_errors=True)
+        return len(ids)

@@ -1,0 +1,72 @@
+"""Prometheus metrics of one app, in its own registry (two apps in one process never collide).
+
+HTTP requests are labelled by route *template* (`/v1/renders/{job_id}`), never by raw path, so
+the number of series stays bounded. Queue depth and jobs by status are read from the store at
+scrape time; render stage durations come from each finished job's `recipe.timings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..schemas import Timings
+from .jobs import Job, JobStatus
+
+STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "s2r_http_requests_total", "HTTP requests by method, route template and status code",
+            ["method", "route", "status"], registry=r,
+        )  # fmt: skip
+        self.http_duration = Histogram(
+            "s2r_http_request_duration_seconds", "HTTP request latency by method and route template",
+            ["method", "route"], buckets=HTTP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge("s2r_queue_depth", "Render jobs waiting to run", registry=r)
+        self.queue_capacity = Gauge("s2r_queue_capacity", "Most render jobs that may wait", registry=r)
+        self.jobs = Gauge("s2r_jobs", "Render jobs in the store by status", ["status"], registry=r)
+        self.jobs_finished = Counter(
+            "s2r_jobs_finished_total", "Render jobs that ended since start, by status", ["status"], registry=r
+        )
+        self.render_stage = Histogram(
+            "s2r_render_stage_seconds", "Seconds per render stage (from the recipe timings)",
+            ["stage"], buckets=STAGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.worker_alive = Gauge("s2r_worker_alive", "1 when the job worker thread runs", registry=r)
+        self.models_loaded = Gauge("s2r_models_loaded", "1 when the models are loaded", registry=r)
+        for status in JobStatus:
+            self.jobs.labels(str(status))
+        for stage in Timings.model_fields:
+            self.render_stage.labels(stage)
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+
+    def observe_job(self, job: Job) -> None:
+        """Called by the worker when a job ends."""
+        self.jobs_finished.labels(str(job.status)).inc()
+        timings: dict[str, Any] = (job.result or {}).get("timings") or {}
+        for stage in Timings.model_fields:
+            value = timings.get(stage)
+            if isinstance(value, int | float) and value > 0:
+                self.render_stage.labels(stage).observe(float(value))
+
+    def render(self, *, counts: dict[str, int], depth: int, capacity: int, worker: bool, models: bool) -> bytes:
+        """The exposition text, with the store-derived gauges refreshed first."""
+        for status, n in counts.items():
+            self.jobs.labels(status).set(n)
+        self.queue_depth.set(depth)
+        self.queue_capacity.set(capacity)
+        self.worker_alive.set(1 if worker else 0)
+        self.models_loaded.set(1 if models else 0)
+        return generate_latest(self.registry)

@@ -1,0 +1,201 @@
+"""Pure ASGI middleware (no body buffering, no BaseHTTPMiddleware): response headers and the last
+line of defence for errors, HTTP metrics, the request-body limit, and API-key authentication.
+
+Order, outermost first: ResponseGuard -> HttpMetrics -> [CORS] -> BodyLimit -> Auth -> app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.routing import Match, Router
+
+from .deps import authenticate
+from .metrics import ApiMetrics
+
+log = logging.getLogger("sketch2render.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small form fields
+PUBLIC_PATHS = frozenset({"/livez"})
+
+
+def error_message(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    """(start, body) ASGI messages of a JSON error response."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    return (
+        {"type": "http.response.start", "status": status, "headers": raw},
+        {"type": "http.response.body", "body": body},
+    )
+
+
+async def send_error(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    for message_part in error_message(status, code, message, headers):
+        await send(message_part)
+
+
+class ResponseGuard:
+    """`X-Content-Type-Options: nosniff` on every response; an exception that escaped everything
+    else becomes a logged 500 JSON error without a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-content-type-options"]
+                message["headers"] = [*headers, (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await send_error(guarded_send, 500, "internal_error", "internal server error; see the server log")
+
+
+class HttpMetrics:
+    """Counts requests by method, route template and status code."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, router: Callable[[], Router]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.router = router
+
+    def _template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:  # answered before routing (401, 413) or no route matched
+            for candidate in self.router().routes:
+                match, _ = candidate.matches(scope)
+                if match != Match.NONE:
+                    route = candidate
+                    break
+        return getattr(route, "path", None) or "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.metrics.observe_http(scope["method"], self._template(scope), status, time.perf_counter() - start)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 for bodies over the limit: at once from Content-Length (nothing is read), or as soon as
+    a streamed (chunked) body passes it. Whatever the app does after that, the client gets 413."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    def _message(self) -> str:
+        return f"the request body is over the {self.max_body / 1e6:.1f} MB limit"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return await send_error(send, 400, "bad_request", "invalid Content-Length header")
+            if int(length) > self.max_body:
+                return await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+        received = 0
+        exceeded = False
+        responded = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    exceeded = True
+                    raise BodyTooLarge
+            return message
+
+        async def limited_send(message: Message) -> None:
+            nonlocal responded
+            if exceeded:  # replace whatever the app answers (e.g. a 400 for a cut-off form)
+                if message["type"] == "http.response.start" and not responded:
+                    responded = True
+                    await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+                return
+            if message["type"] == "http.response.start":
+                responded = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, limited_send)
+        except BodyTooLarge:
+            if not responded:
+                await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+        except Exception:
+            if not exceeded:
+                raise
+            if not responded:
+                await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+
+
+class AuthMiddleware:
+    """`Authorization: Bearer <key>` on every path but /livez when keys are set (before any body
+    is read). The principal goes into the request state for idempotency scoping."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = list(keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope.get("path") in PUBLIC_PATHS:
+            principal = "anonymous"
+        else:
+            header = dict(scope.get("headers") or []).get(b"authorization")
+            principal = authenticate(header.decode("latin-1") if header else None, self.keys)
+        if principal is None:
+            return await send_error(
+                send,
+                401,
+                "unauthorized",
+                "a valid API key is required: send 'Authorization: Bearer <key>'",
+                {"WWW-Authenticate": 'Bearer realm="sketch2render"'},
+            )
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

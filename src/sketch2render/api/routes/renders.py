@@ -1,0 +1,240 @@
+"""Render jobs over HTTP: submit (multipart sketch + parameters, 202), list, status, images, cancel,
+and a server-sent event stream of progress.
+
+A submission is checked completely before it is stored: parameters through `RenderParams`
+(422 naming the field), the sketch through `imaging.decode_image` (its own 4xx), style ids
+against the library. Only then are the input file and the job row written, then 202.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from ... import imaging
+from ...errors import Conflict, InvalidParameter, NotFound
+from ...schemas import RenderParams, StyleMode
+from ..deps import Principal, RuntimeDep, SettingsDep, StoreDep, WorkerDep
+from ..handlers import ERROR_RESPONSES, from_validation_error
+from ..jobs import JobStatus, is_job_id
+from ..runtime import ShuttingDown
+from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
+from ..worker import edges_path, output_paths
+from .styles import split_list
+
+router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
+PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
+SSE_POLL_S = 0.2
+SSE_KEEPALIVE_S = 15.0
+PARAM_FIELDS = tuple(RenderParams.model_fields)
+_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of")
+
+
+def _form(name: str, **extra: Any) -> Any:
+    """A Form() for one RenderParams field, with its bounds and default copied into OpenAPI."""
+    info = RenderParams.model_fields[name]
+    bounds = {c: getattr(m, c) for m in info.metadata for c in _CONSTRAINTS if getattr(m, c, None) is not None}
+    default = info.get_default(call_default_factory=True)
+    text = f"default: {default!r}" if default not in (None, []) else "default: automatic"
+    return Form(description=extra.pop("description", text), **bounds, **extra)
+
+
+def _job_id(job_id: str) -> str:
+    if not is_job_id(job_id):
+        raise NotFound(f"no render with id {job_id!r}", field="id")
+    return job_id
+
+
+def _request_hash(params: RenderParams, sketch: bytes) -> str:
+    digest = hashlib.sha256(params.model_dump_json().encode())
+    digest.update(hashlib.sha256(sketch).digest())
+    return digest.hexdigest()
+
+
+def _idempotency_key(value: str | None, principal: str) -> str | None:
+    if value is None:
+        return None
+    if not (1 <= len(value) <= 200 and value.isprintable()):
+        raise InvalidParameter("Idempotency-Key must be 1 to 200 printable characters", field="Idempotency-Key")
+    return f"{principal}:{value}"  # one caller's key never matches another caller's job
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={200: {"model": JobAccepted, "description": "Replay: this Idempotency-Key already made this job"}},
+    summary="Submit a render: the job is stored before the answer (202); poll or stream it",
+)
+def submit_render(
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    worker: WorkerDep,
+    principal: Principal,
+    sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP")],
+    prompt: Annotated[str, _form("prompt", description="what to render")],
+    negative_prompt: Annotated[str | None, _form("negative_prompt")] = None,
+    steps: Annotated[int | None, _form("steps")] = None,
+    guidance_scale: Annotated[float | None, _form("guidance_scale")] = None,
+    control_strength: Annotated[float | None, _form("control_strength")] = None,
+    control_start: Annotated[float | None, _form("control_start")] = None,
+    control_end: Annotated[float | None, _form("control_end")] = None,
+    style_strength: Annotated[float | None, _form("style_strength")] = None,
+    style_mode: Annotated[StyleMode | None, _form("style_mode")] = None,
+    style_ids: Annotated[
+        list[str] | None, Form(description="use these styles (skip retrieval); comma-separated or repeated")
+    ] = None,
+    top_k: Annotated[int | None, _form("top_k")] = None,
+    blend: Annotated[bool | None, _form("blend")] = None,
+    blend_temperature: Annotated[float | None, _form("blend_temperature")] = None,
+    min_style_score: Annotated[float | None, _form("min_style_score")] = None,
+    seed: Annotated[int | None, _form("seed")] = None,
+    num_images: Annotated[int | None, _form("num_images")] = None,
+    size: Annotated[int | None, _form("size", multiple_of=8)] = None,
+    canny_low: Annotated[int | None, _form("canny_low")] = None,
+    canny_high: Annotated[int | None, _form("canny_high")] = None,
+    auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    # 1. Parameters (422 naming the field), then the key. Form fields left out take the defaults
+    #    of RenderParams (the form parameters above carry the RenderParams field names).
+    given = {k: v for k, v in locals().items() if k in PARAM_FIELDS and v is not None}
+    given["style_ids"] = split_list(style_ids)
+    try:
+        params = RenderParams.model_validate(given)
+    except ValidationError as exc:
+        raise from_validation_error(exc, PARAM_FIELDS) from None
+    key = _idempotency_key(idempotency_key, principal)
+    if runtime.stopping.is_set():
+        raise ShuttingDown("the server is shutting down; submit again in a moment")
+    # 2. The sketch must decode (bad files get their 4xx), the styles must exist.
+    data = sketch.file.read(settings.max_upload_bytes + 1)
+    imaging.decode_image(
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        max_side=settings.max_side,
+    )
+    if runtime.service is not None:
+        for style_id in params.style_ids:
+            if style_id not in runtime.service.library:
+                raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
+    # 3. Store (input file, then the row), wake the worker, answer.
+    job, created = store.submit(
+        data, params.model_dump(mode="json"), idempotency_key=key, request_hash=_request_hash(params, data)
+    )
+    if created:
+        worker.notify()
+    body = JobAccepted(id=job.id, status=job.status, url=f"/v1/renders/{job.id}").model_dump(mode="json")
+    headers = {"Location": body["url"]}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=202 if created else 200, headers=headers)
+
+
+@router.get("", response_model=JobList, summary="Render history, newest first")
+def list_renders(
+    store: StoreDep,
+    _: Principal,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: JobStatus | None = None,
+) -> dict:
+    jobs, total = store.list(offset, limit, status)
+    return {"items": [job_summary(j) for j in jobs], "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/{job_id}", response_model=JobView, summary="Status, progress, parameters, result (recipe)")
+def get_render(job_id: str, store: StoreDep, _: Principal) -> dict:
+    return job_view(store.get(_job_id(job_id)))
+
+
+def _finished_file(store, job_id: str, pick) -> FileResponse:
+    job = store.get(_job_id(job_id))
+    if job.status != JobStatus.SUCCEEDED:
+        raise Conflict(f"render {job_id} has no images: it is {job.status}", field="id")
+    path = pick(job)
+    if not path.is_file():
+        raise NotFound(f"the output of render {job_id} is missing on disk", field="id")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/{job_id}/image", response_class=Response, responses={200: PNG}, summary="A rendered image")
+def render_image(
+    job_id: str,
+    store: StoreDep,
+    _: Principal,
+    index: Annotated[int, Query(ge=0, le=16, description="which image, from 0")] = 0,
+) -> FileResponse:
+    def pick(job):
+        if index >= job.images:
+            raise NotFound(f"render {job_id} has {job.images} image(s); index {index} is out of range", field="index")
+        return output_paths(store.job_dir(job.id), job.images)[index]
+
+    return _finished_file(store, job_id, pick)
+
+
+@router.get("/{job_id}/edges", response_class=Response, responses={200: PNG}, summary="The edge map used")
+def render_edges(job_id: str, store: StoreDep, _: Principal) -> FileResponse:
+    return _finished_file(store, job_id, lambda job: edges_path(store.job_dir(job.id)))
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobView,
+    status_code=200,
+    responses={202: {"model": JobView, "description": "Running: cancellation requested"}},
+    summary="Cancel: a queued job at once, a running one at its next step; a finished one is a 409",
+)
+def cancel_render(job_id: str, worker: WorkerDep, _: Principal) -> JSONResponse:
+    job = worker.cancel(_job_id(job_id))
+    body = JobView.model_validate(job_view(job)).model_dump(mode="json")
+    return JSONResponse(body, status_code=202 if job.status == JobStatus.RUNNING else 200)
+
+
+def _event(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE"}},
+    summary="Server-sent events: `progress` and `status` until the job ends",
+)
+async def render_events(job_id: str, request: Request, runtime: RuntimeDep, store: StoreDep, _: Principal):
+    job = await anyio.to_thread.run_sync(store.get, _job_id(job_id))  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal job
+        last_status, last_step, quiet = None, None, 0.0
+        while True:
+            if job.status != last_status:
+                last_status = job.status
+                yield _event("status", JobSummary.model_validate(job_summary(job)).model_dump(mode="json"))
+            if job.step != last_step and not job.terminal:
+                last_step = job.step
+                yield _event("progress", {"id": job.id, "status": job.status, "step": job.step, "total": job.total})
+            if job.terminal or runtime.stopping.is_set() or await request.is_disconnected():
+                return
+            await asyncio.sleep(SSE_POLL_S)
+            quiet += SSE_POLL_S
+            if quiet >= SSE_KEEPALIVE_S:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+            try:
+                job = await anyio.to_thread.run_sync(store.get, job.id)
+            except Exception:  # pruned or the store closed under us: end the stream
+                return
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

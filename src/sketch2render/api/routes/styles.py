@@ -1,0 +1,136 @@
+"""The style library over HTTP: list, add (multipart image + metadata), search, get, image, delete.
+
+Style ids are content hashes made by the library; an id that is not alphanumeric is a 404
+before anything touches the filesystem. `/v1/styles/search` is declared before `/{style_id}`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from ... import imaging
+from ...errors import NotFound
+from ...schemas import StyleHit, StyleMeta, StyleRecord
+from ..deps import LibraryDep, Principal, SettingsDep
+from ..handlers import ERROR_RESPONSES, from_validation_error
+from ..views import StyleList, StyleSearch
+
+router = APIRouter(prefix="/v1/styles", tags=["styles"], responses=ERROR_RESPONSES)
+PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
+TAG_TEXT = "comma-separated, or repeat the field"
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Repeated fields and comma-separated values, flattened, blanks dropped."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def checked_id(style_id: str) -> str:
+    if not (1 <= len(style_id) <= 64 and style_id.isalnum()):
+        raise NotFound(f"no style with id {style_id!r}", field="style_id")
+    return style_id
+
+
+def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """At most limit+1 bytes (the decoder refuses more); the body limit already bounds it."""
+    return upload.file.read(limit + 1)
+
+
+@router.get("", response_model=StyleList, summary="List styles (oldest first)")
+def list_styles(
+    library: LibraryDep,
+    _: Principal,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict:
+    everything = library.list(0, max(1, len(library)), tag)
+    return {"items": everything[offset : offset + limit], "total": len(everything), "offset": offset, "limit": limit}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=StyleRecord,
+    responses={200: {"model": StyleRecord, "description": "The same image was already in the library"}},
+    summary="Add a style image with its metadata (the same image again returns the existing id)",
+)
+def add_style(
+    library: LibraryDep,
+    settings: SettingsDep,
+    _: Principal,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WEBP, GIF or BMP")],
+    title: Annotated[str, Form(max_length=300)] = "",
+    tags: Annotated[list[str] | None, Form(description=TAG_TEXT)] = None,
+    description: Annotated[str, Form(max_length=4000)] = "",
+    license: Annotated[str, Form(max_length=1000)] = "",
+    source: Annotated[str, Form(max_length=1000)] = "",
+    creator: Annotated[str, Form(max_length=300)] = "",
+    year: Annotated[str, Form(max_length=50)] = "",
+) -> JSONResponse:
+    try:
+        meta = StyleMeta(
+            title=title,
+            tags=split_list(tags),
+            description=description,
+            license=license,
+            source=source,
+            creator=creator,
+            year=year,
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    record, created = library.add_bytes(read_upload(image, settings.max_upload_bytes), meta)
+    return JSONResponse(
+        record.model_dump(mode="json"),
+        status_code=201 if created else 200,
+        headers={"Location": f"/v1/styles/{record.id}"},
+    )
+
+
+@router.get("/search", response_model=StyleSearch, summary="Search styles by meaning and words")
+def search_styles(
+    library: LibraryDep,
+    _: Principal,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
+    k: Annotated[int, Query(ge=1, le=100)] = 5,
+    min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
+    tags: Annotated[list[str] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
+) -> dict:
+    hits: list[StyleHit] = library.search(q, k, min_score=min_score, tags=split_list(tags))
+    return {"query": q, "hits": hits}
+
+
+@router.get("/{style_id}", response_model=StyleRecord, summary="One style's record")
+def get_style(style_id: str, library: LibraryDep, _: Principal) -> StyleRecord:
+    return library.get(checked_id(style_id))
+
+
+@router.get(
+    "/{style_id}/image",
+    response_class=Response,
+    responses={200: PNG},
+    summary="The style image as PNG (or a thumbnail with ?size=N)",
+)
+def style_image(
+    style_id: str,
+    library: LibraryDep,
+    _: Principal,
+    size: Annotated[int | None, Query(ge=16, le=2048, description="longest side of a thumbnail")] = None,
+) -> Response:
+    library.get(checked_id(style_id))
+    if size is not None:
+        return Response(imaging.thumbnail_png(library.load_image(style_id), size), media_type="image/png")
+    path = library.image_path(style_id)
+    if not path.is_file():
+        raise NotFound(f"the image of style {style_id!r} is missing", field="style_id")
+    return FileResponse(path, media_type="image/png", filename=None)
+
+
+@router.delete("/{style_id}", response_model=StyleRecord, summary="Remove a style (returns its record)")
+def delete_style(style_id: str, library: LibraryDep, _: Principal) -> StyleRecord:
+    return library.remove(checked_id(style_id))

@@ -1,0 +1,148 @@
+"""What a running app holds: settings, the render service (loaded in the background), the job
+store, the worker and the metrics. Started and stopped by the app's lifespan.
+
+Models load in a thread so the process answers `/livez` at once and `/readyz` says when it can
+render; jobs submitted meanwhile wait in the queue. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .. import errors
+from ..config import Settings
+from ..service import RenderService, build_service
+from .jobs import JobStore
+from .metrics import ApiMetrics
+from .worker import JobWorker, LocalExecutor
+
+log = logging.getLogger("sketch2render.api")
+
+SMOKE_TEST_WARNING = (
+    "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders. "
+    "Install the real SD 1.5 weights for actual renders."
+)
+
+
+class ShuttingDown(errors.S2RError):
+    code = "shutting_down"
+    http_status = 503
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.headers = {"Retry-After": "5"}
+
+
+class ApiRuntime:
+    def __init__(self, settings: Settings, components: RenderService | None = None, *, shutdown_grace: float = 8.0):
+        self.settings = settings
+        self.shutdown_grace = shutdown_grace
+        self.metrics = ApiMetrics()
+        self.service: RenderService | None = components
+        self.load_error: str | None = None
+        self.store: JobStore | None = None
+        self.worker: JobWorker | None = None
+        self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
+        self._loader: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        s = self.settings
+        self.store = JobStore(s.jobs_db, s.renders_dir, queue_max=s.queue_max, max_history=s.max_history)
+        recovered = self.store.recover()
+        if any(recovered.values()):
+            log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)
+        self.worker = JobWorker(self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job)
+        self.worker.start()
+        if self.service is None:
+            self._loader = threading.Thread(target=self._load, name="s2r-model-loader", daemon=True)
+            self._loader.start()
+        else:
+            self._announce()
+
+    def _load(self) -> None:
+        try:
+            self.service = build_service(self.settings)
+        except errors.S2RError as exc:
+            self.load_error = exc.message
+            log.error("could not load the models: %s", exc.message)
+            return
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("could not load the models")
+            return
+        self._announce()
+        if self.worker:
+            self.worker.notify()
+
+    def _announce(self) -> None:
+        info = self.info()
+        log.info("models ready: profile %s on %s", info.get("profile"), info.get("device"))
+        if info.get("warning"):
+            log.warning("%s", info["warning"])
+
+    def begin_shutdown(self) -> None:
+        """First signal of a shutdown (SIGTERM): refuse new jobs, end event streams."""
+        self.stopping.set()
+
+    def stop(self) -> None:
+        self.begin_shutdown()
+        if self.worker:
+            self.worker.stop(self.shutdown_grace)
+        if self.store:
+            self.store.close()
+
+    # --- state ----------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """The service's model info, with a loud warning whenever the weights are not real."""
+        if self.service is None:
+            return {"profile": None, "smoke_test": None, "warning": None, "device": None, "models": {}}
+        info = dict(self.service.info())
+        if info.get("smoke_test"):
+            info["warning"] = f"{SMOKE_TEST_WARNING} {info.get('warning') or ''}".strip()
+        return info
+
+    def require_service(self) -> RenderService:
+        if self.service is None:
+            if self.load_error:
+                raise errors.ModelsUnavailable(f"the models failed to load: {self.load_error}")
+            raise errors.ModelsUnavailable("the models are still loading; retry in a moment")
+        return self.service
+
+    def require_store(self) -> JobStore:
+        if self.store is None or self.store.closed:
+            raise errors.ModelsUnavailable("the job store is not open (starting up or shutting down)")
+        return self.store
+
+    def require_worker(self) -> JobWorker:
+        if self.worker is None:
+            raise errors.ModelsUnavailable("the job worker is not running")
+        return self.worker
+
+    def readiness(self) -> dict[str, Any]:
+        info = self.info()
+        depth = self.store.depth() if self.store and not self.store.closed else 0
+        worker_alive = bool(self.worker and self.worker.alive)
+        queue_full = depth >= self.settings.queue_max
+        reasons = []
+        if self.service is None:
+            reasons.append(f"models failed to load: {self.load_error}" if self.load_error else "models loading")
+        if not worker_alive:
+            reasons.append("job worker not running")
+        if queue_full:
+            reasons.append("queue full")
+        if self.stopping.is_set():
+            reasons.append("shutting down")
+        return {
+            "ready": not reasons,
+            "reasons": reasons,
+            "profile": info.get("profile"),
+            "smoke_test": info.get("smoke_test"),
+            "warning": info.get("warning"),
+            "device": info.get("device"),
+            "models_loaded": self.service is not None,
+            "worker_alive": worker_alive,
+            "queue": {"depth": depth, "max": self.settings.queue_max, "full": queue_full},
+        }

@@ -1,0 +1,133 @@
+"""Response bodies of the HTTP API (what OpenAPI documents and schemathesis checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord
+from .jobs import Job, JobStatus
+from .runtime import SMOKE_TEST_WARNING
+
+
+class Progress(BaseModel):
+    step: int
+    total: int
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobUrls(BaseModel):
+    self: str
+    events: str
+    images: list[str]
+    edges: str | None
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: JobStatus
+    url: str
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: JobStatus
+    prompt: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    progress: Progress
+    error: JobError | None
+    attempts: int
+    cancel_requested: bool
+    urls: JobUrls
+
+
+class JobView(JobSummary):
+    params: RenderParams
+    result: RenderRecipe | None
+    warning: str | None
+
+
+class JobList(BaseModel):
+    items: list[JobSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class StyleList(BaseModel):
+    items: list[StyleRecord]
+    total: int
+    offset: int
+    limit: int
+
+
+class StyleSearch(BaseModel):
+    query: str
+    hits: list[StyleHit]
+
+
+class Live(BaseModel):
+    status: str
+
+
+class QueueState(BaseModel):
+    depth: int
+    max: int
+    full: bool
+
+
+class Ready(BaseModel):
+    ready: bool
+    reasons: list[str]
+    profile: str | None
+    smoke_test: bool | None
+    warning: str | None
+    device: str | None
+    models_loaded: bool
+    worker_alive: bool
+    queue: QueueState
+
+
+def job_urls(job: Job) -> JobUrls:
+    base = f"/v1/renders/{job.id}"
+    done = job.status == JobStatus.SUCCEEDED
+    n = job.images if done else 0
+    return JobUrls(
+        self=base,
+        events=f"{base}/events",
+        images=[f"{base}/image" if n == 1 else f"{base}/image?index={i}" for i in range(n)],
+        edges=f"{base}/edges" if done else None,
+    )
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status,
+        "prompt": job.params.get("prompt", ""),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "progress": {"step": job.step, "total": job.total},
+        "error": {"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "urls": job_urls(job),
+    }
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    smoke = bool(job.result and job.result.get("smoke_test"))
+    return {
+        **job_summary(job),
+        "params": job.params,
+        "result": job.result,
+        "warning": SMOKE_TEST_WARNING if smoke else None,
+    }

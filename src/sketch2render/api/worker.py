@@ -1,0 +1,235 @@
+"""The job worker: one thread that takes queued jobs in order and runs them through an `Executor`.
+
+The `Executor` is *how* a job runs; `LocalExecutor` calls the in-process `RenderService` and
+writes the outputs with `save_render`. A later Ray Serve backend replaces only the executor
+(submit to a deployment, relay progress and cancellation); the queue, the store and the HTTP
+API stay as they are. Cancellation is cooperative: the service checks an Event between steps.
+
+Shutdown: stop claiming, let the running job finish within a grace period, otherwise cancel it
+and put it back in the queue (no attempt used) so the next start runs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import errors
+from ..schemas import RenderParams
+from ..service import RenderService, save_render
+from .jobs import INPUT_NAME, Job, JobStatus, JobStore
+
+log = logging.getLogger("sketch2render.api.worker")
+
+ProgressFn = Callable[[int, int], None]
+OUTPUT_STEM = "render"
+
+
+@dataclass
+class Execution:
+    recipe: dict[str, Any]  # RenderRecipe as JSON-ready dict
+    images: int  # how many images were written
+
+
+class Executor(Protocol):
+    """Runs one job. Raises `errors.S2RError` (the job fails with its code), `errors.Cancelled`."""
+
+    def ready(self) -> bool: ...
+
+    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution: ...
+
+
+class LocalExecutor:
+    """In-process rendering with the loaded `RenderService` (None while models are loading)."""
+
+    def __init__(self, service: Callable[[], RenderService | None]) -> None:
+        self._service = service
+
+    def ready(self) -> bool:
+        return self._service() is not None
+
+    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution:
+        service = self._service()
+        if service is None:
+            raise errors.ModelsUnavailable("the models are not loaded yet")
+        try:
+            sketch = (job_dir / INPUT_NAME).read_bytes()
+        except FileNotFoundError:
+            raise errors.NotFound("the uploaded sketch of this job is missing on disk") from None
+        params = RenderParams.model_validate(job.params)
+        result = service.render(sketch, params, progress=progress, cancel=cancel)
+        saved = save_render(result, job_dir, OUTPUT_STEM)
+        return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))
+
+
+def output_paths(job_dir: Path, images: int) -> list[Path]:
+    """Where `save_render` put the images of a job (one image: render.png, else render-N.png)."""
+    if images == 1:
+        return [job_dir / f"{OUTPUT_STEM}.png"]
+    return [job_dir / f"{OUTPUT_STEM}-{i}.png" for i in range(1, images + 1)]
+
+
+def edges_path(job_dir: Path) -> Path:
+    return job_dir / f"{OUTPUT_STEM}.edges.png"
+
+
+def _clear_outputs(job_dir: Path) -> None:
+    """Outputs of an earlier, interrupted attempt (the input stays)."""
+    for path in job_dir.glob(f"{OUTPUT_STEM}*"):
+        path.unlink(missing_ok=True)
+
+
+class JobWorker:
+    """One thread, jobs strictly FIFO. `on_finished(job)` is called after each terminal state."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        *,
+        on_finished: Callable[[Job], None] | None = None,
+        poll_interval: float = 0.5,
+        progress_interval: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.on_finished = on_finished
+        self.poll_interval = poll_interval
+        self.progress_interval = progress_interval
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._current: tuple[str, threading.Event] | None = None
+        self._abandoned: str | None = None  # the job handed back to the queue at shutdown
+        self._thread: threading.Thread | None = None
+
+    # --- control ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="s2r-job-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    @property
+    def current_job(self) -> str | None:
+        current = self._current
+        return current[0] if current else None
+
+    def notify(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> Job:
+        with self._lock:
+            job = self.store.cancel(job_id)
+            if self._current and self._current[0] == job_id:
+                self._current[1].set()
+        return job
+
+    def stop(self, grace: float) -> None:
+        """Stop taking jobs; give the running one `grace` seconds, then re-queue it."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is None:
+            return
+        self._thread.join(grace)
+        if not self._thread.is_alive():
+            return
+        with self._lock:
+            if self._current:
+                job_id, cancel = self._current
+                self._abandoned = job_id
+                cancel.set()
+                if self.store.requeue(job_id):
+                    log.warning("render %s did not finish within %.1fs of shutdown: re-queued", job_id, grace)
+        self._thread.join(min(grace, 2.0) + 0.5)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._claim() if self.executor.ready() else None
+            except Exception:  # the DB went away or is locked: log, wait, try again
+                log.exception("could not take the next job")
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _claim(self) -> Job | None:
+        with self._lock:
+            if self._stopping.is_set():
+                return None
+            job = self.store.claim_next(self.worker_id)
+            if job is not None:
+                self._current = (job.id, threading.Event())
+            return job
+
+    def _run(self, job: Job) -> None:
+        assert self._current is not None
+        cancel = self._current[1]
+        job_dir = self.store.job_dir(job.id)
+        status, error, execution = JobStatus.FAILED, None, None
+        started = time.monotonic()
+        try:
+            _clear_outputs(job_dir)
+            execution = self.executor.execute(job, job_dir, progress=self._progress(job.id), cancel=cancel)
+            status = JobStatus.SUCCEEDED
+        except errors.Cancelled:
+            status = JobStatus.CANCELLED
+        except errors.S2RError as exc:
+            error = (exc.code, exc.message)
+        except Exception as exc:  # a bug or a crash in the renderer: the job fails, the worker lives
+            log.exception("render %s failed unexpectedly", job.id)
+            error = ("internal_error", f"rendering failed unexpectedly ({type(exc).__name__}); see the server log")
+        if cancel.is_set() and status != JobStatus.CANCELLED:  # cancelled after the last step
+            status, error = JobStatus.CANCELLED, None
+        with self._lock:
+            self._current = None
+            if self._abandoned == job.id:  # re-queued by stop(): leave the row alone
+                return
+            try:
+                ended = self.store.finish(
+                    job.id,
+                    status,
+                    error=error,
+                    result=execution.recipe if execution and status == JobStatus.SUCCEEDED else None,
+                    images=execution.images if execution and status == JobStatus.SUCCEEDED else 0,
+                )
+            except Exception:
+                log.exception("could not record the end of render %s", job.id)
+                return
+        log.info("render %s %s in %.2fs", job.id, status, time.monotonic() - started)
+        if ended and self.on_finished:
+            try:
+                self.on_finished(self.store.get(job.id))
+            except Exception:
+                log.exception("on_finished hook failed for %s", job.id)
+
+    def _progress(self, job_id: str) -> ProgressFn:
+        """Progress callback writing to the DB at most every `progress_interval` seconds."""
+        last = [0.0]
+
+        def report(step: int, total: int) -> None:
+            now = time.monotonic()
+            if step <= 1 or step >= total or now - last[0] >= self.progress_interval:
+                last[0] = now
+                try:
+                    self.store.set_progress(job_id, int(step), int(total))
+                except Exception:  # progress is best effort; never fail a render over it
+                    log.debug("progress write failed for %s", job_id, exc_info=True)
+
+        return report

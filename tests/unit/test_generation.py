@@ -1,0 +1,215 @@
+"""The renderer and chain on the tiny models: knobs change the output, seeds reproduce it.
+
+With random weights the pictures are noise, so every test compares outputs to each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketch2render.config import Settings
+from sketch2render.errors import Cancelled, NotFound, OutOfMemory
+from sketch2render.generation import ip_adapter_scales
+from sketch2render.schemas import RenderParams, StyleMeta
+from sketch2render.service import build_service, png_with_recipe, read_recipe, save_render
+
+SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
+SKETCH = (SKETCHES / "chiriqui_fig76_vase.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, tiny_models_dir):
+    home = tmp_path_factory.mktemp("gen-home")
+    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu"))
+    rng = np.random.default_rng(0)
+    for name, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
+        pixels = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+        svc.library.add_image(Image.fromarray(pixels), StyleMeta(title=name, tags=tags))
+    return svc
+
+
+def ids(service) -> dict[str, str]:
+    return {r.title: r.id for r in service.library.list()}
+
+
+def params(**overrides) -> RenderParams:
+    values = {"prompt": "swirling night sky", "steps": 2, "size": 64, "seed": 7, **overrides}
+    return RenderParams(**values)
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.images[0], dtype=np.int16)
+
+
+def test_end_to_end_from_a_real_sketch_keeps_its_shape(service):
+    result = service.render(SKETCH, params())
+    sketch = Image.open(SKETCHES / "chiriqui_fig76_vase.png")
+    assert max(result.images[0].size) == 64 and all(s % 8 == 0 for s in result.images[0].size)
+    aspect_in = sketch.width / sketch.height
+    aspect_out = result.images[0].width / result.images[0].height
+    assert abs(aspect_in - aspect_out) < 0.15
+    assert result.control_image.mode == "RGB" and result.control_image.size == result.images[0].size
+    used = [h for h in result.recipe.styles if h.weight]
+    assert [h.style.title for h in used] == ["Starry swirls"]  # words matched: tags "night sky", "swirling"
+    assert result.recipe.fallback_reason is None
+    assert result.recipe.timings.denoise > 0 and result.recipe.timings.vae_decode > 0
+
+
+def test_same_seed_same_bytes_other_seed_differs(service):
+    a = png_with_recipe(service.render(SKETCH, params()).images[0], service.render(SKETCH, params()).recipe)
+    b = png_with_recipe(service.render(SKETCH, params()).images[0], service.render(SKETCH, params()).recipe)
+    assert a == b
+    assert not np.array_equal(pixels(service.render(SKETCH, params(seed=8))), pixels(service.render(SKETCH, params())))
+
+
+def test_random_seed_is_recorded_and_reproduces(service):
+    first = service.render(SKETCH, params(seed=None))
+    again = service.render(SKETCH, params(seed=first.recipe.seed))
+    assert np.array_equal(pixels(first), pixels(again))
+
+
+def test_control_strength_changes_the_output(service):
+    off = pixels(service.render(SKETCH, params(control_strength=0.0)))
+    on = pixels(service.render(SKETCH, params(control_strength=1.0)))
+    assert np.abs(off - on).mean() > 0.5
+
+
+def test_style_strength_zero_equals_no_adapter(service, tiny_models_dir):
+    from sketch2render.builders import build_renderer
+    from sketch2render.models import resolve_models
+
+    settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu")
+    plain = build_renderer(settings, resolve_models(settings))
+    plain.pipe.unload_ip_adapter()
+    control = service.render(SKETCH, params(style_strength=0.0))
+    no_adapter = plain.pipe(
+        prompt="swirling night sky",
+        negative_prompt=control.recipe.params.negative_prompt,
+        image=control.control_image,
+        width=control.recipe.width,
+        height=control.recipe.height,
+        num_inference_steps=2,
+        guidance_scale=7.5,
+        generator=torch.Generator("cpu").manual_seed(7),
+    ).images[0]
+    assert np.array_equal(pixels(control), np.asarray(no_adapter, dtype=np.int16))
+    assert not np.array_equal(pixels(control), pixels(service.render(SKETCH, params(style_strength=1.0))))
+
+
+def test_style_a_vs_b_and_blend_differ(service):
+    s = ids(service)
+    a = pixels(service.render(SKETCH, params(style_ids=[s["Starry swirls"]], style_strength=1.0)))
+    b = pixels(service.render(SKETCH, params(style_ids=[s["Gold leaf"]], style_strength=1.0)))
+    both = service.render(SKETCH, params(style_ids=[s["Starry swirls"], s["Gold leaf"]], style_strength=1.0))
+    assert np.abs(a - b).mean() > 0.1
+    assert np.abs(pixels(both) - a).mean() > 0.05 and np.abs(pixels(both) - b).mean() > 0.05
+    assert sorted(h.weight for h in both.recipe.styles) == [0.5, 0.5]
+
+
+def test_blend_weights_follow_the_scores(service):
+    result = service.render(SKETCH, params(blend=True, prompt="swirling gold night sky ornamental"))
+    weights = [h.weight for h in result.recipe.styles if h.weight]
+    assert len(weights) == 2 and abs(sum(weights) - 1.0) < 1e-6
+
+
+def test_style_only_activates_exactly_the_style_layers(service):
+    service.render(SKETCH, params(style_mode="style-only", style_strength=0.9))
+    scales = ip_adapter_scales(service.renderer.pipe)
+    active = {name for name, scale in scales.items() if scale != 0}
+    assert len(scales) == 16
+    assert active and all(name.startswith("up_blocks.1.attentions.1.") for name in active)
+    assert all(scales[name] == pytest.approx(0.9) for name in active)
+    service.render(SKETCH, params(style_mode="full", style_strength=0.5))
+    assert set(ip_adapter_scales(service.renderer.pipe).values()) == {0.5}
+
+
+def test_falls_back_to_text_only_below_the_minimum_score(service):
+    result = service.render(SKETCH, params(prompt="zzqx", min_style_score=1.0))
+    assert result.recipe.fallback_reason and "below the minimum" in result.recipe.fallback_reason
+    assert all(h.weight is None for h in result.recipe.styles)
+
+
+def test_style_mode_none_uses_no_style(service):
+    result = service.render(SKETCH, params(style_mode="none"))
+    assert result.recipe.styles == [] and "none" in result.recipe.fallback_reason
+
+
+def test_unknown_style_id_is_refused(service):
+    with pytest.raises(NotFound):
+        service.render(SKETCH, params(style_ids=["abcdef0123456789"]))
+
+
+def test_style_embeddings_are_encoded_once_and_cached(service, monkeypatch):
+    style_id = ids(service)["Gold leaf"]
+    service.render(SKETCH, params(style_ids=[style_id]))
+    assert service.library.load_ip_embeds(style_id, service.renderer.encoder_key) is not None
+    calls = []
+    monkeypatch.setattr(service.renderer, "encode_style", lambda image: calls.append(image))
+    service.render(SKETCH, params(style_ids=[style_id]))
+    assert calls == []
+
+
+def test_cancellation_stops_before_the_next_step(service, tmp_path):
+    cancel = threading.Event()
+    steps = []
+
+    def progress(step, total):
+        steps.append(step)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        service.render(SKETCH, params(steps=5), progress=progress, cancel=cancel)
+    assert steps == [1]
+    assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def test_progress_reports_every_step(service):
+    seen = []
+    service.render(SKETCH, params(steps=3), progress=lambda step, total: seen.append((step, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_recipe_read_back_from_the_png_equals_the_result(service, tmp_path):
+    result = service.render(SKETCH, params(num_images=2))
+    saved = save_render(result, tmp_path, "out")
+    assert len(saved.images) == 2
+    for path in saved.images:
+        recipe = read_recipe(path.read_bytes())
+        assert recipe.model_dump(exclude={"timings"}) == result.recipe.model_dump(exclude={"timings"})
+        assert recipe.seed == 7
+        assert "Seed: 7" in Image.open(path).text["parameters"]
+
+
+def test_out_of_memory_is_reported_and_the_next_render_works(service, monkeypatch):
+    pipe = service.renderer.pipe
+    original = type(pipe).__call__
+
+    def boom(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(pipe), "__call__", boom)
+    with pytest.raises(OutOfMemory, match="ran out of memory"):
+        service.render(SKETCH, params())
+    monkeypatch.setattr(type(pipe), "__call__", original)
+    assert service.render(SKETCH, params()).images
+
+
+@pytest.mark.weights
+def test_real_sd15_profile_renders(tmp_path):
+    """Runs only where the real weights are in the Hugging Face cache (`pytest -m weights`)."""
+    from sketch2render.errors import ModelsUnavailable
+
+    settings = Settings(home=tmp_path, models="sd15")
+    try:
+        svc = build_service(settings)
+    except ModelsUnavailable as exc:
+        pytest.skip(f"real weights not available here: {exc.message}")
+    svc.library.add_file(Path(__file__).parents[2] / "src/sketch2render/data/styles/vangogh_starry_night.jpg")
+    result = svc.render(SKETCH, RenderParams(prompt="swirling night sky", steps=20, seed=1))
+    assert result.images[0].size[0] % 8 == 0 and not result.recipe.smoke_test
