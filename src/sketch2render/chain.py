@@ -122,6 +122,9 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
         t_embed = time.perf_counter()
         embeds = style_embedding(library, renderer, used) if used else None
         embed_s = time.perf_counter() - t_embed
+        balance = None
+        if params.auto_balance and scorer is not None:
+            params, balance = balance_strengths(state, params, seed, embeds, used)
         generated = renderer.generate(
             prepared.edges.control_image(),
             params,
@@ -156,6 +159,7 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
                 denoise=generated.denoise_s,
                 vae_decode=generated.vae_decode_s,
             ),
+            balance=balance,
             version=__version__,
         )
         result = RenderResult(
@@ -169,6 +173,28 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
         t = recipe.timings
         t.total = t.decode + t.edges + t.retrieval + (time.perf_counter() - t_start)
         return result
+
+    def balance_strengths(state: dict, params: RenderParams, seed: int, embeds: Any, used: list[StyleHit]):
+        """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py)."""
+        from .balance import DEFAULT_GRID, auto_balance
+
+        prepared: Prepared = state["prepared"]
+        ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
+        control_image = prepared.edges.control_image()
+
+        def probe(p: RenderParams) -> list:
+            return renderer.generate(
+                control_image, p, seed=seed, style_embeds=embeds, cancel=state.get("cancel")
+            ).images
+
+        def probe_score(image) -> tuple[float, float | None]:
+            return scorer.probe_score(prepared.edges.edges, image, ids, shares, library)
+
+        grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
+        control, style, report = auto_balance(
+            probe, probe_score, params, grid=grid, threshold=settings.structure_threshold
+        )
+        return params.model_copy(update={"control_strength": control, "style_strength": style}), report
 
     def prepare(state: dict) -> Prepared:
         if not isinstance(state.get("params"), RenderParams):

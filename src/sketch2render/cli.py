@@ -227,4 +227,5 @@ def models_info(as_json: JsonOpt = False) -> None:
         typer.echo(f"{key:>18}: {value}")
 
 
-from . import cli_render  # noqa: E402,F401  (registers render / serve / ui / up / eval / bench)
+from . import cli_eval, cli_render  # noqa: E402,F401  (registers render / serve / ui / up / eval)
+from . import cli_scale  # noqa: E402,F401  (registers chroma-server)

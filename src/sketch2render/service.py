@@ -97,7 +97,10 @@ class RenderService:
         self.embeddings = embeddings
         self.library = library
         self.renderer = renderer
-        self.chain = build_chain(library, renderer, settings, models)
+        from .metrics import QualityScorer
+
+        self.scorer = QualityScorer(embeddings, settings)
+        self.chain = build_chain(library, renderer, settings, models, scorer=self.scorer)
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:

@@ -1,0 +1,208 @@
+"""Quality scores for a render: did it keep the sketch's geometry, take the style's look, and
+show what the prompt asked for?
+
+- *Structure fidelity*: the sketch's control edges against Canny edges of the render, matched
+  within a pixel tolerance (distance transforms): precision (render edges near a sketch line),
+  recall (sketch lines the render reproduced), F1, and the symmetric Chamfer distance.
+- *Style similarity*: CLIP image-image cosine between the render and the style(s) used.
+- *Prompt alignment*: CLIP text-image cosine between the prompt and the render.
+
+Sizes: the tolerance is given at a reference of 512 px (longest side) and scaled to the render's
+size, so precision, recall, F1 and the normalised Chamfer distance do not depend on the
+resolution a drawing is rendered at; `chamfer_px` is in the render's pixels and does.
+Left out: learned perceptual metrics (LPIPS, DINO), aesthetic scores, anything needing torch
+here (CLIP arrives as the retrieval `CLIPEmbeddings`, or any object with `embed_pil`/`embed_query`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REFERENCE_SIDE = 512  # the tolerance is stated at this longest side and scaled from it
+MIN_LOW, MIN_HIGH = 15, 30  # Canny floors: flat or dark renders must not turn noise into edges
+OVERPOWERED = "the style overpowered the geometry; lower style strength or raise control strength"
+UNFOLLOWED = "the render does not follow the sketch's lines; raise control strength"
+
+
+def render_edges(image: Image.Image) -> np.ndarray:
+    """Canny edges of a render (HxW bool), thresholds median ± 33 % as for sketches, with floors.
+    A blank image has no edges (an empty mask, never an error)."""
+    gray = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    median = float(np.median(blurred))
+    low = max(MIN_LOW, int(0.67 * median))
+    high = max(MIN_HIGH, int(min(255.0, 1.33 * median)), low)
+    return cv2.Canny(blurred, low, high) > 0
+
+
+def _as_mask(edges: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Edge map (HxW or HxWxC, any dtype, non-zero = edge) as a bool mask of `size` (width, height).
+    Upscaling uses nearest neighbour; downscaling area-averages first so thin lines survive."""
+    arr = np.asarray(edges)
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    if arr.ndim != 2:
+        raise ValueError(f"sketch edges must be HxW or HxWxC, got shape {arr.shape}")
+    mask = (arr > 0).astype(np.uint8) * 255
+    width, height = size
+    if mask.shape != (height, width):
+        shrinking = width * height < mask.shape[0] * mask.shape[1]
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_NEAREST)
+    return mask > 0
+
+
+def _distance_to(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px) from every pixel to the nearest True pixel of `mask`."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def scaled_tolerance(tolerance_px: float, width: int, height: int) -> float:
+    """`tolerance_px` at REFERENCE_SIDE, scaled to this size (at least 1 px unless it is 0)."""
+    if tolerance_px < 0:
+        raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
+    if tolerance_px == 0:
+        return 0.0
+    return max(1.0, tolerance_px * max(width, height) / REFERENCE_SIDE)
+
+
+def structure_fidelity(sketch_edges: np.ndarray, render: Image.Image, tolerance_px: float = 2) -> dict:
+    """Edge precision / recall / F1 within a tolerance, and the symmetric Chamfer distance.
+
+    Computed at the render's size. A render (or sketch) without edges scores 0 and has no
+    Chamfer distance (None)."""
+    width, height = render.size
+    sketch = _as_mask(sketch_edges, (width, height))
+    rendered = render_edges(render)
+    tol = scaled_tolerance(tolerance_px, width, height)
+    scores: dict[str, Any] = {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "chamfer_px": None,
+        "chamfer_norm": None,
+        "tolerance_px": round(tol, 3),
+    }
+    if not sketch.any() or not rendered.any():
+        return scores
+    to_sketch = _distance_to(sketch)[rendered]  # each render edge pixel -> nearest sketch edge
+    to_render = _distance_to(rendered)[sketch]  # each sketch edge pixel -> nearest render edge
+    precision = float(np.mean(to_sketch <= tol))
+    recall = float(np.mean(to_render <= tol))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    chamfer = (float(to_sketch.mean()) + float(to_render.mean())) / 2
+    scores.update(
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(f1, 4),
+        chamfer_px=round(chamfer, 3),
+        chamfer_norm=round(chamfer / float(np.hypot(width, height)), 5),
+    )
+    return scores
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(np.dot(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+
+
+def _weighted_mean(values: Sequence[float], weights: Sequence[float] | None) -> float:
+    if weights is None or sum(weights) <= 0:
+        return float(np.mean(values))
+    return float(np.average(values, weights=weights))
+
+
+def style_similarity(
+    clip: Any, render: Image.Image, style_images: Sequence[Image.Image], weights: Sequence[float] | None = None
+) -> float | None:
+    """Mean (or blend-weighted) CLIP cosine between the render and each style image; None without styles."""
+    if not style_images:
+        return None
+    vectors = clip.embed_pil([render, *style_images])
+    return _weighted_mean([_cosine(vectors[0], v) for v in vectors[1:]], weights)
+
+
+def prompt_alignment(clip: Any, prompt: str, render: Image.Image) -> float:
+    """CLIP cosine between the prompt's text embedding and the render's image embedding."""
+    return _cosine(clip.embed_query(prompt), clip.embed_pil([render])[0])
+
+
+class QualityScorer:
+    """Scores every image of a `RenderResult` in place (`recipe.metrics`, `recipe.timings.metrics`).
+
+    Style images are embedded once per style id (ids are content hashes) and kept in a small,
+    thread-safe cache. `probe_score` is the cheaper call auto-balance ranks probes by."""
+
+    def __init__(self, clip: Any, settings: Any, cache_size: int = 256) -> None:
+        self.clip = clip
+        self.threshold = float(settings.structure_threshold)
+        self.tolerance_px = float(settings.edge_tolerance_px)
+        self.cache_size = cache_size
+        self._style_vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _style_vector(self, library: Any, style_id: str) -> list[float]:
+        with self._lock:
+            vector = self._style_vectors.get(style_id)
+            if vector is not None:
+                self._style_vectors.move_to_end(style_id)
+                return vector
+        vector = self.clip.embed_pil([library.load_image(style_id)])[0]
+        with self._lock:
+            self._style_vectors[style_id] = vector
+            while len(self._style_vectors) > self.cache_size:
+                self._style_vectors.popitem(last=False)
+        return vector
+
+    def warning(self, f1: float, styled: bool) -> str | bool:
+        """False, or why the structure score is low and what to change."""
+        if f1 >= self.threshold:
+            return False
+        advice = OVERPOWERED if styled else UNFOLLOWED
+        return f"structure F1 {f1:.2f} is below {self.threshold:.2f}: {advice}"
+
+    def score_image(
+        self,
+        sketch_edges: np.ndarray,
+        image: Image.Image,
+        prompt: str | None,
+        style_vectors: Sequence[Sequence[float]],
+        weights: Sequence[float] | None = None,
+    ) -> dict:
+        """The metrics dict of one image (prompt alignment None when no prompt is given)."""
+        structure = structure_fidelity(sketch_edges, image, self.tolerance_px)
+        vector = self.clip.embed_pil([image])[0]
+        style = _weighted_mean([_cosine(vector, s) for s in style_vectors], weights) if style_vectors else None
+        return {
+            "structure": structure,
+            "style_similarity": None if style is None else round(style, 4),
+            "prompt_alignment": None if prompt is None else round(_cosine(self.clip.embed_query(prompt), vector), 4),
+            "structure_warning": self.warning(structure["f1"], bool(style_vectors)),
+        }
+
+    def probe_score(
+        self, sketch_edges: np.ndarray, image: Image.Image, style_ids: Sequence[str], weights: Sequence[float], library
+    ) -> tuple[float, float | None]:
+        """(structure F1, style similarity) of one image: what `balance.auto_balance` ranks by."""
+        vectors = [self._style_vector(library, i) for i in style_ids]
+        scores = self.score_image(sketch_edges, image, None, vectors, weights)
+        return scores["structure"]["f1"], scores["style_similarity"]
+
+    def score(self, result: Any, library: Any) -> None:
+        """Fill `result.recipe.metrics` (one dict per image) and add the time to `timings.metrics`."""
+        t0 = time.perf_counter()
+        recipe = result.recipe
+        used = [h for h in recipe.styles if h.weight]
+        vectors = [self._style_vector(library, h.id) for h in used]
+        weights = [float(h.weight) for h in used]
+        edges = np.asarray(result.control_image.convert("L"))
+        recipe.metrics = [
+            self.score_image(edges, image, recipe.params.prompt, vectors, weights) for image in result.images
+        ]
+        recipe.timings.metrics += time.perf_counter() - t0
