@@ -108,12 +108,15 @@ def serve(
     run_server(settings(), host=host, port=port)
 
 
-def ui_command(port: int, api_url: str) -> list[str]:
+def ui_command(port: int, api_url: str, max_upload_bytes: int) -> list[str]:
     script = Path(__file__).parent / "ui" / "app.py"
     return [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.maxUploadSize", str(max(1, max_upload_bytes // (1024 * 1024))),  # the API's limit
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "none",
         "--", "--api-url", api_url,
     ]  # fmt: skip
 
@@ -125,7 +128,7 @@ def ui(port: Annotated[int | None, typer.Option(help="Default: S2R_UI_PORT (8501
     cfg = settings()
     if not (Path(__file__).parent / "ui" / "app.py").exists():
         raise fail("the web UI is not installed in this version")
-    os.execv(sys.executable, ui_command(port or cfg.ui_port, cfg.api_url))
+    os.execv(sys.executable, ui_command(port or cfg.ui_port, cfg.api_url, cfg.max_upload_bytes))
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 600.0) -> bool:
@@ -163,13 +166,15 @@ def up(
     del library
     api_url = f"http://127.0.0.1:{api_port}"
     env = {**os.environ, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
+    if cfg.api_keys and not cfg.api_key:
+        env["S2R_API_KEY"] = cfg.api_keys[0]  # the UI is a client of the API: give it a key
     procs = [subprocess.Popen([sys.executable, "-m", "sketch2render.api"], env=env)]
     try:
         if not _wait_ready(api_url, procs[0]):
             raise fail("the API did not start; see its log above")
         typer.secho(f"API:    {api_url}  (docs: {api_url}/docs)", fg="green")
         if (Path(__file__).parent / "ui" / "app.py").exists():
-            procs.append(subprocess.Popen(ui_command(ui_port, api_url), env=env))
+            procs.append(subprocess.Popen(ui_command(ui_port, api_url, cfg.max_upload_bytes), env=env))
             typer.secho(f"web UI: http://127.0.0.1:{ui_port}", fg="green", bold=True)
         else:
             typer.secho("the web UI is not part of this version yet: API only", fg="yellow")

@@ -1,0 +1,239 @@
+"""A small typed HTTP client of the sketch2render API, the only way the web UI reaches the system.
+
+Every failure becomes one of two exceptions the pages turn into readable messages: `ApiError`
+(the API answered with an error: its `{"error": {"code", "message"}}` body, or a plain status) and
+`ApiUnreachable` (nothing answered at the base URL). Images are immutable once served (style ids
+are content hashes, a render's images exist only after it succeeded), so they are kept in a
+small LRU
+cache, and so are finished jobs. Left out: streaming progress over server-sent events (the UI polls), retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from ..schemas import RenderRecipe, StyleHit, StyleRecord
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiError(Exception):
+    """The API refused or failed a request; `message` is meant for people."""
+
+    def __init__(self, code: str, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class ApiUnreachable(Exception):
+    """Nothing answered at the API's base URL (not started, wrong URL, or down)."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the API at {base_url}: {reason}")
+        self.base_url = base_url
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """A render job as the API reports it (a history entry lacks params and result)."""
+
+    id: str
+    status: str
+    prompt: str = ""
+    created_at: float = 0.0
+    step: int = 0
+    total: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    result: RenderRecipe | None = None
+    image_count: int = 0
+    warning: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RenderJob:
+        progress = body.get("progress") or {}
+        error = body.get("error") or {}
+        images = (body.get("urls") or {}).get("images") or []
+        try:
+            result = RenderRecipe.model_validate(body["result"]) if body.get("result") else None
+        except ValidationError as exc:
+            raise ApiError(
+                "bad_response", f"the API sent a render result this UI cannot read ({exc.error_count()} errors)"
+            ) from None
+        return cls(
+            id=str(body["id"]),
+            status=str(body.get("status", "unknown")),
+            prompt=str(body.get("prompt") or (body.get("params") or {}).get("prompt", "")),
+            created_at=float(body.get("created_at") or 0.0),
+            step=int(progress.get("step") or 0),
+            total=int(progress.get("total") or 0),
+            error_code=error.get("code"),
+            error_message=error.get("message"),
+            params=dict(body.get("params") or {}),
+            result=result,
+            image_count=len(images) or (len(result.metrics) if result and result.metrics else 0),
+            warning=body.get("warning"),
+        )
+
+
+def _form_fields(params: dict[str, Any]) -> dict[str, str | list[str]]:
+    """RenderParams-named form fields: lists as repeated fields, booleans as true/false, None left out."""
+
+    def text(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    return {
+        name: [text(v) for v in value] if isinstance(value, list | tuple) else text(value)
+        for name, value in params.items()
+        if value is not None
+    }
+
+
+class ApiClient:
+    """Typed calls to the sketch2render HTTP API at `base_url` (with an optional Bearer key)."""
+
+    poll_interval = 0.5  # seconds between progress polls (fakes in tests use less)
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        cache_size: int = 256,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=3.0), transport=transport
+        )
+        self._images: OrderedDict[str, bytes] = OrderedDict()
+        self._jobs: OrderedDict[str, RenderJob] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ApiUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
+        except httpx.TimeoutException:
+            raise ApiError("timeout", f"the API at {self.base_url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ApiUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
+        if response.is_success or response.status_code in ok:
+            return response
+        raise self._error(response)
+
+    @staticmethod
+    def _error(response: httpx.Response) -> ApiError:
+        try:
+            body = response.json()["error"]
+            return ApiError(str(body["code"]), str(body["message"]), response.status_code)
+        except Exception:  # not our JSON error body: a proxy, or an unexpected server
+            text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+            return ApiError(
+                f"http_{response.status_code}", f"HTTP {response.status_code}: {text}", response.status_code
+            )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError("bad_response", f"the API sent something that is not JSON for {path}") from None
+
+    def _image(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+        with self._lock:
+            if key in self._images:
+                self._images.move_to_end(key)
+                return self._images[key]
+        data = self._request("GET", path, params=params).content
+        with self._lock:
+            self._images[key] = data
+            while len(self._images) > self._cache_size:
+                self._images.popitem(last=False)
+        return data
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- health -----------------------------------------------------------------------------
+    def readiness(self) -> dict[str, Any]:
+        """`/readyz` (its 503 "not ready" body is an answer too): ready, reasons, profile, smoke_test, …"""
+        return self._request("GET", "/readyz", ok=(503,), timeout=5.0).json()
+
+    # --- styles -----------------------------------------------------------------------------
+    def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:
+        body = self._json("GET", "/v1/styles", params={"offset": offset, "limit": limit})
+        return [StyleRecord.model_validate(s) for s in body["items"]], int(body.get("total", 0))
+
+    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
+        body = self._json("GET", "/v1/styles/search", params={"q": query, "k": k})
+        return [StyleHit.model_validate(h) for h in body["hits"]]
+
+    def style_image(self, style_id: str, size: int | None = 256) -> bytes:
+        return self._image(f"/v1/styles/{style_id}/image", {"size": size} if size else None)
+
+    def add_style(
+        self, image: bytes, filename: str, *, title: str = "", tags: list[str] | None = None, **meta: str
+    ) -> tuple[StyleRecord, bool]:
+        """Add a style; returns (record, created) — False when the same image was already there."""
+        fields = _form_fields({"title": title, "tags": list(tags or []), **{k: v for k, v in meta.items() if v}})
+        response = self._request("POST", "/v1/styles", data=fields, files={"image": (filename, image)})
+        return StyleRecord.model_validate(response.json()), response.status_code == 201
+
+    def delete_style(self, style_id: str) -> StyleRecord:
+        return StyleRecord.model_validate(self._json("DELETE", f"/v1/styles/{style_id}"))
+
+    # --- renders ----------------------------------------------------------------------------
+    def submit_render(self, sketch: bytes, params: dict[str, Any], filename: str = "sketch.png") -> str:
+        """Queue a render; returns the job id (the API answers 202 once the job is stored)."""
+        body = self._json(
+            "POST", "/v1/renders", data=_form_fields(params), files={"sketch": (filename, sketch, "image/png")}
+        )
+        return str(body["id"])
+
+    def get_render(self, job_id: str) -> RenderJob:
+        """The job's state; a finished job never changes, so it is remembered."""
+        with self._lock:
+            if job_id in self._jobs:
+                return self._jobs[job_id]
+        job = RenderJob.from_json(self._json("GET", f"/v1/renders/{job_id}"))
+        if job.terminal:
+            with self._lock:
+                self._jobs[job_id] = job
+                while len(self._jobs) > self._cache_size:
+                    self._jobs.popitem(last=False)
+        return job
+
+    def list_renders(self, offset: int = 0, limit: int = 20) -> tuple[list[RenderJob], int]:
+        body = self._json("GET", "/v1/renders", params={"offset": offset, "limit": limit})
+        return [RenderJob.from_json(j) for j in body["items"]], int(body.get("total", 0))
+
+    def cancel_render(self, job_id: str) -> None:
+        self._request("DELETE", f"/v1/renders/{job_id}")
+
+    def render_image(self, job_id: str, index: int = 0) -> bytes:
+        """The PNG (with its recipe in text chunks) of image `index` of a succeeded render."""
+        return self._image(f"/v1/renders/{job_id}/image", {"index": index} if index else None)
+
+    def render_edges(self, job_id: str) -> bytes:
+        return self._image(f"/v1/renders/{job_id}/edges")

@@ -1,0 +1,105 @@
+"""History page: past renders (`GET /v1/renders`, newest first) as cards with a thumbnail and the
+main parameters; opening one shows it as the Render page does."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sketch2render.ui import session
+from sketch2render.ui.client import ApiClient, ApiError, RenderJob
+from sketch2render.ui.widgets import fmt_time, guarded, image_bytes, show_error, show_outcome
+
+PAGE_SIZE = 12
+COLUMNS = 4
+OPEN_KEY = "history_open"  # id of the render being looked at
+OFFSET_KEY = "history_offset"
+STATUS_BADGE = {
+    "succeeded": ":green-badge[succeeded]",
+    "failed": ":red-badge[failed]",
+    "cancelled": ":gray-badge[cancelled]",
+    "running": ":blue-badge[running]",
+    "queued": ":orange-badge[queued]",
+}
+
+
+def parameters_line(job: RenderJob) -> str:
+    """Seed, steps, size and styles of a render, from its recipe (or its request while unfinished)."""
+    recipe = job.result
+    params = recipe.params.model_dump() if recipe else job.params
+    parts = []
+    if recipe:
+        parts.append(f"seed {recipe.seed}")
+        used = [h.style.title or h.id for h in recipe.styles if h.weight]
+        parts.append("style: " + (", ".join(used) if used else "none"))
+    if params:
+        parts.append(
+            f"{params.get('steps')} steps · {params.get('size')} px · ControlNet {params.get('control_strength')}"
+        )
+    return "  \n".join(parts)
+
+
+def render_card(client: ApiClient, summary: RenderJob) -> None:
+    with st.container(border=True):
+        if summary.status == "succeeded":
+            thumb = image_bytes(lambda: client.render_image(summary.id))
+            if thumb:
+                st.image(thumb, width="stretch")
+        prompt = summary.prompt if len(summary.prompt) <= 80 else summary.prompt[:79] + "…"
+        st.markdown(f"**{prompt}**")
+        st.markdown(f"{STATUS_BADGE.get(summary.status, summary.status)} {fmt_time(summary.created_at)}")
+        try:
+            job = client.get_render(summary.id) if summary.terminal else summary
+        except ApiError:
+            job = summary
+        if line := parameters_line(job):
+            st.caption(line)
+        if st.button("Open", key=f"open_{summary.id}", icon=":material/open_in_full:", width="stretch"):
+            st.session_state[OPEN_KEY] = summary.id
+            st.rerun()
+
+
+def show_one(client: ApiClient, job_id: str) -> None:
+    if st.button("All renders", icon=":material/arrow_back:", key="history_back"):
+        st.session_state.pop(OPEN_KEY, None)
+        st.rerun()
+    try:
+        job = client.get_render(job_id)
+    except ApiError as exc:
+        show_error(exc, "open this render")
+        st.session_state.pop(OPEN_KEY, None)
+        return
+    st.title(job.prompt or "Render")
+    st.caption(f"{fmt_time(job.created_at)} · render `{job.id}`")
+    show_outcome(client, job, key="history")
+    with st.expander("Parameters and recipe", icon=":material/data_object:"):
+        st.json(job.result.model_dump(mode="json") if job.result else job.params, expanded=1)
+
+
+@guarded
+def page() -> None:
+    client = session.get_client()
+    if job_id := st.session_state.get(OPEN_KEY):
+        show_one(client, job_id)
+        return
+    st.title("History")
+    st.caption("Every render this server made, newest first. Open one to see it in full and download it.")
+    offset = st.session_state.get(OFFSET_KEY, 0)
+    jobs, total = client.list_renders(offset, PAGE_SIZE)
+    if not jobs:
+        st.info("No renders yet: make one on the Render page.", icon=":material/history:")
+        return
+    for start in range(0, len(jobs), COLUMNS):
+        for col, summary in zip(st.columns(COLUMNS), jobs[start : start + COLUMNS], strict=False):
+            with col:
+                render_card(client, summary)
+    newer, where, older = st.columns([1, 3, 1], vertical_alignment="center")
+    if newer.button("Newer", icon=":material/chevron_left:", disabled=offset == 0, width="stretch"):
+        st.session_state[OFFSET_KEY] = max(0, offset - PAGE_SIZE)
+        st.rerun()
+    where.caption(f"{offset + 1}–{offset + len(jobs)} of {total}")
+    if older.button("Older", icon=":material/chevron_right:", disabled=offset + len(jobs) >= total, width="stretch"):
+        st.session_state[OFFSET_KEY] = offset + PAGE_SIZE
+        st.rerun()
+
+
+page()

@@ -1,0 +1,126 @@
+"""Style library page: the styles as a grid (thumbnail, title, tags, license), search by meaning
+and words, add a style (image + metadata), delete one after a confirmation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sketch2render.schemas import StyleRecord
+from sketch2render.ui import session
+from sketch2render.ui.client import ApiClient, ApiError
+from sketch2render.ui.widgets import fmt_score, guarded, short, show_error, style_thumbnail, tag_badges
+
+COLUMNS = 5
+CONFIRM_KEY = "library_confirm_delete"  # id of the style awaiting "Delete?" confirmation
+NOTICE_KEY = "library_notice"  # a success message carried over a rerun
+
+
+def delete_controls(client: ApiClient, record: StyleRecord) -> None:
+    title = record.title or record.id
+    if st.session_state.get(CONFIRM_KEY) != record.id:
+        if st.button("Delete…", key=f"delete_{record.id}", icon=":material/delete:", type="tertiary"):
+            st.session_state[CONFIRM_KEY] = record.id
+            st.rerun()
+        return
+    st.warning(f"Delete **{title}** from the library? Past renders keep their images.")
+    yes, no = st.columns(2)
+    if yes.button("Delete", key=f"confirm_{record.id}", type="primary", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        try:
+            client.delete_style(record.id)
+        except ApiError as exc:
+            show_error(exc, f"delete {title}")
+            return
+        st.session_state[NOTICE_KEY] = f"Deleted **{title}**."
+        st.rerun()
+    if no.button("Cancel", key=f"cancel_{record.id}", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()
+
+
+def style_card(client: ApiClient, record: StyleRecord, score: str | None = None) -> None:
+    with st.container(border=True):
+        style_thumbnail(client, record.id)
+        title = record.title or record.id
+        st.markdown(f"**{short(title, 60)}**")
+        if record.tags:
+            st.markdown(tag_badges(record.tags))
+        credit = ", ".join(part for part in (record.creator, record.year) if part)
+        st.caption((f"{credit}  \n" if credit else "") + short(record.license or "license not given", 60))
+        if score:
+            st.caption(score)
+        delete_controls(client, record)
+
+
+def add_style_form(client: ApiClient, expanded: bool) -> None:
+    with st.expander("Add a style", icon=":material/add_photo_alternate:", expanded=expanded):
+        with st.form("add_style", clear_on_submit=True, border=False):
+            image_col, meta_col = st.columns([1, 2], gap="medium")
+            image = image_col.file_uploader(
+                "Style image", type=["png", "jpg", "jpeg", "webp"], max_upload_size=session.max_upload_mb()
+            )
+            title = meta_col.text_input("Title", max_chars=300)
+            tags = meta_col.text_input("Tags", placeholder="comma-separated: ink, japanese, waves")
+            description = st.text_area("Description", max_chars=4000, height=80)
+            license_col, source_col = st.columns(2)
+            license_text = license_col.text_input("License", placeholder="e.g. CC0, public domain", max_chars=1000)
+            source = source_col.text_input("Source", placeholder="where the image comes from", max_chars=1000)
+            submitted = st.form_submit_button("Add style", type="primary", icon=":material/add:")
+    if not submitted:
+        return
+    if image is None:
+        st.error("Choose an image for the style first.")
+        return
+    try:
+        record, created = client.add_style(
+            image.getvalue(),
+            image.name,
+            title=title.strip(),
+            tags=[t.strip() for t in tags.split(",") if t.strip()],
+            description=description.strip(),
+            license=license_text.strip(),
+            source=source.strip(),
+        )
+    except ApiError as exc:
+        show_error(exc, "add the style")
+        return
+    name = record.title or record.id
+    st.session_state[NOTICE_KEY] = (
+        f"Added **{name}**." if created else f"That image is already in the library as **{name}**."
+    )
+    st.rerun()
+
+
+@guarded
+def page() -> None:
+    client = session.get_client()
+    st.title("Style library")
+    st.caption("Reference images a render borrows its look from, found by meaning (CLIP) and by words (BM25).")
+    if notice := st.session_state.pop(NOTICE_KEY, None):
+        st.success(notice, icon=":material/check_circle:")
+    records, total = client.list_styles()
+    search_col, count_col = st.columns([2, 3], vertical_alignment="bottom")
+    query = (search_col.text_input(
+        "Search styles", key="library_query", live="400ms", icon=":material/search:",
+        placeholder="e.g. misty mountains, ink",
+    ) or "").strip()  # fmt: skip
+    add_style_form(client, expanded=total == 0)
+    if query:
+        hits = client.search_styles(query, k=min(max(total, 1), 24))
+        count_col.caption(f"{len(hits)} best matches for “{query}”")
+        cards = [
+            (h.style, f"match {fmt_score(h.score)} · CLIP {fmt_score(h.cosine)} · BM25 {h.lexical:.2f}") for h in hits
+        ]
+    else:
+        count_col.caption(f"{total} style{'s' if total != 1 else ''}")
+        cards = [(r, None) for r in records]
+    if not cards:
+        st.info("No styles yet: add one above, or run `sketch2render styles import-defaults`.")
+        return
+    for start in range(0, len(cards), COLUMNS):
+        for col, (record, score) in zip(st.columns(COLUMNS), cards[start : start + COLUMNS], strict=False):
+            with col:
+                style_card(client, record, score)
+
+
+page()

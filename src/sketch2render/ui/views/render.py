@@ -1,0 +1,285 @@
+"""Render page: sketch (upload or draw) + prompt -> retrieved styles -> a render job, followed live.
+
+The edge preview is computed locally (`sketching`: numpy/OpenCV/PIL only) so the user sees what
+ControlNet will follow before anything is sent. Retrieval and rendering happen on the API: the page
+searches `/v1/styles/search` as the prompt changes, submits `POST /v1/renders` and polls the job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from sketch2render.errors import S2RError
+from sketch2render.schemas import RenderParams, StyleHit
+from sketch2render.ui import session
+from sketch2render.ui.client import ApiClient, ApiError, RenderJob
+from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
+from sketch2render.ui.widgets import fmt_score, guarded, short, show_error, show_outcome, style_thumbnail
+
+DEFAULTS: dict[str, Any] = {name: info.default for name, info in RenderParams.model_fields.items()}
+AUTO, PICK, BLEND = "Let the system choose", "Pick one", "Blend several"
+STYLE_MODES = {
+    "full": "Full (look and content)",
+    "style-only": "Style only (InstantStyle)",
+    "none": "None (prompt only)",
+}
+SIZES = (256, 384, 512, 640, 768, 1024)
+JOB_KEY = "render_job"  # {"id", "sketch", "name"} of the job this session follows
+
+
+@dataclass(frozen=True)
+class Sketch:
+    data: bytes  # what is sent to the API: the uploaded file as is, or the drawing as PNG
+    name: str
+
+
+# --- the sketch -----------------------------------------------------------------------------
+def draw_sketch() -> Sketch | None:
+    from streamlit_drawable_canvas import st_canvas  # a browser component: only when drawing
+
+    pen = st.slider("Pen width", 1, 12, 3, key="pen_width")
+    result = st_canvas(
+        stroke_width=pen,
+        stroke_color="#111111",
+        background_color="#FFFFFF",
+        height=400,
+        width=440,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key="sketch_canvas",
+    )
+    if not (result.json_data or {}).get("objects") or result.image_data is None:
+        st.caption("Draw with the mouse; the canvas toolbar undoes or clears.")
+        return None
+    return Sketch(canvas_png(result.image_data), "drawing.png")
+
+
+def sketch_input() -> Sketch | None:
+    source = st.radio("Sketch source", ["Upload", "Draw"], horizontal=True, key="sketch_source")
+    if source == "Draw":
+        return draw_sketch()
+    uploaded = st.file_uploader(
+        "Upload a sketch (PNG, JPEG or WEBP)",
+        type=["png", "jpg", "jpeg", "webp"],
+        key="sketch_upload",
+        max_upload_size=session.max_upload_mb(),
+    )
+    if uploaded is None:
+        st.caption("A clean line drawing works best. Or choose **Draw** to sketch in the page.")
+        return None
+    data = uploaded.getvalue()
+    limit = session.settings().max_upload_bytes
+    if len(data) > limit:
+        st.error(f"The file is {len(data) / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB upload limit.")
+        return None
+    return Sketch(data, uploaded.name)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_edge_preview(data: bytes, size: int) -> EdgePreview:
+    return edge_preview(data, size, session.settings())
+
+
+def show_edge_preview(sketch: Sketch, size: int) -> bool:
+    try:
+        preview = cached_edge_preview(sketch.data, size)
+    except S2RError as exc:
+        st.error(f"This sketch cannot be used: {exc.message}", icon=":material/image_not_supported:")
+        return False
+    left, right = st.columns(2)
+    left.image(preview.sketch_png, caption="Sketch", width="stretch")
+    right.image(preview.edges_png, caption="Edge map (what ControlNet follows)", width="stretch")
+    st.caption(preview.caption)
+    return True
+
+
+# --- prompt and styles ----------------------------------------------------------------------
+def style_card(client: ApiClient, hit: StyleHit, chosen: bool) -> None:
+    with st.container(border=True):
+        style_thumbnail(client, hit.id)
+        badge = " :green-badge[:material/check: chosen]" if chosen else ""
+        title = hit.style.title or hit.id
+        st.markdown(f"**{short(title, 40)}**{badge}")
+        st.markdown(f"match **{fmt_score(hit.score)}**", help="Fused score (CLIP meaning + BM25 words) in [0, 1].")
+        st.caption(f"CLIP cosine {fmt_score(hit.cosine)} · BM25 {hit.lexical:.2f}")
+
+
+def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
+    """Top-k styles for the prompt as cards, and the user's choice -> {style_ids, blend}."""
+    auto = {"style_ids": [], "blend": False}
+    if not prompt:
+        st.caption("Type a prompt: the library's best-matching styles appear here, with their scores.")
+        return auto
+    try:
+        hits = client.search_styles(prompt, top_k)
+    except ApiError as exc:
+        show_error(exc, "search the style library")
+        return auto
+    if not hits:
+        st.info(
+            "The style library is empty: the render will follow the prompt alone. Add styles on the Style library page."
+        )
+        return auto
+    cards = st.container()
+    ids = [h.id for h in hits]
+    titles = {h.id: h.style.title or h.id for h in hits}
+    mode = st.radio("Style", [AUTO, PICK, BLEND], horizontal=True, key="style_choice")
+    signature = "_".join(ids)  # new hits -> fresh pick widgets (their options changed)
+    if mode == PICK:
+        chosen = [st.radio("Use this style", ids, format_func=titles.get, horizontal=True, key=f"pick_{signature}")]
+    elif mode == BLEND:
+        chosen = st.multiselect(
+            "Pin the styles to blend", ids, default=ids[:2], format_func=titles.get, key=f"blend_{signature}"
+        )
+    else:
+        chosen = []
+        st.caption("The system uses the best match, or no style when none fits the prompt.")
+    with cards:
+        per_row = min(len(hits), 5)
+        for start in range(0, len(hits), per_row):
+            for col, hit in zip(st.columns(per_row), hits[start : start + per_row], strict=False):
+                with col:
+                    style_card(client, hit, hit.id in chosen)
+    if mode == AUTO:
+        return auto
+    if not chosen:
+        st.warning("Pin at least one style to blend (or let the system choose).")
+        return auto
+    return {"style_ids": chosen, "blend": mode == BLEND and len(chosen) > 1}
+
+
+def advanced_settings() -> dict[str, Any]:
+    with st.expander("Advanced settings", icon=":material/tune:"):
+        a, b = st.columns(2)
+        values = {
+            "steps": a.number_input("Steps", 1, 150, DEFAULTS["steps"], key="adv_steps", help="Denoising steps."),
+            "seed": b.number_input(
+                "Seed", 0, 2**32 - 1, value=None, step=1, placeholder="random", key="adv_seed",
+                help="Empty: a random seed (always recorded with the render).",
+            ),
+            "control_strength": a.slider(
+                "ControlNet strength", 0.0, 2.0, DEFAULTS["control_strength"], 0.05, key="adv_control",
+                help="How strictly the render follows the sketch's lines.",
+            ),
+            "style_strength": b.slider(
+                "Style strength", 0.0, 2.0, DEFAULTS["style_strength"], 0.05, key="adv_style",
+                help="How strongly the style image shapes the look (IP-Adapter scale).",
+            ),
+            "style_mode": a.selectbox(
+                "Style mode", list(STYLE_MODES), format_func=STYLE_MODES.get, key="adv_style_mode"
+            ),
+            "num_images": b.number_input("Number of images", 1, 4, DEFAULTS["num_images"], key="adv_num_images"),
+            "size": a.selectbox(
+                "Output size (longest side)", SIZES, index=SIZES.index(DEFAULTS["size"]), key="adv_size"
+            ),
+            "guidance_scale": b.slider(
+                "Prompt guidance", 0.0, 30.0, DEFAULTS["guidance_scale"], 0.5, key="adv_guidance"
+            ),
+            "top_k": a.slider("Styles to retrieve (top-k)", 1, 10, DEFAULTS["top_k"], key="adv_top_k"),
+            "negative_prompt": st.text_area(
+                "Negative prompt", DEFAULTS["negative_prompt"], height=80, key="adv_negative"
+            ),
+        }  # fmt: skip
+    return values
+
+
+# --- the job --------------------------------------------------------------------------------
+def submit(client: ApiClient, sketch: Sketch, params: dict[str, Any]) -> bool:
+    try:
+        RenderParams(**params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(map(str, err["loc"])) or "parameters"
+        st.error(f"Check **{field}**: {err['msg']}")
+        return False
+    try:
+        job_id = client.submit_render(sketch.data, params, filename=sketch.name)
+    except ApiError as exc:
+        show_error(exc, "start the render")
+        return False
+    st.session_state[JOB_KEY] = {"id": job_id, "sketch": sketch.data, "name": sketch.name}
+    return True
+
+
+def progress_of(job: RenderJob) -> tuple[float, str]:
+    fraction = min(1.0, job.step / job.total) if job.total else 0.0
+    steps = f"step {job.step} / {job.total}" if job.total else ""
+    if job.status == "queued":
+        return 0.0, "Queued: waiting for the renderer…"
+    if job.status == "running":
+        return fraction, f"Rendering: {steps}" if steps else "Starting…"
+    if job.status == "succeeded":
+        return 1.0, f"Done: step {job.total} / {job.total}" if job.total else "Done"
+    return fraction, f"{job.status.capitalize()}" + (f" at {steps}" if steps else "")
+
+
+def follow_job(client: ApiClient) -> None:
+    """Poll the session's job until it ends (progress bar with the step count), then show it."""
+    state = st.session_state.get(JOB_KEY)
+    if not state:
+        return
+    st.divider()
+    title, cancel_slot = st.columns([5, 1], vertical_alignment="bottom")
+    title.subheader("Result")
+    try:
+        job = client.get_render(state["id"])
+    except ApiError as exc:
+        show_error(exc, "load the render")
+        del st.session_state[JOB_KEY]
+        return
+    bar = st.progress(*progress_of(job))
+    if not job.terminal:
+        cancel = cancel_slot.empty()
+        if cancel.button("Cancel", icon=":material/stop_circle:", key="cancel_render", width="stretch"):
+            client.cancel_render(job.id)
+        while not job.terminal:
+            time.sleep(client.poll_interval)
+            job = client.get_render(job.id)
+            bar.progress(*progress_of(job))
+        cancel.empty()
+    action = show_outcome(client, job, sketch=state["sketch"], key="current")
+    if action and job.result is not None:
+        params = job.result.params.model_dump(mode="json")
+        params["seed"] = job.result.seed if action == "again" else None
+        if submit(client, Sketch(state["sketch"], state["name"]), params):
+            st.rerun()
+
+
+@guarded
+def page() -> None:
+    client = session.get_client()
+    st.title("Render")
+    st.caption("Your sketch gives the geometry, the prompt and a retrieved style give the look.")
+    left, right = st.columns([1, 1], gap="large")
+    with right:
+        st.subheader("2 · Prompt and style")
+        prompt = (st.text_input(
+            "Prompt", key="prompt", max_chars=1000, live="400ms",
+            placeholder="e.g. swirling night sky, oil paint", help="What the render should look like.",
+        ) or "").strip()  # fmt: skip
+        styles_box = st.container()
+        advanced = advanced_settings()
+    with left:
+        st.subheader("1 · Sketch")
+        sketch = sketch_input()
+        usable = sketch is not None and show_edge_preview(sketch, advanced["size"])
+    with styles_box:
+        choice = style_picker(client, prompt, advanced["top_k"])
+    with right:
+        can_render = usable and bool(prompt)
+        clicked = st.button(
+            "Render", type="primary", icon=":material/auto_awesome:", disabled=not can_render, width="stretch"
+        )
+        if not can_render:
+            st.caption("Add a sketch and a prompt to render.")
+    if clicked and sketch is not None:
+        submit(client, sketch, {"prompt": prompt, **advanced, **choice})
+    follow_job(client)
+
+
+page()

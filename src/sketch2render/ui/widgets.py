@@ -1,0 +1,250 @@
+"""Pieces the pages share: error messages, the page guard, style cards and the render view.
+
+Every API problem reaches the user as one readable message (`show_error`); `guarded` makes sure a
+page never shows a traceback, whatever goes wrong. The render view is the same on the Render and
+History pages: sketch, edge map, style(s) used, the render(s) with seed, quality scores, Download.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+from PIL import Image, ImageOps
+
+from .. import imaging
+from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
+
+log = logging.getLogger("sketch2render.ui")
+
+SMOKE_BANNER = "These images come from tiny smoke-test models with random weights — they are noise, not renders."
+_HINTS = {
+    "unauthorized": "The API needs a key: set `S2R_API_KEY` to one of the server's `S2R_API_KEYS` and restart the UI.",
+    "forbidden": "The API key was refused: check `S2R_API_KEY`.",
+    "queue_full": "The render queue is full; try again in a moment.",
+    "too_large": "Use a smaller image.",
+    "models_unavailable": "The server is still loading its models (or failed to); see the sidebar.",
+    "timeout": "The server may be busy; try again.",
+}
+
+
+# --- errors ---------------------------------------------------------------------------------
+def show_error(exc: ApiError, doing: str = "") -> None:
+    """An API error as one readable message, with a hint when we know what helps."""
+    prefix = f"Could not {doing}: " if doing else ""
+    message = exc.message[:1].upper() + exc.message[1:] if not prefix else exc.message
+    hint = _HINTS.get(exc.code, "")
+    st.error(f"{prefix}{message}" + (f"  \n{hint}" if hint else ""), icon=":material/error:")
+
+
+def show_unreachable(base_url: str) -> None:
+    st.error(f"**The sketch2render API is not reachable** at `{base_url}`.", icon=":material/cloud_off:")
+    st.markdown(
+        "Start it in a terminal, then retry:\n\n"
+        "```bash\nsketch2render serve      # the API only (this UI keeps running)\n```\n"
+        "or start the API and this web UI together with `make run` (or `sketch2render up`).  \n"
+        "A remote server? Start the UI with `--api-url URL` or set `S2R_API_URL`."
+    )
+    st.button("Retry", icon=":material/refresh:", key="retry_api")
+
+
+def guarded(page: Callable[[], None]) -> Callable[[], None]:
+    """Run a page so that no exception reaches the browser as a traceback."""
+
+    @functools.wraps(page)
+    def run() -> None:
+        try:
+            page()
+        except ApiUnreachable as exc:
+            show_unreachable(exc.base_url)
+        except ApiError as exc:
+            show_error(exc)
+        except Exception as exc:  # a bug in the UI: say so in a sentence, log the details
+            log.exception("web UI page failed")
+            st.error(
+                f"Something went wrong in the web UI ({type(exc).__name__}). "
+                "The details are in the log of the terminal running it; reloading the page usually helps.",
+                icon=":material/bug_report:",
+            )
+
+    return run
+
+
+# --- small formatting helpers ---------------------------------------------------------------
+def fmt_score(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_time(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else ""
+
+
+def image_bytes(fetch: Callable[[], bytes]) -> bytes | None:
+    """An image from the API, or None (a missing thumbnail never breaks a page)."""
+    try:
+        return fetch()
+    except ApiError:
+        return None
+
+
+# --- styles ---------------------------------------------------------------------------------
+def short(text: str, limit: int = 42) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def square(data: bytes, side: int = 256) -> bytes:
+    """A centred square crop, so a grid of differently shaped images lines up."""
+    with Image.open(io.BytesIO(data)) as image:
+        return imaging.encode_png(ImageOps.fit(image.convert("RGB"), (side, side), Image.Resampling.LANCZOS))
+
+
+def style_thumbnail(client: ApiClient, style_id: str, caption: str | None = None) -> None:
+    data = image_bytes(lambda: client.style_image(style_id, 256))
+    if data is None:
+        st.caption("(image unavailable)")
+    else:
+        st.image(square(data), width="stretch", caption=caption)
+
+
+def tag_badges(tags: list[str]) -> str:
+    return " ".join(f":gray-badge[{t.replace(']', '')}]" for t in tags[:6])
+
+
+# --- the render view ------------------------------------------------------------------------
+def _metric_value(metrics: dict[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    if isinstance(value, dict):  # e.g. {"structure": {"f1": …, "precision": …}}
+        value = value.get("f1")
+    if value is None and name == "structure":
+        value = metrics.get("structure.f1", metrics.get("structure_f1"))
+    return float(value) if isinstance(value, int | float) else None
+
+
+def show_quality(metrics: dict[str, Any]) -> None:
+    """Structure F1, style similarity and prompt alignment of one image, and any warning."""
+    cols = st.columns(3)
+    for col, (label, name, help_text) in zip(
+        cols,
+        [
+            ("Structure F1", "structure", "How well the render's edges follow the sketch's (0–1)."),
+            ("Style similarity", "style_similarity", "CLIP similarity of the render to the style used."),
+            ("Prompt alignment", "prompt_alignment", "CLIP similarity of the render to the prompt."),
+        ],
+        strict=True,
+    ):
+        value = _metric_value(metrics, name)
+        if value is not None:
+            col.metric(label, fmt_score(value), help=help_text)
+    warning = metrics.get("structure_warning")
+    if warning:
+        st.warning(warning if isinstance(warning, str) else "The render drifted from the sketch's structure.")
+
+
+def show_styles_used(client: ApiClient, job: RenderJob) -> None:
+    recipe = job.result
+    used = [h for h in recipe.styles if h.weight] if recipe else []
+    if not used:
+        reason = recipe.fallback_reason if recipe else None
+        st.info(f"No style used{': ' + reason if reason else ' (text prompt only)'}.", icon=":material/palette:")
+        return
+    for hit in used:
+        share = f" · {hit.weight:.0%} of the blend" if len(used) > 1 else ""
+        style_thumbnail(client, hit.id)
+        st.markdown(f"**{short(hit.style.title or hit.id)}**")
+        st.caption(f"match {fmt_score(hit.score)}{share}")
+
+
+def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = None, key: str = "view") -> str | None:
+    """A finished render beside its inputs. Returns "again" or "new_seed" when the user asks for it."""
+    recipe = job.result
+    if recipe is None:
+        st.warning("This render has no result.")
+        return None
+    if recipe.smoke_test:
+        st.caption(f":orange[{SMOKE_BANNER}]")
+    n = max(1, job.image_count)
+    facts = [
+        f"**Seed** `{recipe.seed}`",
+        f"{recipe.width}×{recipe.height}",
+        f"{recipe.params.steps} steps",
+        f"ControlNet {recipe.params.control_strength:g}",
+        f"style {recipe.params.style_strength:g} ({recipe.params.style_mode})",
+    ]
+    if recipe.timings.total:
+        facts.append(f"{recipe.timings.total:.1f} s")
+    if recipe.models.get("profile"):
+        facts.append(f"models: {recipe.models['profile']}")
+    st.markdown(" · ".join(facts))
+    if sketch is not None:
+        c_sketch, c_edges, c_style, c_render = st.columns([1, 1, 1, 2.4], gap="medium")
+        with c_sketch:
+            st.markdown("**Sketch**")
+            st.image(sketch, width="stretch")
+    else:  # History: the API keeps the uploaded sketch to itself; its edge map stands for it
+        c_edges, c_style, c_render = st.columns([1, 1, 2.4], gap="medium")
+    with c_edges:
+        st.markdown("**Edge map**")
+        edges = image_bytes(lambda: client.render_edges(job.id))
+        if edges:
+            st.image(edges, width="stretch")
+    with c_style:
+        st.markdown("**Style used**")
+        show_styles_used(client, job)
+    action = None
+    with c_render:
+        st.markdown("**Render**" if n == 1 else f"**{n} renders**")
+        grid = st.columns(min(n, 2))
+        for index in range(n):
+            with grid[index % len(grid)]:
+                show_image(client, job, index, n, key)
+        if sketch is not None:
+            with st.container(horizontal=True):
+                if st.button("Render again (same seed)", key=f"{key}_again", icon=":material/replay:"):
+                    action = "again"
+                if st.button("New seed", key=f"{key}_new_seed", icon=":material/casino:"):
+                    action = "new_seed"
+    return action
+
+
+def show_image(client: ApiClient, job: RenderJob, index: int, count: int, key: str) -> None:
+    """One rendered image with its Download button and quality scores."""
+    recipe = job.result
+    assert recipe is not None
+    png = image_bytes(lambda: client.render_image(job.id, index))
+    if png is None:
+        st.caption("(image unavailable)")
+        return
+    st.image(png, width="stretch")
+    st.download_button(
+        "Download",
+        data=png,
+        file_name=f"sketch2render-{recipe.seed}{f'-{index + 1}' if count > 1 else ''}.png",
+        mime="image/png",
+        key=f"{key}_download_{job.id}_{index}",
+        icon=":material/download:",
+        type="primary",
+        on_click="ignore",
+        help="The PNG, with its full recipe (prompt, seed, styles, models) embedded.",
+    )
+    if index < len(recipe.metrics):
+        show_quality(recipe.metrics[index])
+
+
+def show_outcome(client: ApiClient, job: RenderJob, *, sketch: bytes | None = None, key: str = "view") -> str | None:
+    """The end of a job: its render view, or why it failed or stopped."""
+    if job.status == "succeeded":
+        return render_view(client, job, sketch=sketch, key=key)
+    if job.status == "failed":
+        st.error(f"The render failed: {job.error_message or 'no reason given'}", icon=":material/error:")
+        if job.error_code:
+            st.caption(f"error code: `{job.error_code}`")
+    elif job.status == "cancelled":
+        st.info("The render was cancelled.", icon=":material/cancel:")
+    else:
+        st.info(f"The render is {job.status}.")
+    return None

@@ -1,0 +1,185 @@
+"""A fake API client for the web UI's AppTest tests: the same methods as `ui.client.ApiClient`,
+answers from memory, and a record of what the pages asked for."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord, Timings
+from sketch2render.ui.client import ApiError, ApiUnreachable, RenderJob
+from sketch2render.ui.session import CLIENT_KEY
+
+APP = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "ui" / "app.py"
+SKETCHES = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "data" / "sketches"
+
+
+def png(colour: str = "white", size: tuple[int, int] = (32, 24)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def style(style_id: str, title: str, tags: list[str]) -> StyleRecord:
+    return StyleRecord(id=style_id, title=title, tags=tags, license="CC0", width=64, height=64, added_at=1.0)
+
+
+class FakeApi:
+    """Three styles, one scripted render job (queued -> running 1/2, 2/2 -> succeeded)."""
+
+    base_url = "http://fake-api"
+    poll_interval = 0.0
+
+    def __init__(self) -> None:
+        self.ready: dict | Exception = {
+            "ready": True,
+            "reasons": [],
+            "profile": "sd15",
+            "smoke_test": False,
+            "warning": None,
+            "device": "cuda",
+            "models_loaded": True,
+            "queue": {"depth": 0, "max": 32, "full": False},
+        }
+        self.styles = [
+            style("aaa111", "The Starry Night", ["night", "swirl"]),
+            style("bbb222", "Great Wave", ["ink", "waves"]),
+            style("ccc333", "Water Lilies", ["pond"]),
+        ]
+        self.scores = [(0.87, 0.31, 2.0), (0.55, 0.24, 0.0), (0.41, 0.2, 0.0)]
+        self.searches: list[tuple[str, int]] = []
+        self.submitted: list[tuple[bytes, dict, str]] = []
+        self.added: list[dict] = []
+        self.deleted: list[str] = []
+        self.polls = 0
+        self.fail: dict[str, Exception] = {}  # method name -> exception to raise
+        self.final_status = "succeeded"
+
+    def _check(self, method: str) -> None:
+        if method in self.fail:
+            raise self.fail[method]
+
+    # --- health and styles ---
+    def readiness(self) -> dict:
+        if isinstance(self.ready, Exception):
+            raise self.ready
+        return self.ready
+
+    def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:
+        self._check("list_styles")
+        return self.styles[offset : offset + limit], len(self.styles)
+
+    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
+        self._check("search_styles")
+        self.searches.append((query, k))
+        return [
+            StyleHit(style=s, score=score, cosine=cos, lexical=lex)
+            for s, (score, cos, lex) in list(zip(self.styles, self.scores, strict=False))[:k]
+        ]
+
+    def style_image(self, style_id: str, size: int | None = 256) -> bytes:
+        return png("navy")
+
+    def add_style(self, image: bytes, filename: str, *, title: str = "", tags=None, **meta) -> tuple[StyleRecord, bool]:
+        self._check("add_style")
+        self.added.append({"filename": filename, "title": title, "tags": tags, **meta})
+        record = style("ddd444", title, tags or [])
+        self.styles.append(record)
+        return record, True
+
+    def delete_style(self, style_id: str) -> StyleRecord:
+        self.deleted.append(style_id)
+        record = next(s for s in self.styles if s.id == style_id)
+        self.styles.remove(record)
+        return record
+
+    # --- renders ---
+    def submit_render(self, sketch: bytes, params: dict, filename: str = "sketch.png") -> str:
+        self._check("submit_render")
+        self.submitted.append((sketch, params, filename))
+        self.polls = 0
+        return f"job{len(self.submitted)}"
+
+    def recipe(self, params: dict) -> RenderRecipe:
+        fields = {k: v for k, v in params.items() if v is not None}
+        seed = params.get("seed") if params.get("seed") is not None else 1234
+        chosen = params.get("style_ids") or [self.styles[0].id]
+        hits = [
+            StyleHit(style=s, score=0.87, cosine=0.31, lexical=2.0, weight=1.0 / len(chosen))
+            for s in self.styles
+            if s.id in chosen
+        ]
+        metrics = {
+            "structure": {"f1": 0.61},
+            "style_similarity": 0.72,
+            "prompt_alignment": 0.28,
+            "structure_warning": None,
+        }
+        return RenderRecipe(
+            params=RenderParams(**{**fields, "seed": seed}),
+            seed=seed,
+            width=512,
+            height=384,
+            styles=hits,
+            models={"profile": "sd15"},
+            timings=Timings(total=1.5),
+            metrics=[metrics] * int(params.get("num_images", 1)),
+        )
+
+    def get_render(self, job_id: str) -> RenderJob:
+        self._check("get_render")
+        params = self.submitted[int(job_id.removeprefix("job")) - 1][1]
+        self.polls += 1
+        steps = int(params.get("steps", 20))
+        base = {"id": job_id, "prompt": params["prompt"], "params": params, "created_at": 1_700_000_000.0}
+        if self.polls == 1:
+            return RenderJob(status="queued", **base)
+        if self.polls <= 1 + steps:
+            return RenderJob(status="running", step=self.polls - 1, total=steps, **base)
+        if self.final_status == "failed":
+            message = "the GPU ran out of memory at 1024 px; try a smaller size"
+            return RenderJob(
+                status="failed", step=1, total=steps, error_code="out_of_memory", error_message=message, **base
+            )
+        n = int(params.get("num_images", 1))
+        return RenderJob(status="succeeded", step=steps, total=steps, result=self.recipe(params), image_count=n, **base)
+
+    def list_renders(self, offset: int = 0, limit: int = 20) -> tuple[list[RenderJob], int]:
+        jobs = []
+        for i in range(len(self.submitted)):
+            self.polls = 10_000  # finished
+            jobs.append(self.get_render(f"job{i + 1}"))
+        return jobs[offset : offset + limit], len(jobs)
+
+    def cancel_render(self, job_id: str) -> None:
+        pass
+
+    def render_image(self, job_id: str, index: int = 0) -> bytes:
+        return png("orange", (64, 48))
+
+    def render_edges(self, job_id: str) -> bytes:
+        return png("black", (64, 48))
+
+
+@pytest.fixture
+def fake_api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+def app(fake_api: FakeApi):
+    """`app()` -> an AppTest of the web UI wired to `fake_api` (not yet run)."""
+
+    def make() -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.session_state[CLIENT_KEY] = fake_api
+        return at
+
+    return make
+
+
+__all__ = ["ApiError", "ApiUnreachable", "FakeApi", "SKETCHES", "png"]

@@ -1,0 +1,201 @@
+"""End to end in a real browser: `sketch2render up` (API + web UI, tiny models) driven by Debian's
+headless Chromium through Playwright. An uploaded sketch and one drawn on the canvas both render.
+
+Screenshots are kept in `test-artifacts/` (repo root, gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SKETCH = ROOT / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 240
+RENDER_TIMEOUT_MS = 180_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"`sketch2render up` exited ({proc.returncode}) before {what}:\n{log.read_text()[-4000:]}")
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`sketch2render up` on free ports with tiny models and a fresh home; stopped (whole process
+    group) at the end, whatever happened."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (`make browser` installs it)")
+    pytest.importorskip("playwright.sync_api")
+    home = tmp_path_factory.mktemp("s2r-home")
+    log = home / "up.log"
+    api_port, ui_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2R_")}
+    env.update(S2R_MODELS="tiny", S2R_HOME=str(home), STREAMLIT_SERVER_FILE_WATCHER_TYPE="none")
+    script = Path(sys.executable).with_name("sketch2render")
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from sketch2render.cli import app; app()"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "up", "--api-port", str(api_port), "--ui-port", str(ui_port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the API and the UI stop with it
+        )
+    try:
+        api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
+        wait_until(
+            lambda: httpx.get(api + "/readyz", timeout=2).json().get("ready"), START_TIMEOUT_S, proc, "the API", log
+        )
+        wait_until(lambda: httpx.get(ui + "/_stcore/health", timeout=2).status_code == 200, 60, proc, "the UI", log)
+        yield ui
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(ui_url: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, ui_url: str):
+    context = browser.new_context(viewport={"width": 1440, "height": 2200})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(ui_url)
+    page.get_by_label("Prompt", exact=True).wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def type_prompt_and_check_styles(page, prompt: str) -> list[str]:
+    """Type the prompt; the retrieved styles appear as thumbnails with their scores."""
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(prompt)
+    box.press("Enter")
+    page.get_by_text("CLIP cosine").first.wait_for()
+    scores = page.get_by_text(re.compile(r"match \d\.\d\d")).all_inner_texts()
+    assert scores, "no similarity scores shown with the retrieved styles"
+    cards = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text("CLIP cosine"))
+    assert cards.last.get_by_role("img").count() >= 1  # a thumbnail in the card
+    return scores
+
+
+def set_steps(page, steps: int) -> None:
+    page.get_by_text("Advanced settings").click()
+    field = page.get_by_label("Steps", exact=True)
+    field.fill(str(steps))
+    field.press("Enter")
+    expect(field).to_have_value(str(steps))
+    page.get_by_text("Advanced settings").click()  # folded again: the result fits the screenshot
+    expect(field).to_be_hidden()
+
+
+def render_and_check(page, steps: int, screenshot: Path) -> None:
+    """Click Render, wait for the result, check the rendered image is on the page, screenshot."""
+    button = page.get_by_role("button", name="Render", exact=True)
+    expect(button).to_be_enabled()
+    button.click()
+    download = page.get_by_role("button", name="Download")
+    download.wait_for(timeout=RENDER_TIMEOUT_MS)
+    page.get_by_text(f"Done: step {steps} / {steps}").wait_for()
+    result = page.get_by_test_id("stVerticalBlock").filter(has=download).last.get_by_role("img").first
+    result.wait_for()
+    size = result.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : [0, 0]")
+    assert max(size) == 512, f"the rendered image did not load: {size}"
+    assert page.get_by_text("Edge map", exact=True).is_visible()
+    assert page.get_by_text("Style used", exact=True).is_visible()
+    assert page.get_by_text(re.compile(r"^Seed \d+ · ")).is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+
+
+def test_uploaded_sketch_renders_in_the_browser(page) -> None:
+    page.locator("input[type=file]").first.set_input_files(str(SKETCH))
+    page.get_by_text("Edge map (what ControlNet follows)").wait_for()
+    type_prompt_and_check_styles(page, "swirling night sky")
+    set_steps(page, 2)
+    render_and_check(page, 2, ARTIFACTS / "ui-render.png")
+    assert page.get_by_role("button", name="Render again (same seed)").is_visible()
+
+
+def test_sketch_drawn_on_the_canvas_renders(page) -> None:
+    page.get_by_test_id("stRadio").filter(has_text="Sketch source").get_by_text("Draw", exact=True).click()
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box is not None
+
+    def stroke(points: list[tuple[int, int]]) -> None:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
+        page.mouse.up()
+
+    stroke([(80, 320), (220, 80), (360, 320), (80, 320)])  # a tent
+    stroke([(140, 230), (300, 230)])
+    page.get_by_text("Edge map (what ControlNet follows)").wait_for()
+    type_prompt_and_check_styles(page, "a tent under a swirling night sky")
+    set_steps(page, 2)
+    render_and_check(page, 2, ARTIFACTS / "ui-canvas-render.png")
