@@ -43,8 +43,13 @@ def create_app(settings: Settings, components: RenderService | None = None, *, s
     app = FastAPI(title="sketch2render", version=version, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     handlers.install(app)
-    for router in (health.router, styles.router, renders.router):
+    routers = (health.router, styles.router, renders.router)
+    for router in routers:
         app.include_router(router)
+    # Flat list of every route (FastAPI nests included routers): for metrics labels and `Allow`.
+    app.state.route_table = [r for r in app.router.routes if getattr(r, "path", None)] + [
+        r for router in routers for r in router.routes
+    ]
     # add_middleware puts each one outside the previous: the last added runs first.
     app.add_middleware(AuthMiddleware, keys=settings.api_keys)
     app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
@@ -56,6 +61,24 @@ def create_app(settings: Settings, components: RenderService | None = None, *, s
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             expose_headers=["Location", "Retry-After"],
         )
-    app.add_middleware(HttpMetrics, metrics=runtime.metrics, router=lambda: app.router)
+    app.add_middleware(HttpMetrics, metrics=runtime.metrics, routes=lambda: app.state.route_table)
     app.add_middleware(ResponseGuard)
+    if not settings.api_keys:
+        app.openapi = _without_security(app)  # the docs say what is true: no key is needed
     return app
+
+
+def _without_security(app: FastAPI):
+    original = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = original()
+            spec.get("components", {}).pop("securitySchemes", None)
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    return openapi

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import InvalidParameter, S2RError
 
@@ -54,7 +55,7 @@ def error_json(status: int, code: str, message: str, field: str | None = None, h
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def _field_of(loc: tuple | list, model_fields: tuple[str, ...] = ()) -> str | None:
+def _field_of(loc: tuple | list) -> str | None:
     names = [str(part) for part in loc if not isinstance(part, int) and str(part) not in LOCATIONS]
     return names[0] if names else None
 
@@ -87,11 +88,25 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     status = exc.status_code
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    headers = dict(exc.headers or {})
     if status == 404 and message == phrase:
         message = f"no route {request.url.path}"
-    return error_json(status, HTTP_CODES.get(status, f"http_{status}"), message, headers=exc.headers)
+    if status == 405:  # Starlette names only the first route's methods; list every route's for the path
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_json(status, HTTP_CODES.get(status, f"http_{status}"), message, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the path template that routing picked (the first one matching the path)."""
+    routes = getattr(request.app.state, "route_table", request.app.router.routes)
+    first = next((r for r in routes if r.matches(request.scope)[0] != Match.NONE), None)
+    template = getattr(first, "path", None)
+    return sorted({m for r in routes if getattr(r, "path", None) == template for m in getattr(r, "methods", ())})
 
 
 def install(app: FastAPI) -> None:

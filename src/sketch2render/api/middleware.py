@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.routing import Match, Router
+from starlette.routing import BaseRoute, Match
 
 from .deps import authenticate
 from .metrics import ApiMetrics
@@ -76,15 +76,15 @@ class ResponseGuard:
 class HttpMetrics:
     """Counts requests by method, route template and status code."""
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, router: Callable[[], Router]) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, routes: Callable[[], list[BaseRoute]]) -> None:
         self.app = app
         self.metrics = metrics
-        self.router = router
+        self.routes = routes
 
     def _template(self, scope: Scope) -> str:
         route = scope.get("route")
         if route is None:  # answered before routing (401, 413) or no route matched
-            for candidate in self.router().routes:
+            for candidate in self.routes():
                 match, _ = candidate.matches(scope)
                 if match != Match.NONE:
                     route = candidate

@@ -20,10 +20,7 @@ from .worker import JobWorker, LocalExecutor
 
 log = logging.getLogger("sketch2render.api")
 
-SMOKE_TEST_WARNING = (
-    "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders. "
-    "Install the real SD 1.5 weights for actual renders."
-)
+SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders."
 
 
 class ShuttingDown(errors.S2RError):
@@ -44,19 +41,29 @@ class ApiRuntime:
         self.load_error: str | None = None
         self.store: JobStore | None = None
         self.worker: JobWorker | None = None
+        self.backend: Any = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
         self._loader: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         s = self.settings
+        self.stopping.clear()
         self.store = JobStore(s.jobs_db, s.renders_dir, queue_max=s.queue_max, max_history=s.max_history)
         recovered = self.store.recover()
         if any(recovered.values()):
             log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)
-        self.worker = JobWorker(self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job)
+        # --- scale-out: with S2R_BACKEND=ray jobs render on Ray Serve replicas, several at once ---
+        if s.backend == "ray":
+            from ..scale.ray_backend import RayBackend
+
+            self.backend = RayBackend(s, self.store)
+            self.worker = self.backend.make_worker(on_finished=self.metrics.observe_job)
+        else:
+            self.worker = JobWorker(self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job)
+        # --- end scale-out ---
         self.worker.start()
-        if self.service is None:
+        if self.service is None or self.backend is not None:
             self._loader = threading.Thread(target=self._load, name="s2r-model-loader", daemon=True)
             self._loader.start()
         else:
@@ -64,7 +71,10 @@ class ApiRuntime:
 
     def _load(self) -> None:
         try:
-            self.service = build_service(self.settings)
+            if self.backend is not None:  # scale-out: deploy the workers; this process keeps the styles
+                self.service = self.backend.start(self.service)
+            else:
+                self.service = build_service(self.settings)
         except errors.S2RError as exc:
             self.load_error = exc.message
             log.error("could not load the models: %s", exc.message)
@@ -91,6 +101,8 @@ class ApiRuntime:
         self.begin_shutdown()
         if self.worker:
             self.worker.stop(self.shutdown_grace)
+        if self.backend:  # scale-out: delete the Serve app, stop what it started
+            self.backend.stop()
         if self.store:
             self.store.close()
 
@@ -100,8 +112,8 @@ class ApiRuntime:
         if self.service is None:
             return {"profile": None, "smoke_test": None, "warning": None, "device": None, "models": {}}
         info = dict(self.service.info())
-        if info.get("smoke_test"):
-            info["warning"] = f"{SMOKE_TEST_WARNING} {info.get('warning') or ''}".strip()
+        if info.get("smoke_test") and not info.get("warning"):
+            info["warning"] = SMOKE_TEST_WARNING
         return info
 
     def require_service(self) -> RenderService:

@@ -49,8 +49,6 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the API until SIGINT / SIGTERM (blocking)."""
-    import uvicorn
-
     from .app import create_app
 
     host = host or settings.host
@@ -61,7 +59,15 @@ def serve(
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
+    server = make_server(create_app(settings), host, port, log_level=log_level)
+    echo(f"sketch2render API on http://{host}:{port} (docs at /docs)")
+    server.run()
+
+
+def make_server(app: Any, host: str, port: int, *, log_level: str = "info") -> Any:
+    """A uvicorn server whose first SIGTERM/SIGINT also tells the app to stop taking jobs."""
+    import uvicorn
+
     runtime = app.state.runtime
 
     class Server(uvicorn.Server):
@@ -78,5 +84,4 @@ def serve(
         server_header=False,
         proxy_headers=False,
     )
-    echo(f"sketch2render API on http://{host}:{port} (docs at /docs)")
-    Server(config).run()
+    return Server(config)

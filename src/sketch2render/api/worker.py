@@ -98,6 +98,7 @@ class JobWorker:
         on_finished: Callable[[Job], None] | None = None,
         poll_interval: float = 0.5,
         progress_interval: float = 0.25,
+        lock: threading.RLock | None = None,  # shared by the workers of a pool (api/pool.py)
     ) -> None:
         self.store = store
         self.executor = executor
@@ -105,7 +106,7 @@ class JobWorker:
         self.poll_interval = poll_interval
         self.progress_interval = progress_interval
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._current: tuple[str, threading.Event] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ... import imaging
@@ -125,10 +125,8 @@ def style_image(
     library.get(checked_id(style_id))
     if size is not None:
         return Response(imaging.thumbnail_png(library.load_image(style_id), size), media_type="image/png")
-    path = library.image_path(style_id)
-    if not path.is_file():
-        raise NotFound(f"the image of style {style_id!r} is missing", field="style_id")
-    return FileResponse(path, media_type="image/png", filename=None)
+    # From the disk or, with S2R_CHROMA_URL, the shared Chroma server (NotFound when missing).
+    return Response(library.image_bytes(style_id), media_type="image/png")
 
 
 @router.delete("/{style_id}", response_model=StyleRecord, summary="Remove a style (returns its record)")

@@ -1,0 +1,1 @@
+"""API tests (a package, so `api.fakes` does not shadow `tests/fakes.py`)."""

@@ -1,0 +1,289 @@
+"""POST/GET/DELETE /v1/renders and the event stream, on the fake service."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from corpus import bad_inputs
+
+from api.conftest import assert_error, colour_png, sketch_png, submit, wait_for
+from api.fakes import FakeRenderService
+from sketch2render.errors import InvalidParameter, NoEdges
+from sketch2render.schemas import StyleMeta
+from sketch2render.service import read_recipe
+
+
+def test_submit_stores_the_job_before_answering_then_renders(harness):
+    gate = threading.Event()
+    client, fake = harness.client(service=FakeRenderService(harness.settings(), gate=gate))
+    response = submit(client)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued" and response.headers["location"] == f"/v1/renders/{body['id']}"
+    # Stored before the 202: the row and the input file exist while the worker is held.
+    store = client.app.state.runtime.store
+    assert store.get(body["id"]).params["prompt"] == "a red house"
+    assert (harness.home / "renders" / body["id"] / "sketch.input").read_bytes() == sketch_png()
+    gate.set()
+    job = wait_for(client, body["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == {"step": 3, "total": 3}
+    assert job["error"] is None and job["attempts"] == 1
+    assert job["result"]["seed"] == 7 and job["result"]["timings"]["total"] > 0
+    assert job["params"]["steps"] == 3 and job["warning"]
+
+
+def test_image_and_edges_are_pngs_with_the_recipe(client):
+    job = wait_for(client, submit(client, num_images="1").json()["id"])
+    image = client.get(job["urls"]["images"][0])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["x-content-type-options"] == "nosniff"
+    assert read_recipe(image.content).seed == 7
+    edges = client.get(job["urls"]["edges"])
+    assert edges.status_code == 200 and edges.content.startswith(b"\x89PNG")
+
+
+def test_several_images_by_index(client):
+    job = wait_for(client, submit(client, num_images="3").json()["id"])
+    assert job["urls"]["images"] == [f"/v1/renders/{job['id']}/image?index={i}" for i in range(3)]
+    seeds = [read_recipe(client.get(url).content) for url in job["urls"]["images"]]
+    assert len({s.seed for s in seeds}) == 1  # one recipe, image index inside the PNG
+    bodies = {client.get(url).content for url in job["urls"]["images"]}
+    assert len(bodies) == 3
+    assert_error(client.get(f"/v1/renders/{job['id']}/image?index=3"), 404, "not_found", "index")
+    assert_error(client.get(f"/v1/renders/{job['id']}/image?index=-1"), 422, "invalid_parameter", "index")
+
+
+def test_same_seed_same_image(client):
+    a = wait_for(client, submit(client).json()["id"])
+    b = wait_for(client, submit(client).json()["id"])
+    c = wait_for(client, submit(client, seed="8").json()["id"])
+    image = lambda job: client.get(job["urls"]["images"][0]).content  # noqa: E731
+    assert image(a) == image(b) != image(c)
+
+
+def test_unknown_and_malformed_ids_are_404(client):
+    for path in ["/v1/renders/" + "0" * 32, "/v1/renders/nope", "/v1/renders/..%2F..%2Fjobs.sqlite3"]:
+        for suffix in ["", "/image", "/edges", "/events"]:
+            assert_error(client.get(path + suffix), 404, "not_found")
+    assert_error(client.delete("/v1/renders/" + "a" * 32), 404, "not_found")
+
+
+def test_image_of_an_unfinished_job_is_409(harness):
+    gate = threading.Event()
+    client, _ = harness.client(service=FakeRenderService(harness.settings(), gate=gate))
+    job_id = submit(client).json()["id"]
+    assert_error(client.get(f"/v1/renders/{job_id}/image"), 409, "conflict")
+    assert_error(client.get(f"/v1/renders/{job_id}/edges"), 409, "conflict")
+    gate.set()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"steps": "0"}, "steps"),
+        ({"steps": "151"}, "steps"),
+        ({"steps": "many"}, "steps"),
+        ({"size": "100"}, "size"),
+        ({"size": "2048"}, "size"),
+        ({"guidance_scale": "31"}, "guidance_scale"),
+        ({"control_start": "0.8", "control_end": "0.5"}, "control_start"),
+        ({"canny_low": "50"}, "canny_low"),
+        ({"canny_low": "200", "canny_high": "100"}, "canny_low"),
+        ({"style_mode": "loud"}, "style_mode"),
+        ({"style_ids": "abc,not an id"}, "style_ids"),
+        ({"style_ids": ",".join(f"s{i}" for i in range(9))}, "style_ids"),
+        ({"num_images": "5"}, "num_images"),
+        ({"seed": "-1"}, "seed"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 1001}, "prompt"),
+        ({"blend": "perhaps"}, "blend"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_field(client, fields, field):
+    error = assert_error(submit(client, **fields), 422, "invalid_parameter", field)
+    assert field in error["message"]
+    assert client.get("/v1/renders").json()["total"] == 0  # nothing stored
+
+
+def test_missing_sketch_or_prompt_is_422(client):
+    assert_error(client.post("/v1/renders", data={"prompt": "x"}), 422, "invalid_parameter", "sketch")
+    files = {"sketch": ("s.png", sketch_png(), "image/png")}
+    assert_error(client.post("/v1/renders", files=files), 422, "invalid_parameter", "prompt")
+    assert_error(client.post("/v1/renders", json={"prompt": "x"}), 422, "invalid_parameter")
+
+
+def test_unknown_style_id_is_422_before_storing(client):
+    assert_error(submit(client, style_ids="deadbeef"), 422, "invalid_parameter", "style_ids")
+    assert client.get("/v1/renders").json()["total"] == 0
+
+
+def test_style_ids_repeated_or_comma_separated(client, fake):
+    ids = [fake.library.add_bytes(colour_png(c), StyleMeta(title=t))[0].id for c, t in [("red", "r"), ("blue", "b")]]
+    files = {"sketch": ("s.png", sketch_png(), "image/png")}
+    data = {"prompt": "x", "steps": "2", "size": "64", "style_ids": ids}
+    one = wait_for(client, client.post("/v1/renders", data=data, files=files).json()["id"])
+    two = wait_for(client, submit(client, style_ids=",".join(ids)).json()["id"])
+    for job in (one, two):
+        assert job["status"] == "succeeded"
+        assert job["params"]["style_ids"] == ids
+        assert [h["style"]["id"] for h in job["result"]["styles"]] == ids
+
+
+@pytest.mark.parametrize(("name", "data", "error"), bad_inputs(), ids=[b[0] for b in bad_inputs()])
+def test_bad_sketches_get_their_4xx_and_nothing_is_stored(client, name, data, error):
+    response = submit(client, sketch=data)
+    assert_error(response, error.http_status, error.code)
+    assert client.get("/v1/renders").json()["total"] == 0
+
+
+def test_blank_sketch_is_accepted_then_fails_with_no_edges(client):
+    job = wait_for(client, submit(client, sketch=colour_png("white")).json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == NoEdges.code and "edges" in job["error"]["message"]
+
+
+def test_service_errors_fail_the_job_with_their_code(harness):
+    fake = FakeRenderService(harness.settings(), fail_with=InvalidParameter("guidance too odd", field="x"))
+    client, _ = harness.client(service=fake)
+    job = wait_for(client, submit(client).json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"] == {"code": "invalid_parameter", "message": "guidance too odd"}
+    assert job["result"] is None and job["urls"]["images"] == []
+
+
+def test_unexpected_exceptions_fail_the_job_as_internal_error(harness, caplog):
+    fake = FakeRenderService(harness.settings(), fail_with=RuntimeError("CUDA kernel exploded at 0xdead"))
+    client, _ = harness.client(service=fake)
+    job = wait_for(client, submit(client).json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "internal_error"
+    assert "0xdead" not in job["error"]["message"] and "RuntimeError" in job["error"]["message"]
+    # The worker survives: the next job still runs.
+    fake.fail_with = None
+    assert wait_for(client, submit(client).json()["id"])["status"] == "succeeded"
+
+
+def test_jobs_run_in_submission_order(harness):
+    fake = FakeRenderService(harness.settings(), gate=threading.Event())
+    client, _ = harness.client(service=fake)
+    ids = [submit(client, prompt=f"job {i}").json()["id"] for i in range(4)]
+    fake.gate.set()
+    for job_id in ids:
+        wait_for(client, job_id)
+    assert [p.prompt for p in fake.calls] == [f"job {i}" for i in range(4)]
+    started = [client.get(f"/v1/renders/{i}").json()["started_at"] for i in ids]
+    assert started == sorted(started)
+
+
+def test_history_is_paged_newest_first_and_filtered(client):
+    ids = [submit(client, prompt=f"p{i}").json()["id"] for i in range(5)]
+    for job_id in ids:
+        wait_for(client, job_id)
+    page = client.get("/v1/renders?offset=1&limit=2").json()
+    assert page["total"] == 5 and page["offset"] == 1 and page["limit"] == 2
+    assert [j["id"] for j in page["items"]] == [ids[3], ids[2]]
+    assert client.get("/v1/renders?status=succeeded").json()["total"] == 5
+    assert client.get("/v1/renders?status=failed").json() == {"items": [], "total": 0, "offset": 0, "limit": 50}
+    assert_error(client.get("/v1/renders?status=exploded"), 422, "invalid_parameter", "status")
+    assert_error(client.get("/v1/renders?limit=0"), 422, "invalid_parameter", "limit")
+
+
+def test_history_is_capped_at_max_history(harness):
+    client, _ = harness.client(max_history=10)
+    ids = [submit(client).json()["id"] for _ in range(12)]
+    wait_for(client, ids[-1])
+    assert client.get("/v1/renders").json()["total"] == 10
+    assert_error(client.get(f"/v1/renders/{ids[0]}"), 404, "not_found")
+    assert not (harness.home / "renders" / ids[0]).exists()
+
+
+# --- idempotency ------------------------------------------------------------------------------
+def test_same_key_same_body_returns_the_same_job(client):
+    first = submit(client, headers={"Idempotency-Key": "order-1"})
+    again = submit(client, headers={"Idempotency-Key": "order-1"})
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert client.get("/v1/renders").json()["total"] == 1
+
+
+def test_same_key_different_body_is_422(client):
+    submit(client, headers={"Idempotency-Key": "order-2"})
+    assert_error(submit(client, headers={"Idempotency-Key": "order-2"}, steps="4"), 422, "idempotency_conflict")
+    other_sketch = submit(client, sketch=sketch_png(shift=5), headers={"Idempotency-Key": "order-2"})
+    assert_error(other_sketch, 422, "idempotency_conflict", "Idempotency-Key")
+    assert client.get("/v1/renders").json()["total"] == 1
+
+
+def test_idempotency_keys_are_per_api_key(harness):
+    client, _ = harness.client(api_keys=["alice", "bob"])
+    alice = submit(client, headers={"Idempotency-Key": "k", "Authorization": "Bearer alice"})
+    bob = submit(client, headers={"Idempotency-Key": "k", "Authorization": "Bearer bob"})
+    assert alice.status_code == bob.status_code == 202 and alice.json()["id"] != bob.json()["id"]
+
+
+def test_bad_idempotency_key_is_422(client):
+    assert_error(submit(client, headers={"Idempotency-Key": "x" * 201}), 422, "invalid_parameter", "Idempotency-Key")
+
+
+# --- cancellation ---------------------------------------------------------------------------
+def test_cancel_queued_and_running(harness):
+    fake = FakeRenderService(harness.settings(), gate=threading.Event())
+    client, _ = harness.client(service=fake)
+    running = submit(client).json()["id"]
+    queued = submit(client).json()["id"]
+    assert fake.started.wait(5)
+    wait_for(client, running, lambda j: j["status"] == "running")
+    response = client.delete(f"/v1/renders/{queued}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    response = client.delete(f"/v1/renders/{running}")
+    assert response.status_code == 202 and response.json()["cancel_requested"] is True
+    job = wait_for(client, running)
+    assert job["status"] == "cancelled" and job["error"] is None
+    assert len(fake.calls) == 1  # the queued one never ran
+    assert_error(client.delete(f"/v1/renders/{running}"), 409, "conflict")
+    assert_error(client.delete(f"/v1/renders/{queued}"), 409, "conflict")
+
+
+def test_cancel_finished_is_409(client):
+    job = wait_for(client, submit(client).json()["id"])
+    assert_error(client.delete(f"/v1/renders/{job['id']}"), 409, "conflict")
+    assert client.get(f"/v1/renders/{job['id']}").json()["status"] == "succeeded"
+
+
+# --- server-sent events ---------------------------------------------------------------------
+def _events(text: str) -> list[tuple[str, dict]]:
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if lines:
+            out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_event_stream_reports_progress_and_ends_with_a_terminal_status(harness):
+    client, _ = harness.client(service=FakeRenderService(harness.settings(), step_delay=0.08))
+    job_id = submit(client, steps="6").json()["id"]
+    with client.stream("GET", f"/v1/renders/{job_id}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response.read().decode())
+    names = [name for name, _ in events]
+    assert names[-1] == "status" and events[-1][1]["status"] == "succeeded"
+    steps = [data["step"] for name, data in events if name == "progress"]
+    assert steps == sorted(steps) and steps and max(steps) <= 6
+    assert "running" in [data["status"] for name, data in events if name == "status"]
+
+
+def test_event_stream_of_a_cancelled_job_ends(harness):
+    fake = FakeRenderService(harness.settings(), gate=threading.Event())
+    client, _ = harness.client(service=fake)
+    submit(client)
+    queued = submit(client).json()["id"]
+    client.delete(f"/v1/renders/{queued}")
+    with client.stream("GET", f"/v1/renders/{queued}/events") as response:
+        events = _events(response.read().decode())
+    assert events == [("status", events[0][1])] and events[0][1]["status"] == "cancelled"
+    fake.gate.set()
