@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -152,18 +153,21 @@ def up(
     ui_port: Annotated[int | None, typer.Option(help="Default: S2R_UI_PORT (8501).")] = None,
 ) -> None:
     """Run the API and the web UI together; Ctrl-C stops both."""
-    from .styles import import_defaults
-
     cfg = settings()
     api_port = api_port or cfg.port
     ui_port = ui_port or cfg.ui_port
-    from .cli import open_library
-
-    library = open_library(cfg)
-    if len(library) == 0:
-        added, _ = import_defaults(library)
+    # First run: the bundled styles. In a child process, so this process never holds the store
+    # the API is about to own (Chroma is not process-safe).
+    imported = subprocess.run(
+        [sys.executable, "-m", "sketch2render", "styles", "import-defaults", "--if-empty", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    if imported.returncode != 0:
+        raise fail(imported.stderr.strip().splitlines()[-1] if imported.stderr.strip() else "import failed")
+    added = json.loads(imported.stdout or "{}").get("added", 0)
+    if added:
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles")
-    del library
     api_url = f"http://127.0.0.1:{api_port}"
     env = {**os.environ, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
     if cfg.api_keys and not cfg.api_key:
