@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sketch2render import model_builder
 from sketch2render import models as models_module
 from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter, ModelsUnavailable
@@ -88,7 +89,7 @@ def test_a_crashed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
         (root / "base").mkdir()
         raise RuntimeError("killed mid-build")
 
-    monkeypatch.setattr(models_module, "_write_models", crash)
+    monkeypatch.setattr(model_builder, "_write_models", crash)
     with pytest.raises(RuntimeError):
         build_tiny(tmp_path / "tiny")
     assert list(tmp_path.iterdir()) == []
@@ -104,7 +105,7 @@ def test_a_build_finished_meanwhile_by_another_process_wins(
             (root / folder).mkdir()
         copy_models(tiny_models_dir, target)  # the other process renames its folder first
 
-    monkeypatch.setattr(models_module, "_write_models", slow_build)
+    monkeypatch.setattr(model_builder, "_write_models", slow_build)
     assert build_tiny(target) == target
     assert file_hashes(target) == file_hashes(tiny_models_dir)
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
@@ -116,7 +117,7 @@ def test_force_rebuilds_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             (root / folder).mkdir()
             (root / folder / "weights.safetensors").write_text(str(time.time_ns()))
 
-    monkeypatch.setattr(models_module, "_write_models", fake_build)
+    monkeypatch.setattr(model_builder, "_write_models", fake_build)
     target = build_tiny(tmp_path / "tiny")
     first = file_hashes(target)
     assert build_tiny(target) == target and file_hashes(target) == first
