@@ -1,0 +1,308 @@
+"""GPU speed and memory of a render: SD 1.5 + ControlNet (canny) + IP-Adapter, 512×512, 20 steps,
+CFG 7.5, batch 1, on the `sd15-random` profile (the real architecture with random weights: the
+same FLOPs and memory as the real checkpoints). CUDA only: elsewhere it prints
+{"skipped": "no CUDA"} and exits 0 (`--allow-cpu` runs the same code on CPU with the tiny models,
+to check the code path; those numbers mean nothing).
+
+Configurations, each loaded fresh, warmed up, then timed (CUDA synchronised) with peak VRAM
+(`torch.cuda.max_memory_allocated`) reset in between:
+  ours          our default: `Renderer.from_models` (fp16, PyTorch SDPA attention), the style
+                embedding computed once (`Renderer.encode_style`), `generate(style_embeds=...)`.
+  seed          the seed system: fp16, attention slicing, `ip_adapter_image=` on every call
+                (the IP-Adapter image encoder runs each time); the diffusers pipe called
+                directly. With diffusers 0.42 `enable_attention_slicing()` and an IP-Adapter do
+                not run together (either order fails, see `enable_seed_slicing`), so slicing
+                covers every attention layer but the 16 IP-Adapter cross-attention layers.
+  ours+image-encoder-cpu   ours with the (then idle) image encoder moved off the GPU.
+  ours+compile / ours+channels-last / ours+tiny-vae   with --compile, --channels-last,
+                --tiny-vae: torch.compile of UNet and ControlNet; channels_last memory format;
+                a random-weight `AutoencoderTiny` decoder (timing only: TAESD-sized).
+Target on one H100: ≤ 0.3 s per image, ≤ 5 GB peak (the seed system: 15 s on a T4, 6 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .common import log, ratio, stats_ms
+
+DEFAULT_CACHE = Path(os.environ.get("S2R_BENCH_CACHE", Path.home() / ".cache" / "sketch2render-bench"))
+PROMPT = "a lighthouse on a cliff, oil painting, dramatic light"
+TARGETS = {"p50_s": 0.3, "peak_vram_gb": 5.0}
+RUNS = {"tiny": (1, 3), "full": (3, 20)}  # (warm-up, timed) per configuration
+GB = 1024**3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compile", action="store_true", help="also: torch.compile the UNet and ControlNet")
+    parser.add_argument("--channels-last", action="store_true", help="also: channels_last memory format")
+    parser.add_argument("--tiny-vae", action="store_true", help="also: a tiny VAE decoder (AutoencoderTiny)")
+    parser.add_argument("--runs", type=int, help="timed runs per configuration (preset: 3 tiny, 20 full)")
+    parser.add_argument("--warmup", type=int, help="warm-up runs per configuration (preset: 1 tiny, 3 full)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--resolution", type=int, default=512)
+    parser.add_argument("--models-dir", help="model folder (default: sd15-random built in --cache)")
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="where sd15-random is built (several GB)")
+    parser.add_argument("--only", help="comma-separated configurations to run (e.g. ours,seed)")
+    parser.add_argument("--allow-cpu", action="store_true", help="run on CPU (tiny models): checks the code only")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def inputs(resolution: int):
+    """(control image, style image): a 2048² synthetic sketch's edge map, a bundled style image."""
+    from PIL import Image
+
+    from sketch2render import imaging
+    from sketch2render.styles import default_styles_dir
+
+    from .overhead import make_sketch
+
+    sketch = imaging.resize_for_generation(make_sketch(2048), resolution)
+    control = imaging.detect_edges(sketch).control_image()
+    with Image.open(default_styles_dir() / "hokusai_great_wave.jpg") as im:
+        style = im.convert("RGB").resize((512, 512))
+    return control, style
+
+
+def attention_summary(pipe) -> dict[str, dict[str, int]]:
+    """Which attention processors the UNet and the ControlNet run (class name -> count)."""
+    out = {}
+    for name in ("unet", "controlnet"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            out[name] = dict(Counter(type(p).__name__ for p in module.attn_processors.values()))
+    return out
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def load_ours(settings, models, variant: str):
+    """Our renderer, with one optional change applied after loading."""
+    import torch
+
+    from sketch2render.builders import build_renderer
+
+    renderer = build_renderer(settings, models)
+    pipe = renderer.pipe
+    if variant == "compile":
+        pipe.unet = torch.compile(pipe.unet)
+        pipe.controlnet = torch.compile(pipe.controlnet)
+    elif variant == "channels-last":
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.controlnet.to(memory_format=torch.channels_last)
+    elif variant == "tiny-vae":
+        from diffusers import AutoencoderTiny
+
+        pipe.vae = AutoencoderTiny().to(renderer.device, renderer.dtype).eval()
+    return renderer
+
+
+def enable_seed_slicing(pipe) -> None:
+    """`pipe.enable_attention_slicing()` as far as diffusers 0.42 lets it run with an IP-Adapter:
+    "auto" slices (half the heads at a time) on every attention layer except the IP-Adapter's
+    cross-attention processors. The plain call replaces those processors (renders then fail), and
+    slicing before `load_ip_adapter` makes `load_ip_adapter` fail (it re-instantiates
+    `SlicedAttnProcessor()` without its slice size)."""
+    from diffusers.models.attention_processor import Attention
+
+    pipe.controlnet.set_attention_slice("auto")
+    for module in pipe.unet.modules():
+        if isinstance(module, Attention) and not type(module.processor).__name__.startswith("IPAdapter"):
+            module.set_attention_slice(module.sliceable_head_dim // 2)
+
+
+def load_seed(models, device: str):
+    """The seed system's pipeline: fp16, the IP-Adapter, attention slicing."""
+    import torch
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    common = {"dtype": dtype, "use_safetensors": True, "local_files_only": True}
+    controlnet = ControlNetModel.from_pretrained(models.controlnet, **common)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(
+        models.base, controlnet=controlnet, safety_checker=None, requires_safety_checker=False, **common
+    )
+    pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config)  # same steps cost as ours
+    pipe.load_ip_adapter(
+        models.ip_adapter,
+        subfolder=models.ip_adapter_subfolder,
+        weight_name=models.ip_adapter_weight,
+        local_files_only=True,
+    )
+    enable_seed_slicing(pipe)
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def measure_config(name: str, build, call, device: str, warmup: int, runs: int) -> dict[str, Any]:
+    """Load (timed), warm up, time `runs` calls; peak VRAM over warm-up and runs."""
+    import torch
+
+    cuda = device == "cuda"
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    state = build()
+    load_s = time.perf_counter() - t0
+    weights_gb = torch.cuda.memory_allocated() / GB if cuda else None
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        call(state, i)
+    if cuda:
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - t0
+    totals, denoise, vae = [], [], []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        parts = call(state, 1000 + i)
+        if cuda:
+            torch.cuda.synchronize()
+        totals.append(time.perf_counter() - t0)
+        if parts:
+            denoise.append(parts[0])
+            vae.append(parts[1])
+    out = {
+        "load_s": round(load_s, 2),
+        "warmup_s": round(warmup_s, 2),
+        "latency": stats_ms(totals),
+        "p50_s": round(stats_ms(totals)["p50_ms"] / 1000, 4),
+        "p99_s": round(stats_ms(totals)["p99_ms"] / 1000, 4),
+        "denoise": stats_ms(denoise) if denoise else None,
+        "vae_decode": stats_ms(vae) if vae else None,
+        "weights_vram_gb": round(weights_gb, 3) if weights_gb is not None else None,
+        "peak_vram_gb": round(torch.cuda.max_memory_allocated() / GB, 3) if cuda else None,
+        "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / GB, 3) if cuda else None,
+        "attention": attention_summary(state.pipe if hasattr(state, "pipe") else state),
+    }
+    log(f"gpu: {name}: p50 {out['p50_s']} s, peak VRAM {out['peak_vram_gb']} GB")
+    del state
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    if not torch.cuda.is_available() and not args.allow_cpu:
+        return {"skipped": "no CUDA"}
+    from sketch2render.builders import quiet_libraries
+    from sketch2render.config import Settings
+    from sketch2render.models import build_sd15_random, build_tiny, resolve_models
+    from sketch2render.schemas import RenderParams
+
+    quiet_libraries()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    warmup, runs = RUNS[args.size]
+    warmup, runs = args.warmup if args.warmup is not None else warmup, args.runs or runs
+    with tempfile.TemporaryDirectory(prefix="s2r-bench-gpu-") as tmp:
+        if args.models_dir:
+            folder = Path(args.models_dir)
+        elif device == "cpu":
+            folder = build_tiny(Path(tmp) / "tiny")
+        else:
+            log(f"gpu: sd15-random in {Path(args.cache) / 'sd15-random'} (built on first use: several GB)")
+            folder = build_sd15_random(Path(args.cache) / "sd15-random")
+        settings = Settings(home=Path(tmp) / "home", models=str(folder), device=device)
+        models = resolve_models(settings)
+        control, style = inputs(args.resolution)
+        params = RenderParams(prompt=PROMPT, steps=args.steps, guidance_scale=7.5, size=args.resolution, seed=0)
+
+        def ours_call(state, i):
+            generated = state.generate(control, params, seed=i, style_embeds=state.bench_embeds)
+            return generated.denoise_s, generated.vae_decode_s
+
+        def ours_build(variant: str = "", encoder_off: bool = False):
+            def build():
+                renderer = load_ours(settings, models, variant)
+                renderer.bench_embeds = renderer.encode_style(style)  # once, as the library caches it
+                if encoder_off:
+                    renderer.pipe.image_encoder.to("cpu")
+                    if device == "cuda":
+                        torch.cuda.empty_cache()
+                return renderer
+
+            return build
+
+        def seed_call(pipe, i):
+            pipe(
+                prompt=PROMPT,
+                negative_prompt=params.negative_prompt,
+                image=control,
+                ip_adapter_image=style,
+                num_inference_steps=args.steps,
+                guidance_scale=7.5,
+                controlnet_conditioning_scale=1.5,
+                width=control.width,
+                height=control.height,
+                generator=torch.Generator("cpu").manual_seed(i),
+            )
+            return None
+
+        configs: dict[str, tuple] = {
+            "ours": (ours_build(), ours_call),
+            "seed": (lambda: load_seed(models, device), seed_call),
+            "ours+image-encoder-cpu": (ours_build(encoder_off=True), ours_call),
+        }
+        for flag, variant in (("compile", "compile"), ("channels_last", "channels-last"), ("tiny_vae", "tiny-vae")):
+            if getattr(args, flag):
+                configs[f"ours+{variant}"] = (ours_build(variant), ours_call)
+        if args.only:
+            wanted = {n.strip() for n in args.only.split(",")}
+            configs = {n: c for n, c in configs.items() if n in wanted}
+        results: dict[str, Any] = {}
+        for name, (build, call) in configs.items():
+            log(f"gpu: {name}")
+            try:
+                results[name] = measure_config(name, build, call, device, warmup, runs)
+            except Exception as exc:  # one failing option (e.g. compile) must not hide the others
+                log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
+                results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+    ours, seed = results.get("ours", {}), results.get("seed", {})
+    return {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (code-path check only)",
+        "profile": models.profile,
+        "resolution": args.resolution,
+        "steps": args.steps,
+        "guidance_scale": 7.5,
+        "batch": 1,
+        "warmup": warmup,
+        "runs": runs,
+        "torch": torch.__version__,
+        "targets": TARGETS,
+        "configs": results,
+        "ratio_seed_to_ours_p50": ratio(seed.get("p50_s"), ours.get("p50_s")),
+        "ratio_seed_to_ours_peak_vram": ratio(seed.get("peak_vram_gb"), ours.get("peak_vram_gb")),
+    }
+
+
+def summary(result: dict) -> str:
+    r = result["results"]
+    lines = [
+        f"gpu ({result['size']}) on {r['device']}, {r['profile']}, {r['resolution']}px, {r['steps']} steps, CFG,"
+        f" commit {result['machine']['commit']}"
+    ]
+    for name, c in r["configs"].items():
+        if "error" in c:
+            lines.append(f"  {name:24} error: {c['error']}")
+        else:
+            lines.append(
+                f"  {name:24} p50 {c['p50_s']:.3f} s, p99 {c['p99_s']:.3f} s, peak VRAM {c['peak_vram_gb']} GB"
+                f" (weights {c['weights_vram_gb']} GB)"
+            )
+    lines.append(f"  seed/ours: time {r['ratio_seed_to_ours_p50']}, peak VRAM {r['ratio_seed_to_ours_peak_vram']}")
+    return "\n".join(lines)

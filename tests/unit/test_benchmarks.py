@@ -1,0 +1,146 @@
+"""Smoke test of the benchmarks: each runs at a tiny size and prints well-formed JSON with the
+expected keys. Numbers are not checked (benchmarks measure, tests do not time); the helpers that
+turn raw timings into the reported figures are checked on exact inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str, timeout: float = 300) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, f"--json must print exactly one line, got: {proc.stdout[:500]}"
+    return json.loads(lines[0])
+
+
+def check_envelope(doc: dict, name: str) -> dict:
+    assert doc["benchmark"] == name and doc["size"] == "tiny"
+    assert {"cpus", "memory_gib", "commit", "date", "versions"} <= set(doc["machine"])
+    return doc["results"]
+
+
+def is_stats(block: dict) -> bool:
+    return block["n"] > 0 and 0 <= block["p50_ms"] <= block["p99_ms"] <= block["max_ms"]
+
+
+# --------------------------------------------------------------------------- the benchmarks
+
+
+def test_retrieval_tiny(tiny_models_dir):
+    args = ["--vectors", "300", "--queries", "20", "--models-dir", str(tiny_models_dir)]
+    results = check_envelope(bench("retrieval", "--size", "tiny", *args), "retrieval")
+    (size,) = results["sizes"]
+    assert size["vectors"] == 300 and size["reopen"]["styles"] == 300
+    assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "dense", "hybrid_no_words"}
+    assert all(is_stats(b) for b in size["latency"].values())
+    assert size["recall_at_5"]["numpy_exact"] == 1.0
+    assert all(0.0 <= r <= 1.0 for r in size["recall_at_5"].values())
+    assert size["insert_vectors_per_s"] > 0 and size["peak_rss_mb"] > 0
+    assert is_stats(size["search_with_words"]["latency"])
+    cache = results["text_cache"]
+    assert is_stats(cache["cached"]) and is_stats(cache["uncached"]) and cache["cache_hits"] >= 1000
+
+
+def test_overhead_tiny_with_two_api_clients(tiny_models_dir):
+    args = ["--repeats", "2", "--clients", "2", "--renders", "1", "--models", str(tiny_models_dir)]
+    results = check_envelope(bench("overhead", "--size", "tiny", *args), "overhead")
+    for fmt in ("png", "jpeg"):
+        block = results["preprocess"][fmt]
+        for who in ("ours", "seed", "candidate"):
+            assert set(block[who]) == {"decode", "resize", "edges", "to_3ch", "total"}
+            assert is_stats(block[who]["total"])
+        assert block["ratio_ours_to_seed_p50"] > 0
+    assert is_stats(results["output_png"]["encode_png"]) and is_stats(results["output_png"]["level_1"])
+    api = results["api"]["clients_2"]
+    assert api["requests"] == 2 and api["with_style"] == 2
+    for key in ("total", "submit", "queue_wait", "render", "overhead", "overhead_server", "poll_lag"):
+        assert api[key]["n"] == 2, key
+    assert api["render"]["p50_ms"] > 0
+
+
+def test_startup_tiny(tiny_models_dir):
+    args = ["--no-first-run", "--starts", "1", "--models-dir", str(tiny_models_dir)]
+    results = check_envelope(bench("startup", "--size", "tiny", *args), "startup")
+    warm = results["api"]["warm"]
+    assert warm["starts"] == 1 and warm["profile"] == "tiny"
+    assert 0 < warm["livez"]["p50_ms"] <= warm["readyz"]["p50_ms"]
+    load = results["load"]["tiny"]
+    assert load["profile"] == "tiny" and len(load["renderer_load_s"]) == 2 and load["peak_rss_mb"] > 0
+    assert "sd15-random" not in results["load"]  # only with --size full
+
+
+def test_gpu_skips_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: run `python -m benchmarks gpu --json` instead")
+    assert bench("gpu", "--size", "tiny") == {"skipped": "no CUDA"}
+
+
+def test_gpu_code_path_runs_on_cpu_with_tiny_models(tiny_models_dir):
+    """The GPU benchmark's own code (ours vs the seed configuration) on CPU: no timing meaning,
+    but it proves the configurations load and render before a GPU session spends its time."""
+    args = ["--allow-cpu", "--models-dir", str(tiny_models_dir), "--only", "ours,seed"]
+    args += ["--runs", "1", "--warmup", "0", "--steps", "1", "--resolution", "64"]
+    results = check_envelope(bench("gpu", "--size", "tiny", *args), "gpu")
+    ours, seed = results["configs"]["ours"], results["configs"]["seed"]
+    assert "error" not in ours and "error" not in seed, results["configs"]
+    assert ours["attention"]["unet"].get("IPAdapterAttnProcessor2_0") == 16
+    assert seed["attention"]["unet"].get("IPAdapterAttnProcessor2_0") == 16  # slicing kept the adapter
+    assert seed["attention"]["unet"].get("SlicedAttnProcessor") == 16
+    assert ours["p50_s"] > 0 and results["ratio_seed_to_ours_p50"] > 0
+
+
+# --------------------------------------------------------------------------- the arithmetic
+
+
+def test_clustered_data_is_clustered_and_exact_search_agrees():
+    from benchmarks.retrieval import clustered_data, exact_top_k, numpy_search, recall_at_k
+
+    data = clustered_data(200, 10, seed=3)
+    points, queries = data["points"], data["queries"]
+    assert points.dtype == queries.dtype == np.float32  # a float64 query upcasts every point per search
+    assert np.allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-5)
+    exact = exact_top_k(points, queries)
+    same_cluster = data["assign"][exact] == data["q_assign"][:, None]
+    assert same_cluster[:, 0].all()  # a query's nearest point lies in its own cluster
+    assert all(numpy_search(points, q).tolist() == e.tolist() for q, e in zip(queries, exact, strict=True))
+    assert recall_at_k([e.tolist() for e in exact], exact) == 1.0
+    assert recall_at_k([[*e[:4].tolist(), -1] for e in exact], exact) == 0.8
+
+
+def test_decompose_subtracts_queue_wait_render_and_poll_lag():
+    from benchmarks.overhead import decompose
+
+    def job(created, started, finished, denoise, vae):
+        timings = {"denoise": denoise, "vae_decode": vae, "decode": 0.001, "edges": 0.001}
+        return {"created_at": created, "started_at": started, "finished_at": finished, "result": {"timings": timings}}
+
+    runs = [  # two jobs submitted together; the second waits for the first
+        {"job": job(10.0, 10.01, 10.21, 0.15, 0.03), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.22},
+        {"job": job(10.0, 10.215, 10.42, 0.16, 0.02), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.43},
+    ]
+    out = decompose(runs)
+    # first: 230 ms total, no wait, 180 ms render -> 50 ms overhead, 10 ms of it poll lag
+    # second: 440 ms total, waited 210 ms (until 10.21), 180 ms render -> 50 ms overhead
+    assert out["overhead"]["min_ms"] == pytest.approx(50.0, abs=1e-6)
+    assert out["overhead"]["max_ms"] == pytest.approx(50.0, abs=1e-6)
+    assert out["overhead_server"]["max_ms"] == pytest.approx(40.0, abs=1e-6)
+    assert out["queue_wait"]["max_ms"] == pytest.approx(210.0, abs=1e-6)
+    assert out["pickup"]["max_ms"] == pytest.approx(10.0, abs=1e-6)
