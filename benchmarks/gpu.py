@@ -108,17 +108,11 @@ def load_ours(settings, models, variant: str):
 
 
 def enable_seed_slicing(pipe) -> None:
-    """`pipe.enable_attention_slicing()` as far as diffusers 0.42 lets it run with an IP-Adapter:
-    "auto" slices (half the heads at a time) on every attention layer except the IP-Adapter's
-    cross-attention processors. The plain call replaces those processors (renders then fail), and
-    slicing before `load_ip_adapter` makes `load_ip_adapter` fail (it re-instantiates
-    `SlicedAttnProcessor()` without its slice size)."""
-    from diffusers.models.attention_processor import Attention
+    """The seed system's `enable_attention_slicing()`, as far as diffusers 0.42 lets it run with an
+    IP-Adapter (the product's own memory option, see generation.enable_attention_slicing)."""
+    from sketch2render.generation import enable_attention_slicing
 
-    pipe.controlnet.set_attention_slice("auto")
-    for module in pipe.unet.modules():
-        if isinstance(module, Attention) and not type(module.processor).__name__.startswith("IPAdapter"):
-            module.set_attention_slice(module.sliceable_head_dim // 2)
+    enable_attention_slicing(pipe)
 
 
 def load_seed(models, device: str):

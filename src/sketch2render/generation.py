@@ -44,6 +44,21 @@ def ip_adapter_scales(pipe: Any) -> dict[str, float]:
     }
 
 
+def enable_attention_slicing(pipe: Any) -> None:
+    """Attention slicing that keeps the IP-Adapter working (diffusers 0.42).
+
+    `pipe.enable_attention_slicing()` after `load_ip_adapter` replaces the IP-Adapter's processors
+    (renders then fail), and before it makes `load_ip_adapter` fail. So slice ("auto": half the
+    heads at a time) every attention layer except the IP-Adapter's cross-attention processors.
+    """
+    from diffusers.models.attention_processor import Attention
+
+    pipe.controlnet.set_attention_slice("auto")
+    for module in pipe.unet.modules():
+        if isinstance(module, Attention) and not type(module.processor).__name__.startswith("IPAdapter"):
+            module.set_attention_slice(module.sliceable_head_dim // 2)
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
@@ -84,7 +99,7 @@ class Renderer:
         else:
             pipe.to(device)
         if settings.attention_slicing:  # memory option only: slows modern GPUs (FACTS.md)
-            pipe.enable_attention_slicing()
+            enable_attention_slicing(pipe)
         pipe.set_progress_bar_config(disable=True)
         ids = models.ids()
         key = f"{ids.get('ip_adapter', models.ip_adapter)}|{ids.get('image_encoder', '')}"

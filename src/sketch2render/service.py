@@ -63,7 +63,7 @@ def png_with_recipe(image: Image.Image, recipe: RenderRecipe, index: int = 0) ->
         "sketch2render": recipe.model_dump_json(exclude=PNG_EXCLUDE),
         "sketch2render-image-index": str(index),
     }
-    return imaging.encode_png(image, text)
+    return imaging.encode_png(image, text, compress_level=1)
 
 
 def read_recipe(png: bytes) -> RenderRecipe:
@@ -80,7 +80,7 @@ def save_render(result: RenderResult, directory: Path, stem: str = "render") -> 
         path.write_bytes(png_with_recipe(image, result.recipe, i))
         paths.append(path)
     control = directory / f"{stem}.edges.png"
-    control.write_bytes(imaging.encode_png(result.control_image))
+    control.write_bytes(imaging.encode_png(result.control_image, compress_level=1))
     sidecar = directory / f"{stem}.json"
     sidecar.write_text(json.dumps(result.recipe.model_dump(mode="json"), indent=2))
     return SavedRender(images=paths, control=control, recipe=sidecar)

@@ -213,3 +213,17 @@ def test_real_sd15_profile_renders(tmp_path):
     svc.library.add_file(Path(__file__).parents[2] / "src/sketch2render/data/styles/vangogh_starry_night.jpg")
     result = svc.render(SKETCH, RenderParams(prompt="swirling night sky", steps=20, seed=1))
     assert result.images[0].size[0] % 8 == 0 and not result.recipe.smoke_test
+
+
+def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_dir):
+    from sketch2render.builders import build_renderer
+    from sketch2render.models import resolve_models
+
+    settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu", attention_slicing=True)
+    sliced = build_renderer(settings, resolve_models(settings))
+    assert len(ip_adapter_scales(sliced.pipe)) == 16  # IP-Adapter processors survived
+    control = service.render(SKETCH, params()).control_image
+    embeds = service.renderer.encode_style(service.library.load_image(ids(service)["Gold leaf"]))
+    weak = sliced.generate(control, params(style_strength=0.0), seed=7, style_embeds=embeds).images[0]
+    strong = sliced.generate(control, params(style_strength=1.0), seed=7, style_embeds=embeds).images[0]
+    assert not np.array_equal(np.asarray(weak), np.asarray(strong))
