@@ -38,13 +38,17 @@ def build_embeddings(settings: Settings, models: Any):
 def build_library(settings: Settings, embeddings: Any, models: Any = None):
     from .styles import StyleLibrary
 
-    client = None
-    if settings.chroma_url:
+    client = blobs = None
+    if settings.chroma_url:  # a shared Chroma server holds the index and the bytes (blobs.py)
+        from .blobs import ChromaBlobs
+
         client = build_chroma_client(settings.chroma_url)
+        blobs = ChromaBlobs(client)
     return StyleLibrary(
         settings.styles_dir,
         embeddings,
         client=client,
+        blobs=blobs,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
         dense_weight=dense_weight(settings, models),

@@ -91,11 +91,18 @@ def progress_bar(description: str):
 # --------------------------------------------------------------------------------- styles
 @styles_app.command("import-defaults")
 @edge
-def styles_import_defaults(as_json: JsonOpt = False) -> None:
+def styles_import_defaults(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the library is empty.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Add the bundled public-domain styles (idempotent)."""
     from .styles import default_styles_dir, import_defaults, load_manifest
 
     library = open_library(settings())
+    if if_empty and len(library):
+        if as_json:
+            print_json({"added": 0, "already_present": 0, "total": len(library)})
+        return
     total = len(load_manifest(default_styles_dir()))
     with progress_bar("embedding styles") as bar:
         task = bar.add_task("", total=total)
@@ -227,5 +234,4 @@ def models_info(as_json: JsonOpt = False) -> None:
         typer.echo(f"{key:>18}: {value}")
 
 
-from . import cli_eval, cli_render  # noqa: E402,F401  (registers render / serve / ui / up / eval)
-from . import cli_scale  # noqa: E402,F401  (registers chroma-server)
+from . import cli_eval, cli_render, cli_scale  # noqa: E402,F401  (registers render / serve / ui / up / eval / chroma-server)

@@ -1,23 +1,26 @@
 """The style library: style images on disk, their CLIP vectors in ChromaDB (via langchain-chroma).
 
-On disk, under `root`:
+On disk, under `root` (the default, one process owns the store):
   images/<id>.png    the image, re-encoded (longest side at most `store_side`)
   images/<id>.json   its record (title, tags, license, ...); writing it commits an add
   ip_embeds/<id>/    cached IP-Adapter image embeddings, one file per image-encoder model
   chroma/            the vector index, one collection per retrieval model
 
-Files are the source of truth and the index follows them: opening the library reconciles the
-two, so a crash half-way through an add or a remove leaves no dangling entry, and switching
-retrieval models re-indexes the same images. Ids are content hashes, so adding the same
-image twice returns the existing id. Search is hybrid: CLIP cosine + BM25, fused by RRF.
+The bytes (image, record, embeddings) live in a `BlobStore` (blobs.py): these files, or, with a
+shared Chroma server (`S2R_CHROMA_URL`), a collection on that server beside the index, so that
+render workers on other machines share one library. The blobs are the source of truth and the
+index follows them: opening the library reconciles the two, so a crash half-way through an add
+or a remove leaves no dangling entry, and switching retrieval models re-indexes the same images.
+With a shared store each process caches the records and refreshes them when another process
+changed the library. Ids are content hashes, so adding the same image twice returns the
+existing id. Search is hybrid: CLIP cosine + BM25, fused by RRF.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,11 +30,13 @@ from typing import Any
 from PIL import Image
 
 from . import imaging
+from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .errors import InvalidParameter, NotFound
 from .lexical import LexicalIndex, reciprocal_rank_fusion
 from .schemas import StyleHit, StyleMeta, StyleRecord
 
 COLLECTION_PREFIX = "s2r-styles-"
+PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
 
 
 def collection_name(model_name: str) -> str:
@@ -46,18 +51,13 @@ def content_id(image: Image.Image) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _tag_key(tag: str) -> str:
     return "tag:" + tag.strip().lower()
 
 
 class StyleLibrary:
-    """Add, list, get, remove and search style images. Thread-safe; one process owns a store."""
+    """Add, list, get, remove and search style images. Thread-safe; one process owns a disk store,
+    any number share a Chroma server (`client` an HttpClient, `blobs` a `ChromaBlobs` on it)."""
 
     def __init__(
         self,
@@ -65,6 +65,7 @@ class StyleLibrary:
         embeddings: Any,
         *,
         client: Any = None,
+        blobs: BlobStore | None = None,
         max_bytes: int = 20 * 1024 * 1024,
         max_pixels: int = 40_000_000,
         store_side: int = 1024,
@@ -78,8 +79,7 @@ class StyleLibrary:
         self.root = Path(root)
         self.images_dir = self.root / "images"
         self.embeds_dir = self.root / "ip_embeds"
-        self.images_dir.mkdir(parents=True, exist_ok=True)
-        self.embeds_dir.mkdir(parents=True, exist_ok=True)
+        self.blobs: BlobStore = blobs if blobs is not None else DiskBlobs(self.images_dir, self.embeds_dir)
         if client is None:
             client = chromadb.PersistentClient(
                 path=str(self.root / "chroma"),
@@ -97,6 +97,7 @@ class StyleLibrary:
         self.weights = (dense_weight, lexical_weight, rrf_k)
         self._records: dict[str, StyleRecord] = {}
         self._lexical = LexicalIndex()
+        self._version: str | None = None  # the shared store's change marker when last loaded
         self._lock = threading.RLock()
         self.reconcile()
 
@@ -106,30 +107,57 @@ class StyleLibrary:
         return self.store._collection  # langchain-chroma's collection: we bring our own vectors
 
     def reconcile(self) -> dict[str, int]:
-        """Make the index agree with the files (after a crash or a change of retrieval model)."""
+        """Make the index agree with the blobs (after a crash or a change of retrieval model).
+        On a shared store nothing another process may be writing is removed: the index is read
+        before the records (an add commits its record first), and half-finished adds are
+        collected only when older than `PARTIAL_GRACE_S`."""
         with self._lock:
-            on_disk = {p.stem for p in self.images_dir.glob("*.json")}
-            for png in self.images_dir.glob("*.png"):
-                if png.stem not in on_disk:  # an add that never committed
-                    png.unlink(missing_ok=True)
-                    shutil.rmtree(self.embeds_dir / png.stem, ignore_errors=True)
-            for tmp in self.images_dir.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+            version = self.blobs.version()
             indexed = self._collection.get(include=["metadatas"])
-            stale = [i for i in indexed["ids"] if i not in on_disk]
+            committed = self.blobs.committed_ids()
+            min_age = PARTIAL_GRACE_S if self.blobs.shared else 0.0
+            for style_id in self.blobs.partial_ids(committed, min_age):  # adds that never committed
+                self.blobs.remove_style(style_id)
+            self.blobs.cleanup()
+            stale = [i for i in indexed["ids"] if i not in committed]
             if stale:  # a remove that did not finish
                 self._collection.delete(ids=stale)
-            self._records.clear()
-            for doc_id, meta in zip(indexed["ids"], indexed["metadatas"], strict=True):
-                if doc_id in on_disk:
-                    self._remember(StyleRecord.model_validate_json(meta["record"]))
-            missing = sorted(on_disk - set(self._records))
-            for doc_id in missing:
-                record = StyleRecord.model_validate_json((self.images_dir / f"{doc_id}.json").read_text())
-                with Image.open(self.image_path(doc_id)) as im:
+            self._load_records(indexed, committed)
+            missing = sorted(committed - set(self._records))
+            for style_id in missing:
+                record_bytes, png = self.blobs.read(style_id, RECORD), self.blobs.read(style_id, IMAGE)
+                if record_bytes is None or png is None:  # removed meanwhile (shared store)
+                    continue
+                record = StyleRecord.model_validate_json(record_bytes)
+                with Image.open(io.BytesIO(png)) as im:
                     vector = self.embeddings.embed_pil([im.convert("RGB")])[0]
                 self._index([record], [vector])
+            self._version = version
             return {"stale_removed": len(stale), "reindexed": len(missing)}
+
+    def _load_records(self, indexed: dict, committed: set[str]) -> None:
+        """The records cache and the BM25 index: committed styles that are in the index. Built
+        aside and swapped in, so a reader without the lock sees the old set or the new one."""
+        records: dict[str, StyleRecord] = {}
+        lexical = LexicalIndex()
+        for doc_id, meta in zip(indexed["ids"], indexed["metadatas"], strict=True):
+            if doc_id in committed:
+                record = records[doc_id] = StyleRecord.model_validate_json(meta["record"])
+                lexical.set(doc_id, record.search_text())
+        self._records, self._lexical = records, lexical
+
+    def _sync(self) -> None:
+        """Shared store: reload the records when another process added or removed a style (one
+        small read per call when nothing changed). A disk store has one owner: nothing to do."""
+        if not self.blobs.shared:
+            return
+        with self._lock:
+            version = self.blobs.version()
+            if version == self._version:
+                return
+            indexed = self._collection.get(include=["metadatas"])
+            self._load_records(indexed, self.blobs.committed_ids())
+            self._version = version
 
     def _remember(self, record: StyleRecord) -> None:
         self._records[record.id] = record
@@ -172,7 +200,7 @@ class StyleLibrary:
             image.thumbnail((self.store_side, self.store_side), Image.Resampling.LANCZOS)
         style_id = content_id(image)
         with self._lock:
-            if style_id in self._records:
+            if style_id in self:
                 return self._records[style_id], False
             meta = meta or StyleMeta()
             tags = sorted({t.strip().lower() for t in meta.tags if t.strip()})
@@ -184,32 +212,39 @@ class StyleLibrary:
                 height=image.height,
                 added_at=time.time(),
             )
-            vector = self.embeddings.embed_pil([image])[0]  # before touching disk: may fail
-            _write_atomic(self.image_path(style_id), imaging.encode_png(image))
-            _write_atomic(self.images_dir / f"{style_id}.json", record.model_dump_json(indent=1).encode())
+            vector = self.embeddings.embed_pil([image])[0]  # before storing anything: may fail
+            self.blobs.write(style_id, IMAGE, imaging.encode_png(image))
+            self.blobs.write(style_id, RECORD, record.model_dump_json(indent=1).encode())  # commit point
             self._index([record], [vector])
+            self.blobs.touch()
             return record, True
 
     def remove(self, style_id: str) -> StyleRecord:
         with self._lock:
             record = self.get(style_id)
-            (self.images_dir / f"{style_id}.json").unlink(missing_ok=True)  # commit point
+            self.blobs.delete(style_id, RECORD)  # commit point
             self._collection.delete(ids=[style_id])
-            self.image_path(style_id).unlink(missing_ok=True)
-            shutil.rmtree(self.embeds_dir / style_id, ignore_errors=True)
+            self.blobs.remove_style(style_id)
             self._records.pop(style_id, None)
             self._lexical.discard(style_id)
+            self.blobs.touch()
             return record
 
     # --- reading -------------------------------------------------------------------------
     def __len__(self) -> int:
+        self._sync()
         return len(self._records)
 
     def __contains__(self, style_id: object) -> bool:
+        if style_id not in self._records:
+            self._sync()  # added by another process?
         return style_id in self._records
 
     def get(self, style_id: str) -> StyleRecord:
         record = self._records.get(style_id)
+        if record is None:
+            self._sync()
+            record = self._records.get(style_id)
         if record is None:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
         return record
@@ -219,12 +254,20 @@ class StyleLibrary:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
         return self.images_dir / f"{style_id}.png"
 
-    def load_image(self, style_id: str) -> Image.Image:
+    def image_bytes(self, style_id: str) -> bytes:
+        """The stored PNG of a style (from the disk or the shared server)."""
         self.get(style_id)
-        with Image.open(self.image_path(style_id)) as im:
+        data = self.blobs.read(style_id, IMAGE)
+        if data is None:
+            raise NotFound(f"the image of style {style_id!r} is missing", field="style_id")
+        return data
+
+    def load_image(self, style_id: str) -> Image.Image:
+        with Image.open(io.BytesIO(self.image_bytes(style_id))) as im:
             return im.convert("RGB")
 
     def list(self, offset: int = 0, limit: int = 100, tag: str | None = None) -> list[StyleRecord]:
+        self._sync()
         records = sorted(self._records.values(), key=lambda r: (r.added_at, r.id))
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
@@ -260,6 +303,7 @@ class StyleLibrary:
             raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
         tags = [t.strip().lower() for t in tags if t.strip()]
         with self._lock:
+            self._sync()
             allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
             if not allowed:
                 return []
@@ -289,27 +333,21 @@ class StyleLibrary:
         return hits[:k]
 
     # --- cached IP-Adapter image embeddings ------------------------------------------------
-    def _embeds_path(self, style_id: str, encoder_key: str) -> Path:
-        safe_key = hashlib.sha1(encoder_key.encode()).hexdigest()[:16]
-        return self.embeds_dir / style_id / f"{safe_key}.safetensors"
-
     def load_ip_embeds(self, style_id: str, encoder_key: str):
         """The cached IP-Adapter embedding tensor for this style and image encoder, or None."""
-        path = self._embeds_path(style_id, encoder_key)
-        if not path.exists():
+        data = self.blobs.read(style_id, embeds_name(encoder_key))
+        if data is None:
             return None
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
-        return load_file(str(path))["embeds"]
+        return load(data)["embeds"]
 
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds) -> None:
         from safetensors.torch import save
 
         self.get(style_id)
-        path = self._embeds_path(style_id, encoder_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = save({"embeds": embeds.detach().cpu().contiguous()}, metadata={"encoder": encoder_key})
-        _write_atomic(path, data)
+        self.blobs.write(style_id, embeds_name(encoder_key), data)
 
     # --- bulk ------------------------------------------------------------------------------
     def add_files(

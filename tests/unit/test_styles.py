@@ -28,9 +28,7 @@ def library(tmp_path):
 
 
 def add(lib, colour, title, tags=(), description=""):
-    record, _ = lib.add_bytes(
-        png_bytes(colour), StyleMeta(title=title, tags=list(tags), description=description)
-    )
+    record, _ = lib.add_bytes(png_bytes(colour), StyleMeta(title=title, tags=list(tags), description=description))
     return record
 
 

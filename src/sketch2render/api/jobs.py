@@ -322,7 +322,9 @@ class JobStore:
     # --- scale-out: the Ray backend records which replica runs a job -------------------------
     def set_worker(self, job_id: str, worker_id: str) -> bool:
         """Record who runs a running job (a Ray Serve replica id); False when it is not running."""
-        return bool(self._update("UPDATE jobs SET worker_id = ? WHERE id = ? AND status = 'running'", (worker_id, job_id)))
+        return bool(
+            self._update("UPDATE jobs SET worker_id = ? WHERE id = ? AND status = 'running'", (worker_id, job_id))
+        )
 
     def finish(
         self,

@@ -60,7 +60,9 @@ class ApiRuntime:
             self.backend = RayBackend(s, self.store)
             self.worker = self.backend.make_worker(on_finished=self.metrics.observe_job)
         else:
-            self.worker = JobWorker(self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job)
+            self.worker = JobWorker(
+                self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job
+            )
         # --- end scale-out ---
         self.worker.start()
         if self.service is None or self.backend is not None:

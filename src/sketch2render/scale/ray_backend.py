@@ -1,0 +1,320 @@
+"""`S2R_BACKEND=ray` in the API process: jobs render on the Ray Serve deployment of ray_worker.py.
+
+The API's job store stays the source of truth; only *how* a job runs changes:
+- `RayExecutor` (the API's `Executor`): sends a job to the deployment, relays its progress to
+  the store, records the replica on the job, writes the outputs into the job folder exactly as
+  `save_render` lays them out (the HTTP routes serve them unchanged). A replica that dies mid-job
+  is retried once (Serve routes to a live or restarted replica), then the job fails with the
+  reason; Serve backpressure (`max_queued_requests`) means wait and retry, never fail; a
+  cancelled job cancels its Serve request, which stops the render at its next step.
+- `RayBackend`: the lifecycle. Start: the Chroma server (`S2R_CHROMA_URL`, or a child process
+  under `S2R_HOME/chroma-server`), Ray (`S2R_RAY_ADDRESS`, or a small local instance), the
+  styles-only service this process needs, the deployment; a pool of one job worker per replica
+  slot. Stop: delete the app, shut down what we started.
+This process never loads the diffusion pipeline: it keeps the retrieval model and the library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from ..config import Settings
+from ..schemas import RenderParams
+from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
+
+log = logging.getLogger("sketch2render.scale")
+
+ATTEMPTS = 2  # a job whose replica dies is retried once
+RETRY_DELAY_S = 1.0
+BACKPRESSURE_DELAYS_S = (0.5, 10.0)  # first and longest wait when Serve's queue is full
+CANCEL_POLL_S = 0.1
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024  # only sketches and finished PNGs pass through it
+
+
+class WorkerDied(errors.S2RError):
+    code = "worker_died"
+    http_status = 503
+
+
+def domain_error(error: dict[str, Any]) -> errors.S2RError:
+    """The replica's `{"error": ...}` as the same domain error in this process."""
+    cls = getattr(errors, str(error.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.S2RError)):
+        cls = errors.S2RError
+    exc = cls(str(error.get("message") or "the render failed"), field=error.get("field"))
+    exc.code = str(error.get("code") or exc.code)
+    return exc
+
+
+def write_outputs(job_dir: Path, result: dict[str, Any]) -> int:
+    """The replica's images, edge map and recipe, in `save_render`'s layout; returns the image count."""
+    from ..api.worker import OUTPUT_STEM, edges_path, output_paths
+
+    images = result["images"]
+    files = [*zip(output_paths(job_dir, len(images)), images, strict=True), (edges_path(job_dir), result["edges"])]
+    files.append((job_dir / f"{OUTPUT_STEM}.json", json.dumps(result["recipe"], indent=2).encode()))
+    for path, data in files:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return len(images)
+
+
+def _cancel_on(cancel: threading.Event, stream: Any) -> threading.Event:
+    """Cancel the Serve request when the job is cancelled; set the returned event when done."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if cancel.wait(CANCEL_POLL_S):
+                if not done.is_set():
+                    stream.cancel()
+                return
+
+    threading.Thread(target=watch, name="s2r-ray-cancel", daemon=True).start()
+    return done
+
+
+class RayExecutor:
+    """Runs a job on the deployment behind `handle()` (None until it is deployed)."""
+
+    def __init__(self, handle: Callable[[], Any], store: Any, *, retry_delay: float = RETRY_DELAY_S) -> None:
+        self._handle = handle
+        self.store = store
+        self.retry_delay = retry_delay
+
+    def ready(self) -> bool:
+        return self._handle() is not None
+
+    def execute(self, job: Any, job_dir: Path, *, progress: Callable[[int, int], None], cancel: threading.Event):
+        from ray.exceptions import RayActorError
+        from ray.serve.exceptions import ReplicaUnavailableError
+
+        from ..api.jobs import INPUT_NAME
+        from ..api.worker import Execution
+
+        handle = self._handle()
+        if handle is None:
+            raise errors.ModelsUnavailable("the render workers are not deployed yet")
+        try:
+            sketch = (job_dir / INPUT_NAME).read_bytes()
+        except FileNotFoundError:
+            raise errors.NotFound("the uploaded sketch of this job is missing on disk") from None
+        params = RenderParams.model_validate(job.params).model_dump(mode="json")
+        lost: list[str] = []
+        for attempt in range(1, ATTEMPTS + 1):
+            seen: dict[str, str] = {}
+            try:
+                result = self._attempt(handle, job.id, sketch, params, progress, cancel, seen)
+                break
+            except (RayActorError, ReplicaUnavailableError) as exc:
+                if cancel.is_set():
+                    raise errors.Cancelled("the render was cancelled") from None
+                lost.append(seen.get("replica", "a replica"))
+                if attempt == ATTEMPTS:
+                    raise WorkerDied(
+                        f"the render worker died during this job {len(lost)} times ({', '.join(lost)}): "
+                        f"{type(exc).__name__}"
+                    ) from None
+                log.warning("render %s: worker %s died (%s); retrying", job.id, lost[-1], type(exc).__name__)
+                if cancel.wait(self.retry_delay):
+                    raise errors.Cancelled("the render was cancelled") from None
+        return Execution(recipe=result["recipe"], images=write_outputs(job_dir, result))
+
+    def _attempt(self, handle, job_id, sketch, params, progress, cancel, seen) -> dict[str, Any]:
+        """One submission, waiting out Serve backpressure; the replica's result payload."""
+        from ray.serve.exceptions import BackPressureError, RequestCancelledError
+
+        delay, longest = BACKPRESSURE_DELAYS_S
+        while True:
+            if cancel.is_set():
+                raise errors.Cancelled("the render was cancelled")
+            stream = handle.options(stream=True).render.remote(sketch, params)
+            done = _cancel_on(cancel, stream)
+            try:
+                for chunk in stream:
+                    if "replica" in chunk:
+                        seen["replica"] = chunk["replica"]
+                        self.store.set_worker(job_id, chunk["replica"])
+                    elif "progress" in chunk:
+                        progress(*chunk["progress"])
+                    elif "error" in chunk:
+                        raise domain_error(chunk["error"])
+                    elif "result" in chunk:
+                        return chunk["result"]
+                raise WorkerDied("the render worker ended the job without a result")
+            except BackPressureError:
+                log.info("render %s: the workers' queue is full; retrying in %.1fs", job_id, delay)
+                if cancel.wait(delay):
+                    raise errors.Cancelled("the render was cancelled") from None
+                delay = min(delay * 2, longest)
+            except RequestCancelledError:
+                raise errors.Cancelled("the render was cancelled") from None
+            finally:
+                done.set()
+
+
+class StylesService:
+    """What this process loads in ray mode: the model profile, the retrieval embeddings and the
+    shared style library. The render routes never call `render` here: jobs go to the replicas."""
+
+    def __init__(self, settings: Settings, models: Any, embeddings: Any, library: Any) -> None:
+        self.settings = settings
+        self.models = models
+        self.embeddings = embeddings
+        self.library = library
+        self.device = "ray"
+
+    @classmethod
+    def build(cls, settings: Settings) -> StylesService:
+        from ..builders import build_embeddings, build_library
+        from ..models import resolve_models
+
+        models = resolve_models(settings)
+        embeddings = build_embeddings(settings, models)
+        return cls(settings, models, embeddings, build_library(settings, embeddings, models))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "profile": self.models.profile,
+            "smoke_test": self.models.smoke_test,
+            "warning": self.models.warning,
+            "device": self.device,
+            "models": self.models.ids(),
+        }
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        raise errors.ModelsUnavailable("with S2R_BACKEND=ray renders run on the Ray Serve workers")
+
+
+class RayBackend:
+    """Chroma server + Ray + the deployment, brought up for the API and torn down at its shutdown.
+
+    Everything runs in one long-lived thread: a local Ray instance's gcs_server and raylet are
+    started with a parent-death signal that fires when the *thread* that started them ends, so
+    the thread that calls `ray.init` must live as long as the instance (not the API's loader)."""
+
+    def __init__(self, settings: Settings, store: Any) -> None:
+        self.settings = settings
+        self.store = store
+        self.slots = max(settings.ray_max_replicas, settings.ray_min_replicas, 1) * MAX_ONGOING
+        self.handle: Any = None
+        self.executor = RayExecutor(lambda: self.handle, store)
+        self.chroma: Any = None
+        self._connected = False  # we called ray.init (else someone in this process already had)
+        self._started_ray = False  # ... and it started a local instance (no S2R_RAY_ADDRESS)
+        self._closing = threading.Event()
+        self._up = threading.Event()
+        self._outcome: tuple[Any, BaseException | None] = (None, None)
+        self._owner: threading.Thread | None = None
+
+    def make_worker(self, **options: Any):
+        from ..api.pool import JobWorkerPool
+
+        return JobWorkerPool(self.store, self.executor, slots=self.slots, **options)
+
+    def start(self, service: Any = None) -> Any:
+        """Blocking (the API's loader thread): the service this process uses (styles only), once
+        the workers are deployed."""
+        self._owner = threading.Thread(target=self._own, args=(service,), name="s2r-ray-backend", daemon=True)
+        self._owner.start()
+        self._up.wait()
+        service, error = self._outcome
+        if error is not None:
+            raise error
+        return service
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._closing.set()
+        self.handle = None
+        if self._owner is not None:
+            self._owner.join(timeout)
+
+    # --- the owner thread ------------------------------------------------------------------
+    def _own(self, service: Any) -> None:
+        try:
+            self._outcome = (self._bring_up(service), None)
+        except BaseException as exc:  # handed to start(), which raises it in the loader
+            self._outcome = (None, exc)
+        finally:
+            self._up.set()
+        self._closing.wait()
+        self._tear_down()
+
+    def _check(self) -> None:
+        if self._closing.is_set():
+            raise errors.ModelsUnavailable("the server is shutting down")
+
+    def _bring_up(self, service: Any) -> Any:
+        settings = self.settings
+        if not settings.chroma_url:
+            from .chroma_server import ChromaServer
+
+            self.chroma = ChromaServer(settings.home / "chroma-server")
+            settings = settings.model_copy(update={"chroma_url": self.chroma.start()})
+        self._check()
+        service = service or StylesService.build(settings)  # creates the shared collections first
+        self._check()
+        self._connect(settings)
+        self._check()
+        gpus = use_gpus(settings)
+        from ray import serve
+
+        handle = serve.run(build_app(settings, gpus=gpus), name=APP_NAME, route_prefix=None)
+        kind = "GPU" if gpus else "CPU"
+        if isinstance(service, StylesService):
+            service.device = f"ray: {settings.ray_min_replicas}-{settings.ray_max_replicas} {kind} replicas"
+        log.info("Ray Serve app %r deployed (%s replicas)", APP_NAME, kind)
+        self._check()
+        self.handle = handle
+        return service
+
+    def _connect(self, settings: Settings) -> None:
+        # Read when ray is imported. Ray's crash-signal handler in this process turns uvicorn's
+        # graceful SIGTERM into an abort at ray.shutdown() (the API handles SIGTERM itself); and
+        # Serve's handle threads, still ticking after ray.shutdown(), must not start a new Ray.
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+        os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
+        import ray
+        from ray import serve
+
+        if not ray.is_initialized():
+            if settings.ray_address:
+                ray.init(address=settings.ray_address, log_to_driver=False)
+            else:
+                ray.init(  # "local": a new instance, never one that happens to run on this machine
+                    address="local",
+                    num_cpus=max(os.cpu_count() or 1, self.slots),
+                    include_dashboard=False,
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    log_to_driver=False,
+                )
+                self._started_ray = True
+            self._connected = True
+        serve.start(proxy_location="Disabled")  # we call the deployment through handles only
+
+    def _tear_down(self) -> None:
+        self.handle = None
+        try:
+            import ray
+            from ray import serve
+
+            if ray.is_initialized():
+                if self._started_ray:
+                    serve.shutdown()
+                else:
+                    serve.delete(APP_NAME)
+                if self._connected:
+                    ray.shutdown()
+        except Exception:
+            log.exception("could not shut the Ray backend down cleanly")
+        finally:
+            if self.chroma is not None:
+                self.chroma.stop()

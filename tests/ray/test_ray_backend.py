@@ -1,0 +1,206 @@
+"""S2R_BACKEND=ray end to end, in process: the API (create_app + TestClient) on a local Ray
+instance with two CPU render replicas (tiny models) and a Chroma server started by the test.
+
+Concurrency across replicas, styles shared through the server, cancellation, the queue's 429,
+and a replica killed mid-job (retried on the other replica, or failed with the reason).
+The tests share one deployment (starting replicas is the slow part); the kill test runs last.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+
+from sketch2render.api import create_app
+from sketch2render.blobs import BLOBS_COLLECTION
+from sketch2render.builders import build_chroma_client
+from sketch2render.config import Settings
+from sketch2render.scale.ray_worker import APP_NAME, DEPLOYMENT_NAME
+from sketch2render.service import read_recipe
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+REPLICA_PREFIX = f"SERVE_REPLICA::{APP_NAME}#{DEPLOYMENT_NAME}#"
+
+
+def sketch_png(shift: int = 0) -> bytes:
+    image = Image.new("RGB", (96, 64), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((10 + shift, 10, 84, 52), outline="black", width=2)
+    draw.line((10 + shift, 10, 84, 52), fill="black", width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def colour_png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def submit(client: TestClient, shift: int = 0, **fields):
+    data = {"prompt": "a red house", "steps": "2", "size": "64", "seed": "7", **{k: str(v) for k, v in fields.items()}}
+    return client.post("/v1/renders", data=data, files={"sketch": ("s.png", sketch_png(shift), "image/png")})
+
+
+def wait_for(client: TestClient, job_id: str, until=TERMINAL, timeout: float = 120.0) -> dict:
+    check = until if callable(until) else (lambda job: job["status"] in until)
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/v1/renders/{job_id}").json()
+        if check(job):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not get there in {timeout}s: {job}")
+        time.sleep(0.05)
+
+
+def running_replicas() -> int:
+    from ray import serve
+
+    app = serve.status().applications.get(APP_NAME)
+    if app is None or DEPLOYMENT_NAME not in app.deployments:
+        return 0
+    return app.deployments[DEPLOYMENT_NAME].replica_states.get("RUNNING", 0)
+
+
+def wait_replicas(n: int, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while running_replicas() != n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{n} replicas were not running after {timeout}s ({running_replicas()} are)")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def api(local_ray, module_chroma, tiny_models_dir, tmp_path_factory):
+    settings = Settings(
+        home=tmp_path_factory.mktemp("home"),
+        models=str(tiny_models_dir),
+        device="cpu",
+        backend="ray",
+        chroma_url=module_chroma,
+        ray_min_replicas=2,
+        ray_max_replicas=2,
+        queue_max=8,
+    )
+    app = create_app(settings, shutdown_grace=2.0)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 300
+        while not (ready := client.get("/readyz").json()).get("ready"):
+            assert time.monotonic() < deadline, f"the ray backend did not get ready: {ready}"
+            assert not any("failed" in r for r in ready.get("reasons", [])), ready
+            time.sleep(0.5)
+        yield client, app.state.runtime
+
+
+def test_six_jobs_all_succeed_on_both_replicas(api):
+    client, runtime = api
+    wait_replicas(2)
+    ids = []
+    for i in range(6):
+        response = submit(client, shift=i, seed=i)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    jobs = [wait_for(client, job_id) for job_id in ids]
+    assert [j["status"] for j in jobs] == ["succeeded"] * 6, jobs
+    rows = [runtime.store.get(job_id) for job_id in ids]
+    replicas = {row.worker_id for row in rows}
+    assert len(replicas) == 2 and all(r.startswith(REPLICA_PREFIX) for r in replicas), replicas
+    # two at a time: some jobs overlapped in time
+    spans = sorted((row.started_at, row.finished_at) for row in rows)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)), spans
+    # the outputs are where the routes look, the recipe inside the PNG
+    image = client.get(f"/v1/renders/{ids[3]}/image")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert read_recipe(image.content).seed == 3
+    assert client.get(f"/v1/renders/{ids[3]}/edges").status_code == 200
+    assert jobs[3]["result"]["seed"] == 3 and jobs[3]["progress"]["step"] == 2
+
+
+def test_a_style_added_through_the_api_renders_on_a_replica(api, module_chroma):
+    client, _ = api
+    added = client.post(
+        "/v1/styles",
+        data={"title": "Vermilion scale-out poster", "tags": "poster,scaleout"},
+        files={"image": ("v.png", colour_png((227, 66, 52)), "image/png")},
+    )
+    assert added.status_code == 201, added.text
+    style_id = added.json()["id"]
+    hits = client.get("/v1/styles/search", params={"q": "vermilion scaleout"}).json()["hits"]
+    assert hits and hits[0]["style"]["id"] == style_id
+    assert client.get(f"/v1/styles/{style_id}/image").content.startswith(b"\x89PNG")
+    job_id = submit(client, style_ids=style_id).json()["id"]
+    job = wait_for(client, job_id)
+    assert job["status"] == "succeeded", job
+    used = [s for s in job["result"]["styles"] if s["weight"]]
+    assert [s["style"]["id"] for s in used] == [style_id]
+    # the replica read the image from the server and cached its IP-Adapter embedding there
+    blobs = build_chroma_client(module_chroma).get_collection(BLOBS_COLLECTION)
+    names = blobs.get(where={"style": style_id}, include=[])["ids"]
+    assert any("/embeds/" in name for name in names), names
+
+
+def test_cancelling_a_running_job_frees_its_replica(api):
+    client, _ = api
+    job_id = submit(client, steps=150).json()["id"]
+    wait_for(client, job_id, lambda j: j["status"] == "running" and j["progress"]["step"] >= 1, timeout=60)
+    assert client.delete(f"/v1/renders/{job_id}").status_code == 202
+    assert wait_for(client, job_id, timeout=30)["status"] == "cancelled"
+    follow_up = submit(client, seed=11).json()["id"]
+    assert wait_for(client, follow_up)["status"] == "succeeded"
+
+
+def test_a_full_queue_answers_429_with_retry_after(api):
+    client, _ = api
+    accepted = []
+    try:
+        for _ in range(20):
+            response = submit(client, steps=150)
+            if response.status_code == 429:
+                break
+            assert response.status_code == 202, response.text
+            accepted.append(response.json()["id"])
+        assert response.status_code == 429, "the queue never filled"
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.json()["error"]["code"] == "queue_full"
+        assert len(accepted) >= 8  # queue_max waiting, plus the ones the replicas took
+    finally:
+        for job_id in accepted:
+            client.delete(f"/v1/renders/{job_id}")
+        for job_id in accepted:
+            assert wait_for(client, job_id, timeout=60)["status"] in TERMINAL
+
+
+def test_killing_a_replica_mid_job_retries_or_fails_with_a_reason(api):
+    import ray
+
+    client, runtime = api
+    wait_replicas(2)
+    job_id = submit(client, steps=150, seed=5).json()["id"]
+    wait_for(
+        client,
+        job_id,
+        lambda j: j["status"] == "running" and j["progress"]["step"] >= 2 and _worker(runtime, job_id),
+        timeout=60,
+    )
+    victim = _worker(runtime, job_id)
+    ray.kill(ray.get_actor(victim, namespace="serve"))
+    job = wait_for(client, job_id, timeout=180)
+    if job["status"] == "succeeded":
+        assert _worker(runtime, job_id) != victim  # retried on the other replica
+    else:
+        assert job["status"] == "failed" and job["error"]["code"] == "worker_died", job
+        assert "died" in job["error"]["message"]
+    # Serve replaces the dead replica: capacity comes back
+    wait_replicas(2)
+    assert wait_for(client, submit(client, seed=12).json()["id"])["status"] == "succeeded"
+
+
+def _worker(runtime, job_id: str) -> str | None:
+    worker = runtime.store.get(job_id).worker_id
+    return worker if worker and worker.startswith(REPLICA_PREFIX) else None
