@@ -62,8 +62,15 @@ class LexicalIndex:
             self._bm25.index(corpus, show_progress=False)
         self._dirty = False
 
-    def scores(self, query: str, allowed: Iterable[str] | None = None) -> dict[str, float]:
-        """BM25 score of every document with a positive score (optionally within `allowed`)."""
+    def warm(self) -> None:
+        """Build the index now (otherwise the first search after a change builds it)."""
+        with self._lock:
+            if self._dirty:
+                self._rebuild()
+
+    def scores(self, query: str, allowed: Iterable[str] | None = None, limit: int | None = None) -> dict[str, float]:
+        """BM25 scores of the documents with a positive score (optionally within `allowed`),
+        only the `limit` best when given."""
         tokens = tokenize(query)
         with self._lock:
             if self._dirty:
@@ -72,8 +79,13 @@ class LexicalIndex:
                 return {}
             raw = np.asarray(self._bm25.get_scores(tokens), dtype=float)
             ids = self._ids
-        keep = set(allowed) if allowed is not None else None
-        return {ids[i]: float(raw[i]) for i in np.flatnonzero(raw > 0) if keep is None or ids[i] in keep}
+        if allowed is not None:
+            keep = set(allowed)
+            raw = np.where([doc_id in keep for doc_id in ids], raw, 0.0)
+        positive = np.flatnonzero(raw > 0)
+        if limit is not None and len(positive) > limit:
+            positive = positive[np.argpartition(-raw[positive], limit - 1)[:limit]]
+        return {ids[i]: float(raw[i]) for i in positive}
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:

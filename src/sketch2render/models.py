@@ -9,7 +9,8 @@ stand-ins in the same "model folder" layout as a user's local copy of the real w
     base/  controlnet/  ip-adapter/<subfolder>/<weight>  ip-adapter/<subfolder>/image_encoder/
     clip/  s2r-models.json (marker, written last)
 
-Left out: building the stand-ins (model_builder.py), loading the pipeline (generation.py) and the retrieval embeddings (embeddings.py).
+Left out: building the stand-ins (model_builder.py), loading the pipeline (generation.py) and the
+retrieval embeddings (embeddings.py).
 Heavy imports (torch, diffusers, transformers, huggingface_hub) stay inside functions.
 """
 

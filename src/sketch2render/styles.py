@@ -113,7 +113,7 @@ class StyleLibrary:
         collected only when older than `PARTIAL_GRACE_S`."""
         with self._lock:
             version = self.blobs.version()
-            indexed = self._collection.get(include=["metadatas"])
+            indexed = self._indexed()
             committed = self.blobs.committed_ids()
             min_age = PARTIAL_GRACE_S if self.blobs.shared else 0.0
             for style_id in self.blobs.partial_ids(committed, min_age):  # adds that never committed
@@ -135,6 +135,18 @@ class StyleLibrary:
             self._version = version
             return {"stale_removed": len(stale), "reindexed": len(missing)}
 
+    def _indexed(self, page: int = 5000) -> dict[str, list]:
+        """Every id and metadata in the index, read in pages (one read of more than ~32K rows
+        overflows SQLite's variable limit inside Chroma)."""
+        ids: list[str] = []
+        metadatas: list[dict] = []
+        while True:
+            chunk = self._collection.get(include=["metadatas"], limit=page, offset=len(ids))
+            ids += chunk["ids"]
+            metadatas += chunk["metadatas"]
+            if len(chunk["ids"]) < page:
+                return {"ids": ids, "metadatas": metadatas}
+
     def _load_records(self, indexed: dict, committed: set[str]) -> None:
         """The records cache and the BM25 index: committed styles that are in the index. Built
         aside and swapped in, so a reader without the lock sees the old set or the new one."""
@@ -144,6 +156,7 @@ class StyleLibrary:
             if doc_id in committed:
                 record = records[doc_id] = StyleRecord.model_validate_json(meta["record"])
                 lexical.set(doc_id, record.search_text())
+        lexical.warm()  # build BM25 now, not on the first search
         self._records, self._lexical = records, lexical
 
     def _sync(self) -> None:
@@ -155,7 +168,7 @@ class StyleLibrary:
             version = self.blobs.version()
             if version == self._version:
                 return
-            indexed = self._collection.get(include=["metadatas"])
+            indexed = self._indexed()
             self._load_records(indexed, self.blobs.committed_ids())
             self._version = version
 
@@ -304,33 +317,37 @@ class StyleLibrary:
         tags = [t.strip().lower() for t in tags if t.strip()]
         with self._lock:
             self._sync()
-            allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
-            if not allowed:
+            allowed = None  # no tag filter: every style
+            if tags:
+                allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
+            total = len(self._records) if allowed is None else len(allowed)
+            if total == 0:
                 return []
-            n = min(len(allowed), max(50, 4 * k))
+            n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
             where = None
             if len(tags) == 1:
                 where = {_tag_key(tags[0]): True}
             elif tags:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
             found = self.store.similarity_search_by_vector_with_relevance_scores(list(vector), k=n, filter=where)
-            dense = {doc.id: 1.0 - float(distance) for doc, distance in found if doc.id in allowed}
-            lexical = self._lexical.scores(query, allowed) if query else {}
+            dense = {doc.id: 1.0 - float(distance) for doc, distance in found if doc.id in self._records}
+            lexical = self._lexical.scores(query, allowed, limit=n) if query else {}
             dense_w, lexical_w, rrf_k = self.weights
             fused = reciprocal_rank_fusion(dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k)
-            hits = [
-                StyleHit(
+            ranked = sorted(fused, key=lambda i: (-round(fused[i], 6), -dense.get(i, -2.0), i))
+            hits: list[StyleHit] = []
+            for i in ranked:  # build hits only for what is returned
+                hit = StyleHit(
                     style=self._records[i],
                     score=round(fused[i], 6),
                     cosine=round(dense[i], 6) if i in dense else None,
                     lexical=round(lexical.get(i, 0.0), 6),
                 )
-                for i in fused
-            ]
-        if min_score is not None:
-            hits = [h for h in hits if h.is_relevant(min_score)]
-        hits.sort(key=lambda h: (-h.score, -(h.cosine or -2.0), h.id))
-        return hits[:k]
+                if min_score is None or hit.is_relevant(min_score):
+                    hits.append(hit)
+                    if len(hits) == k:
+                        break
+        return hits
 
     # --- cached IP-Adapter image embeddings ------------------------------------------------
     def load_ip_embeds(self, style_id: str, encoder_key: str):

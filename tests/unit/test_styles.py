@@ -178,3 +178,19 @@ def test_manifest_of_bundled_styles_has_licenses():
     items = load_manifest(default_styles_dir())
     assert len(items) == 21
     assert all(meta.license and meta.title and path.exists() for path, meta in items)
+
+
+def test_index_is_read_in_pages(library):
+    ids = {add(library, (i * 40, 10, 10), f"s{i}").id for i in range(5)}
+    assert set(library._indexed(page=2)["ids"]) == ids
+
+
+def test_lexical_side_keeps_only_the_best_matches():
+    from sketch2render.lexical import LexicalIndex
+
+    index = LexicalIndex()
+    for i in range(10):
+        index.set(f"d{i}", "night " * (i + 1) + "filler words here")
+    best = index.scores("night", limit=3)
+    assert set(best) == {"d9", "d8", "d7"}
+    assert set(index.scores("night", allowed={"d1", "d2"})) == {"d1", "d2"}
