@@ -156,12 +156,29 @@ def up(
     cfg = settings()
     api_port = api_port or cfg.port
     ui_port = ui_port or cfg.ui_port
+    env = dict(os.environ)
+    chroma = None
+    if cfg.backend == "ray" and not cfg.chroma_url:
+        # Ray workers share the library through a Chroma server: start one for all three of us.
+        from .scale.chroma_server import ChromaServer
+
+        chroma = ChromaServer(cfg.home / "chroma-server")
+        env["S2R_CHROMA_URL"] = chroma.start()
+    try:
+        _up(cfg, api_port, ui_port, env)
+    finally:
+        if chroma is not None:
+            chroma.stop()
+
+
+def _up(cfg, api_port: int, ui_port: int, env: dict[str, str]) -> None:
     # First run: the bundled styles. In a child process, so this process never holds the store
     # the API is about to own (Chroma is not process-safe).
     imported = subprocess.run(
         [sys.executable, "-m", "sketch2render", "styles", "import-defaults", "--if-empty", "--json"],
         capture_output=True,
         text=True,
+        env=env,
     )
     if imported.returncode != 0:
         raise fail(imported.stderr.strip().splitlines()[-1] if imported.stderr.strip() else "import failed")
@@ -169,7 +186,7 @@ def up(
     if added:
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles")
     api_url = f"http://127.0.0.1:{api_port}"
-    env = {**os.environ, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
+    env = {**env, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
     if cfg.api_keys and not cfg.api_key:
         env["S2R_API_KEY"] = cfg.api_keys[0]  # the UI is a client of the API: give it a key
     procs = [subprocess.Popen([sys.executable, "-m", "sketch2render.api"], env=env)]

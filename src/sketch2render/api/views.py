@@ -52,6 +52,7 @@ class JobView(JobSummary):
     params: RenderParams
     result: RenderRecipe | None
     warning: str | None
+    worker: str | None = None  # who ran it: this process, or a Ray Serve replica id
 
 
 class JobList(BaseModel):
@@ -130,4 +131,5 @@ def job_view(job: Job) -> dict[str, Any]:
         "params": job.params,
         "result": job.result,
         "warning": SMOKE_TEST_WARNING if smoke else None,
+        "worker": job.worker_id,
     }
