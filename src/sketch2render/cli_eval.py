@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import JsonOpt, app, edge, print_json, progress_bar, settings, warn_if_smoke
+from .cli import JsonOpt, app, edge, fail, print_json, progress_bar, settings, warn_if_smoke
 
 
 @app.command("eval")
@@ -96,3 +96,23 @@ def eval_command(
         typer.echo(
             f"{s['control_strength']:>8g} {s['style_strength']:>6g} {f1:>6} {sim:>9} {align:>7} {s['warnings']:>5}"
         )
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Run a benchmark (retrieval, overhead, startup, gpu) from the source checkout.
+
+    The same as `python -m benchmarks NAME [--json] [--size tiny|full]`; results are recorded in
+    benchmarks/results.md."""
+    import os
+    import subprocess
+    import sys
+
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "benchmarks" / "__main__.py").exists():
+        raise fail("the benchmarks live in the source checkout (benchmarks/); run this from a clone")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")]))}
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "benchmarks", *ctx.args], cwd=checkout, env=env))

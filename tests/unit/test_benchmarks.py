@@ -144,3 +144,19 @@ def test_decompose_subtracts_queue_wait_render_and_poll_lag():
     assert out["overhead_server"]["max_ms"] == pytest.approx(40.0, abs=1e-6)
     assert out["queue_wait"]["max_ms"] == pytest.approx(210.0, abs=1e-6)
     assert out["pickup"]["max_ms"] == pytest.approx(10.0, abs=1e-6)
+
+
+def test_the_cli_runs_a_benchmark_from_the_checkout():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "sketch2render", "bench", "gpu", "--size", "tiny", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data == {"skipped": "no CUDA"} or data.get("benchmark") == "gpu"
