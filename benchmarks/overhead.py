@@ -85,7 +85,7 @@ def ours(data: bytes, limits: dict[str, int]) -> dict[str, float]:
     from sketch2render import imaging
 
     t0 = time.perf_counter()
-    image = imaging.decode_image(data, **limits)
+    image = imaging.decode_image(data, **limits, at_least=512)  # as chain.prepare_sketch calls it
     t1 = time.perf_counter()
     small = imaging.resize_for_generation(image, 512)
     t2 = time.perf_counter()

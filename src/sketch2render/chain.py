@@ -45,6 +45,7 @@ def prepare_sketch(sketch: bytes | Image.Image, params: RenderParams, settings: 
             max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_image_pixels,
             max_side=settings.max_side,
+            at_least=params.size,
         )
     else:
         image = sketch.convert("RGB")

@@ -82,8 +82,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None) -> Image.Image:
-    """Decode untrusted bytes into a fully loaded RGB image, or raise a domain error."""
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None, at_least: int | None = None
+) -> Image.Image:
+    """Decode untrusted bytes into a fully loaded RGB image, or raise a domain error.
+
+    `at_least`: the caller only needs a longest side of this many pixels; a JPEG is then decoded
+    at a reduced scale (DCT scaling, still at least twice that size) - about 5x faster."""
     # 1. Cheap checks on the raw bytes.
     if not data:
         raise InvalidImage("file is empty")
@@ -115,6 +120,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int 
         raise InvalidImage(f"image has no pixels ({width}×{height})")
     # 3. Decode the first frame, apply EXIF orientation, normalise to RGB.
     try:
+        if at_least and fmt == "JPEG" and max(width, height) >= 4 * at_least:
+            scale = 2 * at_least / max(width, height)
+            image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         image.load()
         image = ImageOps.exif_transpose(image)
         return _to_rgb(image)
@@ -160,14 +168,19 @@ def fit_size(width: int, height: int, longest: int = 512, multiple: int = 8) -> 
 
 
 def resize_for_generation(image: Image.Image, longest: int = 512) -> Image.Image:
-    """RGB copy resized to `fit_size` (the latent grid needs multiples of 8): OpenCV's area
-    averaging when shrinking (keeps thin lines, ~4x faster than LANCZOS on big sketches),
-    LANCZOS when enlarging."""
+    """RGB copy resized to `fit_size` (the latent grid needs multiples of 8): area averaging when
+    shrinking (an integer box reduction, then OpenCV's INTER_AREA for the rest; keeps thin lines
+    and is several times faster than LANCZOS on big sketches), LANCZOS when enlarging."""
     size = fit_size(*image.size, longest=longest)
     rgb = image.convert("RGB")
     if rgb.size == size:
         return rgb.copy()
     if size[0] <= rgb.width and size[1] <= rgb.height:
+        factor = min(rgb.width // size[0], rgb.height // size[1])
+        if factor >= 2:  # integer box reduction first: the same averaging, several times faster
+            rgb = rgb.reduce(factor)
+        if rgb.size == size:
+            return rgb
         return Image.fromarray(cv2.resize(np.asarray(rgb), size, interpolation=cv2.INTER_AREA))
     return rgb.resize(size, Image.Resampling.LANCZOS)
 

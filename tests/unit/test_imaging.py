@@ -321,3 +321,23 @@ def test_thumbnail_fits_the_box_and_keeps_aspect():
     assert thumb.format == "PNG" and thumb.mode == "RGB" and thumb.size == (128, 64)
     small = Image.open(io.BytesIO(imaging.thumbnail_png(Image.new("RGB", (40, 20)), size=128)))
     assert small.size == (40, 20)
+
+
+def test_big_jpeg_is_decoded_at_reduced_scale_when_asked_with_the_same_edges():
+
+    lines = np.full((2048, 1536, 3), 255, np.uint8)
+    for i in range(0, 1536, 64):
+        cv2.line(lines, (i, 0), (1535 - i, 2047), (0, 0, 0), 3)
+    buf = io.BytesIO()
+    Image.fromarray(lines).save(buf, "JPEG", quality=90)
+    limits = {"max_bytes": 10**8, "max_pixels": 10**8}
+    full = imaging.decode_image(buf.getvalue(), **limits)
+    reduced = imaging.decode_image(buf.getvalue(), **limits, at_least=512)
+    assert full.size == (1536, 2048) and reduced.size == (768, 1024)  # still >= 2x what is needed
+    a = imaging.detect_edges(imaging.resize_for_generation(full, 512)).edges
+    b = imaging.detect_edges(imaging.resize_for_generation(reduced, 512)).edges
+    distance = cv2.distanceTransform((255 - a).astype(np.uint8), cv2.DIST_L2, 3)
+    assert distance[b > 0].mean() < 1.0
+    png = io.BytesIO()
+    Image.fromarray(lines).save(png, "PNG")
+    assert imaging.decode_image(png.getvalue(), **limits, at_least=512).size == (1536, 2048)  # PNG: full
