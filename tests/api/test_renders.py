@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 
 import pytest
 from corpus import bad_inputs
+from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, colour_png, sketch_png, submit, wait_for
 from api.fakes import FakeRenderService
+from sketch2render.api.jobs import INPUT_NAME
 from sketch2render.errors import InvalidParameter, NoEdges
 from sketch2render.schemas import StyleMeta
 from sketch2render.service import read_recipe
@@ -287,3 +290,48 @@ def test_event_stream_of_a_cancelled_job_ends(harness):
         events = _events(response.read().decode())
     assert events == [("status", events[0][1])] and events[0][1]["status"] == "cancelled"
     fake.gate.set()
+
+
+# --- the input sketch -----------------------------------------------------------------------
+def _png_size_and_mode(data: bytes) -> tuple[tuple[int, int], str]:
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+        return image.size, image.mode
+
+
+def test_sketch_is_served_as_png_from_submission_on(harness):
+    gate = threading.Event()
+    client, _ = harness.client(service=FakeRenderService(harness.settings(), gate=gate))
+    rgba = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).line((5, 5, 80, 50), fill=(0, 0, 0, 255), width=3)
+    buffer = io.BytesIO()
+    rgba.save(buffer, format="PNG")
+    job_id = submit(client, buffer.getvalue()).json()["id"]
+    job = client.get(f"/v1/renders/{job_id}").json()
+    assert job["status"] in {"queued", "running"} and job["urls"]["sketch"] == f"/v1/renders/{job_id}/sketch"
+    response = client.get(job["urls"]["sketch"])  # before the render ends: the input exists from the 202 on
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert _png_size_and_mode(response.content) == ((90, 60), "RGB")  # alpha flattened onto white
+    assert Image.open(io.BytesIO(response.content)).getpixel((0, 0)) == (255, 255, 255)
+    assert client.get(job["urls"]["sketch"]).content == response.content  # cached, same bytes
+    gate.set()
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    assert client.get(job["urls"]["sketch"]).content == response.content
+
+
+def test_sketch_has_exif_orientation_applied(client):
+    image = Image.open(io.BytesIO(sketch_png((96, 64))))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    job_id = submit(client, buffer.getvalue()).json()["id"]
+    assert _png_size_and_mode(client.get(f"/v1/renders/{job_id}/sketch").content) == ((64, 96), "RGB")
+
+
+def test_sketch_of_an_unknown_job_or_a_lost_input_is_404(client):
+    for job_id in ["0" * 32, "nope", "..%2F..%2Fjobs.sqlite3"]:
+        assert_error(client.get(f"/v1/renders/{job_id}/sketch"), 404, "not_found")
+    job_id = wait_for(client, submit(client).json()["id"])["id"]
+    (client.app.state.runtime.store.job_dir(job_id) / INPUT_NAME).unlink()
+    assert_error(client.get(f"/v1/renders/{job_id}/sketch"), 404, "not_found", "id")

@@ -25,6 +25,7 @@ PROTECTED = [
     ("GET", "/v1/renders/" + "0" * 32),
     ("GET", "/v1/renders/" + "0" * 32 + "/image"),
     ("GET", "/v1/renders/" + "0" * 32 + "/edges"),
+    ("GET", "/v1/renders/" + "0" * 32 + "/sketch"),
     ("GET", "/v1/renders/" + "0" * 32 + "/events"),
     ("DELETE", "/v1/renders/" + "0" * 32),
 ]

@@ -164,6 +164,10 @@ class FakeApi:
     def render_edges(self, job_id: str) -> bytes:
         return png("black", (64, 48))
 
+    def render_sketch(self, job_id: str) -> bytes:
+        self._check("render_sketch")
+        return self.submitted[int(job_id.removeprefix("job")) - 1][0]
+
 
 @pytest.fixture
 def fake_api() -> FakeApi:

@@ -206,6 +206,37 @@ def test_history_lists_renders_and_opens_one(app, fake_api: FakeApi) -> None:
     assert any("**Seed** `99`" in m.value for m in at.markdown)
 
 
+def test_history_shows_the_sketch_and_renders_it_again(app, fake_api: FakeApi) -> None:
+    fake_api.submit_render(SKETCH, {"prompt": "a vase in ink", "steps": 4, "seed": 99, "style_ids": ["ccc333"]})
+    at = app().run().switch_page("views/history.py").run()
+    at.button(key="open_job1").click().run()
+    no_exceptions(at)
+    assert "**Sketch**" in [m.value for m in at.markdown]  # the original sketch, from the API
+    assert len(at.image) == 4  # sketch, edge map, style used, render
+    button(at, "Render again (same seed)").click().run()
+    no_exceptions(at)
+    sketch, params, _ = fake_api.submitted[1]
+    assert sketch == SKETCH and params["seed"] == 99
+    assert params["prompt"] == "a vase in ink" and params["steps"] == 4 and params["style_ids"] == ["ccc333"]
+    assert at.session_state["history_open"] == "job2"  # the new job, followed to its end
+    assert fake_api.polls >= 6 and [p.text for p in at.progress] == ["Done: step 4 / 4"]
+    assert any("**Seed** `99`" in m.value for m in at.markdown) and "**Sketch**" in [m.value for m in at.markdown]
+    button(at, "New seed").click().run()
+    no_exceptions(at)
+    assert fake_api.submitted[2][1]["seed"] is None and fake_api.submitted[2][0] == SKETCH
+
+
+def test_history_without_the_sketch_still_shows_the_render(app, fake_api: FakeApi) -> None:
+    fake_api.submit_render(SKETCH, {"prompt": "a vase in ink", "steps": 4, "seed": 99})
+    fake_api.fail["render_sketch"] = ApiError("not_found", "the sketch of render job1 is missing on disk", 404)
+    at = app().run().switch_page("views/history.py").run()
+    at.button(key="open_job1").click().run()
+    no_exceptions(at)
+    assert "**Sketch**" not in [m.value for m in at.markdown]
+    assert [b.label for b in at.download_button] == ["Download"]
+    assert "Render again (same seed)" not in [b.label for b in at.button]
+
+
 # --- the pieces under the pages -------------------------------------------------------------
 def test_client_turns_answers_into_typed_results_and_readable_errors() -> None:
     seen: list[httpx.Request] = []

@@ -26,6 +26,7 @@ class JobUrls(BaseModel):
     events: str
     images: list[str]
     edges: str | None
+    sketch: str  # the uploaded sketch as PNG (from submission on)
 
 
 class JobAccepted(BaseModel):
@@ -105,6 +106,7 @@ def job_urls(job: Job) -> JobUrls:
         events=f"{base}/events",
         images=[f"{base}/image" if n == 1 else f"{base}/image?index={i}" for i in range(n)],
         edges=f"{base}/edges" if done else None,
+        sketch=f"{base}/sketch",
     )
 
 

@@ -3,9 +3,9 @@
 Every failure becomes one of two exceptions the pages turn into readable messages: `ApiError`
 (the API answered with an error: its `{"error": {"code", "message"}}` body, or a plain status) and
 `ApiUnreachable` (nothing answered at the base URL). Images are immutable once served (style ids
-are content hashes, a render's images exist only after it succeeded), so they are kept in a
-small LRU
-cache, and so are finished jobs. Left out: streaming progress over server-sent events (the UI polls), retries.
+are content hashes, a render's images exist only after it succeeded, its sketch never changes), so
+they are kept in a small LRU cache, and so are finished jobs. Left out: streaming progress over
+server-sent events (the UI polls), retries.
 """
 
 from __future__ import annotations
@@ -237,3 +237,7 @@ class ApiClient:
 
     def render_edges(self, job_id: str) -> bytes:
         return self._image(f"/v1/renders/{job_id}/edges")
+
+    def render_sketch(self, job_id: str) -> bytes:
+        """The job's input sketch as the API keeps it, re-encoded as PNG (upright, RGB)."""
+        return self._image(f"/v1/renders/{job_id}/sketch")

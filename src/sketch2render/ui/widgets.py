@@ -2,7 +2,8 @@
 
 Every API problem reaches the user as one readable message (`show_error`); `guarded` makes sure a
 page never shows a traceback, whatever goes wrong. The render view is the same on the Render and
-History pages: sketch, edge map, style(s) used, the render(s) with seed, quality scores, Download.
+History pages: sketch, edge map, style(s) used, the render(s) with seed, quality scores, Download,
+render again; so is following a job (progress bar, Cancel) until it ends.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
         with c_sketch:
             st.markdown("**Sketch**")
             st.image(sketch, width="stretch")
-    else:  # History: the API keeps the uploaded sketch to itself; its edge map stands for it
+    else:  # the sketch could not be fetched (its input is gone): the edge map stands for it
         c_edges, c_style, c_render = st.columns([1, 1, 2.4], gap="medium")
     with c_edges:
         st.markdown("**Edge map**")
@@ -248,3 +249,41 @@ def show_outcome(client: ApiClient, job: RenderJob, *, sketch: bytes | None = No
     else:
         st.info(f"The render is {job.status}.")
     return None
+
+
+# --- following a job ------------------------------------------------------------------------
+def progress_of(job: RenderJob) -> tuple[float, str]:
+    fraction = min(1.0, job.step / job.total) if job.total else 0.0
+    steps = f"step {job.step} / {job.total}" if job.total else ""
+    if job.status == "queued":
+        return 0.0, "Queued: waiting for the renderer…"
+    if job.status == "running":
+        return fraction, f"Rendering: {steps}" if steps else "Starting…"
+    if job.status == "succeeded":
+        return 1.0, f"Done: step {job.total} / {job.total}" if job.total else "Done"
+    return fraction, f"{job.status.capitalize()}" + (f" at {steps}" if steps else "")
+
+
+def follow_progress(client: ApiClient, job: RenderJob, *, cancel_slot: Any, key: str) -> RenderJob:
+    """A progress bar with the step count (and a Cancel button in `cancel_slot` while the job is not
+    finished), polled until the job ends; returns the job as it ended."""
+    bar = st.progress(*progress_of(job))
+    if not job.terminal:
+        cancel = cancel_slot.empty()
+        if cancel.button("Cancel", icon=":material/stop_circle:", key=key, width="stretch"):
+            client.cancel_render(job.id)
+        while not job.terminal:
+            time.sleep(client.poll_interval)
+            job = client.get_render(job.id)
+            bar.progress(*progress_of(job))
+        cancel.empty()
+    return job
+
+
+def again_params(job: RenderJob, action: str) -> dict[str, Any]:
+    """The parameters to render a finished job again: its recipe's, with its seed ("again") or a
+    new random one ("new_seed")."""
+    assert job.result is not None
+    params = job.result.params.model_dump(mode="json")
+    params["seed"] = job.result.seed if action == "again" else None
+    return params

@@ -1,5 +1,5 @@
-"""Render jobs over HTTP: submit (multipart sketch + parameters, 202), list, status, images, cancel,
-and a server-sent event stream of progress.
+"""Render jobs over HTTP: submit (multipart sketch + parameters, 202), list, status, images, the
+input sketch, cancel, and a server-sent event stream of progress.
 
 A submission is checked completely before it is stored: parameters through `RenderParams`
 (422 naming the field), the sketch through `imaging.decode_image` (its own 4xx), style ids
@@ -9,9 +9,12 @@ against the library. Only then are the input file and the job row written, then 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -24,7 +27,7 @@ from ...errors import Conflict, InvalidParameter, NotFound
 from ...schemas import RenderParams, StyleMode
 from ..deps import Principal, RuntimeDep, SettingsDep, StoreDep, WorkerDep
 from ..handlers import ERROR_RESPONSES, from_validation_error
-from ..jobs import JobStatus, is_job_id
+from ..jobs import INPUT_NAME, JobStatus, is_job_id
 from ..runtime import ShuttingDown
 from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
 from ..worker import edges_path, output_paths
@@ -32,6 +35,7 @@ from .styles import split_list
 
 router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
 PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
+SKETCH_NAME = "sketch.png"  # the input re-encoded as PNG, cached beside it on the first GET /sketch
 SSE_POLL_S = 0.2
 SSE_KEEPALIVE_S = 15.0
 PARAM_FIELDS = tuple(RenderParams.model_fields)
@@ -186,6 +190,49 @@ def render_image(
 @router.get("/{job_id}/edges", response_class=Response, responses={200: PNG}, summary="The edge map used")
 def render_edges(job_id: str, store: StoreDep, _: Principal) -> FileResponse:
     return _finished_file(store, job_id, lambda job: edges_path(store.job_dir(job.id)))
+
+
+def _cache(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, or not at all (the job may be pruned meanwhile)."""
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+@router.get(
+    "/{job_id}/sketch",
+    response_class=Response,
+    responses={200: PNG},
+    summary="The uploaded sketch, re-encoded as PNG (EXIF orientation applied, RGB)",
+)
+def render_sketch(job_id: str, settings: SettingsDep, store: StoreDep, _: Principal) -> Response:
+    job = store.get(_job_id(job_id))
+    directory = store.job_dir(job.id)
+    source, cached = directory / INPUT_NAME, directory / SKETCH_NAME
+    if not source.is_file():  # the sketch exists exactly as long as the job's input does
+        raise NotFound(f"the sketch of render {job_id} is missing on disk", field="id")
+    try:
+        return Response(cached.read_bytes(), media_type="image/png")
+    except FileNotFoundError:
+        pass
+    try:
+        with source.open("rb") as f:
+            data = f.read(settings.max_upload_bytes + 1)
+    except FileNotFoundError:
+        raise NotFound(f"the sketch of render {job_id} is missing on disk", field="id") from None
+    image = imaging.decode_image(
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        max_side=settings.max_side,
+    )
+    png = imaging.encode_png(image)
+    _cache(cached, png)
+    return Response(png, media_type="image/png")
 
 
 @router.delete(

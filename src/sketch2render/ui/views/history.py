@@ -1,5 +1,7 @@
 """History page: past renders (`GET /v1/renders`, newest first) as cards with a thumbnail and the
-main parameters; opening one shows it as the Render page does."""
+main parameters; opening one shows it as the Render page does, beside its original sketch (which the
+API keeps: `GET /v1/renders/{id}/sketch`). "Render again" re-submits that sketch with the render's
+parameters and opens the new job, followed live."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ import streamlit as st
 
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError, RenderJob
-from sketch2render.ui.widgets import fmt_time, guarded, image_bytes, show_error, show_outcome
+from sketch2render.ui.widgets import (
+    again_params,
+    fmt_time,
+    follow_progress,
+    guarded,
+    image_bytes,
+    show_error,
+    show_outcome,
+)
 
 PAGE_SIZE = 12
 COLUMNS = 4
@@ -70,9 +80,26 @@ def show_one(client: ApiClient, job_id: str) -> None:
         return
     st.title(job.prompt or "Render")
     st.caption(f"{fmt_time(job.created_at)} · render `{job.id}`")
-    show_outcome(client, job, key="history")
+    if not job.terminal:
+        _, cancel_slot = st.columns([5, 1])
+        job = follow_progress(client, job, cancel_slot=cancel_slot, key="history_cancel")
+    sketch = image_bytes(lambda: client.render_sketch(job.id)) if job.status == "succeeded" else None
+    action = show_outcome(client, job, sketch=sketch, key="history")
+    if action and sketch is not None and job.result is not None:
+        render_again(client, job, sketch, action)
     with st.expander("Parameters and recipe", icon=":material/data_object:"):
         st.json(job.result.model_dump(mode="json") if job.result else job.params, expanded=1)
+
+
+def render_again(client: ApiClient, job: RenderJob, sketch: bytes, action: str) -> None:
+    """Submit the render's sketch with its parameters (same seed or a new one), then open the new job."""
+    try:
+        new_id = client.submit_render(sketch, again_params(job, action), filename=f"sketch-{job.id}.png")
+    except ApiError as exc:
+        show_error(exc, "start the render")
+        return
+    st.session_state[OPEN_KEY] = new_id
+    st.rerun()
 
 
 @guarded

@@ -7,7 +7,6 @@ searches `/v1/styles/search` as the prompt changes, submits `POST /v1/renders` a
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,18 @@ from pydantic import ValidationError
 from sketch2render.errors import S2RError
 from sketch2render.schemas import RenderParams, StyleHit
 from sketch2render.ui import session
-from sketch2render.ui.client import ApiClient, ApiError, RenderJob
+from sketch2render.ui.client import ApiClient, ApiError
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
-from sketch2render.ui.widgets import fmt_score, guarded, short, show_error, show_outcome, style_thumbnail
+from sketch2render.ui.widgets import (
+    again_params,
+    fmt_score,
+    follow_progress,
+    guarded,
+    short,
+    show_error,
+    show_outcome,
+    style_thumbnail,
+)
 
 DEFAULTS: dict[str, Any] = {name: info.default for name, info in RenderParams.model_fields.items()}
 AUTO, PICK, BLEND = "Let the system choose", "Pick one", "Blend several"
@@ -206,18 +214,6 @@ def submit(client: ApiClient, sketch: Sketch, params: dict[str, Any]) -> bool:
     return True
 
 
-def progress_of(job: RenderJob) -> tuple[float, str]:
-    fraction = min(1.0, job.step / job.total) if job.total else 0.0
-    steps = f"step {job.step} / {job.total}" if job.total else ""
-    if job.status == "queued":
-        return 0.0, "Queued: waiting for the renderer…"
-    if job.status == "running":
-        return fraction, f"Rendering: {steps}" if steps else "Starting…"
-    if job.status == "succeeded":
-        return 1.0, f"Done: step {job.total} / {job.total}" if job.total else "Done"
-    return fraction, f"{job.status.capitalize()}" + (f" at {steps}" if steps else "")
-
-
 def follow_job(client: ApiClient) -> None:
     """Poll the session's job until it ends (progress bar with the step count), then show it."""
     state = st.session_state.get(JOB_KEY)
@@ -232,21 +228,10 @@ def follow_job(client: ApiClient) -> None:
         show_error(exc, "load the render")
         del st.session_state[JOB_KEY]
         return
-    bar = st.progress(*progress_of(job))
-    if not job.terminal:
-        cancel = cancel_slot.empty()
-        if cancel.button("Cancel", icon=":material/stop_circle:", key="cancel_render", width="stretch"):
-            client.cancel_render(job.id)
-        while not job.terminal:
-            time.sleep(client.poll_interval)
-            job = client.get_render(job.id)
-            bar.progress(*progress_of(job))
-        cancel.empty()
+    job = follow_progress(client, job, cancel_slot=cancel_slot, key="cancel_render")
     action = show_outcome(client, job, sketch=state["sketch"], key="current")
     if action and job.result is not None:
-        params = job.result.params.model_dump(mode="json")
-        params["seed"] = job.result.seed if action == "again" else None
-        if submit(client, Sketch(state["sketch"], state["name"]), params):
+        if submit(client, Sketch(state["sketch"], state["name"]), again_params(job, action)):
             st.rerun()
 
 
