@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
+from .errors import Conflict
+
 IMAGE = "image.png"
 RECORD = "record.json"
 EMBEDS_PREFIX = "embeds/"
@@ -80,6 +82,29 @@ class DiskBlobs:
         self.embeds_dir = Path(embeds_dir)
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.embeds_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = self._take_ownership(self.images_dir.parent / ".owner.lock")
+
+    @staticmethod
+    def _take_ownership(path: Path):
+        """One process owns a disk store (Chroma is not process-safe): hold a lock on it while open.
+        POSIX record locks: the same process may open the store twice; another process may not."""
+        import fcntl
+
+        handle = open(path, "a+")  # noqa: SIM115 (held for the library's lifetime)
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise Conflict(
+                f"the style library in {path.parent} is open in another sketch2render process (the API?); "
+                "add or remove styles through it (POST /v1/styles, the web UI) or stop it first"
+            ) from None
+        return handle
+
+    def close(self) -> None:
+        if self._owner is not None:
+            self._owner.close()  # releases the lock
+            self._owner = None
 
     def path(self, style_id: str, name: str) -> Path:
         _check(style_id, name)
@@ -117,7 +142,7 @@ class DiskBlobs:
         return {p.stem for p in self.images_dir.glob("*.png") if p.stem.isalnum()} - committed
 
     def cleanup(self) -> None:
-        for tmp in self.images_dir.glob(".*.tmp"):
+        for tmp in [*self.images_dir.glob(".*.tmp"), *self.embeds_dir.glob("*/.*.tmp")]:
             tmp.unlink(missing_ok=True)
 
     def version(self) -> str:

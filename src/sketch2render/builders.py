@@ -51,6 +51,7 @@ def build_library(settings: Settings, embeddings: Any, models: Any = None):
         blobs=blobs,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
+        max_side=settings.max_side,
         dense_weight=dense_weight(settings, models),
         lexical_weight=settings.lexical_weight,
         rrf_k=settings.rrf_k,

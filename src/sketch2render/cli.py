@@ -44,6 +44,11 @@ def edge(func):
             raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug or a library failure: one line, never a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise fail(f"unexpected {type(exc).__name__}: {first}"[:300]) from None
 
     return wrapper
 

@@ -66,10 +66,13 @@ def render(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidParameter(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    data = sketch.read_bytes() if sketch.is_file() else None
-    if data is None:
+    if not sketch.is_file():
         raise fail(f"no such file: {sketch}")
     cfg = settings()
+    if sketch.stat().st_size > cfg.max_upload_bytes:
+        size_mb, limit_mb = sketch.stat().st_size / 1e6, cfg.max_upload_bytes / 1e6
+        raise fail(f"{sketch.name} is {size_mb:.1f} MB, over the {limit_mb:.1f} MB limit")
+    data = sketch.read_bytes()
     service = build_service(cfg)
     warn_if_smoke(service.models)
     for style_id in params.style_ids:

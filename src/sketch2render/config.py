@@ -38,17 +38,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=64 * 64)
     max_side: int = Field(default=12_000, ge=64)  # longest side of an accepted image, pixels
 
-    # --- generation defaults ---
-    render_size: int = Field(default=512, ge=64, le=2048)  # longest side of the output
-    steps: int = Field(default=20, ge=1, le=150)
-    guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
-    canny_low: int = Field(default=100, ge=0, le=255)
-    canny_high: int = Field(default=200, ge=0, le=255)
+    # --- generation (per-render parameters and their defaults: schemas.RenderParams) ---
     attention_slicing: bool = False  # memory option; slows modern GPUs (see README)
     cpu_offload: bool = False  # memory option for small GPUs
 
     # --- retrieval ---
-    top_k: int = Field(default=3, ge=1, le=20)
     min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
     dense_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for tiny CLIP
     lexical_weight: float = Field(default=1.0, ge=0.0)
@@ -110,10 +104,14 @@ class Settings(BaseSettings):
         return self.home / "jobs.sqlite3"
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
         import torch  # only when someone asks which device to use
 
+        if self.device == "cuda" and not torch.cuda.is_available():
+            from .errors import ModelsUnavailable
+
+            raise ModelsUnavailable("S2R_DEVICE=cuda but this torch build sees no CUDA GPU; use auto or cpu")
+        if self.device != "auto":
+            return self.device
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 

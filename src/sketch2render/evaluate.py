@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import imaging
-from .errors import Cancelled, InvalidParameter, S2RError
+from .errors import Cancelled, InvalidParameter, S2RError, TooLarge
 from .schemas import RenderParams
 
 SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
@@ -131,12 +131,16 @@ def run_eval(
     thumbs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for s_index, sketch in enumerate(sketches):
-        data = sketch.read_bytes()
+        limit = service.settings.max_upload_bytes
+        too_big = sketch.stat().st_size > limit  # never read a huge file whole
+        data = b"" if too_big else sketch.read_bytes()
         sketch_thumb = None
         for prompt, (control, style) in itertools.product(prompts, grid):
             row = _row(sketch, prompt, control, style, seed)
             stem = f"{len(rows):04d}-{_slug(sketch.stem)}"
             try:
+                if too_big:
+                    raise TooLarge(f"{sketch.name} is over the {limit / 1e6:.1f} MB upload limit")
                 params = RenderParams(
                     prompt=prompt, steps=steps, size=size, seed=seed, control_strength=control,
                     style_strength=style, style_ids=list(style_ids),

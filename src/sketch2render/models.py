@@ -139,7 +139,18 @@ def _missing_in_cache(settings: Settings) -> dict[str, list[str]]:
     missing: dict[str, list[str]] = {}
     for name, files in required_files(settings).items():
         repo = _hub_ids(settings)[name]
-        absent = [f for f in files if not isinstance(try_to_load_from_cache(repo, f, cache_dir=cache), str)]
+        if Path(repo).expanduser().is_dir():  # an override pointing at a local copy of one model
+            absent = [f for f in files if not (Path(repo).expanduser() / f).is_file()]
+        else:
+            try:
+                absent = [f for f in files if not isinstance(try_to_load_from_cache(repo, f, cache_dir=cache), str)]
+            except ValueError as exc:  # huggingface_hub's HFValidationError: not a repo id either
+                setting = {"base": "BASE_MODEL", "controlnet": "CONTROLNET_MODEL", "ip_adapter": "IP_ADAPTER_REPO"}
+                raise InvalidParameter(
+                    f"S2R_{setting.get(name, 'CLIP_MODEL')}={repo!r} is neither an existing folder nor a hub id "
+                    f"({str(exc).splitlines()[0]})",
+                    field=name,
+                ) from None
         if absent:
             missing[repo] = absent
     return missing

@@ -51,9 +51,10 @@ def recipe_text(recipe: RenderRecipe) -> str:
     )
 
 
-# Timings are measurements, not part of the recipe: leaving them out of the PNG keeps the same
-# inputs + seed + profile byte-identical. They are in the JSON sidecar and the API result.
-PNG_EXCLUDE = {"timings"}
+# Timings are measurements, not part of the recipe: leaving them (and auto-balance's own timing)
+# out of the PNG keeps the same inputs + seed + profile byte-identical. They are in the JSON
+# sidecar and the API result.
+PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}}
 
 
 def png_with_recipe(image: Image.Image, recipe: RenderRecipe, index: int = 0) -> bytes:

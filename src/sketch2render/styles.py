@@ -31,11 +31,12 @@ from PIL import Image
 
 from . import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
-from .errors import InvalidParameter, NotFound
+from .errors import InvalidImage, InvalidParameter, NotFound
 from .lexical import LexicalIndex, reciprocal_rank_fusion
 from .schemas import StyleHit, StyleMeta, StyleRecord
 
 COLLECTION_PREFIX = "s2r-styles-"
+MAX_ASPECT = 20  # longest side over shortest, for style images
 PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
 
 
@@ -68,6 +69,7 @@ class StyleLibrary:
         blobs: BlobStore | None = None,
         max_bytes: int = 20 * 1024 * 1024,
         max_pixels: int = 40_000_000,
+        max_side: int = 12_000,
         store_side: int = 1024,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
@@ -92,7 +94,7 @@ class StyleLibrary:
             client=client,
             collection_metadata={"hnsw:space": "cosine"},
         )
-        self.limits = {"max_bytes": max_bytes, "max_pixels": max_pixels}
+        self.limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_side": max_side}
         self.store_side = store_side
         self.weights = (dense_weight, lexical_weight, rrf_k)
         self._records: dict[str, StyleRecord] = {}
@@ -207,6 +209,11 @@ class StyleLibrary:
         return self.add_image(image, meta)
 
     def add_image(self, image: Image.Image, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+        if max(image.size) > MAX_ASPECT * min(image.size):  # CLIP would blow its short side up to 224
+            raise InvalidImage(
+                f"a style image must not be more elongated than {MAX_ASPECT}:1 "
+                f"(this one is {image.width}×{image.height})"
+            )
         image = image.convert("RGB")
         if max(image.size) > self.store_side:
             image = image.copy()
@@ -314,7 +321,9 @@ class StyleLibrary:
     ) -> list[StyleHit]:
         if not 1 <= k <= 100:
             raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
-        tags = [t.strip().lower() for t in tags if t.strip()]
+        tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+        if len(tags) > 50:
+            raise InvalidParameter(f"at most 50 tags in a filter, got {len(tags)}", field="tags")
         with self._lock:
             self._sync()
             allowed = None  # no tag filter: every style
@@ -362,9 +371,16 @@ class StyleLibrary:
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds) -> None:
         from safetensors.torch import save
 
-        self.get(style_id)
         data = save({"embeds": embeds.detach().cpu().contiguous()}, metadata={"encoder": encoder_key})
-        self.blobs.write(style_id, embeds_name(encoder_key), data)
+        with self._lock:  # a remove cannot slip in between the check and the write
+            self.get(style_id)
+            self.blobs.write(style_id, embeds_name(encoder_key), data)
+
+    def close(self) -> None:
+        """Release the store (a disk store's ownership lock)."""
+        close = getattr(self.blobs, "close", None)
+        if close is not None:
+            close()
 
     # --- bulk ------------------------------------------------------------------------------
     def add_files(

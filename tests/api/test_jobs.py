@@ -106,3 +106,16 @@ def test_ids_never_reach_the_filesystem(store):
             store.job_dir(bad)
         with pytest.raises(NotFound):
             store.get(bad)
+
+
+def test_a_cancel_requested_before_a_requeue_or_crash_is_kept(store):
+    a = store.submit(b"x", {"n": 1})[0].id
+    b = store.submit(b"x", {"n": 2})[0].id
+    assert store.claim_next("w").id == a
+    store.cancel(a)  # running: only flagged, the worker would stop it between steps
+    store.requeue(a)  # graceful shutdown ran out of time before the next step
+    assert store.get(a).status == JobStatus.CANCELLED
+    assert store.claim_next("w").id == b
+    store.cancel(b)
+    assert store.recover() == {"requeued": 0, "failed": 0}  # the crash case
+    assert store.get(b).status == JobStatus.CANCELLED

@@ -227,3 +227,12 @@ def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_d
     weak = sliced.generate(control, params(style_strength=0.0), seed=7, style_embeds=embeds).images[0]
     strong = sliced.generate(control, params(style_strength=1.0), seed=7, style_embeds=embeds).images[0]
     assert not np.array_equal(np.asarray(weak), np.asarray(strong))
+
+
+def test_auto_balance_keeps_the_png_byte_identical(service):
+    def png():
+        result = service.render(SKETCH, params(auto_balance=True))
+        assert result.recipe.balance and result.recipe.balance["chosen"]
+        return png_with_recipe(result.images[0], result.recipe)
+
+    assert png() == png()

@@ -157,7 +157,7 @@ def test_reindexes_when_the_retrieval_model_changes(tmp_path):
 def test_persists_across_processes(tmp_path):
     lib = StyleLibrary(tmp_path / "s", FakeEmbeddings())
     record = add(lib, (0, 250, 0), "green thing", ["verdant"])
-    del lib
+    lib.close()
     code = textwrap.dedent(
         f"""
         import sys; sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
@@ -194,3 +194,33 @@ def test_lexical_side_keeps_only_the_best_matches():
     best = index.scores("night", limit=3)
     assert set(best) == {"d9", "d8", "d7"}
     assert set(index.scores("night", allowed={"d1", "d2"})) == {"d1", "d2"}
+
+
+def test_one_process_owns_a_disk_library(tmp_path):
+    lib = StyleLibrary(tmp_path / "s", FakeEmbeddings())
+    code = textwrap.dedent(
+        f"""
+        import sys; sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
+        from fakes import FakeEmbeddings
+        from sketch2render.errors import Conflict
+        from sketch2render.styles import StyleLibrary
+        try:
+            StyleLibrary({str(tmp_path / "s")!r}, FakeEmbeddings())
+        except Conflict as exc:
+            print("refused:", exc.message)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("refused:") and "POST /v1/styles" in out.stdout
+    lib.close()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == ""  # free again once closed
+
+
+def test_extreme_aspect_ratio_and_repeated_tags_are_refused_clearly(library):
+    with pytest.raises(InvalidImage, match="elongated"):
+        library.add_bytes(png_bytes((1, 2, 3), size=(2000, 20)))
+    add(library, (250, 0, 0), "red", ["poster"])
+    assert len(library.search("red", k=5, tags=["poster"] * 1200)) == 1  # duplicates collapse
+    with pytest.raises(InvalidParameter):
+        library.search("red", k=5, tags=[f"t{i}" for i in range(51)])

@@ -303,12 +303,12 @@ class JobStore:
             row = self._one("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
             if row is None:
                 return None
-            self._update(
+            claimed = self._update(
                 "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,"
                 " worker_id = ?, step = 0 WHERE id = ? AND status = 'queued'",
                 (time.time(), worker_id, row["id"]),
             )
-            return self.get(row["id"])
+            return self.get(row["id"]) if claimed else None
 
     def set_progress(self, job_id: str, step: int, total: int) -> bool:
         """Record progress; False when the job is no longer running (cancelled, re-queued)."""
@@ -375,7 +375,13 @@ class JobStore:
             return self.get(job_id)
 
     def requeue(self, job_id: str) -> bool:
-        """A running job goes back to the queue, keeping its place (graceful shutdown: no attempt used)."""
+        """A running job goes back to the queue, keeping its place (graceful shutdown: no attempt used).
+        One the user asked to cancel ends `cancelled` instead: a cancel is never lost."""
+        self._update(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'running'"
+            " AND cancel_requested",
+            (time.time(), job_id),
+        )
         return bool(
             self._update(
                 "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL,"
@@ -388,6 +394,10 @@ class JobStore:
         """After a crash: jobs left `running` are re-queued once, or failed with a reason."""
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(  # a cancel asked for before the crash still counts
+                "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE status = 'running' AND cancel_requested",
+                (time.time(),),
+            )
             failed = self.conn.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, error_code = 'interrupted',"
                 " error_message = ? WHERE status = 'running' AND attempts >= ?",

@@ -30,7 +30,11 @@ def edge_preview(data: bytes, size: int, settings: Settings) -> EdgePreview:
     """Decode (with the API's limits), resize to the output size and detect edges; raises a
     domain error (`errors.S2RError`) with a readable message when the sketch cannot be used."""
     image = imaging.decode_image(
-        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, max_side=settings.max_side
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        max_side=settings.max_side,
+        at_least=size,  # decoded as the server's chain decodes it, so the preview matches
     )
     resized = imaging.resize_for_generation(image, size)
     edges = imaging.detect_edges(resized)
