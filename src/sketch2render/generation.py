@@ -47,7 +47,7 @@ def ip_adapter_scales(pipe: Any) -> dict[str, float]:
 def enable_attention_slicing(pipe: Any) -> None:
     """Attention slicing that keeps the IP-Adapter working (diffusers 0.42).
 
-    `pipe.enable_attention_slicing()` after `load_ip_adapter` replaces the IP-Adapter's processors
+    diffusers' own enable-attention-slicing after `load_ip_adapter` replaces the IP-Adapter's processors
     (renders then fail), and before it makes `load_ip_adapter` fail. So slice ("auto": half the
     heads at a time) every attention layer except the IP-Adapter's cross-attention processors.
     """

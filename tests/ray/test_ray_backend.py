@@ -12,6 +12,7 @@ import io
 import time
 
 import pytest
+from api.conftest import wait_for as api_wait_for
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
@@ -48,15 +49,8 @@ def submit(client: TestClient, shift: int = 0, **fields):
 
 
 def wait_for(client: TestClient, job_id: str, until=TERMINAL, timeout: float = 120.0) -> dict:
-    check = until if callable(until) else (lambda job: job["status"] in until)
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/v1/renders/{job_id}").json()
-        if check(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} did not get there in {timeout}s: {job}")
-        time.sleep(0.05)
+    """The API tests' poller, with a timeout fit for replicas on two shared cores."""
+    return api_wait_for(client, job_id, until, timeout)
 
 
 def running_replicas() -> int:
