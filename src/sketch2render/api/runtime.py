@@ -109,11 +109,12 @@ class ApiRuntime:
             self.store.close()
 
     # --- state ----------------------------------------------------------------------------
-    def info(self) -> dict[str, Any]:
+    def info(self, service: RenderService | None = None) -> dict[str, Any]:
         """The service's model info, with a loud warning whenever the weights are not real."""
-        if self.service is None:
+        service = service or self.service
+        if service is None:
             return {"profile": None, "smoke_test": None, "warning": None, "device": None, "models": {}}
-        info = dict(self.service.info())
+        info = dict(service.info())
         if info.get("smoke_test") and not info.get("warning"):
             info["warning"] = SMOKE_TEST_WARNING
         return info
@@ -136,12 +137,13 @@ class ApiRuntime:
         return self.worker
 
     def readiness(self) -> dict[str, Any]:
-        info = self.info()
+        service = self.service  # one snapshot: the loader thread may set it meanwhile
+        info = self.info(service)
         depth = self.store.depth() if self.store and not self.store.closed else 0
         worker_alive = bool(self.worker and self.worker.alive)
         queue_full = depth >= self.settings.queue_max
         reasons = []
-        if self.service is None:
+        if service is None:
             reasons.append(f"models failed to load: {self.load_error}" if self.load_error else "models loading")
         if not worker_alive:
             reasons.append("job worker not running")
@@ -156,7 +158,7 @@ class ApiRuntime:
             "smoke_test": info.get("smoke_test"),
             "warning": info.get("warning"),
             "device": info.get("device"),
-            "models_loaded": self.service is not None,
+            "models_loaded": service is not None,
             "worker_alive": worker_alive,
             "queue": {"depth": depth, "max": self.settings.queue_max, "full": queue_full},
         }
