@@ -97,9 +97,9 @@ def ours(data: bytes, limits: dict[str, int]) -> dict[str, float]:
 
 
 def candidate(data: bytes) -> dict[str, float]:
-    """What ours would cost with two changes to `imaging` (not in the product): JPEGs decoded at
-    reduced scale (`Image.draft`: DCT scaling to >= the target size) and the downscale done by
-    OpenCV's INTER_AREA instead of PIL's LANCZOS (edges within 1 px of ours on this sketch).
+    """The prototype that led to today's `imaging` changes, kept as a reference point: JPEGs
+    decoded at reduced scale (`Image.draft` to the target size itself; the product keeps >= 2x)
+    and the downscale done by OpenCV's INTER_AREA alone (the product box-reduces first).
     The decode does what `decode_image` does (load, EXIF transpose, RGB) minus its header checks,
     which cost microseconds."""
     import cv2

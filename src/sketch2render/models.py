@@ -262,16 +262,18 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
     return ModelSet(
         profile=profile,
         requested=requested,
-        base=str(root / "base"),
-        controlnet=str(root / "controlnet"),
-        ip_adapter=str(root / "ip-adapter"),
+        **_folder_paths(root),
         ip_adapter_subfolder=settings.ip_adapter_subfolder,
         ip_adapter_weight=settings.ip_adapter_weight,
-        clip=str(root / "clip"),
         local_files_only=True,
         warning=warning,
         fingerprints=fingerprints,
     )
+
+
+def _folder_paths(root: Path) -> dict[str, str]:
+    """Where each model lies in a model folder (the layout in this module's docstring)."""
+    return {name: str(root / folder) for name, folder in FOLDERS.items()}
 
 
 def _built(settings: Settings, profile: str, requested: str, build: bool) -> ModelSet:
@@ -288,12 +290,9 @@ def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) 
     return ModelSet(
         profile=profile,
         requested=requested,
-        base=str(directory / "base"),
-        controlnet=str(directory / "controlnet"),
-        ip_adapter=str(directory / "ip-adapter"),
+        **_folder_paths(directory),
         ip_adapter_subfolder="models",
         ip_adapter_weight="ip-adapter_sd15.safetensors",
-        clip=str(directory / "clip"),
         local_files_only=True,
         warning=f"{warning} (not built yet: {directory})",
     )
