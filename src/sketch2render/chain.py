@@ -26,6 +26,7 @@ from .schemas import RenderParams, RenderRecipe, StyleHit, Timings
 class Prepared:
     sketch: Image.Image  # resized for generation
     edges: imaging.EdgeMap
+    control: Image.Image  # the edge map as ControlNet's 3-channel input, built once
     decode_s: float
     edges_s: float
 
@@ -52,7 +53,7 @@ def prepare_sketch(sketch: bytes | Image.Image, params: RenderParams, settings: 
     image = imaging.resize_for_generation(image, params.size)
     t1 = time.perf_counter()
     edges = imaging.detect_edges(image, low=params.canny_low, high=params.canny_high)
-    return Prepared(image, edges, t1 - t0, time.perf_counter() - t1)
+    return Prepared(image, edges, edges.control_image(), t1 - t0, time.perf_counter() - t1)
 
 
 def retrieve_styles(library: Any, params: RenderParams) -> Retrieved:
@@ -127,7 +128,7 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
         if params.auto_balance and scorer is not None:
             params, balance = balance_strengths(state, params, seed, embeds, used)
         generated = renderer.generate(
-            prepared.edges.control_image(),
+            prepared.control,
             params,
             seed=seed,
             style_embeds=embeds,
@@ -165,7 +166,7 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
         )
         result = RenderResult(
             images=generated.images,
-            control_image=prepared.edges.control_image(),
+            control_image=prepared.control,
             sketch=prepared.sketch,
             recipe=recipe,
         )
@@ -181,7 +182,7 @@ def build_chain(library: Any, renderer: Any, settings: Any, models: Any = None, 
 
         prepared: Prepared = state["prepared"]
         ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
-        control_image = prepared.edges.control_image()
+        control_image = prepared.control
 
         def probe(p: RenderParams) -> list:
             return renderer.generate(
