@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 setup: $(STAMP)
 
 # Installed once; re-run only when a requirements file or pyproject changes. torch first and alone,
-# so the CPU wheel is used and nothing pulls a multi-GB CUDA build (never torchvision: FACTS.md).
+# so the CPU wheel is used and nothing pulls a multi-GB CUDA build (never torchvision: docs/facts.md).
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH)
@@ -30,10 +30,12 @@ browser:
 
 test: setup browser
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:

@@ -90,7 +90,7 @@ def load_ours(settings, models, variant: str):
     """Our renderer, with one optional change applied after loading."""
     import torch
 
-    from sketch2render.builders import build_renderer
+    from sketch2render.render.renderer import build_renderer
 
     renderer = build_renderer(settings, models)
     pipe = renderer.pipe
@@ -110,7 +110,7 @@ def load_ours(settings, models, variant: str):
 def enable_seed_slicing(pipe) -> None:
     """The seed system's `enable_attention_slicing()`, as far as diffusers 0.42 lets it run with an
     IP-Adapter (the product's own memory option, see generation.enable_attention_slicing)."""
-    from sketch2render.generation import enable_attention_slicing
+    from sketch2render.render.renderer import enable_attention_slicing
 
     enable_attention_slicing(pipe)
 
@@ -194,9 +194,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if not torch.cuda.is_available() and not args.allow_cpu:
         return {"skipped": "no CUDA"}
-    from sketch2render.builders import quiet_libraries
     from sketch2render.config import Settings
     from sketch2render.models import build_sd15_random, build_tiny, resolve_models
+    from sketch2render.models.quiet import quiet_libraries
     from sketch2render.schemas import RenderParams
 
     quiet_libraries()

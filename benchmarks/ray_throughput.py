@@ -123,8 +123,8 @@ def measure_config(settings: Any, replicas: int, cpus: float, jobs: int, steps: 
 
 
 def measure_local(settings: Any, jobs: int, steps: int, size: int) -> dict[str, Any]:
+    from sketch2render.render import build_service
     from sketch2render.schemas import RenderParams
-    from sketch2render.service import build_service
 
     service = build_service(settings)
     sketch = sketch_bytes()

@@ -2,13 +2,13 @@
 search over the same vectors, in the same process and the same run.
 
 Data: N unit vectors in 512-d, clustered (1000 random unit centres, each point = centre + small
-Gaussian noise, renormalised); queries are held-out points drawn the same way. FACTS.md: HNSW
+Gaussian noise, renormalised); queries are held-out points drawn the same way. docs/facts.md: HNSW
 recall on i.i.d. noise is meaningless, so never benchmark it there. The vectors go through the
 library's own batch upsert (`StyleLibrary._index`: records + vectors, no images); a fake
 embedder maps query text "q<j> ..." to held-out vector j, so `search()` runs the product path.
 
 Per size, in a fresh process (clean peak RSS): insert throughput, per-query latency of exact
-numpy, the raw Chroma query, the LangChain dense query, the library's hybrid path with and
+numpy, the raw Chroma query (the library talks to chromadb directly), the library's hybrid path with and
 without words, recall@5 against exact, library re-open time, peak RSS. Separately: the CLIP
 text-embedding cache (first call vs cached call) on the tiny CLIP.
 Left out: image embedding (a model cost, not retrieval), Chroma server mode (HttpClient).
@@ -180,7 +180,7 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         #    `reconcile()` does, paged (5000 at a time), then a real re-open of the library
         #    (with the record files it commits by written first).
         t0 = time.perf_counter()
-        _read_records_paged(library._collection)
+        _read_records_paged(library.collection)
         paged_read_s = time.perf_counter() - t0
         for record in records:
             (library.images_dir / f"{record.id}.json").write_text(record.model_dump_json())
@@ -220,16 +220,12 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
 def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarray) -> tuple[dict, dict]:
     """Latency and recall@5 of each search path, interleaved query by query so that CPU noise
     (other processes on a shared machine) hits all of them alike."""
-    collection = library._collection
+    collection = library.collection
     q_lists = [q.tolist() for q in qs]
 
     def chroma_raw(j: int) -> list[int]:
         found = collection.query(query_embeddings=[q_lists[j]], n_results=K, include=["distances"])
         return [_index_of(i) for i in found["ids"][0]]
-
-    def dense(j: int) -> list[int]:
-        found = library.store.similarity_search_by_vector_with_relevance_scores(q_lists[j], k=K)
-        return [_index_of(doc.id) for doc, _ in found]
 
     def hybrid_no_words(j: int) -> list[int]:
         return [_index_of(h.id) for h in library._hybrid(q_lists[j], "", K, None, ())]
@@ -237,7 +233,7 @@ def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarra
     def numpy_exact(j: int) -> list[int]:
         return numpy_search(points, qs[j]).tolist()
 
-    paths = {f.__name__: f for f in (numpy_exact, chroma_raw, dense, hybrid_no_words)}
+    paths = {f.__name__: f for f in (numpy_exact, chroma_raw, hybrid_no_words)}
     for j in range(min(20, len(qs))):  # warm-up
         for fn in paths.values():
             fn(j)
@@ -288,9 +284,9 @@ def _time_once(fn) -> float:
 
 def measure_text_cache(models_dir: str | None, repeats: int = 1000) -> dict[str, Any]:
     """`CLIPEmbeddings.embed_query` on the tiny CLIP: load, first call, uncached and cached calls."""
-    from sketch2render.builders import quiet_libraries
-    from sketch2render.embeddings import CLIPEmbeddings
     from sketch2render.models import build_tiny
+    from sketch2render.models.quiet import quiet_libraries
+    from sketch2render.styles import CLIPEmbeddings
 
     quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="s2r-bench-clip-") as tmp:

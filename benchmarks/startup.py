@@ -55,9 +55,11 @@ def measure_load(models_dir: str) -> dict[str, Any]:
     import torch  # noqa: F401
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline  # noqa: F401
 
-    from sketch2render.builders import build_embeddings, build_renderer, quiet_libraries
     from sketch2render.config import Settings
     from sketch2render.models import resolve_models
+    from sketch2render.models.quiet import quiet_libraries
+    from sketch2render.render.renderer import build_renderer
+    from sketch2render.styles import build_embeddings
 
     quiet_libraries()
     import_s = time.perf_counter() - t0

@@ -5,15 +5,22 @@ Everything a user can tune lives here, validated at start-up. No heavy imports.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1024 * 1024
+
+
+class UploadLimits(NamedTuple):
+    """The one rule for untrusted images: bytes on the wire, decoded pixels, longest side."""
+
+    max_bytes: int = 20 * MB
+    max_pixels: int = 40_000_000
+    max_side: int = 12_000
 
 
 class Settings(BaseSettings):
@@ -103,23 +110,12 @@ class Settings(BaseSettings):
     def jobs_db(self) -> Path:
         return self.home / "jobs.sqlite3"
 
-    def resolved_device(self) -> str:
-        import torch  # only when someone asks which device to use
-
-        if self.device == "cuda" and not torch.cuda.is_available():
-            from .errors import ModelsUnavailable
-
-            raise ModelsUnavailable("S2R_DEVICE=cuda but this torch build sees no CUDA GPU; use auto or cpu")
-        if self.device != "auto":
-            return self.device
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    @property
+    def limits(self) -> UploadLimits:
+        """What an uploaded or imported image may be (imaging.decode_upload checks it)."""
+        return UploadLimits(self.max_upload_bytes, self.max_image_pixels, self.max_side)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
-
-
-def settings_env_summary() -> dict[str, str]:
-    """The S2R_* variables currently set (for `models info`), keys redacted."""
-    return {k: ("***" if "KEY" in k else v) for k, v in sorted(os.environ.items()) if k.startswith("S2R_")}

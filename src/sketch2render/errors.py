@@ -1,5 +1,26 @@
-"""Domain errors. Raised by the core, translated at the edges (HTTP status in the API,
-one line on stderr and a non-zero exit in the CLI). Each carries a stable `code`."""
+"""Every error a user can meet, in one tree. Raised by the core, translated at the edges: the API
+answers `{"error": {"code", "message"[, "field"]}}` with `http_status` (and `headers`), the CLI
+prints one line on stderr and exits non-zero. A Ray replica sends the class name back and the API
+process rebuilds the same class, so an error keeps its status wherever it was raised.
+
+    S2RError (400 error)
+    ├── InvalidImage (422 invalid_image)            bytes that are not a usable image
+    ├── UnsupportedFormat (415 unsupported_format)  not an allowed raster format
+    ├── TooLarge (413 too_large)                    over a byte or pixel limit
+    ├── NoEdges (422 no_edges)                      a blank sketch
+    ├── InvalidParameter (422 invalid_parameter)    a bad field, setting or argument
+    │   └── IdempotencyConflict (422 idempotency_conflict)
+    ├── NotFound (404 not_found)
+    ├── Conflict (409 conflict)                     e.g. cancelling a finished job
+    ├── Cancelled (409 cancelled)                   a render stopped by its user
+    ├── QueueFull (429 queue_full)                  with Retry-After
+    └── Unavailable (503)                           the server cannot do it now; retry or fix setup
+        ├── ModelsUnavailable (models_unavailable)
+        ├── OutOfMemory (out_of_memory)
+        ├── ShuttingDown (shutting_down)            with Retry-After
+        ├── WorkerDied (worker_died)                a Ray replica died twice during a job
+        └── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
+"""
 
 from __future__ import annotations
 
@@ -10,10 +31,11 @@ class S2RError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.headers: dict[str, str] | None = headers
 
     def to_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
@@ -49,6 +71,12 @@ class InvalidParameter(S2RError):
     http_status = 422
 
 
+class IdempotencyConflict(InvalidParameter):
+    """An Idempotency-Key reused with a different request."""
+
+    code = "idempotency_conflict"
+
+
 class NotFound(S2RError):
     code = "not_found"
     http_status = 404
@@ -59,21 +87,50 @@ class Conflict(S2RError):
     http_status = 409
 
 
-class QueueFull(S2RError):
-    code = "queue_full"
-    http_status = 429
-
-
-class ModelsUnavailable(S2RError):
-    code = "models_unavailable"
-    http_status = 503
-
-
-class OutOfMemory(S2RError):
-    code = "out_of_memory"
-    http_status = 503
-
-
 class Cancelled(S2RError):
     code = "cancelled"
     http_status = 409
+
+
+class QueueFull(S2RError):
+    """429; `retry_after` (seconds until a queue slot is likely free) becomes `Retry-After`."""
+
+    code = "queue_full"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None, **kwargs):
+        if retry_after is not None:
+            kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class Unavailable(S2RError):
+    """503: the request was fine, the server cannot serve it now."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class ModelsUnavailable(Unavailable):
+    code = "models_unavailable"
+
+
+class OutOfMemory(Unavailable):
+    code = "out_of_memory"
+
+
+class ShuttingDown(Unavailable):
+    code = "shutting_down"
+
+    def __init__(self, message: str, **kwargs):
+        kwargs.setdefault("headers", {"Retry-After": "5"})
+        super().__init__(message, **kwargs)
+
+
+class WorkerDied(Unavailable):
+    code = "worker_died"
+
+
+class ChromaUnavailable(Unavailable):
+    code = "chroma_unavailable"

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from .config import UploadLimits
 from .errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, UnsupportedFormat
 
 ALLOWED_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
@@ -154,6 +155,19 @@ def load_image_file(
     return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
 
 
+def decode_upload(data: bytes, limits: UploadLimits, *, at_least: int | None = None) -> Image.Image:
+    """`decode_image` under the configured limits (`Settings.limits`): the one call every upload,
+    import and job input goes through."""
+    return decode_image(
+        data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, max_side=limits.max_side, at_least=at_least
+    )
+
+
+def load_upload_file(path: str | PathLike, limits: UploadLimits) -> Image.Image:
+    """`load_image_file` under the configured limits."""
+    return load_image_file(path, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, max_side=limits.max_side)
+
+
 def fit_size(width: int, height: int, longest: int = 512, multiple: int = 8) -> tuple[int, int]:
     """Aspect-preserving size whose longest side is `longest` and both sides multiples of `multiple`."""
     if width < 1 or height < 1 or longest < 1 or multiple < 1:
@@ -203,9 +217,32 @@ class EdgeMap:
     inverted: bool  # the input was light-on-dark and was inverted before Canny
     edge_fraction: float
 
+    def summary(self) -> dict:
+        """What a render recipe records of its edge map."""
+        return {
+            "low": self.low,
+            "high": self.high,
+            "inverted": self.inverted,
+            "edge_fraction": round(self.edge_fraction, 6),
+        }
+
     def control_image(self) -> Image.Image:
         """3-channel RGB, white edges on black: the input ControlNet canny expects."""
         return Image.fromarray(np.repeat(self.edges[:, :, None], 3, axis=2))
+
+
+def auto_thresholds(blurred: np.ndarray, floor_low: int = 0, floor_high: int = 0) -> tuple[int, int]:
+    """Canny thresholds at the median grey ± 33 % (the usual automatic rule), with optional floors
+    (quality scoring uses floors so that a flat render does not turn noise into edges)."""
+    median = float(np.median(blurred))
+    low = max(floor_low, int(max(0.0, 0.67 * median)))
+    high = max(floor_high, int(min(255.0, 1.33 * median)), low)
+    return low, high
+
+
+def blurred_gray(image: Image.Image) -> np.ndarray:
+    """The grey image Canny runs on, lightly blurred (3×3 Gaussian)."""
+    return cv2.GaussianBlur(cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY), (3, 3), 0)
 
 
 def _check_threshold(value: int, field: str) -> int:
@@ -238,8 +275,7 @@ def detect_edges(
     blurred = cv2.GaussianBlur(gray, (3, 3), 0)
     # 3. Thresholds: automatic, derived from the one given, or both given.
     if low is None and high is None:
-        median = float(np.median(blurred))
-        low, high = int(max(0.0, 0.67 * median)), int(min(255.0, 1.33 * median))
+        low, high = auto_thresholds(blurred)
     elif low is None:
         low = high // 2
     elif high is None:

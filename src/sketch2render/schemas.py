@@ -7,6 +7,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def is_style_id(value: object) -> bool:
+    """The one rule for style ids (content hashes, hex): 1-64 letters and digits. Anything else
+    is refused before it reaches a path, a query or a store."""
+    return isinstance(value, str) and 1 <= len(value) <= 64 and value.isalnum()
+
+
 class StyleMeta(BaseModel):
     """What a user says about a style image."""
 
@@ -94,7 +100,7 @@ class RenderParams(BaseModel):
     @classmethod
     def _ids_look_like_ids(cls, value: list[str]) -> list[str]:
         for style_id in value:
-            if not (1 <= len(style_id) <= 64 and style_id.isalnum()):
+            if not is_style_id(style_id):
                 raise ValueError(f"{style_id!r} is not a style id")
         return value
 

@@ -21,8 +21,8 @@ from PIL import Image
 from sketch2render import imaging
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
+from sketch2render.render import RenderResult
 from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, Timings
-from sketch2render.service import RenderResult
 from sketch2render.styles import StyleLibrary
 
 FAKE_WARNING = "fake models for tests"
@@ -62,12 +62,7 @@ class FakeRenderService:
         image = (
             sketch
             if isinstance(sketch, Image.Image)
-            else imaging.decode_image(
-                sketch,
-                max_bytes=self.settings.max_upload_bytes,
-                max_pixels=self.settings.max_image_pixels,
-                max_side=self.settings.max_side,
-            )
+            else imaging.decode_upload(sketch, self.settings.limits)
         )
         resized = imaging.resize_for_generation(image, params.size)
         edges = imaging.detect_edges(resized, low=params.canny_low, high=params.canny_high)

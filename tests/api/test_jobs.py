@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from sketch2render.api.jobs import INPUT_NAME, MAX_ATTEMPTS, IdempotencyConflict, JobStatus, JobStore, QueueFullError
-from sketch2render.errors import Conflict, NotFound
+from sketch2render.errors import Conflict, IdempotencyConflict, NotFound, QueueFull
+from sketch2render.jobs.store import INPUT_NAME, MAX_ATTEMPTS, JobStatus, JobStore
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_queue_limit_and_idempotency(store):
         store.submit(b"y", {}, idempotency_key="k", request_hash="h2")
     store.submit(b"x", {})
     store.submit(b"x", {})
-    with pytest.raises(QueueFullError) as refused:
+    with pytest.raises(QueueFull) as refused:
         store.submit(b"x", {})
     assert refused.value.headers["Retry-After"] == "5"  # no history yet: the default
     assert len(list(store.renders_dir.iterdir())) == 3  # the refused input was not kept

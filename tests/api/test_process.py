@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sketch2render.service import read_recipe
+from sketch2render.render import read_recipe
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import time
 
 from api.conftest import submit, wait_for
 from api.fakes import FakeRenderService
-from sketch2render.api.jobs import RESTART_REASON
+from sketch2render.jobs.store import RESTART_REASON
 
 
 def _crash(db, job_id: str, attempts: int) -> None:

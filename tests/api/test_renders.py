@@ -12,10 +12,10 @@ from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, colour_png, sketch_png, submit, wait_for
 from api.fakes import FakeRenderService
-from sketch2render.api.jobs import INPUT_NAME
 from sketch2render.errors import InvalidParameter, NoEdges
+from sketch2render.jobs.store import INPUT_NAME
+from sketch2render.render import read_recipe
 from sketch2render.schemas import StyleMeta
-from sketch2render.service import read_recipe
 
 
 def test_submit_stores_the_job_before_answering_then_renders(harness):

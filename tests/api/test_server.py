@@ -114,7 +114,7 @@ def test_sigterm_ends_streams_and_requeues_the_running_render(live):
     while store is not None and not store.closed and time.monotonic() < deadline:
         time.sleep(0.05)
     assert store.closed
-    from sketch2render.api.jobs import JobStore
+    from sketch2render.jobs.store import JobStore
 
     reopened = JobStore(store.db_path, store.renders_dir, queue_max=5, max_history=10)
     assert reopened.get(job_id).status == "queued" and reopened.get(job_id).attempts == 0

@@ -10,9 +10,10 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
 from sketch2render import errors
-from sketch2render.api.jobs import JobStore
+from sketch2render.errors import WorkerDied
+from sketch2render.jobs.store import JobStore
 from sketch2render.scale import ray_backend
-from sketch2render.scale.ray_backend import RayExecutor, WorkerDied
+from sketch2render.scale.ray_backend import RayExecutor
 
 RESULT = {"recipe": {"seed": 1}, "images": [b"\x89PNG one"], "edges": b"\x89PNG edges"}
 

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from sketch2render.api import create_app
-from sketch2render.blobs import BLOBS_COLLECTION
-from sketch2render.builders import build_chroma_client
 from sketch2render.config import Settings
+from sketch2render.render import read_recipe
 from sketch2render.scale.ray_worker import APP_NAME, DEPLOYMENT_NAME
-from sketch2render.service import read_recipe
+from sketch2render.styles import build_chroma_client
+from sketch2render.styles.blobs import BLOBS_COLLECTION
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 REPLICA_PREFIX = f"SERVE_REPLICA::{APP_NAME}#{DEPLOYMENT_NAME}#"

@@ -10,12 +10,11 @@ import torch
 from fakes import FakeEmbeddings
 from PIL import Image
 
-from sketch2render import styles as styles_module
-from sketch2render.blobs import BLOBS_COLLECTION, IMAGE, ChromaBlobs
-from sketch2render.builders import build_chroma_client
 from sketch2render.errors import NotFound
 from sketch2render.schemas import StyleMeta
-from sketch2render.styles import StyleLibrary
+from sketch2render.styles import StyleLibrary, build_chroma_client
+from sketch2render.styles import library as styles_module
+from sketch2render.styles.blobs import BLOBS_COLLECTION, IMAGE, ChromaBlobs
 
 
 def png_bytes(colour, size=(64, 48)) -> bytes:
@@ -93,12 +92,12 @@ def test_switching_retrieval_model_reindexes_from_the_server(chroma_url, tmp_pat
 
 
 def test_build_library_uses_the_server_when_chroma_url_is_set(chroma_url, tmp_path):
-    from sketch2render.builders import build_library
     from sketch2render.config import Settings
+    from sketch2render.styles import build_library
 
     library = build_library(Settings(home=tmp_path, chroma_url=chroma_url), FakeEmbeddings())
     assert library.blobs.shared
     record = library.add_bytes(png_bytes((5, 5, 200)))[0]
-    assert not library.image_path(record.id).exists()  # the bytes are on the server
+    assert not (library.images_dir / f"{record.id}.png").exists()  # the bytes are on the server
     collection = build_chroma_client(chroma_url).get_collection(BLOBS_COLLECTION)
     assert f"{record.id}/{IMAGE}" in collection.get(include=[])["ids"]

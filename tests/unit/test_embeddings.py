@@ -11,8 +11,8 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 from PIL import Image
 
-from sketch2render.embeddings import CLIPEmbeddings
 from sketch2render.errors import InvalidImage
+from sketch2render.styles import CLIPEmbeddings
 
 _TINY: dict[str, Path] = {}
 

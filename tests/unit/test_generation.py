@@ -15,9 +15,8 @@ from PIL import Image
 
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled, NotFound, OutOfMemory
-from sketch2render.generation import ip_adapter_scales
+from sketch2render.render import build_service, png_with_recipe, read_recipe, save_render
 from sketch2render.schemas import RenderParams, StyleMeta
-from sketch2render.service import build_service, png_with_recipe, read_recipe, save_render
 
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 SKETCH = (SKETCHES / "chiriqui_fig76_vase.png").read_bytes()
@@ -36,6 +35,15 @@ def service(tmp_path_factory, tiny_models_dir):
 
 def ids(service) -> dict[str, str]:
     return {r.title: r.id for r in service.library.list()}
+
+
+def ip_adapter_scales(pipe) -> dict[str, float]:
+    """The IP-Adapter scale of every cross-attention processor (to check what is switched on)."""
+    return {
+        name: float(proc.scale[0])
+        for name, proc in pipe.unet.attn_processors.items()
+        if hasattr(proc, "scale") and isinstance(proc.scale, list)
+    }
 
 
 def params(**overrides) -> RenderParams:
@@ -59,6 +67,7 @@ def test_end_to_end_from_a_real_sketch_keeps_its_shape(service):
     assert [h.style.title for h in used] == ["Starry swirls"]  # words matched: tags "night sky", "swirling"
     assert result.recipe.fallback_reason is None
     assert result.recipe.timings.denoise > 0 and result.recipe.timings.vae_decode > 0
+    assert result.recipe.timings.metrics > 0 and len(result.recipe.metrics) == 1  # scored, and timed
 
 
 def test_same_seed_same_bytes_other_seed_differs(service):
@@ -81,8 +90,8 @@ def test_control_strength_changes_the_output(service):
 
 
 def test_style_strength_zero_equals_no_adapter(service, tiny_models_dir):
-    from sketch2render.builders import build_renderer
     from sketch2render.models import resolve_models
+    from sketch2render.render.renderer import build_renderer
 
     settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu")
     plain = build_renderer(settings, resolve_models(settings))
@@ -216,8 +225,8 @@ def test_real_sd15_profile_renders(tmp_path):
 
 
 def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_dir):
-    from sketch2render.builders import build_renderer
     from sketch2render.models import resolve_models
+    from sketch2render.render.renderer import build_renderer
 
     settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu", attention_slicing=True)
     sliced = build_renderer(settings, resolve_models(settings))

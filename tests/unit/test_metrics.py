@@ -7,9 +7,9 @@ import pytest
 from fakes import FakeEmbeddings
 from PIL import Image, ImageDraw
 
-from sketch2render.balance import auto_balance, choose
 from sketch2render.config import Settings
-from sketch2render.metrics import (
+from sketch2render.render.balance import auto_balance, choose
+from sketch2render.render.quality import (
     OVERPOWERED,
     QualityScorer,
     prompt_alignment,
@@ -134,58 +134,48 @@ class FakeLibrary:
         return self.images[style_id]
 
 
-class FakeResult:
-    def __init__(self, images, control_image, recipe):
-        self.images, self.control_image, self.recipe = images, control_image, recipe
-
-
 def hit(style_id: str, weight: float | None) -> StyleHit:
     record = StyleRecord(id=style_id, width=32, height=32, added_at=0.0, title=style_id)
     return StyleHit(style=record, score=1.0, weight=weight)
 
 
-def result_for(render: Image.Image, styles: list[StyleHit]) -> FakeResult:
+def score(scorer: QualityScorer, render: Image.Image, styles: list[StyleHit], library: FakeLibrary) -> list[dict]:
+    """The scorer's metrics for one render of the known drawing, prompted "a red vase"."""
     control = Image.fromarray(np.repeat(edges_of(drawing(128))[:, :, None], 3, axis=2))
-    recipe = RenderRecipe(params=RenderParams(prompt="a red vase"), seed=1, width=128, height=128, styles=styles)
-    return FakeResult([render], control, recipe)
+    return scorer.score([render], control, "a red vase", styles, library)
 
 
 def test_scorer_fills_metrics_per_image_and_times_itself():
     red = Image.new("RGB", (32, 32), (220, 10, 10))
     library = FakeLibrary({"aa": red, "bb": Image.new("RGB", (32, 32), "blue")})
     scorer = QualityScorer(FakeEmbeddings(), Settings(structure_threshold=0.3, edge_tolerance_px=2))
-    result = result_for(drawing(128), [hit("aa", 1.0), hit("bb", None)])  # bb retrieved but unused
-    scorer.score(result, library)
-    (scores,) = result.recipe.metrics
+    (scores,) = score(scorer, drawing(128), [hit("aa", 1.0), hit("bb", None)], library)  # bb retrieved, unused
     assert set(scores) == {"structure", "style_similarity", "prompt_alignment", "structure_warning"}
     assert set(scores["structure"]) == {"precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px"}
     assert scores["structure"]["f1"] == 1.0 and scores["structure_warning"] is False
     assert scores["style_similarity"] is not None and isinstance(scores["prompt_alignment"], float)
-    assert result.recipe.timings.metrics > 0
     assert library.loads == 1  # only the used style
-    scorer.score(result_for(drawing(128), [hit("aa", 1.0)]), library)
+    score(scorer, drawing(128), [hit("aa", 1.0)], library)
     assert library.loads == 1  # cached by id
 
 
 def test_scorer_warns_when_the_geometry_is_lost():
     library = FakeLibrary({"aa": Image.new("RGB", (32, 32), "red")})
     scorer = QualityScorer(FakeEmbeddings(), Settings(structure_threshold=0.3))
-    styled = result_for(Image.new("RGB", (128, 128), "red"), [hit("aa", 1.0)])
-    scorer.score(styled, library)
-    warning = styled.recipe.metrics[0]["structure_warning"]
+    (styled,) = score(scorer, Image.new("RGB", (128, 128), "red"), [hit("aa", 1.0)], library)
+    warning = styled["structure_warning"]
     assert isinstance(warning, str) and OVERPOWERED in warning
-    unstyled = result_for(Image.new("RGB", (128, 128), "red"), [])
-    scorer.score(unstyled, library)
-    assert unstyled.recipe.metrics[0]["style_similarity"] is None
-    assert "raise control strength" in unstyled.recipe.metrics[0]["structure_warning"]
+    (unstyled,) = score(scorer, Image.new("RGB", (128, 128), "red"), [], library)
+    assert unstyled["style_similarity"] is None
+    assert "raise control strength" in unstyled["structure_warning"]
 
 
 def test_recipe_with_metrics_round_trips_through_json():
     scorer = QualityScorer(FakeEmbeddings(), Settings())
-    result = result_for(Image.new("RGB", (128, 128), "white"), [])
-    scorer.score(result, FakeLibrary({}))
-    again = RenderRecipe.model_validate_json(result.recipe.model_dump_json())
-    assert again.metrics == result.recipe.metrics
+    metrics = score(scorer, Image.new("RGB", (128, 128), "white"), [], FakeLibrary({}))
+    recipe = RenderRecipe(params=RenderParams(prompt="a red vase"), seed=1, width=128, height=128, metrics=metrics)
+    again = RenderRecipe.model_validate_json(recipe.model_dump_json())
+    assert again.metrics == recipe.metrics
 
 
 # ------------------------------------------------------------------------------ auto-balance

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sketch2render import model_builder
-from sketch2render import models as models_module
 from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter, ModelsUnavailable
-from sketch2render.models import MARKER, build_tiny, model_info, resolve_models
+from sketch2render.models import build_tiny, model_info, resolve_models, stand_ins
+from sketch2render.models import layout as models_layout
+from sketch2render.models import profiles as models_profiles
+from sketch2render.models.layout import MARKER
 
 # --------------------------------------------------------------------------- helpers
 
@@ -89,7 +90,7 @@ def test_a_crashed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
         (root / "base").mkdir()
         raise RuntimeError("killed mid-build")
 
-    monkeypatch.setattr(model_builder, "_write_models", crash)
+    monkeypatch.setattr(stand_ins, "write_models", crash)
     with pytest.raises(RuntimeError):
         build_tiny(tmp_path / "tiny")
     assert list(tmp_path.iterdir()) == []
@@ -105,7 +106,7 @@ def test_a_build_finished_meanwhile_by_another_process_wins(
             (root / folder).mkdir()
         copy_models(tiny_models_dir, target)  # the other process renames its folder first
 
-    monkeypatch.setattr(model_builder, "_write_models", slow_build)
+    monkeypatch.setattr(stand_ins, "write_models", slow_build)
     assert build_tiny(target) == target
     assert file_hashes(target) == file_hashes(tiny_models_dir)
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
@@ -117,7 +118,7 @@ def test_force_rebuilds_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             (root / folder).mkdir()
             (root / folder / "weights.safetensors").write_text(str(time.time_ns()))
 
-    monkeypatch.setattr(model_builder, "_write_models", fake_build)
+    monkeypatch.setattr(stand_ins, "write_models", fake_build)
     target = build_tiny(tmp_path / "tiny")
     first = file_hashes(target)
     assert build_tiny(target) == target and file_hashes(target) == first
@@ -157,7 +158,7 @@ def test_the_unet_keeps_the_16_cross_attention_layers_of_sd15(pipe) -> None:
     cross = [k for k in pipe.unet.attn_processors if k.endswith("attn2.processor")]
     assert len(cross) == 16
     assert pipe.vae_scale_factor == 8
-    assert type(pipe.scheduler).__name__ == models_module.SCHEDULER
+    assert type(pipe.scheduler).__name__ == models_layout.SCHEDULER
 
 
 def test_the_tokenizer_knows_prompt_words_and_clip_special_tokens(pipe) -> None:
@@ -241,8 +242,8 @@ def test_sd15_without_cached_weights_is_unavailable_with_a_download_hint(tmp_pat
 
 def test_sd15_resolves_to_hub_ids_when_every_file_is_in_the_cache(tmp_path: Path, empty_hf_cache: Path) -> None:
     settings = Settings(home=tmp_path, models="sd15")
-    repos = models_module._hub_ids(settings)
-    for name, files in models_module.required_files(settings).items():
+    repos = models_profiles._hub_ids(settings)
+    for name, files in models_layout.required_files(settings).items():
         repo = empty_hf_cache / ("models--" + repos[name].replace("/", "--"))
         (repo / "refs").mkdir(parents=True)
         (repo / "refs" / "main").write_text("abc123")

@@ -35,7 +35,7 @@ def add(lib, colour, title, tags=(), description=""):
 def test_add_stores_png_and_record(library):
     record = add(library, (200, 10, 10), "Red field", ["Bold", "warm "])
     assert record.tags == ["bold", "warm"]
-    assert library.image_path(record.id).read_bytes().startswith(b"\x89PNG")
+    assert (library.images_dir / f"{record.id}.png").read_bytes().startswith(b"\x89PNG")
     assert library.get(record.id).title == "Red field"
     assert len(library) == 1
 
@@ -86,7 +86,7 @@ def test_remove_deletes_vector_image_and_caches(library):
     assert library.load_ip_embeds(record.id, "encoder-x") is not None
     library.remove(record.id)
     assert len(library) == 0
-    assert not library.image_path(record.id).exists()
+    assert not (library.images_dir / f"{record.id}.png").exists()
     assert not (library.embeds_dir / record.id).exists()
     with pytest.raises(NotFound):
         library.get(record.id)
@@ -139,7 +139,7 @@ def test_recovers_from_half_finished_add_and_remove(tmp_path):
     reopened = StyleLibrary(tmp_path / "s", FakeEmbeddings())
     assert [r.id for r in reopened.list()] == [kept.id]
     assert not (lib.images_dir / "deadbeefdeadbeef.png").exists()
-    assert not reopened.image_path(gone.id).exists()
+    assert not (reopened.images_dir / f"{gone.id}.png").exists()
     assert [h.id for h in reopened.search("anything", k=5)] == [kept.id]
 
 
@@ -186,7 +186,7 @@ def test_index_is_read_in_pages(library):
 
 
 def test_lexical_side_keeps_only_the_best_matches():
-    from sketch2render.lexical import LexicalIndex
+    from sketch2render.styles.lexical import LexicalIndex
 
     index = LexicalIndex()
     for i in range(10):

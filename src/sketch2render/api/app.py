@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__ as version
 from ..config import Settings
-from ..service import RenderService
+from ..render.service import RenderService
 from . import handlers
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
 from .routes import health, renders, styles

@@ -15,11 +15,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import Settings
-from ..service import RenderService
+from ..jobs import JobStore, JobWorker
+from ..render.service import RenderService
 from ..styles import StyleLibrary
-from .jobs import JobStore
 from .runtime import ApiRuntime
-from .worker import JobWorker
 
 ANONYMOUS = "anonymous"
 

@@ -46,6 +46,11 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     "4XX": {"model": ErrorResponse, "description": "The request was refused (see error.code)"},
     "5XX": {"model": ErrorResponse, "description": "The server could not answer (see error.code)"},
 }
+# For routes whose success is not JSON (an event stream): errors are still JSON.
+_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+JSON_ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"description": spec["description"], "content": _JSON_ERROR} for status, spec in ERROR_RESPONSES.items()
+}
 
 
 def error_json(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:

@@ -11,8 +11,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..jobs import Job, JobStatus
 from ..schemas import Timings
-from .jobs import Job, JobStatus
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
@@ -61,7 +61,7 @@ class ApiMetrics:
             if isinstance(value, int | float) and value > 0:
                 self.render_stage.labels(stage).observe(float(value))
 
-    def render(self, *, counts: dict[str, int], depth: int, capacity: int, worker: bool, models: bool) -> bytes:
+    def exposition(self, *, counts: dict[str, int], depth: int, capacity: int, worker: bool, models: bool) -> bytes:
         """The exposition text, with the store-derived gauges refreshed first."""
         for status, n in counts.items():
             self.jobs.labels(status).set(n)

@@ -13,23 +13,13 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
-from ..service import RenderService, build_service
-from .jobs import JobStore
+from ..jobs import JobStore, JobWorker, LocalExecutor
+from ..render.service import RenderService, build_service
 from .metrics import ApiMetrics
-from .worker import JobWorker, LocalExecutor
 
 log = logging.getLogger("sketch2render.api")
 
 SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders."
-
-
-class ShuttingDown(errors.S2RError):
-    code = "shutting_down"
-    http_status = 503
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.headers = {"Retry-After": "5"}
 
 
 class ApiRuntime:

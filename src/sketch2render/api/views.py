@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..jobs import Job, JobStatus
 from ..schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord
-from .jobs import Job, JobStatus
 from .runtime import SMOKE_TEST_WARNING
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import S2RError
+from ..errors import ChromaUnavailable
 
 log = logging.getLogger("sketch2render.scale")
 
@@ -34,11 +34,6 @@ threading.Thread(target=watch, daemon=True).start()
 import chromadb_rust_bindings
 chromadb_rust_bindings.cli(["chroma", *sys.argv[2:]])
 """
-
-
-class ChromaUnavailable(S2RError):
-    code = "chroma_unavailable"
-    http_status = 503
 
 
 def _run_args(path: Path, host: str, port: int) -> list[str]:

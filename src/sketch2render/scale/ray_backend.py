@@ -1,9 +1,9 @@
 """`S2R_BACKEND=ray` in the API process: jobs render on the Ray Serve deployment of ray_worker.py.
 
 The API's job store stays the source of truth; only *how* a job runs changes:
-- `RayExecutor` (the API's `Executor`): sends a job to the deployment, relays its progress to
-  the store, records the replica on the job, writes the outputs into the job folder exactly as
-  `save_render` lays them out (the HTTP routes serve them unchanged). A replica that dies mid-job
+- `RayExecutor` (a jobs `Executor`): sends a job to the deployment, relays its progress to
+  the store, records the replica on the job, writes the outputs into the job folder through
+  render/outputs.py, as a local render would (the HTTP routes serve them unchanged). A replica that dies mid-job
   is retried once (Serve routes to a live or restarted replica), then the job fails with the
   reason; Serve backpressure (`max_queued_requests`) means wait and retry, never fail; a
   cancelled job cancels its Serve request, which stops the render at its next step.
@@ -16,7 +16,6 @@ This process never loads the diffusion pipeline: it keeps the retrieval model an
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -26,7 +25,12 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
-from ..schemas import RenderParams
+from ..jobs import Execution, Job, JobStore, JobWorkerPool
+from ..jobs.executor import job_input
+from ..models import ModelSet, resolve_models
+from ..render.outputs import EncodedRender, write_render
+from ..render.ports import ProgressFn
+from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
 
 log = logging.getLogger("sketch2render.scale")
@@ -38,11 +42,6 @@ CANCEL_POLL_S = 0.1
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024  # only sketches and finished PNGs pass through it
 
 
-class WorkerDied(errors.S2RError):
-    code = "worker_died"
-    http_status = 503
-
-
 def domain_error(error: dict[str, Any]) -> errors.S2RError:
     """The replica's `{"error": ...}` as the same domain error in this process."""
     cls = getattr(errors, str(error.get("type")), None)
@@ -51,20 +50,6 @@ def domain_error(error: dict[str, Any]) -> errors.S2RError:
     exc = cls(str(error.get("message") or "the render failed"), field=error.get("field"))
     exc.code = str(error.get("code") or exc.code)
     return exc
-
-
-def write_outputs(job_dir: Path, result: dict[str, Any]) -> int:
-    """The replica's images, edge map and recipe, in `save_render`'s layout; returns the image count."""
-    from ..api.worker import OUTPUT_STEM, edges_path, output_paths
-
-    images = result["images"]
-    files = [*zip(output_paths(job_dir, len(images)), images, strict=True), (edges_path(job_dir), result["edges"])]
-    files.append((job_dir / f"{OUTPUT_STEM}.json", json.dumps(result["recipe"], indent=2).encode()))
-    for path, data in files:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return len(images)
 
 
 def _cancel_on(cancel: threading.Event, stream: Any) -> threading.Event:
@@ -85,7 +70,7 @@ def _cancel_on(cancel: threading.Event, stream: Any) -> threading.Event:
 class RayExecutor:
     """Runs a job on the deployment behind `handle()` (None until it is deployed)."""
 
-    def __init__(self, handle: Callable[[], Any], store: Any, *, retry_delay: float = RETRY_DELAY_S) -> None:
+    def __init__(self, handle: Callable[[], Any], store: JobStore, *, retry_delay: float = RETRY_DELAY_S) -> None:
         self._handle = handle
         self.store = store
         self.retry_delay = retry_delay
@@ -93,40 +78,35 @@ class RayExecutor:
     def ready(self) -> bool:
         return self._handle() is not None
 
-    def execute(self, job: Any, job_dir: Path, *, progress: Callable[[int, int], None], cancel: threading.Event):
+    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution:
         from ray.exceptions import RayActorError
         from ray.serve.exceptions import ReplicaUnavailableError
-
-        from ..api.jobs import INPUT_NAME
-        from ..api.worker import Execution
 
         handle = self._handle()
         if handle is None:
             raise errors.ModelsUnavailable("the render workers are not deployed yet")
-        try:
-            sketch = (job_dir / INPUT_NAME).read_bytes()
-        except FileNotFoundError:
-            raise errors.NotFound("the uploaded sketch of this job is missing on disk") from None
-        params = RenderParams.model_validate(job.params).model_dump(mode="json")
+        sketch, params = job_input(job, job_dir)
+        payload = params.model_dump(mode="json")
         lost: list[str] = []
         for attempt in range(1, ATTEMPTS + 1):
             seen: dict[str, str] = {}
             try:
-                result = self._attempt(handle, job.id, sketch, params, progress, cancel, seen)
+                result = self._attempt(handle, job.id, sketch, payload, progress, cancel, seen)
                 break
             except (RayActorError, ReplicaUnavailableError) as exc:
                 if cancel.is_set():
                     raise errors.Cancelled("the render was cancelled") from None
                 lost.append(seen.get("replica", "a replica"))
                 if attempt == ATTEMPTS:
-                    raise WorkerDied(
+                    raise errors.WorkerDied(
                         f"the render worker died during this job {len(lost)} times ({', '.join(lost)}): "
                         f"{type(exc).__name__}"
                     ) from None
                 log.warning("render %s: worker %s died (%s); retrying", job.id, lost[-1], type(exc).__name__)
                 if cancel.wait(self.retry_delay):
                     raise errors.Cancelled("the render was cancelled") from None
-        return Execution(recipe=result["recipe"], images=write_outputs(job_dir, result))
+        saved = write_render(EncodedRender(**result), job_dir)
+        return Execution(recipe=result["recipe"], images=len(saved.images))
 
     def _attempt(self, handle, job_id, sketch, params, progress, cancel, seen) -> dict[str, Any]:
         """One submission, waiting out Serve backpressure; the replica's result payload."""
@@ -149,7 +129,7 @@ class RayExecutor:
                         raise domain_error(chunk["error"])
                     elif "result" in chunk:
                         return chunk["result"]
-                raise WorkerDied("the render worker ended the job without a result")
+                raise errors.WorkerDied("the render worker ended the job without a result")
             except BackPressureError:
                 log.info("render %s: the workers' queue is full; retrying in %.1fs", job_id, delay)
                 if cancel.wait(delay):
@@ -165,7 +145,7 @@ class StylesService:
     """What this process loads in ray mode: the model profile, the retrieval embeddings and the
     shared style library. The render routes never call `render` here: jobs go to the replicas."""
 
-    def __init__(self, settings: Settings, models: Any, embeddings: Any, library: Any) -> None:
+    def __init__(self, settings: Settings, models: ModelSet, embeddings: CLIPEmbeddings, library: StyleLibrary) -> None:
         self.settings = settings
         self.models = models
         self.embeddings = embeddings
@@ -174,9 +154,6 @@ class StylesService:
 
     @classmethod
     def build(cls, settings: Settings) -> StylesService:
-        from ..builders import build_embeddings, build_library
-        from ..models import resolve_models
-
         models = resolve_models(settings)
         embeddings = build_embeddings(settings, models)
         return cls(settings, models, embeddings, build_library(settings, embeddings, models))
@@ -201,7 +178,7 @@ class RayBackend:
     started with a parent-death signal that fires when the *thread* that started them ends, so
     the thread that calls `ray.init` must live as long as the instance (not the API's loader)."""
 
-    def __init__(self, settings: Settings, store: Any) -> None:
+    def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
         self.slots = max(settings.ray_max_replicas, settings.ray_min_replicas, 1) * MAX_ONGOING
@@ -215,9 +192,7 @@ class RayBackend:
         self._outcome: tuple[Any, BaseException | None] = (None, None)
         self._owner: threading.Thread | None = None
 
-    def make_worker(self, **options: Any):
-        from ..api.pool import JobWorkerPool
-
+    def make_worker(self, **options: Any) -> JobWorkerPool:
         return JobWorkerPool(self.store, self.executor, slots=self.slots, **options)
 
     def start(self, service: Any = None) -> Any:

@@ -20,10 +20,14 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 from ..config import Settings
 from ..errors import S2RError
+from ..render.outputs import encode_render
+from ..render.service import build_service
+from ..schemas import RenderParams
 
 APP_NAME = "sketch2render"
 DEPLOYMENT_NAME = "RenderWorker"
@@ -35,8 +39,6 @@ class RenderWorker:
 
     def __init__(self, settings: Settings) -> None:
         from ray import serve
-
-        from ..service import build_service
 
         self.replica_id = serve.get_replica_context().replica_id.to_full_id_str()
         self.service = build_service(settings)
@@ -69,22 +71,11 @@ class RenderWorker:
             cancel.set()  # cancelled by the caller, or the caller went away: stop at the next step
 
     def _render(self, sketch: bytes, params: dict[str, Any], progress, cancel: threading.Event) -> dict[str, Any]:
-        from .. import imaging
-        from ..schemas import RenderParams
-        from ..service import png_with_recipe
-
         try:
             result = self.service.render(sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel)
         except S2RError as exc:
             return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
-        recipe = result.recipe
-        return {
-            "result": {
-                "recipe": recipe.model_dump(mode="json"),
-                "images": [png_with_recipe(image, recipe, i) for i, image in enumerate(result.images)],
-                "edges": imaging.encode_png(result.control_image),
-            }
-        }
+        return {"result": asdict(encode_render(result))}
 
 
 def use_gpus(settings: Settings) -> bool:

@@ -11,11 +11,11 @@ server-sent events (the UI polls), retries.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 from pydantic import ValidationError
 
 from ..schemas import RenderRecipe, StyleHit, StyleRecord
@@ -122,9 +122,8 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=3.0), transport=transport
         )
-        self._images: OrderedDict[str, bytes] = OrderedDict()
-        self._jobs: OrderedDict[str, RenderJob] = OrderedDict()
-        self._cache_size = cache_size
+        self._images: LRUCache[str, bytes] = LRUCache(cache_size)  # image bytes by URL
+        self._jobs: LRUCache[str, RenderJob] = LRUCache(cache_size)  # finished jobs never change
         self._lock = threading.Lock()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -162,14 +161,11 @@ class ApiClient:
     def _image(self, path: str, params: dict[str, Any] | None = None) -> bytes:
         key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
         with self._lock:
-            if key in self._images:
-                self._images.move_to_end(key)
-                return self._images[key]
-        data = self._request("GET", path, params=params).content
-        with self._lock:
-            self._images[key] = data
-            while len(self._images) > self._cache_size:
-                self._images.popitem(last=False)
+            data = self._images.get(key)
+        if data is None:
+            data = self._request("GET", path, params=params).content
+            with self._lock:
+                self._images[key] = data
         return data
 
     def close(self) -> None:
@@ -214,14 +210,12 @@ class ApiClient:
     def get_render(self, job_id: str) -> RenderJob:
         """The job's state; a finished job never changes, so it is remembered."""
         with self._lock:
-            if job_id in self._jobs:
-                return self._jobs[job_id]
-        job = RenderJob.from_json(self._json("GET", f"/v1/renders/{job_id}"))
-        if job.terminal:
-            with self._lock:
-                self._jobs[job_id] = job
-                while len(self._jobs) > self._cache_size:
-                    self._jobs.popitem(last=False)
+            job = self._jobs.get(job_id)
+        if job is None:
+            job = RenderJob.from_json(self._json("GET", f"/v1/renders/{job_id}"))
+            if job.terminal:
+                with self._lock:
+                    self._jobs[job_id] = job
         return job
 
     def list_renders(self, offset: int = 0, limit: int = 20) -> tuple[list[RenderJob], int]:

@@ -29,13 +29,8 @@ def canvas_png(rgba: np.ndarray) -> bytes:
 def edge_preview(data: bytes, size: int, settings: Settings) -> EdgePreview:
     """Decode (with the API's limits), resize to the output size and detect edges; raises a
     domain error (`errors.S2RError`) with a readable message when the sketch cannot be used."""
-    image = imaging.decode_image(
-        data,
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_image_pixels,
-        max_side=settings.max_side,
-        at_least=size,  # decoded as the server's chain decodes it, so the preview matches
-    )
+    # decoded as the server's pipeline decodes it, so the preview matches
+    image = imaging.decode_upload(data, settings.limits, at_least=size)
     resized = imaging.resize_for_generation(image, size)
     edges = imaging.detect_edges(resized)
     caption = f"{resized.width}×{resized.height} · Canny {edges.low}/{edges.high} · {edges.edge_fraction:.1%} edges"

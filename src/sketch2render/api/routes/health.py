@@ -38,7 +38,7 @@ def readyz(runtime: RuntimeDep, _: Principal) -> JSONResponse:
 def metrics(runtime: RuntimeDep, _: Principal) -> Response:
     store = runtime.store
     open_store = store is not None and not store.closed
-    body = runtime.metrics.render(
+    body = runtime.metrics.exposition(
         counts=store.counts() if open_store else {},
         depth=store.depth() if open_store else 0,
         capacity=runtime.settings.queue_max,

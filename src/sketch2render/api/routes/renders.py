@@ -2,7 +2,7 @@
 input sketch, cancel, and a server-sent event stream of progress.
 
 A submission is checked completely before it is stored: parameters through `RenderParams`
-(422 naming the field), the sketch through `imaging.decode_image` (its own 4xx), style ids
+(422 naming the field), the sketch through `imaging.decode_upload` (its own 4xx), style ids
 against the library. Only then are the input file and the job row written, then 202.
 """
 
@@ -11,44 +11,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
-from ...errors import Conflict, InvalidParameter, NotFound
-from ...schemas import RenderParams, StyleMode
+from ...errors import Conflict, InvalidParameter, NotFound, ShuttingDown
+from ...jobs.store import INPUT_NAME, Job, JobStatus, is_job_id
+from ...render.outputs import edges_path, image_paths
+from ...schemas import RenderParams
 from ..deps import Principal, RuntimeDep, SettingsDep, StoreDep, WorkerDep
-from ..handlers import ERROR_RESPONSES, from_validation_error
-from ..jobs import INPUT_NAME, JobStatus, is_job_id
-from ..runtime import ShuttingDown
+from ..forms import render_params
+from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
-from ..worker import edges_path, output_paths
-from .styles import split_list
 
 router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
 PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
 SKETCH_NAME = "sketch.png"  # the input re-encoded as PNG, cached beside it on the first GET /sketch
 SSE_POLL_S = 0.2
-SSE_KEEPALIVE_S = 15.0
-PARAM_FIELDS = tuple(RenderParams.model_fields)
-_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of")
-
-
-def _form(name: str, **extra: Any) -> Any:
-    """A Form() for one RenderParams field, with its bounds and default copied into OpenAPI."""
-    info = RenderParams.model_fields[name]
-    bounds = {c: getattr(m, c) for m in info.metadata for c in _CONSTRAINTS if getattr(m, c, None) is not None}
-    default = info.get_default(call_default_factory=True)
-    text = f"default: {default!r}" if default not in (None, []) else "default: automatic"
-    return Form(description=extra.pop("description", text), **bounds, **extra)
 
 
 def _job_id(job_id: str) -> str:
@@ -85,49 +71,16 @@ def submit_render(
     worker: WorkerDep,
     principal: Principal,
     sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP")],
-    prompt: Annotated[str, _form("prompt", description="what to render")],
-    negative_prompt: Annotated[str | None, _form("negative_prompt")] = None,
-    steps: Annotated[int | None, _form("steps")] = None,
-    guidance_scale: Annotated[float | None, _form("guidance_scale")] = None,
-    control_strength: Annotated[float | None, _form("control_strength")] = None,
-    control_start: Annotated[float | None, _form("control_start")] = None,
-    control_end: Annotated[float | None, _form("control_end")] = None,
-    style_strength: Annotated[float | None, _form("style_strength")] = None,
-    style_mode: Annotated[StyleMode | None, _form("style_mode")] = None,
-    style_ids: Annotated[
-        list[str] | None, Form(description="use these styles (skip retrieval); comma-separated or repeated")
-    ] = None,
-    top_k: Annotated[int | None, _form("top_k")] = None,
-    blend: Annotated[bool | None, _form("blend")] = None,
-    blend_temperature: Annotated[float | None, _form("blend_temperature")] = None,
-    min_style_score: Annotated[float | None, _form("min_style_score")] = None,
-    seed: Annotated[int | None, _form("seed")] = None,
-    num_images: Annotated[int | None, _form("num_images")] = None,
-    size: Annotated[int | None, _form("size", multiple_of=8)] = None,
-    canny_low: Annotated[int | None, _form("canny_low")] = None,
-    canny_high: Annotated[int | None, _form("canny_high")] = None,
-    auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
+    params: Annotated[RenderParams, Depends(render_params)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    # 1. Parameters (422 naming the field), then the key. Form fields left out take the defaults
-    #    of RenderParams (the form parameters above carry the RenderParams field names).
-    given = {k: v for k, v in locals().items() if k in PARAM_FIELDS and v is not None}
-    given["style_ids"] = split_list(style_ids)
-    try:
-        params = RenderParams.model_validate(given)
-    except ValidationError as exc:
-        raise from_validation_error(exc, PARAM_FIELDS) from None
+    # 1. Parameters were validated by `render_params` (422 naming the field); then the key.
     key = _idempotency_key(idempotency_key, principal)
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx), the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    imaging.decode_image(
-        data,
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_image_pixels,
-        max_side=settings.max_side,
-    )
+    imaging.decode_upload(data, settings.limits)
     if runtime.service is not None:
         for style_id in params.style_ids:
             if style_id not in runtime.service.library:
@@ -182,7 +135,7 @@ def render_image(
     def pick(job):
         if index >= job.images:
             raise NotFound(f"render {job_id} has {job.images} image(s); index {index} is out of range", field="index")
-        return output_paths(store.job_dir(job.id), job.images)[index]
+        return image_paths(store.job_dir(job.id), job.images)[index]
 
     return _finished_file(store, job_id, pick)
 
@@ -224,13 +177,7 @@ def render_sketch(job_id: str, settings: SettingsDep, store: StoreDep, _: Princi
             data = f.read(settings.max_upload_bytes + 1)
     except FileNotFoundError:
         raise NotFound(f"the sketch of render {job_id} is missing on disk", field="id") from None
-    image = imaging.decode_image(
-        data,
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_image_pixels,
-        max_side=settings.max_side,
-    )
-    png = imaging.encode_png(image)
+    png = imaging.encode_png(imaging.decode_upload(data, settings.limits))
     _cache(cached, png)
     return Response(png, media_type="image/png")
 
@@ -248,40 +195,35 @@ def cancel_render(job_id: str, worker: WorkerDep, _: Principal) -> JSONResponse:
     return JSONResponse(body, status_code=202 if job.status == JobStatus.RUNNING else 200)
 
 
-def _event(name: str, data: dict) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+async def existing_job(job_id: str, store: StoreDep) -> Job:
+    """The job (a 404 before any event stream starts)."""
+    return await anyio.to_thread.run_sync(store.get, _job_id(job_id))
 
 
 @router.get(
     "/{job_id}/events",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE"}},
+    response_class=EventSourceResponse,
+    responses=JSON_ERROR_RESPONSES,
     summary="Server-sent events: `progress` and `status` until the job ends",
 )
-async def render_events(job_id: str, request: Request, runtime: RuntimeDep, store: StoreDep, _: Principal):
-    job = await anyio.to_thread.run_sync(store.get, _job_id(job_id))  # 404 before the stream starts
-
-    async def stream() -> AsyncIterator[bytes]:
-        nonlocal job
-        last_status, last_step, quiet = None, None, 0.0
-        while True:
-            if job.status != last_status:
-                last_status = job.status
-                yield _event("status", JobSummary.model_validate(job_summary(job)).model_dump(mode="json"))
-            if job.step != last_step and not job.terminal:
-                last_step = job.step
-                yield _event("progress", {"id": job.id, "status": job.status, "step": job.step, "total": job.total})
-            if job.terminal or runtime.stopping.is_set() or await request.is_disconnected():
-                return
-            await asyncio.sleep(SSE_POLL_S)
-            quiet += SSE_POLL_S
-            if quiet >= SSE_KEEPALIVE_S:
-                quiet = 0.0
-                yield b": keep-alive\n\n"
-            try:
-                job = await anyio.to_thread.run_sync(store.get, job.id)
-            except Exception:  # pruned or the store closed under us: end the stream
-                return
-
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+async def render_events(
+    job: Annotated[Job, Depends(existing_job)], runtime: RuntimeDep, store: StoreDep, _: Principal
+) -> AsyncIterator[ServerSentEvent]:
+    """A `status` event on every change of status, a `progress` event on every new step; the
+    stream ends when the job does (FastAPI adds a keep-alive comment after 15 s of quiet)."""
+    last_status, last_step = None, None
+    while True:
+        if job.status != last_status:
+            last_status = job.status
+            yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
+        if job.step != last_step and not job.terminal:
+            last_step = job.step
+            progress = {"id": job.id, "status": job.status, "step": job.step, "total": job.total}
+            yield ServerSentEvent(event="progress", data=progress)
+        if job.terminal or runtime.stopping.is_set():
+            return
+        await asyncio.sleep(SSE_POLL_S)
+        try:
+            job = await anyio.to_thread.run_sync(store.get, job.id)
+        except Exception:  # pruned or the store closed under us: end the stream
+            return

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from ... import imaging
 from ...errors import NotFound
-from ...schemas import StyleHit, StyleMeta, StyleRecord
+from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
 from ..deps import LibraryDep, Principal, SettingsDep
+from ..forms import split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import StyleList, StyleSearch
 
@@ -24,13 +25,8 @@ PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"
 TAG_TEXT = "comma-separated, or repeat the field"
 
 
-def split_list(values: list[str] | None) -> list[str]:
-    """Repeated fields and comma-separated values, flattened, blanks dropped."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
-
-
 def checked_id(style_id: str) -> str:
-    if not (1 <= len(style_id) <= 64 and style_id.isalnum()):
+    if not is_style_id(style_id):
         raise NotFound(f"no style with id {style_id!r}", field="style_id")
     return style_id
 

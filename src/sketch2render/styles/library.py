@@ -1,4 +1,4 @@
-"""The style library: style images on disk, their CLIP vectors in ChromaDB (via langchain-chroma).
+"""The style library: style images on disk, their CLIP vectors in ChromaDB (its own collection API).
 
 On disk, under `root` (the default, one process owns the store):
   images/<id>.png    the image, re-encoded (longest side at most `store_side`)
@@ -20,20 +20,24 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from . import imaging
+from .. import imaging
+from ..config import UploadLimits
+from ..errors import InvalidImage, InvalidParameter, NotFound
+from ..schemas import StyleHit, StyleMeta, StyleRecord
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
-from .errors import InvalidImage, InvalidParameter, NotFound
+from .embeddings import ImageTextEmbeddings
 from .lexical import LexicalIndex, reciprocal_rank_fusion
-from .schemas import StyleHit, StyleMeta, StyleRecord
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 COLLECTION_PREFIX = "s2r-styles-"
 MAX_ASPECT = 20  # longest side over shortest, for style images
@@ -63,20 +67,17 @@ class StyleLibrary:
     def __init__(
         self,
         root: Path,
-        embeddings: Any,
+        embeddings: ImageTextEmbeddings,
         *,
-        client: Any = None,
+        client: ClientAPI | None = None,
         blobs: BlobStore | None = None,
-        max_bytes: int = 20 * 1024 * 1024,
-        max_pixels: int = 40_000_000,
-        max_side: int = 12_000,
+        limits: UploadLimits = UploadLimits(),
         store_side: int = 1024,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
         rrf_k: int = 60,
     ) -> None:
         import chromadb
-        from langchain_chroma import Chroma
 
         self.root = Path(root)
         self.images_dir = self.root / "images"
@@ -88,13 +89,14 @@ class StyleLibrary:
                 settings=chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False),
             )
         self.embeddings = embeddings
-        self.store = Chroma(
-            collection_name=collection_name(getattr(embeddings, "model_name", type(embeddings).__name__)),
-            embedding_function=embeddings,
-            client=client,
-            collection_metadata={"hnsw:space": "cosine"},
+        self.client = client
+        # chromadb's own API: we bring our own vectors, and only ids and distances come back.
+        self.collection = client.get_or_create_collection(
+            collection_name(getattr(embeddings, "model_name", type(embeddings).__name__)),
+            metadata={"hnsw:space": "cosine"},
+            embedding_function=None,
         )
-        self.limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_side": max_side}
+        self.limits = limits
         self.store_side = store_side
         self.weights = (dense_weight, lexical_weight, rrf_k)
         self._records: dict[str, StyleRecord] = {}
@@ -104,10 +106,6 @@ class StyleLibrary:
         self.reconcile()
 
     # --- consistency ---------------------------------------------------------------------
-    @property
-    def _collection(self):
-        return self.store._collection  # langchain-chroma's collection: we bring our own vectors
-
     def reconcile(self) -> dict[str, int]:
         """Make the index agree with the blobs (after a crash or a change of retrieval model).
         On a shared store nothing another process may be writing is removed: the index is read
@@ -123,7 +121,7 @@ class StyleLibrary:
             self.blobs.cleanup()
             stale = [i for i in indexed["ids"] if i not in committed]
             if stale:  # a remove that did not finish
-                self._collection.delete(ids=stale)
+                self.collection.delete(ids=stale)
             self._load_records(indexed, committed)
             missing = sorted(committed - set(self._records))
             for style_id in missing:
@@ -143,7 +141,7 @@ class StyleLibrary:
         ids: list[str] = []
         metadatas: list[dict] = []
         while True:
-            chunk = self._collection.get(include=["metadatas"], limit=page, offset=len(ids))
+            chunk = self.collection.get(include=["metadatas"], limit=page, offset=len(ids))
             ids += chunk["ids"]
             metadatas += chunk["metadatas"]
             if len(chunk["ids"]) < page:
@@ -179,7 +177,7 @@ class StyleLibrary:
         self._lexical.set(record.id, record.search_text())
 
     def _index(self, records: Sequence[StyleRecord], vectors: Sequence[Sequence[float]]) -> None:
-        batch = max(1, min(5000, self.store._client.get_max_batch_size()))
+        batch = max(1, min(5000, self.client.get_max_batch_size()))
         for start in range(0, len(records), batch):
             chunk = records[start : start + batch]
             metadatas = []
@@ -187,7 +185,7 @@ class StyleLibrary:
                 meta: dict[str, Any] = {"title": r.title, "record": r.model_dump_json()}
                 meta.update({_tag_key(t): True for t in r.tags if t.strip()})
                 metadatas.append(meta)
-            self._collection.upsert(
+            self.collection.upsert(
                 ids=[r.id for r in chunk],
                 embeddings=[list(v) for v in vectors[start : start + batch]],
                 metadatas=metadatas,
@@ -199,11 +197,11 @@ class StyleLibrary:
     # --- adding and removing -------------------------------------------------------------
     def add_bytes(self, data: bytes, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
         """Add one image; returns (record, created). Bad files raise before anything is stored."""
-        image = imaging.decode_image(data, **self.limits)
+        image = imaging.decode_upload(data, self.limits)
         return self.add_image(image, meta)
 
     def add_file(self, path: Path, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
-        image = imaging.load_image_file(Path(path), **self.limits)
+        image = imaging.load_upload_file(Path(path), self.limits)
         if meta is None or not meta.title:
             meta = (meta or StyleMeta()).model_copy(update={"title": Path(path).stem.replace("_", " ")})
         return self.add_image(image, meta)
@@ -243,7 +241,7 @@ class StyleLibrary:
         with self._lock:
             record = self.get(style_id)
             self.blobs.delete(style_id, RECORD)  # commit point
-            self._collection.delete(ids=[style_id])
+            self.collection.delete(ids=[style_id])
             self.blobs.remove_style(style_id)
             self._records.pop(style_id, None)
             self._lexical.discard(style_id)
@@ -268,11 +266,6 @@ class StyleLibrary:
         if record is None:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
         return record
-
-    def image_path(self, style_id: str) -> Path:
-        if not style_id.isalnum():  # ids are hex; never let other text near the filesystem
-            raise NotFound(f"no style with id {style_id!r}", field="style_id")
-        return self.images_dir / f"{style_id}.png"
 
     def image_bytes(self, style_id: str) -> bytes:
         """The stored PNG of a style (from the disk or the shared server)."""
@@ -338,8 +331,11 @@ class StyleLibrary:
                 where = {_tag_key(tags[0]): True}
             elif tags:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
-            found = self.store.similarity_search_by_vector_with_relevance_scores(list(vector), k=n, filter=where)
-            dense = {doc.id: 1.0 - float(distance) for doc, distance in found if doc.id in self._records}
+            found = self.collection.query(
+                query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"]
+            )
+            pairs = zip(found["ids"][0], found["distances"][0], strict=True)
+            dense = {i: 1.0 - float(distance) for i, distance in pairs if i in self._records}
             lexical = self._lexical.scores(query, allowed, limit=n) if query else {}
             dense_w, lexical_w, rrf_k = self.weights
             fused = reciprocal_rank_fusion(dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k)
@@ -395,25 +391,3 @@ class StyleLibrary:
             if progress:
                 progress(done, len(items), path)
         return results
-
-
-def load_manifest(folder: Path) -> list[tuple[Path, StyleMeta]]:
-    """Read a folder's manifest.json (file, title, creator, year, license, source, tags, description)."""
-    entries = json.loads((folder / "manifest.json").read_text())
-    items = []
-    for entry in entries:
-        fields = {k: entry[k] for k in StyleMeta.model_fields if k in entry}
-        items.append((folder / entry["file"], StyleMeta(**fields)))
-    return items
-
-
-def default_styles_dir() -> Path:
-    """The 21 public-domain style images shipped with the package (with their licenses)."""
-    return Path(__file__).parent / "data" / "styles"
-
-
-def import_defaults(library: StyleLibrary, progress: Callable[[int, int, Path], None] | None = None) -> tuple[int, int]:
-    """Add the bundled styles; idempotent. Returns (added, already present)."""
-    results = library.add_files(load_manifest(default_styles_dir()), progress)
-    added = sum(created for _, created in results)
-    return added, len(results) - added

@@ -5,46 +5,37 @@ CUDA, fp32 on CPU) and `generate` runs it under a lock: a seeded generator, a pe
 callback, cancellation between steps, denoising and VAE decode timed apart, GPU out-of-memory
 reported as a domain error. Style images arrive as IP-Adapter image embeddings (computed once per
 style by `encode_style` and cached by the library). No safety checker is loaded (see README).
-Not here: retrieval and style selection (chain.py), decoding and edges (imaging.py).
+Not here: retrieval and style selection (pipeline.py), decoding and edges (imaging.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .errors import Cancelled, InvalidParameter, OutOfMemory
-from .schemas import RenderParams
+from ..config import Settings
+from ..errors import Cancelled, InvalidParameter, OutOfMemory
+from ..models import ModelSet, resolve_device
+from ..models.quiet import quiet_libraries
+from ..schemas import RenderParams
+from .ports import Generated, ProgressFn
 
-ProgressFn = Callable[[int, int], None]
-
-# InstantStyle on SD 1.5: inject the reference only into the style layers, up_blocks.1.attentions.1.
-# (The SDXL recipe, {"up": {"block_0": ...}}, silently turns every layer off on SD 1.5.)
-STYLE_ONLY_LAYERS = {"up": {"block_1": [0.0, 1.0, 0.0]}}
-
-
-@dataclass
-class Generated:
-    images: list[Image.Image]
-    denoise_s: float
-    vae_decode_s: float
+if TYPE_CHECKING:
+    import torch
+    from diffusers import StableDiffusionControlNetPipeline
 
 
-def ip_adapter_scales(pipe: Any) -> dict[str, float]:
-    """The IP-Adapter scale of every cross-attention processor (to check what is switched on)."""
-    return {
-        name: float(proc.scale[0])
-        for name, proc in pipe.unet.attn_processors.items()
-        if hasattr(proc, "scale") and isinstance(proc.scale, list)
-    }
+def style_only_layers(strength: float) -> dict:
+    """InstantStyle on SD 1.5: the reference goes only into the style layers, up_blocks.1.attentions.1.
+    (The SDXL recipe, {"up": {"block_0": ...}}, silently turns every layer off on SD 1.5.)"""
+    return {"up": {"block_1": [0.0, strength, 0.0]}}
 
 
-def enable_attention_slicing(pipe: Any) -> None:
+def enable_attention_slicing(pipe: StableDiffusionControlNetPipeline) -> None:
     """Attention slicing that keeps the IP-Adapter working (diffusers 0.42).
 
     diffusers' own enable-attention-slicing after `load_ip_adapter` replaces the IP-Adapter's processors
@@ -68,19 +59,25 @@ def _is_oom(exc: BaseException) -> bool:
 class Renderer:
     """One loaded pipeline, reused for every render. Thread-safe (one render at a time)."""
 
-    def __init__(self, pipe: Any, *, device: str, dtype: Any, encoder_key: str) -> None:
+    def __init__(
+        self, pipe: StableDiffusionControlNetPipeline, *, device: str, dtype: torch.dtype, encoder_key: str
+    ) -> None:
         self.pipe = pipe
         self.device = device
         self.dtype = dtype
         self.encoder_key = encoder_key  # cache key for style embeddings from this image encoder
         self._lock = threading.Lock()
 
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).replace("torch.", "")
+
     @classmethod
-    def from_models(cls, models: Any, settings: Any) -> Renderer:
+    def from_models(cls, models: ModelSet, settings: Settings) -> Renderer:
         import torch
         from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
 
-        device = settings.resolved_device()
+        device = resolve_device(settings)
         dtype = torch.float16 if device == "cuda" else torch.float32
         common = {"dtype": dtype, "use_safetensors": True, "local_files_only": models.local_files_only}
         controlnet = ControlNetModel.from_pretrained(models.controlnet, **common)
@@ -98,7 +95,7 @@ class Renderer:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
-        if settings.attention_slicing:  # memory option only: slows modern GPUs (FACTS.md)
+        if settings.attention_slicing:  # memory option only: slows modern GPUs (docs/facts.md)
             enable_attention_slicing(pipe)
         pipe.set_progress_bar_config(disable=True)
         ids = models.ids()
@@ -128,7 +125,7 @@ class Renderer:
         return torch.zeros(2, 1, proj.image_embeds.in_features)
 
     @staticmethod
-    def mix(embeds: Sequence[Any], weights: Sequence[float]):
+    def mix(embeds: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
         """Weighted average of style embeddings (the blend)."""
         total = sum(weights)
         if not embeds or total <= 0:
@@ -140,7 +137,7 @@ class Renderer:
         if mode == "none" or strength == 0:
             self.pipe.set_ip_adapter_scale(0.0)
         elif mode == "style-only":
-            self.pipe.set_ip_adapter_scale({"up": {"block_1": [0.0, strength, 0.0]}})
+            self.pipe.set_ip_adapter_scale(style_only_layers(strength))
         else:
             self.pipe.set_ip_adapter_scale(strength)
 
@@ -150,11 +147,12 @@ class Renderer:
         params: RenderParams,
         *,
         seed: int,
-        style_embeds: Any = None,
+        style_embeds: torch.Tensor | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> Generated:
-        """Denoise `params.steps` steps guided by the edge map and the style embedding."""
+        """Denoise `params.steps` steps guided by the edge map and the style embedding.
+        (Long on purpose: diffusers-style numbered stages — inputs, callbacks, denoising, VAE — in one screen.)"""
         import torch
 
         # 1. Inputs
@@ -223,3 +221,9 @@ class Renderer:
                     "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"
                 ) from exc
         return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1)
+
+
+def build_renderer(settings: Settings, models: ModelSet) -> Renderer:
+    """Load the diffusion pipeline for these models (seconds on tiny, longer on real weights)."""
+    quiet_libraries()
+    return Renderer.from_models(models, settings)

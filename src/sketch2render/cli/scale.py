@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .cli import app, edge, settings
+from .common import edge, settings
 
 
-@app.command("chroma-server")
 @edge
 def chroma_server(
     path: Annotated[
@@ -24,7 +23,7 @@ def chroma_server(
     """Run a Chroma server for the style library, shared by API processes and render workers
     (point them at it with S2R_CHROMA_URL=http://HOST:PORT). It has no authentication of its
     own: listen on loopback or a private network only."""
-    from .scale.chroma_server import run_foreground
+    from ..scale.chroma_server import run_foreground
 
     store = (path or settings().home / "chroma-server").expanduser()
     typer.echo(f"Chroma server for sketch2render: data in {store}; S2R_CHROMA_URL=http://{host}:{port}", err=True)

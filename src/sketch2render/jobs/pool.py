@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .jobs import Job, JobStore
-from .worker import Executor, JobWorker
+from .executor import Executor
+from .store import Job, JobStore
+from .worker import JobWorker
 
 
 class JobWorkerPool:

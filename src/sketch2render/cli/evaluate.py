@@ -1,4 +1,5 @@
-"""`sketch2render eval`: render sketches × prompts × a (control, style) grid and report the scores."""
+"""`sketch2render eval`: render sketches × prompts × a (control, style) grid and report the scores;
+`sketch2render bench`: the benchmarks of a source checkout."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from .cli import JsonOpt, app, edge, fail, print_json, progress_bar, settings, warn_if_smoke
+from ..errors import InvalidParameter
+from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, settings, warn_if_smoke
 
 
-@app.command("eval")
 @edge
 def eval_command(
     sketches: Annotated[Path, typer.Option("--sketches", help="Folder of sketch images.")],
@@ -26,14 +27,11 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
-    from pydantic import ValidationError
-
-    from .errors import InvalidParameter
-    from .evaluate import list_sketches, parse_grid, read_prompts, run_eval, summarise, write_outputs
-    from .metrics import QualityScorer
-    from .schemas import RenderParams
-    from .service import build_service
-    from .styles import import_defaults
+    # (Long on purpose: check every input, load once, render, write — four numbered stages.)
+    from ..render.evaluate import list_sketches, parse_grid, read_prompts, run_eval, write_outputs
+    from ..render.report import summarise
+    from ..render.service import build_service
+    from ..styles import import_defaults
 
     # 1. Check every input before loading a model.
     sketch_files = list_sketches(sketches)
@@ -41,11 +39,7 @@ def eval_command(
     pairs = parse_grid(grid)
     if size < 64 or size > 1024 or size % 8:
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
-    try:
-        RenderParams(prompt=prompt_list[0], steps=steps, size=size, seed=seed, style_ids=style or [])
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidParameter(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    params_from({"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []})
     cfg = settings()
 
     # 2. Load once.
@@ -56,14 +50,13 @@ def eval_command(
     if not style and len(service.library) == 0:
         added, _ = import_defaults(service.library)
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles", err=True)
-    scorer = getattr(service, "scorer", None) or QualityScorer(service.embeddings, cfg)
 
     # 3. Render and score everything.
     total = len(sketch_files) * len(prompt_list) * len(pairs)
     with progress_bar("evaluating") as bar:
         task = bar.add_task("", total=total)
         rows = run_eval(
-            service, scorer, sketch_files, prompt_list, pairs, out,
+            service, sketch_files, prompt_list, pairs, out,
             steps=steps, size=size, seed=seed, style_ids=style or [], on_done=lambda: bar.advance(task),
         )  # fmt: skip
 
@@ -98,10 +91,6 @@ def eval_command(
         )
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
 def bench(ctx: typer.Context) -> None:
     """Run a benchmark (retrieval, overhead, startup, gpu) from the source checkout.
 
@@ -111,7 +100,7 @@ def bench(ctx: typer.Context) -> None:
     import subprocess
     import sys
 
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     if not (checkout / "benchmarks" / "__main__.py").exists():
         raise fail("the benchmarks live in the source checkout (benchmarks/); run this from a clone")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")]))}

@@ -2,22 +2,32 @@
 
 Text and images go into one space (CLIP's joint embedding), L2-normalised, so a dot product
 is a cosine. The model is loaded on first use, under a lock; repeated query texts come from a
-bounded LRU cache. Not here: the style store (styles.py) and the IP-Adapter image encoder
-(generation.py), which is a different CLIP.
+bounded LRU cache (cachetools). Not here: the style store (library.py) and the IP-Adapter image
+encoder (render/renderer.py), which is a different CLIP.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from cachetools import LRUCache
 from langchain_core.embeddings import Embeddings
 from PIL import Image
 
-from .errors import InvalidImage
+from ..errors import InvalidImage
+
+
+class ImageTextEmbeddings(Protocol):
+    """What retrieval and quality scores need of a joint text-image embedding model."""
+
+    model_name: str
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def embed_pil(self, images: Sequence[Image.Image]) -> list[list[float]]: ...
 
 
 def _batched(items: Sequence[Any], size: int):
@@ -44,7 +54,7 @@ class CLIPEmbeddings(Embeddings):
         self.local_files_only = local_files_only
         self._lock = threading.RLock()
         self._loaded: tuple[Any, Any, Any] | None = None
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache: LRUCache[str, list[float]] | None = LRUCache(cache_size) if cache_size else None
         self.cache_hits = 0
 
     # --- loading -------------------------------------------------------------------------
@@ -112,22 +122,20 @@ class CLIPEmbeddings(Embeddings):
         return self._encode_texts(texts) if texts else []
 
     def embed_query(self, text: str) -> list[float]:
+        if self._cache is None:
+            return self._encode_texts([text])[0]
         with self._lock:
             cached = self._cache.get(text)
             if cached is not None:
-                self._cache.move_to_end(text)
                 self.cache_hits += 1
                 return list(cached)
         vector = self._encode_texts([text])[0]
-        if self.cache_size:
-            with self._lock:
-                self._cache[text] = vector
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[text] = vector
         return list(vector)
 
     def embed_image(self, uris: list[str]) -> list[list[float]]:
-        """Embed image files by path (the signature langchain-chroma's `add_images` calls)."""
+        """Embed image files by path (the image-embedding signature LangChain vector stores call)."""
         images = []
         for uri in uris:
             try:

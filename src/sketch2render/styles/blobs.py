@@ -2,12 +2,12 @@
 an add) and its cached IP-Adapter embeddings, by (style id, name).
 
 `DiskBlobs` is the single-process default: files under the library root, in the layout that
-`styles.py` documents. `ChromaBlobs` keeps the same bytes in a collection of a shared Chroma
+`library.py` documents. `ChromaBlobs` keeps the same bytes in a collection of a shared Chroma
 server (base64 in a metadata field: Chroma full-text-indexes documents, which makes megabyte
 documents take seconds), so a render worker on another machine reads a style's image and its
 embeddings without a shared disk. A shared store never deletes what another process may be
 writing: half-finished adds are collected only once they are old (`partial_ids(min_age=...)`).
-Left out: the vector index and the records cache (styles.py).
+Left out: the vector index and the records cache (library.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .errors import Conflict
+from ..errors import Conflict
+from ..schemas import is_style_id
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 IMAGE = "image.png"
 RECORD = "record.json"
@@ -38,7 +42,7 @@ def embeds_name(encoder_key: str) -> str:
 
 def _check(style_id: str, name: str) -> None:
     """Ids are hex hashes and names come from this module: never let other text reach a path."""
-    if not style_id.isalnum() or not (name in (IMAGE, RECORD) or name.startswith(EMBEDS_PREFIX)):
+    if not is_style_id(style_id) or not (name in (IMAGE, RECORD) or name.startswith(EMBEDS_PREFIX)):
         raise ValueError(f"bad blob key {style_id!r}/{name!r}")
     if ".." in name or name.count("/") != (1 if name.startswith(EMBEDS_PREFIX) else 0):
         raise ValueError(f"bad blob name {name!r}")
@@ -157,7 +161,7 @@ class ChromaBlobs:
 
     shared = True
 
-    def __init__(self, client: Any, collection: str = BLOBS_COLLECTION) -> None:
+    def __init__(self, client: ClientAPI, collection: str = BLOBS_COLLECTION) -> None:
         self.collection = client.get_or_create_collection(collection, embedding_function=None)
 
     @staticmethod

@@ -11,20 +11,25 @@ Sizes: the tolerance is given at a reference of 512 px (longest side) and scaled
 size, so precision, recall, F1 and the normalised Chamfer distance do not depend on the
 resolution a drawing is rendered at; `chamfer_px` is in the render's pixels and does.
 Left out: learned perceptual metrics (LPIPS, DINO), aesthetic scores, anything needing torch
-here (CLIP arrives as the retrieval `CLIPEmbeddings`, or any object with `embed_pil`/`embed_query`).
+here (CLIP arrives as the retrieval `CLIPEmbeddings`, or any `ImageTextEmbeddings`).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import cv2
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image
+
+from .. import imaging
+from ..config import Settings
+from ..schemas import StyleHit
+from ..styles.embeddings import ImageTextEmbeddings
+from .ports import StyleImages
 
 REFERENCE_SIDE = 512  # the tolerance is stated at this longest side and scaled from it
 MIN_LOW, MIN_HIGH = 15, 30  # Canny floors: flat or dark renders must not turn noise into edges
@@ -35,11 +40,8 @@ UNFOLLOWED = "the render does not follow the sketch's lines; raise control stren
 def render_edges(image: Image.Image) -> np.ndarray:
     """Canny edges of a render (HxW bool), thresholds median ± 33 % as for sketches, with floors.
     A blank image has no edges (an empty mask, never an error)."""
-    gray = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY)
-    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
-    median = float(np.median(blurred))
-    low = max(MIN_LOW, int(0.67 * median))
-    high = max(MIN_HIGH, int(min(255.0, 1.33 * median)), low)
+    blurred = imaging.blurred_gray(image)
+    low, high = imaging.auto_thresholds(blurred, floor_low=MIN_LOW, floor_high=MIN_HIGH)
     return cv2.Canny(blurred, low, high) > 0
 
 
@@ -119,7 +121,10 @@ def _weighted_mean(values: Sequence[float], weights: Sequence[float] | None) -> 
 
 
 def style_similarity(
-    clip: Any, render: Image.Image, style_images: Sequence[Image.Image], weights: Sequence[float] | None = None
+    clip: ImageTextEmbeddings,
+    render: Image.Image,
+    style_images: Sequence[Image.Image],
+    weights: Sequence[float] | None = None,
 ) -> float | None:
     """Mean (or blend-weighted) CLIP cosine between the render and each style image; None without styles."""
     if not style_images:
@@ -128,36 +133,31 @@ def style_similarity(
     return _weighted_mean([_cosine(vectors[0], v) for v in vectors[1:]], weights)
 
 
-def prompt_alignment(clip: Any, prompt: str, render: Image.Image) -> float:
+def prompt_alignment(clip: ImageTextEmbeddings, prompt: str, render: Image.Image) -> float:
     """CLIP cosine between the prompt's text embedding and the render's image embedding."""
     return _cosine(clip.embed_query(prompt), clip.embed_pil([render])[0])
 
 
 class QualityScorer:
-    """Scores every image of a `RenderResult` in place (`recipe.metrics`, `recipe.timings.metrics`).
+    """Scores the images of a render (one metrics dict per image).
 
     Style images are embedded once per style id (ids are content hashes) and kept in a small,
-    thread-safe cache. `probe_score` is the cheaper call auto-balance ranks probes by."""
+    thread-safe LRU cache. `probe_score` is the cheaper call auto-balance ranks probes by."""
 
-    def __init__(self, clip: Any, settings: Any, cache_size: int = 256) -> None:
+    def __init__(self, clip: ImageTextEmbeddings, settings: Settings, cache_size: int = 256) -> None:
         self.clip = clip
         self.threshold = float(settings.structure_threshold)
         self.tolerance_px = float(settings.edge_tolerance_px)
-        self.cache_size = cache_size
-        self._style_vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._style_vectors: LRUCache[str, list[float]] = LRUCache(cache_size)
         self._lock = threading.Lock()
 
-    def _style_vector(self, library: Any, style_id: str) -> list[float]:
+    def _style_vector(self, library: StyleImages, style_id: str) -> list[float]:
         with self._lock:
             vector = self._style_vectors.get(style_id)
-            if vector is not None:
-                self._style_vectors.move_to_end(style_id)
-                return vector
-        vector = self.clip.embed_pil([library.load_image(style_id)])[0]
-        with self._lock:
-            self._style_vectors[style_id] = vector
-            while len(self._style_vectors) > self.cache_size:
-                self._style_vectors.popitem(last=False)
+        if vector is None:
+            vector = self.clip.embed_pil([library.load_image(style_id)])[0]
+            with self._lock:
+                self._style_vectors[style_id] = vector
         return vector
 
     def warning(self, f1: float, styled: bool) -> str | bool:
@@ -187,22 +187,29 @@ class QualityScorer:
         }
 
     def probe_score(
-        self, sketch_edges: np.ndarray, image: Image.Image, style_ids: Sequence[str], weights: Sequence[float], library
+        self,
+        sketch_edges: np.ndarray,
+        image: Image.Image,
+        style_ids: Sequence[str],
+        weights: Sequence[float],
+        library: StyleImages,
     ) -> tuple[float, float | None]:
         """(structure F1, style similarity) of one image: what `balance.auto_balance` ranks by."""
         vectors = [self._style_vector(library, i) for i in style_ids]
         scores = self.score_image(sketch_edges, image, None, vectors, weights)
         return scores["structure"]["f1"], scores["style_similarity"]
 
-    def score(self, result: Any, library: Any) -> None:
-        """Fill `result.recipe.metrics` (one dict per image) and add the time to `timings.metrics`."""
-        t0 = time.perf_counter()
-        recipe = result.recipe
-        used = [h for h in recipe.styles if h.weight]
+    def score(
+        self,
+        images: Sequence[Image.Image],
+        control_image: Image.Image,
+        prompt: str,
+        used: Sequence[StyleHit],
+        library: StyleImages,
+    ) -> list[dict]:
+        """One metrics dict per image, against the control edges and the styles that were used."""
+        used = [h for h in used if h.weight]
         vectors = [self._style_vector(library, h.id) for h in used]
         weights = [float(h.weight) for h in used]
-        edges = np.asarray(result.control_image.convert("L"))
-        recipe.metrics = [
-            self.score_image(edges, image, recipe.params.prompt, vectors, weights) for image in result.images
-        ]
-        recipe.timings.metrics += time.perf_counter() - t0
+        edges = np.asarray(control_image.convert("L"))
+        return [self.score_image(edges, image, prompt, vectors, weights) for image in images]

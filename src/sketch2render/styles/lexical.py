@@ -2,7 +2,7 @@
 
 Dense CLIP similarity knows what "swirling night sky" looks like; BM25 knows that the style
 is *titled* and *tagged* that way. Reciprocal rank fusion combines the two rankings without
-having to calibrate their scores against each other. Not here: storage (styles.py).
+having to calibrate their scores against each other. Not here: storage (library.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A job's input is written to disk *before* its row is committed, and the row is c
 the API answers 202, so an accepted job survives a crash at any point. Every state change is a
 conditional UPDATE (`... WHERE status = 'running'`), which makes the worker, cancellation and
 shutdown race-free without holding a lock across a render. One process owns the database (as
-one owns the Chroma store); the worker id column is there for a later multi-replica backend.
+one owns the Chroma store); the worker id column names who ran a job (this process or a Ray replica).
 
 `attempts` counts how often a job was started. On start-up, jobs left `running` by a crash go
 back to the queue once; a job that was already retried is failed with a reason instead.
@@ -20,124 +20,15 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..errors import Conflict, InvalidParameter, NotFound, QueueFull
+from ..errors import Conflict, IdempotencyConflict, NotFound, QueueFull
+from .job import SCHEMA, TERMINAL, Job, JobStatus, is_job_id
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
 RESTART_REASON = "server restarted while rendering (attempt limit reached)"
-JOB_ID_LENGTH = 32
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class IdempotencyConflict(InvalidParameter):
-    code = "idempotency_conflict"
-
-
-class QueueFullError(QueueFull):
-    """429 with a `Retry-After` estimate (seconds until a queue slot is likely free)."""
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-def is_job_id(value: str) -> bool:
-    """Server-generated ids only (uuid4 hex): nothing else gets near the filesystem."""
-    return len(value) == JOB_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    seq: int
-    status: JobStatus
-    params: dict[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    step: int
-    total: int
-    error_code: str | None
-    error_message: str | None
-    result: dict[str, Any] | None
-    images: int
-    idempotency_key: str | None
-    request_hash: str | None
-    attempts: int
-    worker_id: str | None
-    cancel_requested: bool
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        return cls(
-            id=row["id"],
-            seq=row["seq"],
-            status=JobStatus(row["status"]),
-            params=json.loads(row["params"]),
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            step=row["step"],
-            total=row["total"],
-            error_code=row["error_code"],
-            error_message=row["error_message"],
-            result=json.loads(row["result"]) if row["result"] else None,
-            images=row["images"],
-            idempotency_key=row["idempotency_key"],
-            request_hash=row["request_hash"],
-            attempts=row["attempts"],
-            worker_id=row["worker_id"],
-            cancel_requested=bool(row["cancel_requested"]),
-        )
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
-    id               TEXT NOT NULL UNIQUE,
-    status           TEXT NOT NULL
-                     CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-    params           TEXT NOT NULL,                       -- RenderParams JSON
-    created_at       REAL NOT NULL,
-    started_at       REAL,
-    finished_at      REAL,
-    step             INTEGER NOT NULL DEFAULT 0,
-    total            INTEGER NOT NULL DEFAULT 0,
-    error_code       TEXT,
-    error_message    TEXT,
-    result           TEXT,                                -- RenderRecipe JSON
-    images           INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT,
-    request_hash     TEXT,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    worker_id        TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-PRAGMA user_version = 1;
-"""
 
 
 class JobStore:
@@ -258,7 +149,7 @@ class JobStore:
     def _check_room(self) -> None:
         depth = self.depth()
         if depth >= self.queue_max:
-            raise QueueFullError(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
+            raise QueueFull(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
 
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free: the mean duration of recent renders."""

@@ -1,179 +1,16 @@
-"""Batch evaluation: render every sketch × prompt × (control, style) setting, score each render,
-and write `results.csv`, thumbnails, the renders (with their recipes) and a self-contained
-`report.html` whose SVG plots structure F1 against style similarity per setting (the trade-off).
-
-The renders go through the same service and chain as `sketch2render render`. One seed for all
-renders, so settings differ only by their strengths. Not here: the command line (cli_eval.py),
-statistics beyond means, and any JavaScript or network resource in the report.
-"""
+"""The evaluation report: per-setting means, and a self-contained `report.html` whose inline SVG
+plots structure F1 against style similarity per setting (the trade-off). No JavaScript, no
+network resource."""
 
 from __future__ import annotations
 
-import csv
 import html
 import itertools
-import math
-import re
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from . import imaging
-from .errors import Cancelled, InvalidParameter, S2RError, TooLarge
-from .schemas import RenderParams
-
-SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
-STRUCTURE_KEYS = ("precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px")
-TIMING_KEYS = ("decode", "edges", "retrieval", "embeds", "denoise", "vae_decode", "metrics", "total")
-COLUMNS = (
-    "sketch", "prompt", "control_strength", "style_strength", "seed", "style_ids", "style_titles",
-    *(f"structure_{k}" for k in STRUCTURE_KEYS), "style_similarity", "prompt_alignment", "structure_warning",
-    *(f"time_{k}" for k in TIMING_KEYS), "render", "thumbnail", "error",
-)  # fmt: skip
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
-GRID_KEYS = {"control": "control", "control_strength": "control", "style": "style", "style_strength": "style"}
-
-
-# ------------------------------------------------------------------------------------- inputs
-def parse_grid(text: str | None, control: float = 1.0, style: float = 0.7) -> list[tuple[float, float]]:
-    """ "control=0.5,1.0;style=0.3,0.8" -> every (control, style) pair; a missing axis keeps its default."""
-    axes: dict[str, list[float]] = {"control": [control], "style": [style]}
-    for part in (text or "").split(";"):
-        if not part.strip():
-            continue
-        key, sep, values = part.partition("=")
-        axis = GRID_KEYS.get(key.strip().lower())
-        if not sep or axis is None:
-            raise InvalidParameter(f"grid part {part.strip()!r} is not control=A,B or style=A,B", field="grid")
-        try:
-            numbers = [float(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise InvalidParameter(f"grid values {values.strip()!r} are not numbers", field="grid") from None
-        if not numbers or any(not (math.isfinite(n) and 0.0 <= n <= 2.0) for n in numbers):
-            raise InvalidParameter(f"grid {axis} strengths must be numbers from 0 to 2, got {values!r}", field="grid")
-        axes[axis] = list(dict.fromkeys(numbers))
-    return list(itertools.product(axes["control"], axes["style"]))
-
-
-def read_prompts(path: Path) -> list[str]:
-    """One prompt per line; blank lines and lines starting with '#' are skipped."""
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    prompts = [line for line in lines if line and not line.startswith("#")]
-    if not prompts:
-        raise InvalidParameter(f"no prompts in {path} (one per line, '#' starts a comment)", field="prompts")
-    return prompts
-
-
-def list_sketches(directory: Path) -> list[Path]:
-    """Image files directly in `directory`, by name (edge maps written by us are skipped)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InvalidParameter(f"{directory} is not a folder", field="sketches")
-    found = sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file()
-        and p.suffix.lower() in SKETCH_SUFFIXES
-        and not p.name.startswith(".")
-        and not p.name.endswith(".edges.png")
-    )
-    if not found:
-        raise InvalidParameter(f"no sketches (PNG, JPEG, WEBP, BMP, GIF) in {directory}", field="sketches")
-    return found
-
-
-# ---------------------------------------------------------------------------------- rendering
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:40] or "sketch"
-
-
-def _row(sketch: Path, prompt: str, control: float, style: float, seed: int) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(COLUMNS)
-    row.update(sketch=sketch.name, prompt=prompt, control_strength=control, style_strength=style, seed=seed)
-    return row
-
-
-def _fill(row: dict[str, Any], result: Any) -> None:
-    recipe = result.recipe
-    used = [h for h in recipe.styles if h.weight]
-    row["style_ids"] = " ".join(h.id for h in used)
-    row["style_titles"] = " | ".join(h.style.title for h in used)
-    scores = recipe.metrics[0]
-    for key in STRUCTURE_KEYS:
-        row[f"structure_{key}"] = scores["structure"][key]
-    row["style_similarity"] = scores["style_similarity"]
-    row["prompt_alignment"] = scores["prompt_alignment"]
-    row["structure_warning"] = scores["structure_warning"] or ""
-    for key in TIMING_KEYS:
-        row[f"time_{key}"] = round(getattr(recipe.timings, key), 4)
-
-
-def run_eval(
-    service: Any,
-    scorer: Any,
-    sketches: Sequence[Path],
-    prompts: Sequence[str],
-    grid: Sequence[tuple[float, float]],
-    out_dir: Path,
-    *,
-    steps: int = 20,
-    size: int = 512,
-    seed: int = 0,
-    style_ids: Sequence[str] = (),
-    on_done: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Render and score every sketch × prompt × setting; save renders and thumbnails under `out_dir`.
-    A render that fails with a domain error (e.g. a blank sketch) becomes a row with `error` set."""
-    from .service import save_render
-
-    thumbs, renders = Path(out_dir) / "thumbs", Path(out_dir) / "renders"
-    thumbs.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
-    for s_index, sketch in enumerate(sketches):
-        limit = service.settings.max_upload_bytes
-        too_big = sketch.stat().st_size > limit  # never read a huge file whole
-        data = b"" if too_big else sketch.read_bytes()
-        sketch_thumb = None
-        for prompt, (control, style) in itertools.product(prompts, grid):
-            row = _row(sketch, prompt, control, style, seed)
-            stem = f"{len(rows):04d}-{_slug(sketch.stem)}"
-            try:
-                if too_big:
-                    raise TooLarge(f"{sketch.name} is over the {limit / 1e6:.1f} MB upload limit")
-                params = RenderParams(
-                    prompt=prompt, steps=steps, size=size, seed=seed, control_strength=control,
-                    style_strength=style, style_ids=list(style_ids),
-                )  # fmt: skip
-                result = service.render(data, params)
-                if not result.recipe.metrics:  # the service was built without a scorer
-                    scorer.score(result, service.library)
-                    result.recipe.timings.total += result.recipe.timings.metrics
-                save_render(result, renders, stem)
-                (thumbs / f"{stem}.png").write_bytes(imaging.thumbnail_png(result.images[0], 256))
-                if sketch_thumb is None:
-                    sketch_thumb = f"thumbs/sketch-{s_index:03d}.png"
-                    (Path(out_dir) / sketch_thumb).write_bytes(imaging.thumbnail_png(result.sketch, 256))
-                _fill(row, result)
-                row.update(render=f"renders/{stem}.png", thumbnail=f"thumbs/{stem}.png")
-            except Cancelled:
-                raise
-            except S2RError as exc:
-                row["error"] = exc.message
-            row["_sketch_thumb"] = sketch_thumb
-            rows.append(row)
-            if on_done is not None:
-                on_done()
-    return rows
-
-
-# ------------------------------------------------------------------------------------ outputs
-def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    with Path(path).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -218,7 +55,8 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def scatter_svg(rows: Sequence[dict[str, Any]], threshold: float, width: int = 640, height: int = 420) -> str:
     """Inline SVG: structure F1 (y) against style similarity (x), one colour per setting, the
-    per-setting means joined by a line (the trade-off curve), the warning threshold dashed."""
+    per-setting means joined by a line (the trade-off curve), the warning threshold dashed.
+    (Long on purpose: the drawing reads top to bottom — frame, axes, threshold, points, means, legend.)"""
     points = [r for r in rows if not r["error"] and r["style_similarity"] is not None]
     left, right, top, bottom = 60, 190, 20, 50
     if not points:
@@ -357,13 +195,3 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append("</table><p>Scores: see the README section “Quality scores”. Columns in results.csv.</p>")
     out.append(f"<p><small>written {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</small></p></body></html>")
     return "\n".join(out)
-
-
-def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, meta: dict[str, Any]) -> dict[str, Path]:
-    """results.csv and report.html in `out_dir` (renders and thumbnails are already there)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out_dir / "results.csv", "html": out_dir / "report.html"}
-    write_csv(rows, paths["csv"])
-    paths["html"].write_text(report_html(rows, meta), encoding="utf-8")
-    return paths

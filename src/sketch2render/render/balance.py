@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from PIL import Image
 
+from ..schemas import RenderParams
+
 DEFAULT_GRID: tuple[tuple[float, ...], tuple[float, ...]] = ((0.6, 1.0, 1.4), (0.4, 0.7, 1.0))
 
-RenderFn = Callable[[Any], Sequence[Image.Image]]  # params -> images
+RenderFn = Callable[[RenderParams], Sequence[Image.Image]]  # params -> images
 ScoreFn = Callable[[Image.Image], tuple[float, float | None]]  # image -> (structure F1, style similarity)
 
 
@@ -50,7 +51,7 @@ def choose(candidates: Sequence[dict], threshold: float) -> dict:
 def auto_balance(
     render_fn: RenderFn,
     score_fn: ScoreFn,
-    params: Any,
+    params: RenderParams,
     grid: Sequence[Sequence[float]] = DEFAULT_GRID,
     probe_steps: int = 4,
     threshold: float = 0.3,

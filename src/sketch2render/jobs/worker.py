@@ -1,9 +1,7 @@
-"""The job worker: one thread that takes queued jobs in order and runs them through an `Executor`.
-
-The `Executor` is *how* a job runs; `LocalExecutor` calls the in-process `RenderService` and
-writes the outputs with `save_render`. A later Ray Serve backend replaces only the executor
-(submit to a deployment, relay progress and cancellation); the queue, the store and the HTTP
-API stay as they are. Cancellation is cooperative: the service checks an Event between steps.
+"""The job worker: one thread that takes queued jobs in order and runs them through an `Executor`
+(executor.py: in this process, or on Ray Serve replicas, scale/ray_backend.py). The queue and
+the store stay the same whichever runs the job. Cancellation is cooperative: the service checks
+an Event between steps.
 
 Shutdown: stop claiming, let the running job finish within a grace period, otherwise cancel it
 and put it back in the queue (no attempt used) so the next start runs it again.
@@ -18,73 +16,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
 from .. import errors
-from ..schemas import RenderParams
-from ..service import RenderService, save_render
-from .jobs import INPUT_NAME, Job, JobStatus, JobStore
+from ..render.outputs import clear_outputs
+from ..render.ports import ProgressFn
+from .executor import Executor
+from .store import Job, JobStatus, JobStore
 
-log = logging.getLogger("sketch2render.api.worker")
-
-ProgressFn = Callable[[int, int], None]
-OUTPUT_STEM = "render"
-
-
-@dataclass
-class Execution:
-    recipe: dict[str, Any]  # RenderRecipe as JSON-ready dict
-    images: int  # how many images were written
-
-
-class Executor(Protocol):
-    """Runs one job. Raises `errors.S2RError` (the job fails with its code), `errors.Cancelled`."""
-
-    def ready(self) -> bool: ...
-
-    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution: ...
-
-
-class LocalExecutor:
-    """In-process rendering with the loaded `RenderService` (None while models are loading)."""
-
-    def __init__(self, service: Callable[[], RenderService | None]) -> None:
-        self._service = service
-
-    def ready(self) -> bool:
-        return self._service() is not None
-
-    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution:
-        service = self._service()
-        if service is None:
-            raise errors.ModelsUnavailable("the models are not loaded yet")
-        try:
-            sketch = (job_dir / INPUT_NAME).read_bytes()
-        except FileNotFoundError:
-            raise errors.NotFound("the uploaded sketch of this job is missing on disk") from None
-        params = RenderParams.model_validate(job.params)
-        result = service.render(sketch, params, progress=progress, cancel=cancel)
-        saved = save_render(result, job_dir, OUTPUT_STEM)
-        return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))
-
-
-def output_paths(job_dir: Path, images: int) -> list[Path]:
-    """Where `save_render` put the images of a job (one image: render.png, else render-N.png)."""
-    if images == 1:
-        return [job_dir / f"{OUTPUT_STEM}.png"]
-    return [job_dir / f"{OUTPUT_STEM}-{i}.png" for i in range(1, images + 1)]
-
-
-def edges_path(job_dir: Path) -> Path:
-    return job_dir / f"{OUTPUT_STEM}.edges.png"
-
-
-def _clear_outputs(job_dir: Path) -> None:
-    """Outputs of an earlier, interrupted attempt (the input stays)."""
-    for path in job_dir.glob(f"{OUTPUT_STEM}*"):
-        path.unlink(missing_ok=True)
+log = logging.getLogger("sketch2render.jobs.worker")
 
 
 class JobWorker:
@@ -98,7 +37,7 @@ class JobWorker:
         on_finished: Callable[[Job], None] | None = None,
         poll_interval: float = 0.5,
         progress_interval: float = 0.25,
-        lock: threading.RLock | None = None,  # shared by the workers of a pool (api/pool.py)
+        lock: threading.RLock | None = None,  # shared by the workers of a pool (pool.py)
     ) -> None:
         self.store = store
         self.executor = executor
@@ -186,7 +125,7 @@ class JobWorker:
         status, error, execution = JobStatus.FAILED, None, None
         started = time.monotonic()
         try:
-            _clear_outputs(job_dir)
+            clear_outputs(job_dir)
             execution = self.executor.execute(job, job_dir, progress=self._progress(job.id), cancel=cancel)
             status = JobStatus.SUCCEEDED
         except errors.Cancelled:

@@ -1,0 +1,84 @@
+"""The render form of `POST /v1/renders`: one field per `RenderParams` field, with the bounds and
+defaults of `RenderParams` copied into OpenAPI, turned into validated `RenderParams` (422 naming
+the field). Fields left out take the defaults of `RenderParams`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Form
+from pydantic import ValidationError
+
+from ..schemas import RenderParams, StyleMode
+from .handlers import from_validation_error
+
+PARAM_FIELDS = tuple(RenderParams.model_fields)
+_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of")
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Repeated fields and comma-separated values, flattened, blanks dropped."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def _form(name: str, **extra: Any) -> Any:
+    """A Form() for one RenderParams field, with its bounds and default copied into OpenAPI."""
+    info = RenderParams.model_fields[name]
+    bounds = {c: getattr(m, c) for m in info.metadata for c in _CONSTRAINTS if getattr(m, c, None) is not None}
+    default = info.get_default(call_default_factory=True)
+    text = f"default: {default!r}" if default not in (None, []) else "default: automatic"
+    return Form(description=extra.pop("description", text), **bounds, **extra)
+
+
+def render_params(
+    prompt: Annotated[str, _form("prompt", description="what to render")],
+    negative_prompt: Annotated[str | None, _form("negative_prompt")] = None,
+    steps: Annotated[int | None, _form("steps")] = None,
+    guidance_scale: Annotated[float | None, _form("guidance_scale")] = None,
+    control_strength: Annotated[float | None, _form("control_strength")] = None,
+    control_start: Annotated[float | None, _form("control_start")] = None,
+    control_end: Annotated[float | None, _form("control_end")] = None,
+    style_strength: Annotated[float | None, _form("style_strength")] = None,
+    style_mode: Annotated[StyleMode | None, _form("style_mode")] = None,
+    style_ids: Annotated[
+        list[str] | None, Form(description="use these styles (skip retrieval); comma-separated or repeated")
+    ] = None,
+    top_k: Annotated[int | None, _form("top_k")] = None,
+    blend: Annotated[bool | None, _form("blend")] = None,
+    blend_temperature: Annotated[float | None, _form("blend_temperature")] = None,
+    min_style_score: Annotated[float | None, _form("min_style_score")] = None,
+    seed: Annotated[int | None, _form("seed")] = None,
+    num_images: Annotated[int | None, _form("num_images")] = None,
+    size: Annotated[int | None, _form("size", multiple_of=8)] = None,
+    canny_low: Annotated[int | None, _form("canny_low")] = None,
+    canny_high: Annotated[int | None, _form("canny_high")] = None,
+    auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
+) -> RenderParams:
+    """The form fields as `RenderParams`; an invalid value is a 422 naming its field."""
+    fields = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "steps": steps,
+        "guidance_scale": guidance_scale,
+        "control_strength": control_strength,
+        "control_start": control_start,
+        "control_end": control_end,
+        "style_strength": style_strength,
+        "style_mode": style_mode,
+        "top_k": top_k,
+        "blend": blend,
+        "blend_temperature": blend_temperature,
+        "min_style_score": min_style_score,
+        "seed": seed,
+        "num_images": num_images,
+        "size": size,
+        "canny_low": canny_low,
+        "canny_high": canny_high,
+        "auto_balance": auto_balance,
+    }
+    given = {name: value for name, value in fields.items() if value is not None}
+    given["style_ids"] = split_list(style_ids)
+    try:
+        return RenderParams.model_validate(given)
+    except ValidationError as exc:
+        raise from_validation_error(exc, PARAM_FIELDS) from None

@@ -1,0 +1,24 @@
+"""The `sketch2render` command line: a thin wrapper over the library (`render`, `styles`, `models`)
+and the servers (`serve`, `ui`, `up`, `chroma-server`). One module per command group; this module
+assembles them into one Typer app (no registration by import side effect)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import evaluate, models, render, scale, serve, styles
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
+app.command()(render.render)
+app.add_typer(styles.app, name="styles")
+app.add_typer(models.app, name="models")
+app.command()(serve.serve)
+app.command()(serve.ui)
+app.command()(serve.up)
+app.command("eval")(evaluate.eval_command)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
+    evaluate.bench
+)
+app.command("chroma-server")(scale.chroma_server)
+
+__all__ = ["app"]

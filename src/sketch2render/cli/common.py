@@ -1,0 +1,98 @@
+"""What every command of the `sketch2render` CLI shares: settings, the error edge (domain errors
+become one line on stderr and a non-zero exit, never a traceback), JSON output, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import Settings
+from ..errors import InvalidParameter, S2RError
+from ..schemas import RenderParams
+
+if TYPE_CHECKING:
+    from ..models import ModelSet
+    from ..styles import StyleLibrary
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    return typer.Exit(code)
+
+
+def edge(func):
+    """Turn domain errors (and a few expected ones) into one line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except S2RError as exc:
+            raise fail(exc.message) from None
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug or a library failure: one line, never a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise fail(f"unexpected {type(exc).__name__}: {first}"[:300]) from None
+
+    return wrapper
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise fail(f"bad S2R_* setting: {str(exc).splitlines()[1:3]}") from None
+
+
+def warn_if_smoke(models: ModelSet) -> None:
+    if models.warning:
+        typer.secho(f"WARNING: {models.warning}", err=True, fg="yellow", bold=True)
+
+
+def open_library(cfg: Settings) -> StyleLibrary:
+    """Resolve models and open the style library (no diffusion pipeline)."""
+    from ..models import resolve_models  # the model stack only when a command needs it
+    from ..styles import build_embeddings, build_library
+
+    models = resolve_models(cfg)
+    warn_if_smoke(models)
+    return build_library(cfg, build_embeddings(cfg, models), models)
+
+
+def print_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+        console=Console(stderr=True),
+    )
+
+
+def params_from(fields: dict) -> RenderParams:
+    """RenderParams from command-line values; a bad one is an InvalidParameter naming the option."""
+    try:
+        return RenderParams(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidParameter(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None

@@ -1,0 +1,95 @@
+"""`sketch2render render`: one render from the command line, written next to the sketch (or --out).
+Its defaults are those of `RenderParams`, so the CLI, the API and the UI agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..schemas import RenderParams
+from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, settings, warn_if_smoke
+
+
+def default(name: str):
+    """The default of a RenderParams field."""
+    return RenderParams.model_fields[name].get_default(call_default_factory=True)
+
+
+@edge
+def render(
+    sketch: Annotated[Path, typer.Argument(help="The sketch: PNG, JPEG or WEBP line drawing.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="What it should look like.")],
+    style: Annotated[list[str] | None, typer.Option("--style", help="Use this style id (repeatable).")] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=10)] = default("top_k"),
+    blend: Annotated[bool, typer.Option(help="Blend the top-k styles by score.")] = default("blend"),
+    style_mode: Annotated[str, typer.Option(help="full | style-only | none")] = default("style_mode"),
+    style_strength: Annotated[float, typer.Option(help="IP-Adapter scale.")] = default("style_strength"),
+    control_strength: Annotated[float, typer.Option(help="ControlNet scale.")] = default("control_strength"),
+    seed: Annotated[int | None, typer.Option(help="Random when absent; always recorded.")] = None,
+    steps: Annotated[int, typer.Option(min=1, max=150)] = default("steps"),
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = default("guidance_scale"),
+    num_images: Annotated[int, typer.Option(min=1, max=4)] = default("num_images"),
+    size: Annotated[int, typer.Option(help="Longest side of the output (multiple of 8).")] = default("size"),
+    negative: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
+    auto_balance: Annotated[bool, typer.Option(help="Search strengths for the best trade-off.")] = default(
+        "auto_balance"
+    ),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG path.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a sketch with a retrieved (or named) style."""
+    # (Long because typer declares each of the ~18 options in the signature; the body is short.)
+    from ..render import build_service, save_render  # the model stack only when a command needs it
+
+    fields = dict(
+        prompt=prompt,
+        style_ids=style or [],
+        top_k=top_k,
+        blend=blend,
+        style_mode=style_mode,
+        style_strength=style_strength,
+        control_strength=control_strength,
+        seed=seed,
+        steps=steps,
+        guidance_scale=guidance,
+        num_images=num_images,
+        size=size,
+        auto_balance=auto_balance,
+    )
+    if negative is not None:
+        fields["negative_prompt"] = negative
+    params = params_from(fields)
+    if not sketch.is_file():
+        raise fail(f"no such file: {sketch}")
+    cfg = settings()
+    if sketch.stat().st_size > cfg.max_upload_bytes:
+        size_mb, limit_mb = sketch.stat().st_size / 1e6, cfg.max_upload_bytes / 1e6
+        raise fail(f"{sketch.name} is {size_mb:.1f} MB, over the {limit_mb:.1f} MB limit")
+    data = sketch.read_bytes()
+    service = build_service(cfg)
+    warn_if_smoke(service.models)
+    for style_id in params.style_ids:
+        service.library.get(style_id)  # unknown id: one-line error before any work
+    with progress_bar("denoising") as bar:
+        task = bar.add_task("", total=params.steps)
+        result = service.render(data, params, progress=lambda step, total: bar.update(task, completed=step))
+    out = out or Path(f"{sketch.stem}-{result.recipe.seed}.png")
+    saved = save_render(result, out.parent if str(out.parent) else Path("."), out.stem)
+    if as_json:
+        print_json(
+            {
+                "images": [str(p) for p in saved.images],
+                "edges": str(saved.control),
+                "recipe_path": str(saved.recipe),
+                "recipe": result.recipe.model_dump(mode="json"),
+            }
+        )
+        return
+    used = [h for h in result.recipe.styles if h.weight]
+    typer.echo(f"wrote {', '.join(map(str, saved.images))} (seed {result.recipe.seed})")
+    if used:
+        typer.echo("style: " + ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in used))
+    if result.recipe.fallback_reason:
+        typer.echo(f"no style used: {result.recipe.fallback_reason}")

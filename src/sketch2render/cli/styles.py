@@ -1,0 +1,128 @@
+"""`sketch2render styles …`: the style library from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import imaging
+from ..schemas import StyleMeta
+from .common import JsonOpt, edge, open_library, print_json, progress_bar, settings
+
+app = typer.Typer(no_args_is_help=True, help="The style library.")
+
+
+@app.command("import-defaults")
+@edge
+def styles_import_defaults(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the library is empty.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add the bundled public-domain styles (idempotent)."""
+    from ..styles import default_styles_dir, import_defaults, load_manifest
+
+    library = open_library(settings())
+    if if_empty and len(library):
+        if as_json:
+            print_json({"added": 0, "already_present": 0, "total": len(library)})
+        return
+    total = len(load_manifest(default_styles_dir()))
+    with progress_bar("embedding styles") as bar:
+        task = bar.add_task("", total=total)
+        added, present = import_defaults(library, lambda done, _t, _p: bar.update(task, completed=done))
+    if as_json:
+        print_json({"added": added, "already_present": present, "total": len(library)})
+    else:
+        typer.echo(f"added {added} styles, {present} already present; library has {len(library)}")
+
+
+@app.command("add")
+@edge
+def styles_add(
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, WEBP, GIF, BMP).")],
+    title: Annotated[str | None, typer.Option(help="Title (default: the file name).")] = None,
+    tags: Annotated[str, typer.Option(help="Comma-separated tags.")] = "",
+    description: Annotated[str, typer.Option()] = "",
+    license: Annotated[str, typer.Option(help="License of the image.")] = "",
+    source: Annotated[str, typer.Option()] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add image(s) to the style library."""
+    cfg = settings()
+    meta = StyleMeta(
+        title=title or "",
+        tags=[t for t in tags.split(",") if t.strip()],
+        description=description,
+        license=license,
+        source=source,
+    )
+    for path in images:  # check every file first: a bad one changes nothing
+        imaging.load_upload_file(path, cfg.limits)
+    library = open_library(cfg)
+    with progress_bar("adding styles") as bar:
+        task = bar.add_task("", total=len(images))
+        results = library.add_files([(p, meta) for p in images], lambda done, _t, _p: bar.update(task, completed=done))
+    if as_json:
+        print_json([{**r.model_dump(), "created": created} for r, created in results])
+        return
+    for record, created in results:
+        typer.echo(f"{record.id}  {'added' if created else 'already present'}  {record.title}")
+
+
+@app.command("list")
+@edge
+def styles_list(
+    offset: int = 0, limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100, as_json: JsonOpt = False
+) -> None:
+    """List the styles in the library."""
+    records = open_library(settings()).list(offset, limit)
+    if as_json:
+        print_json([r.model_dump() for r in records])
+        return
+    for r in records:
+        typer.echo(f"{r.id}  {r.title[:50]:50}  {', '.join(r.tags[:4])}")
+
+
+@app.command("search")
+@edge
+def styles_search(
+    query: str,
+    k: Annotated[int, typer.Option("--k", min=1, max=100)] = 5,
+    min_score: Annotated[float | None, typer.Option(help="Minimum CLIP cosine.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only styles with this tag.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search styles by meaning and words (hybrid CLIP + BM25)."""
+    hits = open_library(settings()).search(query, k, min_score=min_score, tags=tag or ())
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": h.id,
+                    "title": h.style.title,
+                    "license": h.style.license,
+                    "score": h.score,
+                    "cosine": h.cosine,
+                    "lexical": h.lexical,
+                    "tags": h.style.tags,
+                }
+                for h in hits
+            ]
+        )
+        return
+    for h in hits:
+        cosine = f"{h.cosine:.3f}" if h.cosine is not None else "  -  "
+        typer.echo(f"{h.score:.3f}  clip {cosine}  bm25 {h.lexical:5.2f}  {h.id}  {h.style.title}")
+
+
+@app.command("remove")
+@edge
+def styles_remove(style_id: str, as_json: JsonOpt = False) -> None:
+    """Remove a style (its vector, image and cached embeddings)."""
+    record = open_library(settings()).remove(style_id)
+    if as_json:
+        print_json({"removed": record.id, "title": record.title})
+    else:
+        typer.echo(f"removed {record.id}  {record.title}")

@@ -1,0 +1,105 @@
+"""A render job as stored: its status, its row in SQLite (the schema), and the id rule."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+JOB_ID_LENGTH = 32
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def is_job_id(value: str) -> bool:
+    """Server-generated ids only (uuid4 hex): nothing else gets near the filesystem."""
+    return len(value) == JOB_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    seq: int
+    status: JobStatus
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    step: int
+    total: int
+    error_code: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    images: int
+    idempotency_key: str | None
+    request_hash: str | None
+    attempts: int
+    worker_id: str | None
+    cancel_requested: bool
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"],
+            seq=row["seq"],
+            status=JobStatus(row["status"]),
+            params=json.loads(row["params"]),
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            step=row["step"],
+            total=row["total"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            images=row["images"],
+            idempotency_key=row["idempotency_key"],
+            request_hash=row["request_hash"],
+            attempts=row["attempts"],
+            worker_id=row["worker_id"],
+            cancel_requested=bool(row["cancel_requested"]),
+        )
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
+    id               TEXT NOT NULL UNIQUE,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    params           TEXT NOT NULL,                       -- RenderParams JSON
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    finished_at      REAL,
+    step             INTEGER NOT NULL DEFAULT 0,
+    total            INTEGER NOT NULL DEFAULT 0,
+    error_code       TEXT,
+    error_message    TEXT,
+    result           TEXT,                                -- RenderRecipe JSON
+    images           INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT,
+    request_hash     TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    worker_id        TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+PRAGMA user_version = 1;
+"""

@@ -1,0 +1,18 @@
+"""Which weights a render uses (profiles), where they lie (layout), the local stand-ins (built
+here, for tests and benchmarks), and the device they run on."""
+
+from .device import resolve_device
+from .info import model_info
+from .profiles import PROFILES, SMOKE_TEST_PROFILES, ModelSet, resolve_models
+from .stand_ins import build_sd15_random, build_tiny
+
+__all__ = [
+    "PROFILES",
+    "SMOKE_TEST_PROFILES",
+    "ModelSet",
+    "build_sd15_random",
+    "build_tiny",
+    "model_info",
+    "resolve_device",
+    "resolve_models",
+]

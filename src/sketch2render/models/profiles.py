@@ -1,0 +1,221 @@
+"""Model profiles: which weights a render uses and where they come from.
+
+`resolve_models(settings)` turns `S2R_MODELS` (auto | sd15 | tiny | sd15-random | a folder) into a
+`ModelSet`: the folder paths or hub ids that the renderer passes to `from_pretrained` /
+`load_ip_adapter`. It never touches the network: hub ids count only when every needed file is
+already in the local Hugging Face cache. `tiny` and `sd15-random` are random-weight stand-ins
+that `stand_ins` builds locally, in the model-folder layout of `layout`.
+Heavy imports (torch, diffusers, transformers, huggingface_hub) stay inside functions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import InvalidParameter, ModelsUnavailable
+from .layout import BUILT_IP_ADAPTER, folder_paths, hf_cache_dir, missing_in_folder, read_marker, required_files
+from .stand_ins import build_sd15_random, build_tiny
+
+PROFILES = ("auto", "sd15", "tiny", "sd15-random")
+SMOKE_TEST_PROFILES = ("tiny", "sd15-random")
+
+TINY_WARNING = (
+    "Using the TINY smoke-test models (random weights): images will be noise, not renders. "
+    "Set S2R_MODELS=sd15 (weights in the Hugging Face cache) or S2R_MODEL_DIR=/path/to/models "
+    "for real renders."
+)
+SD15_RANDOM_WARNING = (
+    "Using the SD15-RANDOM benchmark models (full-size SD 1.5 architecture, random weights): "
+    "images will be noise; use this profile for speed and memory measurements only."
+)
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """Where each model of a render comes from. Paths or hub ids, ready for `from_pretrained`."""
+
+    profile: str  # effective: "sd15" | "tiny" | "sd15-random" | "local"
+    requested: str
+    base: str
+    controlnet: str
+    ip_adapter: str  # for load_ip_adapter(ip_adapter, subfolder=..., weight_name=...)
+    ip_adapter_subfolder: str
+    ip_adapter_weight: str
+    clip: str
+    local_files_only: bool
+    warning: str | None
+    fingerprints: tuple[tuple[str, str], ...] = ()  # (component, sha256) of built folders
+
+    @property
+    def smoke_test(self) -> bool:
+        return self.profile in SMOKE_TEST_PROFILES
+
+    def sources(self) -> dict[str, str]:
+        """Each component's folder or hub id (the IP-Adapter as repo/subfolder/weight file)."""
+        sub = f"{self.ip_adapter}/{self.ip_adapter_subfolder}".rstrip("/")
+        return {
+            "base": self.base,
+            "controlnet": self.controlnet,
+            "ip_adapter": f"{sub}/{self.ip_adapter_weight}",
+            "image_encoder": f"{sub}/image_encoder",
+            "clip": self.clip,
+        }
+
+    def ids(self) -> dict[str, str]:
+        """Names of each model for render recipes: hub ids, "<profile>:<hash>" or "local:<path>"."""
+        if self.fingerprints:
+            return {name: f"{self.profile}:{digest[:12]}" for name, digest in self.fingerprints}
+        if self.profile == "local":
+            return {name: f"local:{value}" for name, value in self.sources().items()}
+        return self.sources()
+
+
+def _hub_ids(settings: Settings) -> dict[str, str]:
+    return {
+        "base": settings.base_model,
+        "controlnet": settings.controlnet_model,
+        "ip_adapter": settings.ip_adapter_repo,
+        "clip": settings.clip_model,
+    }
+
+
+def _missing_in_cache(settings: Settings) -> dict[str, list[str]]:
+    from huggingface_hub import try_to_load_from_cache
+
+    cache = hf_cache_dir()
+    missing: dict[str, list[str]] = {}
+    for name, files in required_files(settings).items():
+        repo = _hub_ids(settings)[name]
+        if Path(repo).expanduser().is_dir():  # an override pointing at a local copy of one model
+            absent = [f for f in files if not (Path(repo).expanduser() / f).is_file()]
+        else:
+            try:
+                absent = [f for f in files if not isinstance(try_to_load_from_cache(repo, f, cache_dir=cache), str)]
+            except ValueError as exc:  # huggingface_hub's HFValidationError: not a repo id either
+                setting = {"base": "BASE_MODEL", "controlnet": "CONTROLNET_MODEL", "ip_adapter": "IP_ADAPTER_REPO"}
+                raise InvalidParameter(
+                    f"S2R_{setting.get(name, 'CLIP_MODEL')}={repo!r} is neither an existing folder nor a hub id "
+                    f"({str(exc).splitlines()[0]})",
+                    field=name,
+                ) from None
+        if absent:
+            missing[repo] = absent
+    return missing
+
+
+def _download_hint(missing: dict[str, list[str]]) -> str:
+    lines = [f"  hf download {repo} {' '.join(files)}" for repo, files in missing.items()]
+    return "Download them once (needs network), e.g.:\n" + "\n".join(lines)
+
+
+def resolve_models(settings: Settings, *, build: bool = True) -> ModelSet:
+    """The models a render will use. `build=False` never builds a missing tiny folder (for `info`)."""
+    requested = settings.models.strip()
+    if requested == "tiny":
+        return _built(settings, "tiny", requested, build)
+    if requested == "sd15-random":
+        return _built(settings, "sd15-random", requested, build)
+    if requested == "sd15":
+        return _resolve_sd15(settings, requested)
+    if requested == "auto":
+        reason = None if settings.model_dir is not None else _sd15_missing_reason(settings)
+        if reason is None:
+            return _resolve_sd15(settings, requested)
+        tiny = _built(settings, "tiny", requested, build)
+        return replace(tiny, warning=f"No real weights found ({reason}). {TINY_WARNING}")
+    folder = Path(requested).expanduser()
+    if folder.is_dir():
+        return _from_folder(folder, settings, requested)
+    if os.sep in requested or requested.startswith((".", "~")):
+        raise ModelsUnavailable(f"S2R_MODELS={requested!r}: no such model folder", field="models")
+    raise InvalidParameter(
+        f"S2R_MODELS={requested!r} is not one of {', '.join(PROFILES)} or an existing model folder",
+        field="models",
+    )
+
+
+def _sd15_missing_reason(settings: Settings) -> str | None:
+    """Why the sd15 weights cannot be used offline, or None when every file is in the cache."""
+    missing = _missing_in_cache(settings)
+    if not missing:
+        return None
+    count = sum(len(files) for files in missing.values())
+    total = sum(len(files) for files in required_files(settings).values())
+    what = "none of the sd15 weights are" if count == total else f"{count} of {total} sd15 files are not"
+    return f"{what} in the Hugging Face cache {hf_cache_dir()}"
+
+
+def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
+    if settings.model_dir is not None:
+        # An explicit S2R_MODEL_DIR is never silently replaced by the tiny models.
+        return _from_folder(settings.model_dir, settings, requested)
+    reason = _sd15_missing_reason(settings)
+    if reason is not None:
+        raise ModelsUnavailable(
+            f"The sd15 weights are not available offline: {reason}.\n{_download_hint(_missing_in_cache(settings))}\n"
+            "or set S2R_MODEL_DIR to a folder with base/ controlnet/ ip-adapter/ clip/.",
+            field="models",
+        )
+    ids = _hub_ids(settings)
+    return ModelSet(
+        profile="sd15",
+        requested=requested,
+        base=ids["base"],
+        controlnet=ids["controlnet"],
+        ip_adapter=ids["ip_adapter"],
+        ip_adapter_subfolder=settings.ip_adapter_subfolder,
+        ip_adapter_weight=settings.ip_adapter_weight,
+        clip=ids["clip"],
+        local_files_only=True,
+        warning=None,
+    )
+
+
+def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
+    """A model folder (ours or a user's). A folder we built keeps its profile and its warning."""
+    root = root.expanduser().resolve()
+    if not root.is_dir():
+        raise ModelsUnavailable(f"Model folder {root} does not exist", field="models")
+    marker = read_marker(root) or {}
+    profile = marker.get("profile") if marker.get("profile") in SMOKE_TEST_PROFILES else "local"
+    if profile != "local":  # our builds always use the h94 layout, whatever the overrides say
+        settings = settings.model_copy(update=BUILT_IP_ADAPTER)
+    missing = missing_in_folder(root, settings)
+    if missing:
+        raise ModelsUnavailable(f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models")
+    warning = {"tiny": TINY_WARNING, "sd15-random": SD15_RANDOM_WARNING}.get(profile)
+    fingerprints = tuple(sorted(marker.get("fingerprints", {}).items())) if profile != "local" else ()
+    return ModelSet(
+        profile=profile,
+        requested=requested,
+        **folder_paths(root),
+        ip_adapter_subfolder=settings.ip_adapter_subfolder,
+        ip_adapter_weight=settings.ip_adapter_weight,
+        local_files_only=True,
+        warning=warning,
+        fingerprints=fingerprints,
+    )
+
+
+def _built(settings: Settings, profile: str, requested: str, build: bool) -> ModelSet:
+    directory = settings.models_dir / profile
+    if build:
+        (build_tiny if profile == "tiny" else build_sd15_random)(directory)
+    elif read_marker(directory) is None:
+        return _unbuilt(settings, profile, requested, directory)
+    return _from_folder(directory, settings, requested)
+
+
+def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) -> ModelSet:
+    warning = TINY_WARNING if profile == "tiny" else SD15_RANDOM_WARNING
+    return ModelSet(
+        profile=profile,
+        requested=requested,
+        **folder_paths(directory),
+        **BUILT_IP_ADAPTER,
+        local_files_only=True,
+        warning=f"{warning} (not built yet: {directory})",
+    )

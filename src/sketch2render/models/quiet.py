@@ -1,0 +1,40 @@
+"""Keep library chatter (progress bars, the no-torchvision notice, fp16 cast notices) out of our
+output: for good in a server or CLI process, or for the duration of a model build."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def quiet_libraries() -> None:
+    """Silence diffusers and transformers for the rest of the process (servers, CLI commands)."""
+    warnings.filterwarnings("ignore", message=".*requires torchvision.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="diffusers")
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+@contextmanager
+def quieted() -> Iterator[None]:
+    """No "Writing model shards" bars or cast notices while building; restored afterwards."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    verbosity = diffusers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()

@@ -1,0 +1,116 @@
+"""Build the local stand-in model folders: `tiny` (tests, CI) and `sd15-random` (benchmarks).
+
+Random weights with the SD 1.5 block layout (tiny) or its full shapes (sd15-random), written in
+the model-folder layout (`layout.py`) into a temporary sibling folder that is renamed into place
+only when complete, with the marker (profile, versions, fingerprints) written last.
+Deterministic: fixed seeds give byte-identical files. The networks: `components.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import ModelsUnavailable
+from .components import write_models
+from .layout import FOLDERS, MARKER, SCHEDULER, read_marker
+from .quiet import quieted
+from .shapes import SD15_RANDOM, TINY, Shapes
+
+
+def build_tiny(directory: Path, *, force: bool = False) -> Path:
+    """Tiny random models with the SD 1.5 block layout (~16 MB, ~4 s). Same bytes every build."""
+    return _build(Path(directory), "tiny", TINY, force=force)
+
+
+def build_sd15_random(directory: Path, *, force: bool = False) -> Path:
+    """Full-size SD 1.5 architecture with random weights (fp16 on disk), for benchmarks."""
+    return _build(Path(directory), "sd15-random", SD15_RANDOM, force=force)
+
+
+def _build(directory: Path, profile: str, shapes: Shapes, *, force: bool) -> Path:
+    """Build into a temporary sibling and rename it into place only when complete."""
+    directory = directory.expanduser().absolute()
+    if read_marker(directory) is not None and not force:
+        return directory
+    if directory.is_dir() and any(directory.iterdir()) and read_marker(directory) is None:
+        raise ModelsUnavailable(
+            f"{directory} exists and is not a model folder built by sketch2render; remove it or choose another folder"
+        )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(directory)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
+    try:
+        with quieted():
+            write_models(tmp, shapes)
+        _write_marker(tmp, profile)
+        os.chmod(tmp, 0o755)
+        _move_into_place(tmp, directory, force=force)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def _move_into_place(tmp: Path, directory: Path, *, force: bool) -> None:
+    old = None
+    if force and read_marker(directory) is not None:
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.time_ns()}")
+        try:
+            os.rename(directory, old)
+        except FileNotFoundError:
+            old = None
+    try:
+        os.rename(tmp, directory)  # atomic; fails if another process finished first
+    except OSError:
+        if read_marker(directory) is None:
+            raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_builds(directory: Path, max_age_s: float = 6 * 3600) -> None:
+    """Leftovers of builds that crashed (a killed process cannot clean up after itself)."""
+    for pattern in (f".{directory.name}.building-*", f".{directory.name}.old-*"):
+        for stale in directory.parent.glob(pattern):
+            if time.time() - stale.stat().st_mtime > max_age_s:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_marker(root: Path, profile: str) -> None:
+    import diffusers
+    import safetensors
+    import torch
+    import transformers
+
+    marker = {
+        "profile": profile,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "scheduler": SCHEDULER,
+        "versions": {
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__,
+        },
+        "fingerprints": {
+            **{name: _fingerprint(root / folder) for name, folder in FOLDERS.items()},
+            "image_encoder": _fingerprint(root / "ip-adapter" / "models" / "image_encoder"),
+        },
+    }
+    (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

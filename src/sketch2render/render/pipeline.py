@@ -1,0 +1,268 @@
+"""The render pipeline: the LCEL chain that joins retrieval to generation, as typed module-level steps.
+
+    RenderRequest ─┬─ prepare  (decode, resize, Canny) ─┐
+                   └─ retrieve (named styles or search) ─┴─► generate ─► score ─► RenderResult
+
+- `prepare`: the sketch under the upload limits, resized to the render size, its edge map.
+- `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
+- `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
+  blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
+- `score`: quality scores of every image; then the recipe is built, once.
+
+prepare and retrieve run in parallel (`RunnableParallel`). Progress and cancellation travel in the
+`RunnableConfig` (`configurable={"progress": fn, "cancel": Event}`), not in the data. The
+collaborators arrive through `Parts`, typed by the Protocols in `ports.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel, RunnablePassthrough
+from PIL import Image
+
+from .. import imaging
+from ..config import Settings
+from ..errors import InvalidParameter
+from ..models import ModelSet
+from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
+from ..version import __version__
+from .balance import DEFAULT_GRID, auto_balance
+from .ports import Generated, ImageGenerator, ProgressFn, Scorer, StyleSource
+from .result import RenderResult
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """The chain's input: a sketch (upload bytes or an image) and validated parameters."""
+
+    sketch: bytes | Image.Image
+    params: RenderParams
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, RenderParams):
+            raise InvalidParameter("a render request needs RenderParams", field="params")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    sketch: Image.Image  # resized for generation
+    edges: imaging.EdgeMap
+    control: Image.Image  # the edge map as ControlNet's 3-channel input, built once
+    decode_s: float
+    edges_s: float
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    hits: list[StyleHit]
+    named: bool  # the user named the styles (no retrieval)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Planned:
+    request: RenderRequest
+    prepared: Prepared
+    retrieved: Retrieved
+
+
+@dataclass(frozen=True)
+class Rendered:
+    planned: Planned
+    params: RenderParams  # seed filled in, auto-balance's strengths applied
+    used: list[StyleHit]  # the styles that drove the IP-Adapter, with their weights
+    fallback: str | None  # why no style was used, when none was
+    generated: Generated
+    embed_s: float
+    balance: dict | None
+    started: float  # perf_counter at the start of `generate`
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The loaded collaborators of a chain."""
+
+    library: StyleSource
+    renderer: ImageGenerator
+    scorer: Scorer
+    settings: Settings
+    models: ModelSet | None = None
+
+
+def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threading.Event | None]:
+    """The progress callback and cancel event a caller put in the config."""
+    configurable = (config or {}).get("configurable") or {}
+    return configurable.get("progress"), configurable.get("cancel")
+
+
+# ------------------------------------------------------------------------------------ steps
+def prepare(request: RenderRequest, *, settings: Settings) -> Prepared:
+    t0 = time.perf_counter()
+    params = request.params
+    if isinstance(request.sketch, bytes | bytearray):
+        image = imaging.decode_upload(bytes(request.sketch), settings.limits, at_least=params.size)
+    else:
+        image = request.sketch.convert("RGB")
+    image = imaging.resize_for_generation(image, params.size)
+    t1 = time.perf_counter()
+    edges = imaging.detect_edges(image, low=params.canny_low, high=params.canny_high)
+    return Prepared(image, edges, edges.control_image(), t1 - t0, time.perf_counter() - t1)
+
+
+def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
+    t0 = time.perf_counter()
+    params = request.params
+    if params.style_ids:
+        hits = [StyleHit(style=library.get(i), score=1.0) for i in dict.fromkeys(params.style_ids)]
+        return Retrieved(hits, True, time.perf_counter() - t0)
+    if params.style_mode == "none" or len(library) == 0:
+        return Retrieved([], False, 0.0)
+    hits = library.search(params.prompt, k=params.top_k)
+    return Retrieved(hits, False, time.perf_counter() - t0)
+
+
+def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rendered:
+    progress, cancel = controls(config)
+    started = time.perf_counter()
+    params = planned.request.params
+    seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
+    params = params.model_copy(update={"seed": seed})
+    settings = parts.settings
+    used, fallback = select_styles(
+        planned.retrieved,
+        params,
+        min_score=params.min_style_score if params.min_style_score is not None else settings.min_style_score,
+        temperature=params.blend_temperature or settings.blend_temperature,
+    )
+    t_embed = time.perf_counter()
+    embeds = style_embedding(parts.library, parts.renderer, used) if used else None
+    embed_s = time.perf_counter() - t_embed
+    balance = None
+    if params.auto_balance:
+        params, balance = balance_strengths(parts, planned.prepared, params, embeds, used, cancel)
+    control = planned.prepared.control
+    generated = parts.renderer.generate(
+        control, params, seed=seed, style_embeds=embeds, progress=progress, cancel=cancel
+    )
+    return Rendered(planned, params, used, fallback, generated, embed_s, balance, started)
+
+
+def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
+    """Quality scores of every image, then the recipe (built once, here)."""
+    t0 = time.perf_counter()
+    prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
+    images = rendered.generated.images
+    metrics = parts.scorer.score(images, prepared.control, rendered.params.prompt, rendered.used, parts.library)
+    metrics_s = time.perf_counter() - t0
+    weights = {h.id: h.weight for h in rendered.used}
+    timings = Timings(
+        decode=prepared.decode_s,
+        edges=prepared.edges_s,
+        retrieval=retrieved.seconds,
+        embeds=rendered.embed_s,
+        denoise=rendered.generated.denoise_s,
+        vae_decode=rendered.generated.vae_decode_s,
+        metrics=metrics_s,
+    )
+    timings.total = timings.decode + timings.edges + timings.retrieval + (time.perf_counter() - rendered.started)
+    models = parts.models
+    recipe = RenderRecipe(
+        params=rendered.params,
+        seed=rendered.params.seed,
+        width=prepared.sketch.width,
+        height=prepared.sketch.height,
+        styles=[h.model_copy(update={"weight": weights.get(h.id)}) for h in retrieved.hits],
+        fallback_reason=rendered.fallback,
+        edges=prepared.edges.summary(),
+        models={"profile": models.profile, **models.ids()} if models is not None else {},
+        smoke_test=bool(models is not None and models.smoke_test),
+        device=parts.renderer.device,
+        dtype=parts.renderer.dtype_name,
+        timings=timings,
+        metrics=metrics,
+        balance=rendered.balance,
+        version=__version__,
+    )
+    return RenderResult(images=images, control_image=prepared.control, sketch=prepared.sketch, recipe=recipe)
+
+
+# ------------------------------------------------------------------------- style selection
+def select_styles(
+    retrieved: Retrieved, params: RenderParams, *, min_score: float, temperature: float
+) -> tuple[list[StyleHit], str | None]:
+    """Which styles drive the IP-Adapter, with their weights; or none and the reason why.
+    Named styles share equally; a blend weighs the relevant hits by softmax(fused score / temperature)."""
+    hits = retrieved.hits
+    if params.style_mode == "none":
+        return [], "style mode is 'none' (text and sketch only)"
+    if not hits:
+        return [], "the style library is empty"
+    if retrieved.named:
+        weight = 1.0 / len(hits)
+        return [h.model_copy(update={"weight": weight}) for h in hits], None
+    best = hits[0]
+    if not best.is_relevant(min_score):
+        return [], (
+            f"the best style match, {best.style.title!r}, has CLIP similarity {best.cosine:.3f} below the "
+            f"minimum {min_score:.2f} and no word of the prompt matched it; rendered from text only"
+        )
+    if not params.blend:
+        return [best.model_copy(update={"weight": 1.0})], None
+    relevant = [h for h in hits if h.is_relevant(min_score)]
+    exps = [math.exp((h.score - relevant[0].score) / temperature) for h in relevant]
+    return [h.model_copy(update={"weight": e / sum(exps)}) for h, e in zip(relevant, exps, strict=True)], None
+
+
+def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):
+    """The (blended) IP-Adapter embedding of the used styles; each style encoded once, then cached."""
+    embeds = []
+    for hit in used:
+        cached = library.load_ip_embeds(hit.id, renderer.encoder_key)
+        if cached is None:
+            cached = renderer.encode_style(library.load_image(hit.id))
+            library.save_ip_embeds(hit.id, renderer.encoder_key, cached)
+        embeds.append(cached)
+    return renderer.mix(embeds, [h.weight or 0.0 for h in used])
+
+
+def balance_strengths(
+    parts: Parts,
+    prepared: Prepared,
+    params: RenderParams,
+    embeds,
+    used: list[StyleHit],
+    cancel: threading.Event | None,
+) -> tuple[RenderParams, dict]:
+    """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py)."""
+    ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
+
+    def probe(p: RenderParams) -> list[Image.Image]:
+        return parts.renderer.generate(prepared.control, p, seed=params.seed, style_embeds=embeds, cancel=cancel).images
+
+    def probe_score(image: Image.Image) -> tuple[float, float | None]:
+        return parts.scorer.probe_score(prepared.edges.edges, image, ids, shares, parts.library)
+
+    grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
+    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=parts.scorer.threshold)
+    return params.model_copy(update={"control_strength": control, "style_strength": style}), report
+
+
+# ------------------------------------------------------------------------------------ chain
+def build_chain(parts: Parts) -> Runnable[RenderRequest, RenderResult]:
+    """prepare ∥ retrieve → generate → score, as one LCEL runnable."""
+    plan = RunnableParallel(
+        request=RunnablePassthrough(),
+        prepared=RunnableLambda(partial(prepare, settings=parts.settings), name="prepare"),
+        retrieved=RunnableLambda(partial(retrieve, library=parts.library), name="retrieve"),
+    ) | RunnableLambda(lambda found: Planned(**found), name="plan")
+    return (
+        plan
+        | RunnableLambda(partial(generate, parts=parts), name="generate")
+        | RunnableLambda(partial(score, parts=parts), name="score")
+    )

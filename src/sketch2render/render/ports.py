@@ -1,0 +1,96 @@
+"""The small interfaces the render pipeline needs of its collaborators, so that `pipeline.py` is
+typed without importing torch, diffusers or chromadb. The real implementations: `StyleLibrary`
+(styles/library.py), `Renderer` (renderer.py), `QualityScorer` (quality.py); tests pass fakes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from PIL import Image
+
+from ..schemas import RenderParams, StyleHit, StyleRecord
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+
+
+@dataclass
+class Generated:
+    """What one call of the diffusion pipeline produced."""
+
+    images: list[Image.Image]
+    denoise_s: float
+    vae_decode_s: float
+
+
+class StyleImages(Protocol):
+    """Style images by id (what quality scores need)."""
+
+    def load_image(self, style_id: str) -> Image.Image: ...
+
+
+class StyleSource(StyleImages, Protocol):
+    """The style library as the pipeline sees it: look-up, search, and cached IP-Adapter embeddings."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, style_id: str) -> StyleRecord: ...
+
+    def search(self, query: str, k: int = 5) -> list[StyleHit]: ...
+
+    def load_ip_embeds(self, style_id: str, encoder_key: str) -> Tensor | None: ...
+
+    def save_ip_embeds(self, style_id: str, encoder_key: str, embeds: Tensor) -> None: ...
+
+
+class ImageGenerator(Protocol):
+    """The diffusion side: style images to IP-Adapter embeddings, and control image + params to images."""
+
+    device: str
+    dtype_name: str
+    encoder_key: str  # cache key of style embeddings from this image encoder
+
+    def encode_style(self, image: Image.Image) -> Tensor: ...
+
+    def mix(self, embeds: Sequence[Tensor], weights: Sequence[float]) -> Tensor: ...
+
+    def generate(
+        self,
+        control_image: Image.Image,
+        params: RenderParams,
+        *,
+        seed: int,
+        style_embeds: Tensor | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Generated: ...
+
+
+class Scorer(Protocol):
+    """Quality scores of finished images, and the cheaper probe score auto-balance ranks by."""
+
+    threshold: float
+
+    def score(
+        self,
+        images: Sequence[Image.Image],
+        control_image: Image.Image,
+        prompt: str,
+        used: Sequence[StyleHit],
+        library: StyleImages,
+    ) -> list[dict]: ...
+
+    def probe_score(
+        self,
+        sketch_edges,
+        image: Image.Image,
+        style_ids: Sequence[str],
+        weights: Sequence[float],
+        library: StyleImages,
+    ) -> tuple[float, float | None]: ...

@@ -1,0 +1,74 @@
+"""The render service: what the CLI, the API's job worker and a Ray replica call. It owns the
+loaded components (retrieval embeddings, style library, renderer, quality scorer) and the chain,
+and turns sketch bytes + parameters into a `RenderResult` (outputs.py writes it).
+
+Built once by `build_service` (the API's lifespan, a replica, or a CLI command); nothing loads
+at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from PIL import Image
+
+from ..config import Settings
+from ..models import ModelSet, resolve_models
+from ..schemas import RenderParams
+from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
+from .pipeline import Parts, RenderRequest, build_chain
+from .ports import ProgressFn
+from .quality import QualityScorer
+from .renderer import Renderer, build_renderer
+from .result import RenderResult
+
+
+class RenderService:
+    """Loaded components + the chain. Thread-safe: renders run one at a time (the renderer's lock)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelSet,
+        embeddings: CLIPEmbeddings,
+        library: StyleLibrary,
+        renderer: Renderer,
+    ) -> None:
+        self.settings = settings
+        self.models = models
+        self.embeddings = embeddings
+        self.library = library
+        self.renderer = renderer
+        self.scorer = QualityScorer(embeddings, settings)
+        self.chain = build_chain(Parts(library, renderer, self.scorer, settings, models))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "profile": self.models.profile,
+            "smoke_test": self.models.smoke_test,
+            "warning": self.models.warning,
+            "device": self.renderer.device,
+            "models": self.models.ids(),
+        }
+
+    def render(
+        self,
+        sketch: bytes | Image.Image,
+        params: RenderParams,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RenderResult:
+        """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between steps."""
+        config = {"configurable": {"progress": progress, "cancel": cancel}, "run_name": "render"}
+        return self.chain.invoke(RenderRequest(sketch, params), config=config)
+
+
+def build_service(settings: Settings) -> RenderService:
+    """Resolve the model profile and load everything (seconds for tiny, longer for real weights)."""
+    models = resolve_models(settings)
+    embeddings = build_embeddings(settings, models)
+    library = build_library(settings, embeddings, models)
+    renderer = build_renderer(settings, models)
+    return RenderService(settings, models, embeddings, library, renderer)
