@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     cpu_offload: bool = False  # memory option for small GPUs
 
     # --- retrieval ---
+    bundled_styles: bool = True  # a new data folder starts with the 21 bundled public-domain styles
     min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
     dense_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for tiny CLIP
     lexical_weight: float = Field(default=1.0, ge=0.0)

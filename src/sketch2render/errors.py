@@ -19,7 +19,9 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
         ├── OutOfMemory (out_of_memory)
         ├── ShuttingDown (shutting_down)            with Retry-After
         ├── WorkerDied (worker_died)                a Ray replica died twice during a job
-        └── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
+        ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
+        └── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
+    DiskFull (507 disk_full)                        no room for what was asked (model downloads)
 """
 
 from __future__ import annotations
@@ -134,3 +136,12 @@ class WorkerDied(Unavailable):
 
 class ChromaUnavailable(Unavailable):
     code = "chroma_unavailable"
+
+
+class HubUnavailable(Unavailable):
+    code = "hub_unavailable"
+
+
+class DiskFull(S2RError):
+    code = "disk_full"
+    http_status = 507

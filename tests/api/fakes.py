@@ -59,11 +59,7 @@ class FakeRenderService:
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
-        image = (
-            sketch
-            if isinstance(sketch, Image.Image)
-            else imaging.decode_upload(sketch, self.settings.limits)
-        )
+        image = sketch if isinstance(sketch, Image.Image) else imaging.decode_upload(sketch, self.settings.limits)
         resized = imaging.resize_for_generation(image, params.size)
         edges = imaging.detect_edges(resized, low=params.canny_low, high=params.canny_high)
         # 2. Styles: the given ids (unknown ones raise NotFound) or retrieval.

@@ -135,7 +135,8 @@ def test_full_render_over_http_with_tiny_models(servers):
     # Keys: /livez is open, everything else needs one.
     assert http.get("/livez").status_code == 200
     assert http.get("/v1/styles").status_code == 401
-    assert http.get("/v1/styles", headers=AUTH).status_code == 200
+    styles = http.get("/v1/styles", headers=AUTH)
+    assert styles.status_code == 200 and styles.json()["total"] == 21  # the API alone starts with the bundled styles
     # A render, start to finish.
     sketch = SKETCHES / "chiriqui_fig76_vase.png"
     job_id = server.submit(sketch)

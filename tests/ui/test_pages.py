@@ -147,6 +147,13 @@ def test_smoke_test_banner(app, fake_api: FakeApi, smoke: bool) -> None:
     assert ([w.value for w in at.warning] == [SMOKE_BANNER]) is smoke
 
 
+def test_the_smoke_test_banner_says_what_is_missing_and_the_command(app, fake_api: FakeApi) -> None:
+    warning = "No real weights found (none of the sd15 weights are in the cache). Run `sketch2render models download`."
+    fake_api.ready = {**fake_api.ready, "profile": "tiny", "smoke_test": True, "warning": warning}
+    (banner,) = app().run().warning
+    assert banner.value.startswith(SMOKE_BANNER) and "sketch2render models download" in banner.value
+
+
 def test_draw_mode_shows_the_canvas(app) -> None:
     at = app().run()
     at.radio(key="sketch_source").set_value("Draw").run()

@@ -17,7 +17,7 @@ from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter, ModelsUnavailable
 from sketch2render.models import build_tiny, model_info, resolve_models, stand_ins
 from sketch2render.models import layout as models_layout
-from sketch2render.models import profiles as models_profiles
+from sketch2render.models.assets import sd15_assets
 from sketch2render.models.layout import MARKER
 
 # --------------------------------------------------------------------------- helpers
@@ -229,28 +229,32 @@ def test_auto_falls_back_to_tiny_loudly_when_no_real_weights_are_cached(
 
     assert models.profile == "tiny" and models.requested == "auto" and models.smoke_test
     assert models.warning.startswith("No real weights found (")
-    assert "images will be noise" in models.warning and "S2R_MODELS=sd15" in models.warning
+    assert "images will be noise" in models.warning and "sketch2render models download" in models.warning
 
 
 def test_sd15_without_cached_weights_is_unavailable_with_a_download_hint(tmp_path: Path, empty_hf_cache: Path) -> None:
     with pytest.raises(ModelsUnavailable) as raised:
         resolve_models(Settings(home=tmp_path, models="sd15"))
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in raised.value.message
-    assert "hf download" in raised.value.message
+    assert "sketch2render models download" in raised.value.message
     assert not (tmp_path / "models").exists()  # nothing built, nothing fetched
+
+
+def fill_cache(cache: Path, settings: Settings, variant: str | None = None) -> None:
+    """Every file the sd15 assets need, as placeholders in the hub cache layout."""
+    for asset in sd15_assets(settings):
+        repo = cache / ("models--" + asset.repo.replace("/", "--"))
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text("abc123")
+        for file in asset.files_for(variant):
+            path = repo / "snapshots" / "abc123" / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"{}")
 
 
 def test_sd15_resolves_to_hub_ids_when_every_file_is_in_the_cache(tmp_path: Path, empty_hf_cache: Path) -> None:
     settings = Settings(home=tmp_path, models="sd15")
-    repos = models_profiles._hub_ids(settings)
-    for name, files in models_layout.required_files(settings).items():
-        repo = empty_hf_cache / ("models--" + repos[name].replace("/", "--"))
-        (repo / "refs").mkdir(parents=True)
-        (repo / "refs" / "main").write_text("abc123")
-        for file in files:
-            path = repo / "snapshots" / "abc123" / file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"{}")
+    fill_cache(empty_hf_cache, settings)
 
     models = resolve_models(settings)
 
@@ -259,6 +263,18 @@ def test_sd15_resolves_to_hub_ids_when_every_file_is_in_the_cache(tmp_path: Path
     assert models.base == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert models.ids()["ip_adapter"] == "h94/IP-Adapter/models/ip-adapter_sd15.safetensors"
     assert resolve_models(settings.model_copy(update={"models": "auto"})).profile == "sd15"
+    assert models.variant("base") is None and models.variant("controlnet") is None  # full weights
+
+
+def test_fp16_weights_in_the_cache_are_loaded_as_the_fp16_variant(tmp_path: Path, empty_hf_cache: Path) -> None:
+    settings = Settings(home=tmp_path, models="sd15")
+    fill_cache(empty_hf_cache, settings, variant="fp16")  # only the fp16 copies of the big weights
+
+    models = resolve_models(settings)
+
+    assert models.profile == "sd15"
+    assert models.variant("base") == "fp16" and models.variant("controlnet") == "fp16"
+    assert models.variant("ip_adapter") is None  # h94 publishes no fp16 copy
 
 
 def test_an_unknown_profile_name_lists_the_valid_choices(tmp_path: Path) -> None:

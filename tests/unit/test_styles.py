@@ -211,7 +211,7 @@ def test_one_process_owns_a_disk_library(tmp_path):
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("refused:") and "POST /v1/styles" in out.stdout
+    assert out.stdout.startswith("refused:") and "work through it" in out.stdout and "S2R_HOME" in out.stdout
     lib.close()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == ""  # free again once closed

@@ -15,6 +15,7 @@ from .. import errors
 from ..config import Settings
 from ..jobs import JobStore, JobWorker, LocalExecutor
 from ..render.service import RenderService, build_service
+from ..styles.defaults import import_bundled_once
 from .metrics import ApiMetrics
 
 log = logging.getLogger("sketch2render.api")
@@ -64,9 +65,14 @@ class ApiRuntime:
     def _load(self) -> None:
         try:
             if self.backend is not None:  # scale-out: deploy the workers; this process keeps the styles
-                self.service = self.backend.start(self.service)
+                service = self.backend.start(self.service)
             else:
-                self.service = build_service(self.settings)
+                service = build_service(self.settings)
+            if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
+                added = import_bundled_once(service.library, self.settings.styles_dir)
+                if added:
+                    log.info("new style library: imported %d bundled public-domain styles", added)
+            self.service = service
         except errors.S2RError as exc:
             self.load_error = exc.message
             log.error("could not load the models: %s", exc.message)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import evaluate, models, render, scale, serve, styles
+from . import doctor, evaluate, models, render, scale, serve, styles
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
 app.command()(render.render)
@@ -20,5 +20,6 @@ app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options"
     evaluate.bench
 )
 app.command("chroma-server")(scale.chroma_server)
+app.command()(doctor.doctor)
 
 __all__ = ["app"]

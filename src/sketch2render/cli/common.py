@@ -6,12 +6,23 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from ..config import Settings
 from ..errors import InvalidParameter, S2RError
@@ -96,3 +107,20 @@ def params_from(fields: dict) -> RenderParams:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidParameter(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@contextmanager
+def console_progress(description: str, total: int, *, as_bytes: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (when it is a terminal); yields `advance(amount)`."""
+    counter = (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()) if as_bytes else (MofNCompleteColumn(),)
+    progress = Progress(
+        TextColumn(description),
+        BarColumn(),
+        *counter,
+        TimeElapsedColumn(),
+        disable=not sys.stderr.isatty(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task("", total=total)
+        yield lambda amount: progress.advance(task, amount)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -87,20 +86,22 @@ def up(
             chroma.stop()
 
 
+def warn_if_no_real_weights(cfg: Settings) -> None:
+    from ..errors import S2RError
+    from ..models import resolve_models
+
+    try:
+        models = resolve_models(cfg, build=False)
+    except S2RError:
+        return  # the API says why it cannot load them
+    if models.smoke_test and models.warning:
+        typer.secho(f"WARNING: {models.warning}", fg="yellow", bold=True, err=True)
+
+
 def _up(cfg: Settings, api_port: int, ui_port: int, env: dict[str, str]) -> None:
-    # First run: the bundled styles. In a child process, so this process never holds the store
-    # the API is about to own (Chroma is not process-safe).
-    imported = subprocess.run(
-        [sys.executable, "-m", "sketch2render", "styles", "import-defaults", "--if-empty", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if imported.returncode != 0:
-        raise fail(imported.stderr.strip().splitlines()[-1] if imported.stderr.strip() else "import failed")
-    added = json.loads(imported.stdout or "{}").get("added", 0)
-    if added:
-        typer.echo(f"style library was empty: imported {added} bundled public-domain styles")
+    # The API imports the bundled styles into a new library itself. Here: say plainly when this
+    # machine has no real weights, with the one command that fetches them.
+    warn_if_no_real_weights(cfg)
     api_url = f"http://127.0.0.1:{api_port}"
     env = {**env, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
     if cfg.api_keys and not cfg.api_key:

@@ -1,5 +1,5 @@
-"""`sketch2render models info`: which models a render would use, where they lie, how big they are.
-Builds nothing, downloads nothing."""
+"""`sketch2render models info`: which models a render would use, where they lie, how big they are,
+and which real-weights assets are in the Hugging Face cache. Builds nothing, downloads nothing."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InvalidParameter, ModelsUnavailable
+from .assets import Asset, optional_assets, sd15_assets
+from .cache import cache_state, cached_file
 from .device import resolve_device
 from .layout import cached_repo_dir, hf_cache_dir
 from .profiles import ModelSet, resolve_models
@@ -28,6 +30,7 @@ def model_info(settings: Settings) -> dict:
         "device": resolve_device(settings),
     }
     try:
+        info["assets"] = asset_rows(settings)
         models = resolve_models(settings, build=False)
     except (InvalidParameter, ModelsUnavailable) as exc:
         return {**info, "profile": None, "smoke_test": None, "warning": None, "error": exc.to_dict()}
@@ -66,3 +69,25 @@ def _local_paths(models: ModelSet) -> dict[str, Path | None]:
         "image_encoder": ip_sub / "image_encoder" if ip_sub is not None else None,
         "clip": local(models.clip),
     }
+
+
+def _asset_row(asset: Asset, variant: str | None, missing: list[str]) -> dict:
+    files = asset.files_for(variant)
+    paths = [p for p in (cached_file(asset.repo, f) for f in files) if p is not None]
+    return {
+        "asset": asset.name,
+        "repo": asset.repo,
+        "needed_by": asset.needed_by,
+        "optional": asset.optional,
+        "variant": variant or "full",
+        "present": not missing,
+        "missing": missing,
+        "bytes": sum(p.resolve().stat().st_size for p in paths),
+    }
+
+
+def asset_rows(settings: Settings) -> list[dict]:
+    """One row per real-weights asset: present in the cache (every file) or not, and its size."""
+    assets = [*sd15_assets(settings), *optional_assets(settings)]
+    state = cache_state(settings, assets)
+    return [_asset_row(a, state.variants.get(a.name), state.missing.get(a.repo, [])) for a in assets]

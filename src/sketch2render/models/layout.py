@@ -36,6 +36,8 @@ def required_files(settings: Settings) -> dict[str, tuple[str, ...]]:
             "text_encoder/config.json",
             "text_encoder/model.safetensors",
             "tokenizer/merges.txt",
+            "tokenizer/special_tokens_map.json",
+            "tokenizer/tokenizer_config.json",
             "tokenizer/vocab.json",
             "unet/config.json",
             "unet/diffusion_pytorch_model.safetensors",
@@ -48,7 +50,15 @@ def required_files(settings: Settings) -> dict[str, tuple[str, ...]]:
             f"{sub}/image_encoder/config.json",
             f"{sub}/image_encoder/model.safetensors",
         ),
-        "clip": ("config.json", "model.safetensors", "merges.txt", "vocab.json", "preprocessor_config.json"),
+        "clip": (
+            "config.json",
+            "model.safetensors",
+            "merges.txt",
+            "vocab.json",
+            "special_tokens_map.json",
+            "tokenizer_config.json",
+            "preprocessor_config.json",
+        ),
     }
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InvalidParameter, ModelsUnavailable
-from .layout import BUILT_IP_ADAPTER, folder_paths, hf_cache_dir, missing_in_folder, read_marker, required_files
+from .assets import hub_ids
+from .cache import cache_state
+from .layout import BUILT_IP_ADAPTER, folder_paths, hf_cache_dir, missing_in_folder, read_marker
 from .stand_ins import build_sd15_random, build_tiny
 
 PROFILES = ("auto", "sd15", "tiny", "sd15-random")
@@ -24,8 +26,8 @@ SMOKE_TEST_PROFILES = ("tiny", "sd15-random")
 
 TINY_WARNING = (
     "Using the TINY smoke-test models (random weights): images will be noise, not renders. "
-    "Set S2R_MODELS=sd15 (weights in the Hugging Face cache) or S2R_MODEL_DIR=/path/to/models "
-    "for real renders."
+    "For real renders run `sketch2render models download` once (several GB; needs network), then restart; "
+    "or set S2R_MODEL_DIR=/path/to/models."
 )
 SD15_RANDOM_WARNING = (
     "Using the SD15-RANDOM benchmark models (full-size SD 1.5 architecture, random weights): "
@@ -48,6 +50,11 @@ class ModelSet:
     local_files_only: bool
     warning: str | None
     fingerprints: tuple[tuple[str, str], ...] = ()  # (component, sha256) of built folders
+    variants: tuple[tuple[str, str], ...] = ()  # (component, "fp16") where the cache holds fp16 weights
+
+    def variant(self, component: str) -> str | None:
+        """diffusers' `variant` for loading a component ("fp16"), or None for the full weights."""
+        return dict(self.variants).get(component)
 
     @property
     def smoke_test(self) -> bool:
@@ -71,44 +78,6 @@ class ModelSet:
         if self.profile == "local":
             return {name: f"local:{value}" for name, value in self.sources().items()}
         return self.sources()
-
-
-def _hub_ids(settings: Settings) -> dict[str, str]:
-    return {
-        "base": settings.base_model,
-        "controlnet": settings.controlnet_model,
-        "ip_adapter": settings.ip_adapter_repo,
-        "clip": settings.clip_model,
-    }
-
-
-def _missing_in_cache(settings: Settings) -> dict[str, list[str]]:
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = hf_cache_dir()
-    missing: dict[str, list[str]] = {}
-    for name, files in required_files(settings).items():
-        repo = _hub_ids(settings)[name]
-        if Path(repo).expanduser().is_dir():  # an override pointing at a local copy of one model
-            absent = [f for f in files if not (Path(repo).expanduser() / f).is_file()]
-        else:
-            try:
-                absent = [f for f in files if not isinstance(try_to_load_from_cache(repo, f, cache_dir=cache), str)]
-            except ValueError as exc:  # huggingface_hub's HFValidationError: not a repo id either
-                setting = {"base": "BASE_MODEL", "controlnet": "CONTROLNET_MODEL", "ip_adapter": "IP_ADAPTER_REPO"}
-                raise InvalidParameter(
-                    f"S2R_{setting.get(name, 'CLIP_MODEL')}={repo!r} is neither an existing folder nor a hub id "
-                    f"({str(exc).splitlines()[0]})",
-                    field=name,
-                ) from None
-        if absent:
-            missing[repo] = absent
-    return missing
-
-
-def _download_hint(missing: dict[str, list[str]]) -> str:
-    lines = [f"  hf download {repo} {' '.join(files)}" for repo, files in missing.items()]
-    return "Download them once (needs network), e.g.:\n" + "\n".join(lines)
 
 
 def resolve_models(settings: Settings, *, build: bool = True) -> ModelSet:
@@ -137,13 +106,16 @@ def resolve_models(settings: Settings, *, build: bool = True) -> ModelSet:
     )
 
 
+DOWNLOAD_HINT = "Run `sketch2render models download` once (needs network) to fetch them into the cache."
+
+
 def _sd15_missing_reason(settings: Settings) -> str | None:
     """Why the sd15 weights cannot be used offline, or None when every file is in the cache."""
-    missing = _missing_in_cache(settings)
-    if not missing:
+    state = cache_state(settings)
+    if state.complete:
         return None
-    count = sum(len(files) for files in missing.values())
-    total = sum(len(files) for files in required_files(settings).values())
+    count = sum(len(files) for files in state.missing.values())
+    total = state.total_files
     what = "none of the sd15 weights are" if count == total else f"{count} of {total} sd15 files are not"
     return f"{what} in the Hugging Face cache {hf_cache_dir()}"
 
@@ -154,12 +126,14 @@ def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
         return _from_folder(settings.model_dir, settings, requested)
     reason = _sd15_missing_reason(settings)
     if reason is not None:
+        repos = ", ".join(cache_state(settings).missing)
         raise ModelsUnavailable(
-            f"The sd15 weights are not available offline: {reason}.\n{_download_hint(_missing_in_cache(settings))}\n"
-            "or set S2R_MODEL_DIR to a folder with base/ controlnet/ ip-adapter/ clip/.",
+            f"The sd15 weights are not available offline: {reason} (missing from {repos}). {DOWNLOAD_HINT} "
+            "Or set S2R_MODEL_DIR to a folder with base/ controlnet/ ip-adapter/ clip/.",
             field="models",
         )
-    ids = _hub_ids(settings)
+    ids = hub_ids(settings)
+    variants = cache_state(settings).variants
     return ModelSet(
         profile="sd15",
         requested=requested,
@@ -171,6 +145,7 @@ def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
         clip=ids["clip"],
         local_files_only=True,
         warning=None,
+        variants=tuple((name, v) for name, v in variants.items() if v),
     )
 
 

@@ -11,30 +11,37 @@ from contextlib import contextmanager
 
 def quiet_libraries() -> None:
     """Silence diffusers and transformers for the rest of the process (servers, CLI commands)."""
-    warnings.filterwarnings("ignore", message=".*requires torchvision.*")
     warnings.filterwarnings("ignore", category=FutureWarning, module="diffusers")
-    from diffusers.utils import logging as diffusers_logging
+    # transformers first: importing diffusers touches transformers' image processors, which log the
+    # "requires torchvision; falling back to the PIL processor" notice (harmless here: no torchvision).
     from transformers.utils import logging as transformers_logging
 
-    for lib in (diffusers_logging, transformers_logging):
-        lib.set_verbosity_error()
-        lib.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 @contextmanager
 def quieted() -> Iterator[None]:
     """No "Writing model shards" bars or cast notices while building; restored afterwards."""
-    from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     bars = transformers_logging.is_progress_bar_enabled()
-    verbosity = diffusers_logging.get_verbosity()
+    transformers_verbosity = transformers_logging.get_verbosity()
     transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()  # before diffusers' import (see quiet_libraries)
+    from diffusers.utils import logging as diffusers_logging
+
+    verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()
     try:
         yield
     finally:
         diffusers_logging.set_verbosity(verbosity)
+        transformers_logging.set_verbosity(transformers_verbosity)
         if bars:
             transformers_logging.enable_progress_bar()

@@ -80,9 +80,15 @@ class Renderer:
         device = resolve_device(settings)
         dtype = torch.float16 if device == "cuda" else torch.float32
         common = {"dtype": dtype, "use_safetensors": True, "local_files_only": models.local_files_only}
-        controlnet = ControlNetModel.from_pretrained(models.controlnet, **common)
-        pipe = StableDiffusionControlNetPipeline.from_pretrained(
-            models.base, controlnet=controlnet, safety_checker=None, requires_safety_checker=False, **common
+        controlnet = ControlNetModel.from_pretrained(models.controlnet, variant=models.variant("controlnet"), **common)
+        pipe = StableDiffusionControlNetPipeline.from_pretrained(  # no safety checker: see README
+            models.base,
+            controlnet=controlnet,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+            variant=models.variant("base"),
+            **common,
         )
         pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config)
         pipe.load_ip_adapter(

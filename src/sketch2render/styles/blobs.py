@@ -100,8 +100,9 @@ class DiskBlobs:
         except OSError:
             handle.close()
             raise Conflict(
-                f"the style library in {path.parent} is open in another sketch2render process (the API?); "
-                "add or remove styles through it (POST /v1/styles, the web UI) or stop it first"
+                f"the style library in {path.parent} is in use by another sketch2render process (a server started "
+                "with make run, up or serve?): work through it (web UI, or the API's /docs), stop it, "
+                "or run this with another S2R_HOME"
             ) from None
         return handle
 

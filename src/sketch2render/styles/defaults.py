@@ -30,3 +30,20 @@ def import_defaults(library: StyleLibrary, progress: Callable[[int, int, Path], 
     results = library.add_files(load_manifest(default_styles_dir()), progress)
     added = sum(created for _, created in results)
     return added, len(results) - added
+
+
+BUNDLED_MARKER = "bundled-styles-imported"
+
+
+def import_bundled_once(
+    library: StyleLibrary, marker_dir: Path, progress: Callable[[int, int, Path], None] | None = None
+) -> int:
+    """A data folder's first use: the bundled styles go into an empty library, once. A marker
+    remembers it, so a library its owner emptied on purpose stays empty. Returns how many were added."""
+    marker = marker_dir / BUNDLED_MARKER
+    if marker.exists():
+        return 0
+    added = import_defaults(library, progress)[0] if len(library) == 0 else 0
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{added} bundled styles imported\n")
+    return added

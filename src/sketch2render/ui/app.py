@@ -14,7 +14,7 @@ import streamlit as st
 
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiError, ApiUnreachable
-from sketch2render.ui.widgets import SMOKE_BANNER, show_unreachable
+from sketch2render.ui.widgets import show_unreachable, smoke_banner
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -68,7 +68,7 @@ def main() -> None:
         error = exc.message
     sidebar_status(ready, error)
     if ready and ready.get("smoke_test"):
-        st.warning(SMOKE_BANNER, icon=":material/science:")
+        st.warning(smoke_banner(ready), icon=":material/science:")
     elif ready and not ready.get("models_loaded", True):
         st.info("The API is still loading its models; renders wait in the queue until it is ready.", icon="⏳")
     page.run()

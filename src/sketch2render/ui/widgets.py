@@ -24,6 +24,14 @@ from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
 log = logging.getLogger("sketch2render.ui")
 
 SMOKE_BANNER = "These images come from tiny smoke-test models with random weights — they are noise, not renders."
+
+
+def smoke_banner(ready: dict) -> str:
+    """The smoke-test banner, with the server's account of what is missing and the command that fetches it."""
+    detail = ready.get("warning") or ""
+    return f"{SMOKE_BANNER}\n\n{detail}" if detail else SMOKE_BANNER
+
+
 _HINTS = {
     "unauthorized": "The API needs a key: set `S2R_API_KEY` to one of the server's `S2R_API_KEYS` and restart the UI.",
     "forbidden": "The API key was refused: check `S2R_API_KEY`.",

@@ -1,0 +1,71 @@
+"""The model assets of the real-weights profile (`sd15`): which hub repository each comes from,
+exactly which files the loaders read, which of them have fp16 variants, and what needs it.
+
+`models download` fetches these files (nothing else: no pickles, no other formats), `models info`
+and `doctor` report them, and the resolver (`profiles.py`) checks the same file lists, so what is
+downloaded is what is loaded. Asset repos follow the `S2R_*` overrides (e.g. S2R_CONTROLNET_MODEL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Settings
+from .layout import required_files
+
+# Weight files whose repos publish an fp16 copy (diffusers' `variant="fp16"` naming).
+FP16_VARIANTS = {
+    "base": {
+        "text_encoder/model.safetensors": "text_encoder/model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.safetensors": "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/diffusion_pytorch_model.safetensors": "vae/diffusion_pytorch_model.fp16.safetensors",
+    },
+    "controlnet": {"diffusion_pytorch_model.safetensors": "diffusion_pytorch_model.fp16.safetensors"},
+}
+NEEDED_BY = {
+    "base": "every render",
+    "controlnet": "every render (geometry)",
+    "ip_adapter": "styled renders",
+    "clip": "retrieval, scores",
+}
+WEIGHT_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    repo: str  # hub repo id (or a local folder, when a setting points at one)
+    files: tuple[str, ...]  # relative to the repo root, full-precision names
+    needed_by: str
+    optional: bool = False  # fetched only with --with NAME or --all
+
+    def files_for(self, variant: str | None) -> tuple[str, ...]:
+        """The files to fetch: with variant "fp16", the fp16 copy of each weight that has one."""
+        swap = FP16_VARIANTS.get(self.name, {}) if variant == "fp16" else {}
+        return tuple(swap.get(f, f) for f in self.files)
+
+
+def hub_ids(settings: Settings) -> dict[str, str]:
+    return {
+        "base": settings.base_model,
+        "controlnet": settings.controlnet_model,
+        "ip_adapter": settings.ip_adapter_repo,
+        "clip": settings.clip_model,
+    }
+
+
+def sd15_assets(settings: Settings) -> list[Asset]:
+    """The assets of the sd15 profile, in the order a render needs them."""
+    repos = hub_ids(settings)
+    return [Asset(name, repos[name], files, NEEDED_BY[name]) for name, files in required_files(settings).items()]
+
+
+def optional_assets(settings: Settings) -> list[Asset]:
+    """Assets only some features need (none yet: the coming speed and control presets add theirs)."""
+    return []
+
+
+def is_refused(filename: str) -> bool:
+    """A weight file in a format that can run code when loaded (pickle) or that we do not load."""
+    return filename.lower().endswith(PICKLE_SUFFIXES)

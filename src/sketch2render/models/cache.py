@@ -1,0 +1,71 @@
+"""What of the sd15 assets is already in the local Hugging Face cache (or in a local folder that a
+setting points at), and which weight variant each asset can load. Never touches the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import InvalidParameter
+from .assets import FP16_VARIANTS, Asset, sd15_assets
+from .layout import hf_cache_dir
+
+REPO_SETTINGS = {
+    "base": "S2R_BASE_MODEL",
+    "controlnet": "S2R_CONTROLNET_MODEL",
+    "ip_adapter": "S2R_IP_ADAPTER_REPO",
+    "clip": "S2R_CLIP_MODEL",
+}
+
+
+@dataclass
+class CacheState:
+    missing: dict[str, list[str]] = field(default_factory=dict)  # repo -> files not there
+    variants: dict[str, str | None] = field(default_factory=dict)  # asset -> "fp16" or None (full)
+    total_files: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def cached_file(repo: str, filename: str) -> Path | None:
+    """The local path of one file of a repo (a local folder, or the hub cache), or None."""
+    folder = Path(repo).expanduser()
+    if folder.is_dir():
+        path = folder / filename
+        return path if path.is_file() else None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, cache_dir=hf_cache_dir())
+    return Path(found) if isinstance(found, str) else None
+
+
+def _variant(asset: Asset, present: dict[str, bool]) -> str | None:
+    """fp16 when every weight of the asset that has an fp16 copy is cached as that copy."""
+    swaps = FP16_VARIANTS.get(asset.name, {})
+    if swaps and all(present[half] for half in swaps.values()):
+        return "fp16"
+    return None
+
+
+def cache_state(settings: Settings, assets: list[Asset] | None = None) -> CacheState:
+    state = CacheState()
+    for asset in assets if assets is not None else sd15_assets(settings):
+        names = set(asset.files) | set(asset.files_for("fp16"))
+        try:
+            present = {f: cached_file(asset.repo, f) is not None for f in names}
+        except ValueError as exc:  # huggingface_hub's HFValidationError: not a repo id either
+            raise InvalidParameter(
+                f"{REPO_SETTINGS.get(asset.name, asset.name)}={asset.repo!r} is neither an existing folder nor a "
+                f"hub id ({str(exc).splitlines()[0]})",
+                field=asset.name,
+            ) from None
+        variant = _variant(asset, present)
+        absent = [f for f in asset.files_for(variant) if not present[f]]
+        state.variants[asset.name] = variant
+        state.total_files += len(asset.files)
+        if absent:
+            state.missing[asset.repo] = absent
+    return state
