@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     queue_max: int = Field(default=32, ge=1)
     max_history: int = Field(default=10_000, ge=10)
+    # --- principals (principals.py): fair use of one server by several keys ---
+    queue_max_per_principal: int = Field(default=16, ge=1)  # jobs one principal may have waiting
+    rate_limit: float = Field(default=20.0, ge=0.0)  # requests per second per principal; 0: no limit
+    rate_burst: int = Field(default=120, ge=1)  # requests one principal may send at once
+    users_can_add_styles: bool = False  # principals with role `user` may add (never remove) styles
+    ui_key: str | None = None  # set by `up` only: the key its own web UI sends (principal `local`, admin)
 
     # --- scale-out ---
     backend: Literal["local", "ray"] = "local"
@@ -110,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def jobs_db(self) -> Path:
         return self.home / "jobs.sqlite3"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.home / "keys.json"
 
     @property
     def limits(self) -> UploadLimits:

@@ -10,10 +10,14 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
     ├── NoEdges (422 no_edges)                      a blank sketch
     ├── InvalidParameter (422 invalid_parameter)    a bad field, setting or argument
     │   └── IdempotencyConflict (422 idempotency_conflict)
-    ├── NotFound (404 not_found)
+    ├── Unauthorized (401 unauthorized)             no key, or not a valid one
+    ├── Forbidden (403 forbidden)                   the key's role may not do this
+    ├── NotFound (404 not_found)                    also another principal's job
     ├── Conflict (409 conflict)                     e.g. cancelling a finished job
     ├── Cancelled (409 cancelled)                   a render stopped by its user
     ├── QueueFull (429 queue_full)                  with Retry-After
+    │   └── PrincipalQueueFull (principal_queue_full)  one principal's own cap of queued jobs
+    ├── RateLimited (429 rate_limited)              one principal's request rate; with Retry-After
     └── Unavailable (503)                           the server cannot do it now; retry or fix setup
         ├── ModelsUnavailable (models_unavailable)
         ├── OutOfMemory (out_of_memory)
@@ -79,6 +83,18 @@ class IdempotencyConflict(InvalidParameter):
     code = "idempotency_conflict"
 
 
+class Unauthorized(S2RError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(S2RError):
+    """The caller is known, but its role may not do this (a `user` adding a style)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(S2RError):
     code = "not_found"
     http_status = 404
@@ -103,6 +119,24 @@ class QueueFull(S2RError):
     def __init__(self, message: str, retry_after: int | None = None, **kwargs):
         if retry_after is not None:
             kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class PrincipalQueueFull(QueueFull):
+    """One principal has as many jobs waiting as it may (`S2R_QUEUE_MAX_PER_PRINCIPAL`)."""
+
+    code = "principal_queue_full"
+
+
+class RateLimited(S2RError):
+    """One principal sent requests faster than `S2R_RATE_LIMIT`; `Retry-After` says when to go on."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int, **kwargs):
+        kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 

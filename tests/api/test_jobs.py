@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from sketch2render.errors import Conflict, IdempotencyConflict, NotFound, QueueFull
+from sketch2render.jobs.job import SCHEMA_VERSION
 from sketch2render.jobs.store import INPUT_NAME, MAX_ATTEMPTS, JobStatus, JobStore
 
 
@@ -24,7 +25,7 @@ def test_schema_is_idempotent_and_wal(tmp_path, store):
     again.close()
     with sqlite3.connect(tmp_path / "jobs.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_submit_writes_the_input_and_the_row(store):

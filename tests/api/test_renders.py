@@ -142,10 +142,11 @@ def test_bad_sketches_get_their_4xx_and_nothing_is_stored(client, name, data, er
     assert client.get("/v1/renders").json()["total"] == 0
 
 
-def test_blank_sketch_is_accepted_then_fails_with_no_edges(client):
-    job = wait_for(client, submit(client, sketch=colour_png("white")).json()["id"])
-    assert job["status"] == "failed"
-    assert job["error"]["code"] == NoEdges.code and "edges" in job["error"]["message"]
+def test_a_sketch_without_lines_is_refused_at_submission(client, fake):
+    for blank in [colour_png("white"), colour_png("black", size=(300, 200))]:
+        error = assert_error(submit(client, sketch=blank), 422, NoEdges.code)
+        assert "no edges" in error["message"]
+    assert client.get("/v1/renders").json()["total"] == 0 and not fake.calls
 
 
 def test_service_errors_fail_the_job_with_their_code(harness):

@@ -12,8 +12,7 @@ from api.fakes import FakeRenderService
 PROTECTED = [
     ("GET", "/readyz"),
     ("GET", "/metrics"),
-    ("GET", "/docs"),
-    ("GET", "/openapi.json"),
+    ("GET", "/v1/me"),
     ("GET", "/v1/styles"),
     ("POST", "/v1/styles"),
     ("GET", "/v1/styles/search?q=x"),
@@ -51,8 +50,13 @@ def test_every_route_but_livez_needs_a_key(keyed, method, path):
     assert ok.status_code != 401
 
 
-def test_livez_is_open_and_both_keys_work(keyed):
+def test_livez_and_the_docs_are_open_and_both_keys_work(keyed):
     assert keyed.get("/livez").status_code == 200
+    assert "swagger" in keyed.get("/docs").text.lower()
+    spec = keyed.get("/openapi.json").json()  # public, and it says every operation needs the key
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    operations = [(path, op) for path, ops in spec["paths"].items() for op in ops.values()]
+    assert all(op.get("security") == [{"HTTPBearer": []}] for path, op in operations if path != "/livez")
     assert keyed.get("/v1/styles", headers={"Authorization": "Bearer key-one"}).status_code == 200
     assert keyed.get("/v1/styles", headers={"Authorization": "bearer key-two"}).status_code == 200
 

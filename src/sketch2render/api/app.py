@@ -17,20 +17,30 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__ as version
 from ..config import Settings
+from ..principals import Authenticator
 from ..render.service import RenderService
-from . import handlers
+from . import handlers, openapi
+from .limits import RateLimiter
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
 from .routes import health, renders, styles
 from .runtime import ApiRuntime
 
 DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
 style's look. Renders run as jobs: `POST /v1/renders` answers 202 with an id; poll
-`GET /v1/renders/{id}` or stream `GET /v1/renders/{id}/events`. With `S2R_API_KEYS` set, every
-route but `/livez` needs `Authorization: Bearer <key>`. Errors: `{"error": {"code", "message"}}`."""
+`GET /v1/renders/{id}` or stream `GET /v1/renders/{id}/events`.
+
+Keys: once any key exists (`sketch2render keys add NAME --role user|admin`, or `S2R_API_KEYS`,
+whose keys are admins), every operation needs `Authorization: Bearer <key>` (use "Authorize"
+on this page); this description, `/docs` and `/livez` stay open. A `user` sees and cancels only
+its own renders (another principal's render is a 404) and reads the library; an `admin` also
+manages the library and sees every render (`GET /v1/renders?all=true`). Each principal may have
+a limited number of renders waiting and a limited request rate (429 with `Retry-After`).
+Errors: `{"error": {"code", "message"}}`."""
 
 
 def create_app(settings: Settings, components: RenderService | None = None, *, shutdown_grace: float = 8.0) -> FastAPI:
     runtime = ApiRuntime(settings, components, shutdown_grace=shutdown_grace)
+    authenticator = Authenticator.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +61,8 @@ def create_app(settings: Settings, components: RenderService | None = None, *, s
         r for router in routers for r in router.routes
     ]
     # add_middleware puts each one outside the previous: the last added runs first.
-    app.add_middleware(AuthMiddleware, keys=settings.api_keys)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, limiter=limiter, metrics=runtime.metrics)
     app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     if settings.cors_origins:
         app.add_middleware(
@@ -63,22 +74,5 @@ def create_app(settings: Settings, components: RenderService | None = None, *, s
         )
     app.add_middleware(HttpMetrics, metrics=runtime.metrics, routes=lambda: app.state.route_table)
     app.add_middleware(ResponseGuard)
-    if not settings.api_keys:
-        app.openapi = _without_security(app)  # the docs say what is true: no key is needed
+    app.openapi = openapi.generator(app, lambda: authenticator.enabled)
     return app
-
-
-def _without_security(app: FastAPI):
-    original = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            spec = original()
-            spec.get("components", {}).pop("securitySchemes", None)
-            for operations in spec.get("paths", {}).values():
-                for operation in operations.values():
-                    operation.pop("security", None)
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    return openapi

@@ -1,45 +1,32 @@
-"""Dependencies of the routes, as `Annotated` aliases: settings, runtime parts, the caller.
+"""Dependencies of the routes, as `Annotated` aliases: settings, runtime parts, the caller, and
+the caller's own job.
 
-Authentication itself runs earlier, in `AuthMiddleware` (before any body is read); it uses
-`authenticate` below and leaves the caller's principal in the request state. `Principal`
-declares the bearer scheme in OpenAPI and hands the principal to the routes that need it.
+Authentication itself runs earlier, in `AuthMiddleware` (before any body is read); it leaves the
+caller's `Principal` in the request state. `Caller` declares the bearer scheme in OpenAPI and
+hands the principal to every route; `AdminOnly` refuses a `user` with 403. `OwnedJob` is how every
+`/v1/renders/{job_id}...` route gets its job: another principal's job is a 404, exactly like an
+id that does not exist, so ids cannot be probed (`tests/api/test_principals.py` checks that every
+such route uses it).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import Settings
-from ..jobs import JobStore, JobWorker
+from ..errors import Forbidden, NotFound
+from ..jobs import Job, JobStore, JobWorker
+from ..jobs.job import is_job_id
+from ..principals import ANONYMOUS, Principal
 from ..render.service import RenderService
 from ..styles import StyleLibrary
 from .runtime import ApiRuntime
 
-ANONYMOUS = "anonymous"
-
-
-def authenticate(authorization: str | None, keys: list[str]) -> str | None:
-    """The principal for an `Authorization` header value, or None when it is not a valid key.
-    Every key is compared in constant time (no early exit reveals which one came close)."""
-    if not keys:
-        return ANONYMOUS
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    given = token.encode()
-    matched = None
-    for key in keys:
-        if hmac.compare_digest(given, key.encode()) and matched is None:
-            matched = key
-    if matched is None:
-        return None
-    return "key:" + hashlib.sha256(matched.encode()).hexdigest()[:12]
+JOB_ID = Path(description="a render id (32 hex digits, from `POST /v1/renders`)")
 
 
 def get_runtime(request: Request) -> ApiRuntime:
@@ -69,18 +56,47 @@ def get_worker(runtime: RuntimeDep) -> JobWorker:
     return runtime.require_worker()
 
 
-_bearer = HTTPBearer(auto_error=False, description="API key from S2R_API_KEYS (when keys are set)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key: `sketch2render keys add NAME --role user|admin`, or one of S2R_API_KEYS (admins)",
+)
 
 
-def get_principal(
+def get_caller(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
+) -> Principal:
     return getattr(request.state, "principal", ANONYMOUS)
 
 
+Caller = Annotated[Principal, Depends(get_caller)]
+
+
+def require_admin(caller: Caller) -> Principal:
+    if not caller.is_admin:
+        raise Forbidden(f"{caller.name!r} has role {caller.role}; this needs an admin key")
+    return caller
+
+
+AdminOnly = Annotated[Principal, Depends(require_admin)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[RenderService, Depends(get_service)]
 LibraryDep = Annotated[StyleLibrary, Depends(get_library)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
-Principal = Annotated[str, Depends(get_principal)]
+
+
+def not_found(job_id: str) -> NotFound:
+    return NotFound(f"no render with id {job_id!r}", field="id")
+
+
+async def owned_job(job_id: Annotated[str, JOB_ID], store: StoreDep, caller: Caller) -> Job:
+    """The caller's job (an admin's: any job); another principal's job is the same 404 as none."""
+    if not is_job_id(job_id):
+        raise not_found(job_id)
+    job = await anyio.to_thread.run_sync(store.get, job_id)
+    if not job.visible_to(caller.name, caller.is_admin):
+        raise not_found(job_id)
+    return job
+
+
+OwnedJob = Annotated[Job, Depends(owned_job)]

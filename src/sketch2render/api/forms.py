@@ -1,18 +1,48 @@
 """The render form of `POST /v1/renders`: one field per `RenderParams` field, with the bounds and
 defaults of `RenderParams` copied into OpenAPI, turned into validated `RenderParams` (422 naming
-the field). Fields left out take the defaults of `RenderParams`."""
+the field). Fields left out take the defaults of `RenderParams`. A field the form does not have
+is a 422 naming it (and the field meant, when the name is close: `guidance` -> `guidance_scale`),
+never silently ignored."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Form
+from fastapi import Form, Request
 from pydantic import ValidationError
 
+from ..errors import InvalidParameter
 from ..schemas import RenderParams, StyleMode
 from .handlers import from_validation_error
 
 PARAM_FIELDS = tuple(RenderParams.model_fields)
+SKETCH_FIELDS = frozenset({"sketch", *PARAM_FIELDS})
+STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
+
+
+def known_fields(allowed: frozenset[str]) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """A dependency refusing multipart fields outside `allowed` (FastAPI has parsed the form by then)."""
+
+    async def check(request: Request) -> None:
+        form = await request.form()
+        unknown = sorted({name for name in form.keys() if name not in allowed})
+        if unknown:
+            hints = ", ".join(_hint(name, allowed) for name in unknown)
+            raise InvalidParameter(
+                f"unknown field{'s' * (len(unknown) > 1)} {hints}; the form has: {', '.join(sorted(allowed))}",
+                field=unknown[0],
+            )
+
+    return check
+
+
+def _hint(name: str, allowed: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+
+
 _CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of")
 
 

@@ -1,7 +1,9 @@
 """Prometheus metrics of one app, in its own registry (two apps in one process never collide).
 
 HTTP requests are labelled by route *template* (`/v1/renders/{job_id}`), never by raw path, so
-the number of series stays bounded. Queue depth and jobs by status are read from the store at
+the number of series stays bounded. Per-principal series are labelled by the principal's *name*
+(bounded by the key store; never a key or its hash beyond the `key:<12 hex>` id of an S2R_API_KEYS
+entry). Queue depth and jobs by status are read from the store at
 scrape time; render stage durations come from each finished job's `recipe.timings`.
 """
 
@@ -43,6 +45,21 @@ class ApiMetrics:
         )  # fmt: skip
         self.worker_alive = Gauge("s2r_worker_alive", "1 when the job worker thread runs", registry=r)
         self.models_loaded = Gauge("s2r_models_loaded", "1 when the models are loaded", registry=r)
+        self.auth_failures = Counter("s2r_auth_failures_total", "Requests refused for a missing or bad key", registry=r)
+        self.principal_requests = Counter(
+            "s2r_principal_requests_total", "Authenticated requests by principal", ["principal"], registry=r
+        )
+        self.principal_submitted = Counter(
+            "s2r_principal_jobs_submitted_total", "Render jobs stored, by principal", ["principal"], registry=r
+        )
+        self.principal_refused = Counter(
+            "s2r_principal_refused_total", "Requests refused with 429, by principal and reason (rate, queue)",
+            ["principal", "reason"], registry=r,
+        )  # fmt: skip
+        self.principal_queued = Gauge(
+            "s2r_principal_queued_jobs", "Render jobs waiting, by principal ('' = stored before principals)",
+            ["principal"], registry=r,
+        )  # fmt: skip
         for status in JobStatus:
             self.jobs.labels(str(status))
         for stage in Timings.model_fields:
@@ -61,10 +78,22 @@ class ApiMetrics:
             if isinstance(value, int | float) and value > 0:
                 self.render_stage.labels(stage).observe(float(value))
 
-    def exposition(self, *, counts: dict[str, int], depth: int, capacity: int, worker: bool, models: bool) -> bytes:
+    def exposition(
+        self,
+        *,
+        counts: dict[str, int],
+        depth: int,
+        capacity: int,
+        worker: bool,
+        models: bool,
+        queued_by_principal: dict[str, int] | None = None,
+    ) -> bytes:
         """The exposition text, with the store-derived gauges refreshed first."""
         for status, n in counts.items():
             self.jobs.labels(status).set(n)
+        self.principal_queued.clear()
+        for name, n in (queued_by_principal or {}).items():
+            self.principal_queued.labels(name).set(n)
         self.queue_depth.set(depth)
         self.queue_capacity.set(capacity)
         self.worker_alive.set(1 if worker else 0)

@@ -1,5 +1,6 @@
 """Pure ASGI middleware (no body buffering, no BaseHTTPMiddleware): response headers and the last
-line of defence for errors, HTTP metrics, the request-body limit, and API-key authentication.
+line of defence for errors, HTTP metrics, the request-body limit, and API-key authentication with
+the per-principal request rate.
 
 Order, outermost first: ResponseGuard -> HttpMetrics -> [CORS] -> BodyLimit -> Auth -> app.
 """
@@ -14,7 +15,9 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Match
 
-from .deps import authenticate
+from ..errors import RateLimited, Unauthorized
+from ..principals import Authenticator
+from .limits import RateLimiter
 from .metrics import ApiMetrics
 
 log = logging.getLogger("sketch2render.api")
@@ -26,7 +29,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small form fields
-PUBLIC_PATHS = frozenset({"/livez"})
+# Open without a key: liveness, and the API's description (every operation in it needs a key;
+# the docs page has an "Authorize" button for one).
+PUBLIC_PATHS = frozenset({"/livez", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def error_message(status: int, code: str, message: str, headers: dict[str, str] | None = None):
@@ -174,28 +179,42 @@ class BodyLimit:
 
 
 class AuthMiddleware:
-    """`Authorization: Bearer <key>` on every path but /livez when keys are set (before any body
-    is read). The principal goes into the request state for idempotency scoping."""
+    """`Authorization: Bearer <key>` on every path but the public ones when any key exists (before
+    any body is read), then the principal's request rate (429 + Retry-After). The principal goes
+    into the request state (`deps.Caller`). Keys are never logged: only principal names are."""
 
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter, metrics: ApiMetrics) -> None:
         self.app = app
-        self.keys = list(keys)
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope.get("path") in PUBLIC_PATHS:
-            principal = "anonymous"
-        else:
-            header = dict(scope.get("headers") or []).get(b"authorization")
-            principal = authenticate(header.decode("latin-1") if header else None, self.keys)
+            return await self.app(scope, receive, send)
+        header = dict(scope.get("headers") or []).get(b"authorization")
+        principal = self.authenticator.authenticate(header.decode("latin-1") if header else None)
         if principal is None:
+            self.metrics.auth_failures.inc()
             return await send_error(
                 send,
-                401,
-                "unauthorized",
+                Unauthorized.http_status,
+                Unauthorized.code,
                 "a valid API key is required: send 'Authorization: Bearer <key>'",
                 {"WWW-Authenticate": 'Bearer realm="sketch2render"'},
+            )
+        self.metrics.principal_requests.labels(principal.name).inc()
+        if scope.get("method") != "OPTIONS" and (wait := self.limiter.acquire(principal.name)) is not None:
+            self.metrics.principal_refused.labels(principal.name, "rate").inc()
+            return await send_error(
+                send,
+                RateLimited.http_status,
+                RateLimited.code,
+                f"too many requests from {principal.name!r} (limit {self.limiter.rate:g}/s, "
+                f"bursts of {self.limiter.burst}); retry in {wait} s",
+                {"Retry-After": str(wait)},
             )
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -40,7 +40,13 @@ class ApiRuntime:
     def start(self) -> None:
         s = self.settings
         self.stopping.clear()
-        self.store = JobStore(s.jobs_db, s.renders_dir, queue_max=s.queue_max, max_history=s.max_history)
+        self.store = JobStore(
+            s.jobs_db,
+            s.renders_dir,
+            queue_max=s.queue_max,
+            max_history=s.max_history,
+            owner_max=s.queue_max_per_principal,
+        )
         recovered = self.store.recover()
         if any(recovered.values()):
             log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InvalidParameter
+from ..principals import Authenticator
 
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -28,16 +29,20 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings, host: str) -> str | None:
-    """Raise for a public bind without keys; return the notice to print when keys are missing."""
-    if settings.api_keys:
+    """Raise for a public bind without keys; return the notice to print when keys are missing.
+    Keys are those of S2R_API_KEYS and of the key store (`sketch2render keys add`)."""
+    if Authenticator.from_settings(settings).enabled:
         return None
     if not is_loopback(host):
         raise InvalidParameter(
-            f"refusing to listen on {host}: no API keys are set. Set S2R_API_KEYS=<key>[,<key>...] "
-            "to serve other machines, or bind to 127.0.0.1.",
+            f"refusing to listen on {host}: no API keys exist. Add one with `sketch2render keys add NAME "
+            "--role admin` (or set S2R_API_KEYS=<key>[,<key>...]) to serve other machines, or bind to 127.0.0.1.",
             field="host",
         )
-    return f"No API keys set (S2R_API_KEYS): binding to loopback only ({host}); other machines cannot connect."
+    return (
+        f"No API keys (sketch2render keys add, or S2R_API_KEYS): binding to loopback only ({host}); "
+        "other machines cannot connect."
+    )
 
 
 def serve(

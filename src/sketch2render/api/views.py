@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..jobs import Job, JobStatus
+from ..principals import Role
 from ..schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord
 from .runtime import SMOKE_TEST_WARNING
 
@@ -38,6 +39,7 @@ class JobAccepted(BaseModel):
 class JobSummary(BaseModel):
     id: str
     status: JobStatus
+    owner: str | None  # the principal that submitted it (None: stored before principals)
     prompt: str
     created_at: float
     started_at: float | None
@@ -97,6 +99,18 @@ class Ready(BaseModel):
     queue: QueueState
 
 
+class Me(BaseModel):
+    name: str
+    role: Role
+    can_add_styles: bool
+    can_remove_styles: bool
+    can_see_all_jobs: bool
+    queued: int  # this principal's jobs waiting now
+    queue_max: int  # the most it may have waiting
+    rate_limit: float  # requests per second (0: no limit)
+    rate_burst: int
+
+
 def job_urls(job: Job) -> JobUrls:
     base = f"/v1/renders/{job.id}"
     done = job.status == JobStatus.SUCCEEDED
@@ -114,6 +128,7 @@ def job_summary(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,
+        "owner": job.owner,
         "prompt": job.params.get("prompt", ""),
         "created_at": job.created_at,
         "started_at": job.started_at,

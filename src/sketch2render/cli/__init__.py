@@ -7,11 +7,13 @@ from __future__ import annotations
 import typer
 
 from . import doctor, evaluate, models, render, scale, serve, styles
+from . import keys as keys_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
 app.command()(render.render)
 app.add_typer(styles.app, name="styles")
 app.add_typer(models.app, name="models")
+app.add_typer(keys_cli.app, name="keys")
 app.command()(serve.serve)
 app.command()(serve.ui)
 app.command()(serve.up)

@@ -48,6 +48,32 @@ def ui(port: Annotated[int | None, typer.Option(help="Default: S2R_UI_PORT (8501
     os.execv(sys.executable, ui_command(port or cfg.ui_port, cfg.api_url, cfg.max_upload_bytes))
 
 
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to `host`."""
+    host = host.strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _give_the_ui_a_key(cfg: Settings, env: dict[str, str]) -> str:
+    """The UI is a client of the API and, once keys exist, needs one. In order: the key you gave it
+    (S2R_API_KEY: the UI acts as you), the first S2R_API_KEYS key (as before), else a key made for
+    this run only (S2R_UI_KEY: the admin principal `local`, never written anywhere). Returns how
+    the UI signs in, for the banner."""
+    from ..principals import Authenticator, new_key
+
+    if cfg.api_key:
+        return ", with S2R_API_KEY"
+    if cfg.api_keys:
+        env["S2R_API_KEY"] = cfg.api_keys[0]
+        return ", with the first S2R_API_KEYS key"
+    if Authenticator.from_settings(cfg).enabled:
+        env["S2R_API_KEY"] = env["S2R_UI_KEY"] = new_key()
+        return ", signed in as 'local' (admin) with a key made for this run"
+    return ""
+
+
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 600.0) -> bool:
     import httpx
 
@@ -102,17 +128,19 @@ def _up(cfg: Settings, api_port: int, ui_port: int, env: dict[str, str]) -> None
     # The API imports the bundled styles into a new library itself. Here: say plainly when this
     # machine has no real weights, with the one command that fetches them.
     warn_if_no_real_weights(cfg)
-    api_url = f"http://127.0.0.1:{api_port}"
+    from ..api.server import check_bind
+
+    check_bind(cfg, cfg.host)  # a public S2R_HOST without keys: refused before anything starts
+    api_url = f"http://{_client_host(cfg.host)}:{api_port}"  # the API binds S2R_HOST; the UI calls it there
     env = {**env, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
-    if cfg.api_keys and not cfg.api_key:
-        env["S2R_API_KEY"] = cfg.api_keys[0]  # the UI is a client of the API: give it a key
+    who = _give_the_ui_a_key(cfg, env)
     procs = [subprocess.Popen([sys.executable, "-m", "sketch2render.api"], env=env)]
     try:
         if not _wait_ready(api_url, procs[0]):
             raise fail("the API did not start; see its log above")
         typer.secho(f"API:    {api_url}  (docs: {api_url}/docs)", fg="green")
         procs.append(subprocess.Popen(ui_command(ui_port, api_url, cfg.max_upload_bytes), env=env))
-        typer.secho(f"web UI: http://127.0.0.1:{ui_port}", fg="green", bold=True)
+        typer.secho(f"web UI: http://127.0.0.1:{ui_port}  (this machine only{who})", fg="green", bold=True)
         typer.echo("Ctrl-C stops both.")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

@@ -1,4 +1,5 @@
-"""A render job as stored: its status, its row in SQLite (the schema), and the id rule."""
+"""A render job as stored: its status, its owner, its row in SQLite (the schema and its
+migrations), and the id rule."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ class Job:
     attempts: int
     worker_id: str | None
     cancel_requested: bool
+    owner: str | None = None  # the principal's name; None: stored before principals existed
+
+    def visible_to(self, name: str, admin: bool) -> bool:
+        """Admins see every job; anyone else only their own (a job from before owners: admins)."""
+        return admin or (self.owner is not None and self.owner == name)
 
     @property
     def terminal(self) -> bool:
@@ -73,6 +79,7 @@ class Job:
             attempts=row["attempts"],
             worker_id=row["worker_id"],
             cancel_requested=bool(row["cancel_requested"]),
+            owner=row["owner"],
         )
 
 
@@ -96,10 +103,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     request_hash     TEXT,
     attempts         INTEGER NOT NULL DEFAULT 0,
     worker_id        TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner            TEXT                                 -- principal name (version 2)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-PRAGMA user_version = 1;
+"""
+SCHEMA_VERSION = 2
+# Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
+# Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
+# key was an admin then.
+MIGRATIONS: dict[int, str] = {2: "ALTER TABLE jobs ADD COLUMN owner TEXT"}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status, seq);
+CREATE INDEX IF NOT EXISTS jobs_owner_started ON jobs (owner, started_at);
 """

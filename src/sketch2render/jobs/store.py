@@ -8,6 +8,11 @@ one owns the Chroma store); the worker id column names who ran a job (this proce
 
 `attempts` counts how often a job was started. On start-up, jobs left `running` by a crash go
 back to the queue once; a job that was already retried is failed with a reason instead.
+
+Several principals share one queue fairly: each job records its `owner`; one owner may have at
+most `owner_max` jobs waiting (429, `PrincipalQueueFull`), and the worker takes the next job
+round-robin over owners (the owner who started a job longest ago goes first; FIFO within an owner),
+so one client's long batch never starves another's single render.
 Left out: retention by age (history is capped by count, `max_history`), multi-process claims.
 """
 
@@ -23,8 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import Conflict, IdempotencyConflict, NotFound, QueueFull
-from .job import SCHEMA, TERMINAL, Job, JobStatus, is_job_id
+from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
+from .job import INDEXES, MIGRATIONS, SCHEMA, SCHEMA_VERSION, TERMINAL, Job, JobStatus, is_job_id
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
@@ -34,10 +39,13 @@ RESTART_REASON = "server restarted while rendering (attempt limit reached)"
 class JobStore:
     """Jobs and their files. Thread-safe: one connection, every statement under one lock."""
 
-    def __init__(self, db_path: Path, renders_dir: Path, *, queue_max: int, max_history: int) -> None:
+    def __init__(
+        self, db_path: Path, renders_dir: Path, *, queue_max: int, max_history: int, owner_max: int | None = None
+    ) -> None:
         self.db_path = Path(db_path)
         self.renders_dir = Path(renders_dir)
         self.queue_max = queue_max
+        self.owner_max = min(owner_max or queue_max, queue_max)
         self.max_history = max_history
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.renders_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +57,30 @@ class JobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older database up to `SCHEMA_VERSION` (one transaction)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+            version = conn.execute("PRAGMA user_version").fetchone()[0] if exists else SCHEMA_VERSION
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                if not (target == 2 and "owner" in columns):
+                    conn.execute(MIGRATIONS[target])
+            for statement in INDEXES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     # --- plumbing ------------------------------------------------------------------------
     @property
@@ -89,13 +120,15 @@ class JobStore:
         *,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Store a job (input file first, then the row); returns (job, created). An existing job
-        with the same idempotency key and hash is returned as is; a different hash is a 422."""
+        with the same idempotency key and hash is returned as is; a different hash is a 422.
+        A full queue, or an owner with `owner_max` jobs waiting, is a 429."""
         # 1. Cheap checks before touching the disk (repeated inside the transaction).
         if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
             return existing, False
-        self._check_room()
+        self._check_room(owner)
         # 2. The input, on disk before the row exists.
         job_id = uuid.uuid4().hex
         directory = self.job_dir(job_id)
@@ -112,10 +145,10 @@ class JobStore:
                         self.conn.execute("ROLLBACK")
                         shutil.rmtree(directory, ignore_errors=True)
                         return existing, False
-                    self._check_room()
+                    self._check_room(owner)
                     self.conn.execute(
-                        "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash)"
-                        " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                        "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash,"
+                        " owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
                         (
                             job_id,
                             json.dumps(params, sort_keys=True),
@@ -123,6 +156,7 @@ class JobStore:
                             int(params.get("steps", 0)),
                             idempotency_key,
                             request_hash,
+                            owner,
                         ),
                     )
                     self.conn.execute("COMMIT")
@@ -146,10 +180,21 @@ class JobStore:
             )
         return Job.from_row(row)
 
-    def _check_room(self) -> None:
+    def _check_room(self, owner: str | None) -> None:
         depth = self.depth()
         if depth >= self.queue_max:
             raise QueueFull(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
+        if owner is None:
+            return
+        mine = self.depth(owner)
+        if mine >= self.owner_max:
+            # A slot of theirs frees when one of their jobs starts: about one render per waiting owner.
+            waiting = self._one("SELECT count(DISTINCT owner) FROM jobs WHERE status = 'queued'")[0]
+            raise PrincipalQueueFull(
+                f"you have {mine} renders waiting, the most one key may have ({self.owner_max}); "
+                "retry when one has started",
+                min(600, self.retry_after() * max(1, waiting)),
+            )
 
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free: the mean duration of recent renders."""
@@ -167,9 +212,25 @@ class JobStore:
             raise NotFound(f"no render with id {job_id!r}", field="id")
         return Job.from_row(row)
 
-    def list(self, offset: int = 0, limit: int = 50, status: JobStatus | None = None) -> tuple[list[Job], int]:
-        """A page of jobs, newest first, and the total count (for the filter)."""
-        where, args = ("WHERE status = ?", (str(status),)) if status else ("", ())
+    def list(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        status: JobStatus | None = None,
+        *,
+        owner: str | None = None,
+        unowned: bool = False,
+    ) -> tuple[list[Job], int]:
+        """A page of jobs, newest first, and the total count (for the filter). With `owner`, only
+        that owner's jobs (and, with `unowned`, the jobs stored before owners existed)."""
+        clauses, args = [], []
+        if status:
+            clauses.append("status = ?")
+            args.append(str(status))
+        if owner is not None:
+            clauses.append("(owner = ? OR owner IS NULL)" if unowned else "owner = ?")
+            args.append(owner)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._lock:
             rows = self.conn.execute(
                 f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
@@ -183,15 +244,29 @@ class JobStore:
         found = {status: n for status, n in rows}
         return {str(s): found.get(str(s), 0) for s in JobStatus}
 
-    def depth(self) -> int:
-        """Jobs waiting to run (the running one is not counted)."""
-        return self._one("SELECT count(*) FROM jobs WHERE status = 'queued'")[0]
+    def depth(self, owner: str | None = None) -> int:
+        """Jobs waiting to run (the running one is not counted), of everyone or of one owner."""
+        if owner is None:
+            return self._one("SELECT count(*) FROM jobs WHERE status = 'queued'")[0]
+        return self._one("SELECT count(*) FROM jobs WHERE status = 'queued' AND owner = ?", (owner,))[0]
+
+    def queued_by_owner(self) -> dict[str, int]:
+        """Waiting jobs per owner (`""` for jobs from before owners), for the metrics."""
+        with self._lock:
+            rows = self.conn.execute("SELECT owner, count(*) FROM jobs WHERE status = 'queued' GROUP BY owner")
+            return {owner or "": n for owner, n in rows.fetchall()}
 
     # --- the worker's transitions ----------------------------------------------------------
     def claim_next(self, worker_id: str) -> Job | None:
-        """The oldest queued job, now `running` and owned by `worker_id` (None when none waits)."""
+        """The next job, now `running` and run by `worker_id` (None when none waits): the oldest
+        queued job of the owner whose last start is oldest (never started first), so owners take
+        turns; one owner's jobs keep their order."""
         with self._lock:
-            row = self._one("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
+            row = self._one(
+                "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.seq = (SELECT min(q.seq) FROM jobs q"
+                " WHERE q.status = 'queued' AND q.owner IS j.owner) ORDER BY (SELECT max(r.started_at) FROM jobs r"
+                " WHERE r.owner IS j.owner) NULLS FIRST, j.seq LIMIT 1"
+            )
             if row is None:
                 return None
             claimed = self._update(

@@ -1,19 +1,20 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness, Prometheus metrics (admins: it names every principal), and `/v1/me`: who
+the caller is and what it may do."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from ..deps import Principal, RuntimeDep
+from ..deps import AdminOnly, Caller, RuntimeDep
 from ..handlers import ERROR_RESPONSES
 from ..metrics import CONTENT_TYPE
-from ..views import Live, Ready
+from ..views import Live, Me, Ready
 
 router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
 
 
-@router.get("/livez", response_model=Live, summary="The process is up (never needs a key)")
+@router.get("/livez", response_model=Live, summary="The process is up (never needs a key)", operation_id="livez")
 def livez() -> dict:
     return {"status": "ok"}
 
@@ -23,8 +24,9 @@ def livez() -> dict:
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready (see reasons)"}},
     summary="Models loaded, worker alive and queue not full",
+    operation_id="readyz",
 )
-def readyz(runtime: RuntimeDep, _: Principal) -> JSONResponse:
+def readyz(runtime: RuntimeDep, _: Caller) -> JSONResponse:
     report = Ready.model_validate(runtime.readiness()).model_dump(mode="json")
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
@@ -33,9 +35,10 @@ def readyz(runtime: RuntimeDep, _: Principal) -> JSONResponse:
     "/metrics",
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"}},
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (admins only: per-principal counters name every principal)",
+    operation_id="metrics",
 )
-def metrics(runtime: RuntimeDep, _: Principal) -> Response:
+def metrics(runtime: RuntimeDep, _: AdminOnly) -> Response:
     store = runtime.store
     open_store = store is not None and not store.closed
     body = runtime.metrics.exposition(
@@ -44,5 +47,24 @@ def metrics(runtime: RuntimeDep, _: Principal) -> Response:
         capacity=runtime.settings.queue_max,
         worker=bool(runtime.worker and runtime.worker.alive),
         models=runtime.service is not None,
+        queued_by_principal=store.queued_by_owner() if open_store else {},
     )
     return Response(body, media_type=CONTENT_TYPE)
+
+
+@router.get("/v1/me", response_model=Me, summary="Who this key is, and what it may do", operation_id="me")
+def me(runtime: RuntimeDep, caller: Caller) -> dict:
+    s = runtime.settings
+    store = runtime.store
+    queued = store.depth(caller.name) if store is not None and not store.closed else 0
+    return {
+        "name": caller.name,
+        "role": caller.role,
+        "can_add_styles": caller.is_admin or s.users_can_add_styles,
+        "can_remove_styles": caller.is_admin,
+        "can_see_all_jobs": caller.is_admin,
+        "queued": queued,
+        "queue_max": min(s.queue_max_per_principal, s.queue_max),
+        "rate_limit": s.rate_limit,
+        "rate_burst": s.rate_burst,
+    }

@@ -1,9 +1,14 @@
 """Render jobs over HTTP: submit (multipart sketch + parameters, 202), list, status, images, the
 input sketch, cancel, and a server-sent event stream of progress.
 
-A submission is checked completely before it is stored: parameters through `RenderParams`
-(422 naming the field), the sketch through `imaging.decode_upload` (its own 4xx), style ids
+A submission is checked completely before it is stored: form fields by name (an unknown one is a
+422 naming it), parameters through `RenderParams` (422 naming the field), the sketch through
+`imaging.decode_upload` (its own 4xx) and its edge map (a sketch with no lines is a 422), style ids
 against the library. Only then are the input file and the job row written, then 202.
+
+Every job belongs to the principal that submitted it: the routes on one job get it through
+`deps.OwnedJob` (another principal's job is a 404), the list shows the caller's own jobs (admins:
+`?all=true` for everyone's), and the queue caps each principal (`JobStore.owner_max`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
-from ...errors import Conflict, InvalidParameter, NotFound, ShuttingDown
-from ...jobs.store import INPUT_NAME, Job, JobStatus, is_job_id
+from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
+from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import edges_path, image_paths
 from ...schemas import RenderParams
-from ..deps import Principal, RuntimeDep, SettingsDep, StoreDep, WorkerDep
-from ..forms import render_params
+from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
+from ..forms import SKETCH_FIELDS, known_fields, render_params
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
 
@@ -35,12 +40,6 @@ router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPO
 PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
 SKETCH_NAME = "sketch.png"  # the input re-encoded as PNG, cached beside it on the first GET /sketch
 SSE_POLL_S = 0.2
-
-
-def _job_id(job_id: str) -> str:
-    if not is_job_id(job_id):
-        raise NotFound(f"no render with id {job_id!r}", field="id")
-    return job_id
 
 
 def _request_hash(params: RenderParams, sketch: bytes) -> str:
@@ -63,33 +62,49 @@ def _idempotency_key(value: str | None, principal: str) -> str | None:
     response_model=JobAccepted,
     responses={200: {"model": JobAccepted, "description": "Replay: this Idempotency-Key already made this job"}},
     summary="Submit a render: the job is stored before the answer (202); poll or stream it",
+    operation_id="renders-submit",
+    dependencies=[Depends(known_fields(SKETCH_FIELDS))],
 )
 def submit_render(
     runtime: RuntimeDep,
     settings: SettingsDep,
     store: StoreDep,
     worker: WorkerDep,
-    principal: Principal,
-    sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP")],
+    caller: Caller,
+    sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP (not empty)")],
     params: Annotated[RenderParams, Depends(render_params)],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
+    ] = None,
 ) -> JSONResponse:
-    # 1. Parameters were validated by `render_params` (422 naming the field); then the key.
-    key = _idempotency_key(idempotency_key, principal)
+    # 1. Fields were checked by name, parameters by `render_params` (422 naming the field); the key.
+    key = _idempotency_key(idempotency_key, caller.name)
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
-    # 2. The sketch must decode (bad files get their 4xx), the styles must exist.
+    # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    imaging.decode_upload(data, settings.limits)
+    image = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    imaging.detect_edges(
+        imaging.resize_for_generation(image, params.size), low=params.canny_low, high=params.canny_high
+    )
     if runtime.service is not None:
         for style_id in params.style_ids:
             if style_id not in runtime.service.library:
                 raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
-    # 3. Store (input file, then the row), wake the worker, answer.
-    job, created = store.submit(
-        data, params.model_dump(mode="json"), idempotency_key=key, request_hash=_request_hash(params, data)
-    )
+    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer.
+    try:
+        job, created = store.submit(
+            data,
+            params.model_dump(mode="json"),
+            idempotency_key=key,
+            request_hash=_request_hash(params, data),
+            owner=caller.name,
+        )
+    except PrincipalQueueFull:
+        runtime.metrics.principal_refused.labels(caller.name, "queue").inc()
+        raise
     if created:
+        runtime.metrics.principal_submitted.labels(caller.name).inc()
         worker.notify()
     body = JobAccepted(id=job.id, status=job.status, url=f"/v1/renders/{job.id}").model_dump(mode="json")
     headers = {"Location": body["url"]}
@@ -98,51 +113,77 @@ def submit_render(
     return JSONResponse(body, status_code=202 if created else 200, headers=headers)
 
 
-@router.get("", response_model=JobList, summary="Render history, newest first")
+@router.get(
+    "",
+    response_model=JobList,
+    summary="Your render history, newest first (admins: everyone's with all=true)",
+    operation_id="renders-list",
+)
 def list_renders(
     store: StoreDep,
-    _: Principal,
+    caller: Caller,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: JobStatus | None = None,
+    all: Annotated[bool, Query(description="every principal's jobs (admins only; 403 for users)")] = False,
 ) -> dict:
-    jobs, total = store.list(offset, limit, status)
+    if all and not caller.is_admin:
+        raise Forbidden(f"{caller.name!r} has role {caller.role}; only admins may list every principal's jobs")
+    if all:
+        jobs, total = store.list(offset, limit, status)
+    else:  # an admin's own list also holds the jobs from before principals (every key was an admin)
+        jobs, total = store.list(offset, limit, status, owner=caller.name, unowned=caller.is_admin)
     return {"items": [job_summary(j) for j in jobs], "total": total, "offset": offset, "limit": limit}
 
 
-@router.get("/{job_id}", response_model=JobView, summary="Status, progress, parameters, result (recipe)")
-def get_render(job_id: str, store: StoreDep, _: Principal) -> dict:
-    return job_view(store.get(_job_id(job_id)))
+@router.get(
+    "/{job_id}",
+    response_model=JobView,
+    summary="Status, progress, parameters, result (recipe)",
+    operation_id="renders-get",
+)
+def get_render(job: OwnedJob) -> dict:
+    return job_view(job)
 
 
-def _finished_file(store, job_id: str, pick) -> FileResponse:
-    job = store.get(_job_id(job_id))
+def _finished_file(job: Job, pick) -> FileResponse:
     if job.status != JobStatus.SUCCEEDED:
-        raise Conflict(f"render {job_id} has no images: it is {job.status}", field="id")
+        raise Conflict(f"render {job.id} has no images: it is {job.status}", field="id")
     path = pick(job)
     if not path.is_file():
-        raise NotFound(f"the output of render {job_id} is missing on disk", field="id")
+        raise NotFound(f"the output of render {job.id} is missing on disk", field="id")
     return FileResponse(path, media_type="image/png")
 
 
-@router.get("/{job_id}/image", response_class=Response, responses={200: PNG}, summary="A rendered image")
+@router.get(
+    "/{job_id}/image",
+    response_class=Response,
+    responses={200: PNG},
+    summary="A rendered image",
+    operation_id="renders-image",
+)
 def render_image(
-    job_id: str,
+    job: OwnedJob,
     store: StoreDep,
-    _: Principal,
     index: Annotated[int, Query(ge=0, le=16, description="which image, from 0")] = 0,
 ) -> FileResponse:
     def pick(job):
         if index >= job.images:
-            raise NotFound(f"render {job_id} has {job.images} image(s); index {index} is out of range", field="index")
+            raise NotFound(f"render {job.id} has {job.images} image(s); index {index} is out of range", field="index")
         return image_paths(store.job_dir(job.id), job.images)[index]
 
-    return _finished_file(store, job_id, pick)
+    return _finished_file(job, pick)
 
 
-@router.get("/{job_id}/edges", response_class=Response, responses={200: PNG}, summary="The edge map used")
-def render_edges(job_id: str, store: StoreDep, _: Principal) -> FileResponse:
-    return _finished_file(store, job_id, lambda job: edges_path(store.job_dir(job.id)))
+@router.get(
+    "/{job_id}/edges",
+    response_class=Response,
+    responses={200: PNG},
+    summary="The edge map used",
+    operation_id="renders-edges",
+)
+def render_edges(job: OwnedJob, store: StoreDep) -> FileResponse:
+    return _finished_file(job, lambda job: edges_path(store.job_dir(job.id)))
 
 
 def _cache(path: Path, data: bytes) -> None:
@@ -161,9 +202,10 @@ def _cache(path: Path, data: bytes) -> None:
     response_class=Response,
     responses={200: PNG},
     summary="The uploaded sketch, re-encoded as PNG (EXIF orientation applied, RGB)",
+    operation_id="renders-sketch",
 )
-def render_sketch(job_id: str, settings: SettingsDep, store: StoreDep, _: Principal) -> Response:
-    job = store.get(_job_id(job_id))
+def render_sketch(job: OwnedJob, settings: SettingsDep, store: StoreDep) -> Response:
+    job_id = job.id
     directory = store.job_dir(job.id)
     source, cached = directory / INPUT_NAME, directory / SKETCH_NAME
     if not source.is_file():  # the sketch exists exactly as long as the job's input does
@@ -188,16 +230,12 @@ def render_sketch(job_id: str, settings: SettingsDep, store: StoreDep, _: Princi
     status_code=200,
     responses={202: {"model": JobView, "description": "Running: cancellation requested"}},
     summary="Cancel: a queued job at once, a running one at its next step; a finished one is a 409",
+    operation_id="renders-cancel",
 )
-def cancel_render(job_id: str, worker: WorkerDep, _: Principal) -> JSONResponse:
-    job = worker.cancel(_job_id(job_id))
+def cancel_render(job: OwnedJob, worker: WorkerDep) -> JSONResponse:
+    job = worker.cancel(job.id)
     body = JobView.model_validate(job_view(job)).model_dump(mode="json")
     return JSONResponse(body, status_code=202 if job.status == JobStatus.RUNNING else 200)
-
-
-async def existing_job(job_id: str, store: StoreDep) -> Job:
-    """The job (a 404 before any event stream starts)."""
-    return await anyio.to_thread.run_sync(store.get, _job_id(job_id))
 
 
 @router.get(
@@ -205,10 +243,9 @@ async def existing_job(job_id: str, store: StoreDep) -> Job:
     response_class=EventSourceResponse,
     responses=JSON_ERROR_RESPONSES,
     summary="Server-sent events: `progress` and `status` until the job ends",
+    operation_id="renders-events",
 )
-async def render_events(
-    job: Annotated[Job, Depends(existing_job)], runtime: RuntimeDep, store: StoreDep, _: Principal
-) -> AsyncIterator[ServerSentEvent]:
+async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
     """A `status` event on every change of status, a `progress` event on every new step; the
     stream ends when the job does (FastAPI adds a keep-alive comment after 15 s of quiet)."""
     last_status, last_step = None, None

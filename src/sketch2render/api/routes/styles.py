@@ -2,21 +2,23 @@
 
 Style ids are content hashes made by the library; an id that is not alphanumeric is a 404
 before anything touches the filesystem. `/v1/styles/search` is declared before `/{style_id}`.
+Every principal reads the library; adding a style needs an admin (or `S2R_USERS_CAN_ADD_STYLES`),
+removing one always does (403 otherwise).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ... import imaging
-from ...errors import NotFound
+from ...errors import Forbidden, NotFound
 from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
-from ..deps import LibraryDep, Principal, SettingsDep
-from ..forms import split_list
+from ..deps import AdminOnly, Caller, LibraryDep, SettingsDep
+from ..forms import STYLE_FIELDS, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import StyleList, StyleSearch
 
@@ -36,10 +38,10 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
     return upload.file.read(limit + 1)
 
 
-@router.get("", response_model=StyleList, summary="List styles (oldest first)")
+@router.get("", response_model=StyleList, summary="List styles (oldest first)", operation_id="styles-list")
 def list_styles(
     library: LibraryDep,
-    _: Principal,
+    _: Caller,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     tag: Annotated[str | None, Query(max_length=100)] = None,
@@ -53,13 +55,15 @@ def list_styles(
     status_code=201,
     response_model=StyleRecord,
     responses={200: {"model": StyleRecord, "description": "The same image was already in the library"}},
-    summary="Add a style image with its metadata (the same image again returns the existing id)",
+    summary="Add a style image with its metadata (the same image again returns the existing id); admins",
+    operation_id="styles-add",
+    dependencies=[Depends(known_fields(STYLE_FIELDS))],
 )
 def add_style(
     library: LibraryDep,
     settings: SettingsDep,
-    _: Principal,
-    image: Annotated[UploadFile, File(description="PNG, JPEG, WEBP, GIF or BMP")],
+    caller: Caller,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WEBP, GIF or BMP (not empty)")],
     title: Annotated[str, Form(max_length=300)] = "",
     tags: Annotated[list[str] | None, Form(description=TAG_TEXT)] = None,
     description: Annotated[str, Form(max_length=4000)] = "",
@@ -68,6 +72,8 @@ def add_style(
     creator: Annotated[str, Form(max_length=300)] = "",
     year: Annotated[str, Form(max_length=50)] = "",
 ) -> JSONResponse:
+    if not (caller.is_admin or settings.users_can_add_styles):
+        raise Forbidden(f"{caller.name!r} has role {caller.role}; adding styles needs an admin key")
     try:
         meta = StyleMeta(
             title=title,
@@ -88,10 +94,12 @@ def add_style(
     )
 
 
-@router.get("/search", response_model=StyleSearch, summary="Search styles by meaning and words")
+@router.get(
+    "/search", response_model=StyleSearch, summary="Search styles by meaning and words", operation_id="styles-search"
+)
 def search_styles(
     library: LibraryDep,
-    _: Principal,
+    _: Caller,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
@@ -101,8 +109,8 @@ def search_styles(
     return {"query": q, "hits": hits}
 
 
-@router.get("/{style_id}", response_model=StyleRecord, summary="One style's record")
-def get_style(style_id: str, library: LibraryDep, _: Principal) -> StyleRecord:
+@router.get("/{style_id}", response_model=StyleRecord, summary="One style's record", operation_id="styles-get")
+def get_style(style_id: str, library: LibraryDep, _: Caller) -> StyleRecord:
     return library.get(checked_id(style_id))
 
 
@@ -111,11 +119,12 @@ def get_style(style_id: str, library: LibraryDep, _: Principal) -> StyleRecord:
     response_class=Response,
     responses={200: PNG},
     summary="The style image as PNG (or a thumbnail with ?size=N)",
+    operation_id="styles-image",
 )
 def style_image(
     style_id: str,
     library: LibraryDep,
-    _: Principal,
+    _: Caller,
     size: Annotated[int | None, Query(ge=16, le=2048, description="longest side of a thumbnail")] = None,
 ) -> Response:
     library.get(checked_id(style_id))
@@ -125,6 +134,11 @@ def style_image(
     return Response(library.image_bytes(style_id), media_type="image/png")
 
 
-@router.delete("/{style_id}", response_model=StyleRecord, summary="Remove a style (returns its record)")
-def delete_style(style_id: str, library: LibraryDep, _: Principal) -> StyleRecord:
+@router.delete(
+    "/{style_id}",
+    response_model=StyleRecord,
+    summary="Remove a style (returns its record); admins only",
+    operation_id="styles-delete",
+)
+def delete_style(style_id: str, library: LibraryDep, _: AdminOnly) -> StyleRecord:
     return library.remove(checked_id(style_id))

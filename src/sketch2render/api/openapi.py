@@ -1,0 +1,119 @@
+"""The OpenAPI document, made to say exactly what the server accepts and to suit client generators.
+
+FastAPI's document is adjusted in four ways:
+
+1. uploads are `{"type": "string", "format": "binary"}` (what generators read as a file; FastAPI
+   writes OpenAPI 3.1's `contentMediaType`, which they take for text) and may not be empty;
+2. an optional multipart field is just not `required` (FastAPI writes `anyOf: [T, null]`, and a
+   form field cannot carry a null);
+3. links lead from a submitted render to its routes and from an added style to its routes
+   (`$response.body#/id`), so a client, or schemathesis's stateful phase, can follow them;
+4. without any key on the server, the bearer scheme is left out (the docs say what is true).
+
+The document itself is public (so `/docs` works in a browser); every operation in it needs a key
+once any key exists, and the docs page's "Authorize" button takes one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+RENDER_LINKS = {  # from POST /v1/renders (202, 200) to the routes of that render
+    "GetRender": "renders-get",
+    "RenderImage": "renders-image",
+    "RenderEdges": "renders-edges",
+    "RenderSketch": "renders-sketch",
+    "RenderEvents": "renders-events",
+    "CancelRender": "renders-cancel",
+}
+STYLE_LINKS = {"GetStyle": "styles-get", "StyleImage": "styles-image", "DeleteStyle": "styles-delete"}
+FORM_NAMES = {"Body_renders-submit": "RenderForm", "Body_styles-add": "StyleForm"}
+
+
+def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str, Any]]:
+    """`app.openapi`: the adjusted document, built once for each answer of `keyed()` (a key store
+    that gains its first key turns the security scheme on)."""
+    cache: dict[bool, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        with_keys = keyed()
+        if with_keys not in cache:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                openapi_version=app.openapi_version,
+            )
+            cache[with_keys] = adjust(spec, with_keys=with_keys)
+        app.openapi_schema = cache[with_keys]
+        return app.openapi_schema
+
+    return openapi
+
+
+def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
+    spec = copy.deepcopy(spec)
+    schemas = spec.get("components", {}).get("schemas", {})
+    for old, new in FORM_NAMES.items():  # FastAPI names them Body_<operation id>
+        if old in schemas:
+            schemas[new] = schemas.pop(old)
+            schemas[new]["title"] = new
+            _rename_refs(spec, f"#/components/schemas/{old}", f"#/components/schemas/{new}")
+    for name in FORM_NAMES.values():
+        if name in schemas:
+            _form_schema(schemas[name])
+    _link(spec, "renders-submit", ("202", "200"), "job_id", RENDER_LINKS)
+    _link(spec, "styles-add", ("201", "200"), "style_id", STYLE_LINKS)
+    if not with_keys:
+        spec.get("components", {}).pop("securitySchemes", None)
+        for operation in _operations(spec):
+            operation.pop("security", None)
+    return spec
+
+
+def _form_schema(schema: dict[str, Any]) -> None:
+    for field in schema.get("properties", {}).values():
+        if "contentMediaType" in field:  # an upload
+            field.pop("contentMediaType")
+            field.update(type="string", format="binary", minLength=1)
+        variants = field.get("anyOf")
+        if variants and {"type": "null"} in variants and len(variants) == 2:
+            (kept,) = [v for v in variants if v != {"type": "null"}]
+            del field["anyOf"]
+            field.update(kept)
+
+
+def _rename_refs(node: Any, old: str, new: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and value == old:
+                node[key] = new
+            else:
+                _rename_refs(value, old, new)
+    elif isinstance(node, list):
+        for item in node:
+            _rename_refs(item, old, new)
+
+
+def _operations(spec: dict[str, Any]):
+    for operations in spec.get("paths", {}).values():
+        yield from (op for op in operations.values() if isinstance(op, dict))
+
+
+def _link(spec: dict[str, Any], source: str, statuses: tuple[str, ...], parameter: str, targets: dict) -> None:
+    operation = next((op for op in _operations(spec) if op.get("operationId") == source), None)
+    if operation is None:
+        return
+    links = {
+        name: {"operationId": target, "parameters": {parameter: "$response.body#/id"}}
+        for name, target in targets.items()
+    }
+    for status in statuses:
+        if status in operation.get("responses", {}):
+            operation["responses"][status]["links"] = links
