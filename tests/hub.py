@@ -23,6 +23,12 @@ SD15_REPOS = {
     "h94/IP-Adapter": "ip-adapter",
     "openai/clip-vit-base-patch32": "clip",
 }
+# The stand-ins of the other control types' ControlNets (optional assets: `--with lineart,...`).
+CONTROL_REPOS = {
+    "lllyasviel/control_v11p_sd15_lineart": "controlnet-lineart",
+    "lllyasviel/control_v11p_sd15_scribble": "controlnet-scribble",
+    "lllyasviel/control_v11p_sd15_softedge": "controlnet-softedge",
+}
 
 
 @dataclass
@@ -118,4 +124,5 @@ class Hub:
 
 def sd15_hub(tiny_models_dir: Path) -> Hub:
     """The tiny models served as the sd15 profile's repos."""
-    return Hub({repo: tiny_models_dir / folder for repo, folder in SD15_REPOS.items()}).start()
+    repos = {**SD15_REPOS, **CONTROL_REPOS}
+    return Hub({repo: tiny_models_dir / folder for repo, folder in repos.items()}).start()

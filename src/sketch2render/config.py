@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # --- real weights (sd15 profile); each overridable ---
     base_model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     controlnet_model: str = "lllyasviel/control_v11p_sd15_canny"
+    controlnet_lineart_model: str = "lllyasviel/control_v11p_sd15_lineart"
+    controlnet_scribble_model: str = "lllyasviel/control_v11p_sd15_scribble"
+    controlnet_softedge_model: str = "lllyasviel/control_v11p_sd15_softedge"
+    controlnet_cache: int = Field(default=2, ge=1, le=4)  # ControlNets kept loaded (~0.7 GB each in fp16)
     ip_adapter_repo: str = "h94/IP-Adapter"
     ip_adapter_subfolder: str = "models"
     ip_adapter_weight: str = "ip-adapter_sd15.safetensors"

@@ -61,6 +61,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "signature, text, worst quality, low quality"
 )
 StyleMode = Literal["full", "style-only", "none"]
+ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # control.py builds each
 
 
 class RenderParams(BaseModel):
@@ -85,6 +86,8 @@ class RenderParams(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     num_images: int = Field(default=1, ge=1, le=4)
     size: int = Field(default=512, ge=64, le=1024)  # longest side of the output, multiple of 8
+    control: ControlChoice = "canny"  # what ControlNet follows: see control.py (auto measures the sketch)
+    simplify: float = Field(default=0.0, ge=0.0, le=1.0)  # hatching/shading suppression strength
     canny_low: int | None = Field(default=None, ge=0, le=255)  # None: automatic thresholds
     canny_high: int | None = Field(default=None, ge=0, le=255)
     auto_balance: bool = False  # search (control, style) strengths for the best trade-off first
@@ -144,7 +147,8 @@ class RenderRecipe(BaseModel):
     height: int
     styles: list[StyleHit] = Field(default_factory=list)  # used ones carry a weight
     fallback_reason: str | None = None  # why no style was used, when none was
-    edges: dict = Field(default_factory=dict)  # thresholds used, inverted, edge fraction
+    edges: dict = Field(default_factory=dict)  # canny: thresholds used, inverted, edge fraction
+    control: dict = Field(default_factory=dict)  # the control type used, what `auto` measured and chose
     models: dict = Field(default_factory=dict)  # profile and model ids
     smoke_test: bool = False  # tiny / random weights: the image is noise, not a render
     device: str = "cpu"

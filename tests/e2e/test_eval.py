@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sketch2render.cli import app
 from sketch2render.errors import InvalidParameter
-from sketch2render.render.evaluate import list_sketches, parse_grid, read_prompts
+from sketch2render.render.evaluate import grid_control_types, list_sketches, parse_grid, read_prompts
 
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 METRIC_COLUMNS = (
@@ -86,7 +86,27 @@ def test_eval_grid_renders_each_setting(env, inputs, tmp_path):
         rows = list(csv.DictReader(f))
     assert [(r["control_strength"], r["style_strength"]) for r in rows] == [("0.5", "0.8"), ("1.0", "0.8")]
     report = (out / "report.html").read_text()
-    assert "control 0.5, style 0.8" in report and "control 1, style 0.8" in report
+    assert "canny, control 0.5, style 0.8" in report and "canny, control 1, style 0.8" in report
+
+
+def test_eval_takes_the_control_type_as_a_grid_axis(env, inputs, tmp_path):
+    sketches, prompts = inputs
+    (sketches / "sa1885_iron_gate.png").unlink()
+    prompts.write_text("starry night\n")
+    out = tmp_path / "types"
+    args = ["eval", "--sketches", str(sketches), "--prompts", str(prompts), "--out", str(out), "--steps", "1"]
+    grid = "type=canny,lineart;control=1.0"
+    result = CliRunner().invoke(app, [*args, "--size", "64", "--grid", grid, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["control_type"] for r in rows] == ["canny", "lineart"] and all(not r["error"] for r in rows)
+    summary = json.loads(result.stdout)["summary"]
+    assert {s["control_type"] for s in summary} == {"canny", "lineart"}
+    assert "lineart, control 1, style 0.7" in (out / "report.html").read_text()
+    assert grid_control_types("type=scribble,auto") == ["scribble", "auto"]
+    with pytest.raises(InvalidParameter, match="control types"):
+        grid_control_types("type=hed")
 
 
 def test_parse_grid_is_the_cartesian_product_with_defaults():

@@ -87,7 +87,9 @@ def test_download_then_doctor_then_render_resolves_sd15_with_no_step_between(env
     assert models_check["status"] == "ok" and "auto → sd15" in models_check["detail"]
     info = cli("models", "info", "--json", env=env)
     assert info.returncode == 0
-    assert all(row["present"] and row["bytes"] > 0 for row in json.loads(info.stdout)["assets"])
+    rows = json.loads(info.stdout)["assets"]
+    assert all(row["present"] and row["bytes"] > 0 for row in rows if not row["optional"])
+    assert [row["asset"] for row in rows if not row["present"]] == ["lineart", "scribble", "softedge"]  # not asked for
 
     # 3. A render resolves sd15 from the filled cache (the hub is gone: nothing is fetched now).
     hub.stop()
@@ -99,6 +101,28 @@ def test_download_then_doctor_then_render_resolves_sd15_with_no_step_between(env
     assert recipe["models"]["profile"] == "sd15" and recipe["smoke_test"] is False
     assert recipe["models"]["base"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_optional_controlnets_come_with_with_and_a_missing_one_is_named(env, hub, tmp_path):
+    assert cli("models", "download", env=env).returncode == 0  # the sd15 profile only
+    out = tmp_path / "out.png"
+    args = ["render", str(SKETCH), "-p", "gold ornamental", "--steps", "1", "--size", "64", "--out", str(out)]
+    missing = cli(*args, "--control", "lineart", env=env)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "lineart ControlNet" in missing.stderr and "models download --with lineart" in missing.stderr
+
+    fetched = json.loads(cli("models", "download", "--with", "lineart", "--json", env=env).stdout)
+    assert [item["repo"] for item in fetched["items"] if not item["repo"].startswith(tuple(SD15_REPOS))] == [
+        "lllyasviel/control_v11p_sd15_lineart"
+    ] * 2 and fetched["to_fetch"] == 2  # only what was missing: its config and weights
+    done = cli(*args, "--control", "lineart", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    recipe = json.loads(done.stdout)["recipe"]
+    assert recipe["control"]["type"] == "lineart"
+    assert recipe["models"]["controlnet"] == "lllyasviel/control_v11p_sd15_lineart"
+    auto = json.loads(cli(*args, "--control", "auto", "--json", env=env).stdout)["recipe"]["control"]
+    assert auto["type"] in ("canny", "lineart")  # auto only picks what this machine has
+    assert auto["type"] != "lineart" or "fallback" not in auto
 
 
 def test_a_killed_download_resumes_where_it_stopped(env, hub, tmp_path):

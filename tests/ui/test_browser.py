@@ -163,7 +163,7 @@ def render_and_check(page, steps: int, screenshot: Path) -> None:
     result.wait_for()
     size = result.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : [0, 0]")
     assert max(size) == 512, f"the rendered image did not load: {size}"
-    assert page.get_by_text("Edge map", exact=True).is_visible()
+    assert page.get_by_text("Control image", exact=True).is_visible()
     assert page.get_by_text("Style used", exact=True).is_visible()
     assert page.get_by_text(re.compile(r"^Seed \d+ · ")).is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -172,7 +172,10 @@ def render_and_check(page, steps: int, screenshot: Path) -> None:
 
 def test_uploaded_sketch_renders_in_the_browser(page) -> None:
     page.locator("input[type=file]").first.set_input_files(str(SKETCH))
-    page.get_by_text("Edge map (what ControlNet follows)").wait_for()
+    page.get_by_text("Control image (what ControlNet follows)").wait_for()
+    page.get_by_text(re.compile(r"^\d+×\d+ · canny · Canny")).wait_for()  # the default: Canny edges
+    page.get_by_test_id("stButtonGroup").get_by_text("Line art", exact=True).click()  # another control type
+    page.get_by_text(re.compile(r"^\d+×\d+ · lineart · ")).wait_for()  # its control image is previewed
     type_prompt_and_check_styles(page, "swirling night sky")
     set_steps(page, 2)
     render_and_check(page, 2, ARTIFACTS / "ui-render.png")
@@ -195,7 +198,7 @@ def test_sketch_drawn_on_the_canvas_renders(page) -> None:
 
     stroke([(80, 320), (220, 80), (360, 320), (80, 320)])  # a tent
     stroke([(140, 230), (300, 230)])
-    page.get_by_text("Edge map (what ControlNet follows)").wait_for()
+    page.get_by_text("Control image (what ControlNet follows)").wait_for()
     type_prompt_and_check_styles(page, "a tent under a swirling night sky")
     set_steps(page, 2)
     render_and_check(page, 2, ARTIFACTS / "ui-canvas-render.png")

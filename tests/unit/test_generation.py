@@ -70,6 +70,37 @@ def test_end_to_end_from_a_real_sketch_keeps_its_shape(service):
     assert result.recipe.timings.metrics > 0 and len(result.recipe.metrics) == 1  # scored, and timed
 
 
+@pytest.mark.parametrize("kind", ["lineart", "scribble", "softedge", "auto"])
+def test_each_control_type_renders_through_its_own_controlnet(service, kind, tmp_path):
+    from sketch2render import control, imaging
+
+    canny = service.render(SKETCH, params(control="canny"))
+    result = service.render(SKETCH, params(control=kind))
+    resolved = result.recipe.control["type"]
+    assert result.recipe.params.control == kind and result.recipe.control["requested"] == kind
+    assert resolved in control.CONTROL_TYPES and (kind == "auto" or resolved == kind)
+    # The control image is that type's map of the sketch, and it is what the edge file holds.
+    image = imaging.resize_for_generation(imaging.decode_upload(SKETCH, Settings().limits), 64)
+    expected = control.control_map(image, kind).control_image()
+    assert np.array_equal(np.asarray(result.control_image), np.asarray(expected))
+    saved = save_render(result, tmp_path)
+    assert np.array_equal(np.asarray(Image.open(saved.control)), np.asarray(expected))
+    if resolved != "canny":  # another ControlNet (and another control image): another picture
+        assert not np.array_equal(pixels(result), pixels(canny))
+        assert result.recipe.models["controlnet"] != canny.recipe.models["controlnet"]
+    assert set(service.renderer.controlnets.loaded) <= set(control.CONTROL_TYPES)
+    assert len(service.renderer.controlnets.loaded) <= Settings().controlnet_cache  # a small cache
+
+
+def test_switching_control_types_keeps_the_one_pipeline(service):
+    pipe, unet = service.renderer.pipe, service.renderer.pipe.unet
+    first = pixels(service.render(SKETCH, params(control="lineart")))
+    service.render(SKETCH, params(control="canny"))
+    again = pixels(service.render(SKETCH, params(control="lineart")))
+    assert service.renderer.pipe is pipe and service.renderer.pipe.unet is unet  # never reloaded
+    assert np.array_equal(first, again)  # and the swap back gives the same image
+
+
 def test_same_seed_same_bytes_other_seed_differs(service):
     a = png_with_recipe(service.render(SKETCH, params()).images[0], service.render(SKETCH, params()).recipe)
     b = png_with_recipe(service.render(SKETCH, params()).images[0], service.render(SKETCH, params()).recipe)

@@ -141,8 +141,8 @@ def hit(style_id: str, weight: float | None) -> StyleHit:
 
 def score(scorer: QualityScorer, render: Image.Image, styles: list[StyleHit], library: FakeLibrary) -> list[dict]:
     """The scorer's metrics for one render of the known drawing, prompted "a red vase"."""
-    control = Image.fromarray(np.repeat(edges_of(drawing(128))[:, :, None], 3, axis=2))
-    return scorer.score([render], control, "a red vase", styles, library)
+    reference = edges_of(drawing(128)) > 0  # the sketch's lines the render is compared with
+    return scorer.score([render], reference, "a red vase", styles, library)
 
 
 def test_scorer_fills_metrics_per_image_and_times_itself():

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__ as version
@@ -20,6 +20,7 @@ from ..config import Settings
 from ..principals import Authenticator
 from ..render.service import RenderService
 from . import handlers, openapi
+from .forms import known_query
 from .limits import RateLimiter
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
 from .routes import health, renders, styles
@@ -50,7 +51,13 @@ def create_app(settings: Settings, components: RenderService | None = None, *, s
         finally:
             await anyio.to_thread.run_sync(runtime.stop)
 
-    app = FastAPI(title="sketch2render", version=version, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="sketch2render",
+        version=version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(known_query)],  # an undeclared query parameter is a 422, never ignored
+    )
     app.state.runtime = runtime
     handlers.install(app)
     routers = (health.router, styles.router, renders.router)

@@ -11,13 +11,15 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from ..errors import InvalidParameter
-from ..schemas import RenderParams, StyleMode
+from ..schemas import ControlChoice, RenderParams, StyleMode
 from .handlers import from_validation_error
 
 PARAM_FIELDS = tuple(RenderParams.model_fields)
+# One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
+TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
 SKETCH_FIELDS = frozenset({"sketch", *PARAM_FIELDS})
 STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
 
@@ -36,6 +38,28 @@ def known_fields(allowed: frozenset[str]) -> Callable[[Request], Coroutine[Any, 
             )
 
     return check
+
+
+def _query_names(dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """An app-wide dependency: a query parameter the route does not declare is a 422 naming it."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    unknown = sorted(set(request.query_params.keys()) - _query_names(dependant))
+    if unknown:
+        allowed = sorted(_query_names(dependant))
+        raise InvalidParameter(
+            f"unknown query parameter{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
+            f"this route takes: {', '.join(allowed) or 'none'}",
+            field=unknown[0],
+        )
 
 
 def _hint(name: str, allowed: frozenset[str]) -> str:
@@ -80,6 +104,10 @@ def render_params(
     seed: Annotated[int | None, _form("seed")] = None,
     num_images: Annotated[int | None, _form("num_images")] = None,
     size: Annotated[int | None, _form("size", multiple_of=8)] = None,
+    control: Annotated[
+        ControlChoice | None, _form("control", description="canny (default) | lineart | scribble | softedge | auto")
+    ] = None,
+    simplify: Annotated[float | None, _form("simplify")] = None,
     canny_low: Annotated[int | None, _form("canny_low")] = None,
     canny_high: Annotated[int | None, _form("canny_high")] = None,
     auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
@@ -102,6 +130,8 @@ def render_params(
         "seed": seed,
         "num_images": num_images,
         "size": size,
+        "control": control,
+        "simplify": simplify,
         "canny_low": canny_low,
         "canny_high": canny_high,
         "auto_balance": auto_balance,

@@ -72,8 +72,8 @@ def invalid_parameter(errors: list[dict], fields: tuple[str, ...] = ()) -> Inval
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     field = _field_of(first.get("loc", ()))
     if field is None:
-        mentioned = [(msg.find(f), f) for f in fields if f in msg]
-        field = min(mentioned)[1] if mentioned else None
+        mentioned = [(msg.find(f), -len(f), f) for f in fields if f in msg]  # earliest, then longest name
+        field = min(mentioned)[2] if mentioned else None
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
     return InvalidParameter(f"{field}: {msg}{more}" if field else f"{msg}{more}", field=field)
 

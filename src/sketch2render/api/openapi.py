@@ -5,7 +5,9 @@ FastAPI's document is adjusted in four ways:
 1. uploads are `{"type": "string", "format": "binary"}` (what generators read as a file; FastAPI
    writes OpenAPI 3.1's `contentMediaType`, which they take for text) and may not be empty;
 2. an optional multipart field is just not `required` (FastAPI writes `anyOf: [T, null]`, and a
-   form field cannot carry a null);
+   form field cannot carry a null); a list field is one value or a list (`anyOf: [T, [T]]`: a
+   field sent once is one value, repeated a list); and a form has no fields but its own
+   (`additionalProperties: false`: the server refuses others with a 422 naming them);
 3. links lead from a submitted render to its routes and from an added style to its routes
    (`$response.body#/id`), so a client, or schemathesis's stateful phase, can follow them;
 4. without any key on the server, the bearer scheme is left out (the docs say what is true).
@@ -78,6 +80,7 @@ def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
 
 
 def _form_schema(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = False
     for field in schema.get("properties", {}).values():
         if "contentMediaType" in field:  # an upload
             field.pop("contentMediaType")
@@ -87,6 +90,12 @@ def _form_schema(schema: dict[str, Any]) -> None:
             (kept,) = [v for v in variants if v != {"type": "null"}]
             del field["anyOf"]
             field.update(kept)
+        if field.get("type") == "array":  # a form field given once is one value; repeated, a list
+            items = field.get("items", {})
+            listed = {"type": "array", "items": items}
+            for key in ("type", "items"):
+                field.pop(key)
+            field["anyOf"] = [items, listed]
 
 
 def _rename_refs(node: Any, old: str, new: str) -> None:

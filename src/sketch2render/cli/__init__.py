@@ -11,6 +11,7 @@ from . import keys as keys_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
 app.command()(render.render)
+app.command()(render.controls)
 app.add_typer(styles.app, name="styles")
 app.add_typer(models.app, name="models")
 app.add_typer(keys_cli.app, name="keys")

@@ -17,7 +17,10 @@ def eval_command(
     sketches: Annotated[Path, typer.Option("--sketches", help="Folder of sketch images.")],
     prompts: Annotated[Path, typer.Option("--prompts", help="Text file: one prompt per line, '#' comments.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.csv, report.html, images.")],
-    grid: Annotated[str | None, typer.Option(help='Strengths to try, e.g. "control=0.5,1.0;style=0.3,0.8".')] = None,
+    grid: Annotated[
+        str | None,
+        typer.Option(help='Settings to try, e.g. "control=0.5,1.0;style=0.3,0.8;type=canny,lineart".'),
+    ] = None,
     style: Annotated[
         list[str] | None, typer.Option("--style", help="Use this style id for every render (repeatable).")
     ] = None,
@@ -28,7 +31,7 @@ def eval_command(
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
     # (Long on purpose: check every input, load once, render, write — four numbered stages.)
-    from ..render.evaluate import list_sketches, parse_grid, read_prompts, run_eval, write_outputs
+    from ..render.evaluate import grid_control_types, list_sketches, parse_grid, read_prompts, run_eval, write_outputs
     from ..render.report import summarise
     from ..render.service import build_service
     from ..styles import import_defaults
@@ -37,6 +40,7 @@ def eval_command(
     sketch_files = list_sketches(sketches)
     prompt_list = read_prompts(prompts)
     pairs = parse_grid(grid)
+    control_types = grid_control_types(grid)
     if size < 64 or size > 1024 or size % 8:
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
     params_from({"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []})
@@ -52,12 +56,13 @@ def eval_command(
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles", err=True)
 
     # 3. Render and score everything.
-    total = len(sketch_files) * len(prompt_list) * len(pairs)
+    total = len(sketch_files) * len(prompt_list) * len(control_types) * len(pairs)
     with progress_bar("evaluating") as bar:
         task = bar.add_task("", total=total)
         rows = run_eval(
             service, sketch_files, prompt_list, pairs, out,
-            steps=steps, size=size, seed=seed, style_ids=style or [], on_done=lambda: bar.advance(task),
+            steps=steps, size=size, seed=seed, style_ids=style or [], control_types=control_types,
+            on_done=lambda: bar.advance(task),
         )  # fmt: skip
 
     # 4. Write the CSV and the report.
@@ -82,12 +87,13 @@ def eval_command(
                     "errors": errors, "summary": summary})  # fmt: skip
         return
     typer.echo(f"{len(rows)} renders ({errors} failed) -> {paths['csv']}, {paths['html']}")
-    typer.echo(f"{'control':>8} {'style':>6} {'F1':>6} {'style sim':>9} {'prompt':>7} {'warn':>5}")
+    typer.echo(f"{'type':>9} {'control':>8} {'style':>6} {'F1':>6} {'style sim':>9} {'prompt':>7} {'warn':>5}")
     for s in summary:
         cells = [s["structure_f1"], s["style_similarity"], s["prompt_alignment"]]
         f1, sim, align = ("-" if v is None else f"{v:.3f}" for v in cells)
         typer.echo(
-            f"{s['control_strength']:>8g} {s['style_strength']:>6g} {f1:>6} {sim:>9} {align:>7} {s['warnings']:>5}"
+            f"{s['control_type']:>9} {s['control_strength']:>8g} {s['style_strength']:>6g} "
+            f"{f1:>6} {sim:>9} {align:>7} {s['warnings']:>5}"
         )
 
 

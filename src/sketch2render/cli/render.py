@@ -27,6 +27,12 @@ def render(
     style_mode: Annotated[str, typer.Option(help="full | style-only | none")] = default("style_mode"),
     style_strength: Annotated[float, typer.Option(help="IP-Adapter scale.")] = default("style_strength"),
     control_strength: Annotated[float, typer.Option(help="ControlNet scale.")] = default("control_strength"),
+    control: Annotated[
+        str, typer.Option(help="What ControlNet follows: canny | lineart | scribble | softedge | auto.")
+    ] = default("control"),
+    simplify: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Remove hatching and shading, keep outlines (0-1).")
+    ] = default("simplify"),
     seed: Annotated[int | None, typer.Option(help="Random when absent; always recorded.")] = None,
     steps: Annotated[int, typer.Option(min=1, max=150)] = default("steps"),
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = default("guidance_scale"),
@@ -51,6 +57,8 @@ def render(
         style_mode=style_mode,
         style_strength=style_strength,
         control_strength=control_strength,
+        control=control,
+        simplify=simplify,
         seed=seed,
         steps=steps,
         guidance_scale=guidance,
@@ -93,3 +101,46 @@ def render(
         typer.echo("style: " + ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in used))
     if result.recipe.fallback_reason:
         typer.echo(f"no style used: {result.recipe.fallback_reason}")
+
+
+@edge
+def controls(
+    sketch: Annotated[Path, typer.Argument(help="The sketch: PNG, JPEG, WEBP, GIF or BMP.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the side-by-side PNG.")],
+    size: Annotated[int, typer.Option(help="Longest side of each control image.")] = 384,
+    simplify: Annotated[float, typer.Option(min=0.0, max=1.0, help="Hatching suppression for every map.")] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The sketch and its control image of every type side by side, labelled (no model is loaded):
+    to see which control suits a drawing before rendering."""
+    from .. import imaging
+    from ..control import CONTROL_TYPES, control_map, measure
+
+    cfg = settings()
+    image = imaging.resize_for_generation(imaging.load_upload_file(sketch, cfg.limits), size)
+    maps = {kind: control_map(image, kind, simplify_strength=simplify) for kind in CONTROL_TYPES}
+    chosen = control_map(image, "auto").kind
+    labels = ["sketch", *(f"{kind} (auto's pick)" if kind == chosen else kind for kind in maps)]
+    tiles = [image, *(m.control_image() for m in maps.values())]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(imaging.encode_png(contact_sheet(tiles, labels)))
+    if as_json:
+        print_json({"out": str(out), "auto": chosen, "measures": measure(image), "types": list(maps)})
+    else:
+        typer.echo(f"wrote {out} ({', '.join(labels)})")
+
+
+def contact_sheet(tiles: list, labels: list[str], gap: int = 8, caption: int = 22):
+    """Images in a row on white, each with its label underneath."""
+    from PIL import Image, ImageDraw
+
+    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
+    height = max(t.height for t in tiles) + caption + 2 * gap
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for tile, label in zip(tiles, labels, strict=True):
+        sheet.paste(tile.convert("RGB"), (x, gap))
+        draw.text((x + 4, gap + tile.height + 4), label, fill="black")
+        x += tile.width + gap
+    return sheet

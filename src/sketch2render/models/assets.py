@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Settings
-from .layout import required_files
+from .layout import CONTROLNET_FILES, EXTRA_CONTROLNETS, required_files
 
 # Weight files whose repos publish an fp16 copy (diffusers' `variant="fp16"` naming).
 FP16_VARIANTS = {
@@ -20,13 +20,17 @@ FP16_VARIANTS = {
         "unet/diffusion_pytorch_model.safetensors": "unet/diffusion_pytorch_model.fp16.safetensors",
         "vae/diffusion_pytorch_model.safetensors": "vae/diffusion_pytorch_model.fp16.safetensors",
     },
-    "controlnet": {"diffusion_pytorch_model.safetensors": "diffusion_pytorch_model.fp16.safetensors"},
+    **{
+        name: {"diffusion_pytorch_model.safetensors": "diffusion_pytorch_model.fp16.safetensors"}
+        for name in ("controlnet", *EXTRA_CONTROLNETS)
+    },
 }
 NEEDED_BY = {
     "base": "every render",
     "controlnet": "every render (geometry)",
     "ip_adapter": "styled renders",
     "clip": "retrieval, scores",
+    **{name: f"control={name}" for name in EXTRA_CONTROLNETS},
 }
 WEIGHT_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
@@ -61,9 +65,20 @@ def sd15_assets(settings: Settings) -> list[Asset]:
     return [Asset(name, repos[name], files, NEEDED_BY[name]) for name, files in required_files(settings).items()]
 
 
+def controlnet_repos(settings: Settings) -> dict[str, str]:
+    """The ControlNet of each control type (ControlNet 1.1 for SD 1.5 unless overridden)."""
+    return {
+        "canny": settings.controlnet_model,
+        "lineart": settings.controlnet_lineart_model,
+        "scribble": settings.controlnet_scribble_model,
+        "softedge": settings.controlnet_softedge_model,
+    }
+
+
 def optional_assets(settings: Settings) -> list[Asset]:
-    """Assets only some features need (none yet: the coming speed and control presets add theirs)."""
-    return []
+    """Assets only some features need: the ControlNets of the lineart, scribble and softedge controls."""
+    repos = controlnet_repos(settings)
+    return [Asset(name, repos[name], CONTROLNET_FILES, NEEDED_BY[name], optional=True) for name in EXTRA_CONTROLNETS]
 
 
 def is_refused(filename: str) -> bool:

@@ -16,6 +16,9 @@ REPO_SETTINGS = {
     "controlnet": "S2R_CONTROLNET_MODEL",
     "ip_adapter": "S2R_IP_ADAPTER_REPO",
     "clip": "S2R_CLIP_MODEL",
+    "lineart": "S2R_CONTROLNET_LINEART_MODEL",
+    "scribble": "S2R_CONTROLNET_SCRIBBLE_MODEL",
+    "softedge": "S2R_CONTROLNET_SOFTEDGE_MODEL",
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
+from .layout import EXTRA_CONTROLNETS, controlnet_folder
 from .shapes import Shapes
 
 if TYPE_CHECKING:
@@ -62,14 +63,15 @@ def build_unet(shapes: Shapes) -> UNet2DConditionModel:
     )
 
 
-def build_controlnet(unet: UNet2DConditionModel, shapes: Shapes) -> ControlNetModel:
+def build_controlnet(unet: UNet2DConditionModel, shapes: Shapes, variant_seed: int = 1) -> ControlNetModel:
     """ControlNet copied from the UNet; its zero convolutions get small random weights, otherwise
-    a random ControlNet would change nothing and no test could see it act."""
+    a random ControlNet would change nothing and no test could see it act. `variant_seed` tells
+    the stand-ins of the control types apart (canny: 1)."""
     import torch
     from diffusers import ControlNetModel
 
     controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=shapes.cond_channels)
-    generator = torch.Generator().manual_seed(shapes.seed + 1)
+    generator = torch.Generator().manual_seed(shapes.seed + variant_seed)
     with torch.no_grad():
         zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]
         for conv in [*zero_convs, controlnet.controlnet_cond_embedding.conv_out]:
@@ -241,6 +243,10 @@ def write_models(root: Path, shapes: Shapes) -> None:
     ip_weights = build_ip_adapter_weights(unet, shapes)
     write_base(root, shapes, unet, vocab, merges)
     _cast(controlnet, shapes).save_pretrained(root / "controlnet", safe_serialization=True)
+    if shapes.extra_controlnets:  # stand-ins for the lineart, scribble and softedge ControlNets
+        for offset, kind in enumerate(EXTRA_CONTROLNETS, start=10):
+            extra = build_controlnet(unet, shapes, variant_seed=offset)
+            _cast(extra, shapes).save_pretrained(root / controlnet_folder(kind), safe_serialization=True)
     del unet, controlnet
     write_ip_adapter(root, shapes, ip_weights)
     write_retrieval_clip(root, shapes, vocab, merges)

@@ -18,6 +18,17 @@ from ..config import Settings
 
 MARKER = "s2r-models.json"
 FOLDERS = {"base": "base", "controlnet": "controlnet", "ip_adapter": "ip-adapter", "clip": "clip"}
+# ControlNets for the other control types: optional in a model folder (ours always has them).
+EXTRA_CONTROLNETS = ("lineart", "scribble", "softedge")
+CONTROLNET_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
+LAYOUT_VERSION = 2  # 2: a ControlNet per control type (controlnet-<type>/)
+
+
+def controlnet_folder(kind: str) -> str:
+    """The folder of a control type's ControlNet in a model folder (canny: controlnet/)."""
+    return "controlnet" if kind == "canny" else f"controlnet-{kind}"
+
+
 # What render recipes name (and caches key on): the folders above plus the IP-Adapter's image encoder.
 COMPONENTS = ("base", "controlnet", "ip_adapter", "image_encoder", "clip")
 # The scheduler written into built folders: the usual fast choice for ControlNet on SD 1.5.
@@ -44,7 +55,7 @@ def required_files(settings: Settings) -> dict[str, tuple[str, ...]]:
             "vae/config.json",
             "vae/diffusion_pytorch_model.safetensors",
         ),
-        "controlnet": ("config.json", "diffusion_pytorch_model.safetensors"),
+        "controlnet": CONTROLNET_FILES,
         "ip_adapter": (
             f"{sub}/{settings.ip_adapter_weight}",
             f"{sub}/image_encoder/config.json",

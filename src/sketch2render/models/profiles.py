@@ -16,9 +16,19 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InvalidParameter, ModelsUnavailable
-from .assets import hub_ids
+from .assets import hub_ids, optional_assets
 from .cache import cache_state
-from .layout import BUILT_IP_ADAPTER, folder_paths, hf_cache_dir, missing_in_folder, read_marker
+from .layout import (
+    BUILT_IP_ADAPTER,
+    COMPONENTS,
+    CONTROLNET_FILES,
+    EXTRA_CONTROLNETS,
+    controlnet_folder,
+    folder_paths,
+    hf_cache_dir,
+    missing_in_folder,
+    read_marker,
+)
 from .stand_ins import build_sd15_random, build_tiny
 
 PROFILES = ("auto", "sd15", "tiny", "sd15-random")
@@ -51,6 +61,33 @@ class ModelSet:
     warning: str | None
     fingerprints: tuple[tuple[str, str], ...] = ()  # (component, sha256) of built folders
     variants: tuple[tuple[str, str], ...] = ()  # (component, "fp16") where the cache holds fp16 weights
+    controlnets: tuple[tuple[str, str], ...] = ()  # (control type, folder or hub id) beside canny's
+    missing_controlnets: tuple[tuple[str, str], ...] = ()  # (control type, why it cannot be used here)
+
+    @property
+    def control_types(self) -> tuple[str, ...]:
+        """The control types this profile can render (canny always)."""
+        return ("canny", *(kind for kind, _ in self.controlnets))
+
+    def controlnet_for(self, kind: str) -> str:
+        """The ControlNet of a control type, or a ModelsUnavailable saying why and how to get it."""
+        if kind == "canny":
+            return self.controlnet
+        found = dict(self.controlnets).get(kind)
+        if found is None:
+            why = dict(self.missing_controlnets).get(kind, "this profile has none")
+            raise ModelsUnavailable(f"the {kind} ControlNet is not available: {why}", field="control")
+        return found
+
+    def controlnet_id(self, kind: str) -> str:
+        """What a recipe names as the ControlNet of a render with this control type."""
+        if kind == "canny":
+            return self.ids()["controlnet"]
+        source = self.controlnet_for(kind)
+        digest = dict(self.fingerprints).get(f"controlnet-{kind}")
+        if digest:
+            return f"{self.profile}:{digest[:12]}"
+        return f"local:{source}" if self.profile == "local" else source
 
     def variant(self, component: str) -> str | None:
         """diffusers' `variant` for loading a component ("fp16"), or None for the full weights."""
@@ -74,7 +111,8 @@ class ModelSet:
     def ids(self) -> dict[str, str]:
         """Names of each model for render recipes: hub ids, "<profile>:<hash>" or "local:<path>"."""
         if self.fingerprints:
-            return {name: f"{self.profile}:{digest[:12]}" for name, digest in self.fingerprints}
+            digests = dict(self.fingerprints)
+            return {name: f"{self.profile}:{digests[name][:12]}" for name in COMPONENTS if name in digests}
         if self.profile == "local":
             return {name: f"local:{value}" for name, value in self.sources().items()}
         return self.sources()
@@ -134,6 +172,15 @@ def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
         )
     ids = hub_ids(settings)
     variants = cache_state(settings).variants
+    extra = optional_assets(settings)
+    extra_state = cache_state(settings, extra)
+    variants.update(extra_state.variants)
+    available = [a for a in extra if a.repo not in extra_state.missing]
+    missing = [
+        (a.name, f"{a.repo} is not in the Hugging Face cache; run `sketch2render models download --with {a.name}`")
+        for a in extra
+        if a.repo in extra_state.missing
+    ]
     return ModelSet(
         profile="sd15",
         requested=requested,
@@ -146,6 +193,8 @@ def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
         local_files_only=True,
         warning=None,
         variants=tuple((name, v) for name, v in variants.items() if v),
+        controlnets=tuple((a.name, a.repo) for a in available),
+        missing_controlnets=tuple(missing),
     )
 
 
@@ -163,6 +212,7 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         raise ModelsUnavailable(f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models")
     warning = {"tiny": TINY_WARNING, "sd15-random": SD15_RANDOM_WARNING}.get(profile)
     fingerprints = tuple(sorted(marker.get("fingerprints", {}).items())) if profile != "local" else ()
+    controlnets, missing_controlnets = _folder_controlnets(root)
     return ModelSet(
         profile=profile,
         requested=requested,
@@ -172,7 +222,21 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         local_files_only=True,
         warning=warning,
         fingerprints=fingerprints,
+        controlnets=controlnets,
+        missing_controlnets=missing_controlnets,
     )
+
+
+def _folder_controlnets(root: Path) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The extra ControlNets a model folder has (controlnet-<type>/), and why the others are missing."""
+    found, missing = [], []
+    for kind in EXTRA_CONTROLNETS:
+        folder = root / controlnet_folder(kind)
+        if all((folder / f).is_file() for f in CONTROLNET_FILES):
+            found.append((kind, str(folder)))
+        else:
+            missing.append((kind, f"{root} has no {controlnet_folder(kind)}/ (config.json + weights)"))
+    return tuple(found), tuple(missing)
 
 
 def _built(settings: Settings, profile: str, requested: str, build: bool) -> ModelSet:
@@ -193,4 +257,5 @@ def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) 
         **BUILT_IP_ADAPTER,
         local_files_only=True,
         warning=f"{warning} (not built yet: {directory})",
+        controlnets=tuple((kind, str(directory / controlnet_folder(kind))) for kind in EXTRA_CONTROLNETS),
     )

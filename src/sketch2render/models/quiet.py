@@ -12,6 +12,8 @@ from contextlib import contextmanager
 def quiet_libraries() -> None:
     """Silence diffusers and transformers for the rest of the process (servers, CLI commands)."""
     warnings.filterwarnings("ignore", category=FutureWarning, module="diffusers")
+    # diffusers 0.42 still passes `local_dir_use_symlinks` to huggingface_hub 2, which warns on every load.
+    warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
     # transformers first: importing diffusers touches transformers' image processors, which log the
     # "requires torchvision; falling back to the PIL processor" notice (harmless here: no torchvision).
     from transformers.utils import logging as transformers_logging

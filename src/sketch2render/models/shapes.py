@@ -26,6 +26,7 @@ class Shapes:
     clip_projection: int
     dtype: str
     text_vocab_size: int | None = None  # None: exactly the tokenizer's vocabulary
+    extra_controlnets: bool = True  # stand-ins for lineart/scribble/softedge (not for sd15-random: +2 GB)
     seed: int = 0
 
 
@@ -92,4 +93,5 @@ SD15_RANDOM = Shapes(
     clip_projection=512,
     dtype="float16",
     text_vocab_size=49408,
+    extra_controlnets=False,
 )

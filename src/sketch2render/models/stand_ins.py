@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ModelsUnavailable
 from .components import write_models
-from .layout import FOLDERS, MARKER, SCHEDULER, read_marker
+from .layout import EXTRA_CONTROLNETS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, controlnet_folder, read_marker
 from .quiet import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
 
@@ -36,9 +36,12 @@ def build_sd15_random(directory: Path, *, force: bool = False) -> Path:
 def _build(directory: Path, profile: str, shapes: Shapes, *, force: bool) -> Path:
     """Build into a temporary sibling and rename it into place only when complete."""
     directory = directory.expanduser().absolute()
-    if read_marker(directory) is not None and not force:
+    marker = read_marker(directory)
+    outdated = marker is not None and marker.get("layout", 1) < LAYOUT_VERSION  # built by an older version
+    if marker is not None and not force and not outdated:
         return directory
-    if directory.is_dir() and any(directory.iterdir()) and read_marker(directory) is None:
+    force = force or outdated
+    if directory.is_dir() and any(directory.iterdir()) and marker is None:
         raise ModelsUnavailable(
             f"{directory} exists and is not a model folder built by sketch2render; remove it or choose another folder"
         )
@@ -90,6 +93,7 @@ def _write_marker(root: Path, profile: str) -> None:
 
     marker = {
         "profile": profile,
+        "layout": LAYOUT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scheduler": SCHEDULER,
         "versions": {
@@ -101,6 +105,11 @@ def _write_marker(root: Path, profile: str) -> None:
         "fingerprints": {
             **{name: _fingerprint(root / folder) for name, folder in FOLDERS.items()},
             "image_encoder": _fingerprint(root / "ip-adapter" / "models" / "image_encoder"),
+            **{
+                controlnet_folder(kind): _fingerprint(root / controlnet_folder(kind))
+                for kind in EXTRA_CONTROLNETS
+                if (root / controlnet_folder(kind)).is_dir()
+            },
         },
     }
     (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -15,11 +15,11 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .. import imaging
 from ..errors import Cancelled, InvalidParameter, S2RError, TooLarge
-from ..schemas import RenderParams
+from ..schemas import ControlChoice, RenderParams
 from .outputs import save_render
 from .report import report_html
 from .result import RenderResult
@@ -29,11 +29,12 @@ SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 STRUCTURE_KEYS = ("precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px")
 TIMING_KEYS = ("decode", "edges", "retrieval", "embeds", "denoise", "vae_decode", "metrics", "total")
 COLUMNS = (
-    "sketch", "prompt", "control_strength", "style_strength", "seed", "style_ids", "style_titles",
+    "sketch", "prompt", "control_type", "control_strength", "style_strength", "seed", "style_ids", "style_titles",
     *(f"structure_{k}" for k in STRUCTURE_KEYS), "style_similarity", "prompt_alignment", "structure_warning",
     *(f"time_{k}" for k in TIMING_KEYS), "render", "thumbnail", "error",
 )  # fmt: skip
 GRID_KEYS = {"control": "control", "control_strength": "control", "style": "style", "style_strength": "style"}
+TYPE_KEYS = ("type", "control_type")  # the grid's third axis: control types
 
 
 # ------------------------------------------------------------------------------------- inputs
@@ -44,9 +45,13 @@ def parse_grid(text: str | None, control: float = 1.0, style: float = 0.7) -> li
         if not part.strip():
             continue
         key, sep, values = part.partition("=")
+        if key.strip().lower() in TYPE_KEYS:  # read by grid_control_types
+            continue
         axis = GRID_KEYS.get(key.strip().lower())
         if not sep or axis is None:
-            raise InvalidParameter(f"grid part {part.strip()!r} is not control=A,B or style=A,B", field="grid")
+            raise InvalidParameter(
+                f"grid part {part.strip()!r} is not control=A,B, style=A,B or type=canny,lineart", field="grid"
+            )
         try:
             numbers = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
@@ -55,6 +60,22 @@ def parse_grid(text: str | None, control: float = 1.0, style: float = 0.7) -> li
             raise InvalidParameter(f"grid {axis} strengths must be numbers from 0 to 2, got {values!r}", field="grid")
         axes[axis] = list(dict.fromkeys(numbers))
     return list(itertools.product(axes["control"], axes["style"]))
+
+
+def grid_control_types(text: str | None) -> list[str]:
+    """ "type=canny,lineart;control=1.0" -> ["canny", "lineart"]; no type axis: ["canny"]."""
+    choices = get_args(ControlChoice)
+    for part in (text or "").split(";"):
+        key, _, values = part.partition("=")
+        if key.strip().lower() in TYPE_KEYS:
+            kinds = [v.strip().lower() for v in values.split(",") if v.strip()]
+            bad = [k for k in kinds if k not in choices]
+            if not kinds or bad:
+                raise InvalidParameter(
+                    f"grid control types must be among {', '.join(choices)}, got {values!r}", field="grid"
+                )
+            return list(dict.fromkeys(kinds))
+    return ["canny"]
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -89,9 +110,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:40] or "sketch"
 
 
-def _row(sketch: Path, prompt: str, control: float, style: float, seed: int) -> dict[str, Any]:
+def _row(sketch: Path, prompt: str, kind: str, control: float, style: float, seed: int) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
-    row.update(sketch=sketch.name, prompt=prompt, control_strength=control, style_strength=style, seed=seed)
+    row.update(sketch=sketch.name, prompt=prompt, control_type=kind, control_strength=control, style_strength=style)
+    row["seed"] = seed
     return row
 
 
@@ -121,6 +143,7 @@ def run_eval(
     size: int = 512,
     seed: int = 0,
     style_ids: Sequence[str] = (),
+    control_types: Sequence[str] = ("canny",),
     on_done: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Render and score every sketch × prompt × setting; save renders and thumbnails under `out_dir`.
@@ -133,14 +156,14 @@ def run_eval(
         too_big = sketch.stat().st_size > limit  # never read a huge file whole
         data = b"" if too_big else sketch.read_bytes()
         sketch_thumb = None
-        for prompt, (control, style) in itertools.product(prompts, grid):
-            row = _row(sketch, prompt, control, style, seed)
+        for prompt, kind, (control, style) in itertools.product(prompts, control_types, grid):
+            row = _row(sketch, prompt, kind, control, style, seed)
             stem = f"{len(rows):04d}-{_slug(sketch.stem)}"
             try:
                 if too_big:
                     raise TooLarge(f"{sketch.name} is over the {limit / 1e6:.1f} MB upload limit")
                 params = RenderParams(
-                    prompt=prompt, steps=steps, size=size, seed=seed, control_strength=control,
+                    prompt=prompt, steps=steps, size=size, seed=seed, control=kind, control_strength=control,
                     style_strength=style, style_ids=list(style_ids),
                 )  # fmt: skip
                 result = service.render(data, params)

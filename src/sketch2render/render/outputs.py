@@ -69,11 +69,12 @@ def clear_outputs(directory: Path, stem: str = OUTPUT_STEM) -> None:
 def recipe_text(recipe: RenderRecipe) -> str:
     """A one-paragraph `parameters` text in the style other SD tools write into PNGs."""
     p = recipe.params
+    control = recipe.control.get("type", p.control)
     styles = ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in recipe.styles if h.weight) or "none"
     return (
         f"{p.prompt}\nNegative prompt: {p.negative_prompt}\n"
         f"Steps: {p.steps}, CFG scale: {p.guidance_scale}, Seed: {recipe.seed}, "
-        f"Size: {recipe.width}x{recipe.height}, ControlNet: canny {p.control_strength} "
+        f"Size: {recipe.width}x{recipe.height}, ControlNet: {control} {p.control_strength} "
         f"({p.control_start}-{p.control_end}), Style: {styles}, Style mode: {p.style_mode}, "
         f"Style strength: {p.style_strength}, Model: {recipe.models.get('profile', '?')}"
     )

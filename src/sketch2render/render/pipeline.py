@@ -3,7 +3,8 @@
     RenderRequest ─┬─ prepare  (decode, resize, Canny) ─┐
                    └─ retrieve (named styles or search) ─┴─► generate ─► score ─► RenderResult
 
-- `prepare`: the sketch under the upload limits, resized to the render size, its edge map.
+- `prepare`: the sketch under the upload limits, resized to the render size, its control image
+  (control.py: canny, lineart, scribble, softedge, or auto).
 - `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
 - `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
   blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
@@ -28,6 +29,7 @@ from PIL import Image
 
 from .. import imaging
 from ..config import Settings
+from ..control import ControlMap, control_map
 from ..errors import InvalidParameter
 from ..models import ModelSet
 from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
@@ -52,8 +54,8 @@ class RenderRequest:
 @dataclass(frozen=True)
 class Prepared:
     sketch: Image.Image  # resized for generation
-    edges: imaging.EdgeMap
-    control: Image.Image  # the edge map as ControlNet's 3-channel input, built once
+    control_map: ControlMap  # what ControlNet follows, its type, and the lines quality is scored against
+    control: Image.Image  # the control map as ControlNet's 3-channel input, built once
     decode_s: float
     edges_s: float
 
@@ -102,7 +104,7 @@ def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threadin
 
 
 # ------------------------------------------------------------------------------------ steps
-def prepare(request: RenderRequest, *, settings: Settings) -> Prepared:
+def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | None = None) -> Prepared:
     t0 = time.perf_counter()
     params = request.params
     if isinstance(request.sketch, bytes | bytearray):
@@ -111,8 +113,15 @@ def prepare(request: RenderRequest, *, settings: Settings) -> Prepared:
         image = request.sketch.convert("RGB")
     image = imaging.resize_for_generation(image, params.size)
     t1 = time.perf_counter()
-    edges = imaging.detect_edges(image, low=params.canny_low, high=params.canny_high)
-    return Prepared(image, edges, edges.control_image(), t1 - t0, time.perf_counter() - t1)
+    built = control_map(
+        image,
+        params.control,
+        simplify_strength=params.simplify,
+        canny_low=params.canny_low,
+        canny_high=params.canny_high,
+        available=models.control_types if models is not None else ("canny",),
+    )
+    return Prepared(image, built, built.control_image(), t1 - t0, time.perf_counter() - t1)
 
 
 def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
@@ -146,9 +155,15 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
     balance = None
     if params.auto_balance:
         params, balance = balance_strengths(parts, planned.prepared, params, embeds, used, cancel)
-    control = planned.prepared.control
+    prepared = planned.prepared
     generated = parts.renderer.generate(
-        control, params, seed=seed, style_embeds=embeds, progress=progress, cancel=cancel
+        prepared.control,
+        params,
+        seed=seed,
+        control_type=prepared.control_map.kind,
+        style_embeds=embeds,
+        progress=progress,
+        cancel=cancel,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started)
 
@@ -158,7 +173,8 @@ def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
     t0 = time.perf_counter()
     prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
     images = rendered.generated.images
-    metrics = parts.scorer.score(images, prepared.control, rendered.params.prompt, rendered.used, parts.library)
+    reference = prepared.control_map.reference  # the sketch's lines for this control type
+    metrics = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
     metrics_s = time.perf_counter() - t0
     weights = {h.id: h.weight for h in rendered.used}
     timings = Timings(
@@ -179,8 +195,9 @@ def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
         height=prepared.sketch.height,
         styles=[h.model_copy(update={"weight": weights.get(h.id)}) for h in retrieved.hits],
         fallback_reason=rendered.fallback,
-        edges=prepared.edges.summary(),
-        models={"profile": models.profile, **models.ids()} if models is not None else {},
+        edges=prepared.control_map.summary if prepared.control_map.kind == "canny" else {},
+        control=prepared.control_map.summary,
+        models=_model_ids(models, prepared.control_map.kind),
         smoke_test=bool(models is not None and models.smoke_test),
         device=parts.renderer.device,
         dtype=parts.renderer.dtype_name,
@@ -190,6 +207,13 @@ def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
         version=__version__,
     )
     return RenderResult(images=images, control_image=prepared.control, sketch=prepared.sketch, recipe=recipe)
+
+
+def _model_ids(models: ModelSet | None, control_type: str) -> dict[str, str]:
+    """The recipe's model names: the profile, each component, and the ControlNet actually used."""
+    if models is None:
+        return {}
+    return {"profile": models.profile, **models.ids(), "controlnet": models.controlnet_id(control_type)}
 
 
 # ------------------------------------------------------------------------- style selection
@@ -243,10 +267,13 @@ def balance_strengths(
     ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
 
     def probe(p: RenderParams) -> list[Image.Image]:
-        return parts.renderer.generate(prepared.control, p, seed=params.seed, style_embeds=embeds, cancel=cancel).images
+        kind = prepared.control_map.kind
+        return parts.renderer.generate(
+            prepared.control, p, seed=params.seed, control_type=kind, style_embeds=embeds, cancel=cancel
+        ).images
 
     def probe_score(image: Image.Image) -> tuple[float, float | None]:
-        return parts.scorer.probe_score(prepared.edges.edges, image, ids, shares, parts.library)
+        return parts.scorer.probe_score(prepared.control_map.reference, image, ids, shares, parts.library)
 
     grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
     control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=parts.scorer.threshold)
@@ -258,7 +285,7 @@ def build_chain(parts: Parts) -> Runnable[RenderRequest, RenderResult]:
     """prepare ∥ retrieve → generate → score, as one LCEL runnable."""
     plan = RunnableParallel(
         request=RunnablePassthrough(),
-        prepared=RunnableLambda(partial(prepare, settings=parts.settings), name="prepare"),
+        prepared=RunnableLambda(partial(prepare, settings=parts.settings, models=parts.models), name="prepare"),
         retrieved=RunnableLambda(partial(retrieve, library=parts.library), name="retrieve"),
     ) | RunnableLambda(lambda found: Planned(**found), name="plan")
     return (

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 from PIL import Image
 
 from ..schemas import RenderParams, StyleHit, StyleRecord
@@ -66,6 +67,7 @@ class ImageGenerator(Protocol):
         params: RenderParams,
         *,
         seed: int,
+        control_type: str = "canny",
         style_embeds: Tensor | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
@@ -80,7 +82,7 @@ class Scorer(Protocol):
     def score(
         self,
         images: Sequence[Image.Image],
-        control_image: Image.Image,
+        reference: np.ndarray,
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,

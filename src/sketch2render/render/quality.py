@@ -202,14 +202,15 @@ class QualityScorer:
     def score(
         self,
         images: Sequence[Image.Image],
-        control_image: Image.Image,
+        reference: np.ndarray,
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
     ) -> list[dict]:
-        """One metrics dict per image, against the control edges and the styles that were used."""
+        """One metrics dict per image, against the sketch's lines (`reference`: the Canny edges, or
+        the strokes for a stroke-based control, so scores stay comparable across control types)
+        and the styles that were used."""
         used = [h for h in used if h.weight]
         vectors = [self._style_vector(library, h.id) for h in used]
         weights = [float(h.weight) for h in used]
-        edges = np.asarray(control_image.convert("L"))
-        return [self.score_image(edges, image, prompt, vectors, weights) for image in images]
+        return [self.score_image(reference, image, prompt, vectors, weights) for image in images]

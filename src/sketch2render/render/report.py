@@ -18,17 +18,24 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(sum(present) / len(present), 4) if present else None
 
 
+def setting(row: dict[str, Any]) -> tuple[str, float, float]:
+    """The grid point a row belongs to: (control type, control strength, style strength)."""
+    return (row.get("control_type") or "canny", row["control_strength"], row["style_strength"])
+
+
+def setting_label(key: tuple[str, float, float]) -> str:
+    return f"{key[0]}, control {key[1]:g}, style {key[2]:g}"
+
+
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (control, style) setting: counts and mean scores over its successful renders."""
+    """Per (control type, control, style) setting: counts and mean scores over its successful renders."""
     summary = []
-    for (control, style), group in itertools.groupby(
-        sorted(rows, key=lambda r: (r["control_strength"], r["style_strength"])),
-        key=lambda r: (r["control_strength"], r["style_strength"]),
-    ):
+    for (kind, control, style), group in itertools.groupby(sorted(rows, key=setting), key=setting):
         group = list(group)
         ok = [r for r in group if not r["error"]]
         summary.append(
             {
+                "control_type": kind,
                 "control_strength": control,
                 "style_strength": style,
                 "renders": len(ok),
@@ -76,7 +83,7 @@ def scatter_svg(rows: Sequence[dict[str, Any]], threshold: float, width: int = 6
     def py(y: float) -> float:
         return top + (1.0 - y) * plot_h
 
-    settings = sorted({(r["control_strength"], r["style_strength"]) for r in rows})
+    settings = sorted({setting(r) for r in rows})
     colour = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(settings)}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
@@ -101,10 +108,10 @@ def scatter_svg(rows: Sequence[dict[str, Any]], threshold: float, width: int = 6
     ]
     for r in points:
         tip = html.escape(
-            f"{r['sketch']} | {r['prompt']} | control {r['control_strength']}, style {r['style_strength']} | "
+            f"{r['sketch']} | {r['prompt']} | {setting_label(setting(r))} | "
             f"F1 {r['structure_f1']:.3f}, style {r['style_similarity']:.3f}"
         )
-        c = colour[(r["control_strength"], r["style_strength"])]
+        c = colour[setting(r)]
         parts.append(
             f'<circle cx="{px(r["style_similarity"]):.1f}" cy="{py(r["structure_f1"]):.1f}" r="4" fill="{c}" '
             f'fill-opacity="0.75"><title>{tip}</title></circle>'
@@ -115,16 +122,15 @@ def scatter_svg(rows: Sequence[dict[str, Any]], threshold: float, width: int = 6
         path = " ".join(f"{px(s['style_similarity']):.1f},{py(s['structure_f1']):.1f}" for s in means)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#333" stroke-width="1.5"/>')
     for s in means:
-        c = colour[(s["control_strength"], s["style_strength"])]
+        c = colour[setting(s)]
         parts.append(
             f'<circle cx="{px(s["style_similarity"]):.1f}" cy="{py(s["structure_f1"]):.1f}" r="7" fill="{c}" '
-            f'stroke="#000" stroke-width="1.5"><title>mean of control {s["control_strength"]}, '
-            f"style {s['style_strength']}</title></circle>"
+            f'stroke="#000" stroke-width="1.5"><title>mean of {setting_label(setting(s))}</title></circle>'
         )
     for i, s in enumerate(settings):
         y = top + 10 + i * 18
         parts.append(f'<circle cx="{width - right + 20}" cy="{y}" r="5" fill="{colour[s]}"/>')
-        parts.append(f'<text x="{width - right + 30}" y="{y + 4}">control {s[0]:g}, style {s[1]:g}</text>')
+        parts.append(f'<text x="{width - right + 30}" y="{y + 4}">{setting_label(s)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -155,6 +161,7 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(f"<p>{facts}</p>")
     out.append("<h2>Per setting (means)</h2><table><tr>")
     heads = (
+        "control type",
         "control",
         "style",
         "renders",
@@ -168,7 +175,7 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append("".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for s in summarise(rows):
         cells = (
-            s["control_strength"], s["style_strength"], s["renders"], s["errors"], s["structure_f1"],
+            s["control_type"], s["control_strength"], s["style_strength"], s["renders"], s["errors"], s["structure_f1"],
             s["style_similarity"], s["prompt_alignment"], s["warnings"], s["seconds_per_render"],
         )  # fmt: skip
         out.append("<tr>" + "".join(f"<td class='num'>{_fmt(c)}</td>" for c in cells) + "</tr>")
@@ -176,7 +183,8 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append("<h2>Structure fidelity against style similarity</h2>")
     out.append(scatter_svg(rows, float(meta.get("structure_threshold", 0.3))))
     out.append("<h2>Renders</h2><table><tr>")
-    heads = ("sketch", "prompt", "control", "style", "render", "F1", "precision", "recall", "chamfer (norm.)",
+    heads = ("sketch", "prompt", "control type", "control", "style", "render", "F1", "precision", "recall",
+             "chamfer (norm.)",
              "style sim.", "prompt align.", "styles", "note")  # fmt: skip
     out.append("".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for r in rows:
@@ -187,6 +195,7 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                    r["style_similarity"], r["prompt_alignment"])  # fmt: skip
         out.append(
             f"<tr><td>{sketch}{esc(r['sketch'])}</td><td>{esc(r['prompt'])}</td>"
+            f"<td>{esc(setting(r)[0])}</td>"
             f"<td class='num'>{r['control_strength']:g}</td><td class='num'>{r['style_strength']:g}</td>"
             f"<td>{render}</td>"
             + "".join(f"<td class='num'>{_fmt(n)}</td>" for n in numbers)

@@ -24,11 +24,12 @@ from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
 log = logging.getLogger("sketch2render.ui")
 
 SMOKE_BANNER = "These images come from tiny smoke-test models with random weights — they are noise, not renders."
+TINY_SENTENCE = "Using the TINY smoke-test models (random weights): images will be noise, not renders."
 
 
 def smoke_banner(ready: dict) -> str:
     """The smoke-test banner, with the server's account of what is missing and the command that fetches it."""
-    detail = ready.get("warning") or ""
+    detail = (ready.get("warning") or "").replace(TINY_SENTENCE, "").strip()  # the banner says that already
     return f"{SMOKE_BANNER}\n\n{detail}" if detail else SMOKE_BANNER
 
 
@@ -181,7 +182,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
         f"**Seed** `{recipe.seed}`",
         f"{recipe.width}×{recipe.height}",
         f"{recipe.params.steps} steps",
-        f"ControlNet {recipe.params.control_strength:g}",
+        f"ControlNet {recipe.control.get('type', recipe.params.control)} {recipe.params.control_strength:g}",
         f"style {recipe.params.style_strength:g} ({recipe.params.style_mode})",
     ]
     if recipe.timings.total:
@@ -197,7 +198,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
     else:  # the sketch could not be fetched (its input is gone): the edge map stands for it
         c_edges, c_style, c_render = st.columns([1, 1, 2.4], gap="medium")
     with c_edges:
-        st.markdown("**Edge map**")
+        st.markdown("**Control image**")
         edges = image_bytes(lambda: client.render_edges(job.id))
         if edges:
             st.image(edges, width="stretch")

@@ -91,6 +91,12 @@ def submit_render(
         for style_id in params.style_ids:
             if style_id not in runtime.service.library:
                 raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
+        models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
+        if models is not None and params.control != "auto" and params.control not in models.control_types:
+            message = (
+                f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
+            )
+            raise InvalidParameter(message, field="control")
     # 3. Store (input file, then the row, owned by the caller), wake the worker, answer.
     try:
         job, created = store.submit(

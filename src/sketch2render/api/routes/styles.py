@@ -18,7 +18,7 @@ from ... import imaging
 from ...errors import Forbidden, NotFound
 from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
 from ..deps import AdminOnly, Caller, LibraryDep, SettingsDep
-from ..forms import STYLE_FIELDS, known_fields, split_list
+from ..forms import STYLE_FIELDS, TAG_VALUE, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import StyleList, StyleSearch
 
@@ -65,7 +65,7 @@ def add_style(
     caller: Caller,
     image: Annotated[UploadFile, File(description="PNG, JPEG, WEBP, GIF or BMP (not empty)")],
     title: Annotated[str, Form(max_length=300)] = "",
-    tags: Annotated[list[str] | None, Form(description=TAG_TEXT)] = None,
+    tags: Annotated[list[TAG_VALUE] | None, Form(description=TAG_TEXT)] = None,
     description: Annotated[str, Form(max_length=4000)] = "",
     license: Annotated[str, Form(max_length=1000)] = "",
     source: Annotated[str, Form(max_length=1000)] = "",
@@ -103,7 +103,7 @@ def search_styles(
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
-    tags: Annotated[list[str] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
+    tags: Annotated[list[TAG_VALUE] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
 ) -> dict:
     hits: list[StyleHit] = library.search(q, k, min_score=min_score, tags=split_list(tags))
     return {"query": q, "hits": hits}

@@ -37,6 +37,18 @@ STYLE_MODES = {
     "none": "None (prompt only)",
 }
 SIZES = (256, 384, 512, 640, 768, 1024)
+CONTROLS = {  # what ControlNet follows (sketch2render.control)
+    "canny": "Canny edges",
+    "lineart": "Line art",
+    "scribble": "Scribble",
+    "softedge": "Soft edge",
+    "auto": "Auto",
+}
+CONTROL_HELP = (
+    "Canny: the borders of every stroke (a pen line becomes two edges). Line art: the strokes themselves. "
+    "Scribble: thick, forgiving strokes for rough sketches. Soft edge: soft shapes for loose drawings. "
+    "Auto: measures the sketch and picks one."
+)
 JOB_KEY = "render_job"  # {"id", "sketch", "name"} of the job this session follows
 
 
@@ -88,20 +100,33 @@ def sketch_input() -> Sketch | None:
     return Sketch(data, uploaded.name)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def cached_edge_preview(data: bytes, size: int) -> EdgePreview:
-    return edge_preview(data, size, session.settings())
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_edge_preview(data: bytes, size: int, control: str = "canny", simplify: float = 0.0) -> EdgePreview:
+    return edge_preview(data, size, session.settings(), control, simplify)
 
 
-def show_edge_preview(sketch: Sketch, size: int) -> bool:
+def control_settings() -> dict[str, Any]:
+    """The control type (previewed below) and the hatching suppression."""
+    control = st.segmented_control(
+        "Control", list(CONTROLS), default=DEFAULTS["control"], format_func=CONTROLS.get, key="control",
+        help=CONTROL_HELP,
+    ) or DEFAULTS["control"]  # fmt: skip
+    simplify = st.slider(
+        "Simplify hatching", 0.0, 1.0, DEFAULTS["simplify"], 0.1, key="simplify",
+        help="Removes fine hatching and shading and keeps outlines (for engraving-like sketches).",
+    )  # fmt: skip
+    return {"control": control, "simplify": simplify}
+
+
+def show_edge_preview(sketch: Sketch, size: int, control: str = "canny", simplify: float = 0.0) -> bool:
     try:
-        preview = cached_edge_preview(sketch.data, size)
+        preview = cached_edge_preview(sketch.data, size, control, simplify)
     except S2RError as exc:
         st.error(f"This sketch cannot be used: {exc.message}", icon=":material/image_not_supported:")
         return False
     left, right = st.columns(2)
     left.image(preview.sketch_png, caption="Sketch", width="stretch")
-    right.image(preview.edges_png, caption="Edge map (what ControlNet follows)", width="stretch")
+    right.image(preview.edges_png, caption="Control image (what ControlNet follows)", width="stretch")
     st.caption(preview.caption)
     return True
 
@@ -252,7 +277,8 @@ def page() -> None:
     with left:
         st.subheader("1 · Sketch")
         sketch = sketch_input()
-        usable = sketch is not None and show_edge_preview(sketch, advanced["size"])
+        controls = control_settings()
+        usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
     with styles_box:
         choice = style_picker(client, prompt, advanced["top_k"])
     with right:
@@ -263,7 +289,7 @@ def page() -> None:
         if not can_render:
             st.caption("Add a sketch and a prompt to render.")
     if clicked and sketch is not None:
-        submit(client, sketch, {"prompt": prompt, **advanced, **choice})
+        submit(client, sketch, {"prompt": prompt, **advanced, **controls, **choice})
     follow_job(client)
 
 
