@@ -145,7 +145,8 @@ def test_two_users_and_an_admin_on_a_real_server(home, tmp_path):
         # 4. Queue cap: alice may have 2 waiting; her third is 429 while bob still gets 202.
         running = alice.submit("long one").json()["id"]
         alice.wait(running, until=("running",))
-        assert [alice.submit(f"wait {i}").status_code for i in range(2)] == [202, 202]
+        waiting = [alice.submit(f"wait {i}") for i in range(2)]
+        assert [r.status_code for r in waiting] == [202, 202]
         capped = alice.submit("one too many")
         assert capped.status_code == 429 and capped.json()["error"]["code"] == "principal_queue_full"
         assert int(capped.headers["retry-after"]) >= 1
@@ -160,6 +161,7 @@ def test_two_users_and_an_admin_on_a_real_server(home, tmp_path):
         assert keys_cli(home, "revoke", "bob").returncode == 0
         assert bob.request("GET", "/v1/renders").status_code == 401
         # 7. kill -9 while alice's render runs; a new process on the same home.
+        alice.wait(waiting[-1].json()["id"])  # her queue has room again
         mine = alice.submit("interrupted").json()
         alice.wait(mine["id"], until=("running",), timeout=30)
         metrics_before = root.request("GET", "/metrics").text

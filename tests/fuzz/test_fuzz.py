@@ -22,9 +22,9 @@ def test_seeds_are_refused_cleanly_or_decoded(data):
     one_input(data)
 
 
-@pytest.mark.parametrize("path", REGRESSIONS, ids=[p.name for p in REGRESSIONS])
-def test_regressions_stay_fixed(path):
-    one_input(path.read_bytes())
+def test_regressions_stay_fixed():
+    for path in REGRESSIONS:  # inputs that once crashed the harness (each fixed), kept for good
+        one_input(path.read_bytes())
 
 
 @pytest.mark.slow

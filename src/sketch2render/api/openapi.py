@@ -1,6 +1,6 @@
 """The OpenAPI document, made to say exactly what the server accepts and to suit client generators.
 
-FastAPI's document is adjusted in four ways:
+FastAPI's document is adjusted in five ways:
 
 1. uploads are `{"type": "string", "format": "binary"}` (what generators read as a file; FastAPI
    writes OpenAPI 3.1's `contentMediaType`, which they take for text) and may not be empty;
@@ -8,9 +8,11 @@ FastAPI's document is adjusted in four ways:
    form field cannot carry a null); a list field is one value or a list (`anyOf: [T, [T]]`: a
    field sent once is one value, repeated a list); and a form has no fields but its own
    (`additionalProperties: false`: the server refuses others with a 422 naming them);
-3. links lead from a submitted render to its routes and from an added style to its routes
+3. a PNG download is declared as `image/png` (what the server sends) and also as
+   `application/octet-stream` (the binary type generators turn into a byte download);
+4. links lead from a submitted render to its routes and from an added style to its routes
    (`$response.body#/id`), so a client, or schemathesis's stateful phase, can follow them;
-4. without any key on the server, the bearer scheme is left out (the docs say what is true).
+5. without any key on the server, the bearer scheme is left out (the docs say what is true).
 
 The document itself is public (so `/docs` works in a browser); every operation in it needs a key
 once any key exists, and the docs page's "Authorize" button takes one.
@@ -70,6 +72,11 @@ def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
     for name in FORM_NAMES.values():
         if name in schemas:
             _form_schema(schemas[name])
+    for operation in _operations(spec):  # PNG downloads: also as octet-stream, which generators read as bytes
+        for response in operation.get("responses", {}).values():
+            content = response.get("content", {})
+            if "image/png" in content and "application/octet-stream" not in content:
+                content["application/octet-stream"] = copy.deepcopy(content["image/png"])
     _link(spec, "renders-submit", ("202", "200"), "job_id", RENDER_LINKS)
     _link(spec, "styles-add", ("201", "200"), "style_id", STYLE_LINKS)
     if not with_keys:
