@@ -25,6 +25,7 @@ JOB_ROUTES = [  # (method, path template): every route on one render
     ("GET", "/v1/renders/{id}/edges"),
     ("GET", "/v1/renders/{id}/sketch"),
     ("GET", "/v1/renders/{id}/events"),
+    ("GET", "/v1/renders/{id}/preview"),
     ("DELETE", "/v1/renders/{id}"),
 ]
 
@@ -345,3 +346,8 @@ def test_unknown_form_fields_are_422_naming_them(client):
     assert client.get("/v1/renders").json()["total"] == 0
     job = wait_for(client, submit(client, guidance_scale="3").json()["id"])
     assert job["params"]["guidance_scale"] == 3
+
+
+def test_a_keyless_server_has_one_person_and_no_rate_limit(harness):
+    client, _ = harness.client(rate_limit=0.5, rate_burst=1)
+    assert [client.get("/v1/renders").status_code for _ in range(5)] == [200] * 5

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from ..errors import RateLimited, Unauthorized
-from ..principals import Authenticator
+from ..principals import ANONYMOUS, Authenticator
 from .limits import RateLimiter
 from .metrics import ApiMetrics
 
@@ -180,7 +180,8 @@ class BodyLimit:
 
 class AuthMiddleware:
     """`Authorization: Bearer <key>` on every path but the public ones when any key exists (before
-    any body is read), then the principal's request rate (429 + Retry-After). The principal goes
+    any body is read), then the principal's request rate (429 + Retry-After; not for `anonymous`,
+    the one person of a keyless loopback server). The principal goes
     into the request state (`deps.Caller`). Keys are never logged: only principal names are."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter, metrics: ApiMetrics) -> None:
@@ -206,7 +207,8 @@ class AuthMiddleware:
                 {"WWW-Authenticate": 'Bearer realm="sketch2render"'},
             )
         self.metrics.principal_requests.labels(principal.name).inc()
-        if scope.get("method") != "OPTIONS" and (wait := self.limiter.acquire(principal.name)) is not None:
+        limited = principal is not ANONYMOUS and scope.get("method") != "OPTIONS"  # keyless: one person, no limit
+        if limited and (wait := self.limiter.acquire(principal.name)) is not None:
             self.metrics.principal_refused.labels(principal.name, "rate").inc()
             return await send_error(
                 send,
