@@ -6,16 +6,17 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.s2r-installed
 TORCH  := torch==2.13.0
 
-.PHONY: setup run test lint browser clean
+.PHONY: setup run test lint browser fuzz clean
 
 setup: $(STAMP)
 
 # Installed once; re-run only when a requirements file or pyproject changes. torch first and alone,
 # so the CPU wheel is used and nothing pulls a multi-GB CUDA build (never torchvision: docs/facts.md).
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH)
 	$(PIP) install -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --no-deps -r requirements-tools.txt
 	$(PIP) install --no-deps -e .
 	touch $(STAMP)
 
@@ -37,6 +38,12 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# A long fuzzing run over the decoders (make test runs a short one): FUZZ_SECONDS=3600 by default.
+fuzz: setup
+	mkdir -p .fuzz-corpus
+	$(PY) tests/fuzz/harness.py --seeds .fuzz-corpus
+	$(PY) tests/fuzz/harness.py -max_total_time=$${FUZZ_SECONDS:-3600} -timeout=10 -rss_limit_mb=4096 .fuzz-corpus
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

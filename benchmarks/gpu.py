@@ -14,6 +14,10 @@ Configurations, each loaded fresh, warmed up, then timed (CUDA synchronised) wit
                 not run together (either order fails, see `enable_seed_slicing`), so slicing
                 covers every attention layer but the 16 IP-Adapter cross-attention layers.
   ours+image-encoder-cpu   ours with the (then idle) image encoder moved off the GPU.
+  ours-fast / ours-live   the speed presets on the same renderer: the LCM-LoRA stand-in with
+                LCMScheduler, 6 steps (fast) or 3 steps and the TAESD stand-in decoder (live),
+                guidance 1 (no CFG doubling).
+Every configuration fails loudly when a render is constant or not finite (NaN/inf latents in fp16).
   ours+compile / ours+channels-last / ours+tiny-vae   with --compile, --channels-last,
                 --tiny-vae: torch.compile of UNet and ControlNet; channels_last memory format;
                 a random-weight `AutoencoderTiny` decoder (timing only: TAESD-sized).
@@ -139,6 +143,19 @@ def load_seed(models, device: str):
     return pipe
 
 
+def check_images(images, preset: str) -> None:
+    """Fail loudly on a broken render (NaN/inf latents decode to a constant or non-finite image):
+    the GPU run is the only place fp16 on CUDA executes."""
+    import numpy as np
+
+    for image in images:
+        pixels = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(pixels).all() or float(pixels.std()) < 1.0:
+            raise RuntimeError(
+                f"{preset}: the render is constant or not finite (std {pixels.std():.3f}): NaN/inf latents?"
+            )
+
+
 def measure_config(name: str, build, call, device: str, warmup: int, runs: int) -> dict[str, Any]:
     """Load (timed), warm up, time `runs` calls; peak VRAM over warm-up and runs."""
     import torch
@@ -216,9 +233,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         control, style = inputs(args.resolution)
         params = RenderParams(prompt=PROMPT, steps=args.steps, guidance_scale=7.5, size=args.resolution, seed=0)
 
-        def ours_call(state, i):
-            generated = state.generate(control, params, seed=i, style_embeds=state.bench_embeds)
+        def ours_call(state, i, render_params=params):
+            generated = state.generate(control, render_params, seed=i, style_embeds=state.bench_embeds)
+            check_images(generated.images, render_params.speed)
             return generated.denoise_s, generated.vae_decode_s
+
+        def preset_call(speed: str):
+            preset = RenderParams(prompt=PROMPT, speed=speed, size=args.resolution, seed=0)
+            return lambda state, i: ours_call(state, i, preset)
 
         def ours_build(variant: str = "", encoder_off: bool = False):
             def build():
@@ -251,6 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ours": (ours_build(), ours_call),
             "seed": (lambda: load_seed(models, device), seed_call),
             "ours+image-encoder-cpu": (ours_build(encoder_off=True), ours_call),
+            "ours-fast": (ours_build(), preset_call("fast")),  # LCM-LoRA, 6 steps, guidance 1
+            "ours-live": (ours_build(), preset_call("live")),  # LCM-LoRA, 3 steps, TAESD decode
         }
         for flag, variant in (("compile", "compile"), ("channels_last", "channels-last"), ("tiny_vae", "tiny-vae")):
             if getattr(args, flag):

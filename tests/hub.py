@@ -28,6 +28,8 @@ CONTROL_REPOS = {
     "lllyasviel/control_v11p_sd15_lineart": "controlnet-lineart",
     "lllyasviel/control_v11p_sd15_scribble": "controlnet-scribble",
     "lllyasviel/control_v11p_sd15_softedge": "controlnet-softedge",
+    "latent-consistency/lcm-lora-sdv1-5": "lcm-lora",
+    "madebyollin/taesd": "taesd",
 }
 
 

@@ -62,6 +62,15 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 StyleMode = Literal["full", "style-only", "none"]
 ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # control.py builds each
+Speed = Literal["quality", "fast", "live"]
+# What a speed preset changes when the request does not say otherwise (steps, guidance, longest side).
+# fast and live run the LCM-LoRA with LCMScheduler (guidance 1: no classifier-free doubling); live
+# also decodes with the tiny autoencoder. See render/renderer.py and the README "Speed presets".
+SPEED_DEFAULTS: dict[str, dict[str, float]] = {
+    "quality": {},
+    "fast": {"steps": 6, "guidance_scale": 1.0},
+    "live": {"steps": 3, "guidance_scale": 1.0, "size": 512},
+}
 
 
 class RenderParams(BaseModel):
@@ -91,6 +100,7 @@ class RenderParams(BaseModel):
     canny_low: int | None = Field(default=None, ge=0, le=255)  # None: automatic thresholds
     canny_high: int | None = Field(default=None, ge=0, le=255)
     auto_balance: bool = False  # search (control, style) strengths for the best trade-off first
+    speed: Speed = "quality"  # quality: 20 UniPC steps; fast: LCM-LoRA, 4-8 steps; live: 2-4 steps + TAESD
 
     @field_validator("prompt")
     @classmethod
@@ -113,6 +123,14 @@ class RenderParams(BaseModel):
         if value % 8:
             raise ValueError(f"size must be a multiple of 8, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _speed_defaults(self) -> RenderParams:
+        """A speed preset fills in what the request left out (so stored jobs keep the resolved values)."""
+        for name, value in SPEED_DEFAULTS[self.speed].items():
+            if name not in self.model_fields_set:
+                setattr(self, name, min(self.size, int(value)) if name == "size" else type(getattr(self, name))(value))
+        return self
 
     @model_validator(mode="after")
     def _ranges_in_order(self) -> RenderParams:
@@ -149,6 +167,7 @@ class RenderRecipe(BaseModel):
     fallback_reason: str | None = None  # why no style was used, when none was
     edges: dict = Field(default_factory=dict)  # canny: thresholds used, inverted, edge fraction
     control: dict = Field(default_factory=dict)  # the control type used, what `auto` measured and chose
+    speed: dict = Field(default_factory=dict)  # the preset and what it resolved to: scheduler, LoRA, decoder, steps
     models: dict = Field(default_factory=dict)  # profile and model ids
     smoke_test: bool = False  # tiny / random weights: the image is noise, not a render
     device: str = "cpu"

@@ -55,7 +55,7 @@ class FakeRenderService:
             "models": {"base": "fake"},
         }
 
-    def render(self, sketch, params: RenderParams, *, progress=None, cancel=None) -> RenderResult:
+    def render(self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None) -> RenderResult:
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
@@ -87,6 +87,8 @@ class FakeRenderService:
                 time.sleep(self.step_delay)
             if progress:
                 progress(step, total)
+            if preview and step % 2 == 0 and step < total:  # as the real renderer: every few steps
+                preview(step, Image.new("RGB", (32, 32), (step * 10 % 256, 80, 120)))
         images = [self._image(resized, edges.edges, seed + i) for i in range(params.num_images)]
         elapsed = time.perf_counter() - t0
         recipe = RenderRecipe(

@@ -202,3 +202,26 @@ def test_sketch_drawn_on_the_canvas_renders(page) -> None:
     type_prompt_and_check_styles(page, "a tent under a swirling night sky")
     set_steps(page, 2)
     render_and_check(page, 2, ARTIFACTS / "ui-canvas-render.png")
+
+
+def test_live_mode_renders_each_stroke_without_pressing_render(page) -> None:
+    page.get_by_test_id("stRadio").filter(has_text="Sketch source").get_by_text("Draw", exact=True).click()
+    page.get_by_text("Live", exact=True).click()  # the toggle
+    box_field = page.get_by_label("Prompt", exact=True)
+    box_field.fill("a tent under a swirling night sky")
+    box_field.press("Enter")
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 80, box["y"] + 320)
+    page.mouse.down()
+    for x, y in [(220, 80), (360, 320), (80, 320)]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
+    page.mouse.up()
+    live = page.get_by_text(re.compile(r"^Live · seed \d+$"))
+    live.wait_for(timeout=RENDER_TIMEOUT_MS)  # a live render appeared, and Render was never pressed
+    assert page.get_by_role("button", name="Render in full quality").is_visible()
+    assert not page.get_by_text(re.compile(r"^Done: step")).is_visible()  # no full render was started
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-live.png"), full_page=True)

@@ -48,7 +48,7 @@ def ip_adapter_scales(pipe) -> dict[str, float]:
 
 def params(**overrides) -> RenderParams:
     values = {"prompt": "swirling night sky", "steps": 2, "size": 64, "seed": 7, **overrides}
-    return RenderParams(**values)
+    return RenderParams(**{k: v for k, v in values.items() if v is not None})  # None: the preset's
 
 
 def pixels(result) -> np.ndarray:
@@ -99,6 +99,48 @@ def test_switching_control_types_keeps_the_one_pipeline(service):
     again = pixels(service.render(SKETCH, params(control="lineart")))
     assert service.renderer.pipe is pipe and service.renderer.pipe.unet is unet  # never reloaded
     assert np.array_equal(first, again)  # and the swap back gives the same image
+
+
+def test_fast_and_live_presets_and_quality_is_untouched_by_them(service):
+    before = pixels(service.render(SKETCH, params()))
+    fast = service.render(SKETCH, params(speed="fast", steps=None))
+    live = service.render(SKETCH, params(speed="live", steps=None))
+    after = pixels(service.render(SKETCH, params()))
+    assert np.array_equal(before, after)  # the LoRA is off and UniPC back for quality: same bytes
+    assert fast.recipe.speed == {
+        "preset": "fast", "scheduler": "LCMScheduler", "lora": fast.recipe.speed["lora"], "decoder": "vae",
+        "steps": 6, "guidance_scale": 1.0,
+    }  # fmt: skip
+    assert fast.recipe.speed["lora"].startswith("tiny:") and fast.recipe.params.steps == 6
+    assert live.recipe.speed["decoder"] == "taesd" and live.recipe.params.steps == 3
+    assert not np.array_equal(pixels(fast), before) and not np.array_equal(pixels(live), pixels(fast))
+    again = service.render(SKETCH, params(speed="fast", steps=None))
+    assert np.array_equal(pixels(again), pixels(fast))  # a preset reproduces with its seed
+
+
+def test_previews_arrive_every_few_steps_while_rendering(service):
+    seen: list[tuple[int, tuple[int, int]]] = []
+    service.renderer.preview_every = 2
+    try:
+        service.render(SKETCH, params(steps=5), preview=lambda step, image: seen.append((step, image.size)))
+    finally:
+        service.renderer.preview_every = 0
+    assert [step for step, _ in seen] == [2, 4] and all(max(size) <= 256 for _, size in seen)
+
+
+def test_a_preset_whose_asset_is_missing_says_which(tmp_path, tiny_models_dir):
+    import shutil
+
+    from sketch2render.errors import ModelsUnavailable
+
+    folder = tmp_path / "models"
+    shutil.copytree(tiny_models_dir, folder)
+    shutil.rmtree(folder / "lcm-lora")
+    (folder / "s2r-models.json").unlink()  # a user's folder now (ours would be rebuilt)
+    lacking = build_service(Settings(home=tmp_path / "home", models=str(folder), device="cpu", bundled_styles=False))
+    with pytest.raises(ModelsUnavailable, match="LCM-LoRA"):
+        lacking.render(SKETCH, params(speed="fast", steps=None))
+    assert lacking.render(SKETCH, params()).images  # quality still renders
 
 
 def test_same_seed_same_bytes_other_seed_differs(service):

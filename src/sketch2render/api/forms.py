@@ -14,13 +14,13 @@ from fastapi import Form, Request
 from pydantic import Field, ValidationError
 
 from ..errors import InvalidParameter
-from ..schemas import ControlChoice, RenderParams, StyleMode
+from ..schemas import ControlChoice, RenderParams, Speed, StyleMode
 from .handlers import from_validation_error
 
 PARAM_FIELDS = tuple(RenderParams.model_fields)
 # One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
 TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
-SKETCH_FIELDS = frozenset({"sketch", *PARAM_FIELDS})
+SKETCH_FIELDS = frozenset({"sketch", "live_session", *PARAM_FIELDS})
 STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
 
 
@@ -111,6 +111,7 @@ def render_params(
     canny_low: Annotated[int | None, _form("canny_low")] = None,
     canny_high: Annotated[int | None, _form("canny_high")] = None,
     auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
+    speed: Annotated[Speed | None, _form("speed", description="quality (default) | fast | live")] = None,
 ) -> RenderParams:
     """The form fields as `RenderParams`; an invalid value is a 422 naming its field."""
     fields = {
@@ -135,6 +136,7 @@ def render_params(
         "canny_low": canny_low,
         "canny_high": canny_high,
         "auto_balance": auto_balance,
+        "speed": speed,
     }
     given = {name: value for name, value in fields.items() if value is not None}
     given["style_ids"] = split_list(style_ids)

@@ -14,6 +14,7 @@ from typing import Any
 from .. import errors
 from ..config import Settings
 from ..jobs import JobStore, JobWorker, LocalExecutor
+from ..jobs.events import JobEvents
 from ..render.service import RenderService, build_service
 from ..styles.defaults import import_bundled_once
 from .metrics import ApiMetrics
@@ -28,6 +29,7 @@ class ApiRuntime:
         self.settings = settings
         self.shutdown_grace = shutdown_grace
         self.metrics = ApiMetrics()
+        self.events = JobEvents()  # status, progress and previews pushed to event streams
         self.service: RenderService | None = components
         self.load_error: str | None = None
         self.store: JobStore | None = None
@@ -46,6 +48,7 @@ class ApiRuntime:
             queue_max=s.queue_max,
             max_history=s.max_history,
             owner_max=s.queue_max_per_principal,
+            live_sessions_max=s.live_sessions_max,
         )
         recovered = self.store.recover()
         if any(recovered.values()):
@@ -55,10 +58,13 @@ class ApiRuntime:
             from ..scale.ray_backend import RayBackend
 
             self.backend = RayBackend(s, self.store)
-            self.worker = self.backend.make_worker(on_finished=self.metrics.observe_job)
+            self.worker = self.backend.make_worker(on_finished=self.metrics.observe_job, events=self.events)
         else:
             self.worker = JobWorker(
-                self.store, LocalExecutor(lambda: self.service), on_finished=self.metrics.observe_job
+                self.store,
+                LocalExecutor(lambda: self.service),
+                on_finished=self.metrics.observe_job,
+                events=self.events,
             )
         # --- end scale-out ---
         self.worker.start()
@@ -100,6 +106,7 @@ class ApiRuntime:
     def begin_shutdown(self) -> None:
         """First signal of a shutdown (SIGTERM): refuse new jobs, end event streams."""
         self.stopping.set()
+        self.events.wake_all()
 
     def stop(self) -> None:
         self.begin_shutdown()

@@ -33,9 +33,14 @@ def render(
     simplify: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Remove hatching and shading, keep outlines (0-1).")
     ] = default("simplify"),
+    speed: Annotated[
+        str, typer.Option(help="quality (20 steps) | fast (LCM-LoRA, ~6 steps) | live (~3 steps, tiny decoder).")
+    ] = default("speed"),
     seed: Annotated[int | None, typer.Option(help="Random when absent; always recorded.")] = None,
-    steps: Annotated[int, typer.Option(min=1, max=150)] = default("steps"),
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = default("guidance_scale"),
+    steps: Annotated[int | None, typer.Option(min=1, max=150, help="Default: 20; fast 6, live 3.")] = None,
+    guidance: Annotated[
+        float | None, typer.Option(help="Classifier-free guidance scale. Default: 7.5; fast and live 1.")
+    ] = None,
     num_images: Annotated[int, typer.Option(min=1, max=4)] = default("num_images"),
     size: Annotated[int, typer.Option(help="Longest side of the output (multiple of 8).")] = default("size"),
     negative: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
@@ -59,15 +64,14 @@ def render(
         control_strength=control_strength,
         control=control,
         simplify=simplify,
+        speed=speed,
         seed=seed,
-        steps=steps,
-        guidance_scale=guidance,
         num_images=num_images,
         size=size,
         auto_balance=auto_balance,
     )
-    if negative is not None:
-        fields["negative_prompt"] = negative
+    given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance}  # else: the preset's
+    fields.update({name: value for name, value in given.items() if value is not None})
     params = params_from(fields)
     if not sketch.is_file():
         raise fail(f"no such file: {sketch}")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .. import errors
 from ..render.outputs import save_render
-from ..render.ports import ProgressFn
+from ..render.ports import PreviewFn, ProgressFn
 from ..render.service import RenderService
 from ..schemas import RenderParams
 from .store import INPUT_NAME, Job
@@ -29,7 +29,15 @@ class Executor(Protocol):
 
     def ready(self) -> bool: ...
 
-    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution: ...
+    def execute(
+        self,
+        job: Job,
+        job_dir: Path,
+        *,
+        progress: ProgressFn,
+        cancel: threading.Event,
+        preview: PreviewFn | None = None,
+    ) -> Execution: ...
 
 
 def job_input(job: Job, job_dir: Path) -> tuple[bytes, RenderParams]:
@@ -50,11 +58,19 @@ class LocalExecutor:
     def ready(self) -> bool:
         return self._service() is not None
 
-    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution:
+    def execute(
+        self,
+        job: Job,
+        job_dir: Path,
+        *,
+        progress: ProgressFn,
+        cancel: threading.Event,
+        preview: PreviewFn | None = None,
+    ) -> Execution:
         service = self._service()
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
         sketch, params = job_input(job, job_dir)
-        result = service.render(sketch, params, progress=progress, cancel=cancel)
+        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview)
         saved = save_render(result, job_dir)
         return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))

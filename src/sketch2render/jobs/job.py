@@ -49,6 +49,8 @@ class Job:
     worker_id: str | None
     cancel_requested: bool
     owner: str | None = None  # the principal's name; None: stored before principals existed
+    lane: str = "quality"  # "live": speed=live renders of a live session, claimed first (store.py)
+    live_session: str | None = None
 
     def visible_to(self, name: str, admin: bool) -> bool:
         """Admins see every job; anyone else only their own (a job from before owners: admins)."""
@@ -80,6 +82,8 @@ class Job:
             worker_id=row["worker_id"],
             cancel_requested=bool(row["cancel_requested"]),
             owner=row["owner"],
+            lane=row["lane"],
+            live_session=row["live_session"],
         )
 
 
@@ -104,18 +108,29 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts         INTEGER NOT NULL DEFAULT 0,
     worker_id        TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    owner            TEXT                                 -- principal name (version 2)
+    owner            TEXT,                                -- principal name (version 2)
+    lane             TEXT NOT NULL DEFAULT 'quality',     -- 'quality' | 'live' (version 3)
+    live_session     TEXT                                 -- the live session of a live job (version 3)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
 # Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
 # key was an admin then.
-MIGRATIONS: dict[int, str] = {2: "ALTER TABLE jobs ADD COLUMN owner TEXT"}
+# Version 3: the live lane (a lane and the live session of each job; older rows are quality jobs).
+# Each step: (column it adds, statement); a column that exists already is not added again.
+MIGRATIONS: dict[int, list[tuple[str, str]]] = {
+    2: [("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")],
+    3: [
+        ("lane", "ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'quality'"),
+        ("live_session", "ALTER TABLE jobs ADD COLUMN live_session TEXT"),
+    ],
+}
 INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner_started ON jobs (owner, started_at);
+CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (lane, status, seq);
 """

@@ -34,18 +34,28 @@ from .job import INDEXES, MIGRATIONS, SCHEMA, SCHEMA_VERSION, TERMINAL, Job, Job
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
 RESTART_REASON = "server restarted while rendering (attempt limit reached)"
+LIVE_STREAK = 3  # live jobs claimed in a row before a waiting quality job goes next
 
 
 class JobStore:
     """Jobs and their files. Thread-safe: one connection, every statement under one lock."""
 
     def __init__(
-        self, db_path: Path, renders_dir: Path, *, queue_max: int, max_history: int, owner_max: int | None = None
+        self,
+        db_path: Path,
+        renders_dir: Path,
+        *,
+        queue_max: int,
+        max_history: int,
+        owner_max: int | None = None,
+        live_sessions_max: int = 8,
     ) -> None:
         self.db_path = Path(db_path)
         self.renders_dir = Path(renders_dir)
         self.queue_max = queue_max
         self.owner_max = min(owner_max or queue_max, queue_max)
+        self.live_sessions_max = live_sessions_max
+        self._live_streak = 0  # live jobs claimed in a row
         self.max_history = max_history
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.renders_dir.mkdir(parents=True, exist_ok=True)
@@ -71,8 +81,9 @@ class JobStore:
                     conn.execute(statement)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
             for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                if not (target == 2 and "owner" in columns):
-                    conn.execute(MIGRATIONS[target])
+                for column, statement in MIGRATIONS[target]:
+                    if column not in columns:
+                        conn.execute(statement)
             for statement in INDEXES.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -121,14 +132,16 @@ class JobStore:
         idempotency_key: str | None = None,
         request_hash: str | None = None,
         owner: str | None = None,
+        live_session: str | None = None,
     ) -> tuple[Job, bool]:
         """Store a job (input file first, then the row); returns (job, created). An existing job
         with the same idempotency key and hash is returned as is; a different hash is a 422.
-        A full queue, or an owner with `owner_max` jobs waiting, is a 429."""
+        A full queue, or an owner with `owner_max` jobs waiting, is a 429. With a `live_session` the
+        job goes to the live lane (`submit_live`'s rules)."""
         # 1. Cheap checks before touching the disk (repeated inside the transaction).
         if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
             return existing, False
-        self._check_room(owner)
+        self._check_room(owner, live_session)
         # 2. The input, on disk before the row exists.
         job_id = uuid.uuid4().hex
         directory = self.job_dir(job_id)
@@ -145,10 +158,12 @@ class JobStore:
                         self.conn.execute("ROLLBACK")
                         shutil.rmtree(directory, ignore_errors=True)
                         return existing, False
-                    self._check_room(owner)
+                    self._check_room(owner, live_session)
+                    if live_session is not None:
+                        self._supersede(owner, live_session)
                     self.conn.execute(
                         "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash,"
-                        " owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                        " owner, lane, live_session) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             job_id,
                             json.dumps(params, sort_keys=True),
@@ -157,6 +172,8 @@ class JobStore:
                             idempotency_key,
                             request_hash,
                             owner,
+                            "live" if live_session is not None else "quality",
+                            live_session,
                         ),
                     )
                     self.conn.execute("COMMIT")
@@ -180,7 +197,34 @@ class JobStore:
             )
         return Job.from_row(row)
 
-    def _check_room(self, owner: str | None) -> None:
+    def _supersede(self, owner: str | None, live_session: str) -> int:
+        """A newer live render of a session replaces its older queued ones: they end `cancelled`
+        (error code `superseded`) without running. Inside `submit`'s transaction."""
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM jobs WHERE lane = 'live' AND live_session = ? AND owner IS ? AND status = 'queued'",
+                (live_session, owner),
+            ).fetchall()
+        ]
+        self.conn.executemany(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ?, error_code = 'superseded',"
+            " error_message = 'a newer live render of this session replaced it' WHERE id = ? AND status = 'queued'",
+            [(time.time(), i) for i in ids],
+        )
+        return len(ids)
+
+    def _check_room(self, owner: str | None, live_session: str | None = None) -> None:
+        if live_session is not None:  # the live lane: bounded by sessions (each has one job waiting at most)
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT DISTINCT coalesce(owner, '') || '/' || live_session FROM jobs"
+                    " WHERE lane = 'live' AND status IN ('queued', 'running')"
+                ).fetchall()
+            sessions = {r[0] for r in rows}
+            if f"{owner or ''}/{live_session}" not in sessions and len(sessions) >= self.live_sessions_max:
+                raise QueueFull(f"{len(sessions)} live sessions are rendering; retry in a moment", 1)
+            return
         depth = self.depth()
         if depth >= self.queue_max:
             raise QueueFull(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
@@ -258,11 +302,18 @@ class JobStore:
 
     # --- the worker's transitions ----------------------------------------------------------
     def claim_next(self, worker_id: str) -> Job | None:
-        """The next job, now `running` and run by `worker_id` (None when none waits): the oldest
-        queued job of the owner whose last start is oldest (never started first), so owners take
-        turns; one owner's jobs keep their order."""
+        """The next job, now `running` and run by `worker_id` (None when none waits). The live lane
+        first (live renders never wait behind quality ones), but at most `LIVE_STREAK` live jobs in a
+        row while a quality job waits, so a stream of live renders never starves the quality lane.
+        Within the quality lane: the oldest queued job of the owner whose last start is oldest (never
+        started first), so owners take turns; one owner's jobs keep their order."""
         with self._lock:
-            row = self._one(
+            row = None
+            waiting = self._one("SELECT 1 FROM jobs WHERE status = 'queued' AND lane = 'quality' LIMIT 1")
+            if self._live_streak < LIVE_STREAK or waiting is None:
+                row = self._one("SELECT id FROM jobs WHERE status = 'queued' AND lane = 'live' ORDER BY seq LIMIT 1")
+            self._live_streak = self._live_streak + 1 if row is not None else 0
+            row = row or self._one(
                 "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.seq = (SELECT min(q.seq) FROM jobs q"
                 " WHERE q.status = 'queued' AND q.owner IS j.owner) ORDER BY (SELECT max(r.started_at) FROM jobs r"
                 " WHERE r.owner IS j.owner) NULLS FIRST, j.seq LIMIT 1"

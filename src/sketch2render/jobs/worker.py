@@ -16,10 +16,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
-from .. import errors
-from ..render.outputs import clear_outputs
-from ..render.ports import ProgressFn
+from PIL import Image
+
+from .. import errors, imaging
+from ..render.outputs import clear_outputs, preview_path
+from ..render.ports import PreviewFn, ProgressFn
+from .events import PREVIEW, PROGRESS, STATUS, JobEvents
 from .executor import Executor
 from .store import Job, JobStatus, JobStore
 
@@ -38,12 +42,14 @@ class JobWorker:
         poll_interval: float = 0.5,
         progress_interval: float = 0.25,
         lock: threading.RLock | None = None,  # shared by the workers of a pool (pool.py)
+        events: JobEvents | None = None,  # where status, progress and previews are pushed (events.py)
     ) -> None:
         self.store = store
         self.executor = executor
         self.on_finished = on_finished
         self.poll_interval = poll_interval
         self.progress_interval = progress_interval
+        self.events = events or JobEvents()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lock = lock if lock is not None else threading.Lock()
         self._wake = threading.Event()
@@ -75,6 +81,7 @@ class JobWorker:
             job = self.store.cancel(job_id)
             if self._current and self._current[0] == job_id:
                 self._current[1].set()
+        self.events.publish(job_id, STATUS)
         return job
 
     def stop(self, grace: float) -> None:
@@ -116,6 +123,7 @@ class JobWorker:
             job = self.store.claim_next(self.worker_id)
             if job is not None:
                 self._current = (job.id, threading.Event())
+                self.events.publish(job.id, STATUS)
             return job
 
     def _run(self, job: Job) -> None:
@@ -126,7 +134,9 @@ class JobWorker:
         started = time.monotonic()
         try:
             clear_outputs(job_dir)
-            execution = self.executor.execute(job, job_dir, progress=self._progress(job.id), cancel=cancel)
+            execution = self.executor.execute(
+                job, job_dir, progress=self._progress(job.id), cancel=cancel, preview=self._preview(job.id, job_dir)
+            )
             status = JobStatus.SUCCEEDED
         except errors.Cancelled:
             status = JobStatus.CANCELLED
@@ -152,6 +162,7 @@ class JobWorker:
             except Exception:
                 log.exception("could not record the end of render %s", job.id)
                 return
+        self.events.publish(job.id, STATUS)
         log.info("render %s %s in %.2fs", job.id, status, time.monotonic() - started)
         if ended and self.on_finished:
             try:
@@ -160,10 +171,12 @@ class JobWorker:
                 log.exception("on_finished hook failed for %s", job.id)
 
     def _progress(self, job_id: str) -> ProgressFn:
-        """Progress callback writing to the DB at most every `progress_interval` seconds."""
+        """Progress callback: pushed to listeners at every step, written to the DB at most every
+        `progress_interval` seconds."""
         last = [0.0]
 
         def report(step: int, total: int) -> None:
+            self.events.publish(job_id, PROGRESS, {"step": int(step), "total": int(total)})
             now = time.monotonic()
             if step <= 1 or step >= total or now - last[0] >= self.progress_interval:
                 last[0] = now
@@ -173,3 +186,19 @@ class JobWorker:
                     log.debug("progress write failed for %s", job_id, exc_info=True)
 
         return report
+
+    def _preview(self, job_id: str, job_dir: Path) -> PreviewFn:
+        """Preview callback: the newest preview replaces the last (preview.png), and listeners hear of it."""
+
+        def show(step: int, image: Image.Image) -> None:
+            try:
+                path = preview_path(job_dir)
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(imaging.encode_png(image, compress_level=1))
+                tmp.replace(path)
+            except OSError:  # a preview is best effort
+                log.debug("preview write failed for %s", job_id, exc_info=True)
+                return
+            self.events.publish(job_id, PREVIEW, {"step": int(step)})
+
+        return show

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Settings
-from .layout import CONTROLNET_FILES, EXTRA_CONTROLNETS, required_files
+from .layout import CONTROLNET_FILES, EXTRA_CONTROLNETS, LORA_FILES, TAESD_FILES, required_files
 
 # Weight files whose repos publish an fp16 copy (diffusers' `variant="fp16"` naming).
 FP16_VARIANTS = {
@@ -31,7 +31,11 @@ NEEDED_BY = {
     "ip_adapter": "styled renders",
     "clip": "retrieval, scores",
     **{name: f"control={name}" for name in EXTRA_CONTROLNETS},
+    "lcm_lora": "speed=fast, speed=live",
+    "taesd": "speed=live, previews",
 }
+# `--with` takes feature names too: what each needs.
+FEATURES = {"fast": ("lcm_lora",), "live": ("lcm_lora", "taesd"), "previews": ("taesd",)}
 WEIGHT_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
 
@@ -76,9 +80,17 @@ def controlnet_repos(settings: Settings) -> dict[str, str]:
 
 
 def optional_assets(settings: Settings) -> list[Asset]:
-    """Assets only some features need: the ControlNets of the lineart, scribble and softedge controls."""
+    """Assets only some features need: the ControlNets of the lineart, scribble and softedge controls,
+    the LCM-LoRA of the fast presets and the tiny autoencoder of live renders and previews."""
     repos = controlnet_repos(settings)
-    return [Asset(name, repos[name], CONTROLNET_FILES, NEEDED_BY[name], optional=True) for name in EXTRA_CONTROLNETS]
+    controlnets = [
+        Asset(name, repos[name], CONTROLNET_FILES, NEEDED_BY[name], optional=True) for name in EXTRA_CONTROLNETS
+    ]
+    return [
+        *controlnets,
+        Asset("lcm_lora", settings.lcm_lora_model, LORA_FILES, NEEDED_BY["lcm_lora"], optional=True),
+        Asset("taesd", settings.taesd_model, TAESD_FILES, NEEDED_BY["taesd"], optional=True),
+    ]
 
 
 def is_refused(filename: str) -> bool:

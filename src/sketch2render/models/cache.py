@@ -19,6 +19,8 @@ REPO_SETTINGS = {
     "lineart": "S2R_CONTROLNET_LINEART_MODEL",
     "scribble": "S2R_CONTROLNET_SCRIBBLE_MODEL",
     "softedge": "S2R_CONTROLNET_SOFTEDGE_MODEL",
+    "lcm_lora": "S2R_LCM_LORA_MODEL",
+    "taesd": "S2R_TAESD_MODEL",
 }
 
 

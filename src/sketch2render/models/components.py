@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
-from .layout import EXTRA_CONTROLNETS, controlnet_folder
+from .layout import EXTRA_CONTROLNETS, EXTRAS, controlnet_folder
 from .shapes import Shapes
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
+    from diffusers import AutoencoderKL, AutoencoderTiny, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
     from transformers import CLIPModel, CLIPTextModel, CLIPVisionModelWithProjection
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -187,7 +187,56 @@ def build_retrieval_clip(shapes: Shapes, vocab: dict[str, int]) -> CLIPModel:
     return CLIPModel(config)
 
 
+def build_lcm_lora(unet: UNet2DConditionModel, shapes: Shapes) -> dict[str, torch.Tensor]:
+    """A random LoRA on the UNet's attention projections, as peft's state dict: the stand-in of the
+    LCM-LoRA. Random A and B (not peft's identity start), so that it changes the output."""
+    import copy
+
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(shapes.seed + 7)
+    target = copy.deepcopy(unet)  # adding an adapter changes the model it is added to
+    config = LoraConfig(
+        r=shapes.lora_rank,
+        lora_alpha=shapes.lora_rank,
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        init_lora_weights=False,
+    )
+    target.add_adapter(config)
+    return get_peft_model_state_dict(target)
+
+
+def build_taesd(shapes: Shapes) -> AutoencoderTiny:
+    """The tiny autoencoder (TAESD's architecture; the real one has 64 channels per block)."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(shapes.seed + 8)
+    taesd = AutoencoderTiny(
+        encoder_block_out_channels=shapes.taesd_channels,
+        decoder_block_out_channels=shapes.taesd_channels,
+        latent_channels=4,
+    )
+    with torch.no_grad():  # random weights decode to near-black; these give visible mid-grey noise
+        last = taesd.decoder.layers[-1]
+        last.weight.mul_(8.0)
+        last.bias.fill_(0.4)
+    return taesd
+
+
 # --------------------------------------------------------------------------- saving
+
+
+def write_lcm_lora(root: Path, shapes: Shapes, unet: UNet2DConditionModel) -> None:
+    """lcm-lora/pytorch_lora_weights.safetensors, in the layout diffusers' `save_lora_weights` writes."""
+    from diffusers import StableDiffusionPipeline
+
+    weights = {k: v.to(_dtype(shapes)).contiguous() for k, v in build_lcm_lora(unet, shapes).items()}
+    StableDiffusionPipeline.save_lora_weights(
+        root / EXTRAS["lcm_lora"][0], unet_lora_layers=weights, safe_serialization=True
+    )
 
 
 def write_base(root: Path, shapes: Shapes, unet: UNet2DConditionModel, vocab: dict[str, int], merges: list) -> None:
@@ -247,6 +296,8 @@ def write_models(root: Path, shapes: Shapes) -> None:
         for offset, kind in enumerate(EXTRA_CONTROLNETS, start=10):
             extra = build_controlnet(unet, shapes, variant_seed=offset)
             _cast(extra, shapes).save_pretrained(root / controlnet_folder(kind), safe_serialization=True)
+    write_lcm_lora(root, shapes, unet)
+    _cast(build_taesd(shapes), shapes).save_pretrained(root / EXTRAS["taesd"][0], safe_serialization=True)
     del unet, controlnet
     write_ip_adapter(root, shapes, ip_weights)
     write_retrieval_clip(root, shapes, vocab, merges)

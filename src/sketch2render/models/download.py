@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import DiskFull, HubUnavailable, InvalidParameter
-from .assets import FP16_VARIANTS, Asset, is_refused, optional_assets, sd15_assets
+from .assets import FEATURES, FP16_VARIANTS, Asset, is_refused, optional_assets, sd15_assets
 from .cache import REPO_SETTINGS, cached_file
 from .layout import hf_cache_dir
 
@@ -80,11 +80,12 @@ def endpoint() -> str:
 def select_assets(settings: Settings, with_: list[str], everything: bool) -> list[Asset]:
     """The sd15 assets, plus the optional ones named (or all of them)."""
     optional = {a.name: a for a in optional_assets(settings)}
+    with_ = [name for given in with_ for name in FEATURES.get(given, (given,))]  # features -> their assets
     unknown = [name for name in with_ if name not in optional]
     if unknown:
-        known = ", ".join(sorted(optional)) or "none yet"
+        known = ", ".join([*sorted(optional), *FEATURES]) or "none yet"
         raise InvalidParameter(f"unknown asset {unknown[0]!r} for --with; optional assets: {known}", field="with")
-    extra = list(optional.values()) if everything else [optional[name] for name in with_]
+    extra = list(optional.values()) if everything else [optional[name] for name in dict.fromkeys(with_)]
     return [*sd15_assets(settings), *extra]
 
 

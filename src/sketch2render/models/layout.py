@@ -21,12 +21,20 @@ FOLDERS = {"base": "base", "controlnet": "controlnet", "ip_adapter": "ip-adapter
 # ControlNets for the other control types: optional in a model folder (ours always has them).
 EXTRA_CONTROLNETS = ("lineart", "scribble", "softedge")
 CONTROLNET_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
-LAYOUT_VERSION = 2  # 2: a ControlNet per control type (controlnet-<type>/)
+LORA_FILES = ("pytorch_lora_weights.safetensors",)
+TAESD_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
+# Every optional part of a model folder: name -> (folder, files). The speed presets need the last two.
+EXTRAS = {
+    **{kind: (f"controlnet-{kind}", CONTROLNET_FILES) for kind in EXTRA_CONTROLNETS},
+    "lcm_lora": ("lcm-lora", LORA_FILES),  # few-step distillation LoRA (speed fast and live)
+    "taesd": ("taesd", TAESD_FILES),  # the tiny autoencoder (speed live, and previews)
+}
+LAYOUT_VERSION = 3  # 2: a ControlNet per control type (controlnet-<type>/); 3: lcm-lora/ and taesd/
 
 
 def controlnet_folder(kind: str) -> str:
     """The folder of a control type's ControlNet in a model folder (canny: controlnet/)."""
-    return "controlnet" if kind == "canny" else f"controlnet-{kind}"
+    return "controlnet" if kind == "canny" else EXTRAS[kind][0]
 
 
 # What render recipes name (and caches key on): the folders above plus the IP-Adapter's image encoder.

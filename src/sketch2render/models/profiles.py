@@ -21,9 +21,8 @@ from .cache import cache_state
 from .layout import (
     BUILT_IP_ADAPTER,
     COMPONENTS,
-    CONTROLNET_FILES,
     EXTRA_CONTROLNETS,
-    controlnet_folder,
+    EXTRAS,
     folder_paths,
     hf_cache_dir,
     missing_in_folder,
@@ -61,30 +60,40 @@ class ModelSet:
     warning: str | None
     fingerprints: tuple[tuple[str, str], ...] = ()  # (component, sha256) of built folders
     variants: tuple[tuple[str, str], ...] = ()  # (component, "fp16") where the cache holds fp16 weights
-    controlnets: tuple[tuple[str, str], ...] = ()  # (control type, folder or hub id) beside canny's
-    missing_controlnets: tuple[tuple[str, str], ...] = ()  # (control type, why it cannot be used here)
+    extras: tuple[tuple[str, str], ...] = ()  # (optional asset, folder or hub id) that are here
+    missing_extras: tuple[tuple[str, str], ...] = ()  # (optional asset, why it cannot be used here)
 
     @property
     def control_types(self) -> tuple[str, ...]:
         """The control types this profile can render (canny always)."""
-        return ("canny", *(kind for kind, _ in self.controlnets))
+        return ("canny", *(name for name, _ in self.extras if name in EXTRA_CONTROLNETS))
+
+    def has(self, name: str) -> bool:
+        return name in dict(self.extras)
+
+    def extra(self, name: str, what: str, field: str) -> str:
+        """An optional asset's folder or hub id, or a ModelsUnavailable saying why and how to get it."""
+        found = dict(self.extras).get(name)
+        if found is None:
+            why = dict(self.missing_extras).get(name, "this profile has none")
+            raise ModelsUnavailable(f"the {what} is not available: {why}", field=field)
+        return found
 
     def controlnet_for(self, kind: str) -> str:
         """The ControlNet of a control type, or a ModelsUnavailable saying why and how to get it."""
-        if kind == "canny":
-            return self.controlnet
-        found = dict(self.controlnets).get(kind)
-        if found is None:
-            why = dict(self.missing_controlnets).get(kind, "this profile has none")
-            raise ModelsUnavailable(f"the {kind} ControlNet is not available: {why}", field="control")
-        return found
+        return self.controlnet if kind == "canny" else self.extra(kind, f"{kind} ControlNet", "control")
 
     def controlnet_id(self, kind: str) -> str:
         """What a recipe names as the ControlNet of a render with this control type."""
         if kind == "canny":
             return self.ids()["controlnet"]
-        source = self.controlnet_for(kind)
-        digest = dict(self.fingerprints).get(f"controlnet-{kind}")
+        self.controlnet_for(kind)  # unavailable: the error says why
+        return self.extra_id(kind)
+
+    def extra_id(self, name: str) -> str:
+        """What a recipe names an optional asset: hub id, "<profile>:<hash>" or "local:<path>"."""
+        source = dict(self.extras)[name]
+        digest = dict(self.fingerprints).get(EXTRAS[name][0])
         if digest:
             return f"{self.profile}:{digest[:12]}"
         return f"local:{source}" if self.profile == "local" else source
@@ -193,8 +202,8 @@ def _resolve_sd15(settings: Settings, requested: str) -> ModelSet:
         local_files_only=True,
         warning=None,
         variants=tuple((name, v) for name, v in variants.items() if v),
-        controlnets=tuple((a.name, a.repo) for a in available),
-        missing_controlnets=tuple(missing),
+        extras=tuple((a.name, a.repo) for a in available),
+        missing_extras=tuple(missing),
     )
 
 
@@ -212,7 +221,7 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         raise ModelsUnavailable(f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models")
     warning = {"tiny": TINY_WARNING, "sd15-random": SD15_RANDOM_WARNING}.get(profile)
     fingerprints = tuple(sorted(marker.get("fingerprints", {}).items())) if profile != "local" else ()
-    controlnets, missing_controlnets = _folder_controlnets(root)
+    extras, missing_extras = _folder_extras(root)
     return ModelSet(
         profile=profile,
         requested=requested,
@@ -222,20 +231,21 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         local_files_only=True,
         warning=warning,
         fingerprints=fingerprints,
-        controlnets=controlnets,
-        missing_controlnets=missing_controlnets,
+        extras=extras,
+        missing_extras=missing_extras,
     )
 
 
-def _folder_controlnets(root: Path) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """The extra ControlNets a model folder has (controlnet-<type>/), and why the others are missing."""
+def _folder_extras(root: Path) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The optional parts a model folder has (controlnet-<type>/, lcm-lora/, taesd/), and why the
+    others are missing."""
     found, missing = [], []
-    for kind in EXTRA_CONTROLNETS:
-        folder = root / controlnet_folder(kind)
-        if all((folder / f).is_file() for f in CONTROLNET_FILES):
-            found.append((kind, str(folder)))
+    for name, (folder_name, files) in EXTRAS.items():
+        folder = root / folder_name
+        if all((folder / f).is_file() for f in files):
+            found.append((name, str(folder)))
         else:
-            missing.append((kind, f"{root} has no {controlnet_folder(kind)}/ (config.json + weights)"))
+            missing.append((name, f"{root} has no {folder_name}/ ({', '.join(files)})"))
     return tuple(found), tuple(missing)
 
 
@@ -257,5 +267,5 @@ def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) 
         **BUILT_IP_ADAPTER,
         local_files_only=True,
         warning=f"{warning} (not built yet: {directory})",
-        controlnets=tuple((kind, str(directory / controlnet_folder(kind))) for kind in EXTRA_CONTROLNETS),
+        extras=tuple((name, str(directory / folder)) for name, (folder, _) in EXTRAS.items()),
     )

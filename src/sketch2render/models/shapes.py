@@ -27,6 +27,8 @@ class Shapes:
     dtype: str
     text_vocab_size: int | None = None  # None: exactly the tokenizer's vocabulary
     extra_controlnets: bool = True  # stand-ins for lineart/scribble/softedge (not for sd15-random: +2 GB)
+    lora_rank: int = 4  # the LCM-LoRA stand-in (the real one: 64)
+    taesd_channels: tuple[int, ...] = (16, 16, 16, 16)  # the tiny autoencoder (the real TAESD: 64)
     seed: int = 0
 
 
@@ -94,4 +96,6 @@ SD15_RANDOM = Shapes(
     dtype="float16",
     text_vocab_size=49408,
     extra_controlnets=False,
+    lora_rank=64,
+    taesd_channels=(64, 64, 64, 64),
 )

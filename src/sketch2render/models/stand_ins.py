@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ModelsUnavailable
 from .components import write_models
-from .layout import EXTRA_CONTROLNETS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, controlnet_folder, read_marker
+from .layout import EXTRAS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, read_marker
 from .quiet import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
 
@@ -105,11 +105,7 @@ def _write_marker(root: Path, profile: str) -> None:
         "fingerprints": {
             **{name: _fingerprint(root / folder) for name, folder in FOLDERS.items()},
             "image_encoder": _fingerprint(root / "ip-adapter" / "models" / "image_encoder"),
-            **{
-                controlnet_folder(kind): _fingerprint(root / controlnet_folder(kind))
-                for kind in EXTRA_CONTROLNETS
-                if (root / controlnet_folder(kind)).is_dir()
-            },
+            **{folder: _fingerprint(root / folder) for folder, _ in EXTRAS.values() if (root / folder).is_dir()},
         },
     }
     (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -55,6 +55,11 @@ def edges_path(directory: Path, stem: str = OUTPUT_STEM) -> Path:
     return directory / f"{stem}.edges.png"
 
 
+def preview_path(directory: Path) -> Path:
+    """The newest preview of a running render (TAESD, small): preview.png in its folder."""
+    return directory / "preview.png"
+
+
 def recipe_path(directory: Path, stem: str = OUTPUT_STEM) -> Path:
     return directory / f"{stem}.json"
 
@@ -63,6 +68,7 @@ def clear_outputs(directory: Path, stem: str = OUTPUT_STEM) -> None:
     """Outputs of an earlier, interrupted attempt (a job's input stays)."""
     for path in directory.glob(f"{stem}*"):
         path.unlink(missing_ok=True)
+    preview_path(directory).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- PNG with recipe

@@ -35,7 +35,7 @@ from ..models import ModelSet
 from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
-from .ports import Generated, ImageGenerator, ProgressFn, Scorer, StyleSource
+from .ports import Generated, ImageGenerator, PreviewFn, ProgressFn, Scorer, StyleSource
 from .result import RenderResult
 
 
@@ -97,10 +97,10 @@ class Parts:
     models: ModelSet | None = None
 
 
-def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threading.Event | None]:
-    """The progress callback and cancel event a caller put in the config."""
+def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threading.Event | None, PreviewFn | None]:
+    """The progress callback, cancel event and preview callback a caller put in the config."""
     configurable = (config or {}).get("configurable") or {}
-    return configurable.get("progress"), configurable.get("cancel")
+    return configurable.get("progress"), configurable.get("cancel"), configurable.get("preview")
 
 
 # ------------------------------------------------------------------------------------ steps
@@ -137,7 +137,7 @@ def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
 
 
 def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rendered:
-    progress, cancel = controls(config)
+    progress, cancel, preview = controls(config)
     started = time.perf_counter()
     params = planned.request.params
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
@@ -164,6 +164,7 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
         style_embeds=embeds,
         progress=progress,
         cancel=cancel,
+        preview=preview,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started)
 
@@ -197,6 +198,11 @@ def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
         fallback_reason=rendered.fallback,
         edges=prepared.control_map.summary if prepared.control_map.kind == "canny" else {},
         control=prepared.control_map.summary,
+        speed={
+            **rendered.generated.speed,
+            "steps": rendered.params.steps,
+            "guidance_scale": rendered.params.guidance_scale,
+        },
         models=_model_ids(models, prepared.control_map.kind),
         smoke_test=bool(models is not None and models.smoke_test),
         device=parts.renderer.device,

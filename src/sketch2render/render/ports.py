@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+PreviewFn = Callable[[int, Image.Image], None]  # (step done, a small decoded picture of the latents)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Generated:
     images: list[Image.Image]
     denoise_s: float
     vae_decode_s: float
+    speed: dict = field(default_factory=dict)  # the preset and what it resolved to (scheduler, LoRA, decoder)
 
 
 class StyleImages(Protocol):
@@ -71,6 +73,7 @@ class ImageGenerator(Protocol):
         style_embeds: Tensor | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        preview: PreviewFn | None = None,
     ) -> Generated: ...
 
 

@@ -23,7 +23,8 @@ from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
 from ..schemas import RenderParams
-from .ports import Generated, ProgressFn
+from .ports import Generated, PreviewFn, ProgressFn
+from .speed import Speeds
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +70,8 @@ class Renderer:
         encoder_key: str,
         controlnets: ControlNets | None = None,
         offload: bool = False,
+        models: ModelSet | None = None,
+        preview_every: int = 0,
     ) -> None:
         self.pipe = pipe
         self.device = device
@@ -76,6 +79,8 @@ class Renderer:
         self.encoder_key = encoder_key  # cache key for style embeddings from this image encoder
         self.controlnets = controlnets or ControlNets(None, 1, current=("canny", pipe.controlnet))
         self.offload = offload
+        self.speeds = Speeds(pipe, models, device=device, dtype=dtype)
+        self.preview_every = preview_every
         self._lock = threading.Lock()
 
     def _use_control(self, kind: str) -> None:
@@ -136,7 +141,16 @@ class Renderer:
 
         nets = ControlNets(load_controlnet, settings.controlnet_cache, current=("canny", controlnet))
         offload = settings.cpu_offload and device == "cuda"
-        return cls(pipe, device=device, dtype=dtype, encoder_key=key, controlnets=nets, offload=offload)
+        return cls(
+            pipe,
+            device=device,
+            dtype=dtype,
+            encoder_key=key,
+            controlnets=nets,
+            offload=offload,
+            models=models,
+            preview_every=settings.preview_every,
+        )
 
     # --- style embeddings ------------------------------------------------------------------
     def encode_style(self, image: Image.Image):
@@ -187,6 +201,7 @@ class Renderer:
         style_embeds: torch.Tensor | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        preview: PreviewFn | None = None,
     ) -> Generated:
         """Denoise `params.steps` steps guided by the edge map and the style embedding.
         (Long on purpose: diffusers-style numbered stages — inputs, callbacks, denoising, VAE — in one screen.)"""
@@ -204,10 +219,14 @@ class Renderer:
             embeds = embeds[1:]  # positive half only
         total = params.steps
 
-        # 2. Progress and cancellation between steps
+        # 2. Progress, previews (TAESD, every `preview_every` steps) and cancellation between steps
+        every = self.preview_every if preview is not None else 0
+
         def on_step_end(pipe, step, timestep, callback_kwargs):
             if progress is not None:
                 progress(step + 1, total)
+            if every and (step + 1) % every == 0 and step + 1 < total and self.speeds.can_preview:
+                preview(step + 1, self.speeds.preview(pipe, callback_kwargs["latents"]))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the render was cancelled")
             return callback_kwargs
@@ -216,6 +235,7 @@ class Renderer:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the render was cancelled")
             self._use_control(control_type)
+            speed = self.speeds.apply(self.pipe, params.speed)  # scheduler, LoRA on/off, decoder
             self._set_style_scale(params.style_mode, scale)
             generator = torch.Generator(device="cpu").manual_seed(seed)
             try:
@@ -238,13 +258,13 @@ class Renderer:
                         generator=generator,
                         output_type="latent",
                         callback_on_step_end=on_step_end,
+                        callback_on_step_end_tensor_inputs=["latents"],
                     ).images
                     if self.device == "cuda":
                         torch.cuda.synchronize()
                     t1 = time.perf_counter()
-                    # 4. VAE decode
-                    vae = self.pipe.vae
-                    decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+                    # 4. Decode: the full VAE, or TAESD for live
+                    decoded = self.speeds.decode(self.pipe, latents, speed["decoder"])
                     images = self.pipe.image_processor.postprocess(decoded, output_type="pil")
                     t2 = time.perf_counter()
             except Cancelled:
@@ -258,7 +278,7 @@ class Renderer:
                     f"the GPU ran out of memory rendering {params.num_images} image(s) at {width}x{height}; "
                     "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"
                 ) from exc
-        return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1)
+        return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1, speed=speed)
 
 
 class ControlNets:

@@ -18,7 +18,7 @@ from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .pipeline import Parts, RenderRequest, build_chain
-from .ports import ProgressFn
+from .ports import PreviewFn, ProgressFn
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
@@ -59,9 +59,12 @@ class RenderService:
         *,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        preview: PreviewFn | None = None,
     ) -> RenderResult:
-        """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between steps."""
-        config = {"configurable": {"progress": progress, "cancel": cancel}, "run_name": "render"}
+        """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
+        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available."""
+        configurable = {"progress": progress, "cancel": cancel, "preview": preview}
+        config = {"configurable": configurable, "run_name": "render"}
         return self.chain.invoke(RenderRequest(sketch, params), config=config)
 
 

@@ -29,7 +29,7 @@ from ..jobs import Execution, Job, JobStore, JobWorkerPool
 from ..jobs.executor import job_input
 from ..models import ModelSet, resolve_models
 from ..render.outputs import EncodedRender, write_render
-from ..render.ports import ProgressFn
+from ..render.ports import PreviewFn, ProgressFn
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
 
@@ -78,7 +78,16 @@ class RayExecutor:
     def ready(self) -> bool:
         return self._handle() is not None
 
-    def execute(self, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event) -> Execution:
+    def execute(
+        self,
+        job: Job,
+        job_dir: Path,
+        *,
+        progress: ProgressFn,
+        cancel: threading.Event,
+        preview: PreviewFn | None = None,
+    ) -> Execution:
+        """`preview` is not relayed from the replicas (previews are a local-backend feature)."""
         from ray.exceptions import RayActorError
         from ray.serve.exceptions import ReplicaUnavailableError
 

@@ -13,7 +13,6 @@ Every job belongs to the principal that submitted it: the routes on one job get 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -22,14 +21,15 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
+from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.store import INPUT_NAME, Job, JobStatus
-from ...render.outputs import edges_path, image_paths
+from ...render.outputs import edges_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
 from ..forms import SKETCH_FIELDS, known_fields, render_params
@@ -39,7 +39,7 @@ from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_
 router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
 PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
 SKETCH_NAME = "sketch.png"  # the input re-encoded as PNG, cached beside it on the first GET /sketch
-SSE_POLL_S = 0.2
+SSE_RECHECK_S = 5.0  # a stream re-reads its job this often when no event came (safety net)
 
 
 def _request_hash(params: RenderParams, sketch: bytes) -> str:
@@ -73,12 +73,24 @@ def submit_render(
     caller: Caller,
     sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP (not empty)")],
     params: Annotated[RenderParams, Depends(render_params)],
+    live_session: Annotated[
+        str | None,
+        Form(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="with speed=live: the live lane (never behind quality jobs); a newer render of the same "
+            "session replaces its older queued ones",
+        ),
+    ] = None,  # fmt: skip
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
 ) -> JSONResponse:
     # 1. Fields were checked by name, parameters by `render_params` (422 naming the field); the key.
     key = _idempotency_key(idempotency_key, caller.name)
+    if live_session is not None and params.speed != "live":
+        raise InvalidParameter("live_session: only with speed=live", field="live_session")
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
@@ -105,6 +117,7 @@ def submit_render(
             idempotency_key=key,
             request_hash=_request_hash(params, data),
             owner=caller.name,
+            live_session=live_session,
         )
     except PrincipalQueueFull:
         runtime.metrics.principal_refused.labels(caller.name, "queue").inc()
@@ -245,28 +258,57 @@ def cancel_render(job: OwnedJob, worker: WorkerDep) -> JSONResponse:
 
 
 @router.get(
+    "/{job_id}/preview",
+    response_class=Response,
+    responses={200: PNG},
+    summary="The newest preview of a running render (small, decoded with TAESD every few steps)",
+    operation_id="renders-preview",
+)
+def render_preview(
+    job: OwnedJob,
+    store: StoreDep,
+    step: Annotated[
+        int | None, Query(ge=0, le=10_000, description="the step of its `preview` event (cache key)")
+    ] = None,
+) -> Response:
+    try:
+        return Response(preview_path(store.job_dir(job.id)).read_bytes(), media_type="image/png")
+    except FileNotFoundError:
+        raise NotFound(f"render {job.id} has no preview (yet)", field="id") from None
+
+
+@router.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
     responses=JSON_ERROR_RESPONSES,
-    summary="Server-sent events: `progress` and `status` until the job ends",
+    summary="Server-sent events: `status`, `progress` and `preview` as they happen, until the job ends",
     operation_id="renders-events",
 )
 async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
-    """A `status` event on every change of status, a `progress` event on every new step; the
-    stream ends when the job does (FastAPI adds a keep-alive comment after 15 s of quiet)."""
-    last_status, last_step = None, None
-    while True:
-        if job.status != last_status:
-            last_status = job.status
-            yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
-        if job.step != last_step and not job.terminal:
-            last_step = job.step
-            progress = {"id": job.id, "status": job.status, "step": job.step, "total": job.total}
-            yield ServerSentEvent(event="progress", data=progress)
-        if job.terminal or runtime.stopping.is_set():
-            return
-        await asyncio.sleep(SSE_POLL_S)
-        try:
-            job = await anyio.to_thread.run_sync(store.get, job.id)
-        except Exception:  # pruned or the store closed under us: end the stream
-            return
+    """`status` on every change of status, `progress` on every step, `preview` ({id, step, url})
+    when a new preview image is ready; the stream ends when the job does. Events are pushed by the
+    worker as they happen (jobs/events.py); the store is re-read only for a status, and every few
+    seconds as a safety net. FastAPI adds a keep-alive comment after 15 s of quiet."""
+    with runtime.events.listen(job.id) as listener:  # subscribed before reading: nothing is missed
+        job = await anyio.to_thread.run_sync(store.get, job.id)
+        yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
+        last_status = job.status
+        while not job.terminal and not runtime.stopping.is_set():
+            event = await listener.next(SSE_RECHECK_S)
+            if event is not None and event.kind == PROGRESS:
+                progress = {"id": job.id, "status": JobStatus.RUNNING, **event.data}
+                yield ServerSentEvent(event="progress", data=progress)
+                continue
+            if event is not None and event.kind == PREVIEW:
+                url = f"/v1/renders/{job.id}/preview?step={event.data.get('step', 0)}"
+                yield ServerSentEvent(event="preview", data={"id": job.id, **event.data, "url": url})
+                continue
+            if runtime.stopping.is_set():
+                return
+            try:  # a status event, or quiet for a while: the store has the full state
+                job = await anyio.to_thread.run_sync(store.get, job.id)
+            except Exception:  # pruned or the store closed under us: end the stream
+                return
+            if job.status != last_status:
+                last_status = job.status
+                yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))

@@ -1,0 +1,112 @@
+"""The speed presets on the one loaded pipeline, and previews while rendering.
+
+- `quality`: UniPC, the full VAE, no LoRA (the seed's path, byte for byte).
+- `fast`: the LCM-LoRA (`latent-consistency/lcm-lora-sdv1-5`) with `LCMScheduler`, 4-8 steps and
+  guidance 1 (no classifier-free doubling): what LCM-LoRA's authors and diffusers' LCM guide give
+  for SD 1.5, and it composes with ControlNet and IP-Adapter (a LoRA on the UNet's attention
+  projections; the adapters attach elsewhere).
+- `live`: as fast, 2-4 steps, and the tiny autoencoder (TAESD, `madebyollin/taesd`, diffusers'
+  `AutoencoderTiny`) instead of the full VAE.
+
+The LoRA is loaded once (`load_lora_weights`, peft backend) and switched on and off per render
+(`enable_lora` / `disable_lora`), so a quality render after a fast one is the same as before it.
+TAESD is loaded on first use and also decodes the previews (every `S2R_PREVIEW_EVERY` steps).
+Everything here runs under the renderer's lock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from ..models import ModelSet
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import AutoencoderTiny, StableDiffusionControlNetPipeline
+
+LORA_WEIGHT = "pytorch_lora_weights.safetensors"
+LORA_ADAPTER = "lcm"
+PREVIEW_SIDE = 256
+
+
+class Speeds:
+    def __init__(
+        self, pipe: StableDiffusionControlNetPipeline, models: ModelSet | None, *, device: str, dtype: torch.dtype
+    ) -> None:
+        self.models = models
+        self.device = device
+        self.dtype = dtype
+        self.quality_scheduler = pipe.scheduler
+        self._lcm_scheduler = None
+        self._lora = False  # loaded into the UNet
+        self._taesd: AutoencoderTiny | None = None
+
+    def _require(self, name: str, what: str) -> str:
+        if self.models is None:
+            raise_unavailable(what)
+        return self.models.extra(name, what, "speed")
+
+    def taesd(self) -> AutoencoderTiny:
+        if self._taesd is None:
+            from diffusers import AutoencoderTiny
+
+            source = self._require("taesd", "tiny autoencoder (TAESD, for speed=live)")
+            self._taesd = AutoencoderTiny.from_pretrained(
+                source, dtype=self.dtype, use_safetensors=True, local_files_only=self.models.local_files_only
+            ).to(self.device)
+        return self._taesd
+
+    @property
+    def can_preview(self) -> bool:
+        return self._taesd is not None or (self.models is not None and self.models.has("taesd"))
+
+    def apply(self, pipe: StableDiffusionControlNetPipeline, speed: str) -> dict:
+        """Set the pipeline up for a preset; returns what the recipe records of it."""
+        if speed == "quality":
+            pipe.scheduler = self.quality_scheduler
+            if self._lora:
+                pipe.disable_lora()
+            return {"preset": "quality", "scheduler": type(pipe.scheduler).__name__, "lora": None, "decoder": "vae"}
+        if not self._lora:
+            source = self._require("lcm_lora", "LCM-LoRA (for speed=fast and live)")
+            pipe.load_lora_weights(
+                source,
+                weight_name=LORA_WEIGHT,
+                adapter_name=LORA_ADAPTER,
+                local_files_only=self.models.local_files_only,
+            )
+            self._lora = True
+        pipe.enable_lora()
+        if self._lcm_scheduler is None:
+            from diffusers import LCMScheduler
+
+            self._lcm_scheduler = LCMScheduler.from_config(self.quality_scheduler.config)
+        pipe.scheduler = self._lcm_scheduler
+        decoder = "taesd" if speed == "live" else "vae"
+        if decoder == "taesd":
+            self.taesd()
+        return {
+            "preset": speed,
+            "scheduler": "LCMScheduler",
+            "lora": self.models.extra_id("lcm_lora") if self.models is not None else None,
+            "decoder": decoder,
+        }
+
+    def decode(self, pipe: StableDiffusionControlNetPipeline, latents: torch.Tensor, decoder: str) -> torch.Tensor:
+        """Latents to images in [-1, 1]: the full VAE, or TAESD."""
+        vae = self.taesd() if decoder == "taesd" else pipe.vae
+        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+
+    def preview(self, pipe: StableDiffusionControlNetPipeline, latents: torch.Tensor) -> Image.Image:
+        """A small picture of the first image's current latents, decoded by TAESD."""
+        image = pipe.image_processor.postprocess(self.decode(pipe, latents[:1], "taesd"), output_type="pil")[0]
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        return image
+
+
+def raise_unavailable(what: str) -> None:
+    from ..errors import ModelsUnavailable
+
+    raise ModelsUnavailable(f"the {what} is not available with these models", field="speed")
