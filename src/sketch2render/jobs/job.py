@@ -134,3 +134,27 @@ CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner_started ON jobs (owner, started_at);
 CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (lane, status, seq);
 """
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema, or bring an older database up to `SCHEMA_VERSION` (one transaction)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+        version = conn.execute("PRAGMA user_version").fetchone()[0] if exists else SCHEMA_VERSION
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+            for column, statement in MIGRATIONS[target]:
+                if column not in columns:
+                    conn.execute(statement)
+        for statement in INDEXES.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
-from .job import INDEXES, MIGRATIONS, SCHEMA, SCHEMA_VERSION, TERMINAL, Job, JobStatus, is_job_id
+from .job import TERMINAL, Job, JobStatus, is_job_id, migrate
+from .lanes import check_live_room, next_live, supersede
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
 RESTART_REASON = "server restarted while rendering (attempt limit reached)"
-LIVE_STREAK = 3  # live jobs claimed in a row before a waiting quality job goes next
 
 
 class JobStore:
@@ -67,31 +67,7 @@ class JobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Create the schema, or bring an older database up to `SCHEMA_VERSION` (one transaction)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
-            version = conn.execute("PRAGMA user_version").fetchone()[0] if exists else SCHEMA_VERSION
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-            for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                for column, statement in MIGRATIONS[target]:
-                    if column not in columns:
-                        conn.execute(statement)
-            for statement in INDEXES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        migrate(self.conn)
 
     # --- plumbing ------------------------------------------------------------------------
     @property
@@ -160,7 +136,7 @@ class JobStore:
                         return existing, False
                     self._check_room(owner, live_session)
                     if live_session is not None:
-                        self._supersede(owner, live_session)
+                        supersede(self.conn, owner, live_session)
                     self.conn.execute(
                         "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash,"
                         " owner, lane, live_session) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -197,33 +173,10 @@ class JobStore:
             )
         return Job.from_row(row)
 
-    def _supersede(self, owner: str | None, live_session: str) -> int:
-        """A newer live render of a session replaces its older queued ones: they end `cancelled`
-        (error code `superseded`) without running. Inside `submit`'s transaction."""
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT id FROM jobs WHERE lane = 'live' AND live_session = ? AND owner IS ? AND status = 'queued'",
-                (live_session, owner),
-            ).fetchall()
-        ]
-        self.conn.executemany(
-            "UPDATE jobs SET status = 'cancelled', finished_at = ?, error_code = 'superseded',"
-            " error_message = 'a newer live render of this session replaced it' WHERE id = ? AND status = 'queued'",
-            [(time.time(), i) for i in ids],
-        )
-        return len(ids)
-
     def _check_room(self, owner: str | None, live_session: str | None = None) -> None:
         if live_session is not None:  # the live lane: bounded by sessions (each has one job waiting at most)
             with self._lock:
-                rows = self.conn.execute(
-                    "SELECT DISTINCT coalesce(owner, '') || '/' || live_session FROM jobs"
-                    " WHERE lane = 'live' AND status IN ('queued', 'running')"
-                ).fetchall()
-            sessions = {r[0] for r in rows}
-            if f"{owner or ''}/{live_session}" not in sessions and len(sessions) >= self.live_sessions_max:
-                raise QueueFull(f"{len(sessions)} live sessions are rendering; retry in a moment", 1)
+                check_live_room(self.conn, owner, live_session, self.live_sessions_max)
             return
         depth = self.depth()
         if depth >= self.queue_max:
@@ -308,10 +261,7 @@ class JobStore:
         Within the quality lane: the oldest queued job of the owner whose last start is oldest (never
         started first), so owners take turns; one owner's jobs keep their order."""
         with self._lock:
-            row = None
-            waiting = self._one("SELECT 1 FROM jobs WHERE status = 'queued' AND lane = 'quality' LIMIT 1")
-            if self._live_streak < LIVE_STREAK or waiting is None:
-                row = self._one("SELECT id FROM jobs WHERE status = 'queued' AND lane = 'live' ORDER BY seq LIMIT 1")
+            row = next_live(self.conn, self._live_streak)
             self._live_streak = self._live_streak + 1 if row is not None else 0
             row = row or self._one(
                 "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.seq = (SELECT min(q.seq) FROM jobs q"
