@@ -3,7 +3,7 @@ input sketch, cancel, and a server-sent event stream of progress.
 
 A submission is checked completely before it is stored: form fields by name (an unknown one is a
 422 naming it), parameters through `RenderParams` (422 naming the field), the sketch through
-`imaging.decode_upload` (its own 4xx) and its edge map (a sketch with no lines is a 422), style ids
+`imaging.decode_upload` (its own 4xx) and its control image (a sketch with no lines is a 422), style ids
 against the library. Only then are the input file and the job row written, then 202.
 
 Every job belongs to the principal that submitted it: the routes on one job get it through
@@ -26,6 +26,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
+from ...control import control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.store import INPUT_NAME, Job, JobStatus
@@ -96,8 +97,12 @@ def submit_render(
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
     image = imaging.decode_upload(data, settings.limits, at_least=params.size)
-    imaging.detect_edges(
-        imaging.resize_for_generation(image, params.size), low=params.canny_low, high=params.canny_high
+    control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
+        imaging.resize_for_generation(image, params.size),
+        params.control,
+        simplify_strength=params.simplify,
+        canny_low=params.canny_low,
+        canny_high=params.canny_high,
     )
     if runtime.service is not None:
         for style_id in params.style_ids:
