@@ -101,6 +101,23 @@ def test_prune_keeps_unfinished_jobs(tmp_path):
     store.close()
 
 
+def test_prune_keeps_the_oldest_jobs_when_they_are_unfinished(tmp_path):
+    """The oldest jobs still waiting (or running) are never pruned; the oldest finished ones go."""
+    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=100, max_history=10)
+    waiting = [store.submit(b"x", {"n": i})[0].id for i in range(6)]  # the oldest: never claimed
+    finished = []
+    for i in range(6):
+        job = store.submit(b"x", {"m": i})[0]
+        store._update("UPDATE jobs SET status = 'running' WHERE id = ?", (job.id,))
+        store.finish(job.id, JobStatus.SUCCEEDED, result={}, images=1)
+        finished.append(job.id)
+    _, total = store.list(limit=100)
+    assert total == 10  # two over the cap: the two oldest *finished* jobs went, not the oldest jobs
+    assert all(store.get(i).status == JobStatus.QUEUED and store.job_dir(i).exists() for i in waiting)
+    assert [store.job_dir(i).exists() for i in finished] == [False, False, True, True, True, True]
+    store.close()
+
+
 def test_ids_never_reach_the_filesystem(store):
     for bad in ["../x", "A" * 32, "g" * 32, ""]:
         with pytest.raises(NotFound):

@@ -6,12 +6,14 @@ import io
 import json
 import threading
 
+import numpy as np
 import pytest
 from corpus import bad_inputs
 from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, colour_png, sketch_png, submit, wait_for
 from api.fakes import FakeRenderService
+from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter, NoEdges
 from sketch2render.jobs.store import INPUT_NAME
 from sketch2render.render import read_recipe
@@ -46,6 +48,14 @@ def test_image_and_edges_are_pngs_with_the_recipe(client):
     assert read_recipe(image.content).seed == 7
     edges = client.get(job["urls"]["edges"])
     assert edges.status_code == 200 and edges.content.startswith(b"\x89PNG")
+    # The edge map is the control image of the sketch (white lines on black), not the render.
+    from sketch2render import imaging
+
+    sketch = imaging.resize_for_generation(imaging.decode_upload(sketch_png(), Settings().limits), 64)
+    expected = np.asarray(imaging.detect_edges(sketch).control_image())
+    served = np.asarray(Image.open(io.BytesIO(edges.content)).convert("RGB"))
+    assert np.array_equal(served, expected)
+    assert not np.array_equal(served, np.asarray(Image.open(io.BytesIO(image.content)).convert("RGB")))
 
 
 def test_several_images_by_index(client):

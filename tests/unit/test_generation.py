@@ -200,6 +200,29 @@ def test_blend_weights_follow_the_scores(service):
     assert len(weights) == 2 and abs(sum(weights) - 1.0) < 1e-6
 
 
+def test_blend_weights_are_the_softmax_of_the_fused_scores_at_the_temperature():
+    import math
+
+    from sketch2render.render.pipeline import Retrieved, select_styles
+    from sketch2render.schemas import StyleHit, StyleRecord
+
+    def hit(style_id: str, score: float, lexical: float = 1.0) -> StyleHit:
+        record = StyleRecord(id=style_id, title=style_id, width=8, height=8, added_at=0.0)
+        return StyleHit(style=record, score=score, cosine=0.0, lexical=lexical)
+
+    hits = [hit("a", 1.0), hit("b", 0.9), hit("c", 0.5, lexical=0.0)]  # c is not relevant: left out
+    used, reason = select_styles(Retrieved(hits, False, 0.0), params(blend=True), min_score=0.2, temperature=0.1)
+    expected = [1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1))]  # softmax((1.0, 0.9) / 0.1)
+    assert reason is None and [h.id for h in used] == ["a", "b"]
+    assert [round(h.weight, 6) for h in used] == [round(w, 6) for w in expected]
+    hotter, _ = select_styles(Retrieved(hits, False, 0.0), params(blend=True), min_score=0.2, temperature=1.0)
+    assert hotter[0].weight < used[0].weight  # a higher temperature blends more evenly
+    single, _ = select_styles(Retrieved(hits, False, 0.0), params(), min_score=0.2, temperature=0.1)
+    assert [(h.id, h.weight) for h in single] == [("a", 1.0)]  # no blend: the best one, all of it
+    named, _ = select_styles(Retrieved(hits[:2], True, 0.0), params(), min_score=0.2, temperature=0.1)
+    assert [h.weight for h in named] == [0.5, 0.5]  # named styles share equally
+
+
 def test_style_only_activates_exactly_the_style_layers(service):
     service.render(SKETCH, params(style_mode="style-only", style_strength=0.9))
     scales = ip_adapter_scales(service.renderer.pipe)
@@ -245,10 +268,12 @@ def test_cancellation_stops_before_the_next_step(service, tmp_path):
         steps.append(step)
         cancel.set()
 
+    home = service.settings.home
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
     with pytest.raises(Cancelled):
         service.render(SKETCH, params(steps=5), progress=progress, cancel=cancel)
-    assert steps == [1]
-    assert list(tmp_path.iterdir()) == []  # nothing was written
+    assert steps == [1]  # stopped before step 2
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before  # nothing new anywhere in S2R_HOME
 
 
 def test_progress_reports_every_step(service):
