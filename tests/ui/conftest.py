@@ -1,5 +1,7 @@
 """A fake API client for the web UI's AppTest tests: the same methods as `ui.client.ApiClient`,
-answers from memory, and a record of what the pages asked for."""
+answers from memory, and a record of what the pages asked for. With `keys` set it behaves like a
+server with principals: a 401 for any other key, `/v1/me` from the key's entry, a 403 for what the
+role may not do."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord, Timings
-from sketch2render.ui.client import ApiError, ApiUnreachable, RenderJob
-from sketch2render.ui.session import CLIENT_KEY
+from sketch2render.ui.client import ApiError, ApiUnreachable, Me, RenderJob
+from sketch2render.ui.session import FACTORY_KEY
 
 APP = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "ui" / "app.py"
 SKETCHES = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "data" / "sketches"
@@ -22,6 +24,11 @@ def png(colour: str = "white", size: tuple[int, int] = (32, 24)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def principal(name: str, role: str, *, users_can_add_styles: bool = False) -> Me:
+    admin = role == "admin"
+    return Me(name, role, admin or users_can_add_styles, admin, admin, queued=0, queue_max=8)
 
 
 def style(style_id: str, title: str, tags: list[str]) -> StyleRecord:
@@ -58,8 +65,31 @@ class FakeApi:
         self.polls = 0
         self.fail: dict[str, Exception] = {}  # method name -> exception to raise
         self.final_status = "succeeded"
+        self.keys: dict[str, Me] = {}  # key -> principal; empty: a keyless loopback server
+        self.key: str | None = None  # the key the UI built its client with
+        self.connected: list[str | None] = []  # every key a client was built with
+        self.listed_everyone: list[bool] = []  # the `all` flag of each list_renders call
+
+    def connect(self, base_url: str, api_key: str | None) -> FakeApi:
+        """The client factory the UI's session uses (`session.FACTORY_KEY`)."""
+        self.key = api_key
+        self.connected.append(api_key)
+        return self
+
+    def caller(self) -> Me:
+        if not self.keys:
+            return principal("anonymous", "admin")
+        if self.key not in self.keys:
+            raise ApiError("unauthorized", "missing API key" if not self.key else "unknown API key", 401)
+        return self.keys[self.key]
+
+    def _forbid(self, allowed: bool, what: str) -> None:
+        if not allowed:
+            me = self.caller()
+            raise ApiError("forbidden", f"{me.name!r} has role {me.role}; {what} needs an admin key", 403)
 
     def _check(self, method: str) -> None:
+        self.caller()
         if method in self.fail:
             raise self.fail[method]
 
@@ -67,7 +97,12 @@ class FakeApi:
     def readiness(self) -> dict:
         if isinstance(self.ready, Exception):
             raise self.ready
+        self.caller()
         return self.ready
+
+    def me(self) -> Me:
+        self._check("me")
+        return self.caller()
 
     def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:
         self._check("list_styles")
@@ -86,12 +121,15 @@ class FakeApi:
 
     def add_style(self, image: bytes, filename: str, *, title: str = "", tags=None, **meta) -> tuple[StyleRecord, bool]:
         self._check("add_style")
+        self._forbid(self.caller().can_add_styles, "adding styles")
         self.added.append({"filename": filename, "title": title, "tags": tags, **meta})
         record = style("ddd444", title, tags or [])
         self.styles.append(record)
         return record, True
 
     def delete_style(self, style_id: str) -> StyleRecord:
+        self._check("delete_style")
+        self._forbid(self.caller().can_remove_styles, "removing styles")
         self.deleted.append(style_id)
         record = next(s for s in self.styles if s.id == style_id)
         self.styles.remove(record)
@@ -148,7 +186,10 @@ class FakeApi:
         n = int(params.get("num_images", 1))
         return RenderJob(status="succeeded", step=steps, total=steps, result=self.recipe(params), image_count=n, **base)
 
-    def list_renders(self, offset: int = 0, limit: int = 20) -> tuple[list[RenderJob], int]:
+    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
+        self._check("list_renders")
+        self._forbid(not everyone or self.caller().can_see_all_jobs, "listing every principal's jobs")
+        self.listed_everyone.append(everyone)
         jobs = []
         for i in range(len(self.submitted)):
             self.polls = 10_000  # finished
@@ -180,10 +221,10 @@ def app(fake_api: FakeApi):
 
     def make() -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=30)
-        at.session_state[CLIENT_KEY] = fake_api
+        at.session_state[FACTORY_KEY] = fake_api.connect
         return at
 
     return make
 
 
-__all__ = ["ApiError", "ApiUnreachable", "FakeApi", "SKETCHES", "png"]
+__all__ = ["ApiError", "ApiUnreachable", "FakeApi", "SKETCHES", "png", "principal"]

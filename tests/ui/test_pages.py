@@ -9,8 +9,9 @@ import sys
 import httpx
 import numpy as np
 import pytest
-from conftest import SKETCHES, FakeApi, png
+from conftest import SKETCHES, FakeApi, png, principal
 from PIL import Image
+from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
 
 from sketch2render.config import Settings
 from sketch2render.errors import NoEdges
@@ -242,6 +243,63 @@ def test_history_without_the_sketch_still_shows_the_render(app, fake_api: FakeAp
     assert "**Sketch**" not in [m.value for m in at.markdown]
     assert [b.label for b in at.download_button] == ["Download"]
     assert "Render again (same seed)" not in [b.label for b in at.button]
+
+
+# --- signing in, who am I, permissions -------------------------------------------------------
+def team(fake_api: FakeApi, **kwargs) -> FakeApi:
+    fake_api.keys = {
+        "alice-key": principal("alice", "user", **kwargs),
+        "root-key": principal("root", "admin"),
+    }
+    return fake_api
+
+
+def sign_in(at, key: str):
+    at.text_input(key="sign_in_key").input(key)
+    return at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+
+
+def test_a_401_asks_for_a_key_and_the_page_loads_once_signed_in(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    at = app().run()
+    no_exceptions(at)
+    assert at.title[0].value == "Sign in"
+    assert at.text_input(key="sign_in_key").proto.type == TextInputProto.PASSWORD
+    assert not [b for b in at.button if b.label == "Render"]  # no page behind the box
+    assert "**● Sign in needed**" in " ".join(m.value for m in at.sidebar.markdown)
+
+    sign_in(at, "  alice-key ")
+    no_exceptions(at)
+    assert not [t for t in at.title if t.value == "Sign in"]
+    assert button(at, "Render").disabled  # the Render page, waiting for a sketch
+    assert fake_api.key == "alice-key" and at.session_state["s2r_api_key"] == "alice-key"
+    assert ":material/person: **alice** · user" in [m.value for m in at.sidebar.markdown]
+
+    at.text_input(key="prompt").input("a vase").run()  # every later call carries the key
+    assert fake_api.searches == [("a vase", 3)] and set(fake_api.connected[-3:]) == {"alice-key"}
+
+    at.button(key="sign_out").click().run()
+    no_exceptions(at)
+    assert at.title[0].value == "Sign in" and fake_api.key is None
+    assert "s2r_api_key" not in at.session_state and "prompt" not in at.session_state
+
+
+def test_a_wrong_key_is_refused_and_asked_for_again(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    at = sign_in(app().run(), "guess")
+    no_exceptions(at)
+    assert at.title[0].value == "Sign in"
+    assert "That key was refused: unknown API key" in at.error[0].value
+    sign_in(at, "root-key")
+    assert ":material/person: **root** · admin" in [m.value for m in at.sidebar.markdown]
+
+
+def test_a_keyless_server_asks_for_nothing(app, fake_api: FakeApi) -> None:
+    at = app().run()
+    no_exceptions(at)
+    assert not [t for t in at.title if t.value == "Sign in"]
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "anonymous" not in sidebar and "Sign out" not in [b.label for b in at.sidebar.button]
 
 
 # --- the pieces under the pages -------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The web UI's entry point: `streamlit run ui/app.py -- --api-url URL`.
 
 It sets up the page, asks the API whether it is ready (sidebar status, the smoke-test banner, or
-how to start the API when nothing answers) and hands over to one of three pages in `views/`:
-Render, Style library and History. The UI is a client of the HTTP API only; it loads no model.
+how to start the API when nothing answers), and, when the API wants a key this browser session has
+not given (a 401), shows a sign-in box instead of the page. Signed in, it asks `/v1/me` who the
+caller is (shown in the sidebar, and read by the pages to hide what the role may not do) and hands
+over to one of three pages in `views/`: Render, Style library and History. The UI is a client of
+the HTTP API only; it loads no model.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import sys
 import streamlit as st
 
 from sketch2render.ui import session
-from sketch2render.ui.client import ApiError, ApiUnreachable
+from sketch2render.ui.client import ApiClient, ApiError, ApiUnreachable, Me
 from sketch2render.ui.widgets import show_unreachable, smoke_banner
+
+REFUSED_STATE = "s2r_key_refused"  # why the key this session signed in with was refused
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -23,12 +28,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_known_args(argv)[0]
 
 
-def sidebar_status(ready: dict | None, error: str | None) -> None:
+def sign_in_box(message: str) -> None:
+    """The API wants a key: ask for this person's own, kept in this browser session only."""
+    st.title("Sign in")
+    if refused := st.session_state.pop(REFUSED_STATE, None):
+        st.error(f"That key was refused: {refused}", icon=":material/key_off:")
+    else:
+        st.info(f"This sketch2render server needs an API key ({message}).", icon=":material/key:")
+    with st.form("sign_in", border=True):
+        key = st.text_input("API key", type="password", key="sign_in_key", placeholder="the key you were given")
+        submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
+    st.caption(
+        "Ask the server's admin for a key (`sketch2render keys add NAME --role user`). It stays in this "
+        "browser tab's session and is sent only to the API; signing out or closing the tab forgets it."
+    )
+    if submitted:
+        if key.strip():
+            session.sign_in(key)
+            st.rerun()
+        st.error("Enter your API key first.")
+
+
+def sidebar_status(ready: dict | None, error: str | None, me: Me | None = None, *, signed_out: bool = False) -> None:
     with st.sidebar:
         st.markdown("### :material/draw: sketch2render")
         st.caption("Sketch + a few words → a render that keeps your lines.")
         with st.container(border=True):
-            if ready is None:
+            if signed_out:
+                st.markdown(":orange[**● Sign in needed**]")
+                st.caption("The API answers only with a key.")
+            elif ready is None:
                 st.markdown(":red[**● API unreachable**]" if error is None else ":red[**● API error**]")
                 if error:
                     st.caption(error)
@@ -44,6 +73,22 @@ def sidebar_status(ready: dict | None, error: str | None) -> None:
                     f"queue: {queue.get('depth', 0)} / {queue.get('max', '?')}"
                 )
             st.caption(f"`{session.api_url()}`")
+            if me is not None and me.name != "anonymous":  # a keyless loopback server: nobody to name
+                st.markdown(f":material/person: **{me.name}** · {me.role}")
+            if session.signed_in_key():
+                if st.button("Sign out", icon=":material/logout:", key="sign_out", type="tertiary"):
+                    session.sign_out()
+                    st.rerun()
+
+
+def who_am_i(client: ApiClient) -> Me | None:
+    """`/v1/me`, remembered for the pages of this run; None when the API cannot say (an older API)."""
+    try:
+        me = client.me()
+    except ApiError:
+        me = None
+    st.session_state[session.ME_STATE] = me
+    return me
 
 
 def main() -> None:
@@ -64,9 +109,18 @@ def main() -> None:
         sidebar_status(None, None)
         show_unreachable(client.base_url)
         st.stop()
-    except ApiError as exc:  # e.g. 401: the pages will say the same about their own calls
-        error = exc.message
-    sidebar_status(ready, error)
+    except ApiError as exc:
+        if exc.status == 401:  # no key, or one the API does not know (any more)
+            if session.signed_in_key():
+                session.sign_out()
+                st.session_state[REFUSED_STATE] = exc.message
+                st.rerun()
+            sidebar_status(None, None, signed_out=True)
+            sign_in_box(exc.message)
+            st.stop()
+        error = exc.message  # the pages will say the same about their own calls
+    me = who_am_i(client) if ready is not None else None
+    sidebar_status(ready, error, me)
     if ready and ready.get("smoke_test"):
         st.warning(smoke_banner(ready), icon=":material/science:")
     elif ready and not ready.get("models_loaded", True):

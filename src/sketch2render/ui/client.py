@@ -43,6 +43,34 @@ class ApiUnreachable(Exception):
 
 
 @dataclass(frozen=True)
+class Me:
+    """Who the key is and what it may do (`GET /v1/me`); the API enforces it, the UI only adapts."""
+
+    name: str
+    role: str
+    can_add_styles: bool = True
+    can_remove_styles: bool = True
+    can_see_all_jobs: bool = True
+    queued: int = 0
+    queue_max: int = 0
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Me:
+        try:
+            return cls(
+                name=str(body["name"]),
+                role=str(body["role"]),
+                can_add_styles=bool(body.get("can_add_styles", False)),
+                can_remove_styles=bool(body.get("can_remove_styles", False)),
+                can_see_all_jobs=bool(body.get("can_see_all_jobs", False)),
+                queued=int(body.get("queued") or 0),
+                queue_max=int(body.get("queue_max") or 0),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ApiError("bad_response", "the API sent a /v1/me answer this UI cannot read") from None
+
+
+@dataclass(frozen=True)
 class RenderJob:
     """A render job as the API reports it (a history entry lacks params and result)."""
 
@@ -58,6 +86,7 @@ class RenderJob:
     result: RenderRecipe | None = None
     image_count: int = 0
     warning: str | None = None
+    owner: str | None = None  # the principal that submitted it (shown when listing everyone's)
 
     @property
     def terminal(self) -> bool:
@@ -87,6 +116,7 @@ class RenderJob:
             result=result,
             image_count=len(images) or (len(result.metrics) if result and result.metrics else 0),
             warning=body.get("warning"),
+            owner=body.get("owner"),
         )
 
 
@@ -176,6 +206,10 @@ class ApiClient:
         """`/readyz` (its 503 "not ready" body is an answer too): ready, reasons, profile, smoke_test, …"""
         return self._request("GET", "/readyz", ok=(503,), timeout=5.0).json()
 
+    def me(self) -> Me:
+        """`/v1/me`: the caller's name, role and permissions (401 without a valid key)."""
+        return Me.from_json(self._json("GET", "/v1/me", timeout=5.0))
+
     # --- styles -----------------------------------------------------------------------------
     def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:
         body = self._json("GET", "/v1/styles", params={"offset": offset, "limit": limit})
@@ -218,8 +252,12 @@ class ApiClient:
                     self._jobs[job_id] = job
         return job
 
-    def list_renders(self, offset: int = 0, limit: int = 20) -> tuple[list[RenderJob], int]:
-        body = self._json("GET", "/v1/renders", params={"offset": offset, "limit": limit})
+    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
+        """The caller's renders, newest first; `everyone=True` (admins only, else a 403): every principal's."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if everyone:
+            params["all"] = "true"
+        body = self._json("GET", "/v1/renders", params=params)
         return [RenderJob.from_json(j) for j in body["items"]], int(body.get("total", 0))
 
     def cancel_render(self, job_id: str) -> None:
