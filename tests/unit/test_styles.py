@@ -68,6 +68,24 @@ def test_lexical_side_finds_words_and_fuses(library):
     assert hits[0].lexical > 0 and hits[1].lexical == 0
 
 
+def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library):
+    """Known answer: a style first for the words and second for CLIP scores (1/61 + 1/62) / (2/61)
+    (RRF with k = 60, both weights 1); without the word side it would be only second."""
+    red = add(library, (250, 0, 0), "plain one")
+    reddish = add(library, (200, 40, 40), "Crimson poster", ["crimson"])
+    hits = library.search("red crimson", k=2)
+    assert [h.id for h in hits] == [reddish.id, red.id]  # the word match lifts the second-reddest to first
+    assert hits[0].lexical > 0 and hits[1].lexical == 0
+    assert hits[0].score == pytest.approx((1 / 61 + 1 / 62) / (2 / 61), abs=1e-6)
+    assert hits[1].score == pytest.approx((1 / 61) / (2 / 61), abs=1e-6)
+    from sketch2render.styles.lexical import reciprocal_rank_fusion
+
+    fused = reciprocal_rank_fusion({"a": 0.9, "b": 0.8}, {"b": 3.0}, dense_weight=1.0, lexical_weight=1.0, k=60)
+    assert fused == pytest.approx({"a": (1 / 61) / (2 / 61), "b": (1 / 62 + 1 / 61) / (2 / 61)})
+    words_off = reciprocal_rank_fusion({"a": 0.9, "b": 0.8}, {"b": 3.0}, dense_weight=1.0, lexical_weight=0.0, k=60)
+    assert words_off["a"] > words_off["b"]  # the lexical weight is what lifts b
+
+
 def test_tag_filter_and_min_score(library):
     add(library, (250, 0, 0), "red a", ["poster"])
     b = add(library, (240, 20, 0), "red b", ["painting"])
