@@ -68,6 +68,7 @@ class FakeApi:
         self.keys: dict[str, Me] = {}  # key -> principal; empty: a keyless loopback server
         self.key: str | None = None  # the key the UI built its client with
         self.connected: list[str | None] = []  # every key a client was built with
+        self.owners: list[str] = []  # the principal of each submitted job
         self.listed_everyone: list[bool] = []  # the `all` flag of each list_renders call
 
     def connect(self, base_url: str, api_key: str | None) -> FakeApi:
@@ -139,6 +140,7 @@ class FakeApi:
     def submit_render(self, sketch: bytes, params: dict, filename: str = "sketch.png") -> str:
         self._check("submit_render")
         self.submitted.append((sketch, params, filename))
+        self.owners.append(self.caller().name)
         self.polls = 0
         return f"job{len(self.submitted)}"
 
@@ -173,7 +175,8 @@ class FakeApi:
         params = self.submitted[int(job_id.removeprefix("job")) - 1][1]
         self.polls += 1
         steps = int(params.get("steps", 20))
-        base = {"id": job_id, "prompt": params["prompt"], "params": params, "created_at": 1_700_000_000.0}
+        owner = self.owners[int(job_id.removeprefix("job")) - 1]
+        base = {"id": job_id, "prompt": params["prompt"], "params": params, "created_at": 1.7e9, "owner": owner}
         if self.polls == 1:
             return RenderJob(status="queued", **base)
         if self.polls <= 1 + steps:
@@ -191,7 +194,10 @@ class FakeApi:
         self._forbid(not everyone or self.caller().can_see_all_jobs, "listing every principal's jobs")
         self.listed_everyone.append(everyone)
         jobs = []
+        name = self.caller().name
         for i in range(len(self.submitted)):
+            if not (everyone or self.owners[i] == name):
+                continue  # the API lists only the caller's own jobs
             self.polls = 10_000  # finished
             jobs.append(self.get_render(f"job{i + 1}"))
         return jobs[offset : offset + limit], len(jobs)

@@ -302,6 +302,65 @@ def test_a_keyless_server_asks_for_nothing(app, fake_api: FakeApi) -> None:
     assert "anonymous" not in sidebar and "Sign out" not in [b.label for b in at.sidebar.button]
 
 
+def test_a_user_sees_no_remove_or_add_controls_and_is_told_why(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    at = sign_in(app().run(), "alice-key")
+    at.switch_page("views/library.py").run()
+    no_exceptions(at)
+    assert "**Great Wave**" in [m.value for m in at.markdown]  # the library itself is readable
+    assert not [b for b in at.button if b.label.startswith("Delete")]
+    assert not [e for e in at.expander if e.label == "Add a style"]
+    assert (
+        ":material/lock: Your role (user) may browse and search the library; adding or removing styles needs an admin."
+        in [c.value for c in at.caption]
+    )
+
+
+def test_a_user_allowed_to_add_styles_still_cannot_remove_them(app, fake_api: FakeApi) -> None:
+    team(fake_api, users_can_add_styles=True)
+    at = sign_in(app().run(), "alice-key").switch_page("views/library.py").run()
+    no_exceptions(at)
+    assert [e.label for e in at.expander] == ["Add a style"]
+    assert not [b for b in at.button if b.label.startswith("Delete")]
+    assert any("Your role (user) may add styles but not remove them" in c.value for c in at.caption)
+
+
+def test_an_admin_sees_every_control_and_the_all_renders_toggle(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    for key in ("alice-key", "root-key"):
+        fake_api.key = key
+        fake_api.submit_render(SKETCH, {"prompt": f"{key} vase", "steps": 4, "seed": 99})
+    at = sign_in(app().run(), "root-key").switch_page("views/library.py").run()
+    no_exceptions(at)
+    assert len([b for b in at.button if b.label == "Delete…"]) == 3 and not any(
+        "Your role" in c.value for c in at.caption
+    )
+    at.switch_page("views/history.py").run()
+    no_exceptions(at)
+    assert [m.value for m in at.markdown if m.value.startswith("**")] == [
+        "**root-key vase**"
+    ]  # only the admin's own by default
+    at.toggle(key="history_everyone").set_value(True).run()
+    no_exceptions(at)
+    assert fake_api.listed_everyone[-1] is True
+    prompts = {m.value for m in at.markdown}
+    assert {"**alice-key vase**", "**root-key vase**"} <= prompts
+    assert any("by **alice**" in m.value for m in at.markdown)
+
+
+def test_a_user_sees_only_their_renders_and_no_toggle(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    for key in ("alice-key", "root-key"):
+        fake_api.key = key
+        fake_api.submit_render(SKETCH, {"prompt": f"{key} vase", "steps": 4, "seed": 99})
+    at = sign_in(app().run(), "alice-key").switch_page("views/history.py").run()
+    no_exceptions(at)
+    assert not at.toggle and fake_api.listed_everyone == [False]
+    assert "**alice-key vase**" in [m.value for m in at.markdown]
+    assert "**root-key vase**" not in [m.value for m in at.markdown]
+    assert at.caption[0].value.startswith("Your renders, newest first")
+
+
 # --- the pieces under the pages -------------------------------------------------------------
 def test_client_turns_answers_into_typed_results_and_readable_errors() -> None:
     seen: list[httpx.Request] = []

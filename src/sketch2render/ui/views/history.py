@@ -1,7 +1,8 @@
 """History page: past renders (`GET /v1/renders`, newest first) as cards with a thumbnail and the
 main parameters; opening one shows it as the Render page does, beside its original sketch (which the
 API keeps: `GET /v1/renders/{id}/sketch`). "Render again" re-submits that sketch with the render's
-parameters and opens the new job, followed live."""
+parameters and opens the new job, followed live. The API lists only the caller's own renders; an
+admin may switch to everyone's (`?all=true`), each card then naming whose it is."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ PAGE_SIZE = 12
 COLUMNS = 4
 OPEN_KEY = "history_open"  # id of the render being looked at
 OFFSET_KEY = "history_offset"
+EVERYONE_KEY = "history_everyone"  # an admin's "Everyone's renders" toggle
 STATUS_BADGE = {
     "succeeded": ":green-badge[succeeded]",
     "failed": ":red-badge[failed]",
@@ -48,7 +50,7 @@ def parameters_line(job: RenderJob) -> str:
     return "  \n".join(parts)
 
 
-def render_card(client: ApiClient, summary: RenderJob) -> None:
+def render_card(client: ApiClient, summary: RenderJob, *, show_owner: bool = False) -> None:
     with st.container(border=True):
         if summary.status == "succeeded":
             thumb = image_bytes(lambda: client.render_image(summary.id))
@@ -56,7 +58,8 @@ def render_card(client: ApiClient, summary: RenderJob) -> None:
                 st.image(thumb, width="stretch")
         prompt = summary.prompt if len(summary.prompt) <= 80 else summary.prompt[:79] + "…"
         st.markdown(f"**{prompt}**")
-        st.markdown(f"{STATUS_BADGE.get(summary.status, summary.status)} {fmt_time(summary.created_at)}")
+        owner = f" · by **{summary.owner or 'unknown'}**" if show_owner else ""
+        st.markdown(f"{STATUS_BADGE.get(summary.status, summary.status)} {fmt_time(summary.created_at)}{owner}")
         try:
             job = client.get_render(summary.id) if summary.terminal else summary
         except ApiError:
@@ -109,16 +112,28 @@ def page() -> None:
         show_one(client, job_id)
         return
     st.title("History")
-    st.caption("Every render this server made, newest first. Open one to see it in full and download it.")
+    me = session.me()
+    named = me is not None and me.name != "anonymous"  # keyless loopback: every render is the one person's
+    title_col, toggle_col = st.columns([4, 1], vertical_alignment="bottom")
+    everyone = False
+    if me is not None and named and me.can_see_all_jobs:
+        everyone = toggle_col.toggle(
+            "Everyone's renders",
+            key=EVERYONE_KEY,
+            on_change=lambda: st.session_state.pop(OFFSET_KEY, None),
+            help="As an admin you may see every principal's renders, not only your own.",
+        )
+    whose = "Every principal's renders" if everyone else "Your renders" if named else "Every render this server made"
+    title_col.caption(f"{whose}, newest first. Open one to see it in full and download it.")
     offset = st.session_state.get(OFFSET_KEY, 0)
-    jobs, total = client.list_renders(offset, PAGE_SIZE)
+    jobs, total = client.list_renders(offset, PAGE_SIZE, everyone=everyone)
     if not jobs:
         st.info("No renders yet: make one on the Render page.", icon=":material/history:")
         return
     for start in range(0, len(jobs), COLUMNS):
         for col, summary in zip(st.columns(COLUMNS), jobs[start : start + COLUMNS], strict=False):
             with col:
-                render_card(client, summary)
+                render_card(client, summary, show_owner=everyone)
     newer, where, older = st.columns([1, 3, 1], vertical_alignment="center")
     if newer.button("Newer", icon=":material/chevron_left:", disabled=offset == 0, width="stretch"):
         st.session_state[OFFSET_KEY] = max(0, offset - PAGE_SIZE)

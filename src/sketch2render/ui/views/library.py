@@ -1,5 +1,6 @@
 """Style library page: the styles as a grid (thumbnail, title, tags, license), search by meaning
-and words, add a style (image + metadata), delete one after a confirmation."""
+and words, add a style (image + metadata), delete one after a confirmation. Adding and deleting are
+shown only to a caller whose role may do them (`/v1/me`), with a line saying why otherwise."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import streamlit as st
 
 from sketch2render.schemas import StyleRecord
 from sketch2render.ui import session
-from sketch2render.ui.client import ApiClient, ApiError
+from sketch2render.ui.client import ApiClient, ApiError, Me
 from sketch2render.ui.widgets import fmt_score, guarded, short, show_error, style_thumbnail, tag_badges
 
 COLUMNS = 5
@@ -38,7 +39,16 @@ def delete_controls(client: ApiClient, record: StyleRecord) -> None:
         st.rerun()
 
 
-def style_card(client: ApiClient, record: StyleRecord, score: str | None = None) -> None:
+def permission_note(me: Me | None) -> str | None:
+    """One line on what this caller's role may not do here, or None when it may do everything."""
+    if me is None or me.can_remove_styles:
+        return None
+    if me.can_add_styles:
+        return f"Your role ({me.role}) may add styles but not remove them; an admin can."
+    return f"Your role ({me.role}) may browse and search the library; adding or removing styles needs an admin."
+
+
+def style_card(client: ApiClient, record: StyleRecord, score: str | None = None, *, can_remove: bool = True) -> None:
     with st.container(border=True):
         style_thumbnail(client, record.id)
         title = record.title or record.id
@@ -49,7 +59,8 @@ def style_card(client: ApiClient, record: StyleRecord, score: str | None = None)
         st.caption((f"{credit}  \n" if credit else "") + short(record.license or "license not given", 60))
         if score:
             st.caption(score)
-        delete_controls(client, record)
+        if can_remove:
+            delete_controls(client, record)
 
 
 def add_style_form(client: ApiClient, expanded: bool) -> None:
@@ -94,6 +105,9 @@ def add_style_form(client: ApiClient, expanded: bool) -> None:
 @guarded
 def page() -> None:
     client = session.get_client()
+    me = session.me()  # None: the API did not say (the API refuses what the role may not do anyway)
+    can_add = me is None or me.can_add_styles
+    can_remove = me is None or me.can_remove_styles
     st.title("Style library")
     st.caption("Reference images a render borrows its look from, found by meaning (CLIP) and by words (BM25).")
     if notice := st.session_state.pop(NOTICE_KEY, None):
@@ -104,7 +118,10 @@ def page() -> None:
         "Search styles", key="library_query", live="400ms", icon=":material/search:",
         placeholder="e.g. misty mountains, ink",
     ) or "").strip()  # fmt: skip
-    add_style_form(client, expanded=total == 0)
+    if note := permission_note(me):
+        st.caption(f":material/lock: {note}")
+    if can_add:
+        add_style_form(client, expanded=total == 0)
     if query:
         hits = client.search_styles(query, k=min(max(total, 1), 24))
         count_col.caption(f"{len(hits)} best matches for “{query}”")
@@ -115,12 +132,13 @@ def page() -> None:
         count_col.caption(f"{total} style{'s' if total != 1 else ''}")
         cards = [(r, None) for r in records]
     if not cards:
-        st.info("No styles yet: add one above, or run `sketch2render styles import-defaults`.")
+        how = "add one above, or run" if can_add else "an admin can add some, or run"
+        st.info(f"No styles yet: {how} `sketch2render styles import-defaults`.")
         return
     for start in range(0, len(cards), COLUMNS):
         for col, (record, score) in zip(st.columns(COLUMNS), cards[start : start + COLUMNS], strict=False):
             with col:
-                style_card(client, record, score)
+                style_card(client, record, score, can_remove=can_remove)
 
 
 page()
