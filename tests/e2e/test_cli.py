@@ -97,3 +97,12 @@ def test_models_build_tiny_and_info(env, tmp_path, tiny_models_dir):
     occupied.mkdir()
     shutil.copy(SKETCH, occupied / "not-models.png")
     assert "not a model folder" in one_line_error(run(env, "models", "build-tiny", str(occupied)))
+
+
+def test_a_new_data_folder_starts_with_the_bundled_styles_once(env):
+    fresh = {**env, "S2R_BUNDLED_STYLES": "true"}
+    listed = json.loads(run(fresh, "styles", "list", "--limit", "100", "--json").stdout)
+    assert len(listed) == 21 and all(r["license"] for r in listed)  # with their licenses
+    for record in listed[:20]:
+        run(fresh, "styles", "remove", record["id"])
+    assert len(json.loads(run(fresh, "styles", "list", "--json").stdout)) == 1  # not re-imported

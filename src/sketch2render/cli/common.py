@@ -74,14 +74,29 @@ def warn_if_smoke(models: ModelSet) -> None:
         typer.secho(f"WARNING: {models.warning}", err=True, fg="yellow", bold=True)
 
 
-def open_library(cfg: Settings) -> StyleLibrary:
-    """Resolve models and open the style library (no diffusion pipeline)."""
+def open_library(cfg: Settings, *, bundled: bool = True) -> StyleLibrary:
+    """Resolve models and open the style library (no diffusion pipeline); a new one gets the
+    bundled styles unless `bundled` is False (`styles import-defaults` does it itself)."""
     from ..models import resolve_models  # the model stack only when a command needs it
     from ..styles import build_embeddings, build_library
 
     models = resolve_models(cfg)
     warn_if_smoke(models)
-    return build_library(cfg, build_embeddings(cfg, models), models)
+    library = build_library(cfg, build_embeddings(cfg, models), models)
+    if bundled:
+        bundled_styles_once(cfg, library)
+    return library
+
+
+def bundled_styles_once(cfg: Settings, library: StyleLibrary) -> None:
+    """A new data folder starts with the bundled styles, whichever command uses it first (the API
+    does the same at start); once, so a library its owner emptied stays empty."""
+    if cfg.bundled_styles:
+        from ..styles.defaults import import_bundled_once
+
+        added = import_bundled_once(library, cfg.styles_dir)
+        if added:
+            typer.secho(f"new style library: imported {added} bundled public-domain styles", err=True)
 
 
 def print_json(data) -> None:

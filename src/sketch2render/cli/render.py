@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from ..schemas import RenderParams
-from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, settings, warn_if_smoke
+from .common import (
+    JsonOpt,
+    bundled_styles_once,
+    edge,
+    fail,
+    params_from,
+    print_json,
+    progress_bar,
+    settings,
+    warn_if_smoke,
+)
 
 
 def default(name: str):
@@ -81,6 +91,7 @@ def render(
         raise fail(f"{sketch.name} is {size_mb:.1f} MB, over the {limit_mb:.1f} MB limit")
     data = sketch.read_bytes()
     service = build_service(cfg)
+    bundled_styles_once(cfg, service.library)
     warn_if_smoke(service.models)
     for style_id in params.style_ids:
         service.library.get(style_id)  # unknown id: one-line error before any work

@@ -23,7 +23,7 @@ def styles_import_defaults(
     """Add the bundled public-domain styles (idempotent)."""
     from ..styles import default_styles_dir, import_defaults, load_manifest
 
-    library = open_library(settings())
+    library = open_library(settings(), bundled=False)
     if if_empty and len(library):
         if as_json:
             print_json({"added": 0, "already_present": 0, "total": len(library)})
