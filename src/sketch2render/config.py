@@ -5,6 +5,7 @@ Everything a user can tune lives here, validated at start-up. No heavy imports.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     edge_tolerance_px: int = Field(default=2, ge=0, le=20)
 
     # --- service ---
+    log_level: Literal["debug", "info", "warning", "error"] = "info"  # the API's log (stderr)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     ui_port: int = Field(default=8501, ge=1, le=65535)
@@ -133,6 +135,23 @@ class Settings(BaseSettings):
     def limits(self) -> UploadLimits:
         """What an uploaded or imported image may be (imaging.decode_upload checks it)."""
         return UploadLimits(self.max_upload_bytes, self.max_image_pixels, self.max_side)
+
+
+TOOL_VARIABLES = {"S2R_BENCH_CACHE", "S2R_FUZZ_SECONDS"}  # read by benchmarks/ and tests/fuzz/, not settings
+
+
+def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
+    """`S2R_*` variables that are no setting (a typo: `S2R_MODEL=sd15` does nothing), each with the
+    nearest real name when one is close."""
+    import difflib
+
+    known = {f"S2R_{name.upper()}" for name in Settings.model_fields} | TOOL_VARIABLES
+    found = []
+    for name in sorted(environ if environ is not None else os.environ):
+        if name.startswith("S2R_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
 
 
 @lru_cache(maxsize=1)

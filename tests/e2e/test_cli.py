@@ -106,3 +106,13 @@ def test_a_new_data_folder_starts_with_the_bundled_styles_once(env):
     for record in listed[:20]:
         run(fresh, "styles", "remove", record["id"])
     assert len(json.loads(run(fresh, "styles", "list", "--json").stdout)) == 1  # not re-imported
+
+
+def test_a_mistyped_setting_is_named_with_the_nearest_real_one(env):
+    result = run({**env, "S2R_MODEL": "sd15"}, "models", "info", "--json")
+    assert "S2R_MODEL (did you mean S2R_MODELS?) is not a sketch2render setting" in result.output
+    from sketch2render.config import unknown_settings
+
+    assert unknown_settings({"S2R_HOME": "/x", "S2R_FUZZ_SECONDS": "5", "S2R_QUEUE_MAXX": "3"}) == [
+        "S2R_QUEUE_MAXX (did you mean S2R_QUEUE_MAX?)"
+    ]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
+from ..config import Settings, unknown_settings
 from ..errors import InvalidParameter
 from ..principals import Authenticator
 
@@ -51,7 +51,7 @@ def serve(
     port: int | None = None,
     *,
     echo: Callable[[str], Any] = print,
-    log_level: str = "info",
+    log_level: str | None = None,
 ) -> None:
     """Run the API until SIGINT / SIGTERM (blocking)."""
     from .app import create_app
@@ -61,9 +61,12 @@ def serve(
     notice = check_bind(settings, host)
     if notice:
         echo(notice)
+    log_level = log_level or settings.log_level
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s"
     )
+    for name in unknown_settings():
+        logging.getLogger("sketch2render.api").warning("%s is not a sketch2render setting; it is ignored", name)
     server = make_server(create_app(settings), host, port, log_level=log_level)
     echo(f"sketch2render API on http://{host}:{port} (docs at /docs)")
     server.run()

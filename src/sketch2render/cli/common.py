@@ -24,7 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ..config import Settings
+from ..config import Settings, unknown_settings
 from ..errors import InvalidParameter, S2RError
 from ..schemas import RenderParams
 
@@ -64,9 +64,12 @@ def edge(func):
 
 def settings() -> Settings:
     try:
-        return Settings()
+        cfg = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise fail(f"bad S2R_* setting: {str(exc).splitlines()[1:3]}") from None
+    for name in unknown_settings():
+        typer.secho(f"WARNING: {name} is not a sketch2render setting; it is ignored", fg="yellow", err=True)
+    return cfg
 
 
 def warn_if_smoke(models: ModelSet) -> None:
