@@ -361,6 +361,27 @@ def test_a_user_sees_only_their_renders_and_no_toggle(app, fake_api: FakeApi) ->
     assert at.caption[0].value.startswith("Your renders, newest first")
 
 
+def test_a_403_says_the_role_may_not_do_this(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    refusal = "'alice' has role user; this needs an admin key"
+    fake_api.fail["submit_render"] = ApiError("forbidden", refusal, 403)
+    at = sign_in(app().run(), "alice-key")
+    ready_to_render(at)
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    (error,) = at.error
+    assert error.value.startswith(f"Your role (user) may not do this: start the render ({refusal})")
+    assert "Ask an admin" in error.value
+
+
+def test_a_403_on_a_page_load_is_the_same_sentence(app, fake_api: FakeApi) -> None:
+    team(fake_api)
+    fake_api.fail["list_styles"] = ApiError("forbidden", "'alice' has role user; this needs an admin key", 403)
+    at = sign_in(app().run(), "alice-key").switch_page("views/library.py").run()
+    no_exceptions(at)
+    assert at.error[0].value.startswith("Your role (user) may not do this: 'alice' has role user")
+
+
 # --- the pieces under the pages -------------------------------------------------------------
 def test_client_turns_answers_into_typed_results_and_readable_errors() -> None:
     seen: list[httpx.Request] = []

@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from .. import imaging
+from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
 
 log = logging.getLogger("sketch2render.ui")
@@ -34,8 +35,8 @@ def smoke_banner(ready: dict) -> str:
 
 
 _HINTS = {
-    "unauthorized": "The API needs a key: set `S2R_API_KEY` to one of the server's `S2R_API_KEYS` and restart the UI.",
-    "forbidden": "The API key was refused: check `S2R_API_KEY`.",
+    "unauthorized": "The API no longer accepts this key (revoked?): reload the page to sign in again.",
+    "forbidden": "Ask an admin of this server.",
     "queue_full": "The render queue is full; try again in a moment.",
     "too_large": "Use a smaller image.",
     "models_unavailable": "The server is still loading its models (or failed to); see the sidebar.",
@@ -44,11 +45,23 @@ _HINTS = {
 
 
 # --- errors ---------------------------------------------------------------------------------
+def forbidden_message(exc: ApiError, doing: str = "") -> str:
+    """A 403 in the caller's terms: their role (from `/v1/me`) may not do what they asked."""
+    me = session.me()
+    role = f"Your role ({me.role})" if me is not None else "Your role"
+    what = f"{doing} ({exc.message})" if doing else exc.message
+    return f"{role} may not do this: {what}"
+
+
 def show_error(exc: ApiError, doing: str = "") -> None:
     """An API error as one readable message, with a hint when we know what helps."""
+    hint = _HINTS.get(exc.code, "")
+    if exc.status == 403 or exc.code == "forbidden":
+        text = forbidden_message(exc, doing)
+        st.error(f"{text}  \n{_HINTS['forbidden']}", icon=":material/lock:")
+        return
     prefix = f"Could not {doing}: " if doing else ""
     message = exc.message[:1].upper() + exc.message[1:] if not prefix else exc.message
-    hint = _HINTS.get(exc.code, "")
     st.error(f"{prefix}{message}" + (f"  \n{hint}" if hint else ""), icon=":material/error:")
 
 
