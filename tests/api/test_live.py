@@ -3,21 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 from api.conftest import assert_error, submit, wait_for
 from api.fakes import FakeRenderService
-
-
-def _events(text: str) -> list[tuple[str, dict]]:
-    out = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
-        if lines:
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
+from api.test_renders import _events
 
 
 def test_events_carry_every_step_and_previews_that_the_preview_route_serves(harness):

@@ -113,7 +113,8 @@ class JobStore:
         """Store a job (input file first, then the row); returns (job, created). An existing job
         with the same idempotency key and hash is returned as is; a different hash is a 422.
         A full queue, or an owner with `owner_max` jobs waiting, is a 429. With a `live_session` the
-        job goes to the live lane (`submit_live`'s rules)."""
+        job goes to the live lane (lanes.py). (Long on purpose: the file first, then the row in one
+        transaction with the authoritative checks.)"""
         # 1. Cheap checks before touching the disk (repeated inside the transaction).
         if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
             return existing, False

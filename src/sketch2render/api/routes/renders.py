@@ -88,6 +88,7 @@ def submit_render(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
 ) -> JSONResponse:
+    # (Long on purpose: every check a submission passes before it is stored, in order, in one place.)
     # 1. Fields were checked by name, parameters by `render_params` (422 naming the field); the key.
     key = _idempotency_key(idempotency_key, caller.name)
     if live_session is not None and params.speed != "live":
