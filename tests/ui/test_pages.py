@@ -289,7 +289,8 @@ def test_a_wrong_key_is_refused_and_asked_for_again(app, fake_api: FakeApi) -> N
     at = sign_in(app().run(), "guess")
     no_exceptions(at)
     assert at.title[0].value == "Sign in"
-    assert "That key was refused: unknown API key" in at.error[0].value
+    assert "That key was not accepted (mistyped, or revoked)" in at.error[0].value
+    assert "s2r_api_key" not in at.session_state
     sign_in(at, "root-key")
     assert ":material/person: **root** · admin" in [m.value for m in at.sidebar.markdown]
 

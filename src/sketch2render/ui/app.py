@@ -19,7 +19,7 @@ from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError, ApiUnreachable, Me
 from sketch2render.ui.widgets import show_unreachable, smoke_banner
 
-REFUSED_STATE = "s2r_key_refused"  # why the key this session signed in with was refused
+REFUSED_STATE = "s2r_key_refused"  # the key this session signed in with was just refused
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -28,19 +28,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_known_args(argv)[0]
 
 
-def sign_in_box(message: str) -> None:
+def sign_in_box() -> None:
     """The API wants a key: ask for this person's own, kept in this browser session only."""
     st.title("Sign in")
-    if refused := st.session_state.pop(REFUSED_STATE, None):
-        st.error(f"That key was refused: {refused}", icon=":material/key_off:")
+    if st.session_state.pop(REFUSED_STATE, False):
+        st.error("That key was not accepted (mistyped, or revoked): check it and try again.", icon=":material/key_off:")
     else:
-        st.info(f"This sketch2render server needs an API key ({message}).", icon=":material/key:")
-    with st.form("sign_in", border=True):
+        st.info("This sketch2render server needs an API key: sign in with yours.", icon=":material/key:")
+    with st.form("sign_in", border=True, clear_on_submit=True):
         key = st.text_input("API key", type="password", key="sign_in_key", placeholder="the key you were given")
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
     st.caption(
         "Ask the server's admin for a key (`sketch2render keys add NAME --role user`). It stays in this "
-        "browser tab's session and is sent only to the API; signing out or closing the tab forgets it."
+        "browser tab's session and is sent only to the API; signing out, reloading or closing the tab forgets it."
     )
     if submitted:
         if key.strip():
@@ -113,10 +113,10 @@ def main() -> None:
         if exc.status == 401:  # no key, or one the API does not know (any more)
             if session.signed_in_key():
                 session.sign_out()
-                st.session_state[REFUSED_STATE] = exc.message
+                st.session_state[REFUSED_STATE] = True
                 st.rerun()
             sidebar_status(None, None, signed_out=True)
-            sign_in_box(exc.message)
+            sign_in_box()
             st.stop()
         error = exc.message  # the pages will say the same about their own calls
     me = who_am_i(client) if ready is not None else None
