@@ -55,3 +55,16 @@ def test_up_reaches_the_api_where_it_binds():
     assert _client_host("127.0.0.1") == "127.0.0.1"
     assert _client_host("0.0.0.0") == "127.0.0.1" and _client_host("::") == "127.0.0.1"
     assert _client_host("192.168.1.20") == "192.168.1.20" and _client_host("::1") == "[::1]"
+
+
+def test_the_ui_listens_beyond_loopback_only_with_keys(tmp_path):
+    from typer.testing import CliRunner
+
+    from sketch2render.cli import app
+    from sketch2render.cli.serve import ui_command
+
+    refused = CliRunner().invoke(app, ["ui"], env={"S2R_HOME": str(tmp_path), "S2R_HOST": "0.0.0.0"})
+    assert refused.exit_code == 1 and "refusing to listen on 0.0.0.0" in refused.output
+    command = ui_command(8501, "http://10.0.0.5:8000", 20 * 1024 * 1024, "0.0.0.0")
+    assert command[command.index("--server.address") + 1] == "0.0.0.0"
+    assert ui_command(8501, "http://127.0.0.1:8000", 1024)[command.index("--server.address") + 1] == "127.0.0.1"

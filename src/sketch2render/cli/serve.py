@@ -29,10 +29,10 @@ def serve(
     run_server(settings(), host=host, port=port)
 
 
-def ui_command(port: int, api_url: str, max_upload_bytes: int) -> list[str]:
+def ui_command(port: int, api_url: str, max_upload_bytes: int, address: str = "127.0.0.1") -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT),
-        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--server.maxUploadSize", str(max(1, max_upload_bytes // (1024 * 1024))),  # the API's limit
         "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
@@ -43,9 +43,13 @@ def ui_command(port: int, api_url: str, max_upload_bytes: int) -> list[str]:
 
 @edge
 def ui(port: Annotated[int | None, typer.Option(help="Default: S2R_UI_PORT (8501).")] = None) -> None:
-    """Run the web UI (it talks to the API at S2R_API_URL)."""
+    """Run the web UI (it talks to the API at S2R_API_URL). It listens on S2R_HOST: beyond loopback
+    only when API keys exist, and then every visitor signs in with their own key."""
+    from ..api.server import check_bind
+
     cfg = settings()
-    os.execv(sys.executable, ui_command(port or cfg.ui_port, cfg.api_url, cfg.max_upload_bytes))
+    check_bind(cfg, cfg.host)  # beyond loopback without keys: refused
+    os.execv(sys.executable, ui_command(port or cfg.ui_port, cfg.api_url, cfg.max_upload_bytes, cfg.host))
 
 
 def _client_host(host: str) -> str:
@@ -133,14 +137,20 @@ def _up(cfg: Settings, api_port: int, ui_port: int, env: dict[str, str]) -> None
     check_bind(cfg, cfg.host)  # a public S2R_HOST without keys: refused before anything starts
     api_url = f"http://{_client_host(cfg.host)}:{api_port}"  # the API binds S2R_HOST; the UI calls it there
     env = {**env, "S2R_PORT": str(api_port), "S2R_API_URL": api_url}
-    who = _give_the_ui_a_key(cfg, env)
+    from ..api.server import is_loopback
+
+    shared = not is_loopback(cfg.host)  # the UI is served to other machines (keys exist: check_bind)
+    who = ", each visitor signs in with their own key" if shared else _give_the_ui_a_key(cfg, env)
+    if shared:  # never hand the server's key to every visitor
+        env.pop("S2R_API_KEY", None)
     procs = [subprocess.Popen([sys.executable, "-m", "sketch2render.api"], env=env)]
     try:
         if not _wait_ready(api_url, procs[0]):
             raise fail("the API did not start; see its log above")
         typer.secho(f"API:    {api_url}  (docs: {api_url}/docs)", fg="green")
-        procs.append(subprocess.Popen(ui_command(ui_port, api_url, cfg.max_upload_bytes), env=env))
-        typer.secho(f"web UI: http://127.0.0.1:{ui_port}  (this machine only{who})", fg="green", bold=True)
+        procs.append(subprocess.Popen(ui_command(ui_port, api_url, cfg.max_upload_bytes, cfg.host), env=env))
+        where = f"http://{_client_host(cfg.host)}:{ui_port}"
+        typer.secho(f"web UI: {where}  ({'shared' if shared else 'this machine only'}{who})", fg="green", bold=True)
         typer.echo("Ctrl-C stops both.")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
