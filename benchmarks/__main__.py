@@ -4,6 +4,7 @@
   overhead   sketch decode + resize + Canny vs the seed system; API round trip minus denoising
   startup    process start to /readyz; model load time (tiny; sd15-random with --size full)
   gpu        SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)
+  live       the live lane through the API: POST to image behind quality renders; a live burst
 
 Benchmarks are measurements, not tests: run them on demand and record them in
 benchmarks/results.md (machine, date, commit). `--size tiny` is the quick smoke run.
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "overhead": "sketch decode + resize + Canny vs the seed system; API round trip minus denoising",
     "startup": "process start to /readyz; model load time (sd15-random with --size full)",
     "gpu": "SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)",
+    "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
 }
 
 

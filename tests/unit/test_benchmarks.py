@@ -85,6 +85,15 @@ def test_startup_tiny(tiny_models_dir):
     assert "sd15-random" not in results["load"]  # only with --size full
 
 
+def test_live_lane_tiny(tiny_models_dir):
+    args = ["--runs", "1", "--burst", "5", "--queued", "1", "--quality-steps", "4", "--models", str(tiny_models_dir)]
+    results = check_envelope(bench("live", "--size", "tiny", *args), "live")
+    assert is_stats(results["live_lane"]) and is_stats(results["quality_lane_baseline"])
+    burst = results["burst"]
+    assert burst["requests"] == 5 and burst["last_succeeded"]
+    assert burst["superseded"] + burst["rendered"] == 5 and burst["superseded"] >= 1  # the newer replaced the older
+
+
 def test_gpu_skips_without_cuda():
     import torch
 
