@@ -137,3 +137,16 @@ def test_a_cancel_requested_before_a_requeue_or_crash_is_kept(store):
     store.cancel(b)
     assert store.recover() == {"requeued": 0, "failed": 0}  # the crash case
     assert store.get(b).status == JobStatus.CANCELLED
+
+
+def test_a_stream_of_live_jobs_never_starves_a_waiting_quality_job(tmp_path):
+    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=100, max_history=1000)
+    quality = store.submit(b"x", {"n": 0})[0].id
+    claimed = []
+    for i in range(8):  # a new live job (another session each time) arrives before every claim
+        store.submit(b"x", {"live": i}, live_session=f"s{i}")
+        job = store.claim_next("w")
+        claimed.append("quality" if job.id == quality else "live")
+        store.finish(job.id, JobStatus.SUCCEEDED, result={}, images=1)
+    assert claimed[:4] == ["live", "live", "live", "quality"]  # live first, but at most 3 in a row
+    store.close()
