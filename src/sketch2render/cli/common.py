@@ -106,13 +106,14 @@ def print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def progress_bar(description: str) -> Progress:
+def progress_bar(description: str, *counter, transient: bool = True) -> Progress:
+    """A rich progress bar on stderr, shown only when stderr is a terminal (N of M by default)."""
     return Progress(
         TextColumn(description),
         BarColumn(),
-        MofNCompleteColumn(),
+        *(counter or (MofNCompleteColumn(),)),
         TimeElapsedColumn(),
-        transient=True,
+        transient=transient,
         disable=not sys.stderr.isatty(),
         console=Console(stderr=True),
     )
@@ -130,15 +131,8 @@ def params_from(fields: dict) -> RenderParams:
 @contextmanager
 def console_progress(description: str, total: int, *, as_bytes: bool = False) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr (when it is a terminal); yields `advance(amount)`."""
-    counter = (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()) if as_bytes else (MofNCompleteColumn(),)
-    progress = Progress(
-        TextColumn(description),
-        BarColumn(),
-        *counter,
-        TimeElapsedColumn(),
-        disable=not sys.stderr.isatty(),
-        console=Console(stderr=True),
-    )
+    counter = (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()) if as_bytes else ()
+    progress = progress_bar(description, *counter, transient=False)
     with progress:
         task = progress.add_task("", total=total)
         yield lambda amount: progress.advance(task, amount)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from ..errors import ModelsUnavailable
 from ..models import ModelSet
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Speeds:
 
     def _require(self, name: str, what: str) -> str:
         if self.models is None:
-            raise_unavailable(what)
+            raise ModelsUnavailable(f"the {what} is not available with these models", field="speed")
         return self.models.extra(name, what, "speed")
 
     def taesd(self) -> AutoencoderTiny:
@@ -104,9 +105,3 @@ class Speeds:
         image = pipe.image_processor.postprocess(self.decode(pipe, latents[:1], "taesd"), output_type="pil")[0]
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
-
-
-def raise_unavailable(what: str) -> None:
-    from ..errors import ModelsUnavailable
-
-    raise ModelsUnavailable(f"the {what} is not available with these models", field="speed")
