@@ -18,9 +18,13 @@ Configurations, each loaded fresh, warmed up, then timed (CUDA synchronised) wit
                 LCMScheduler, 6 steps (fast) or 3 steps and the TAESD stand-in decoder (live),
                 guidance 1 (no CFG doubling).
 Every configuration fails loudly when a render is constant or not finite (NaN/inf latents in fp16).
-  ours+compile / ours+channels-last / ours+tiny-vae   with --compile, --channels-last,
-                --tiny-vae: torch.compile of UNet and ControlNet; channels_last memory format;
-                a random-weight `AutoencoderTiny` decoder (timing only: TAESD-sized).
+  ours-plain    ours without the fast path's defaults (S2R_CHANNELS_LAST / S2R_FUSE_QKV off): the
+                baseline that says whether those defaults pay.
+  ours+compile, ours-fast+compile, ours-live+compile   S2R_COMPILE=default (`--compile-mode`):
+                one renderer, warmed up at load (`Renderer.warm_up`, the compile time is its
+                load_s), then each preset timed; `--no-compile` leaves them out.
+  ours+tiny-vae with --tiny-vae: a random-weight `AutoencoderTiny` decoder (timing only).
+"recommend" at the end says which fast-path setting beat its baseline in this run.
 Target on one H100: ≤ 0.3 s per image, ≤ 5 GB peak (the seed system: 15 s on a T4, 6 GB).
 """
 
@@ -45,8 +49,8 @@ GB = 1024**3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--compile", action="store_true", help="also: torch.compile the UNet and ControlNet")
-    parser.add_argument("--channels-last", action="store_true", help="also: channels_last memory format")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
+    parser.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"])
     parser.add_argument("--tiny-vae", action="store_true", help="also: a tiny VAE decoder (AutoencoderTiny)")
     parser.add_argument("--runs", type=int, help="timed runs per configuration (preset: 3 tiny, 20 full)")
     parser.add_argument("--warmup", type=int, help="warm-up runs per configuration (preset: 1 tiny, 3 full)")
@@ -91,20 +95,16 @@ def attention_summary(pipe) -> dict[str, dict[str, int]]:
 
 
 def load_ours(settings, models, variant: str):
-    """Our renderer, with one optional change applied after loading."""
-    import torch
-
+    """Our renderer built from settings (the fast path is settings), with one optional change."""
     from sketch2render.render.renderer import build_renderer
 
+    if variant == "plain":
+        settings = settings.model_copy(update={"channels_last": False, "fuse_qkv": False})
     renderer = build_renderer(settings, models)
     pipe = renderer.pipe
-    if variant == "compile":
-        pipe.unet = torch.compile(pipe.unet)
-        pipe.controlnet = torch.compile(pipe.controlnet)
-    elif variant == "channels-last":
-        pipe.unet.to(memory_format=torch.channels_last)
-        pipe.controlnet.to(memory_format=torch.channels_last)
-    elif variant == "tiny-vae":
+    if renderer.fast.compile_mode != "off":
+        renderer.bench_warmup_s = renderer.warm_up()  # what the service does at start
+    if variant == "tiny-vae":
         from diffusers import AutoencoderTiny
 
         pipe.vae = AutoencoderTiny().to(renderer.device, renderer.dtype).eval()
@@ -197,6 +197,7 @@ def measure_config(name: str, build, call, device: str, warmup: int, runs: int) 
         "peak_vram_gb": round(torch.cuda.max_memory_allocated() / GB, 3) if cuda else None,
         "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / GB, 3) if cuda else None,
         "attention": attention_summary(state.pipe if hasattr(state, "pipe") else state),
+        "compile_warmup_s": getattr(state, "bench_warmup_s", None),  # seconds per preset, compiled rows
     }
     log(f"gpu: {name}: p50 {out['p50_s']} s, peak VRAM {out['peak_vram_gb']} GB")
     del state
@@ -242,8 +243,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             preset = RenderParams(prompt=PROMPT, speed=speed, size=args.resolution, seed=0)
             return lambda state, i: ours_call(state, i, preset)
 
+        compiled: dict = {}  # one compiled renderer for the three compiled rows
+
         def ours_build(variant: str = "", encoder_off: bool = False):
             def build():
+                if variant == "compile":
+                    if not compiled:
+                        with_compile = settings.model_copy(update={"compile": args.compile_mode})
+                        compiled["r"] = load_ours(with_compile, models, "")
+                        compiled["r"].bench_embeds = compiled["r"].encode_style(style)
+                    return compiled["r"]
                 renderer = load_ours(settings, models, variant)
                 renderer.bench_embeds = renderer.encode_style(style)  # once, as the library caches it
                 if encoder_off:
@@ -272,13 +281,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         configs: dict[str, tuple] = {
             "ours": (ours_build(), ours_call),
             "seed": (lambda: load_seed(models, device), seed_call),
+            "ours-plain": (ours_build("plain"), ours_call),
             "ours+image-encoder-cpu": (ours_build(encoder_off=True), ours_call),
             "ours-fast": (ours_build(), preset_call("fast")),  # LCM-LoRA, 6 steps, guidance 1
             "ours-live": (ours_build(), preset_call("live")),  # LCM-LoRA, 3 steps, TAESD decode
         }
-        for flag, variant in (("compile", "compile"), ("channels_last", "channels-last"), ("tiny_vae", "tiny-vae")):
-            if getattr(args, flag):
-                configs[f"ours+{variant}"] = (ours_build(variant), ours_call)
+        if not args.no_compile and device == "cuda":
+            configs["ours+compile"] = (ours_build("compile"), ours_call)
+            configs["ours-fast+compile"] = (ours_build("compile"), preset_call("fast"))
+            configs["ours-live+compile"] = (ours_build("compile"), preset_call("live"))
+        if args.tiny_vae:
+            configs["ours+tiny-vae"] = (ours_build("tiny-vae"), ours_call)
         if args.only:
             wanted = {n.strip() for n in args.only.split(",")}
             configs = {n: c for n, c in configs.items() if n in wanted}
@@ -305,6 +318,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "configs": results,
         "ratio_seed_to_ours_p50": ratio(seed.get("p50_s"), ours.get("p50_s")),
         "ratio_seed_to_ours_peak_vram": ratio(seed.get("peak_vram_gb"), ours.get("peak_vram_gb")),
+        "recommend": recommend(results),
+    }
+
+
+def recommend(results: dict[str, Any]) -> dict[str, str]:
+    """Which fast-path setting paid in this run (p50 at least 3 % lower than its baseline)."""
+
+    def faster(name: str, baseline: str) -> str:
+        a, b = results.get(name, {}).get("p50_s"), results.get(baseline, {}).get("p50_s")
+        if a is None or b is None:
+            return "not measured"
+        return f"{'on' if a < 0.97 * b else 'off'} ({b:.4f} s -> {a:.4f} s)"
+
+    return {
+        "S2R_CHANNELS_LAST+S2R_FUSE_QKV": faster("ours", "ours-plain"),
+        "S2R_COMPILE": faster("ours+compile", "ours"),
+        "S2R_COMPILE (fast)": faster("ours-fast+compile", "ours-fast"),
     }
 
 
@@ -323,4 +353,5 @@ def summary(result: dict) -> str:
                 f" (weights {c['weights_vram_gb']} GB)"
             )
     lines.append(f"  seed/ours: time {r['ratio_seed_to_ours_p50']}, peak VRAM {r['ratio_seed_to_ours_peak_vram']}")
+    lines.extend(f"  recommend {name}: {verdict}" for name, verdict in r.get("recommend", {}).items())
     return "\n".join(lines)

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # --- generation (per-render parameters and their defaults: schemas.RenderParams) ---
     attention_slicing: bool = False  # memory option; slows modern GPUs (see README)
     cpu_offload: bool = False  # memory option for small GPUs
+    # GPU fast path (CUDA only; render/fastpath.py says what each does and costs)
+    channels_last: bool = True  # UNet + ControlNets in channels_last memory format
+    fuse_qkv: bool = True  # one matmul for each self-attention's q/k/v (IP-Adapter kept)
+    compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = "off"  # torch.compile + warm-up
 
     # --- retrieval ---
     bundled_styles: bool = True  # a new data folder starts with the 21 bundled public-domain styles

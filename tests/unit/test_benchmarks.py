@@ -105,7 +105,7 @@ def test_gpu_skips_without_cuda():
 def test_gpu_code_path_runs_on_cpu_with_tiny_models(tiny_models_dir):
     """The GPU benchmark's own code (ours vs the seed configuration) on CPU: no timing meaning,
     but it proves the configurations load and render before a GPU session spends its time."""
-    args = ["--allow-cpu", "--models-dir", str(tiny_models_dir), "--only", "ours,seed"]
+    args = ["--allow-cpu", "--models-dir", str(tiny_models_dir), "--only", "ours,ours-plain,seed"]
     args += ["--runs", "1", "--warmup", "0", "--steps", "1", "--resolution", "64"]
     results = check_envelope(bench("gpu", "--size", "tiny", *args), "gpu")
     ours, seed = results["configs"]["ours"], results["configs"]["seed"]
@@ -114,6 +114,8 @@ def test_gpu_code_path_runs_on_cpu_with_tiny_models(tiny_models_dir):
     assert seed["attention"]["unet"].get("IPAdapterAttnProcessor2_0") == 16  # slicing kept the adapter
     assert seed["attention"]["unet"].get("SlicedAttnProcessor") == 16
     assert ours["p50_s"] > 0 and results["ratio_seed_to_ours_p50"] > 0
+    assert "error" not in results["configs"]["ours-plain"]
+    assert results["recommend"]["S2R_COMPILE"] == "not measured"  # no compile rows off CUDA
 
 
 # --------------------------------------------------------------------------- the arithmetic

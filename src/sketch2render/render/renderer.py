@@ -23,6 +23,7 @@ from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
 from ..schemas import RenderParams
+from .fastpath import FastPath
 from .ports import Generated, PreviewFn, ProgressFn
 from .speed import Speeds
 
@@ -72,6 +73,7 @@ class Renderer:
         offload: bool = False,
         models: ModelSet | None = None,
         preview_every: int = 0,
+        fast: FastPath | None = None,
     ) -> None:
         self.pipe = pipe
         self.device = device
@@ -81,6 +83,7 @@ class Renderer:
         self.offload = offload
         self.speeds = Speeds(pipe, models, device=device, dtype=dtype)
         self.preview_every = preview_every
+        self.fast = fast or FastPath()
         self._lock = threading.Lock()
 
     def _use_control(self, kind: str) -> None:
@@ -127,6 +130,10 @@ class Renderer:
             pipe.to(device)
         if settings.attention_slicing:  # memory option only: slows modern GPUs (docs/facts.md)
             enable_attention_slicing(pipe)
+        offload = settings.cpu_offload and device == "cuda"
+        fast = FastPath() if offload else FastPath.for_device(settings, device)  # CUDA only
+        fast.prepare(pipe.unet, lora_target=True)
+        fast.prepare(pipe.controlnet)
         pipe.set_progress_bar_config(disable=True)
         ids = models.ids()
         key = f"{ids.get('ip_adapter', models.ip_adapter)}|{ids.get('image_encoder', '')}"
@@ -137,10 +144,9 @@ class Renderer:
                 net = net.to(device)
             if settings.attention_slicing:
                 net.set_attention_slice("auto")
-            return net
+            return fast.prepare(net)
 
         nets = ControlNets(load_controlnet, settings.controlnet_cache, current=("canny", controlnet))
-        offload = settings.cpu_offload and device == "cuda"
         return cls(
             pipe,
             device=device,
@@ -150,6 +156,7 @@ class Renderer:
             offload=offload,
             models=models,
             preview_every=settings.preview_every,
+            fast=fast,
         )
 
     # --- style embeddings ------------------------------------------------------------------
@@ -181,6 +188,21 @@ class Renderer:
         if not embeds or total <= 0:
             raise InvalidParameter("a blend needs at least one style with a positive weight")
         return sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
+
+    # --- warm-up -------------------------------------------------------------------------
+    def warm_up(self, size: int = 512) -> dict[str, float]:
+        """Render once per available preset (2 steps, blank sketch, no style) so torch.compile
+        compiles the default shapes before the first user's render; seconds per preset."""
+        has = self.speeds.models.has if self.speeds.models is not None else (lambda _name: False)
+        wanted = {"quality": True, "fast": has("lcm_lora"), "live": has("lcm_lora") and has("taesd")}
+        control = Image.new("RGB", (size, size))
+        seconds: dict[str, float] = {}
+        for speed in (name for name, ok in wanted.items() if ok):
+            params = RenderParams(prompt="warm-up", speed=speed, steps=2, size=size)
+            start = time.perf_counter()
+            self.generate(control, params, seed=0)
+            seconds[speed] = round(time.perf_counter() - start, 2)
+        return seconds
 
     # --- generation ----------------------------------------------------------------------
     def _set_style_scale(self, mode: str, strength: float) -> None:
@@ -236,6 +258,9 @@ class Renderer:
                 raise Cancelled("the render was cancelled")
             self._use_control(control_type)
             speed = self.speeds.apply(self.pipe, params.speed)  # scheduler, LoRA on/off, decoder
+            self.fast.select(params.speed)  # fused self-attention for quality only (the LoRA is on q/k/v)
+            if self.fast.active:
+                speed["gpu"] = self.fast.describe()
             self._set_style_scale(params.style_mode, scale)
             generator = torch.Generator(device="cpu").manual_seed(seed)
             try:

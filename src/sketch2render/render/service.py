@@ -8,6 +8,7 @@ at import time.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -22,6 +23,8 @@ from .ports import PreviewFn, ProgressFn
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
+
+log = logging.getLogger(__name__)
 
 
 class RenderService:
@@ -74,4 +77,7 @@ def build_service(settings: Settings) -> RenderService:
     embeddings = build_embeddings(settings, models)
     library = build_library(settings, embeddings, models)
     renderer = build_renderer(settings, models)
+    if renderer.fast.compile_mode != "off":  # compile now, not in the first user's render
+        log.info("torch.compile warm-up (%s)", renderer.fast.compile_mode)
+        log.info("warm-up done in %s s per preset", renderer.warm_up())
     return RenderService(settings, models, embeddings, library, renderer)
