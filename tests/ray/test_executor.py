@@ -90,6 +90,23 @@ def test_outputs_progress_and_replica(job):
     assert store.get(claimed.id).worker_id == "r1"
 
 
+def test_previews_from_the_replica_reach_the_worker_as_images(job):
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 30)).save(buffer, format="PNG")
+    chunks = [{"replica": "r1"}, {"progress": [1, 4]}, {"preview": [2, buffer.getvalue()]}, {"result": RESULT}]
+    store, claimed, job_dir = job
+    previews = []
+    RayExecutor(lambda: Handle(Stream(chunks)), store, retry_delay=0.01).execute(
+        claimed, job_dir, progress=lambda s, t: None, cancel=threading.Event(),
+        preview=lambda step, image: previews.append((step, image.size, image.getpixel((0, 0)))),
+    )  # fmt: skip
+    assert previews == [(2, (32, 24), (10, 200, 30))]
+
+
 def test_a_dead_replica_is_retried_once_on_another(job):
     handle = Handle(Stream([{"replica": "r1"}, {"progress": [1, 2]}], ActorDiedError()), ok("r2"))
     execution, _ = run(handle, job)

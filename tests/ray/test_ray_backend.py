@@ -81,6 +81,7 @@ def api(local_ray, module_chroma, tiny_models_dir, tmp_path_factory):
         ray_min_replicas=2,
         ray_max_replicas=2,
         queue_max=8,
+        preview_every=1,  # 2-step renders: a preview after step 1, relayed from the replica
     )
     app = create_app(settings, shutdown_grace=2.0)
     with TestClient(app) as client:
@@ -114,6 +115,8 @@ def test_six_jobs_all_succeed_on_both_replicas(api):
     assert read_recipe(image.content).seed == 3
     assert client.get(f"/v1/renders/{ids[3]}/edges").status_code == 200
     assert jobs[3]["result"]["seed"] == 3 and jobs[3]["progress"]["step"] == 2
+    preview = client.get(f"/v1/renders/{ids[3]}/preview")  # TAESD on the replica, relayed
+    assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (64, 40)
 
 
 def test_a_style_added_through_the_api_renders_on_a_replica(api, module_chroma):

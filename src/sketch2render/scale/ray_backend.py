@@ -16,12 +16,15 @@ This process never loads the diffusion pipeline: it keeps the retrieval model an
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from .. import errors
 from ..config import Settings
@@ -87,7 +90,7 @@ class RayExecutor:
         cancel: threading.Event,
         preview: PreviewFn | None = None,
     ) -> Execution:
-        """`preview` is not relayed from the replicas (previews are a local-backend feature)."""
+        """Progress and previews stream back from the replica as they happen."""
         from ray.exceptions import RayActorError
         from ray.serve.exceptions import ReplicaUnavailableError
 
@@ -100,7 +103,7 @@ class RayExecutor:
         for attempt in range(1, ATTEMPTS + 1):
             seen: dict[str, str] = {}
             try:
-                result = self._attempt(handle, job.id, sketch, payload, progress, cancel, seen)
+                result = self._attempt(handle, job.id, sketch, payload, (progress, preview), cancel, seen)
                 break
             except (RayActorError, ReplicaUnavailableError) as exc:
                 if cancel.is_set():
@@ -117,8 +120,9 @@ class RayExecutor:
         saved = write_render(EncodedRender(**result), job_dir)
         return Execution(recipe=result["recipe"], images=len(saved.images))
 
-    def _attempt(self, handle, job_id, sketch, params, progress, cancel, seen) -> dict[str, Any]:
-        """One submission, waiting out Serve backpressure; the replica's result payload."""
+    def _attempt(self, handle, job_id, sketch, params, relay, cancel, seen) -> dict[str, Any]:
+        """One submission, waiting out Serve backpressure; the replica's result payload.
+        `relay` is the (progress, preview) pair the replica's updates go to."""
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
         delay, longest = BACKPRESSURE_DELAYS_S
@@ -133,7 +137,10 @@ class RayExecutor:
                         seen["replica"] = chunk["replica"]
                         self.store.set_worker(job_id, chunk["replica"])
                     elif "progress" in chunk:
-                        progress(*chunk["progress"])
+                        relay[0](*chunk["progress"])
+                    elif "preview" in chunk and relay[1] is not None:
+                        step, png = chunk["preview"]
+                        relay[1](step, Image.open(io.BytesIO(png)))
                     elif "error" in chunk:
                         raise domain_error(chunk["error"])
                     elif "result" in chunk:

@@ -3,7 +3,8 @@
 A replica loads one `RenderService` (one pipeline: on its GPU, or on CPU) from the settings the
 API deployed it with; its style library is the shared one on the Chroma server, so a style added
 through any API process is there, image and cached IP-Adapter embeddings included. `render` is a
-streaming generator: `{"replica": id}`, then `{"progress": [step, total]}` per step, then
+streaming generator: `{"replica": id}`, then `{"progress": [step, total]}` per step and
+`{"preview": [step, PNG bytes]}` every `S2R_PREVIEW_EVERY` steps (a ~256 px TAESD image), then
 `{"result": {"recipe", "images" (PNG bytes carrying the recipe), "edges"}}` or, for a problem we
 can explain, `{"error": {"type", "code", "message", "field"}}`. When the caller cancels the
 request (or goes away), Serve cancels the generator and the render stops at its next step.
@@ -17,6 +18,7 @@ replica (`max_ongoing_requests=1`) and at most `S2R_RAY_MAX_QUEUED` requests wai
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,29 +52,36 @@ class RenderWorker:
     async def render(self, sketch: bytes, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         yield {"replica": self.replica_id}
         loop = asyncio.get_running_loop()
-        steps: asyncio.Queue = asyncio.Queue()
+        updates: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
 
         def progress(step: int, total: int) -> None:
-            loop.call_soon_threadsafe(steps.put_nowait, [int(step), int(total)])
+            loop.call_soon_threadsafe(updates.put_nowait, {"progress": [int(step), int(total)]})
+
+        def preview(step: int, image) -> None:
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            loop.call_soon_threadsafe(updates.put_nowait, {"preview": [int(step), buffer.getvalue()]})
 
         # The render runs in a thread, so this loop stays free for Serve (health checks, cancel).
-        task = loop.run_in_executor(self._thread, self._render, sketch, params, progress, cancel)
+        task = loop.run_in_executor(self._thread, self._render, sketch, params, progress, preview, cancel)
         try:
-            while not task.done() or not steps.empty():
-                getter = asyncio.ensure_future(steps.get())
+            while not task.done() or not updates.empty():
+                getter = asyncio.ensure_future(updates.get())
                 await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    yield {"progress": getter.result()}
+                    yield getter.result()
                 else:
                     getter.cancel()
             yield await task
         finally:
             cancel.set()  # cancelled by the caller, or the caller went away: stop at the next step
 
-    def _render(self, sketch: bytes, params: dict[str, Any], progress, cancel: threading.Event) -> dict[str, Any]:
+    def _render(self, sketch: bytes, params: dict[str, Any], progress, preview, cancel: threading.Event) -> dict:
         try:
-            result = self.service.render(sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel)
+            result = self.service.render(
+                sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel, preview=preview
+            )
         except S2RError as exc:
             return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
         return {"result": asdict(encode_render(result))}
