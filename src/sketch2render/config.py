@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     controlnet_softedge_model: str = "lllyasviel/control_v11p_sd15_softedge"
     controlnet_cache: int = Field(default=2, ge=1, le=4)  # ControlNets kept loaded (~0.7 GB each in fp16)
     lcm_lora_model: str = "latent-consistency/lcm-lora-sdv1-5"  # speed=fast/live: 4-8 step LCM-LoRA
+    fast_scheduler: Literal["lcm", "tcd"] = "lcm"  # tcd: TCDScheduler, for the TCD LoRA (h1t/TCD-SD15-LoRA)
     taesd_model: str = "madebyollin/taesd"  # speed=live and previews: the tiny autoencoder
     preview_every: int = Field(default=5, ge=0)  # a preview image every N denoising steps (0: none)
     live_sessions_max: int = Field(default=8, ge=1)  # live sessions rendering at once; 429 beyond

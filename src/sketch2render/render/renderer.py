@@ -74,6 +74,7 @@ class Renderer:
         models: ModelSet | None = None,
         preview_every: int = 0,
         fast: FastPath | None = None,
+        fast_scheduler: str = "lcm",
     ) -> None:
         self.pipe = pipe
         self.device = device
@@ -81,7 +82,7 @@ class Renderer:
         self.encoder_key = encoder_key  # cache key for style embeddings from this image encoder
         self.controlnets = controlnets or ControlNets(None, 1, current=("canny", pipe.controlnet))
         self.offload = offload
-        self.speeds = Speeds(pipe, models, device=device, dtype=dtype)
+        self.speeds = Speeds(pipe, models, device=device, dtype=dtype, scheduler=fast_scheduler)
         self.preview_every = preview_every
         self.fast = fast or FastPath()
         self._lock = threading.Lock()
@@ -157,6 +158,7 @@ class Renderer:
             models=models,
             preview_every=settings.preview_every,
             fast=fast,
+            fast_scheduler=settings.fast_scheduler,
         )
 
     # --- style embeddings ------------------------------------------------------------------
@@ -275,6 +277,7 @@ class Renderer:
                         height=height,
                         num_inference_steps=params.steps,
                         guidance_scale=params.guidance_scale,
+                        eta=speed.get("eta", 0.0),  # TCD only; the other schedulers take none
                         controlnet_conditioning_scale=params.control_strength,
                         control_guidance_start=params.control_start,
                         control_guidance_end=params.control_end,

@@ -12,6 +12,11 @@ The LoRA is loaded once (`load_lora_weights`, peft backend) and switched on and 
 (`enable_lora` / `disable_lora`), so a quality render after a fast one is the same as before it.
 TAESD is loaded on first use and also decodes the previews (every `S2R_PREVIEW_EVERY` steps).
 Everything here runs under the renderer's lock.
+
+`S2R_FAST_SCHEDULER=tcd` swaps LCMScheduler for diffusers' TCDScheduler (eta 0.3, its authors'
+default), for the TCD LoRA (`S2R_LCM_LORA_MODEL=h1t/TCD-SD15-LoRA`, MIT): same LoRA layout, same
+loading code. Which of the two looks better with ControlNet + IP-Adapter is a question for real
+weights (docs/facts.md says what the published comparisons claim); LCM-LoRA stays the default.
 """
 
 from __future__ import annotations
@@ -30,17 +35,25 @@ if TYPE_CHECKING:
 LORA_WEIGHT = "pytorch_lora_weights.safetensors"
 LORA_ADAPTER = "lcm"
 PREVIEW_SIDE = 256
+TCD_ETA = 0.3  # the TCD authors' default ("often yields good results")
 
 
 class Speeds:
     def __init__(
-        self, pipe: StableDiffusionControlNetPipeline, models: ModelSet | None, *, device: str, dtype: torch.dtype
+        self,
+        pipe: StableDiffusionControlNetPipeline,
+        models: ModelSet | None,
+        *,
+        device: str,
+        dtype: torch.dtype,
+        scheduler: str = "lcm",
     ) -> None:
         self.models = models
         self.device = device
         self.dtype = dtype
         self.quality_scheduler = pipe.scheduler
         self._lcm_scheduler = None
+        self.scheduler_kind = scheduler  # lcm | tcd
         self._lora = False  # loaded into the UNet
         self._taesd: AutoencoderTiny | None = None
 
@@ -81,19 +94,23 @@ class Speeds:
             self._lora = True
         pipe.enable_lora()
         if self._lcm_scheduler is None:
-            from diffusers import LCMScheduler
+            from diffusers import LCMScheduler, TCDScheduler
 
-            self._lcm_scheduler = LCMScheduler.from_config(self.quality_scheduler.config)
+            kind = TCDScheduler if self.scheduler_kind == "tcd" else LCMScheduler
+            self._lcm_scheduler = kind.from_config(self.quality_scheduler.config)
         pipe.scheduler = self._lcm_scheduler
         decoder = "taesd" if speed == "live" else "vae"
         if decoder == "taesd":
             self.taesd()
-        return {
+        out = {
             "preset": speed,
-            "scheduler": "LCMScheduler",
+            "scheduler": type(self._lcm_scheduler).__name__,
             "lora": self.models.extra_id("lcm_lora") if self.models is not None else None,
             "decoder": decoder,
         }
+        if self.scheduler_kind == "tcd":
+            out["eta"] = TCD_ETA  # TCD's gamma: stochasticity per step
+        return out
 
     def decode(self, pipe: StableDiffusionControlNetPipeline, latents: torch.Tensor, decoder: str) -> torch.Tensor:
         """Latents to images in [-1, 1]: the full VAE, or TAESD."""
