@@ -32,13 +32,14 @@ def log(message: str) -> None:
 
 
 def stats_ms(seconds: Sequence[float]) -> dict[str, float | int]:
-    """p50 / p99 / mean / min / max of durations given in seconds, reported in milliseconds."""
+    """p50 / p95 / p99 / mean / min / max of durations given in seconds, reported in milliseconds."""
     if not seconds:
         return {"n": 0}
     ms = np.asarray(seconds, dtype=float) * 1000.0
     return {
         "n": int(ms.size),
         "p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "p95_ms": round(float(np.percentile(ms, 95)), 4),
         "p99_ms": round(float(np.percentile(ms, 99)), 4),
         "mean_ms": round(float(ms.mean()), 4),
         "min_ms": round(float(ms.min()), 4),

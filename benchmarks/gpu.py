@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import log, ratio, stats_ms
+from .gpu_api import measure_api
 
 DEFAULT_CACHE = Path(os.environ.get("S2R_BENCH_CACHE", Path.home() / ".cache" / "sketch2render-bench"))
 PROMPT = "a lighthouse on a cliff, oil painting, dramatic light"
@@ -59,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", help="model folder (default: sd15-random built in --cache)")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="where sd15-random is built (several GB)")
     parser.add_argument("--only", help="comma-separated configurations to run (e.g. ours,seed)")
+    parser.add_argument("--no-api", action="store_true", help="leave out the request-to-image rows (api-*)")
     parser.add_argument("--allow-cpu", action="store_true", help="run on CPU (tiny models): checks the code only")
 
 
@@ -66,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def inputs(resolution: int):
-    """(control image, style image): a 2048² synthetic sketch's edge map, a bundled style image."""
+    """(control image, style image, sketch): a 2048² synthetic sketch at the render size, its edge
+    map, and a bundled style image."""
     from PIL import Image
 
     from sketch2render import imaging
@@ -78,7 +81,7 @@ def inputs(resolution: int):
     control = imaging.detect_edges(sketch).control_image()
     with Image.open(default_styles_dir() / "hokusai_great_wave.jpg") as im:
         style = im.convert("RGB").resize((512, 512))
-    return control, style
+    return control, style, sketch
 
 
 def attention_summary(pipe) -> dict[str, dict[str, int]]:
@@ -231,7 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             folder = build_sd15_random(Path(args.cache) / "sd15-random")
         settings = Settings(home=Path(tmp) / "home", models=str(folder), device=device)
         models = resolve_models(settings)
-        control, style = inputs(args.resolution)
+        control, style, sketch = inputs(args.resolution)
         params = RenderParams(prompt=PROMPT, steps=args.steps, guidance_scale=7.5, size=args.resolution, seed=0)
 
         def ours_call(state, i, render_params=params):
@@ -303,6 +306,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except Exception as exc:  # one failing option (e.g. compile) must not hide the others
                 log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
                 results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        if not args.no_api and (not args.only or "api" in args.only):
+            log("gpu: api (request to image through a running API)")
+            try:
+                results.update(
+                    measure_api(folder, device, sketch, style, prompt=PROMPT, resolution=args.resolution,
+                                warmup=max(1, warmup), runs=runs)
+                )  # fmt: skip
+            except Exception as exc:  # the model rows stand on their own
+                log(f"gpu: api failed: {type(exc).__name__}: {exc}")
+                results["api"] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
     ours, seed = results.get("ours", {}), results.get("seed", {})
     return {
         "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (code-path check only)",
@@ -347,6 +360,9 @@ def summary(result: dict) -> str:
     for name, c in r["configs"].items():
         if "error" in c:
             lines.append(f"  {name:24} error: {c['error']}")
+        elif "request_to_image" in c:
+            t = c["request_to_image"]
+            lines.append(f"  {name:24} request to image p50 {t['p50_ms']:.1f} ms, p95 {t.get('p95_ms', '?')} ms")
         else:
             lines.append(
                 f"  {name:24} p50 {c['p50_s']:.3f} s, p99 {c['p99_s']:.3f} s, peak VRAM {c['peak_vram_gb']} GB"

@@ -17,7 +17,7 @@ from .common import REPO_ROOT, child_env, free_port, log
 class ApiServer:
     """`with ApiServer(home, models="tiny") as server: server.wait_ready()`."""
 
-    def __init__(self, home: Path, models: str = "tiny", **settings: str) -> None:
+    def __init__(self, home: Path, models: str = "tiny", device: str = "cpu", **settings: str) -> None:
         self.home = Path(home)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -27,7 +27,7 @@ class ApiServer:
             S2R_MODELS=models,
             S2R_HOST="127.0.0.1",
             S2R_PORT=str(self.port),
-            S2R_DEVICE="cpu",
+            S2R_DEVICE=device,
             **{f"S2R_{k.upper()}": str(v) for k, v in settings.items()},
         )
         self.proc: subprocess.Popen | None = None

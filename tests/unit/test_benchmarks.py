@@ -118,6 +118,14 @@ def test_gpu_code_path_runs_on_cpu_with_tiny_models(tiny_models_dir):
     assert results["recommend"]["S2R_COMPILE"] == "not measured"  # no compile rows off CUDA
 
 
+def test_gpu_request_to_image_rows_run_through_a_real_api_on_cpu(tiny_models_dir):
+    args = ["--allow-cpu", "--models-dir", str(tiny_models_dir), "--only", "api"]
+    args += ["--runs", "1", "--warmup", "0", "--steps", "1", "--resolution", "64"]
+    configs = check_envelope(bench("gpu", "--size", "tiny", *args), "gpu")["configs"]
+    assert sorted(configs) == ["api-fast", "api-live", "api-quality"], configs
+    assert all(c["request_to_image"]["n"] == 1 and c["request_to_image"]["p50_ms"] > 0 for c in configs.values())
+
+
 # --------------------------------------------------------------------------- the arithmetic
 
 
