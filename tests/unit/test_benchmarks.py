@@ -47,7 +47,7 @@ def test_retrieval_tiny(tiny_models_dir):
     results = check_envelope(bench("retrieval", "--size", "tiny", *args), "retrieval")
     (size,) = results["sizes"]
     assert size["vectors"] == 300 and size["reopen"]["styles"] == 300
-    assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "hybrid_no_words"}
+    assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "hybrid_no_words", "hybrid_no_words_before"}
     assert all(is_stats(b) for b in size["latency"].values())
     assert size["recall_at_5"]["numpy_exact"] == 1.0
     assert all(0.0 <= r <= 1.0 for r in size["recall_at_5"].values())
