@@ -346,3 +346,17 @@ def test_sketch_of_an_unknown_job_or_a_lost_input_is_404(client):
     job_id = wait_for(client, submit(client).json()["id"])["id"]
     (client.app.state.runtime.store.job_dir(job_id) / INPUT_NAME).unlink()
     assert_error(client.get(f"/v1/renders/{job_id}/sketch"), 404, "not_found", "id")
+
+
+def test_the_worker_renders_the_sketch_the_post_decoded_and_the_same_image_without_it(harness):
+    """Decode once: the POST hands its resized sketch to the worker; a job without the hand-over
+    (a restart, a dropped entry) decodes its stored input and renders the same image."""
+    client, fake = harness.client()
+    handed = wait_for(client, submit(client).json()["id"])
+    sketches = client.app.state.runtime.sketches
+    sketches.max_pixels = 0  # nothing is handed over any more: the worker decodes the input file
+    decoded = wait_for(client, submit(client).json()["id"])
+    assert len(sketches) == 0
+    image = lambda job: client.get(job["urls"]["images"][0]).content  # noqa: E731
+    assert handed["status"] == decoded["status"] == "succeeded"
+    assert image(handed) == image(decoded)

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from PIL import Image
+
 from .. import errors
 from ..render.outputs import save_render
 from ..render.ports import PreviewFn, ProgressFn
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .handoff import DecodedSketches
 from .store import INPUT_NAME, Job
 
 
@@ -52,8 +55,9 @@ def job_input(job: Job, job_dir: Path) -> tuple[bytes, RenderParams]:
 class LocalExecutor:
     """In-process rendering with the loaded `RenderService` (None while models are loading)."""
 
-    def __init__(self, service: Callable[[], RenderService | None]) -> None:
+    def __init__(self, service: Callable[[], RenderService | None], sketches: DecodedSketches | None = None) -> None:
         self._service = service
+        self.sketches = sketches if sketches is not None else DecodedSketches()  # what the POST decoded
 
     def ready(self) -> bool:
         return self._service() is not None
@@ -70,7 +74,12 @@ class LocalExecutor:
         service = self._service()
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
-        sketch, params = job_input(job, job_dir)
+        decoded = self.sketches.take(job.request_hash) if job.request_hash else None
+        if decoded is not None:  # validated and resized by the POST: no second decode
+            sketch: bytes | Image.Image = decoded
+            params = RenderParams.model_validate(job.params)
+        else:
+            sketch, params = job_input(job, job_dir)
         result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview)
         saved = save_render(result, job_dir)
         return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))

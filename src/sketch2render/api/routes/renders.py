@@ -97,9 +97,10 @@ def submit_render(
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    image = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    decoded = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
     control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
-        imaging.resize_for_generation(image, params.size),
+        image,
         params.control,
         simplify_strength=params.simplify,
         canny_low=params.canny_low,
@@ -115,22 +116,32 @@ def submit_render(
                 f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
             )
             raise InvalidParameter(message, field="control")
-    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer.
+    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The
+    #    in-process worker gets the decoded sketch (by request hash: it may claim the row at once).
+    request_hash = _request_hash(params, data)
+    if runtime.backend is None:
+        runtime.sketches.put(request_hash, image)
     try:
         job, created = store.submit(
             data,
             params.model_dump(mode="json"),
             idempotency_key=key,
-            request_hash=_request_hash(params, data),
+            request_hash=request_hash,
             owner=caller.name,
             live_session=live_session,
         )
     except PrincipalQueueFull:
+        runtime.sketches.discard(request_hash)
         runtime.metrics.principal_refused.labels(caller.name, "queue").inc()
+        raise
+    except BaseException:
+        runtime.sketches.discard(request_hash)
         raise
     if created:
         runtime.metrics.principal_submitted.labels(caller.name).inc()
         worker.notify()
+    else:
+        runtime.sketches.discard(request_hash)
     body = JobAccepted(id=job.id, status=job.status, url=f"/v1/renders/{job.id}").model_dump(mode="json")
     headers = {"Location": body["url"]}
     if not created:
