@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
-from ..jobs import JobStore, JobWorker, LocalExecutor
+from ..jobs import JobStore, JobWorker, LocalExecutor, scores
 from ..jobs.events import JobEvents
 from ..jobs.handoff import DecodedSketches
 from ..render.service import RenderService, build_service
@@ -53,6 +53,7 @@ class ApiRuntime:
             live_sessions_max=s.live_sessions_max,
         )
         recovered = self.store.recover()
+        scores.clear_stale(self.store)  # scores being computed when the server stopped will not come
         if any(recovered.values()):
             log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)
         # --- scale-out: with S2R_BACKEND=ray jobs render on Ray Serve replicas, several at once ---

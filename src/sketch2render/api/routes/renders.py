@@ -28,6 +28,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from ... import imaging
 from ...control import control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
+from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import edges_path, image_paths, preview_path
@@ -298,12 +299,13 @@ def render_preview(
     "/{job_id}/events",
     response_class=EventSourceResponse,
     responses=JSON_ERROR_RESPONSES,
-    summary="Server-sent events: `status`, `progress` and `preview` as they happen, until the job ends",
+    summary="Server-sent events: `status`, `progress`, `preview` as they happen, then `scores`; until the job ends",
     operation_id="renders-events",
 )
 async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
     """`status` on every change of status, `progress` on every step, `preview` ({id, step, url})
-    when a new preview image is ready; the stream ends when the job does. Events are pushed by the
+    when a new preview image is ready; a succeeded job's `scores` ({id, metrics}: the quality
+    scores, computed after the images are reported) come last; then the stream ends. Events are pushed by the
     worker as they happen (jobs/events.py); the store is re-read only for a status, and every few
     seconds as a safety net. FastAPI adds a keep-alive comment after 15 s of quiet."""
     with runtime.events.listen(job.id) as listener:  # subscribed before reading: nothing is missed
@@ -329,3 +331,13 @@ async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> 
             if job.status != last_status:
                 last_status = job.status
                 yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
+        # Succeeded: the images are there; the quality scores follow (jobs/scores.py), then the end.
+        while job.status == JobStatus.SUCCEEDED and scores.pending(job.result) and not runtime.stopping.is_set():
+            await listener.next(SSE_RECHECK_S)  # the `scores` event (or quiet: the safety-net re-read)
+            try:
+                job = await anyio.to_thread.run_sync(store.get, job.id)
+            except Exception:
+                return
+        if job.status == JobStatus.SUCCEEDED and not scores.pending(job.result):
+            metrics = (job.result or {}).get("metrics", [])
+            yield ServerSentEvent(event="scores", data={"id": job.id, "metrics": metrics})
