@@ -348,8 +348,8 @@ def _measure_server(module: str, runs: list[tuple[int, int]], poll_ms: float, mo
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, help="preprocessing repeats (preset: 5 tiny, 40 full)")
-    parser.add_argument("--clients", type=int, help="API: only this many concurrent clients")
-    parser.add_argument("--renders", type=int, help="API: renders per client")
+    parser.add_argument("--clients", help="API: these numbers of concurrent clients, comma-separated (e.g. 1,16)")
+    parser.add_argument("--renders", help="API: renders per client, one per --clients entry (e.g. 8,1)")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="API: poll interval while running (ms)")
     parser.add_argument("--models", default="tiny", help="S2R_MODELS of the API (a built tiny folder saves time)")
     parser.add_argument("--skip-api", action="store_true", help="preprocessing only")
@@ -363,7 +363,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.skip_api:
         runs = API_RUNS[args.size]
         if args.clients:
-            runs = [(args.clients, args.renders or runs[-1][1])]
+            clients = [int(c) for c in str(args.clients).split(",")]
+            renders = [int(r) for r in str(args.renders).split(",")] if args.renders else [runs[-1][1]]
+            runs = [(c, renders[min(i, len(renders) - 1)]) for i, c in enumerate(clients)]
         results["api"] = measure_api(runs, args.poll_ms, args.models)
     return results
 
