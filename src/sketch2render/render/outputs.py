@@ -98,7 +98,7 @@ def png_with_recipe(image: Image.Image, recipe: RenderRecipe, index: int = 0) ->
 
 
 def read_recipe(png: bytes) -> RenderRecipe:
-    """The recipe embedded in a PNG written by `png_with_recipe` (timings zeroed)."""
+    """The recipe embedded in a PNG written by `png_with_recipe` (timings zeroed, no quality scores)."""
     return RenderRecipe.model_validate_json(imaging.read_png_text(png)["sketch2render"])
 
 
