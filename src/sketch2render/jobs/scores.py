@@ -51,7 +51,10 @@ def run(store: JobStore, job_id: str, deferred: DeferredScores, stored: dict[str
     except Exception:
         log.exception("quality scores of render %s failed; it keeps its images without scores", job_id)
         result = stored
-    record(store, job_id, result)
+    try:
+        record(store, job_id, result)
+    except Exception:  # the store went away (shutdown): the scores are in the sidecar; the worker lives
+        log.exception("could not record the quality scores of render %s", job_id)
     return result
 
 
