@@ -232,7 +232,10 @@ async def _one_client(client, sketch: bytes, renders: int, seed0: int, poll_s: f
         t_seen = time.time()
         if status != "succeeded":
             raise RuntimeError(f"render {job_id} ended {status}: {json.dumps(job.get('error'))}")
-        out.append({"job": job, "t_post": t_post, "t_accepted": t_accepted, "t_seen": t_seen})
+        while job.get("scores_pending"):  # images reported first, scores a moment later (a client waits)
+            await asyncio.sleep(poll_s)
+            job = (await client.get(f"/v1/renders/{job_id}")).json()
+        out.append({"job": job, "t_post": t_post, "t_accepted": t_accepted, "t_seen": t_seen, "t_scores": time.time()})
     return out
 
 
@@ -272,6 +275,7 @@ def decompose(runs: list[dict]) -> dict[str, Any]:
                 "poll_lag": lag,
                 "overhead": total - wait - render,
                 "overhead_server": total - wait - render - lag,
+                "scores_after_images": r["t_scores"] - r["t_seen"],  # 0 when scored before the job ended
             }
         )
     return {k: stats_ms([row[k] for row in rows]) for k in (rows[0] if rows else [])}
@@ -294,27 +298,46 @@ def _add_styles(url: str) -> int:
 
 
 def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str) -> dict[str, Any]:
+    """The API round trip, first as it was before issue 17 (`benchmarks.api_before`: decode twice,
+    scores before the job ends), then as it is, in the same run with the same inputs."""
     sketch = encoded(make_sketch(512, seed=1), "PNG")
     out: dict[str, Any] = {"sketch": "512x512 PNG", "render": "tiny models, steps=1, size=64", "poll_ms": poll_ms}
+    for variant, module in (("before", "benchmarks.api_before"), ("after", "sketch2render.api")):
+        out[variant] = _measure_server(module, runs, poll_ms, models, sketch)
+    for key in out["after"]:
+        if key.startswith("clients_"):
+            b, a = out["before"][key], out["after"][key]
+            out[f"ratio_after_to_before_{key}"] = {
+                "overhead_p50": ratio(a["overhead"]["p50_ms"], b["overhead"]["p50_ms"]),
+                "overhead_p99": ratio(a["overhead"]["p99_ms"], b["overhead"]["p99_ms"]),
+                "renders_per_s": ratio(a["renders_per_s"], b["renders_per_s"]),
+            }
+    return out
+
+
+def _measure_server(module: str, runs: list[tuple[int, int]], poll_ms: float, models: str, sketch: bytes) -> dict:
+    out: dict[str, Any] = {"server": module}
     with tempfile.TemporaryDirectory(prefix="s2r-bench-api-") as tmp:
-        with ApiServer(Path(tmp) / "home", models=models, queue_max="100000") as server:
+        with ApiServer(Path(tmp) / "home", models=models, module=module, queue_max="100000") as server:
             out["ready"] = {k: v for k, v in server.wait_ready().items() if k != "readyz"}
             out["styles_added"] = _add_styles(server.url)
             asyncio.run(_run_clients(server.url, sketch, 1, 3, poll_ms / 1000))  # warm-up (style embeds cached)
             for clients, renders in runs:
-                log(f"overhead: API, {clients} client(s) x {renders} renders")
+                log(f"overhead: API ({module}), {clients} client(s) x {renders} renders")
                 t0 = time.perf_counter()
                 results = asyncio.run(_run_clients(server.url, sketch, clients, renders, poll_ms / 1000))
                 wall = time.perf_counter() - t0
                 styles_used = sum(
                     1 for r in results if any(h.get("weight") for h in (r["job"]["result"] or {}).get("styles", []))
                 )
+                scored = sum(1 for r in results if len((r["job"]["result"] or {}).get("metrics") or []) >= 1)
                 out[f"clients_{clients}"] = {
                     "clients": clients,
                     "requests": len(results),
                     "wall_s": round(wall, 3),
                     "renders_per_s": round(len(results) / wall, 2),
                     "with_style": styles_used,
+                    "with_scores": scored,
                     **decompose(results),
                 }
     return out
@@ -325,8 +348,8 @@ def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str) -> dic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, help="preprocessing repeats (preset: 5 tiny, 40 full)")
-    parser.add_argument("--clients", type=int, help="API: only this many concurrent clients")
-    parser.add_argument("--renders", type=int, help="API: renders per client")
+    parser.add_argument("--clients", help="API: these numbers of concurrent clients, comma-separated (e.g. 1,16)")
+    parser.add_argument("--renders", help="API: renders per client, one per --clients entry (e.g. 8,1)")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="API: poll interval while running (ms)")
     parser.add_argument("--models", default="tiny", help="S2R_MODELS of the API (a built tiny folder saves time)")
     parser.add_argument("--skip-api", action="store_true", help="preprocessing only")
@@ -340,7 +363,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.skip_api:
         runs = API_RUNS[args.size]
         if args.clients:
-            runs = [(args.clients, args.renders or runs[-1][1])]
+            clients = [int(c) for c in str(args.clients).split(",")]
+            renders = [int(r) for r in str(args.renders).split(",")] if args.renders else [runs[-1][1]]
+            runs = [(c, renders[min(i, len(renders) - 1)]) for i, c in enumerate(clients)]
         results["api"] = measure_api(runs, args.poll_ms, args.models)
     return results
 
@@ -357,11 +382,16 @@ def summary(result: dict) -> str:
     png = r["output_png"]
     lines.append(f"  512² render to PNG: encode_png {fmt_ms(png['encode_png'])}; level 1 {fmt_ms(png['level_1'])}")
     api = r.get("api") or {}
-    for key, block in api.items():
-        if key.startswith("clients_"):
-            lines.append(
-                f"  API {block['clients']} client(s), {block['requests']} renders:"
-                f" overhead {fmt_ms(block['overhead'])}; without poll lag {fmt_ms(block['overhead_server'])};"
-                f" submit {fmt_ms(block['submit'])}"
-            )
+    for variant in ("before", "after"):
+        for key, block in (api.get(variant) or {}).items():
+            if key.startswith("clients_"):
+                lines.append(
+                    f"  API {variant:6} {block['clients']} client(s), {block['requests']} renders:"
+                    f" overhead {fmt_ms(block['overhead'])}; without poll lag {fmt_ms(block['overhead_server'])};"
+                    f" submit {fmt_ms(block['submit'])}; {block['renders_per_s']} renders/s;"
+                    f" scores {block['with_scores']}/{block['requests']}"
+                )
+    for key, value in api.items():
+        if key.startswith("ratio_after_to_before_"):
+            lines.append(f"  {key}: {value}")
     return "\n".join(lines)

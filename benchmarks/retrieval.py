@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .common import fmt_ms, log, peak_rss_mb, ratio, run_child, stats_ms
+from .retrieval_before import hybrid_before, measure_words
 
 SIZES = {"tiny": [500], "full": [10_000, 100_000]}
 QUERIES = {"tiny": 50, "full": 1000}
@@ -174,7 +175,12 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
 
         # 3. The paths, interleaved query by query; 4. the full product search with words
         latency, recall = _measure_paths(library, points, qs, exact)
-        words = _measure_words(library, data["q_assign"], min(queries, 200))
+        words = measure_words(
+            library,
+            qs,
+            [f"q{j} {VOCAB[int(c) % len(VOCAB)]}" for j, c in enumerate(data["q_assign"])],
+            min(queries, 200),
+        )
 
         # 5. Re-open: what start-up costs at this size. First the metadata read that
         #    `reconcile()` does, paged (5000 at a time), then a real re-open of the library
@@ -211,6 +217,10 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         "search_with_words": words,
         "reopen": reopen,
         "ratio_hybrid_to_numpy_p50": ratio(latency["hybrid_no_words"]["p50_ms"], latency["numpy_exact"]["p50_ms"]),
+        "ratio_hybrid_after_to_before_p50": ratio(
+            latency["hybrid_no_words"]["p50_ms"], latency["hybrid_no_words_before"]["p50_ms"]
+        ),
+        "ratio_hybrid_to_chroma_raw_p50": ratio(latency["hybrid_no_words"]["p50_ms"], latency["chroma_raw"]["p50_ms"]),
         "ratio_chroma_raw_to_numpy_p50": ratio(latency["chroma_raw"]["p50_ms"], latency["numpy_exact"]["p50_ms"]),
         "rss_after_insert_mb": rss_after_insert,
         "peak_rss_mb": peak_rss_mb(),
@@ -230,10 +240,13 @@ def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarra
     def hybrid_no_words(j: int) -> list[int]:
         return [_index_of(h.id) for h in library._hybrid(q_lists[j], "", K, None, ())]
 
+    def hybrid_no_words_before(j: int) -> list[int]:  # the code before issue 17, same library
+        return [_index_of(h.id) for h in hybrid_before(library, q_lists[j], "", K)]
+
     def numpy_exact(j: int) -> list[int]:
         return numpy_search(points, qs[j]).tolist()
 
-    paths = {f.__name__: f for f in (numpy_exact, chroma_raw, hybrid_no_words)}
+    paths = {f.__name__: f for f in (numpy_exact, chroma_raw, hybrid_no_words, hybrid_no_words_before)}
     for j in range(min(20, len(qs))):  # warm-up
         for fn in paths.values():
             fn(j)
@@ -247,15 +260,6 @@ def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarra
             times[name].append(time.perf_counter() - t)
             found[name].append(ids)
     return {n: stats_ms(v) for n, v in times.items()}, {n: recall_at_k(found[n], exact) for n in paths}
-
-
-def _measure_words(library, q_assign: np.ndarray, count: int) -> dict[str, Any]:
-    """`library.search(text)`: the fake CLIP side + BM25 over titles and tags + RRF. Each query
-    word matches about 1 % of the styles. The first call builds the BM25 index."""
-    words = [f"q{j} {VOCAB[int(c) % len(VOCAB)]}" for j, c in enumerate(q_assign)]
-    first = _time_once(lambda: library.search(words[0], k=K))
-    times = [_time_once(lambda w=w: library.search(w, k=K)) for w in words[1 : count + 1]]
-    return {"first_call_ms": round(first * 1000, 3), "latency": stats_ms(times)}
 
 
 def _read_records_paged(collection, page: int = 5000) -> int:
@@ -350,7 +354,9 @@ def summary(result: dict) -> str:
             f" re-open {s['reopen'].get('reopen_s', s['reopen'].get('error'))}",
             *(f"    {name:16} {fmt_ms(lat[name])}  recall@5 {rec[name]}" for name in lat),
             f"    search+words     {fmt_ms(s['search_with_words']['latency'])}"
-            f" (first call {s['search_with_words']['first_call_ms']} ms)",
+            f" (before: {fmt_ms(s['search_with_words']['latency_before'])};"
+            f" same top-5 {s['search_with_words']['same_top_k_as_before']};"
+            f" first call {s['search_with_words']['first_call_ms']} ms)",
         ]
     cache = result["results"].get("text_cache")
     if cache:

@@ -17,7 +17,10 @@ from .common import REPO_ROOT, child_env, free_port, log
 class ApiServer:
     """`with ApiServer(home, models="tiny") as server: server.wait_ready()`."""
 
-    def __init__(self, home: Path, models: str = "tiny", device: str = "cpu", **settings: str) -> None:
+    def __init__(
+        self, home: Path, models: str = "tiny", device: str = "cpu", module: str = "sketch2render.api", **settings: str
+    ) -> None:
+        self.module = module  # benchmarks.api_before: the same server with the pre-issue-17 behaviour
         self.home = Path(home)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -38,7 +41,7 @@ class ApiServer:
         self._log = self.log_path.open("wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sketch2render.api"],
+            [sys.executable, "-m", self.module],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=self._log,

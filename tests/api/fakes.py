@@ -55,7 +55,9 @@ class FakeRenderService:
             "models": {"base": "fake"},
         }
 
-    def render(self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None) -> RenderResult:
+    def render(
+        self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, defer_scores=False
+    ) -> RenderResult:
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
@@ -102,9 +104,10 @@ class FakeRenderService:
             models={"profile": "fake"},
             smoke_test=True,
             timings=Timings(decode=0.001, edges=0.002, denoise=elapsed, total=elapsed),
-            metrics=[{"structure_f1": 0.5} for _ in images],
+            metrics=[] if defer_scores else [{"structure_f1": 0.5} for _ in images],
         )
-        return RenderResult(images=images, control_image=edges.control_image(), sketch=resized, recipe=recipe)
+        scores = (lambda: [{"structure_f1": 0.5} for _ in images]) if defer_scores else None  # noqa: E731
+        return RenderResult(images, edges.control_image(), resized, recipe, pending_scores=scores)
 
     @staticmethod
     def _image(sketch: Image.Image, edges: np.ndarray, seed: int) -> Image.Image:

@@ -285,7 +285,8 @@ def test_event_stream_reports_progress_and_ends_with_a_terminal_status(harness):
         assert response.headers["content-type"].startswith("text/event-stream")
         events = _events(response.read().decode())
     names = [name for name, _ in events]
-    assert names[-1] == "status" and events[-1][1]["status"] == "succeeded"
+    assert names[-2] == "status" and events[-2][1]["status"] == "succeeded"  # the images are ready
+    assert events[-1] == ("scores", {"id": job_id, "metrics": [{"structure_f1": 0.5}]})  # then the scores
     steps = [data["step"] for name, data in events if name == "progress"]
     assert steps == sorted(steps) and steps and max(steps) <= 6
     assert "running" in [data["status"] for name, data in events if name == "status"]
@@ -346,3 +347,44 @@ def test_sketch_of_an_unknown_job_or_a_lost_input_is_404(client):
     job_id = wait_for(client, submit(client).json()["id"])["id"]
     (client.app.state.runtime.store.job_dir(job_id) / INPUT_NAME).unlink()
     assert_error(client.get(f"/v1/renders/{job_id}/sketch"), 404, "not_found", "id")
+
+
+def test_the_worker_renders_the_sketch_the_post_decoded_and_the_same_image_without_it(harness):
+    """Decode once: the POST hands its resized sketch to the worker; a job without the hand-over
+    (a restart, a dropped entry) decodes its stored input and renders the same image."""
+    client, fake = harness.client()
+    handed = wait_for(client, submit(client).json()["id"])
+    sketches = client.app.state.runtime.sketches
+    sketches.max_pixels = 0  # nothing is handed over any more: the worker decodes the input file
+    decoded = wait_for(client, submit(client).json()["id"])
+    assert len(sketches) == 0
+    image = lambda job: client.get(job["urls"]["images"][0]).content  # noqa: E731
+    assert handed["status"] == decoded["status"] == "succeeded"
+    assert image(handed) == image(decoded)
+
+
+def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
+    """The worker reports a render as succeeded once its PNGs are written; the quality scores
+    are filled in after that (scores_pending until then), and stay out of the PNG."""
+    client, _ = harness.client()
+    runtime = client.app.state.runtime
+    seen: list[dict] = []
+    original = runtime.worker.events.publish
+
+    def spy(job_id, kind, data=None):  # the job view at the moment each event is pushed
+        if kind in ("status", "scores"):
+            seen.append({"kind": kind, **client.get(f"/v1/renders/{job_id}").json()})
+        original(job_id, kind, data)
+
+    runtime.worker.events.publish = spy
+    job = wait_for(client, submit(client).json()["id"])
+    succeeded = next(v for v in seen if v["kind"] == "status" and v["status"] == "succeeded")
+    assert succeeded["scores_pending"] and succeeded["result"]["metrics"] == []
+    assert client.get(succeeded["urls"]["images"][0]).status_code == 200  # the image is already there
+    scored = next(v for v in seen if v["kind"] == "scores")
+    assert not scored["scores_pending"] and scored["result"]["metrics"] == [{"structure_f1": 0.5}]
+    job = client.get(f"/v1/renders/{job['id']}").json()
+    assert job["result"]["metrics"] == [{"structure_f1": 0.5}] and not job["scores_pending"]
+    assert read_recipe(client.get(job["urls"]["images"][0]).content).metrics == []  # the PNG never changes
+    sidecar = json.loads((harness.home / "renders" / job["id"] / "render.json").read_text())
+    assert sidecar["metrics"] == [{"structure_f1": 0.5}]

@@ -47,7 +47,7 @@ def test_retrieval_tiny(tiny_models_dir):
     results = check_envelope(bench("retrieval", "--size", "tiny", *args), "retrieval")
     (size,) = results["sizes"]
     assert size["vectors"] == 300 and size["reopen"]["styles"] == 300
-    assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "hybrid_no_words"}
+    assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "hybrid_no_words", "hybrid_no_words_before"}
     assert all(is_stats(b) for b in size["latency"].values())
     assert size["recall_at_5"]["numpy_exact"] == 1.0
     assert all(0.0 <= r <= 1.0 for r in size["recall_at_5"].values())
@@ -67,11 +67,13 @@ def test_overhead_tiny_with_two_api_clients(tiny_models_dir):
             assert is_stats(block[who]["total"])
         assert block["ratio_ours_to_seed_p50"] > 0
     assert is_stats(results["output_png"]["encode_png"]) and is_stats(results["output_png"]["level_1"])
-    api = results["api"]["clients_2"]
-    assert api["requests"] == 2 and api["with_style"] == 2
-    for key in ("total", "submit", "queue_wait", "render", "overhead", "overhead_server", "poll_lag"):
-        assert api[key]["n"] == 2, key
-    assert api["render"]["p50_ms"] > 0
+    for variant in ("before", "after"):  # the pre-issue-17 server and today's, in the same run
+        api = results["api"][variant]["clients_2"]
+        assert api["requests"] == 2 and api["with_style"] == 2 and api["with_scores"] == 2, variant
+        for key in ("total", "submit", "queue_wait", "render", "overhead", "overhead_server", "poll_lag"):
+            assert api[key]["n"] == 2, key
+        assert api["render"]["p50_ms"] > 0
+    assert results["api"]["ratio_after_to_before_clients_2"]["overhead_p50"] > 0
 
 
 def test_startup_tiny(tiny_models_dir):

@@ -5,6 +5,7 @@ With random weights the pictures are noise, so every test compares outputs to ea
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -288,9 +289,12 @@ def test_recipe_read_back_from_the_png_equals_the_result(service, tmp_path):
     assert len(saved.images) == 2
     for path in saved.images:
         recipe = read_recipe(path.read_bytes())
-        assert recipe.model_dump(exclude={"timings"}) == result.recipe.model_dump(exclude={"timings"})
+        # Timings and quality scores are measurements: in the JSON sidecar, not in the PNG.
+        same = {"timings", "metrics"}
+        assert recipe.model_dump(exclude=same) == result.recipe.model_dump(exclude=same) and recipe.metrics == []
         assert recipe.seed == 7
         assert "Seed: 7" in Image.open(path).text["parameters"]
+    assert json.loads(saved.recipe.read_text())["metrics"] == result.recipe.model_dump(mode="json")["metrics"]
 
 
 def test_out_of_memory_is_reported_and_the_next_render_works(service, monkeypatch):

@@ -13,8 +13,9 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
-from ..jobs import JobStore, JobWorker, LocalExecutor
+from ..jobs import JobStore, JobWorker, LocalExecutor, scores
 from ..jobs.events import JobEvents
+from ..jobs.handoff import DecodedSketches
 from ..render.service import RenderService, build_service
 from ..styles.defaults import import_bundled_once
 from .metrics import ApiMetrics
@@ -36,6 +37,7 @@ class ApiRuntime:
         self.worker: JobWorker | None = None
         self.backend: Any = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
+        self.sketches = DecodedSketches()  # sketches the POST decoded, for the in-process worker
         self._loader: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -51,6 +53,7 @@ class ApiRuntime:
             live_sessions_max=s.live_sessions_max,
         )
         recovered = self.store.recover()
+        scores.clear_stale(self.store)  # scores being computed when the server stopped will not come
         if any(recovered.values()):
             log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)
         # --- scale-out: with S2R_BACKEND=ray jobs render on Ray Serve replicas, several at once ---
@@ -62,7 +65,7 @@ class ApiRuntime:
         else:
             self.worker = JobWorker(
                 self.store,
-                LocalExecutor(lambda: self.service),
+                LocalExecutor(lambda: self.service, self.sketches),
                 on_finished=self.metrics.observe_job,
                 events=self.events,
             )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..jobs import Job, JobStatus
+from ..jobs import Job, JobStatus, scores
 from ..principals import Role
 from ..schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord
 from .runtime import SMOKE_TEST_WARNING
@@ -54,6 +54,9 @@ class JobSummary(BaseModel):
 class JobView(JobSummary):
     params: RenderParams
     result: RenderRecipe | None
+    # Succeeded, images ready, quality scores (result.metrics) still being computed: they follow in
+    # a moment (the `scores` event of the event stream; GET again).
+    scores_pending: bool = False
     warning: str | None
     worker: str | None = None  # who ran it: this process, or a Ray Serve replica id
 
@@ -147,6 +150,7 @@ def job_view(job: Job) -> dict[str, Any]:
         **job_summary(job),
         "params": job.params,
         "result": job.result,
+        "scores_pending": scores.pending(job.result),
         "warning": SMOKE_TEST_WARNING if smoke else None,
         "worker": job.worker_id,
     }

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-STATUS, PROGRESS, PREVIEW, WAKE = "status", "progress", "preview", "wake"
+STATUS, PROGRESS, PREVIEW, SCORES, WAKE = "status", "progress", "preview", "scores", "wake"
 
 
 @dataclass(frozen=True)
 class JobEvent:
     job_id: str
-    kind: str  # status | progress | preview
+    kind: str  # status | progress | preview | scores
     data: dict
 
 

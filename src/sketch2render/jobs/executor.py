@@ -5,16 +5,23 @@ The other implementation is `scale.ray_backend.RayExecutor` (Ray Serve replicas)
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from PIL import Image
+
 from .. import errors
-from ..render.outputs import save_render
+from ..render.outputs import save_render, write_recipe
 from ..render.ports import PreviewFn, ProgressFn
+from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .handoff import DecodedSketches
+from .scores import PENDING, DeferredScores
 from .store import INPUT_NAME, Job
 
 
@@ -22,6 +29,7 @@ from .store import INPUT_NAME, Job
 class Execution:
     recipe: dict[str, Any]  # RenderRecipe as JSON-ready dict
     images: int  # how many images were written
+    scores: DeferredScores | None = None  # quality scores still to compute (after the job is reported)
 
 
 class Executor(Protocol):
@@ -52,8 +60,9 @@ def job_input(job: Job, job_dir: Path) -> tuple[bytes, RenderParams]:
 class LocalExecutor:
     """In-process rendering with the loaded `RenderService` (None while models are loading)."""
 
-    def __init__(self, service: Callable[[], RenderService | None]) -> None:
+    def __init__(self, service: Callable[[], RenderService | None], sketches: DecodedSketches | None = None) -> None:
         self._service = service
+        self.sketches = sketches if sketches is not None else DecodedSketches()  # what the POST decoded
 
     def ready(self) -> bool:
         return self._service() is not None
@@ -70,7 +79,28 @@ class LocalExecutor:
         service = self._service()
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
-        sketch, params = job_input(job, job_dir)
-        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview)
+        decoded = self.sketches.take(job.request_hash) if job.request_hash else None
+        if decoded is not None:  # validated and resized by the POST: no second decode
+            sketch: bytes | Image.Image = decoded
+            params = RenderParams.model_validate(job.params)
+        else:
+            sketch, params = job_input(job, job_dir)
+        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True)
         saved = save_render(result, job_dir)
-        return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))
+        recipe = result.recipe.model_dump(mode="json")
+        if result.pending_scores is None:  # scored already
+            return Execution(recipe=recipe, images=len(saved.images))
+        return Execution(
+            {**recipe, PENDING: True}, len(saved.images), DeferredScores(partial(_scored, result, job_dir))
+        )
+
+
+def _scored(result: RenderResult, job_dir: Path) -> dict[str, Any]:
+    """The deferred quality scores of a saved render: into the recipe and its JSON sidecar."""
+    assert result.pending_scores is not None
+    t0 = time.perf_counter()
+    metrics = result.pending_scores()
+    timings = result.recipe.timings.model_copy(update={"metrics": time.perf_counter() - t0})
+    recipe = result.recipe.model_copy(update={"metrics": metrics, "timings": timings}).model_dump(mode="json")
+    write_recipe(recipe, job_dir)
+    return recipe

@@ -23,7 +23,8 @@ from PIL import Image
 from .. import errors, imaging
 from ..render.outputs import clear_outputs, preview_path
 from ..render.ports import PreviewFn, ProgressFn
-from .events import PREVIEW, PROGRESS, STATUS, JobEvents
+from . import scores
+from .events import PREVIEW, PROGRESS, SCORES, STATUS, JobEvents
 from .executor import Executor
 from .store import Job, JobStatus, JobStore
 
@@ -164,6 +165,10 @@ class JobWorker:
                 return
         self.events.publish(job.id, STATUS)
         log.info("render %s %s in %.2fs", job.id, status, time.monotonic() - started)
+        if ended and execution is not None and execution.scores is not None and status == JobStatus.SUCCEEDED:
+            # Reported with its images; the quality scores follow before the next job starts.
+            scored = scores.run(self.store, job.id, execution.scores, execution.recipe)
+            self.events.publish(job.id, SCORES, {"metrics": scored.get("metrics", [])})
         if ended and self.on_finished:
             try:
                 self.on_finished(self.store.get(job.id))

@@ -23,8 +23,9 @@ OUTPUT_STEM = "render"  # the stem inside a job folder
 PNG_LEVEL = 1  # zlib level of written PNGs: 2.5x faster than 6, ~5 % larger
 # Timings are measurements, not part of the recipe: leaving them (and auto-balance's own timing)
 # out of the PNG keeps the same inputs + seed + profile byte-identical. They are in the JSON
-# sidecar and the API result.
-PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}}
+# sidecar and the API result. So are the quality scores: the API writes the PNG before it scores
+# the image (the scores follow a moment later), and the PNG is the same either way.
+PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}, "metrics": True}
 
 
 @dataclass
@@ -97,7 +98,7 @@ def png_with_recipe(image: Image.Image, recipe: RenderRecipe, index: int = 0) ->
 
 
 def read_recipe(png: bytes) -> RenderRecipe:
-    """The recipe embedded in a PNG written by `png_with_recipe` (timings zeroed)."""
+    """The recipe embedded in a PNG written by `png_with_recipe` (timings zeroed, no quality scores)."""
     return RenderRecipe.model_validate_json(imaging.read_png_text(png)["sketch2render"])
 
 
@@ -130,6 +131,13 @@ def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STE
     _write_atomic(saved.control, encoded.edges)
     _write_atomic(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
     return saved
+
+
+def write_recipe(recipe: dict, directory: Path, stem: str = OUTPUT_STEM) -> Path:
+    """Rewrite the JSON sidecar (the API, once the deferred scores are in)."""
+    path = recipe_path(directory, stem)
+    _write_atomic(path, json.dumps(recipe, indent=2).encode())
+    return path
 
 
 def save_render(result: RenderResult, directory: Path, stem: str = OUTPUT_STEM) -> SavedRender:

@@ -169,13 +169,16 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started)
 
 
-def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
-    """Quality scores of every image, then the recipe (built once, here)."""
+def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> RenderResult:
+    """Quality scores of every image, then the recipe (built once, here). With `defer_scores` in
+    the config the recipe has no metrics and the result carries the scoring to run later."""
     t0 = time.perf_counter()
     prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
     images = rendered.generated.images
     reference = prepared.control_map.reference  # the sketch's lines for this control type
-    metrics = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
+    measure = partial(parts.scorer.score, images, reference, rendered.params.prompt, rendered.used, parts.library)
+    defer = bool(((config or {}).get("configurable") or {}).get("defer_scores"))
+    metrics = [] if defer else measure()
     metrics_s = time.perf_counter() - t0
     weights = {h.id: h.weight for h in rendered.used}
     timings = Timings(
@@ -212,7 +215,13 @@ def score(rendered: Rendered, *, parts: Parts) -> RenderResult:
         balance=rendered.balance,
         version=__version__,
     )
-    return RenderResult(images=images, control_image=prepared.control, sketch=prepared.sketch, recipe=recipe)
+    return RenderResult(
+        images=images,
+        control_image=prepared.control,
+        sketch=prepared.sketch,
+        recipe=recipe,
+        pending_scores=measure if defer else None,
+    )
 
 
 def _model_ids(models: ModelSet | None, control_type: str) -> dict[str, str]:

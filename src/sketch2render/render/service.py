@@ -63,10 +63,13 @@ class RenderService:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        defer_scores: bool = False,
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
-        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available."""
-        configurable = {"progress": progress, "cancel": cancel, "preview": preview}
+        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
+        `defer_scores`: leave the quality scores to `result.pending_scores()` (the API's worker
+        reports the images first)."""
+        configurable = {"progress": progress, "cancel": cancel, "preview": preview, "defer_scores": defer_scores}
         config = {"configurable": configurable, "run_name": "render"}
         return self.chain.invoke(RenderRequest(sketch, params), config=config)
 

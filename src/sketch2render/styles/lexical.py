@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from .fusion import RRF_K, RankedList, fuse
+
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an and are as at be by for from has he in is it its of on or that the this to was were "
@@ -38,6 +40,7 @@ class LexicalIndex:
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
         self._ids: list[str] = []
+        self._id_array = np.zeros(0, dtype=str)
         self._bm25 = None
         self._dirty = True
         self._lock = threading.Lock()
@@ -56,6 +59,7 @@ class LexicalIndex:
         import bm25s
 
         self._ids = list(self._texts)
+        self._id_array = np.array(self._ids, dtype=str)
         corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]
         self._bm25 = bm25s.BM25()
         if corpus:
@@ -71,21 +75,28 @@ class LexicalIndex:
     def scores(self, query: str, allowed: Iterable[str] | None = None, limit: int | None = None) -> dict[str, float]:
         """BM25 scores of the documents with a positive score (optionally within `allowed`),
         only the `limit` best when given."""
+        found = self.ranked(query, allowed, limit)
+        return dict(zip(found.ids.tolist(), found.scores.tolist(), strict=True))
+
+    def ranked(
+        self, query: str, allowed: Iterable[str] | None = None, limit: int | None = None, weight: float = 1.0
+    ) -> RankedList:
+        """The same as a `RankedList` named "lexical" (best first), without a dict on the way."""
         tokens = tokenize(query)
         with self._lock:
             if self._dirty:
                 self._rebuild()
             if not tokens or not self._ids:
-                return {}
+                return RankedList.ranked("lexical", [], [], weight)
             raw = np.asarray(self._bm25.get_scores(tokens), dtype=float)
-            ids = self._ids
+            ids, names = self._id_array, self._ids
         if allowed is not None:
             keep = set(allowed)
-            raw = np.where([doc_id in keep for doc_id in ids], raw, 0.0)
+            raw = np.where([doc_id in keep for doc_id in names], raw, 0.0)
         positive = np.flatnonzero(raw > 0)
         if limit is not None and len(positive) > limit:
             positive = positive[np.argpartition(-raw[positive], limit - 1)[:limit]]
-        return {ids[i]: float(raw[i]) for i in positive}
+        return RankedList.ranked("lexical", ids[positive], raw[positive], weight)
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:
@@ -100,17 +111,11 @@ def reciprocal_rank_fusion(
     *,
     dense_weight: float = 1.0,
     lexical_weight: float = 1.0,
-    k: int = 60,
+    k: int = RRF_K,
 ) -> dict[str, float]:
-    """Fused score in [0, 1]: sum of w / (k + rank) over both lists, divided by its maximum."""
-    best = (dense_weight + lexical_weight) / (k + 1) or 1.0
-    dense_rank, lexical_rank = rank_of(dense), rank_of(lexical)
-    fused: dict[str, float] = {}
-    for doc_id in set(dense) | set(lexical):
-        score = 0.0
-        if doc_id in dense_rank:
-            score += dense_weight / (k + dense_rank[doc_id])
-        if doc_id in lexical_rank:
-            score += lexical_weight / (k + lexical_rank[doc_id])
-        fused[doc_id] = score / best
-    return fused
+    """Fused score in [0, 1] of the two lists (fusion.fuse over a dense and a lexical list)."""
+    lists = [
+        RankedList.from_scores("dense", dense, dense_weight),
+        RankedList.from_scores("lexical", lexical, lexical_weight),
+    ]
+    return fuse(lists, k).as_dict()

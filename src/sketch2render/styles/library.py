@@ -34,7 +34,9 @@ from ..errors import InvalidImage, InvalidParameter, NotFound
 from ..schemas import StyleHit, StyleMeta, StyleRecord
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
-from .lexical import LexicalIndex, reciprocal_rank_fusion
+from .fusion import RankedList, fuse
+from .hybrid import build_hits, dense_list
+from .lexical import LexicalIndex
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -331,28 +333,19 @@ class StyleLibrary:
                 where = {_tag_key(tags[0]): True}
             elif tags:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
-            found = self.collection.query(
-                query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"]
-            )
-            pairs = zip(found["ids"][0], found["distances"][0], strict=True)
-            dense = {i: 1.0 - float(distance) for i, distance in pairs if i in self._records}
-            lexical = self._lexical.scores(query, allowed, limit=n) if query else {}
             dense_w, lexical_w, rrf_k = self.weights
-            fused = reciprocal_rank_fusion(dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k)
-            ranked = sorted(fused, key=lambda i: (-round(fused[i], 6), -dense.get(i, -2.0), i))
-            hits: list[StyleHit] = []
-            for i in ranked:  # build hits only for what is returned
-                hit = StyleHit(
-                    style=self._records[i],
-                    score=round(fused[i], 6),
-                    cosine=round(dense[i], 6) if i in dense else None,
-                    lexical=round(lexical.get(i, 0.0), 6),
-                )
-                if min_score is None or hit.is_relevant(min_score):
-                    hits.append(hit)
-                    if len(hits) == k:
-                        break
+            lexical = self._lexical.ranked(query, allowed, limit=n, weight=lexical_w)  # empty without words
+            # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
+            only_dense = len(lexical) == 0 and min_score is None
+            dense = self._dense(vector, min(n, k) if only_dense else n, where, dense_w)
+            if only_dense and len(dense) < min(n, k):  # uncommitted ids took places: ask for all n
+                dense = self._dense(vector, n, where, dense_w)
+            hits = build_hits(fuse([dense, lexical], rrf_k), self._records, k, min_score)
         return hits
+
+    def _dense(self, vector: Sequence[float], n: int, where: dict | None, weight: float) -> RankedList:
+        found = self.collection.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
+        return dense_list(found, self._records, weight)
 
     # --- cached IP-Adapter image embeddings ------------------------------------------------
     def load_ip_embeds(self, style_id: str, encoder_key: str):

@@ -11,6 +11,7 @@ server-sent events (the UI polls), retries.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from ..schemas import RenderRecipe, StyleHit, StyleRecord
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+SCORES_WAIT_S = 30.0  # how long get_render waits for a succeeded job's quality scores
 
 
 class ApiError(Exception):
@@ -242,12 +244,18 @@ class ApiClient:
         return str(body["id"])
 
     def get_render(self, job_id: str) -> RenderJob:
-        """The job's state; a finished job never changes, so it is remembered."""
+        """The job's state; a finished job never changes, so it is remembered. A succeeded job is
+        reported as soon as its images are written: this waits the moment its quality scores take."""
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            job = RenderJob.from_json(self._json("GET", f"/v1/renders/{job_id}"))
-            if job.terminal:
+            body = self._json("GET", f"/v1/renders/{job_id}")
+            deadline = time.monotonic() + SCORES_WAIT_S
+            while body.get("scores_pending") and time.monotonic() < deadline:
+                time.sleep(0.02)
+                body = self._json("GET", f"/v1/renders/{job_id}")
+            job = RenderJob.from_json(body)
+            if job.terminal and not body.get("scores_pending"):
                 with self._lock:
                     self._jobs[job_id] = job
         return job

@@ -28,6 +28,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from ... import imaging
 from ...control import control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
+from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import edges_path, image_paths, preview_path
@@ -97,9 +98,10 @@ def submit_render(
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    image = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    decoded = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
     control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
-        imaging.resize_for_generation(image, params.size),
+        image,
         params.control,
         simplify_strength=params.simplify,
         canny_low=params.canny_low,
@@ -115,22 +117,32 @@ def submit_render(
                 f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
             )
             raise InvalidParameter(message, field="control")
-    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer.
+    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The
+    #    in-process worker gets the decoded sketch (by request hash: it may claim the row at once).
+    request_hash = _request_hash(params, data)
+    if runtime.backend is None:
+        runtime.sketches.put(request_hash, image)
     try:
         job, created = store.submit(
             data,
             params.model_dump(mode="json"),
             idempotency_key=key,
-            request_hash=_request_hash(params, data),
+            request_hash=request_hash,
             owner=caller.name,
             live_session=live_session,
         )
     except PrincipalQueueFull:
+        runtime.sketches.discard(request_hash)
         runtime.metrics.principal_refused.labels(caller.name, "queue").inc()
+        raise
+    except BaseException:
+        runtime.sketches.discard(request_hash)
         raise
     if created:
         runtime.metrics.principal_submitted.labels(caller.name).inc()
         worker.notify()
+    else:
+        runtime.sketches.discard(request_hash)
     body = JobAccepted(id=job.id, status=job.status, url=f"/v1/renders/{job.id}").model_dump(mode="json")
     headers = {"Location": body["url"]}
     if not created:
@@ -287,12 +299,13 @@ def render_preview(
     "/{job_id}/events",
     response_class=EventSourceResponse,
     responses=JSON_ERROR_RESPONSES,
-    summary="Server-sent events: `status`, `progress` and `preview` as they happen, until the job ends",
+    summary="Server-sent events: `status`, `progress`, `preview` as they happen, then `scores`; until the job ends",
     operation_id="renders-events",
 )
 async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
     """`status` on every change of status, `progress` on every step, `preview` ({id, step, url})
-    when a new preview image is ready; the stream ends when the job does. Events are pushed by the
+    when a new preview image is ready; a succeeded job's `scores` ({id, metrics}: the quality
+    scores, computed after the images are reported) come last; then the stream ends. Events are pushed by the
     worker as they happen (jobs/events.py); the store is re-read only for a status, and every few
     seconds as a safety net. FastAPI adds a keep-alive comment after 15 s of quiet."""
     with runtime.events.listen(job.id) as listener:  # subscribed before reading: nothing is missed
@@ -318,3 +331,13 @@ async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> 
             if job.status != last_status:
                 last_status = job.status
                 yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
+        # Succeeded: the images are there; the quality scores follow (jobs/scores.py), then the end.
+        while job.status == JobStatus.SUCCEEDED and scores.pending(job.result) and not runtime.stopping.is_set():
+            await listener.next(SSE_RECHECK_S)  # the `scores` event (or quiet: the safety-net re-read)
+            try:
+                job = await anyio.to_thread.run_sync(store.get, job.id)
+            except Exception:
+                return
+        if job.status == JobStatus.SUCCEEDED and not scores.pending(job.result):
+            metrics = (job.result or {}).get("metrics", [])
+            yield ServerSentEvent(event="scores", data={"id": job.id, "metrics": metrics})

@@ -1,0 +1,69 @@
+"""Quality scores after the images: the worker reports a render as succeeded as soon as its PNGs
+are written, then computes the CLIP quality scores and fills them in a moment later.
+
+While they are computed the job's stored result carries `"scores_pending": true` (the job view's
+`scores_pending`); `record` writes the finished recipe (metrics in, flag gone), and the worker
+pushes a `scores` event to the job's event streams. A server that stops in between loses only
+those scores: `clear_stale` drops the flag at the next start, so nobody waits for them forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .store import JobStore
+
+log = logging.getLogger("sketch2render.jobs.scores")
+
+PENDING = "scores_pending"
+
+
+@dataclass(frozen=True)
+class DeferredScores:
+    """Computes the scores of a finished render, rewrites its sidecar; returns the full recipe."""
+
+    compute: Callable[[], dict[str, Any]]
+
+
+def pending(result: dict[str, Any] | None) -> bool:
+    return bool(result and result.get(PENDING))
+
+
+def record(store: JobStore, job_id: str, result: dict[str, Any]) -> bool:
+    """Store the scored recipe of a succeeded job (nothing if it was pruned or changed meanwhile)."""
+    result = {k: v for k, v in result.items() if k != PENDING}
+    return bool(
+        store._update(
+            "UPDATE jobs SET result = ? WHERE id = ? AND status = 'succeeded'",
+            (json.dumps(result), job_id),
+        )
+    )
+
+
+def run(store: JobStore, job_id: str, deferred: DeferredScores, stored: dict[str, Any]) -> dict[str, Any]:
+    """Compute and store; on failure the job keeps its images and gets no scores (logged)."""
+    try:
+        result = deferred.compute()
+    except Exception:
+        log.exception("quality scores of render %s failed; it keeps its images without scores", job_id)
+        result = stored
+    try:
+        record(store, job_id, result)
+    except Exception:  # the store went away (shutdown): the scores are in the sidecar; the worker lives
+        log.exception("could not record the quality scores of render %s", job_id)
+    return result
+
+
+def clear_stale(store: JobStore) -> int:
+    """At start: scores that were being computed when the server stopped will not come."""
+    with store._lock:  # the store's own lock and connection (this module belongs to the store's package)
+        rows = store.conn.execute(
+            "SELECT id, result FROM jobs WHERE status = 'succeeded' AND result LIKE ?", (f'%"{PENDING}": true%',)
+        ).fetchall()
+    for row in rows:
+        record(store, row["id"], json.loads(row["result"]))
+    return len(rows)

@@ -1,0 +1,88 @@
+"""Reciprocal rank fusion over any number of named, weighted ranked lists, vectorised with numpy.
+
+Each retriever (CLIP vectors, BM25 words, and whatever comes next) hands over a `RankedList`: its
+name, its candidate ids best first, its own scores in the same order, and a weight. `fuse` gives
+each id  sum over lists of  weight / (k + rank)  divided by its best possible value, so scores
+lie in [0, 1] whatever the lists' own scales. No Python loop over candidates: ids are mapped to
+one index with `np.unique`, contributions summed with `np.bincount`, the order taken with one
+`np.lexsort`. Not here: where the lists come from (library.py, lexical.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RRF_K = 60
+_DIGITS = 6  # fused scores are compared (and reported) rounded to this many digits
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One retriever's candidates: `ids` best first, `scores` (its own scale) in the same order."""
+
+    name: str
+    ids: np.ndarray  # str, rank order
+    scores: np.ndarray  # float64, same order
+    weight: float = 1.0
+
+    @classmethod
+    def from_scores(cls, name: str, scores: Mapping[str, float], weight: float = 1.0) -> RankedList:
+        """Rank a mapping id -> score: best first, ties broken by id (deterministic)."""
+        ids = np.array(list(scores), dtype=str)
+        values = np.fromiter(scores.values(), dtype=float, count=len(ids))
+        return cls.ranked(name, ids, values, weight)
+
+    @classmethod
+    def ranked(
+        cls, name: str, ids: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray, weight: float = 1.0
+    ) -> RankedList:
+        """Sort (ids, scores) given in any order: best score first, ties by id."""
+        ids, scores = np.asarray(ids, dtype=str), np.asarray(scores, dtype=float)
+        order = np.lexsort((ids, -scores)) if len(ids) else np.zeros(0, dtype=int)
+        return cls(name, ids[order], scores[order], float(weight))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """The fused ranking: `ids` best first, `scores` in [0, 1] (rounded), and each list's own score
+    of each returned id in `by_list[name]` (NaN where the list did not have it)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    by_list: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.ids.tolist(), self.scores.tolist(), strict=True))
+
+
+def fuse(lists: Sequence[RankedList], k: int = RRF_K) -> Fused:
+    """RRF of `lists`: score(id) = Σ w / (k + rank) / (Σ w / (k + 1)), the sum of the weights over
+    every list given (an empty list still counts: a query without word matches tops out below 1).
+    Order: fused score (rounded to 6 digits), then the first list's own score (absent last), then id."""
+    best = sum(r.weight for r in lists) / (k + 1) or 1.0  # every list counts, even an empty one
+    lists = [r for r in lists if len(r)]
+    if not lists:
+        return Fused(np.zeros(0, dtype=str), np.zeros(0), {})
+    every = np.concatenate([r.ids for r in lists])
+    unique, where = np.unique(every, return_inverse=True)
+    contributions = np.concatenate([r.weight / (k + np.arange(1, len(r) + 1, dtype=float)) for r in lists])
+    fused = np.round(np.bincount(where, weights=contributions, minlength=len(unique)) / best, _DIGITS)
+    own: dict[str, np.ndarray] = {}
+    start = 0
+    for r in lists:  # one vector per list (a handful), never one step per candidate
+        column = np.full(len(unique), np.nan)
+        column[where[start : start + len(r)]] = r.scores
+        own.setdefault(r.name, column)
+        start += len(r)
+    first = own[lists[0].name]
+    order = np.lexsort((unique, -np.nan_to_num(first, nan=-np.inf), -fused))
+    return Fused(unique[order], fused[order], {name: column[order] for name, column in own.items()})

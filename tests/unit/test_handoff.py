@@ -1,0 +1,52 @@
+"""Decode once: the POST's resized sketch handed to the worker gives the same render input as
+decoding the stored bytes (jobs/handoff.py, render/pipeline.prepare)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sketch2render import imaging
+from sketch2render.config import Settings
+from sketch2render.jobs.handoff import DecodedSketches
+from sketch2render.render.pipeline import RenderRequest, prepare
+from sketch2render.schemas import RenderParams
+
+
+def _sketch(fmt: str, side: int = 1024) -> bytes:
+    image = Image.new("RGB", (side, side * 3 // 4), "white")
+    draw = ImageDraw.Draw(image)
+    for i in range(8):
+        draw.line((10 + 60 * i, 20, side - 40 * i, side // 2), fill="black", width=3)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, quality=90)
+    return buffer.getvalue()
+
+
+def test_the_posts_resized_sketch_prepares_exactly_like_the_stored_bytes():
+    settings = Settings()
+    for fmt in ("PNG", "JPEG"):  # JPEG: the reduced-scale decode must match too
+        data = _sketch(fmt)
+        params = RenderParams(prompt="x", size=256, steps=1)
+        from_bytes = prepare(RenderRequest(data, params), settings=settings)
+        posted = imaging.resize_for_generation(imaging.decode_upload(data, settings.limits, at_least=256), 256)
+        handed = prepare(RenderRequest(posted, params), settings=settings)
+        assert np.array_equal(np.asarray(handed.sketch), np.asarray(from_bytes.sketch)), fmt
+        assert np.array_equal(np.asarray(handed.control), np.asarray(from_bytes.control)), fmt
+        assert handed.decode_s < from_bytes.decode_s
+
+
+def test_handed_over_once_and_bounded_by_pixels():
+    sketches = DecodedSketches(max_pixels=3 * 64 * 64)
+    tiles = {
+        name: Image.new("RGB", (64, 64), colour)
+        for name, colour in zip("abcd", ("red", "green", "blue", "gray"), strict=True)
+    }
+    for name, tile in tiles.items():
+        sketches.put(name, tile)
+    assert len(sketches) == 3 and sketches.take("a") is None  # the oldest made room for "d"
+    assert sketches.take("b") is tiles["b"] and sketches.take("b") is None  # once
+    sketches.put("huge", Image.new("RGB", (256, 256)))  # larger than the whole bound: not kept
+    assert sketches.take("huge") is None and len(sketches) == 2
