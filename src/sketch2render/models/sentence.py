@@ -49,6 +49,11 @@ def packaged_model_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def is_stand_in(folder: Path) -> bool:
+    """A folder that `build_sentence_stand_in` wrote: random weights, no meaning."""
+    return (Path(folder) / STAND_IN_MARKER).is_file()
+
+
 def sentence_model_dir(settings: Settings) -> Path:
     """Where the sentence model's files lie: `S2R_SENTENCE_MODEL`, else the package's folder."""
     folder = settings.sentence_model or packaged_model_dir()
@@ -78,7 +83,7 @@ class SentenceModel:
         self._torch = torch
         self._lock = threading.Lock()
         self.dimension = int(self._model.config.hidden_size)
-        self.stand_in = (self.folder / STAND_IN_MARKER).is_file()  # random weights: no meaning
+        self.stand_in = is_stand_in(self.folder)  # random weights: no meaning
 
     def encode(self, sentences: list[str], batch_size: int = 64) -> np.ndarray:
         """Mean-pooled, L2-normalised embeddings, shape (len(sentences), dimension)."""
@@ -133,7 +138,7 @@ def build_sentence_stand_in(directory: Path) -> Path:
     from transformers import BertConfig, BertModel
 
     directory = Path(directory)
-    if (directory / STAND_IN_MARKER).is_file():
+    if is_stand_in(directory):
         return directory
     source = packaged_model_dir()
     if source is None:
@@ -156,5 +161,5 @@ def sentence_model_info(settings: Settings) -> dict:
     except ModelsUnavailable as exc:
         return {**row, "path": None, "exists": False, "bytes": 0, "error": exc.message}
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    stand_in = (folder / STAND_IN_MARKER).is_file()
+    stand_in = is_stand_in(folder)
     return {**row, "path": str(folder), "exists": True, "bytes": size, "stand_in": stand_in}

@@ -34,6 +34,7 @@ from ..errors import InvalidImage, InvalidParameter, NotFound
 from ..schemas import StyleHit, StyleMeta, StyleRecord
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
+from .learning import Learned, Learning
 from .lexical import LexicalIndex, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class StyleLibrary:
         self.limits = limits
         self.store_side = store_side
         self.weights = (dense_weight, lexical_weight, rrf_k)
+        self.learning: Learning | None = None  # caption meaning + feedback (learning.py); set by build_library
         self._records: dict[str, StyleRecord] = {}
         self._lexical = LexicalIndex()
         self._version: str | None = None  # the shared store's change marker when last loaded
@@ -288,17 +290,18 @@ class StyleLibrary:
 
     # --- search --------------------------------------------------------------------------
     def search(
-        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = ()
+        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
     ) -> list[StyleHit]:
         """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
-        the query are kept regardless (with a tiny model CLIP means nothing; words still do)."""
+        the query are kept regardless (with a tiny model CLIP means nothing; words still do).
+        `principal`: whose corrections the feedback list learns from ("": nobody's)."""
         query = (query or "").strip()
         if not query:
             raise InvalidParameter("the search query is empty", field="q")
         if len(query) > 1000:
             raise InvalidParameter("the search query is over 1000 characters", field="q")
         vector = self.embeddings.embed_query(query)
-        return self._hybrid(vector, query, k, min_score, tags)
+        return self._hybrid(vector, query, k, min_score, tags, principal)
 
     def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
         """Styles that look like an image (or like a library style, given its id; itself excluded)."""
@@ -309,8 +312,8 @@ class StyleLibrary:
         hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
         return [h for h in hits if h.id != exclude][:k]
 
-    def _hybrid(
-        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str]
+    def _hybrid(  # over 60 lines: one search, its stages in order (filter, two lists, learned lists, hits)
+        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str], principal=""
     ) -> list[StyleHit]:
         if not 1 <= k <= 100:
             raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
@@ -339,6 +342,9 @@ class StyleLibrary:
             lexical = self._lexical.scores(query, allowed, limit=n) if query else {}
             dense_w, lexical_w, rrf_k = self.weights
             fused = reciprocal_rank_fusion(dense, lexical, dense_weight=dense_w, lexical_weight=lexical_w, k=rrf_k)
+            # --- learned lists (learning.py): caption meaning + feedback; weights 0 leave `fused` as is ---
+            learned = self.learning.lists(query, principal, self._records, allowed, n) if self.learning else Learned()
+            fused = self.learning.fuse(fused, learned, dense_w + lexical_w, rrf_k) if self.learning else fused
             ranked = sorted(fused, key=lambda i: (-round(fused[i], 6), -dense.get(i, -2.0), i))
             hits: list[StyleHit] = []
             for i in ranked:  # build hits only for what is returned
@@ -347,6 +353,7 @@ class StyleLibrary:
                     score=round(fused[i], 6),
                     cosine=round(dense[i], 6) if i in dense else None,
                     lexical=round(lexical.get(i, 0.0), 6),
+                    **learned.hit_fields(i),
                 )
                 if min_score is None or hit.is_relevant(min_score):
                     hits.append(hit)
