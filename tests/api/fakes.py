@@ -55,7 +55,7 @@ class FakeRenderService:
             "models": {"base": "fake"},
         }
 
-    def render(self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None) -> RenderResult:
+    def render(self, sketch, params, *, progress=None, cancel=None, preview=None, principal="") -> RenderResult:
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
@@ -66,7 +66,7 @@ class FakeRenderService:
         if params.style_ids:
             hits = [StyleHit(style=self.library.get(i), score=1.0) for i in params.style_ids]
         elif len(self.library):
-            hits = self.library.search(params.prompt, params.top_k)
+            hits = self.library.search(params.prompt, params.top_k, principal=principal)
         else:
             hits = []
         used = [hits[0].model_copy(update={"weight": 1.0}), *hits[1:]] if hits else []

@@ -71,6 +71,8 @@ class LocalExecutor:
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
         sketch, params = job_input(job, job_dir)
-        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview)
+        result = service.render(
+            sketch, params, progress=progress, cancel=cancel, preview=preview, principal=job.owner or ""
+        )
         saved = save_render(result, job_dir)
         return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))

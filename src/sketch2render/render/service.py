@@ -60,12 +60,13 @@ class RenderService:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        principal: str = "",
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
         steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available."""
         configurable = {"progress": progress, "cancel": cancel, "preview": preview}
         config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params), config=config)
+        return self.chain.invoke(RenderRequest(sketch, params, principal), config=config)
 
 
 def build_service(settings: Settings) -> RenderService:
