@@ -86,12 +86,12 @@ def test_a_render_with_picked_styles_records_the_implicit_signal(team):
     assert suggested[0] == red
     job = team.submit("alice", prompt="red brick wall", style_ids=sea).json()["id"]
     assert team.wait("alice", job)["status"] == "succeeded"
-    deadline = time.monotonic() + 10  # recorded by the worker's hook just after the job finished
-    while len(lines := signals(team, "alice")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    said = {(row["style_id"], row["signal"], row["source"]) for row in lines}
     above = suggested[: suggested.index(sea)] if sea in suggested else suggested  # ranked above the pick
-    assert said == {(sea, "chosen", "render")} | {(i, "passed_over", "render") for i in above}
+    expected = {(sea, "chosen", "render")} | {(i, "passed_over", "render") for i in above}
+    deadline = time.monotonic() + 10  # recorded by the worker's hook just after the job finished
+    while len(lines := signals(team, "alice")) < len(expected) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {(row["style_id"], row["signal"], row["source"]) for row in lines} == expected
     assert signals(team, "bob") == []
 
 
