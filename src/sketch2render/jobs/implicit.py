@@ -32,10 +32,8 @@ def implicit_signals(library: StyleLibrary, job: Job) -> list[FeedbackSignal]:
         return []  # retrieval agreed: nothing to correct
     ranks = [suggested.index(i) for i in picked if i in suggested]
     above = suggested[: max(ranks) if ranks else len(suggested)]
-    store = library.learning.feedback.store
-    recorded = [store.add(job.owner, prompt, i, "chosen", source="render") for i in picked]
-    recorded += [store.add(job.owner, prompt, i, "passed_over", source="render") for i in above if i not in picked]
-    return recorded
+    votes = [(i, "chosen") for i in picked] + [(i, "passed_over") for i in above if i not in picked]
+    return library.learning.feedback.store.add_many(job.owner, prompt, votes, source="render")
 
 
 def record_implicit(library: StyleLibrary | None, job: Job) -> None:

@@ -92,6 +92,15 @@ class SignalStore:
         self._insert([item])
         return item
 
+    def add_many(
+        self, principal: str, prompt: str, votes: Iterable[tuple[str, str]], *, source: str
+    ) -> list[FeedbackSignal]:
+        """Several (style_id, signal) for one prompt, in one transaction (all or none)."""
+        now = time.time()
+        items = [FeedbackSignal(principal, check_signal(prompt, s, k), s, k, source, now) for s, k in votes]
+        self._insert(items)
+        return items
+
     def _insert(self, items: Iterable[FeedbackSignal]) -> int:
         rows = [(s.principal, s.prompt, s.style_id, s.signal, s.source, s.created_at) for s in items]
         with self._lock:

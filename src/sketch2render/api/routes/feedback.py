@@ -104,9 +104,7 @@ def rate_render(
     used = [hit["style"]["id"] for hit in job.result.get("styles", []) if hit.get("weight")]
     if not used or not prompt:
         raise Conflict(f"render {job.id} used no style (or had no prompt): nothing to learn", field="id")
-    store = signal_store(library, settings)
-    for style_id in used:
-        store.add(caller.name, prompt, style_id, body.rating, source="rating")
+    signal_store(library, settings).add_many(caller.name, prompt, [(i, body.rating) for i in used], source="rating")
     return RatingOut(render_id=job.id, rating=body.rating, prompt=prompt, style_ids=used)
 
 
