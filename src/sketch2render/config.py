@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     blend_temperature: float = Field(default=0.1, gt=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
+    # --- learning from corrections (styles/feedback.py) and caption meaning (styles/captions.py) ---
+    sentence_model: Path | None = None  # a folder replacing the packaged all-MiniLM-L6-v2 (models/sentence.py)
+    feedback_weight: float = Field(default=1.0, ge=0.0)  # the feedback list's weight in RRF; 0: off
+    caption_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for a stand-in model
+    feedback_half_life_days: float = Field(default=90.0, gt=0.0)  # a correction's vote halves this often
+    feedback_scope: Literal["principal", "pooled"] = "principal"  # pooled: everyone's corrections count
 
     # --- quality ---
     structure_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -110,7 +116,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("home", "model_dir", mode="after")
+    @field_validator("home", "model_dir", "sentence_model", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -131,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def jobs_db(self) -> Path:
         return self.home / "jobs.sqlite3"
+
+    @property
+    def feedback_db(self) -> Path:
+        return self.home / "feedback.sqlite3"
 
     @property
     def keys_file(self) -> Path:

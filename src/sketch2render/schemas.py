@@ -38,6 +38,9 @@ class StyleRecord(StyleMeta):
         return " ".join([self.title, self.title, *self.tags, self.creator, self.description])
 
 
+CAPTION_RELEVANT = 0.3  # sentence cosine at which a caption means the prompt (unrelated: ~0-0.15)
+
+
 class StyleHit(BaseModel):
     """One retrieved style and why it was chosen."""
 
@@ -46,14 +49,20 @@ class StyleHit(BaseModel):
     cosine: float | None = None  # CLIP text->image (or image->image) cosine
     lexical: float = 0.0  # BM25 score over title, tags and description (0 = no word matched)
     weight: float | None = None  # share of the IP-Adapter blend this style got, when rendered
+    caption: float | None = None  # sentence-model cosine prompt <-> title, tags, description
+    feedback: float | None = None  # what similar past prompts' corrections said, in [-3, 3]
+    explain: list[str] = Field(default_factory=list)  # e.g. "feedback: +2.3 (chosen 3× for similar prompts)"
 
     @property
     def id(self) -> str:
         return self.style.id
 
     def is_relevant(self, min_cosine: float) -> bool:
-        """A hit counts when CLIP finds it similar enough or a word of the prompt matched."""
-        return self.lexical > 0 or (self.cosine is not None and self.cosine >= min_cosine)
+        """A hit counts when CLIP finds it similar enough, a word of the prompt matched, its
+        caption means the same (sentence model) or corrections for similar prompts chose it."""
+        if self.lexical > 0 or (self.feedback or 0.0) > 0 or (self.caption or 0.0) >= CAPTION_RELEVANT:
+            return True
+        return self.cosine is not None and self.cosine >= min_cosine
 
 
 DEFAULT_NEGATIVE_PROMPT = (

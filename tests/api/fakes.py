@@ -56,8 +56,9 @@ class FakeRenderService:
         }
 
     def render(
-        self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, defer_scores=False
-    ) -> RenderResult:
+        self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, defer_scores=False,
+        principal="",
+    ) -> RenderResult:  # fmt: skip
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
@@ -68,7 +69,7 @@ class FakeRenderService:
         if params.style_ids:
             hits = [StyleHit(style=self.library.get(i), score=1.0) for i in params.style_ids]
         elif len(self.library):
-            hits = self.library.search(params.prompt, params.top_k)
+            hits = self.library.search(params.prompt, params.top_k, principal=principal)
         else:
             hits = []
         used = [hits[0].model_copy(update={"weight": 1.0}), *hits[1:]] if hits else []

@@ -225,3 +225,23 @@ def test_live_mode_renders_each_stroke_without_pressing_render(page) -> None:
     assert not page.get_by_text(re.compile(r"^Done: step")).is_visible()  # no full render was started
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-live.png"), full_page=True)
+
+
+def test_feedback_controls_reject_a_suggestion_and_rate_a_render(page) -> None:
+    """ "Not this style" on a suggestion takes it out of the suggestions for that prompt (the API
+    learned it); 👍 on a finished render is recorded for the style it used."""
+    page.locator("input[type=file]").first.set_input_files(str(SKETCH))
+    page.get_by_text("Control image (what ControlNet follows)").wait_for()
+    type_prompt_and_check_styles(page, "brick wall texture")
+    brick = page.get_by_text(re.compile(r"^Brick wall"))
+    expect(brick.first).to_be_visible()
+    page.get_by_text(re.compile(r"^caption meaning: 0\.\d\d$")).first.wait_for()  # the real sentence model
+    card = page.get_by_test_id("stVerticalBlock").filter(has=brick.first).filter(has_text="Not this style").last
+    card.get_by_role("button", name="Not this style").click()
+    expect(page.get_by_text(re.compile(r"^Brick wall"))).to_have_count(0)  # out of the top 3 for this prompt
+    type_prompt_and_check_styles(page, "swirling night sky")
+    set_steps(page, 2)
+    render_and_check(page, 2, ARTIFACTS / "ui-feedback.png")
+    page.get_by_role("button", name="👍 Good style match").click()
+    page.get_by_text(re.compile(r"^Thanks: 👍 recorded for the style")).wait_for()
+    page.screenshot(path=str(ARTIFACTS / "ui-feedback-rated.png"), full_page=True)

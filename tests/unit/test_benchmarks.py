@@ -87,6 +87,13 @@ def test_startup_tiny(tiny_models_dir):
     assert "sd15-random" not in results["load"]  # only with --size full
 
 
+def test_learning_tiny(tiny_models_dir):
+    results = check_envelope(bench("learning", "--size", "tiny", "--models-dir", str(tiny_models_dir)), "learning")
+    assert results["queries"] == {"test": 42, "train": 21} and results["sentence_model_load_s"] > 0
+    assert set(results["quality"]) == {"today", "captions", "feedback"}
+    assert all(is_stats(results["latency"][name]) for name in ("today", "captions", "feedback"))
+
+
 def test_live_lane_tiny(tiny_models_dir):
     args = ["--runs", "1", "--burst", "5", "--queued", "1", "--quality-steps", "4", "--models", str(tiny_models_dir)]
     results = check_envelope(bench("live", "--size", "tiny", *args), "live")

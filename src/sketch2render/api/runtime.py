@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
-from ..jobs import JobStore, JobWorker, LocalExecutor, scores
+from ..jobs import Job, JobStore, JobWorker, LocalExecutor, scores
 from ..jobs.events import JobEvents
 from ..jobs.handoff import DecodedSketches
+from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
 from ..styles.defaults import import_bundled_once
 from .metrics import ApiMetrics
@@ -61,12 +62,12 @@ class ApiRuntime:
             from ..scale.ray_backend import RayBackend
 
             self.backend = RayBackend(s, self.store)
-            self.worker = self.backend.make_worker(on_finished=self.metrics.observe_job, events=self.events)
+            self.worker = self.backend.make_worker(on_finished=self._finished, events=self.events)
         else:
             self.worker = JobWorker(
                 self.store,
                 LocalExecutor(lambda: self.service, self.sketches),
-                on_finished=self.metrics.observe_job,
+                on_finished=self._finished,
                 events=self.events,
             )
         # --- end scale-out ---
@@ -76,6 +77,11 @@ class ApiRuntime:
             self._loader.start()
         else:
             self._announce()
+
+    def _finished(self, job: Job) -> None:
+        """After each job: metrics, and what a render with picked styles teaches retrieval."""
+        self.metrics.observe_job(job)
+        record_implicit(self.service.library if self.service is not None else None, job)
 
     def _load(self) -> None:
         try:

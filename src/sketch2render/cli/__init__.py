@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import doctor, evaluate, models, render, scale, serve, styles
+from . import doctor, evaluate, models, render, retrieval, scale, serve, styles
 from . import keys as keys_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
@@ -18,7 +18,11 @@ app.add_typer(keys_cli.app, name="keys")
 app.command()(serve.serve)
 app.command()(serve.ui)
 app.command()(serve.up)
-app.command("eval")(evaluate.eval_command)
+# `eval --sketches ...` renders a grid (the group's own options); `eval retrieval` scores retrieval.
+eval_app = typer.Typer(help="Evaluate renders (a grid of settings) or style retrieval (`eval retrieval`).")
+eval_app.callback(invoke_without_command=True)(evaluate.eval_command)
+eval_app.command("retrieval")(retrieval.eval_retrieval)
+app.add_typer(eval_app, name="eval")
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
     evaluate.bench
 )

@@ -14,9 +14,14 @@ from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, 
 
 @edge
 def eval_command(
-    sketches: Annotated[Path, typer.Option("--sketches", help="Folder of sketch images.")],
-    prompts: Annotated[Path, typer.Option("--prompts", help="Text file: one prompt per line, '#' comments.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.csv, report.html, images.")],
+    ctx: typer.Context,
+    sketches: Annotated[Path | None, typer.Option("--sketches", help="Folder of sketch images.")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="Text file: one prompt per line, '#' comments.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for results.csv, report.html, images.")
+    ] = None,
     grid: Annotated[
         str | None,
         typer.Option(help='Settings to try, e.g. "control=0.5,1.0;style=0.3,0.8;type=canny,lineart".'),
@@ -36,6 +41,10 @@ def eval_command(
     from ..render.service import build_service
     from ..styles import import_defaults
 
+    if ctx.invoked_subcommand:  # `eval retrieval ...`
+        return
+    if sketches is None or prompts is None or out is None:
+        raise fail("eval needs --sketches DIR --prompts FILE --out DIR (or: eval retrieval --queries Q.tsv)")
     # 1. Check every input before loading a model.
     sketch_files = list_sketches(sketches)
     prompt_list = read_prompts(prompts)

@@ -63,6 +63,9 @@ def models_info(as_json: JsonOpt = False) -> None:
             console.print(f"[yellow]{info['warning']}[/]")
         console.print(_assets_table(info.get("assets", [])))
         console.print(f"Hugging Face cache: {info['hf_cache']}")
+        sentence = info["sentence_model"]
+        where = sentence["path"] or f"[red]{sentence.get('error')}[/]"
+        console.print(f"sentence model ({sentence['id']}, {sentence['license']}, S2R_SENTENCE_MODEL): {where}")
         missing = [row for row in info.get("assets", []) if not row["present"] and not row["optional"]]
         if missing:
             console.print("Fetch what is missing with: [bold]sketch2render models download[/]")

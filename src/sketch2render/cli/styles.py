@@ -10,8 +10,10 @@ import typer
 from .. import imaging
 from ..schemas import StyleMeta
 from .common import JsonOpt, edge, open_library, print_json, progress_bar, settings
+from .feedback import LOCAL_PRINCIPAL, styles_feedback
 
 app = typer.Typer(no_args_is_help=True, help="The style library.")
+app.command("feedback")(styles_feedback)
 
 
 @app.command("import-defaults")
@@ -95,7 +97,7 @@ def styles_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search styles by meaning and words (hybrid CLIP + BM25)."""
-    hits = open_library(settings()).search(query, k, min_score=min_score, tags=tag or ())
+    hits = open_library(settings()).search(query, k, min_score=min_score, tags=tag or (), principal=LOCAL_PRINCIPAL)
     if as_json:
         print_json(
             [
@@ -107,6 +109,9 @@ def styles_search(
                     "cosine": h.cosine,
                     "lexical": h.lexical,
                     "tags": h.style.tags,
+                    "caption": h.caption,
+                    "feedback": h.feedback,
+                    "explain": h.explain,
                 }
                 for h in hits
             ]
@@ -115,6 +120,8 @@ def styles_search(
     for h in hits:
         cosine = f"{h.cosine:.3f}" if h.cosine is not None else "  -  "
         typer.echo(f"{h.score:.3f}  clip {cosine}  bm25 {h.lexical:5.2f}  {h.id}  {h.style.title}")
+        for why in h.explain:  # what the learned lists said
+            typer.echo(f"       {why}")
 
 
 @app.command("remove")

@@ -85,7 +85,10 @@ class LocalExecutor:
             params = RenderParams.model_validate(job.params)
         else:
             sketch, params = job_input(job, job_dir)
-        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True)
+        result = service.render(
+            sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True,
+            principal=job.owner or "",
+        )  # fmt: skip
         saved = save_render(result, job_dir)
         recipe = result.recipe.model_dump(mode="json")
         if result.pending_scores is None:  # scored already

@@ -12,6 +12,7 @@ from .cache import cache_state, cached_file
 from .device import resolve_device
 from .layout import cached_repo_dir, hf_cache_dir
 from .profiles import ModelSet, resolve_models
+from .sentence import sentence_model_info
 
 
 def _disk_bytes(path: Path) -> int:
@@ -28,6 +29,7 @@ def model_info(settings: Settings) -> dict:
         "model_dir": str(settings.model_dir) if settings.model_dir else None,
         "hf_cache": str(hf_cache_dir()),
         "device": resolve_device(settings),
+        "sentence_model": sentence_model_info(settings),  # real weights in every profile
     }
     try:
         info["assets"] = asset_rows(settings)

@@ -45,6 +45,7 @@ class RenderRequest:
 
     sketch: bytes | Image.Image
     params: RenderParams
+    principal: str = ""  # whose corrections retrieval learns from (styles/feedback.py); "": nobody's
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, RenderParams):
@@ -132,7 +133,7 @@ def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
         return Retrieved(hits, True, time.perf_counter() - t0)
     if params.style_mode == "none" or len(library) == 0:
         return Retrieved([], False, 0.0)
-    hits = library.search(params.prompt, k=params.top_k)
+    hits = library.search(params.prompt, k=params.top_k, principal=request.principal)
     return Retrieved(hits, False, time.perf_counter() - t0)
 
 

@@ -64,6 +64,7 @@ class RenderService:
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
         defer_scores: bool = False,
+        principal: str = "",
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
         steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
@@ -71,7 +72,7 @@ class RenderService:
         reports the images first)."""
         configurable = {"progress": progress, "cancel": cancel, "preview": preview, "defer_scores": defer_scores}
         config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params), config=config)
+        return self.chain.invoke(RenderRequest(sketch, params, principal), config=config)
 
 
 def build_service(settings: Settings) -> RenderService:

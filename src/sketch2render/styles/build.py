@@ -11,6 +11,7 @@ from ..config import Settings
 from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
 from .embeddings import CLIPEmbeddings
+from .learning import build_learning
 from .library import StyleLibrary
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def build_library(settings: Settings, embeddings: CLIPEmbeddings, models: ModelS
 
         client = build_chroma_client(settings.chroma_url)
         blobs = ChromaBlobs(client)
-    return StyleLibrary(
+    library = StyleLibrary(
         settings.styles_dir,
         embeddings,
         client=client,
@@ -44,6 +45,8 @@ def build_library(settings: Settings, embeddings: CLIPEmbeddings, models: ModelS
         lexical_weight=settings.lexical_weight,
         rrf_k=settings.rrf_k,
     )
+    library.learning = build_learning(settings)  # loads the sentence model on its first use
+    return library
 
 
 def build_chroma_client(url: str) -> ClientAPI:

@@ -6,7 +6,7 @@ builds `StyleHit`s for the best fused ids only (each list's own score read from 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +28,15 @@ def dense_list(found: QueryResult, records: Mapping[str, StyleRecord], weight: f
     return RankedList.ranked(DENSE, np.asarray(ids, dtype=str)[keep], cosine, weight)
 
 
-def build_hits(fused: Fused, records: Mapping[str, StyleRecord], k: int, min_score: float | None) -> list[StyleHit]:
-    """StyleHits for the best `k` fused ids that pass `min_score` (built only for what is returned)."""
+def build_hits(
+    fused: Fused,
+    records: Mapping[str, StyleRecord],
+    k: int,
+    min_score: float | None,
+    extra: Callable[[str], dict] | None = None,
+) -> list[StyleHit]:
+    """StyleHits for the best `k` fused ids that pass `min_score` (built only for what is returned);
+    `extra(id)`: more StyleHit fields (the learned lists' caption, feedback and explanation)."""
     n = len(fused)
     cosine = fused.by_list.get(DENSE, np.full(n, np.nan))
     lexical = np.nan_to_num(fused.by_list.get(LEXICAL, np.zeros(n)), nan=0.0)
@@ -40,6 +47,7 @@ def build_hits(fused: Fused, records: Mapping[str, StyleRecord], k: int, min_sco
             score=float(fused.scores[j]),
             cosine=None if np.isnan(cosine[j]) else round(float(cosine[j]), 6),
             lexical=round(float(lexical[j]), 6),
+            **(extra(style_id) if extra is not None else {}),
         )
         if min_score is None or hit.is_relevant(min_score):
             hits.append(hit)

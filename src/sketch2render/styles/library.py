@@ -36,6 +36,7 @@ from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
 from .fusion import RankedList, fuse
 from .hybrid import build_hits, dense_list
+from .learning import Learned, Learning
 from .lexical import LexicalIndex
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class StyleLibrary:
         self.limits = limits
         self.store_side = store_side
         self.weights = (dense_weight, lexical_weight, rrf_k)
+        self.learning: Learning | None = None  # caption meaning + feedback (learning.py); set by build_library
         self._records: dict[str, StyleRecord] = {}
         self._lexical = LexicalIndex()
         self._version: str | None = None  # the shared store's change marker when last loaded
@@ -290,17 +292,18 @@ class StyleLibrary:
 
     # --- search --------------------------------------------------------------------------
     def search(
-        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = ()
+        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
     ) -> list[StyleHit]:
         """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
-        the query are kept regardless (with a tiny model CLIP means nothing; words still do)."""
+        the query are kept regardless (with a tiny model CLIP means nothing; words still do).
+        `principal`: whose corrections the feedback list learns from ("": nobody's)."""
         query = (query or "").strip()
         if not query:
             raise InvalidParameter("the search query is empty", field="q")
         if len(query) > 1000:
             raise InvalidParameter("the search query is over 1000 characters", field="q")
         vector = self.embeddings.embed_query(query)
-        return self._hybrid(vector, query, k, min_score, tags)
+        return self._hybrid(vector, query, k, min_score, tags, principal)
 
     def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
         """Styles that look like an image (or like a library style, given its id; itself excluded)."""
@@ -311,8 +314,8 @@ class StyleLibrary:
         hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
         return [h for h in hits if h.id != exclude][:k]
 
-    def _hybrid(
-        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str]
+    def _hybrid(  # over 60 lines: one search, its stages in order (filter, two lists, learned lists, hits)
+        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str], principal=""
     ) -> list[StyleHit]:
         if not 1 <= k <= 100:
             raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
@@ -335,12 +338,17 @@ class StyleLibrary:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
             dense_w, lexical_w, rrf_k = self.weights
             lexical = self._lexical.ranked(query, allowed, limit=n, weight=lexical_w)  # empty without words
+            # --- learned lists (learning.py): caption meaning + feedback; weights 0 leave the fusion as is ---
+            learned = self.learning.lists(query, principal, self._records, allowed, n) if self.learning else Learned()
             # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
-            only_dense = len(lexical) == 0 and min_score is None
+            only_dense = len(lexical) == 0 and min_score is None and not learned.active
             dense = self._dense(vector, min(n, k) if only_dense else n, where, dense_w)
             if only_dense and len(dense) < min(n, k):  # uncommitted ids took places: ask for all n
                 dense = self._dense(vector, n, where, dense_w)
-            hits = build_hits(fuse([dense, lexical], rrf_k), self._records, k, min_score)
+            fused = fuse([dense, lexical], rrf_k)
+            if self.learning:
+                fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k)
+            hits = build_hits(fused, self._records, k, min_score, learned.hit_fields)
         return hits
 
     def _dense(self, vector: Sequence[float], n: int, where: dict | None, weight: float) -> RankedList:

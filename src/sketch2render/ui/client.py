@@ -235,6 +235,15 @@ class ApiClient:
     def delete_style(self, style_id: str) -> StyleRecord:
         return StyleRecord.model_validate(self._json("DELETE", f"/v1/styles/{style_id}"))
 
+    # --- feedback (what retrieval learns from) ---------------------------------------------------
+    def send_feedback(self, prompt: str, style_id: str, signal: str) -> dict[str, Any]:
+        """`chosen` or `rejected`: this style is (not) right for prompts like this one."""
+        return self._json("POST", "/v1/feedback", json={"prompt": prompt, "style_id": style_id, "signal": signal})
+
+    def rate_render(self, job_id: str, rating: str) -> dict[str, Any]:
+        """`up` or `down` for the styles a finished render used."""
+        return self._json("POST", f"/v1/renders/{job_id}/feedback", json={"rating": rating})
+
     # --- renders ----------------------------------------------------------------------------
     def submit_render(self, sketch: bytes, params: dict[str, Any], filename: str = "sketch.png") -> str:
         """Queue a render; returns the job id (the API answers 202 once the job is stored)."""

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 from .. import imaging
 from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
+from .feedback import rating_buttons
 
 log = logging.getLogger("sketch2render.ui")
 
@@ -231,6 +232,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
                     action = "again"
                 if st.button("New seed", key=f"{key}_new_seed", icon=":material/casino:"):
                     action = "new_seed"
+        rating_buttons(client, job, key)
     return action
 
 

@@ -1,1 +1,1 @@
-"""HTTP routes, one APIRouter per area: health (and metrics), styles, renders."""
+"""HTTP routes, one APIRouter per area: health (and metrics), styles, renders, feedback."""

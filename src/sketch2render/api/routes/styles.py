@@ -99,13 +99,13 @@ def add_style(
 )
 def search_styles(
     library: LibraryDep,
-    _: Caller,
+    caller: Caller,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
     tags: Annotated[list[TAG_VALUE] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
 ) -> dict:
-    hits: list[StyleHit] = library.search(q, k, min_score=min_score, tags=split_list(tags))
+    hits: list[StyleHit] = library.search(q, k, min_score=min_score, tags=split_list(tags), principal=caller.name)
     return {"query": q, "hits": hits}
 
 

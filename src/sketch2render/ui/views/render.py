@@ -20,6 +20,7 @@ from sketch2render.errors import S2RError
 from sketch2render.schemas import RenderParams, StyleHit
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError
+from sketch2render.ui.feedback import learned_lines, not_this_style
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
     again_params,
@@ -138,14 +139,20 @@ def show_edge_preview(sketch: Sketch, size: int, control: str = "canny", simplif
 
 
 # --- prompt and styles ----------------------------------------------------------------------
-def style_card(client: ApiClient, hit: StyleHit, chosen: bool) -> None:
+def style_card(client: ApiClient, hit: StyleHit, chosen: bool, prompt: str = "") -> None:
     with st.container(border=True):
         style_thumbnail(client, hit.id)
         badge = " :green-badge[:material/check: chosen]" if chosen else ""
         title = hit.style.title or hit.id
         st.markdown(f"**{short(title, 40)}**{badge}")
-        st.markdown(f"match **{fmt_score(hit.score)}**", help="Fused score (CLIP meaning + BM25 words) in [0, 1].")
+        st.markdown(
+            f"match **{fmt_score(hit.score)}**",
+            help="Fused score: CLIP meaning + BM25 words + caption meaning + your feedback.",
+        )
         st.caption(f"CLIP cosine {fmt_score(hit.cosine)} · BM25 {hit.lexical:.2f}")
+        learned_lines(hit)
+        if prompt:
+            not_this_style(client, prompt, hit)
 
 
 def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
@@ -183,7 +190,7 @@ def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
         for start in range(0, len(hits), per_row):
             for col, hit in zip(st.columns(per_row), hits[start : start + per_row], strict=False):
                 with col:
-                    style_card(client, hit, hit.id in chosen)
+                    style_card(client, hit, hit.id in chosen, prompt)
     if mode == AUTO:
         return auto
     if not chosen:

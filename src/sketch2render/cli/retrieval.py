@@ -1,0 +1,47 @@
+"""`sketch2render eval retrieval`: top-1, top-3 and MRR of style retrieval on labelled queries,
+before and after replaying training corrections (styles/retrieval_eval.py). The bundled query set
+for the bundled styles: `sketch2render/data/retrieval/{test,train}.tsv` (`--bundled`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import JsonOpt, edge, fail, open_library, print_json, settings
+
+NAMES = {"today": "CLIP + BM25 (today)", "captions": "+ caption meaning", "feedback": "+ feedback (after --train)"}
+
+
+@edge
+def eval_retrieval(
+    queries: Annotated[Path | None, typer.Option("--queries", help="TSV: query, style id or title, kind.")] = None,
+    train: Annotated[Path | None, typer.Option("--train", help="TSV: prompt, style, signal (replayed).")] = None,
+    bundled: Annotated[bool, typer.Option("--bundled", help="The bundled query set (test.tsv, train.tsv).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieval quality (top-1, top-3, MRR) before and after replaying training corrections."""
+    from ..styles.retrieval_eval import BUNDLED, evaluate_retrieval, read_tsv
+
+    if bundled:
+        queries, train = queries or BUNDLED / "test.tsv", train or BUNDLED / "train.tsv"
+    if queries is None:
+        raise fail("--queries Q.tsv is required (or --bundled)")
+    for name, path in (("--queries", queries), ("--train", train)):
+        if path is not None and not path.is_file():
+            raise fail(f"{name}: no such file {path}")
+    library = open_library(settings())
+    test = read_tsv(queries, library, "all")
+    corrections = read_tsv(train, library, "chosen") if train else None
+    report = evaluate_retrieval(library, test, corrections)
+    if as_json:
+        print_json(report)
+        return
+    kinds = list(report["today"])
+    typer.echo(f"{'ranking':28} {'queries':>10} {'n':>3} {'top-1':>6} {'top-3':>6} {'MRR':>6}")
+    for ranking, groups in report.items():
+        for kind in kinds:
+            row = groups[kind]
+            scores = f"{row['top1']:6.2f} {row['top3']:6.2f} {row['mrr']:6.3f}"
+            typer.echo(f"{NAMES[ranking]:28} {kind:>10} {row['queries']:3d} {scores}")

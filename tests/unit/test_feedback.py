@@ -1,0 +1,144 @@
+"""Retrieval that learns from corrections, on the bundled styles with the tiny CLIP (weight 0: it
+means nothing) and the REAL sentence model: known answers for chosen, rejected, paraphrases that
+share no word, per-principal scope, pooling, export/import and weight 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from sketch2render.errors import InvalidParameter
+from sketch2render.models import resolve_models
+from sketch2render.styles import build_embeddings, build_library, import_defaults
+
+CORRECTED = [
+    "cosmic whirls over a village",
+    "a village under cosmic whirls",
+    "cosmic whirls over a small village at night",
+]
+SHARED_WORDS = "cosmic whirls over a village"
+NO_SHARED_WORD = "spinning heavens above a sleepy hamlet"
+
+
+@pytest.fixture(scope="module")
+def make_library(tmp_path_factory, tiny_models_dir, real_sentence_dir):
+    """`make_library(**settings)`: the bundled styles (imported once) under other learning settings."""
+    from sketch2render.config import Settings
+
+    home = tmp_path_factory.mktemp("home")
+    libraries = []
+
+    def make(**overrides):
+        values = {"home": home, "models": str(tiny_models_dir), "device": "cpu", "bundled_styles": False}
+        settings = Settings(**{**values, "sentence_model": real_sentence_dir, **overrides})
+        models = resolve_models(settings)
+        for old in libraries:  # one process owns a disk store at a time
+            old.close()
+        library = build_library(settings, build_embeddings(settings, models), models)
+        if len(library) == 0:
+            import_defaults(library)
+        libraries.append(library)
+        return library
+
+    yield make
+    libraries[-1].close()
+
+
+@pytest.fixture
+def library(make_library):
+    library = make_library()
+    for who in ("alice", "bob", "carol"):
+        library.learning.feedback.store.reset(who)
+    return library
+
+
+def style_id(library, title: str) -> str:
+    return next(r.id for r in library.list(0, 100) if r.title == title)
+
+
+def top(library, query: str, who: str = "alice", k: int = 3) -> list[str]:
+    return [h.style.title for h in library.search(query, k, principal=who)]
+
+
+def choose(library, style: str, who: str = "alice", prompts=CORRECTED) -> None:
+    for prompt in prompts:
+        library.learning.feedback.store.add(who, prompt, style, "chosen")
+
+
+def test_three_corrections_rank_the_chosen_style_first_for_shared_words_and_a_paraphrase(library):
+    starry = style_id(library, "The Starry Night")
+    assert top(library, SHARED_WORDS)[0] != "The Starry Night"  # today: the Hubble deep field ("cosmic")
+    assert "The Starry Night" not in top(library, NO_SHARED_WORD)
+    choose(library, starry)
+    assert top(library, SHARED_WORDS)[0] == "The Starry Night"
+    hit = library.search(NO_SHARED_WORD, 1, principal="alice")[0]  # no word in common with any correction
+    assert hit.style.title == "The Starry Night" and hit.feedback > 0
+    assert hit.explain[0].startswith("feedback: +") and "chosen 3× for similar prompts" in hit.explain[0]
+    assert top(library, "a bowl of lemons on a kitchen table")[0] != "The Starry Night"  # unrelated: no vote
+
+
+def test_a_rejection_drops_the_style_below_the_others_for_similar_prompts(library):
+    before = library.search("deep space galaxies", 5, principal="alice")
+    assert before[0].style.title.startswith("Hubble")
+    library.learning.feedback.store.add("alice", "galaxies in deep space", before[0].id, "rejected")
+    after = library.search("deep space galaxies", 21, principal="alice")
+    order = [h.id for h in after]
+    assert all(order.index(before[0].id) > order.index(h.id) for h in before[1:])  # below the other four
+    rejected = after[order.index(before[0].id)]
+    assert rejected.feedback < 0 and rejected.explain[0].startswith("feedback: -0.9 (rejected 1×")
+
+
+def test_one_principals_corrections_do_not_change_anothers_results(library):
+    bob_before = library.search(SHARED_WORDS, 5, principal="bob")
+    choose(library, style_id(library, "The Starry Night"), who="alice")
+    assert library.search(SHARED_WORDS, 5, principal="bob") == bob_before
+    assert top(library, SHARED_WORDS, "alice")[0] == "The Starry Night"
+
+
+def test_pooled_feedback_is_shared_but_one_principal_is_bounded(make_library):
+    library = make_library(feedback_scope="pooled")
+    starry = style_id(library, "The Starry Night")
+    choose(library, starry, who="alice", prompts=CORRECTED * 5)  # 15 corrections from one principal
+    one = library.search(SHARED_WORDS, 3, principal="bob")
+    votes = {h.style.title: h.feedback for h in one}
+    assert 0 < votes["The Starry Night"] <= 1.0  # pooled: one principal says at most 1.0
+    choose(library, starry, who="carol")
+    two = {h.style.title: h.feedback for h in library.search(SHARED_WORDS, 3, principal="bob")}
+    assert two["The Starry Night"] > votes["The Starry Night"]  # a second principal agreeing adds
+
+
+def test_export_reset_import_restores_the_same_ranking(library, tmp_path):
+    store = library.learning.feedback.store
+    choose(library, style_id(library, "The Starry Night"))
+    store.add("alice", "galaxies in deep space", style_id(library, "Hubble eXtreme Deep Field (XDF)"), "rejected")
+    learned = library.search(SHARED_WORDS, 5, principal="alice")
+    lines = list(store.export_lines("alice"))
+    assert len(lines) == 4 and store.reset("alice") == 4
+    assert library.search(SHARED_WORDS, 5, principal="alice") != learned
+    assert store.import_lines("alice", lines) == 4
+    assert library.search(SHARED_WORDS, 5, principal="alice") == learned
+
+
+def test_a_bad_import_line_is_refused_by_number_and_nothing_is_stored(library):
+    store = library.learning.feedback.store
+    good = '{"prompt": "x", "style_id": "abc", "signal": "chosen", "created_at": 1}'
+    with pytest.raises(InvalidParameter, match="line 2 is not a feedback signal") as err:
+        store.import_lines("alice", [good, '{"prompt": "x", "style_id": "abc", "signal": "loved"}'])
+    assert err.value.field == "file" and store.signals("alice") == []
+    with pytest.raises(InvalidParameter) as err:
+        store.add("alice", "  ", "abc", "chosen")
+    assert err.value.field == "prompt"
+
+
+def test_weight_zero_gives_exactly_todays_ranking(make_library):
+    plain = make_library(feedback_weight=0.0, caption_weight=0.0)
+    plain.learning.feedback.store.reset("alice")
+    choose(plain, style_id(plain, "The Starry Night"))
+    queries = [SHARED_WORDS, NO_SHARED_WORD, "gold ornament", "stormy sea"]
+    learned_off = [plain.search(q, 5, principal="alice") for q in queries]
+    plain.learning = None  # the library as it was before learning existed
+    assert [plain.search(q, 5, principal="alice") for q in queries] == learned_off
+    assert all(h.feedback is None and h.caption is None and h.explain == [] for hits in learned_off for h in hits)
+    with_captions = make_library(feedback_weight=0.0)  # feedback off alone: signals change nothing
+    before = [with_captions.search(q, 5, principal="alice") for q in queries]
+    with_captions.learning.feedback.store.reset("alice")
+    assert [with_captions.search(q, 5, principal="alice") for q in queries] == before
