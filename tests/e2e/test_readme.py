@@ -85,6 +85,19 @@ COMMANDS: dict[str, Run | str] = {
         ["render", "sketch.png", "-p", "gold ornamental", "--speed", "fast", "--size", "64"],
         ["render", "sketch.png", "-p", "gold ornamental", "--speed", "live", "--size", "64"],
     ],
+    'sketch2render styles feedback --prompt "cosy cottage kitchen" --chosen ID': [
+        ["styles", "feedback", "--prompt", "cosy cottage kitchen", "--chosen", "{ID}"],
+        ["styles", "feedback", "--prompt", "cosy cottage kitchen", "--rejected", "{ID2}"],
+    ],
+    "sketch2render styles feedback --export signals.jsonl | --import signals.jsonl | --reset": [
+        ["styles", "feedback", "--export", "signals.jsonl"],
+        ["styles", "feedback", "--reset"],
+        ["styles", "feedback", "--import", "signals.jsonl"],
+    ],
+    "sketch2render eval retrieval --queries Q.tsv [--train T.tsv] | --bundled": [
+        ["eval", "retrieval", "--queries", "{DATA}/test.tsv", "--train", "{DATA}/train.tsv"],
+        ["eval", "retrieval", "--bundled"],
+    ],
     "sketch2render controls sketch.png --out controls.png": [["controls", "sketch.png", "--out", "controls.png"]],
     "sketch2render serve [--host --port]": "a server: tests/ray/test_serve_cli.py runs `serve`",
     "sketch2render ui [--port]": "a server: tests/ui/test_browser.py runs the UI (through `up`)",
@@ -216,6 +229,7 @@ def test_the_readme_commands_run_on_the_tiny_models(workdir):
     wave = next(i for title, i in titles.items() if title.startswith("The Great Wave"))
     fill = {"ID": titles["The Starry Night"], "ID2": wave, "MINE": mine}
     fill["DIR"] = str(workdir / "tiny-copy")
+    fill["DATA"] = str(ROOT / "src" / "sketch2render" / "data" / "retrieval")
     ids: dict[str, str] = {}
     with TestClient(create_app(Settings())) as client:  # first: the `keys` lines below turn auth on
         for line in (line for line, run in COMMANDS.items() if run == "api"):
