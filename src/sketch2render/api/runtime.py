@@ -93,6 +93,9 @@ class ApiRuntime:
                 added = import_bundled_once(service.library, self.settings.styles_dir)
                 if added:
                     log.info("new style library: imported %d bundled public-domain styles", added)
+            learning = getattr(getattr(service, "library", None), "learning", None)
+            if learning is not None:  # the sentence model loads here, not in the first search
+                learning.warm_up()
             self.service = service
         except errors.S2RError as exc:
             self.load_error = exc.message

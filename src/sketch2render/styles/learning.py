@@ -62,6 +62,12 @@ class Learning:
     caption_weight: float = 1.0
     feedback_weight: float = 1.0
 
+    def warm_up(self) -> None:
+        """Load the sentence model now (the API does at start) if a learned list will need it,
+        so the first search does not wait for it under the library's lock."""
+        if self.caption_weight > 0 or self.feedback_weight > 0:
+            self.vectors.embed(["warm-up"])
+
     def lists(
         self,
         query: str,
