@@ -202,8 +202,10 @@ class Renderer:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        ip_masks: torch.Tensor | None = None,
     ) -> Generated:
-        """Denoise `params.steps` steps guided by the edge map and the style embedding.
+        """Denoise `params.steps` steps guided by the edge map and the style embedding (with `ip_masks`
+        [1, N, H, W]: N style images in `style_embeds` [2, N, D], each only inside its mask; regions.py).
         (Long on purpose: diffusers-style numbered stages — inputs, callbacks, denoising, VAE — in one screen.)"""
         import torch
 
@@ -254,6 +256,7 @@ class Renderer:
                         control_guidance_start=params.control_start,
                         control_guidance_end=params.control_end,
                         ip_adapter_image_embeds=[embeds],
+                        cross_attention_kwargs={"ip_adapter_masks": [ip_masks]} if ip_masks is not None else None,
                         num_images_per_prompt=params.num_images,
                         generator=generator,
                         output_type="latent",

@@ -9,6 +9,7 @@ at import time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image
@@ -60,12 +61,14 @@ class RenderService:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        masks: Sequence[bytes | Image.Image] = (),
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
-        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available."""
+        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
+        `masks`: one per region of `params.regions`, the size of the sketch (render/regions.py)."""
         configurable = {"progress": progress, "cancel": cancel, "preview": preview}
         config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params), config=config)
+        return self.chain.invoke(RenderRequest(sketch, params, tuple(masks)), config=config)
 
 
 def build_service(settings: Settings) -> RenderService:
