@@ -55,7 +55,9 @@ class FakeRenderService:
             "models": {"base": "fake"},
         }
 
-    def render(self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None) -> RenderResult:
+    def render(
+        self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, masks=()
+    ) -> RenderResult:
         t0 = time.perf_counter()
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.

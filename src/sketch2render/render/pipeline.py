@@ -30,7 +30,7 @@ from PIL import Image
 from .. import imaging
 from ..config import Settings
 from ..control import ControlMap, control_map
-from ..errors import InvalidParameter
+from ..errors import Cancelled, InvalidParameter
 from ..masks import resize_mask
 from ..models import ModelSet
 from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
@@ -107,6 +107,19 @@ def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threadin
     """The progress callback, cancel event and preview callback a caller put in the config."""
     configurable = (config or {}).get("configurable") or {}
     return configurable.get("progress"), configurable.get("cancel"), configurable.get("preview")
+
+
+def step_callback(progress: ProgressFn | None, cancel: threading.Event | None, total: int, offset: int = 0):
+    """diffusers' `callback_on_step_end`: progress after each step, cancellation between steps."""
+
+    def on_step_end(pipe, step, timestep, callback_kwargs):
+        if progress is not None:
+            progress(offset + step + 1, total)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the render was cancelled")
+        return callback_kwargs
+
+    return on_step_end
 
 
 # ------------------------------------------------------------------------------------ steps

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
@@ -28,7 +29,7 @@ from .speed import Speeds
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from diffusers import ControlNetModel, DiffusionPipeline, StableDiffusionControlNetPipeline
 
 
 def style_only_layers(strength: float) -> dict:
@@ -82,6 +83,7 @@ class Renderer:
         self.speeds = Speeds(pipe, models, device=device, dtype=dtype)
         self.preview_every = preview_every
         self._lock = threading.Lock()
+        self._derived: dict[str, DiffusionPipeline] = {}  # inpaint / img2img pipelines on the same modules
 
     def _use_control(self, kind: str) -> None:
         """Put the control type's ControlNet into the one pipeline (called under the lock): the base
@@ -181,6 +183,33 @@ class Renderer:
         if not embeds or total <= 0:
             raise InvalidParameter("a blend needs at least one style with a positive weight")
         return sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
+
+    # --- other pipelines on the same components (edits: inpaint.py, upscales: upscale.py) -----
+    @contextmanager
+    def session(self, control_type: str, speed: str, style_mode: str, strength: float, cancel=None):
+        """Hold the lock with the control type's ControlNet in place, the speed preset and the style
+        scale set; yields what the recipe records of the preset."""
+        with self._lock:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the render was cancelled")
+            self._use_control(control_type)
+            record = self.speeds.apply(self.pipe, speed)
+            self._set_style_scale(style_mode, strength)
+            yield record
+
+    def derived(self, name: str, controlnet: ControlNetModel | None = None) -> DiffusionPipeline:
+        """A diffusers pipeline of another kind (e.g. "StableDiffusionControlNetInpaintPipeline") built
+        with `from_pipe` from the loaded one: it shares the UNet, VAE, text and image encoders and
+        the IP-Adapter (no second copy in memory). Call inside `session`."""
+        import diffusers
+
+        pipe = self._derived.get(name)
+        if pipe is None:
+            pipe = self._derived[name] = getattr(diffusers, name).from_pipe(self.pipe)
+            pipe.set_progress_bar_config(disable=True)
+        pipe.controlnet = controlnet if controlnet is not None else self.pipe.controlnet
+        pipe.scheduler = self.pipe.scheduler
+        return pipe
 
     # --- generation ----------------------------------------------------------------------
     def _set_style_scale(self, mode: str, strength: float) -> None:

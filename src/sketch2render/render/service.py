@@ -18,11 +18,13 @@ from ..config import Settings
 from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
+from .inpaint import EditInputs, run_edit
 from .pipeline import Parts, RenderRequest, build_chain
 from .ports import PreviewFn, ProgressFn
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
+from .upscale import UpscaleInputs, run_upscale
 
 
 class RenderService:
@@ -42,7 +44,8 @@ class RenderService:
         self.library = library
         self.renderer = renderer
         self.scorer = QualityScorer(embeddings, settings)
-        self.chain = build_chain(Parts(library, renderer, self.scorer, settings, models))
+        self.parts = Parts(library, renderer, self.scorer, settings, models)
+        self.chain = build_chain(self.parts)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,18 @@ class RenderService:
         configurable = {"progress": progress, "cancel": cancel, "preview": preview}
         config = {"configurable": configurable, "run_name": "render"}
         return self.chain.invoke(RenderRequest(sketch, params, tuple(masks)), config=config)
+
+    def edit(
+        self, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ) -> RenderResult:
+        """Repaint the masked area of a finished render (inpaint.py)."""
+        return run_edit(self.parts, inputs, progress=progress, cancel=cancel)
+
+    def upscale(
+        self, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ) -> RenderResult:
+        """Enlarge a finished render by 2 or 4 and add detail tile by tile (upscale.py)."""
+        return run_upscale(self.parts, inputs, progress=progress, cancel=cancel)
 
 
 def build_service(settings: Settings) -> RenderService:
