@@ -27,6 +27,8 @@ JOB_ROUTES = [  # (method, path template): every route on one render
     ("GET", "/v1/renders/{id}/events"),
     ("GET", "/v1/renders/{id}/preview"),
     ("DELETE", "/v1/renders/{id}"),
+    ("POST", "/v1/renders/{id}/edit"),
+    ("POST", "/v1/renders/{id}/upscale"),
 ]
 
 
@@ -80,7 +82,8 @@ def test_another_users_job_is_a_404_on_every_job_route_and_the_admin_sees_it(tea
     # Exactly what an id that does not exist gets: nothing tells the two apart.
     nothing = assert_error(team.client.request(method, missing, headers=team.auth("bob")), 404, "not_found")
     assert {**bob, "message": bob["message"].replace(job["id"], "0" * 32)} == nothing
-    expected = 409 if method == "DELETE" else 200  # cancelling a finished render is a 409, not a 404
+    # Cancelling a finished render is a 409, not a 404; an edit without its mask a 422 (past ownership).
+    expected = {"DELETE": 409, "POST": 422 if template.endswith("/edit") else 202}.get(method, 200)
     for owner in ["alice", "root"]:
         assert team.client.request(method, path, headers=team.auth(owner)).status_code == expected
 

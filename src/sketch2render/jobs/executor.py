@@ -15,6 +15,7 @@ from ..render.outputs import save_render
 from ..render.ports import PreviewFn, ProgressFn
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .derived import job_file, run_derived
 from .job import REGION_MASK_NAME
 from .store import INPUT_NAME, Job
 
@@ -50,14 +51,6 @@ def job_input(job: Job, job_dir: Path) -> tuple[bytes, RenderParams]:
     return sketch, RenderParams.model_validate(job.params)
 
 
-def job_file(job_dir: Path, name: str) -> bytes:
-    """One more input file of a job (region masks, an edit's parent), or NotFound."""
-    try:
-        return (job_dir / name).read_bytes()
-    except FileNotFoundError:
-        raise errors.NotFound(f"the input {name} of this job is missing on disk") from None
-
-
 class LocalExecutor:
     """In-process rendering with the loaded `RenderService` (None while models are loading)."""
 
@@ -80,7 +73,10 @@ class LocalExecutor:
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
         sketch, params = job_input(job, job_dir)
-        masks = [job_file(job_dir, REGION_MASK_NAME.format(index=i)) for i in range(len(params.regions))]
-        result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview, masks=masks)
+        if job.kind != "render":  # an edit or an upscale of a finished render (derived.py)
+            result = run_derived(service, job, job_dir, progress=progress, cancel=cancel)
+        else:
+            masks = [job_file(job_dir, REGION_MASK_NAME.format(index=i)) for i in range(len(params.regions))]
+            result = service.render(sketch, params, progress=progress, cancel=cancel, preview=preview, masks=masks)
         saved = save_render(result, job_dir)
         return Execution(recipe=result.recipe.model_dump(mode="json"), images=len(saved.images))

@@ -14,6 +14,7 @@ needs two float32 accumulators (16 bytes per output pixel). Left out: several im
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -59,6 +60,11 @@ class UpscaleInputs:
             raise InvalidParameter(
                 f"overlap: 0 to half the tile ({self.tile // 2}), got {self.overlap}", field="overlap"
             )
+
+
+def tile_steps(steps: int, strength: float) -> int:
+    """The scheduler steps of an img2img call that runs at least one step (it runs steps x strength)."""
+    return max(steps, math.ceil(1 / strength)) if strength > 0 else steps
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -118,7 +124,8 @@ def run_upscale(
     embeds = embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
     # 3. Tiles: img2img guided by the tile ControlNet, blended by their weights.
     boxes = tile_boxes(*size, inputs.tile, inputs.overlap)
-    per_tile = max(1, int(params.steps * inputs.detail_strength))
+    steps = tile_steps(params.steps, inputs.detail_strength)
+    per_tile = int(steps * inputs.detail_strength)
     acc = np.zeros((size[1], size[0], 3), dtype=np.float32)
     total = np.zeros((size[1], size[0]), dtype=np.float32)
     strength = params.style_strength if used else 0.0
@@ -127,7 +134,7 @@ def run_upscale(
         for index, box in enumerate(boxes):
             tile = big.crop(box)
             callback = step_callback(progress, cancel, per_tile * len(boxes), index * per_tile)
-            out = _tile(pipe, tile, params, embeds, inputs, recipe.seed, callback)
+            out = _tile(pipe, tile, params.model_copy(update={"steps": steps}), embeds, inputs, recipe.seed, callback)
             weights = tile_weights(box, size, inputs.overlap)
             acc[box[1] : box[3], box[0] : box[2]] += np.asarray(out, dtype=np.float32) * weights[..., None]
             total[box[1] : box[3], box[0] : box[2]] += weights
