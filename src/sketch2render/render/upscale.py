@@ -99,6 +99,24 @@ def tile_weights(box: tuple[int, int, int, int], size: tuple[int, int], overlap:
     return down[:, None] * across[None, :]
 
 
+class TileBlender:
+    """The weighted mean of overlapping tiles (weights: `tile_weights`): two float32 accumulators of
+    the output's size, the only memory that grows with the output."""
+
+    def __init__(self, size: tuple[int, int], overlap: int) -> None:
+        self.size, self.overlap = size, overlap
+        self.acc = np.zeros((size[1], size[0], 3), dtype=np.float32)
+        self.total = np.zeros((size[1], size[0]), dtype=np.float32)
+
+    def add(self, box: tuple[int, int, int, int], tile: Image.Image) -> None:
+        weights = tile_weights(box, self.size, self.overlap)
+        self.acc[box[1] : box[3], box[0] : box[2]] += np.asarray(tile.convert("RGB"), np.float32) * weights[..., None]
+        self.total[box[1] : box[3], box[0] : box[2]] += weights
+
+    def image(self) -> Image.Image:
+        return Image.fromarray(np.rint(self.acc / self.total[..., None]).clip(0, 255).astype(np.uint8))
+
+
 def run_upscale(
     parts: Parts, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
 ) -> RenderResult:
@@ -126,8 +144,7 @@ def run_upscale(
     boxes = tile_boxes(*size, inputs.tile, inputs.overlap)
     steps = tile_steps(params.steps, inputs.detail_strength)
     per_tile = int(steps * inputs.detail_strength)
-    acc = np.zeros((size[1], size[0], 3), dtype=np.float32)
-    total = np.zeros((size[1], size[0]), dtype=np.float32)
+    blender = TileBlender(size, inputs.overlap)
     strength = params.style_strength if used else 0.0
     with renderer.session("canny", params.speed, params.style_mode, strength, cancel) as speed:
         pipe = renderer.derived("StableDiffusionControlNetImg2ImgPipeline", renderer.controlnets.get("tile"))
@@ -135,10 +152,8 @@ def run_upscale(
             tile = big.crop(box)
             callback = step_callback(progress, cancel, per_tile * len(boxes), index * per_tile)
             out = _tile(pipe, tile, params.model_copy(update={"steps": steps}), embeds, inputs, recipe.seed, callback)
-            weights = tile_weights(box, size, inputs.overlap)
-            acc[box[1] : box[3], box[0] : box[2]] += np.asarray(out, dtype=np.float32) * weights[..., None]
-            total[box[1] : box[3], box[0] : box[2]] += weights
-    image = Image.fromarray(np.rint(acc / total[..., None]).clip(0, 255).astype(np.uint8))
+            blender.add(box, out)
+    image = blender.image()
     # 4. The recipe: the parent's, with the upscale and the parent link.
     operation = {
         "kind": "upscale",
