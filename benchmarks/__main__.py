@@ -5,6 +5,7 @@
   startup    process start to /readyz; model load time (tiny; sd15-random with --size full)
   gpu        SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)
   live       the live lane through the API: POST to image behind quality renders; a live burst
+  hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
 
 Benchmarks are measurements, not tests: run them on demand and record them in
 benchmarks/results.md (machine, date, commit). `--size tiny` is the quick smoke run.
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "startup": "process start to /readyz; model load time (sd15-random with --size full)",
     "gpu": "SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)",
     "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
+    "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
 }
 
 
