@@ -20,7 +20,7 @@ from PIL import Image
 from .. import imaging
 from .. import masks as mask_ops
 from ..errors import InvalidParameter
-from ..schemas import ParentLink, RenderParams, Timings
+from ..schemas import ParentLink, RenderParams, RenderRecipe, Timings
 from ..version import __version__
 from .outputs import read_recipe
 from .pipeline import Parts, RenderRequest, retrieve, select_styles, step_callback, style_embedding
@@ -69,7 +69,8 @@ def blend_into_parent(parent: Image.Image, generated: Image.Image, weights: np.n
 def run_edit(
     parts: Parts, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
 ) -> RenderResult:
-    """Repaint the masked area of the parent (numbered stages, as the render chain)."""
+    """Repaint the masked area of the parent. (Long on purpose: numbered stages in one screen, as the
+    renderer's `generate`: inputs, style, the diffusers call, the blend.)"""
     # 1. Inputs: the parent and its recipe, the mask (the parent's size, not empty), the band.
     settings, renderer, params = parts.settings, parts.renderer, inputs.params
     assert isinstance(renderer, Renderer), "edits need the diffusers renderer"
@@ -83,13 +84,7 @@ def run_edit(
     control = inputs.control.convert("RGB").resize(parent.size, Image.Resampling.NEAREST)
     band = mask_ops.dilate(np.asarray(mask) > mask_ops.THRESHOLD, inputs.feather)
     # 2. The style of the new prompt (or the named styles), by the render's rules.
-    retrieved = retrieve(RenderRequest(b"", params), library=parts.library)
-    min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
-    temperature = params.blend_temperature or settings.blend_temperature
-    used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)
-    embeds = style_embedding(parts.library, renderer, used) if used else renderer.zero_style()
-    cfg = params.guidance_scale > 1.0
-    embeds = embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
+    retrieved, used, fallback, embeds = edit_style(parts, params)
     kind = parent_recipe.control.get("type", parent_recipe.params.control)
     seed = params.seed if params.seed is not None else parent_recipe.seed
     params = params.model_copy(update={"seed": seed})
@@ -128,21 +123,37 @@ def run_edit(
         "control": kind,
     }
     similarity = parts.scorer.region_similarity(image, mask, used, parts.library)
+    recipe = edit_recipe(parent_recipe, inputs.parent_id, params, retrieved.hits, used, fallback, speed)
+    recipe = recipe.model_copy(update={"operation": operation, "metrics": [{"edit": {"style_similarity": similarity}}]})
+    return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
+
+
+def edit_style(parts: Parts, params: RenderParams):
+    """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device)."""
+    settings, renderer = parts.settings, parts.renderer
+    retrieved = retrieve(RenderRequest(b"", params), library=parts.library)
+    min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
+    temperature = params.blend_temperature or settings.blend_temperature
+    used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)
+    embeds = style_embedding(parts.library, renderer, used) if used else renderer.zero_style()
+    cfg = params.guidance_scale > 1.0
+    return retrieved, used, fallback, embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
+
+
+def edit_recipe(parent: RenderRecipe, parent_id, params, hits, used, fallback, speed: dict) -> RenderRecipe:
+    """The parent's recipe with the edit's parameters and styles, linked to the parent."""
     weights = {h.id: h.weight for h in used}
-    recipe = parent_recipe.model_copy(
+    return parent.model_copy(
         update={
             "params": params,
-            "seed": seed,
-            "styles": [h.model_copy(update={"weight": weights.get(h.id)}) for h in retrieved.hits],
+            "seed": params.seed,
+            "styles": [h.model_copy(update={"weight": weights.get(h.id)}) for h in hits],
             "fallback_reason": fallback,
             "regions": [],
             "speed": {**speed, "steps": params.steps, "guidance_scale": params.guidance_scale},
-            "metrics": [{"edit": {"style_similarity": similarity}}],
             "balance": None,
             "timings": Timings(),
-            "operation": operation,
-            "parent": ParentLink(id=inputs.parent_id, recipe=parent_recipe),
+            "parent": ParentLink(id=parent_id, recipe=parent),
             "version": __version__,
         }
     )
-    return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)

@@ -120,7 +120,8 @@ class TileBlender:
 def run_upscale(
     parts: Parts, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
 ) -> RenderResult:
-    """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain."""
+    """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain.
+    (Long on purpose: numbered stages in one screen, as the renderer's `generate`.)"""
     # 1. Inputs: the parent and its recipe, the output size, the tile ControlNet.
     inputs.check()
     renderer, recipe = parts.renderer, read_recipe(inputs.parent_png)
