@@ -16,6 +16,7 @@ def paint(tab, points: list[tuple[int, int]]) -> None:
     """One stroke on the last canvas of the page."""
     canvas = tab.locator("canvas").last
     canvas.wait_for()
+    canvas.scroll_into_view_if_needed()  # mouse events land only inside the viewport
     box = canvas.bounding_box()
     assert box is not None
     tab.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
@@ -45,7 +46,10 @@ def test_paint_a_region_render_then_edit_an_area_of_the_result(page) -> None:  #
     page.screenshot(path=str(ARTIFACTS / "ui-regions.png"), full_page=True)
 
     page.get_by_text("Edit an area or upscale").click()
+    page.get_by_text("Paint over the area to repaint.").wait_for()
     paint(page, [(120, 120), (220, 140), (220, 220), (120, 220)])
+    page.screenshot(path=str(ARTIFACTS / "ui-edit-painted.png"), full_page=True)
+    page.get_by_text(re.compile(r"^Painted area: \d+% of the image")).wait_for()
     area = page.get_by_label("Prompt for the painted area", exact=True)
     area.fill("gold leaf")
     area.press("Enter")

@@ -105,6 +105,16 @@ def _retrieved_style(client: ApiClient, prompt: str, top_k: int) -> None:
     right.markdown(f"style: **{best.style.title or best.id}** · match {fmt_score(best.score)}")
 
 
+def region_summary(job: RenderJob) -> None:
+    """Under a result: the style each region got (or why none), and what it was made from."""
+    if job.parent:
+        st.caption(f"{job.kind} of render `{job.parent[:8]}`")
+    for region in job.result.regions if job.result else []:
+        used = [h.style.title or h.id for h in region.styles if h.weight]
+        got = ", ".join(used) if used else f"no style ({region.fallback_reason})"
+        st.caption(f"Region “{region.prompt}” ({region.area:.0%} of the image): {got}")
+
+
 def result_actions(client: ApiClient, job: RenderJob, follow: Callable[[str], None]) -> None:
     """Edit a painted area of a finished render, or upscale it: each a new job, then followed."""
     with st.expander("Edit an area or upscale", icon=":material/ink_eraser:"):
@@ -113,6 +123,11 @@ def result_actions(client: ApiClient, job: RenderJob, follow: Callable[[str], No
         painted = _canvas(image, EDIT_COLOUR, f"edit_canvas_{job.id}", width)
         prompt = st.text_input("Prompt for the painted area", key=f"edit_prompt_{job.id}", max_chars=1000).strip()
         mask = _any_paint_mask(painted, image.size) if painted is not None else None
+        if mask is not None:
+            share = float((np.asarray(painted)[..., 3] > 127).mean())
+            st.caption(f"Painted area: {share:.0%} of the image (repainted, with an 8 px blend band around it)")
+        else:
+            st.caption("Paint over the area to repaint.")
         clicked = st.button("Re-render the painted area", key=f"edit_go_{job.id}", disabled=not (mask and prompt))
         if clicked and mask and prompt:
             _start(lambda: client.edit_render(job.id, mask, {"prompt": prompt}), follow, "edit the render")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError, RenderJob
-from sketch2render.ui.regions import result_actions
+from sketch2render.ui.regions import region_summary, result_actions
 from sketch2render.ui.widgets import (
     again_params,
     fmt_time,
@@ -94,6 +94,7 @@ def show_one(client: ApiClient, job_id: str) -> None:
     action = show_outcome(client, job, sketch=sketch, key="history")
     if action and sketch is not None and job.result is not None:
         render_again(client, job, sketch, action)
+    region_summary(job)
     if job.status == "succeeded":
         result_actions(client, job, open_job)
     with st.expander("Parameters and recipe", icon=":material/data_object:"):

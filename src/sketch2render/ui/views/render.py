@@ -20,7 +20,7 @@ from sketch2render.errors import S2RError
 from sketch2render.schemas import RenderParams, StyleHit
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError
-from sketch2render.ui.regions import region_painter, result_actions
+from sketch2render.ui.regions import region_painter, region_summary, result_actions
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
     again_params,
@@ -311,8 +311,7 @@ def follow_job(client: ApiClient) -> None:
         return
     job = follow_progress(client, job, cancel_slot=cancel_slot, key="cancel_render")
     action = show_outcome(client, job, sketch=state["sketch"], key="current")
-    if job.parent:
-        st.caption(f"{job.kind} of render `{job.parent[:8]}`")
+    region_summary(job)
     if job.status == "succeeded":
 
         def follow(job_id: str) -> None:  # an edit or upscale of this render: the page follows it
