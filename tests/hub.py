@@ -30,6 +30,7 @@ CONTROL_REPOS = {
     "lllyasviel/control_v11p_sd15_softedge": "controlnet-softedge",
     "latent-consistency/lcm-lora-sdv1-5": "lcm-lora",
     "madebyollin/taesd": "taesd",
+    "lllyasviel/control_v11f1e_sd15_tile": "controlnet-tile",
 }
 
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     controlnet_lineart_model: str = "lllyasviel/control_v11p_sd15_lineart"
     controlnet_scribble_model: str = "lllyasviel/control_v11p_sd15_scribble"
     controlnet_softedge_model: str = "lllyasviel/control_v11p_sd15_softedge"
+    controlnet_tile_model: str = "lllyasviel/control_v11f1e_sd15_tile"  # upscale: tiled img2img
+    upscale_tile: int = Field(default=512, ge=64, le=1024, multiple_of=8)  # upscale tile side: bounds its memory
     controlnet_cache: int = Field(default=2, ge=1, le=4)  # ControlNets kept loaded (~0.7 GB each in fp16)
     lcm_lora_model: str = "latent-consistency/lcm-lora-sdv1-5"  # speed=fast/live: 4-8 step LCM-LoRA
     fast_scheduler: Literal["lcm", "tcd"] = "lcm"  # tcd: TCDScheduler, for the TCD LoRA (h1t/TCD-SD15-LoRA)

@@ -82,6 +82,26 @@ SPEED_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
+MAX_REGIONS = 4  # region masks per render (each is one more IP-Adapter image in every cross-attention)
+
+
+class RegionParams(BaseModel):
+    """One region of a render: its own prompt (which retrieves its own style) over a mask of the sketch.
+    The mask itself travels beside the parameters (a file); `mask_sha256` names it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=1000)
+    mask_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the region prompt is empty")
+        return value.strip()
+
+
 class RenderParams(BaseModel):
     """Everything a render can be asked for, validated (errors name the field)."""
 
@@ -110,6 +130,7 @@ class RenderParams(BaseModel):
     canny_high: int | None = Field(default=None, ge=0, le=255)
     auto_balance: bool = False  # search (control, style) strengths for the best trade-off first
     speed: Speed = "quality"  # quality: 20 UniPC steps; fast: LCM-LoRA, 4-8 steps; live: 2-4 steps + TAESD
+    regions: list[RegionParams] = Field(default_factory=list, max_length=MAX_REGIONS)  # render/regions.py
 
     @field_validator("prompt")
     @classmethod
@@ -149,6 +170,8 @@ class RenderParams(BaseModel):
             raise ValueError("give both canny_low and canny_high, or neither (automatic)")
         if self.canny_low is not None and self.canny_low > self.canny_high:
             raise ValueError("canny_low must not exceed canny_high")
+        if self.regions and self.auto_balance:
+            raise ValueError("auto_balance is not available with regions")
         return self
 
 
@@ -163,6 +186,24 @@ class Timings(BaseModel):
     vae_decode: float = 0.0
     metrics: float = 0.0
     total: float = 0.0
+
+
+class RegionRecipe(BaseModel):
+    """What one region of a render got: its prompt, which mask, the styles retrieved for its prompt
+    (used ones carry a weight) or why none was used, and its share of the image."""
+
+    prompt: str
+    mask_sha256: str
+    area: float  # fraction of the image the mask covers
+    styles: list[StyleHit] = Field(default_factory=list)
+    fallback_reason: str | None = None
+
+
+class ParentLink(BaseModel):
+    """The render an edit or upscale was made from: its job id (None from the CLI) and its recipe."""
+
+    id: str | None = None
+    recipe: RenderRecipe
 
 
 class RenderRecipe(BaseModel):
@@ -184,4 +225,10 @@ class RenderRecipe(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     metrics: list[dict] = Field(default_factory=list)  # one per image (quality scores)
     balance: dict | None = None  # the auto-balance grid and its choice
+    regions: list[RegionRecipe] = Field(default_factory=list)  # a style per region (render/regions.py)
+    operation: dict = Field(default_factory=dict)  # edit / upscale: what was done (kind, mask hash, band, factor)
+    parent: ParentLink | None = None  # the recipe chain: an edit's or upscale's parent render
     version: str = ""
+
+
+ParentLink.model_rebuild()

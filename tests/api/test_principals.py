@@ -28,6 +28,8 @@ JOB_ROUTES = [  # (method, path template): every route on one render
     ("GET", "/v1/renders/{id}/preview"),
     ("DELETE", "/v1/renders/{id}"),
     ("POST", "/v1/renders/{id}/feedback"),
+    ("POST", "/v1/renders/{id}/edit"),
+    ("POST", "/v1/renders/{id}/upscale"),
 ]
 
 
@@ -81,8 +83,9 @@ def test_another_users_job_is_a_404_on_every_job_route_and_the_admin_sees_it(tea
     # Exactly what an id that does not exist gets: nothing tells the two apart.
     nothing = assert_error(team.client.request(method, missing, headers=team.auth("bob")), 404, "not_found")
     assert {**bob, "message": bob["message"].replace(job["id"], "0" * 32)} == nothing
-    # cancelling a finished render is a 409, not a 404; a rating without its body a 422
-    expected = {"DELETE": 409, "POST": 422}.get(method, 200)
+    # Cancelling a finished render is a 409, not a 404; a rating without its body and an edit
+    # without its mask are 422s (past ownership); an upscale with its defaults is accepted.
+    expected = {"DELETE": 409, "POST": 422 if template.endswith(("/edit", "/feedback")) else 202}.get(method, 200)
     for owner in ["alice", "root"]:
         assert team.client.request(method, path, headers=team.auth(owner)).status_code == expected
 

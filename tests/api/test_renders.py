@@ -373,15 +373,15 @@ def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
 
     def spy(job_id, kind, data=None):  # the job view at the moment each event is pushed
         if kind in ("status", "scores"):
-            seen.append({"kind": kind, **client.get(f"/v1/renders/{job_id}").json()})
+            seen.append({**client.get(f"/v1/renders/{job_id}").json(), "event": kind})  # the view has a "kind" too
         original(job_id, kind, data)
 
     runtime.worker.events.publish = spy
     job = wait_for(client, submit(client).json()["id"])
-    succeeded = next(v for v in seen if v["kind"] == "status" and v["status"] == "succeeded")
+    succeeded = next(v for v in seen if v["event"] == "status" and v["status"] == "succeeded")
     assert succeeded["scores_pending"] and succeeded["result"]["metrics"] == []
     assert client.get(succeeded["urls"]["images"][0]).status_code == 200  # the image is already there
-    scored = next(v for v in seen if v["kind"] == "scores")
+    scored = next(v for v in seen if v["event"] == "scores")
     assert not scored["scores_pending"] and scored["result"]["metrics"] == [{"structure_f1": 0.5}]
     job = client.get(f"/v1/renders/{job['id']}").json()
     assert job["result"]["metrics"] == [{"structure_f1": 0.5}] and not job["scores_pending"]

@@ -9,7 +9,8 @@ What a schema cannot say is supplied by hooks on this schema only: an upload tha
 allows (any non-empty bytes) is replaced by a real drawing, since no schema can say which bytes
 decode as a sketch with lines; `control_start >= control_end` and `canny_low > canny_high`
 (constraints between two fields) are made valid, and `style_ids` (ids must exist in the
-library) are left out.
+library) and masks (`region_mask` with its `region_prompt`, an edit's `mask`: a mask must have its
+image's size) are left out.
 
 Checks left out, each for a stated reason:
 - `negative_data_rejection` on the two multipart uploads (`POST /v1/renders`, `POST /v1/styles`):
@@ -96,6 +97,8 @@ def valid_form(body: dict) -> dict:
         body["canny_low"], body["canny_high"] = high, low
     if isinstance(body.get("style_ids"), list) and all(isinstance(v, str) for v in body["style_ids"]):
         body.pop("style_ids")  # ids must exist in the library
+    for field in ("region_mask", "region_prompt", "mask"):  # a mask must fit its image; one prompt per mask
+        body.pop(field, None)
     return body
 
 

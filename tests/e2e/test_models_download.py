@@ -91,7 +91,7 @@ def test_download_then_doctor_then_render_resolves_sd15_with_no_step_between(env
     rows = json.loads(info.stdout)["assets"]
     assert all(row["present"] and row["bytes"] > 0 for row in rows if not row["optional"])
     missing = [row["asset"] for row in rows if not row["present"]]
-    assert missing == ["lineart", "scribble", "softedge", "lcm_lora", "taesd"]  # optional, not asked for
+    assert missing == ["lineart", "scribble", "softedge", "lcm_lora", "taesd", "tile"]  # optional, not asked for
 
     # 3. A render resolves sd15 from the filled cache (the hub is gone: nothing is fetched now).
     hub.stop()

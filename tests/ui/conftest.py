@@ -70,6 +70,8 @@ class FakeApi:
         self.connected: list[str | None] = []  # every key a client was built with
         self.owners: list[str] = []  # the principal of each submitted job
         self.listed_everyone: list[bool] = []  # the `all` flag of each list_renders call
+        self.regions: list = []  # the (mask, prompt) regions of the last submitted render
+        self.derived: list[tuple[str, str, dict]] = []  # edits and upscales asked for: (kind, parent, fields)
 
     def connect(self, base_url: str, api_key: str | None) -> FakeApi:
         """The client factory the UI's session uses (`session.FACTORY_KEY`)."""
@@ -137,9 +139,10 @@ class FakeApi:
         return record
 
     # --- renders ---
-    def submit_render(self, sketch: bytes, params: dict, filename: str = "sketch.png") -> str:
+    def submit_render(self, sketch: bytes, params: dict, filename: str = "sketch.png", regions=()) -> str:
         self._check("submit_render")
         self.submitted.append((sketch, params, filename))
+        self.regions = list(regions)
         self.owners.append(self.caller().name)
         self.polls = 0
         return f"job{len(self.submitted)}"
@@ -201,6 +204,14 @@ class FakeApi:
             self.polls = 10_000  # finished
             jobs.append(self.get_render(f"job{i + 1}"))
         return jobs[offset : offset + limit], len(jobs)
+
+    def edit_render(self, job_id: str, mask: bytes, fields: dict) -> str:
+        self.derived.append(("edit", job_id, fields))
+        return self.submit_render(self.submitted[-1][0] if self.submitted else b"", fields)
+
+    def upscale_render(self, job_id: str, factor: int = 2, detail_strength: float = 0.35) -> str:
+        self.derived.append(("upscale", job_id, {"factor": factor}))
+        return self.submit_render(self.submitted[-1][0] if self.submitted else b"", {"prompt": "upscale"})
 
     def cancel_render(self, job_id: str) -> None:
         pass

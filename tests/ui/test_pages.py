@@ -445,3 +445,15 @@ def test_the_ui_imports_no_model_library() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- edits and upscales ----------------------------------------------------------------------
+def test_a_result_can_be_upscaled_and_the_page_follows_the_new_job(app, fake_api: FakeApi) -> None:
+    at = ready_to_render(app())
+    button(at, "Render").click().run()
+    assert [p.text for p in at.progress] == ["Done: step 2 / 2"]
+    assert button(at, "Re-render the painted area").disabled  # nothing painted, no prompt yet
+    button(at, "Upscale ×2").click().run()
+    no_exceptions(at)
+    assert fake_api.derived == [("upscale", "job1", {"factor": 2})]
+    assert len(fake_api.submitted) == 2 and at.session_state["render_job"]["id"] == "job2"

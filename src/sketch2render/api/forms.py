@@ -20,7 +20,8 @@ from .handlers import from_validation_error
 PARAM_FIELDS = tuple(RenderParams.model_fields)
 # One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
 TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
-SKETCH_FIELDS = frozenset({"sketch", "live_session", *PARAM_FIELDS})
+# `regions` arrive as repeated region_mask files + region_prompt fields (api/regions.py).
+SKETCH_FIELDS = frozenset({"sketch", "live_session", "region_mask", "region_prompt", *PARAM_FIELDS} - {"regions"})
 STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
 
 

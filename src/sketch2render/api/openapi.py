@@ -36,7 +36,12 @@ RENDER_LINKS = {  # from POST /v1/renders (202, 200) to the routes of that rende
     "CancelRender": "renders-cancel",
 }
 STYLE_LINKS = {"GetStyle": "styles-get", "StyleImage": "styles-image", "DeleteStyle": "styles-delete"}
-FORM_NAMES = {"Body_renders-submit": "RenderForm", "Body_styles-add": "StyleForm"}
+FORM_NAMES = {
+    "Body_renders-submit": "RenderForm",
+    "Body_styles-add": "StyleForm",
+    "Body_renders-edit": "EditForm",
+    "Body_renders-upscale": "UpscaleForm",
+}
 
 
 def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str, Any]]:
@@ -99,6 +104,9 @@ def _form_schema(schema: dict[str, Any]) -> None:
             field.update(kept)
         if field.get("type") == "array":  # a form field given once is one value; repeated, a list
             items = field.get("items", {})
+            if "contentMediaType" in items:  # repeated uploads (region_mask)
+                items.pop("contentMediaType")
+                items.update(type="string", format="binary", minLength=1)
             listed = {"type": "array", "items": items}
             for key in ("type", "items"):
                 field.pop(key)

@@ -49,6 +49,8 @@ class JobSummary(BaseModel):
     attempts: int
     cancel_requested: bool
     urls: JobUrls
+    kind: str = "render"  # render | edit | upscale
+    parent: str | None = None  # the render an edit or upscale was made from (History's chains)
 
 
 class JobView(JobSummary):
@@ -141,6 +143,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "cancel_requested": job.cancel_requested,
         "urls": job_urls(job),
+        "kind": job.kind,
+        "parent": job.parent,
     }
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import typer
 
-from . import doctor, evaluate, models, render, retrieval, scale, serve, styles
+from . import doctor, edit, evaluate, models, render, retrieval, scale, serve, styles
 from . import keys as keys_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
 app.command()(render.render)
 app.command()(render.controls)
+app.command()(edit.edit)
+app.command()(edit.upscale)
 app.add_typer(styles.app, name="styles")
 app.add_typer(models.app, name="models")
 app.add_typer(keys_cli.app, name="keys")

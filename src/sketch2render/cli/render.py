@@ -57,6 +57,10 @@ def render(
     auto_balance: Annotated[bool, typer.Option(help="Search strengths for the best trade-off.")] = default(
         "auto_balance"
     ),
+    region: Annotated[
+        list[str] | None,
+        typer.Option(help='A region with its own style: MASK.png="prompt" (the sketch\'s size; repeatable).'),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG path.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -82,6 +86,7 @@ def render(
     )
     given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance}  # else: the preset's
     fields.update({name: value for name, value in given.items() if value is not None})
+    masks, fields["regions"] = read_regions(region or [])
     params = params_from(fields)
     if not sketch.is_file():
         raise fail(f"no such file: {sketch}")
@@ -97,7 +102,7 @@ def render(
         service.library.get(style_id)  # unknown id: one-line error before any work
     with progress_bar("denoising") as bar:
         task = bar.add_task("", total=params.steps)
-        result = service.render(data, params, progress=lambda step, total: bar.update(task, completed=step))
+        result = service.render(data, params, progress=lambda step, _: bar.update(task, completed=step), masks=masks)
     out = out or Path(f"{sketch.stem}-{result.recipe.seed}.png")
     saved = save_render(result, out.parent if str(out.parent) else Path("."), out.stem)
     if as_json:
@@ -116,6 +121,25 @@ def render(
         typer.echo("style: " + ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in used))
     if result.recipe.fallback_reason:
         typer.echo(f"no style used: {result.recipe.fallback_reason}")
+    for r in result.recipe.regions:
+        found = ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in r.styles if h.weight)
+        typer.echo(f"region {r.prompt!r}: {found or 'no style: ' + (r.fallback_reason or '')}")
+
+
+def read_regions(values: list[str]) -> tuple[list[bytes], list[dict]]:
+    """`--region MASK.png="prompt"` values: the mask files' bytes and the regions of RenderParams."""
+    from ..masks import mask_sha256
+
+    masks, regions = [], []
+    for value in values:
+        path, sep, prompt = value.partition("=")
+        if not sep or not path or not prompt.strip():
+            raise fail(f'--region takes MASK.png="prompt", got {value!r}')
+        if not Path(path).is_file():
+            raise fail(f"--region: no such mask file: {path}")
+        masks.append(Path(path).read_bytes())
+        regions.append({"prompt": prompt, "mask_sha256": mask_sha256(masks[-1])})
+    return masks, regions
 
 
 @edge

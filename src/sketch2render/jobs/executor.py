@@ -20,7 +20,9 @@ from ..render.ports import PreviewFn, ProgressFn
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .derived import job_file, run_derived
 from .handoff import DecodedSketches
+from .job import REGION_MASK_NAME
 from .scores import PENDING, DeferredScores
 from .store import INPUT_NAME, Job
 
@@ -79,16 +81,20 @@ class LocalExecutor:
         service = self._service()
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
-        decoded = self.sketches.take(job.request_hash) if job.request_hash else None
-        if decoded is not None:  # validated and resized by the POST: no second decode
-            sketch: bytes | Image.Image = decoded
-            params = RenderParams.model_validate(job.params)
+        if job.kind != "render":  # an edit or an upscale of a finished render (derived.py)
+            result = run_derived(service, job, job_dir, progress=progress, cancel=cancel)
         else:
-            sketch, params = job_input(job, job_dir)
-        result = service.render(
-            sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True,
-            principal=job.owner or "",
-        )  # fmt: skip
+            decoded = self.sketches.take(job.request_hash) if job.request_hash else None
+            if decoded is not None:  # validated and resized by the POST: no second decode
+                sketch: bytes | Image.Image = decoded
+                params = RenderParams.model_validate(job.params)
+            else:
+                sketch, params = job_input(job, job_dir)
+            masks = [job_file(job_dir, REGION_MASK_NAME.format(index=i)) for i in range(len(params.regions))]
+            result = service.render(
+                sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True,
+                principal=job.owner or "", masks=masks,
+            )  # fmt: skip
         saved = save_render(result, job_dir)
         recipe = result.recipe.model_dump(mode="json")
         if result.pending_scores is None:  # scored already

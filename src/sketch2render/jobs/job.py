@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 JOB_ID_LENGTH = 32
+# Input files of a job beside its sketch (store.py: INPUT_NAME), named by our code only.
+REGION_MASK_NAME = "region-{index}.mask"  # the mask of params.regions[index]
+EDIT_MASK_NAME = "edit.mask"  # an edit's mask
+PARENT_IMAGE_NAME = "parent.png"  # an edit's or upscale's parent image (with its recipe)
+PARENT_CONTROL_NAME = "parent.edges.png"  # an edit's control image: its parent's
+OPERATION_NAME = "operation.json"  # an edit's or upscale's own settings (render/inpaint.py, upscale.py)
 
 
 class JobStatus(StrEnum):
@@ -26,6 +32,19 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 def is_job_id(value: str) -> bool:
     """Server-generated ids only (uuid4 hex): nothing else gets near the filesystem."""
     return len(value) == JOB_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a job stores beyond its sketch and parameters: its kind, the job it was made from, and
+    more input files beside the sketch (region masks; an edit's mask and its parent's image)."""
+
+    kind: str = "render"  # "render" | "edit" | "upscale"
+    parent: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # names from our code, never from a request
+
+
+NO_INPUTS = JobInputs()  # a plain render (never mutated)
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,8 @@ class Job:
     owner: str | None = None  # the principal's name; None: stored before principals existed
     lane: str = "quality"  # "live": speed=live renders of a live session, claimed first (store.py)
     live_session: str | None = None
+    kind: str = "render"  # "render" | "edit" | "upscale" (version 4)
+    parent: str | None = None  # the render an edit or upscale was made from (version 4)
 
     def visible_to(self, name: str, admin: bool) -> bool:
         """Admins see every job; anyone else only their own (a job from before owners: admins)."""
@@ -84,6 +105,8 @@ class Job:
             owner=row["owner"],
             lane=row["lane"],
             live_session=row["live_session"],
+            kind=row["kind"],
+            parent=row["parent"],
         )
 
 
@@ -110,17 +133,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     owner            TEXT,                                -- principal name (version 2)
     lane             TEXT NOT NULL DEFAULT 'quality',     -- 'quality' | 'live' (version 3)
-    live_session     TEXT                                 -- the live session of a live job (version 3)
+    live_session     TEXT,                                -- the live session of a live job (version 3)
+    kind             TEXT NOT NULL DEFAULT 'render',      -- 'render' | 'edit' | 'upscale' (version 4)
+    parent           TEXT                                 -- the job an edit or upscale was made from (version 4)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
 # Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
 # key was an admin then.
 # Version 3: the live lane (a lane and the live session of each job; older rows are quality jobs).
+# Version 4: edits and upscales (a kind, and the parent job they were made from; older rows are renders).
 # Each step: (column it adds, statement); a column that exists already is not added again.
 MIGRATIONS: dict[int, list[tuple[str, str]]] = {
     2: [("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")],
@@ -128,11 +154,16 @@ MIGRATIONS: dict[int, list[tuple[str, str]]] = {
         ("lane", "ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'quality'"),
         ("live_session", "ALTER TABLE jobs ADD COLUMN live_session TEXT"),
     ],
+    4: [
+        ("kind", "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'render'"),
+        ("parent", "ALTER TABLE jobs ADD COLUMN parent TEXT"),
+    ],
 }
 INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner_started ON jobs (owner, started_at);
 CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (lane, status, seq);
+CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent);
 """
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
-from .job import TERMINAL, Job, JobStatus, is_job_id, migrate
+from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id, migrate
 from .lanes import check_live_room, next_live, supersede
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
@@ -109,6 +109,7 @@ class JobStore:
         request_hash: str | None = None,
         owner: str | None = None,
         live_session: str | None = None,
+        inputs: JobInputs = NO_INPUTS,  # an edit's or upscale's parent, region masks (job.py)
     ) -> tuple[Job, bool]:
         """Store a job (input file first, then the row); returns (job, created). An existing job
         with the same idempotency key and hash is returned as is; a different hash is a 422.
@@ -123,9 +124,9 @@ class JobStore:
         job_id = uuid.uuid4().hex
         directory = self.job_dir(job_id)
         directory.mkdir(parents=True)
-        tmp = directory / f".{INPUT_NAME}.tmp"
-        tmp.write_bytes(sketch)
-        tmp.replace(directory / INPUT_NAME)
+        for name, data in {INPUT_NAME: sketch, **inputs.files}.items():  # each written, then renamed
+            (directory / f".{name}.tmp").write_bytes(data)
+            (directory / f".{name}.tmp").replace(directory / name)
         # 3. The row, in one transaction with the authoritative checks.
         try:
             with self._lock:
@@ -140,7 +141,7 @@ class JobStore:
                         supersede(self.conn, owner, live_session)
                     self.conn.execute(
                         "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash,"
-                        " owner, lane, live_session) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " owner, lane, live_session, kind, parent) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             job_id,
                             json.dumps(params, sort_keys=True),
@@ -151,6 +152,7 @@ class JobStore:
                             owner,
                             "live" if live_session is not None else "quality",
                             live_session,
+                            *(inputs.kind, inputs.parent),
                         ),
                     )
                     self.conn.execute("COMMIT")

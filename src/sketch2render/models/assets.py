@@ -22,20 +22,21 @@ FP16_VARIANTS = {
     },
     **{
         name: {"diffusion_pytorch_model.safetensors": "diffusion_pytorch_model.fp16.safetensors"}
-        for name in ("controlnet", *EXTRA_CONTROLNETS)
+        for name in ("controlnet", *EXTRA_CONTROLNETS, "tile")
     },
 }
 NEEDED_BY = {
-    "base": "every render",
+    "base": "every render; edits (inpainting with the render's own ControlNet: no extra weights)",
     "controlnet": "every render (geometry)",
     "ip_adapter": "styled renders",
     "clip": "retrieval, scores",
     **{name: f"control={name}" for name in EXTRA_CONTROLNETS},
     "lcm_lora": "speed=fast, speed=live",
     "taesd": "speed=live, previews",
+    "tile": "upscale (tiled img2img guided by the tile ControlNet)",
 }
 # `--with` takes feature names too: what each needs.
-FEATURES = {"fast": ("lcm_lora",), "live": ("lcm_lora", "taesd"), "previews": ("taesd",)}
+FEATURES = {"fast": ("lcm_lora",), "live": ("lcm_lora", "taesd"), "previews": ("taesd",), "upscale": ("tile",)}
 WEIGHT_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
 
@@ -81,7 +82,8 @@ def controlnet_repos(settings: Settings) -> dict[str, str]:
 
 def optional_assets(settings: Settings) -> list[Asset]:
     """Assets only some features need: the ControlNets of the lineart, scribble and softedge controls,
-    the LCM-LoRA of the fast presets and the tiny autoencoder of live renders and previews."""
+    the LCM-LoRA of the fast presets, the tiny autoencoder of live renders and previews, and the tile
+    ControlNet of upscales."""
     repos = controlnet_repos(settings)
     controlnets = [
         Asset(name, repos[name], CONTROLNET_FILES, NEEDED_BY[name], optional=True) for name in EXTRA_CONTROLNETS
@@ -90,6 +92,7 @@ def optional_assets(settings: Settings) -> list[Asset]:
         *controlnets,
         Asset("lcm_lora", settings.lcm_lora_model, LORA_FILES, NEEDED_BY["lcm_lora"], optional=True),
         Asset("taesd", settings.taesd_model, TAESD_FILES, NEEDED_BY["taesd"], optional=True),
+        Asset("tile", settings.controlnet_tile_model, CONTROLNET_FILES, NEEDED_BY["tile"], optional=True),
     ]
 
 

@@ -296,6 +296,9 @@ def write_models(root: Path, shapes: Shapes) -> None:
         for offset, kind in enumerate(EXTRA_CONTROLNETS, start=10):
             extra = build_controlnet(unet, shapes, variant_seed=offset)
             _cast(extra, shapes).save_pretrained(root / controlnet_folder(kind), safe_serialization=True)
+    tile = build_controlnet(unet, shapes, variant_seed=20)  # the tile ControlNet's stand-in (upscale)
+    _cast(tile, shapes).save_pretrained(root / EXTRAS["tile"][0], safe_serialization=True)
+    del tile
     write_lcm_lora(root, shapes, unet)
     _cast(build_taesd(shapes), shapes).save_pretrained(root / EXTRAS["taesd"][0], safe_serialization=True)
     del unet, controlnet

@@ -28,8 +28,11 @@ EXTRAS = {
     **{kind: (f"controlnet-{kind}", CONTROLNET_FILES) for kind in EXTRA_CONTROLNETS},
     "lcm_lora": ("lcm-lora", LORA_FILES),  # few-step distillation LoRA (speed fast and live)
     "taesd": ("taesd", TAESD_FILES),  # the tiny autoencoder (speed live, and previews)
+    "tile": ("controlnet-tile", CONTROLNET_FILES),  # the tile ControlNet (upscale: tiled img2img)
 }
-LAYOUT_VERSION = 3  # 2: a ControlNet per control type (controlnet-<type>/); 3: lcm-lora/ and taesd/
+# Edits (inpainting) need no weights of their own: the base UNet with the render's own ControlNet in
+# diffusers' StableDiffusionControlNetInpaintPipeline, built from the loaded components (render/derived.py).
+LAYOUT_VERSION = 4  # 2: controlnet-<type>/; 3: lcm-lora/ and taesd/; 4: controlnet-tile/
 
 
 def controlnet_folder(kind: str) -> str:

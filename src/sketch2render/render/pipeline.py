@@ -30,12 +30,14 @@ from PIL import Image
 from .. import imaging
 from ..config import Settings
 from ..control import ControlMap, control_map
-from ..errors import InvalidParameter
+from ..errors import Cancelled, InvalidParameter
+from ..masks import resize_mask
 from ..models import ModelSet
 from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
 from .ports import Generated, ImageGenerator, PreviewFn, ProgressFn, Scorer, StyleSource
+from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
 
 
@@ -45,6 +47,7 @@ class RenderRequest:
 
     sketch: bytes | Image.Image
     params: RenderParams
+    masks: tuple[bytes | Image.Image, ...] = ()  # one per region of `params.regions` (regions.py)
     principal: str = ""  # whose corrections retrieval learns from (styles/feedback.py); "": nobody's
 
     def __post_init__(self) -> None:
@@ -59,6 +62,7 @@ class Prepared:
     control: Image.Image  # the control map as ControlNet's 3-channel input, built once
     decode_s: float
     edges_s: float
+    region_masks: tuple[Image.Image, ...] = ()  # binary, at the render size
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Retrieved:
     hits: list[StyleHit]
     named: bool  # the user named the styles (no retrieval)
     seconds: float
+    regions: tuple[list[StyleHit], ...] = ()  # the hits of each region's prompt
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class Rendered:
     embed_s: float
     balance: dict | None
     started: float  # perf_counter at the start of `generate`
+    regions: RegionOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,19 @@ def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threadin
     return configurable.get("progress"), configurable.get("cancel"), configurable.get("preview")
 
 
+def step_callback(progress: ProgressFn | None, cancel: threading.Event | None, total: int, offset: int = 0):
+    """diffusers' `callback_on_step_end`: progress after each step, cancellation between steps."""
+
+    def on_step_end(pipe, step, timestep, callback_kwargs):
+        if progress is not None:
+            progress(offset + step + 1, total)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the render was cancelled")
+        return callback_kwargs
+
+    return on_step_end
+
+
 # ------------------------------------------------------------------------------------ steps
 def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | None = None) -> Prepared:
     t0 = time.perf_counter()
@@ -112,7 +131,9 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
         image = imaging.decode_upload(bytes(request.sketch), settings.limits, at_least=params.size)
     else:
         image = request.sketch.convert("RGB")
+    masks = decode_region_masks(request.masks, params, sketch_size=image.size, limits=settings.limits)
     image = imaging.resize_for_generation(image, params.size)
+    masks = tuple(resize_mask(m, image.size) for m in masks)
     t1 = time.perf_counter()
     built = control_map(
         image,
@@ -122,7 +143,7 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
         canny_high=params.canny_high,
         available=models.control_types if models is not None else ("canny",),
     )
-    return Prepared(image, built, built.control_image(), t1 - t0, time.perf_counter() - t1)
+    return Prepared(image, built, built.control_image(), t1 - t0, time.perf_counter() - t1, masks)
 
 
 def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
@@ -132,9 +153,10 @@ def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
         hits = [StyleHit(style=library.get(i), score=1.0) for i in dict.fromkeys(params.style_ids)]
         return Retrieved(hits, True, time.perf_counter() - t0)
     if params.style_mode == "none" or len(library) == 0:
-        return Retrieved([], False, 0.0)
+        return Retrieved([], False, 0.0, tuple([] for _ in params.regions))
     hits = library.search(params.prompt, k=params.top_k, principal=request.principal)
-    return Retrieved(hits, False, time.perf_counter() - t0)
+    regions = tuple(retrieve_regions(params, library, request.principal))
+    return Retrieved(hits, False, time.perf_counter() - t0, regions)
 
 
 def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rendered:
@@ -144,14 +166,18 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
     params = params.model_copy(update={"seed": seed})
     settings = parts.settings
-    used, fallback = select_styles(
-        planned.retrieved,
-        params,
+    choose = partial(
+        select_styles,
+        params=params,
         min_score=params.min_style_score if params.min_style_score is not None else settings.min_style_score,
         temperature=params.blend_temperature or settings.blend_temperature,
     )
+    used, fallback = choose(planned.retrieved)
     t_embed = time.perf_counter()
     embeds = style_embedding(parts.library, parts.renderer, used) if used else None
+    ip_masks, regions = None, None
+    if params.regions:
+        embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, parts)
     embed_s = time.perf_counter() - t_embed
     balance = None
     if params.auto_balance:
@@ -166,8 +192,24 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
         progress=progress,
         cancel=cancel,
         preview=preview,
+        ip_masks=ip_masks,
     )
-    return Rendered(planned, params, used, fallback, generated, embed_s, balance, started)
+    return Rendered(planned, params, used, fallback, generated, embed_s, balance, started, regions)
+
+
+def style_regions(planned: Planned, params: RenderParams, global_embeds, choose, parts: Parts):
+    """Each region's styles (the same selection and fallback rules as the global style), and the
+    IP-Adapter's inputs: one image per styled region, the global style on the background."""
+    hits, used, fallbacks, embeds = planned.retrieved.regions, [], [], []
+    for found in hits:
+        chosen, why = choose(Retrieved(list(found), False, 0.0))
+        used.append(chosen)
+        fallbacks.append(why)
+        embeds.append(style_embedding(parts.library, parts.renderer, chosen) if chosen else None)
+    masks = planned.prepared.region_masks
+    ip_embeds, ip_masks = ip_adapter_inputs(global_embeds, embeds, masks)
+    recipes = region_recipes(params, masks, hits, used, fallbacks)
+    return ip_embeds, ip_masks, RegionOutcome(recipes, masks, used)
 
 
 def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> RenderResult:
@@ -177,7 +219,18 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
     prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
     images = rendered.generated.images
     reference = prepared.control_map.reference  # the sketch's lines for this control type
-    measure = partial(parts.scorer.score, images, reference, rendered.params.prompt, rendered.used, parts.library)
+
+    def measure() -> list[dict]:
+        metrics = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
+        if rendered.regions is not None:  # style similarity inside each region, against its own styles
+            outcome = rendered.regions
+            for image, image_metrics in zip(images, metrics, strict=True):
+                image_metrics["regions"] = [
+                    {"prompt": r.prompt, "style_similarity": parts.scorer.region_similarity(image, m, u, parts.library)}
+                    for r, m, u in zip(outcome.recipes, outcome.masks, outcome.used, strict=True)
+                ]
+        return metrics
+
     defer = bool(((config or {}).get("configurable") or {}).get("defer_scores"))
     metrics = [] if defer else measure()
     metrics_s = time.perf_counter() - t0
@@ -214,6 +267,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
         timings=timings,
         metrics=metrics,
         balance=rendered.balance,
+        regions=rendered.regions.recipes if rendered.regions is not None else [],
         version=__version__,
     )
     return RenderResult(

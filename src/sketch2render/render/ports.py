@@ -74,6 +74,7 @@ class ImageGenerator(Protocol):
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        ip_masks: Tensor | None = None,
     ) -> Generated: ...
 
 
@@ -99,3 +100,7 @@ class Scorer(Protocol):
         weights: Sequence[float],
         library: StyleImages,
     ) -> tuple[float, float | None]: ...
+
+    def region_similarity(
+        self, image: Image.Image, mask: Image.Image, used: Sequence[StyleHit], library: StyleImages
+    ) -> float | None: ...

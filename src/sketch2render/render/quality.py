@@ -199,6 +199,22 @@ class QualityScorer:
         scores = self.score_image(sketch_edges, image, None, vectors, weights)
         return scores["structure"]["f1"], scores["style_similarity"]
 
+    def region_similarity(
+        self, image: Image.Image, mask: Image.Image, used: Sequence[StyleHit], library: StyleImages
+    ) -> float | None:
+        """Style similarity inside one region: the mask's bounding box of the image, grey outside the
+        mask, against the region's own styles (None when the region had none)."""
+        used = [h for h in used if h.weight]
+        if not used:
+            return None
+        inside = np.asarray(mask.resize(image.size, Image.Resampling.NEAREST)) > 127
+        ys, xs = np.nonzero(inside)
+        pixels = np.where(inside[..., None], np.asarray(image.convert("RGB")), 128).astype(np.uint8)
+        crop = Image.fromarray(pixels[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+        vector = self.clip.embed_pil([crop])[0]
+        vectors = [self._style_vector(library, h.id) for h in used]
+        return round(_weighted_mean([_cosine(vector, v) for v in vectors], [float(h.weight) for h in used]), 4)
+
     def score(
         self,
         images: Sequence[Image.Image],

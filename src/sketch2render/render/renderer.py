@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
@@ -29,7 +30,7 @@ from .speed import Speeds
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from diffusers import ControlNetModel, DiffusionPipeline, StableDiffusionControlNetPipeline
 
 
 def style_only_layers(strength: float) -> dict:
@@ -86,6 +87,7 @@ class Renderer:
         self.preview_every = preview_every
         self.fast = fast or FastPath()
         self._lock = threading.Lock()
+        self._derived: dict[str, DiffusionPipeline] = {}  # inpaint / img2img pipelines on the same modules
 
     def _use_control(self, kind: str) -> None:
         """Put the control type's ControlNet into the one pipeline (called under the lock): the base
@@ -206,6 +208,34 @@ class Renderer:
             seconds[speed] = round(time.perf_counter() - start, 2)
         return seconds
 
+    # --- other pipelines on the same components (edits: inpaint.py, upscales: upscale.py) -----
+    @contextmanager
+    def session(self, control_type: str, speed: str, style_mode: str, strength: float, cancel=None):
+        """Hold the lock with the control type's ControlNet in place, the speed preset and the style
+        scale set; yields what the recipe records of the preset."""
+        with self._lock:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the render was cancelled")
+            self._use_control(control_type)
+            record = self.speeds.apply(self.pipe, speed)
+            self.fast.select(speed)  # as in generate: fused self-attention for quality only
+            self._set_style_scale(style_mode, strength)
+            yield record
+
+    def derived(self, name: str, controlnet: ControlNetModel | None = None) -> DiffusionPipeline:
+        """A diffusers pipeline of another kind (e.g. "StableDiffusionControlNetInpaintPipeline") built
+        with `from_pipe` from the loaded one: it shares the UNet, VAE, text and image encoders and
+        the IP-Adapter (no second copy in memory). Call inside `session`."""
+        import diffusers
+
+        pipe = self._derived.get(name)
+        if pipe is None:
+            pipe = self._derived[name] = getattr(diffusers, name).from_pipe(self.pipe)
+            pipe.set_progress_bar_config(disable=True)
+        pipe.controlnet = controlnet if controlnet is not None else self.pipe.controlnet
+        pipe.scheduler = self.pipe.scheduler
+        return pipe
+
     # --- generation ----------------------------------------------------------------------
     def _set_style_scale(self, mode: str, strength: float) -> None:
         if mode == "none" or strength == 0:
@@ -226,8 +256,10 @@ class Renderer:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
+        ip_masks: torch.Tensor | None = None,
     ) -> Generated:
-        """Denoise `params.steps` steps guided by the edge map and the style embedding.
+        """Denoise `params.steps` steps guided by the edge map and the style embedding (with `ip_masks`
+        [1, N, H, W]: N style images in `style_embeds` [2, N, D], each only inside its mask; regions.py).
         (Long on purpose: diffusers-style numbered stages — inputs, callbacks, denoising, VAE — in one screen.)"""
         import torch
 
@@ -282,6 +314,7 @@ class Renderer:
                         control_guidance_start=params.control_start,
                         control_guidance_end=params.control_end,
                         ip_adapter_image_embeds=[embeds],
+                        cross_attention_kwargs={"ip_adapter_masks": [ip_masks]} if ip_masks is not None else None,
                         num_images_per_prompt=params.num_images,
                         generator=generator,
                         output_type="latent",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image
@@ -18,11 +19,13 @@ from ..config import Settings
 from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
+from .inpaint import EditInputs, run_edit
 from .pipeline import Parts, RenderRequest, build_chain
 from .ports import PreviewFn, ProgressFn
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
+from .upscale import UpscaleInputs, run_upscale
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ class RenderService:
         self.library = library
         self.renderer = renderer
         self.scorer = QualityScorer(embeddings, settings)
-        self.chain = build_chain(Parts(library, renderer, self.scorer, settings, models))
+        self.parts = Parts(library, renderer, self.scorer, settings, models)
+        self.chain = build_chain(self.parts)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -65,14 +69,28 @@ class RenderService:
         preview: PreviewFn | None = None,
         defer_scores: bool = False,
         principal: str = "",
+        masks: Sequence[bytes | Image.Image] = (),
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
         steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
         `defer_scores`: leave the quality scores to `result.pending_scores()` (the API's worker
-        reports the images first)."""
+        reports the images first). `principal`: whose corrections retrieval learns from. `masks`:
+        one per region of `params.regions`, the size of the sketch (render/regions.py)."""
         configurable = {"progress": progress, "cancel": cancel, "preview": preview, "defer_scores": defer_scores}
         config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params, principal), config=config)
+        return self.chain.invoke(RenderRequest(sketch, params, tuple(masks), principal), config=config)
+
+    def edit(
+        self, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ) -> RenderResult:
+        """Repaint the masked area of a finished render (inpaint.py)."""
+        return run_edit(self.parts, inputs, progress=progress, cancel=cancel)
+
+    def upscale(
+        self, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ) -> RenderResult:
+        """Enlarge a finished render by 2 or 4 and add detail tile by tile (upscale.py)."""
+        return run_upscale(self.parts, inputs, progress=progress, cancel=cancel)
 
 
 def build_service(settings: Settings) -> RenderService:

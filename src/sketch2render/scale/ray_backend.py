@@ -98,6 +98,8 @@ class RayExecutor:
         if handle is None:
             raise errors.ModelsUnavailable("the render workers are not deployed yet")
         sketch, params = job_input(job, job_dir)
+        if job.kind != "render" or params.regions:  # their extra inputs do not travel to replicas yet
+            raise errors.InvalidParameter(f"{job.kind}s and region styles run with S2R_BACKEND=local only")
         payload = params.model_dump(mode="json")
         lost: list[str] = []
         for attempt in range(1, ATTEMPTS + 1):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,8 @@ class RenderJob:
     image_count: int = 0
     warning: str | None = None
     owner: str | None = None  # the principal that submitted it (shown when listing everyone's)
+    kind: str = "render"  # render | edit | upscale
+    parent: str | None = None  # the render an edit or upscale was made from
 
     @property
     def terminal(self) -> bool:
@@ -119,6 +122,8 @@ class RenderJob:
             image_count=len(images) or (len(result.metrics) if result and result.metrics else 0),
             warning=body.get("warning"),
             owner=body.get("owner"),
+            kind=str(body.get("kind") or "render"),
+            parent=body.get("parent"),
         )
 
 
@@ -245,12 +250,29 @@ class ApiClient:
         return self._json("POST", f"/v1/renders/{job_id}/feedback", json={"rating": rating})
 
     # --- renders ----------------------------------------------------------------------------
-    def submit_render(self, sketch: bytes, params: dict[str, Any], filename: str = "sketch.png") -> str:
-        """Queue a render; returns the job id (the API answers 202 once the job is stored)."""
-        body = self._json(
-            "POST", "/v1/renders", data=_form_fields(params), files={"sketch": (filename, sketch, "image/png")}
-        )
-        return str(body["id"])
+    def submit_render(
+        self,
+        sketch: bytes,
+        params: dict[str, Any],
+        filename: str = "sketch.png",
+        regions: Sequence[tuple[bytes, str]] = (),
+    ) -> str:
+        """Queue a render; returns the job id (the API answers 202 once the job is stored).
+        `regions`: (mask PNG the sketch's size, prompt) pairs, each retrieving its own style."""
+        data = {**_form_fields(params), **({"region_prompt": [p for _, p in regions]} if regions else {})}
+        files = [("sketch", (filename, sketch, "image/png"))]
+        files += [("region_mask", (f"region-{i}.png", mask, "image/png")) for i, (mask, _) in enumerate(regions)]
+        return str(self._json("POST", "/v1/renders", data=data, files=files)["id"])
+
+    def edit_render(self, job_id: str, mask: bytes, fields: dict[str, Any]) -> str:
+        """Repaint the masked area of a finished render (`fields`: prompt, style_ids, seed, …); the new job's id."""
+        files = {"mask": ("mask.png", mask, "image/png")}
+        return str(self._json("POST", f"/v1/renders/{job_id}/edit", data=_form_fields(fields), files=files)["id"])
+
+    def upscale_render(self, job_id: str, factor: int = 2, detail_strength: float = 0.35) -> str:
+        """Enlarge a finished render by 2 or 4 with tiled detail; the new job's id."""
+        data = {"factor": str(factor), "detail_strength": str(detail_strength)}
+        return str(self._json("POST", f"/v1/renders/{job_id}/upscale", data=data)["id"])
 
     def get_render(self, job_id: str) -> RenderJob:
         """The job's state; a finished job never changes, so it is remembered. A succeeded job is

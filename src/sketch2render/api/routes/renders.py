@@ -30,12 +30,14 @@ from ...control import control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
+from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import edges_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
 from ..forms import SKETCH_FIELDS, known_fields, render_params
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
+from ..regions import region_inputs
 from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
 
 router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
@@ -88,6 +90,13 @@ def submit_render(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
+    region_mask: Annotated[
+        list[UploadFile] | None,
+        File(description="a region: a mask the sketch's size (white, or paint on transparency); repeatable"),
+    ] = None,
+    region_prompt: Annotated[
+        list[str] | None, Form(description="the prompt of each region_mask, in order: it retrieves the region's style")
+    ] = None,
 ) -> JSONResponse:
     # (Long on purpose: every check a submission passes before it is stored, in order, in one place.)
     # 1. Fields were checked by name, parameters by `render_params` (422 naming the field); the key.
@@ -98,7 +107,8 @@ def submit_render(
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    decoded = imaging.decode_upload(data, settings.limits, at_least=params.size)
+    decoded = imaging.decode_upload(data, settings.limits, at_least=None if region_mask else params.size)
+    params, files = region_inputs(region_mask, region_prompt, params, sketch_size=decoded.size, settings=settings)
     image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
     control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
         image,
@@ -120,7 +130,7 @@ def submit_render(
     # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The
     #    in-process worker gets the decoded sketch (by request hash: it may claim the row at once).
     request_hash = _request_hash(params, data)
-    if runtime.backend is None:
+    if runtime.backend is None and not params.regions:  # region masks are the full sketch's size
         runtime.sketches.put(request_hash, image)
     try:
         job, created = store.submit(
@@ -130,6 +140,7 @@ def submit_render(
             request_hash=request_hash,
             owner=caller.name,
             live_session=live_session,
+            inputs=JobInputs(files=files),
         )
     except PrincipalQueueFull:
         runtime.sketches.discard(request_hash)

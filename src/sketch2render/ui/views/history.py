@@ -10,6 +10,7 @@ import streamlit as st
 
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError, RenderJob
+from sketch2render.ui.regions import region_summary, result_actions
 from sketch2render.ui.widgets import (
     again_params,
     fmt_time,
@@ -66,6 +67,8 @@ def render_card(client: ApiClient, summary: RenderJob, *, show_owner: bool = Fal
             job = summary
         if line := parameters_line(job):
             st.caption(line)
+        if summary.parent:
+            st.caption(f":material/subdirectory_arrow_right: {summary.kind} of `{summary.parent[:8]}`")
         if st.button("Open", key=f"open_{summary.id}", icon=":material/open_in_full:", width="stretch"):
             st.session_state[OPEN_KEY] = summary.id
             st.rerun()
@@ -82,7 +85,8 @@ def show_one(client: ApiClient, job_id: str) -> None:
         st.session_state.pop(OPEN_KEY, None)
         return
     st.title(job.prompt or "Render")
-    st.caption(f"{fmt_time(job.created_at)} · render `{job.id}`")
+    st.caption(f"{fmt_time(job.created_at)} · {job.kind} `{job.id}`")
+    show_chain(client, job)
     if not job.terminal:
         _, cancel_slot = st.columns([5, 1])
         job = follow_progress(client, job, cancel_slot=cancel_slot, key="history_cancel")
@@ -90,8 +94,35 @@ def show_one(client: ApiClient, job_id: str) -> None:
     action = show_outcome(client, job, sketch=sketch, key="history")
     if action and sketch is not None and job.result is not None:
         render_again(client, job, sketch, action)
+    region_summary(job)
+    if job.status == "succeeded":
+        result_actions(client, job, open_job)
     with st.expander("Parameters and recipe", icon=":material/data_object:"):
         st.json(job.result.model_dump(mode="json") if job.result else job.params, expanded=1)
+
+
+def open_job(job_id: str) -> None:
+    st.session_state[OPEN_KEY] = job_id
+    st.rerun()
+
+
+def show_chain(client: ApiClient, job: RenderJob, longest: int = 8) -> None:
+    """The render this one was made from, and its own parent, …: each a button that opens it."""
+    chain, parent = [], job.parent
+    while parent and len(chain) < longest:
+        try:
+            ancestor = client.get_render(parent)
+        except ApiError:  # pruned, or not the caller's
+            break
+        chain.append(ancestor)
+        parent = ancestor.parent
+    if not chain:
+        return
+    columns = st.columns(len(chain) + 1)
+    for column, ancestor in zip(columns, reversed(chain), strict=False):
+        if column.button(f"{ancestor.kind} `{ancestor.id[:8]}` →", key=f"chain_{ancestor.id}"):
+            open_job(ancestor.id)
+    columns[-1].markdown(f"**{job.kind}** `{job.id[:8]}`")
 
 
 def render_again(client: ApiClient, job: RenderJob, sketch: bytes, action: str) -> None:

@@ -21,6 +21,7 @@ from sketch2render.schemas import RenderParams, StyleHit
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError
 from sketch2render.ui.feedback import learned_lines, not_this_style
+from sketch2render.ui.regions import region_painter, region_summary, result_actions
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
     again_params,
@@ -282,7 +283,9 @@ def random_seed() -> int:
 
 
 # --- the job --------------------------------------------------------------------------------
-def submit(client: ApiClient, sketch: Sketch, params: dict[str, Any]) -> bool:
+def submit(
+    client: ApiClient, sketch: Sketch, params: dict[str, Any], regions: list[tuple[bytes, str]] | None = None
+) -> bool:
     try:
         RenderParams(**params)
     except ValidationError as exc:
@@ -291,7 +294,7 @@ def submit(client: ApiClient, sketch: Sketch, params: dict[str, Any]) -> bool:
         st.error(f"Check **{field}**: {err['msg']}")
         return False
     try:
-        job_id = client.submit_render(sketch.data, params, filename=sketch.name)
+        job_id = client.submit_render(sketch.data, params, filename=sketch.name, regions=regions or ())
     except ApiError as exc:
         show_error(exc, "start the render")
         return False
@@ -315,6 +318,14 @@ def follow_job(client: ApiClient) -> None:
         return
     job = follow_progress(client, job, cancel_slot=cancel_slot, key="cancel_render")
     action = show_outcome(client, job, sketch=state["sketch"], key="current")
+    region_summary(job)
+    if job.status == "succeeded":
+
+        def follow(job_id: str) -> None:  # an edit or upscale of this render: the page follows it
+            st.session_state[JOB_KEY] = {**state, "id": job_id}
+            st.rerun()
+
+        result_actions(client, job, follow)
     if action and job.result is not None:
         if submit(client, Sketch(state["sketch"], state["name"]), again_params(job, action)):
             st.rerun()
@@ -342,6 +353,7 @@ def page() -> None:
         )  # fmt: skip
         controls = control_settings()
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
+        regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
     with styles_box:
         choice = style_picker(client, prompt, advanced["top_k"])
     with right:
@@ -355,7 +367,7 @@ def page() -> None:
         with left:
             live_render(client, sketch, {"prompt": prompt, **advanced, **controls, **choice})
     if clicked and sketch is not None:
-        submit(client, sketch, {"prompt": prompt, **advanced, **controls, **choice})
+        submit(client, sketch, {"prompt": prompt, **advanced, **controls, **choice}, regions)
     follow_job(client)
 
 

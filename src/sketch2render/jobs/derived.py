@@ -1,0 +1,57 @@
+"""Edit and upscale jobs: their inputs read back from the job folder (jobs/job.py names the files)
+and run by the render service (render/inpaint.py, render/upscale.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from .. import errors
+from ..render.inpaint import EditInputs
+from ..render.ports import ProgressFn
+from ..render.result import RenderResult
+from ..render.service import RenderService
+from ..render.upscale import UpscaleInputs
+from ..schemas import RenderParams
+from .job import EDIT_MASK_NAME, OPERATION_NAME, PARENT_CONTROL_NAME, PARENT_IMAGE_NAME, Job
+
+
+def job_file(job_dir: Path, name: str) -> bytes:
+    """One more input file of a job (region masks, an edit's parent), or NotFound."""
+    try:
+        return (job_dir / name).read_bytes()
+    except FileNotFoundError:
+        raise errors.NotFound(f"the input {name} of this job is missing on disk") from None
+
+
+def run_derived(
+    service: RenderService, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event
+) -> RenderResult:
+    """Run an edit or an upscale job."""
+    operation = json.loads(job_file(job_dir, OPERATION_NAME))
+    parent = job_file(job_dir, PARENT_IMAGE_NAME)
+    if job.kind == "edit":
+        inputs = EditInputs(
+            parent_png=parent,
+            control=Image.open(io.BytesIO(job_file(job_dir, PARENT_CONTROL_NAME))).convert("RGB"),
+            mask=job_file(job_dir, EDIT_MASK_NAME),
+            params=RenderParams.model_validate(job.params),
+            feather=int(operation["feather"]),
+            parent_id=job.parent,
+        )
+        return service.edit(inputs, progress=progress, cancel=cancel)
+    if job.kind == "upscale":
+        upscale = UpscaleInputs(
+            parent_png=parent,
+            factor=int(operation["factor"]),
+            detail_strength=float(operation["detail_strength"]),
+            tile=int(operation["tile"]),
+            overlap=int(operation["tile"]) // 8,
+            parent_id=job.parent,
+        )
+        return service.upscale(upscale, progress=progress, cancel=cancel)
+    raise errors.InvalidParameter(f"unknown job kind {job.kind!r}")
