@@ -2,7 +2,7 @@
 
 `COMMANDS` maps each README command line (its trailing comment cut) to what runs for it: the
 same CLI arguments (in process, through typer's runner) with the README's placeholders filled in
-and renders cut to 2 steps at 64 px (the suite stays fast; the options are the README's), or a
+and renders cut to 2 steps at 128 px (the suite stays fast; the options are the README's), or a
 one-line reason it is not run here and which test runs it instead. A README line missing from
 the table, a stale entry, or a README option that the run leaves out fails the first test.
 The `curl` lines go to the API app (FastAPI's test client on the same data folder and models);
@@ -21,6 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
+from sketch2render import imaging
 from sketch2render.cli import app
 from sketch2render.render import read_recipe
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
 SKETCH = ROOT / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
 STARTS = ("sketch2render ", ".venv/bin/sketch2render ", "make ", "curl ", "S2R_", "python -m ")
-QUICK = ["--steps", "2", "--size", "64"]  # added to every render
+QUICK = ["--steps", "2", "--size", "128"]  # added to every render (128: regions refuse smaller renders)
 
 Run = list[list[str]]
 COMMANDS: dict[str, Run | str] = {
@@ -56,22 +57,9 @@ COMMANDS: dict[str, Run | str] = {
     ],
     "sketch2render styles list | remove ID": [["styles", "list"], ["styles", "remove", "{MINE}"]],
     'sketch2render render sketch.png --prompt "swirling night sky" --seed 7 --steps 20 --out out.png --json': [
-        [
-            "render",
-            "sketch.png",
-            "--prompt",
-            "swirling night sky",
-            "--seed",
-            "7",
-            "--steps",
-            "2",
-            "--size",
-            "64",
-            "--out",
-            "out.png",
-            "--json",
-        ]
-    ],  # fmt: skip
+        ["render", "sketch.png", "--prompt", "swirling night sky", "--seed", "7", "--steps", "2"]
+        + ["--size", "128", "--out", "out.png", "--json"]
+    ],
     'sketch2render render sketch.png -p "gold ornamental" --style ID --style ID2': [
         ["render", "sketch.png", "-p", "gold ornamental", "--style", "{ID}", "--style", "{ID2}", *QUICK]
     ],
@@ -98,6 +86,32 @@ COMMANDS: dict[str, Run | str] = {
         ["eval", "retrieval", "--queries", "{DATA}/test.tsv", "--train", "{DATA}/train.tsv"],
         ["eval", "retrieval", "--bundled"],
     ],
+    'sketch2render render sketch.png -p "a house" --region roof.png="gold leaf" --region sky.png="swirling night"': [
+        [
+            "render",
+            "sketch.png",
+            "-p",
+            "a house",
+            "--region",
+            "roof.png=gold leaf",
+            "--region",
+            "sky.png=swirling night",
+        ]
+        + QUICK
+    ],
+    'sketch2render edit out.png --mask door.png -p "a red door"': [
+        ["edit", "out.png", "--mask", "door.png", "-p", "a red door"]
+    ],
+    "sketch2render upscale out.png --factor 2": [["upscale", "out.png", "--factor", "2"]],
+    'sketch2render render house.png -p "a house at dusk" --seed 7 -o out/house.png'
+    ' --region roof.png="gold leaf ornament" --region sky.png="swirling night sky"': [
+        ["render", "house.png", "-p", "a house at dusk", "--seed", "7", "-o", "out/house.png"]
+        + ["--region", "roof.png=gold leaf ornament", "--region", "sky.png=swirling night sky", *QUICK]
+    ],
+    'sketch2render edit out/house.png --mask door.png -p "a red lacquered door"': [
+        ["edit", "out/house.png", "--mask", "door.png", "-p", "a red lacquered door"]
+    ],
+    "sketch2render upscale out/house-edit.png --factor 2": [["upscale", "out/house-edit.png", "--factor", "2"]],
     "sketch2render controls sketch.png --out controls.png": [["controls", "sketch.png", "--out", "controls.png"]],
     "sketch2render serve [--host --port]": "a server: tests/ray/test_serve_cli.py runs `serve`",
     "sketch2render ui [--port]": "a server: tests/ui/test_browser.py runs the UI (through `up`)",
@@ -116,7 +130,7 @@ COMMANDS: dict[str, Run | str] = {
     "sketch2render eval --sketches DIR --prompts prompts.txt --out report/": [
         ["eval", "--sketches", "sketches", "--prompts", "prompts.txt", "--out", "report/", *QUICK]
     ],
-    "sketch2render bench retrieval|overhead|startup|gpu [--json] [--size tiny]": [
+    "sketch2render bench retrieval|overhead|startup|gpu|hires [--json] [--size tiny]": [
         ["bench", "gpu", "--json", "--size", "tiny"]  # the others: tests/unit/test_benchmarks.py
     ],
     'curl -s -X POST localhost:8000/v1/renders -F sketch=@sketch.png -F prompt="swirling night sky" -F seed=7': "api",
@@ -136,7 +150,7 @@ def readme_commands() -> list[str]:
     for lang, body in re.findall(r"```(\w*)\n(.*?)```", README.read_text(encoding="utf-8"), re.S):
         if lang == "python":
             continue
-        for line in body.splitlines():
+        for line in re.sub(r"\s*\\\n\s*", " ", body).splitlines():  # a command continued with a backslash
             command = re.split(r"\s+#\s", line, maxsplit=1)[0].strip()
             if command.startswith(STARTS) or command in ("make run", "make test"):
                 found.append(command)
@@ -170,6 +184,19 @@ def workdir(tmp_path, tiny_models_dir, monkeypatch):
     monkeypatch.setenv("S2R_DEVICE", "cpu")
     shutil.copy(SKETCH, tmp_path / "sketch.png")
     shutil.copy(SKETCH, tmp_path / "chair.png")
+    shutil.copy(SKETCH, tmp_path / "house.png")
+    size = Image.open(SKETCH).size
+    roof, sky = Image.new("L", size), Image.new("L", size)  # region masks: the sketch's size
+    ImageDraw.Draw(roof).rectangle((0, size[1] // 3, size[0], size[1] // 2), fill=255)
+    ImageDraw.Draw(sky).rectangle((0, 0, size[0], size[1] // 3), fill=255)
+    roof.save(tmp_path / "roof.png")
+    sky.save(tmp_path / "sky.png")
+    render_size = imaging.resize_for_generation(Image.open(SKETCH).convert("RGB"), 128).size
+    door = Image.new("L", render_size)  # an edit mask: the render's size
+    ImageDraw.Draw(door).rectangle(
+        (render_size[0] // 3, render_size[1] // 2, render_size[0] // 2, render_size[1]), fill=255
+    )
+    door.save(tmp_path / "door.png")
     (tmp_path / "sketches").mkdir()
     shutil.copy(SKETCH, tmp_path / "sketches" / "vase.png")
     (tmp_path / "prompts.txt").write_text("a vase, ink\n")
@@ -239,6 +266,8 @@ def test_the_readme_commands_run_on_the_tiny_models(workdir):
             cli(*(arg.format(**fill) for arg in argv))
     assert read_recipe(Path("out.png").read_bytes()).seed == 7  # the curl -o line, then the render line
     assert Path("controls.png").exists() and Path("report").is_dir()
+    chain = read_recipe(Path("out/house-edit-x2.png").read_bytes())  # render -> edit -> upscale, linked
+    assert chain.operation and chain.parent is not None and chain.parent.recipe.parent is not None  # edit <- render
     assert mine not in {s["id"] for s in json.loads(cli("styles", "list", "--limit", "100", "--json").stdout)}
 
 

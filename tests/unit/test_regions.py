@@ -126,6 +126,15 @@ def test_a_mask_of_another_size_an_empty_mask_and_a_missing_mask_are_refused(ser
         service.render(sketch(), region_params(["gold"], [half("left")]), masks=[])
 
 
+def test_a_render_too_small_for_the_mask_grid_is_refused_naming_size(service):
+    """At 64 px a wide image's coarsest attention grid is one cell: diffusers' mask downsampling
+    would divide by zero, so the renderer refuses the size (SD 1.5 has the same depth as tiny)."""
+    masks = [half("left")]
+    with pytest.raises(InvalidParameter, match="too small for regions") as caught:
+        service.render(sketch(), region_params(["gold"], masks).model_copy(update={"size": 64}), masks=masks)
+    assert caught.value.field == "size"
+
+
 def test_paint_on_a_transparent_layer_is_a_mask():
     from sketch2render.masks import decode_mask
 

@@ -237,6 +237,20 @@ class Renderer:
         return pipe
 
     # --- generation ----------------------------------------------------------------------
+    def _check_mask_grid(self, width: int, height: int) -> None:
+        """diffusers scales each IP-Adapter mask down to every attention layer's grid and divides by
+        zero when the coarsest grid has fewer cells than the image's width/height ratio: refuse that
+        size with a clear message instead (a tall image at a small size, on a deep UNet)."""
+        rows, cols = height // self.pipe.vae_scale_factor, width // self.pipe.vae_scale_factor
+        for _ in range(len(self.pipe.unet.config.down_block_types) - 1):  # each Downsample2D: ceil(n / 2)
+            rows, cols = (rows + 1) // 2, (cols + 1) // 2
+        if rows * cols * height < width:
+            raise InvalidParameter(
+                f"size: a {width}x{height} render is too small for regions (the model's coarsest attention "
+                f"grid is {cols}x{rows}); use a larger size",
+                field="size",
+            )
+
     def _set_style_scale(self, mode: str, strength: float) -> None:
         if mode == "none" or strength == 0:
             self.pipe.set_ip_adapter_scale(0.0)
@@ -267,6 +281,8 @@ class Renderer:
         width, height = control_image.size
         if width % 8 or height % 8:
             raise InvalidParameter(f"image sides must be multiples of 8, got {width}x{height}")
+        if ip_masks is not None:
+            self._check_mask_grid(width, height)
         cfg = params.guidance_scale > 1.0
         scale = params.style_strength if style_embeds is not None else 0.0
         embeds = style_embeds if style_embeds is not None else self.zero_style()
