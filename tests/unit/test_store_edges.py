@@ -262,7 +262,7 @@ def test_prune_drops_exactly_the_excess_oldest_finished_jobs_and_their_files(mak
     store = make(queue_max=10, max_history=3)
     jobs = [store.submit(b"x", {})[0] for _ in range(5)]
     assert store.prune() == 0  # 5 rows over 3, but none has finished
-    for job in jobs[1:3]:
+    for _ in jobs[1:3]:
         store.claim_next("w")
     store.conn.execute("UPDATE jobs SET status = 'succeeded' WHERE id IN (?, ?)", (jobs[0].id, jobs[2].id))
     store.conn.execute("UPDATE jobs SET status = 'failed' WHERE id = ?", (jobs[1].id,))
