@@ -164,7 +164,7 @@ def test_without_any_key_everyone_is_anonymous_and_the_ui_key_alone_changes_noth
 
 
 def test_settings_give_env_keys_the_key_store_and_the_ui_key(tmp_path):
-    settings = Settings(data_dir=tmp_path, api_keys=["k1", "k2"], ui_key="ui")
+    settings = Settings(home=tmp_path, api_keys=["k1", "k2"], ui_key="ui")
     KeyStore(settings.keys_file).add("alice", "user")
     auth = Authenticator.from_settings(settings)
     assert auth.enabled and auth.store.path == settings.keys_file
