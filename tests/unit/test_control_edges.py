@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sketch2render import control
+from sketch2render import control, imaging
 from sketch2render.errors import NoEdges
 
 
@@ -191,3 +191,45 @@ def test_almost_blank_paper_has_no_strokes_and_says_so():
 if __name__ == "__main__":  # print the digests after a deliberate change to a map
     for name in DRAWINGS:
         print(name, {variant: digest(built(name, variant).image) for variant in VARIANTS})
+
+
+def test_canny_is_the_default_and_passes_the_thresholds_through():
+    image = drawing(160, 1)
+    plain = control.control_map(image)
+    assert plain.kind == "canny" and plain.summary["requested"] == "canny"
+    assert np.array_equal(plain.image, imaging.detect_edges(image).edges)  # no simplify: the sketch itself
+    assert np.array_equal(plain.reference, plain.image > 0) and 0 < plain.reference.mean() < 0.2
+    tuned = control.control_map(image, "canny", canny_low=50, canny_high=120)
+    assert (tuned.summary["low"], tuned.summary["high"]) == (50, 120)
+    assert np.array_equal(tuned.image, imaging.detect_edges(image, low=50, high=120).edges)
+
+
+def grey_image(values: dict[int, int], size: int = 100) -> Image.Image:
+    """A size×size grey image holding `count` isolated pixels of each grey `value` on white."""
+    canvas = np.full((size, size), 255, np.uint8)
+    spots = iter((y, x) for y in range(2, size, 4) for x in range(2, size, 4))
+    for value, count in values.items():
+        for _ in range(count):
+            canvas[next(spots)] = value
+    return Image.fromarray(canvas).convert("RGB")
+
+
+def test_ink_is_darkness_over_the_99th_percentile_of_the_marks_and_at_least_32():
+    image = grey_image({247: 50, 246: 50, 155: 100, 0: 1})  # darkness 8, 9, 100 and 255 on white paper
+    amount = control.ink(image)
+    gray = np.asarray(image.convert("L"))
+    assert {int(v): round(float(amount[gray == v][0]), 4) for v in (247, 246, 155, 0)} == {
+        247: 0.08,
+        246: 0.09,
+        155: 1.0,
+        0: 1.0,
+    }
+    faint = control.ink(grey_image({239: 20}))  # darkness 16 only: over the floor of 32
+    assert float(faint.max()) == 0.5
+
+
+def test_paper_is_the_share_within_25_of_the_95th_percentile_tone():
+    pixels = np.array([255] * 50 + [230] * 20 + [229] * 20 + [0] * 10, np.uint8).reshape(10, 10)
+    assert control.measure(Image.fromarray(pixels).convert("RGB"))["paper"] == 0.7
+    pixels = np.array([200] * 955 + [255] * 45, np.uint8).reshape(20, 50)
+    assert control.measure(Image.fromarray(pixels).convert("RGB"))["paper"] == 1.0

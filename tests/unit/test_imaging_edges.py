@@ -381,3 +381,47 @@ def test_thumbnail_is_a_lanczos_reduction_into_256_by_default():
     expected = image.copy()
     expected.thumbnail((256, 256), Image.Resampling.LANCZOS)
     assert np.array_equal(np.asarray(thumb.convert("RGB")), np.asarray(expected))
+
+
+def test_a_bomb_error_without_a_pixel_count_or_a_pil_limit_says_over_0_mp(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    assert imaging._bomb_size(ValueError("no count here")) == "over 0 MP"
+
+
+def test_decode_upload_applies_every_configured_limit():
+    from sketch2render.config import UploadLimits
+
+    data = encoded(drawing().resize((300, 100)), "JPEG")
+    image = imaging.decode_upload(data, UploadLimits(max_bytes=len(data), max_pixels=30_000, max_side=300))
+    assert image.size == (300, 100)
+    assert imaging.decode_upload(data, UploadLimits(), at_least=100).size == (300, 100)  # under 4x: full size
+    big = encoded(drawing().resize((800, 400)), "JPEG")
+    assert imaging.decode_upload(big, UploadLimits(), at_least=100).size == (200, 100)  # DCT-scaled to 2 x 100
+    for limits, message in [
+        (UploadLimits(max_bytes=len(data) - 1), f"file is 0.0 MB, over the {(len(data) - 1) / 1e6:.1f} MB limit"),
+        (UploadLimits(max_pixels=29_999), "image is 300×100 = 0.03 MP, over the 0.03 MP limit"),
+        (UploadLimits(max_side=299), "image is 300×100, its longest side is over the 299 px limit"),
+    ]:
+        with pytest.raises(TooLarge) as caught:
+            imaging.decode_upload(data, limits)
+        assert caught.value.message == message
+    with pytest.raises(InvalidImage, match="^file is empty$"):
+        imaging.decode_upload(b"", UploadLimits())
+
+
+def test_a_file_is_read_to_its_last_byte(tmp_path):
+    image = Image.fromarray((np.random.default_rng(2).random((4, 4, 3)) * 255).astype(np.uint8))
+    data = encoded(image, "BMP")  # a BMP ends with pixels: one byte short is truncated
+    path = tmp_path / "exact.bmp"
+    path.write_bytes(data)
+    loaded = imaging.load_image_file(path, max_bytes=len(data), max_pixels=10**6)
+    assert np.array_equal(np.asarray(loaded), np.asarray(image))
+    with pytest.raises(InvalidImage, match="^the BMP image is truncated or corrupt"):
+        imaging.decode_image(data[:-1], **LIMITS)
+
+
+def test_the_blurred_grey_of_any_mode_is_the_same():
+    rgb = drawing()
+    expected = cv2.GaussianBlur(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY), (3, 3), 0)
+    for image in (rgb, rgb.convert("L"), rgb.convert("RGBA")):
+        assert np.array_equal(imaging.blurred_gray(image), expected)

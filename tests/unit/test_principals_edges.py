@@ -203,3 +203,20 @@ def test_owned_job_is_the_same_404_for_another_users_job_a_missing_id_and_a_bad_
             owned(job_id, caller)
         assert (caught.value.field, caught.value.message) == ("id", f"no render with id {job_id!r}")
     store.close()
+
+
+def test_the_key_store_file_is_indented_for_people(tmp_path):
+    store = KeyStore(tmp_path / "keys.json")
+    store.add("alice", "user")
+    text = store.path.read_text()
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+
+
+def test_the_caller_is_the_principal_the_middleware_left_or_anonymous():
+    from types import SimpleNamespace
+
+    from sketch2render.api.deps import get_caller
+
+    bob = Principal("bob", Role.USER)
+    assert get_caller(SimpleNamespace(state=SimpleNamespace(principal=bob)), None) is bob
+    assert get_caller(SimpleNamespace(state=SimpleNamespace()), None) is ANONYMOUS

@@ -281,3 +281,11 @@ def test_finishing_a_job_prunes_the_history(make):
     assert store.finish(jobs[0].id, JobStatus.SUCCEEDED)
     assert [j.id for j in store.list()[0]] == [jobs[2].id, jobs[1].id]
     assert not (store.renders_dir / jobs[0].id).exists()
+
+
+def test_a_page_holds_50_jobs_by_default(make):
+    store = make(queue_max=60)
+    for _ in range(51):
+        store.submit(b"x", {})
+    jobs, total = store.list()
+    assert (len(jobs), total) == (50, 51)

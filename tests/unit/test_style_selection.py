@@ -92,3 +92,8 @@ def test_selection_never_changes_the_retrieved_hits():
     hits = [hit("a", 0.9), hit("b", 0.8)]
     pick(hits, blend=True)
     assert [h.weight for h in hits] == [None, None]
+
+
+def test_a_tiny_temperature_gives_the_best_hit_everything_without_overflow():
+    used, _ = pick([hit("a", 1.0), hit("b", 0.9)], blend=True, temperature=0.001)
+    assert used[0].weight == 1.0 and 0.0 <= used[1].weight < 1e-40
