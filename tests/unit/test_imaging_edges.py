@@ -425,3 +425,14 @@ def test_the_blurred_grey_of_any_mode_is_the_same():
     expected = cv2.GaussianBlur(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY), (3, 3), 0)
     for image in (rgb, rgb.convert("L"), rgb.convert("RGBA")):
         assert np.array_equal(imaging.blurred_gray(image), expected)
+
+
+def test_the_recipe_summary_of_an_edge_map_names_its_thresholds_and_a_rounded_fraction():
+    found = imaging.detect_edges(drawing(), low=20, high=60)
+    assert found.summary() == {
+        "low": 20,
+        "high": 60,
+        "inverted": False,
+        "edge_fraction": round(found.edge_fraction, 6),
+    }
+    assert found.edge_fraction != round(found.edge_fraction, 5)  # six digits are kept
