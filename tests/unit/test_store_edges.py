@@ -289,3 +289,29 @@ def test_a_page_holds_50_jobs_by_default(make):
         store.submit(b"x", {})
     jobs, total = store.list()
     assert (len(jobs), total) == (50, 51)
+
+
+def test_the_store_creates_its_folders_with_their_parents(tmp_path):
+    store = JobStore(
+        tmp_path / "a" / "b" / "jobs.sqlite3", tmp_path / "c" / "d" / "renders", queue_max=2, max_history=5
+    )
+    job, _ = store.submit(b"x", {})
+    assert (tmp_path / "c" / "d" / "renders" / job.id / INPUT_NAME).read_bytes() == b"x"
+    with pytest.raises(NotFound) as caught:
+        store.job_dir("../x")
+    assert caught.value.field == "id"
+    store.close()
+
+
+def test_one_waiting_owner_retries_after_one_render_and_never_after_600_s(make):
+    store = make(queue_max=10, owner_max=1)
+    store.submit(b"x", {}, owner="alice")
+    with pytest.raises(PrincipalQueueFull) as caught:
+        store.submit(b"x", {}, owner="alice")
+    assert caught.value.retry_after == 5  # one owner waiting: one mean render
+    store.conn.execute("UPDATE jobs SET started_at = 0.0, finished_at = 400.0, status = 'succeeded'")
+    store.submit(b"x", {}, owner="alice")
+    store.submit(b"x", {}, owner="bob")
+    with pytest.raises(PrincipalQueueFull) as caught:
+        store.submit(b"x", {}, owner="alice")
+    assert caught.value.retry_after == 600  # 400 s x 2 owners, capped
