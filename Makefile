@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.s2r-installed
 TORCH  := torch==2.13.0
 
-.PHONY: setup run test lint browser fuzz clean
+.PHONY: setup run test lint browser fuzz mutation clean
 
 setup: $(STAMP)
 
@@ -46,5 +46,11 @@ fuzz: setup
 	$(PY) tests/fuzz/harness.py --seeds .fuzz-corpus
 	$(PY) tests/fuzz/harness.py -max_total_time=$${FUZZ_SECONDS:-3600} -timeout=10 -rss_limit_mb=4096 .fuzz-corpus
 
+# Mutation testing over the code that decides results (not part of `make test`; docs/mutation.md):
+# mutmut with 2 workers, bounded by MUTATION_SECONDS (5400); prints the per-module table.
+# Some modules only: make mutation MODULES="imaging control".
+mutation: setup
+	$(PY) tests/mutation.py --limit $${MUTATION_SECONDS:-5400} $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts mutants
