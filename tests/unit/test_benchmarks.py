@@ -161,8 +161,10 @@ def test_decompose_subtracts_queue_wait_render_and_poll_lag():
         return {"created_at": created, "started_at": started, "finished_at": finished, "result": {"timings": timings}}
 
     runs = [  # two jobs submitted together; the second waits for the first
-        {"job": job(10.0, 10.01, 10.21, 0.15, 0.03), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.22},
-        {"job": job(10.0, 10.215, 10.42, 0.16, 0.02), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.43},
+        {"job": job(10.0, 10.01, 10.21, 0.15, 0.03), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.22}
+        | {"t_scores": 10.23},  # the scores arrive 10 ms after the images
+        {"job": job(10.0, 10.215, 10.42, 0.16, 0.02), "t_post": 9.99, "t_accepted": 10.0, "t_seen": 10.43}
+        | {"t_scores": 10.43},
     ]
     out = decompose(runs)
     # first: 230 ms total, no wait, 180 ms render -> 50 ms overhead, 10 ms of it poll lag
@@ -172,6 +174,7 @@ def test_decompose_subtracts_queue_wait_render_and_poll_lag():
     assert out["overhead_server"]["max_ms"] == pytest.approx(40.0, abs=1e-6)
     assert out["queue_wait"]["max_ms"] == pytest.approx(210.0, abs=1e-6)
     assert out["pickup"]["max_ms"] == pytest.approx(10.0, abs=1e-6)
+    assert (out["scores_after_images"]["min_ms"], out["scores_after_images"]["max_ms"]) == pytest.approx((0.0, 10.0))
 
 
 def test_the_cli_runs_a_benchmark_from_the_checkout():

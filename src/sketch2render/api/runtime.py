@@ -89,6 +89,7 @@ class ApiRuntime:
                 service = self.backend.start(self.service)
             else:
                 service = build_service(self.settings)
+                self._built = service  # closed at stop (a service handed in belongs to its caller)
             if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
                 added = import_bundled_once(service.library, self.settings.styles_dir)
                 if added:
@@ -128,6 +129,9 @@ class ApiRuntime:
             self.backend.stop()
         if self.store:
             self.store.close()
+        library = getattr(getattr(self, "_built", None), "library", None)
+        if library is not None:
+            library.close()
 
     # --- state ----------------------------------------------------------------------------
     def info(self, service: RenderService | None = None) -> dict[str, Any]:

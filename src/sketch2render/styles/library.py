@@ -374,10 +374,12 @@ class StyleLibrary:
             self.blobs.write(style_id, embeds_name(encoder_key), data)
 
     def close(self) -> None:
-        """Release the store (a disk store's ownership lock)."""
+        """Release the stores (a disk store's ownership lock; the feedback signals' database)."""
         close = getattr(self.blobs, "close", None)
         if close is not None:
             close()
+        if self.learning is not None:
+            self.learning.feedback.store.close()
 
     # --- bulk ------------------------------------------------------------------------------
     def add_files(
