@@ -124,7 +124,13 @@ def excluded(case) -> list:
 REACHED: set[str] = set()  # operations the stateful phase called
 
 
-class Workflow(schema.as_state_machine()):
+# The stateful phase leaves out the feedback, edit and upscale operations (test_api_conforms covers
+# them): with their links, a failing scenario could not be replayed (hypothesis'
+# FlakyStrategyDefinition: the rules allowed depend on the server's state from earlier scenarios).
+STATEFUL = schema.exclude(path_regex=r"(/edit|/upscale|/feedback)$")
+
+
+class Workflow(STATEFUL.as_state_machine()):
     def after_call(self, response, case):
         super().after_call(response, case)
         REACHED.add(f"{case.operation.method.upper()} {case.operation.path}")
@@ -135,8 +141,13 @@ class Workflow(schema.as_state_machine()):
 
 
 TestStateful = Workflow.TestCase
-TestStateful.settings = settings(
-    max_examples=15, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+TestStateful.settings = settings(  # derandomized: the same 15 scenarios every run (a random one once
+    # failed inside the full suite and could not be replayed: FlakyStrategyDefinition)
+    max_examples=15,
+    stateful_step_count=6,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
 )
 
 
