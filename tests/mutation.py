@@ -45,6 +45,7 @@ MODULES = (
     Module("principals", "src/sketch2render/principals.py", "sketch2render.principals.*"),
     Module("deps", "src/sketch2render/api/deps.py", "sketch2render.api.deps.*"),
     Module("lexical", "src/sketch2render/styles/lexical.py", "sketch2render.styles.lexical.*"),
+    Module("fusion", "src/sketch2render/styles/fusion.py", "sketch2render.styles.fusion.*"),
 )
 
 
