@@ -18,7 +18,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import Settings
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, InvalidParameter, NotFound
 from ..jobs import Job, JobStore, JobWorker
 from ..jobs.job import is_job_id
 from ..principals import ANONYMOUS, Principal
@@ -83,6 +83,14 @@ ServiceDep = Annotated[RenderService, Depends(get_service)]
 LibraryDep = Annotated[StyleLibrary, Depends(get_library)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
+
+
+def check_style_ids(runtime: ApiRuntime, style_ids: list[str]) -> None:
+    """A 422 naming `style_ids` for an id the library does not have (when the models are loaded)."""
+    if runtime.service is not None:
+        for style_id in style_ids:
+            if style_id not in runtime.service.library:
+                raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
 
 
 def not_found(job_id: str) -> NotFound:

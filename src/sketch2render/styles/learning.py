@@ -92,8 +92,11 @@ class Learning:
     def apply(self, fused: Fused, learned: Learned, base_weight: float, k: int) -> Fused:
         """`fuse` on a `Fused` ranking: the same object when nothing learned moves it, else a new
         ranking in the same order rule (score, then the first list's own score, then id)."""
-        scores = self.fuse(fused.as_dict(), learned, base_weight, k)
-        if not learned.active or scores == fused.as_dict():
+        if not learned.active:
+            return fused
+        before = fused.as_dict()
+        scores = self.fuse(before, learned, base_weight, k)
+        if scores == before:
             return fused
         ids = np.array(list(scores), dtype=str)
         value = np.round(np.fromiter(scores.values(), dtype=float, count=len(ids)), 6)

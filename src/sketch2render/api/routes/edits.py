@@ -31,7 +31,7 @@ from ...render.inpaint import FEATHER_PX, MAX_FEATHER_PX, edit_params
 from ...render.outputs import edges_path, image_paths
 from ...render.upscale import DETAIL_STRENGTH, UpscaleInputs
 from ...schemas import RenderParams, StyleMode
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
+from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import JobAccepted
@@ -125,10 +125,7 @@ def edit_render(
         params = edit_params(RenderParams.model_validate(job.params), changes)
     except ValidationError as exc:
         raise from_validation_error(exc, tuple(changes)) from None
-    if runtime.service is not None:
-        for style_id in params.style_ids:
-            if style_id not in runtime.service.library:
-                raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
+    check_style_ids(runtime, params.style_ids)
     files = {
         EDIT_MASK_NAME: mask_data,
         PARENT_IMAGE_NAME: parent_png,

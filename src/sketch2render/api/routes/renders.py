@@ -34,7 +34,7 @@ from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import edges_path, image_paths, preview_path
 from ...schemas import RenderParams
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
+from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import SKETCH_FIELDS, known_fields, render_params
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
@@ -117,10 +117,8 @@ def submit_render(
         canny_low=params.canny_low,
         canny_high=params.canny_high,
     )
+    check_style_ids(runtime, params.style_ids)
     if runtime.service is not None:
-        for style_id in params.style_ids:
-            if style_id not in runtime.service.library:
-                raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
         models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
         if models is not None and params.control != "auto" and params.control not in models.control_types:
             message = (
