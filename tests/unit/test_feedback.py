@@ -142,3 +142,29 @@ def test_weight_zero_gives_exactly_todays_ranking(make_library):
     before = [with_captions.search(q, 5, principal="alice") for q in queries]
     with_captions.learning.feedback.store.reset("alice")
     assert [with_captions.search(q, 5, principal="alice") for q in queries] == before
+
+
+def test_learned_words_join_the_chosen_styles_lexical_field(library):
+    """Starry Night's text holds no "whirl" nor "village": before the corrections BM25 gives it 0
+    for "whirls village"; after them its learned words count (IDF each) and the hit says so."""
+    starry = style_id(library, "The Starry Night")
+
+    def starry_hit():
+        return next(h for h in library.search("whirls village", 21, principal="alice") if h.id == starry)
+
+    assert starry_hit().lexical == 0.0
+    choose(library, starry)
+    hit = starry_hit()
+    assert hit.lexical > 0 and "learned words: village, whirl" in hit.explain
+    words = library.learning.feedback.words("alice")[starry]
+    assert words == {"cosmic", "whirl", "village", "small", "night"}  # every word of the three prompts
+    assert next(h for h in library.search("whirls village", 21, principal="bob") if h.id == starry).lexical == 0.0
+
+
+def test_learned_words_feedback_weight_zero_adds_no_word(make_library):
+    library = make_library(feedback_weight=0.0)
+    library.learning.feedback.store.reset("alice")
+    starry = style_id(library, "The Starry Night")
+    choose(library, starry)
+    hit = next(h for h in library.search("whirls village", 21, principal="alice") if h.id == starry)
+    assert hit.lexical == 0.0 and not any(line.startswith("learned words") for line in hit.explain)

@@ -11,6 +11,12 @@ A style's votes are summed per principal and bounded (`PER_PRINCIPAL` when poole
 cannot push a style into everyone's results; `CAP` in all), as `cap * tanh(sum / cap)`. With a
 stand-in sentence model (random weights) only the word side counts. Scope: a principal's own
 signals (default) or everyone's (`S2R_FEEDBACK_SCOPE=pooled`, an admin's setting).
+
+Learned words (`words`): the words of the prompts a style was corrected for, each weighted by the
+votes of the signals whose prompt holds it (decayed the same way); a word the corrections are on
+balance *for* joins the style's lexical field (lexical.py counts it once), the `WORDS_CAP`
+strongest per style. Pooled, a word joins only when at least two principals' corrections hold it,
+so one principal cannot put words into everyone's search.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ FLOOR = 0.3  # similarity at which a past prompt starts to vote (unrelated promp
 CAP = 3.0  # the most feedback can say about one style for one prompt
 PER_PRINCIPAL = 1.0  # pooled: the most one principal's signals can say
 DAY = 86400.0
+WORDS_CAP = 8  # the most learned words one style's lexical field takes
 
 
 @dataclass
@@ -62,6 +69,7 @@ class FeedbackLearner:
         self.half_life_s = half_life_days * DAY
         self.pooled = pooled
         self._cache: dict[str | None, tuple[tuple[int, int], list[FeedbackSignal]]] = {}
+        self._words: dict[str | None, tuple[tuple[int, int], dict[str, frozenset[str]]]] = {}
         self._lock = threading.Lock()
 
     def _signals(self, principal: str | None) -> list[FeedbackSignal]:
@@ -98,6 +106,20 @@ class FeedbackLearner:
             result[style_id] = StyleVotes(round(CAP * math.tanh(total / CAP), 4), dict(counts[style_id]))
         return result
 
+    def words(self, principal: str | None) -> dict[str, frozenset[str]]:
+        """Each corrected style's learned words (at most `WORDS_CAP`); styles without any absent."""
+        if not self.has_signals(principal):
+            return {}
+        scope = None if self.pooled else principal
+        version = self.store.version()
+        with self._lock:
+            cached = self._words.get(scope)
+        if cached is None or cached[0] != version:
+            cached = (version, learned_words(self._signals(principal), self.half_life_s, 2 if self.pooled else 1))
+            with self._lock:
+                self._words[scope] = cached
+        return cached[1]
+
     def _relevance(self, query: str, query_vector: np.ndarray | None, signals: list[FeedbackSignal]) -> np.ndarray:
         words = set(tokenize(query))
         sims = np.array([word_overlap(words, set(tokenize(s.prompt))) for s in signals])
@@ -105,3 +127,23 @@ class FeedbackLearner:
             prompts = self.vectors.embed(s.prompt for s in signals)
             sims = np.maximum(sims, prompts @ query_vector)
         return np.clip((sims - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
+
+
+def learned_words(signals: list[FeedbackSignal], half_life_s: float, principals: int) -> dict[str, frozenset[str]]:
+    """Per style, the `WORDS_CAP` words with the largest positive sum of decayed votes over the
+    signals whose prompt holds them, held by the prompts of at least `principals` principals."""
+    now = time.time()
+    weight: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    who: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for item in signals:
+        vote = item.vote * 0.5 ** (max(0.0, now - item.created_at) / half_life_s)
+        for word in set(tokenize(item.prompt)):
+            weight[item.style_id][word] += vote
+            if item.vote > 0:
+                who[item.style_id, word].add(item.principal)
+    result = {}
+    for style_id, words in weight.items():
+        kept = [w for w, v in words.items() if v > 0 and len(who[style_id, w]) >= principals]
+        if kept:
+            result[style_id] = frozenset(sorted(kept, key=lambda w: (-words[w], w))[:WORDS_CAP])
+    return result

@@ -8,8 +8,9 @@
 
 `Learning.apply` adds both to the fused CLIP + BM25 ranking of fusion.fuse and renormalises
 to at most 1 over all four weights. Weights 0 (or nothing learned and no caption list)
-return the input unchanged: exactly the ranking without learning. Left out: learned words joining
-a style's BM25 field (the feedback list's word side covers shared words).
+return the input unchanged: exactly the ranking without learning. A style's learned words
+(feedback.py, at most WORDS_CAP) join its BM25 field for the query words it does not already hold
+(`Learned.words`, which the library passes to the lexical list).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..schemas import StyleRecord
 from .captions import SentenceVectors, caption_scores
 from .feedback import CAP, FeedbackLearner, StyleVotes
 from .fusion import Fused
-from .lexical import rank_of
+from .lexical import rank_of, tokenize
 from .signals import SignalStore
 
 
@@ -34,6 +35,7 @@ class Learned:
 
     caption: dict[str, float] = field(default_factory=dict)  # sentence cosine prompt <-> caption
     votes: dict[str, StyleVotes] = field(default_factory=dict)
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # learned query words a style lacks
 
     @property
     def active(self) -> bool:
@@ -44,6 +46,8 @@ class Learned:
         """A hit's `caption`, `feedback` and `explain` (StyleHit fields)."""
         caption, votes = self.caption.get(style_id), self.votes.get(style_id)
         explain = [votes.explain()] if votes is not None else []
+        if style_id in self.words:
+            explain.append(f"learned words: {', '.join(self.words[style_id])}")
         if caption is not None:
             explain.append(f"caption meaning: {caption:.2f}")
         return {
@@ -87,7 +91,22 @@ class Learning:
         if use_feedback:
             votes = self.feedback.votes(query, query_vector, principal)
             learned.votes = {i: v for i, v in votes.items() if i in records and (allowed is None or i in allowed)}
+            learned.words = self._words(query, principal, records, allowed)
         return learned
+
+    def _words(
+        self, query: str, principal: str | None, records: Mapping[str, StyleRecord], allowed: set[str] | None
+    ) -> dict[str, tuple[str, ...]]:
+        """Per style, the query's words among its learned words that its own text lacks."""
+        asked = set(tokenize(query))
+        found = {}
+        for style_id, words in self.feedback.words(principal).items():
+            record = records.get(style_id)
+            if record is None or (allowed is not None and style_id not in allowed) or not asked & words:
+                continue
+            if new := (asked & words) - set(tokenize(record.search_text())):
+                found[style_id] = tuple(sorted(new))
+        return found
 
     def apply(self, fused: Fused, learned: Learned, base_weight: float, k: int) -> Fused:
         """`fuse` on a `Fused` ranking: the same object when nothing learned moves it, else a new

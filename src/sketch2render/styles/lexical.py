@@ -7,8 +7,10 @@ having to calibrate their scores against each other. Not here: storage (library.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -41,6 +43,8 @@ class LexicalIndex:
         self._texts: dict[str, str] = {}
         self._ids: list[str] = []
         self._id_array = np.zeros(0, dtype=str)
+        self._position: dict[str, int] = {}
+        self._df: Counter[str] = Counter()  # word -> documents holding it (the IDF of extra words)
         self._bm25 = None
         self._dirty = True
         self._lock = threading.Lock()
@@ -60,7 +64,9 @@ class LexicalIndex:
 
         self._ids = list(self._texts)
         self._id_array = np.array(self._ids, dtype=str)
+        self._position = {doc_id: j for j, doc_id in enumerate(self._ids)}
         corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]
+        self._df = Counter(word for words in corpus for word in set(words))
         self._bm25 = bm25s.BM25()
         if corpus:
             self._bm25.index(corpus, show_progress=False)
@@ -79,16 +85,26 @@ class LexicalIndex:
         return dict(zip(found.ids.tolist(), found.scores.tolist(), strict=True))
 
     def ranked(
-        self, query: str, allowed: Iterable[str] | None = None, limit: int | None = None, weight: float = 1.0
+        self,
+        query: str,
+        allowed: Iterable[str] | None = None,
+        limit: int | None = None,
+        weight: float = 1.0,
+        extra_words: Mapping[str, Iterable[str]] | None = None,
     ) -> RankedList:
-        """The same as a `RankedList` named "lexical" (best first), without a dict on the way."""
+        """The same as a `RankedList` named "lexical" (best first), without a dict on the way.
+        `extra_words`: per document, query words that count as if its text held them once (a
+        style's learned words): each adds its IDF, BM25's term score at tf 1 and average length."""
         tokens = tokenize(query)
         with self._lock:
             if self._dirty:
                 self._rebuild()
             if not tokens or not self._ids:
                 return RankedList.ranked("lexical", [], [], weight)
-            raw = np.asarray(self._bm25.get_scores(tokens), dtype=float)
+            raw = np.array(self._bm25.get_scores(tokens), dtype=float)  # a copy: extra words add to it
+            for doc_id, words in (extra_words or {}).items():
+                if (j := self._position.get(doc_id)) is not None:
+                    raw[j] += sum(self._idf(word) for word in words)
             ids, names = self._id_array, self._ids
         if allowed is not None:
             keep = set(allowed)
@@ -97,6 +113,11 @@ class LexicalIndex:
         if limit is not None and len(positive) > limit:
             positive = positive[np.argpartition(-raw[positive], limit - 1)[:limit]]
         return RankedList.ranked("lexical", ids[positive], raw[positive], weight)
+
+    def _idf(self, word: str) -> float:
+        """BM25's IDF (bm25s' default, Lucene's): ln(1 + (N - df + 0.5) / (df + 0.5))."""
+        df = self._df.get(word, 0)
+        return math.log(1.0 + (len(self._ids) - df + 0.5) / (df + 0.5))
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:

@@ -337,9 +337,9 @@ class StyleLibrary:
             elif tags:
                 where = {"$and": [{_tag_key(t): True} for t in tags]}
             dense_w, lexical_w, rrf_k = self.weights
-            lexical = self._lexical.ranked(query, allowed, limit=n, weight=lexical_w)  # empty without words
-            # --- learned lists (learning.py): caption meaning + feedback; weights 0 leave the fusion as is ---
+            # --- learned lists (learning.py): caption meaning + feedback (+ learned words); weights 0: as is ---
             learned = self.learning.lists(query, principal, self._records, allowed, n) if self.learning else Learned()
+            lexical = self._lexical.ranked(query, allowed, n, lexical_w, learned.words)  # empty without words
             # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
             only_dense = len(lexical) == 0 and min_score is None and not learned.active
             dense = self._dense(vector, min(n, k) if only_dense else n, where, dense_w)
