@@ -46,7 +46,8 @@ def test_eval_retrieval_reports_the_lift_of_replayed_corrections(tmp_path, tiny_
     today, learned = report["today"]["words"], report["feedback"]["words"]
     assert today["queries"] == 21 and today["top1"] <= 0.1  # no caption word: words alone find nothing
     assert learned["top1"] >= 0.6 and learned["top3"] == 1.0 and learned["mrr"] > today["mrr"] + 0.5  # shared words
-    assert report["feedback"]["paraphrase"] == report["today"]["paraphrase"]  # word-free: words cannot help
+    # word-free: its own correction cannot help; other styles' learned words ("above", "tiny") may outrank it
+    assert report["feedback"]["paraphrase"]["mrr"] <= report["today"]["paraphrase"]["mrr"]
 
 
 def test_eval_retrieval_refuses_a_bad_file_in_one_line(tmp_path, tiny_models_dir):
