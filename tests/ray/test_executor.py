@@ -50,8 +50,8 @@ class Handle:
     def render(self):
         return self
 
-    def remote(self, sketch, params):
-        assert sketch == b"sketch bytes" and params["prompt"] == "a house"
+    def remote(self, sketch, params, principal):
+        assert sketch == b"sketch bytes" and params["prompt"] == "a house" and principal == "alice"  # the owner
         self.calls += 1
         return self.streams.pop(0)
 
@@ -63,7 +63,7 @@ def ok(replica="r1"):
 @pytest.fixture
 def job(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=10, max_history=100)
-    store.submit(b"sketch bytes", {"prompt": "a house", "steps": 2})
+    store.submit(b"sketch bytes", {"prompt": "a house", "steps": 2}, owner="alice")
     claimed = store.claim_next("api-worker")
     yield store, claimed, store.job_dir(claimed.id)
     store.close()

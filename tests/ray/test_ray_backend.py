@@ -140,6 +140,12 @@ def test_a_style_added_through_the_api_renders_on_a_replica(api, module_chroma):
     blobs = build_chroma_client(module_chroma).get_collection(BLOBS_COLLECTION)
     names = blobs.get(where={"style": style_id}, include=[])["ids"]
     assert any("/embeds/" in name for name in names), names
+    # the replica's retrieval learns from the job owner's corrections (the shared feedback store)
+    said = client.post("/v1/feedback", json={"prompt": "scaleout poster", "style_id": style_id, "signal": "chosen"})
+    assert said.status_code == 201, said.text
+    job = wait_for(client, submit(client, prompt="scaleout poster").json()["id"])
+    first = job["result"]["styles"][0]
+    assert first["style"]["id"] == style_id and first["explain"][0].startswith("feedback: +"), first
 
 
 def test_cancelling_a_running_job_frees_its_replica(api):

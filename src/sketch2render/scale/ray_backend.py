@@ -105,7 +105,8 @@ class RayExecutor:
         for attempt in range(1, ATTEMPTS + 1):
             seen: dict[str, str] = {}
             try:
-                result = self._attempt(handle, job.id, sketch, payload, (progress, preview), cancel, seen)
+                request = (sketch, payload, job.owner or "")
+                result = self._attempt(handle, job.id, request, (progress, preview), cancel, seen)
                 break
             except (RayActorError, ReplicaUnavailableError) as exc:
                 if cancel.is_set():
@@ -122,16 +123,17 @@ class RayExecutor:
         saved = write_render(EncodedRender(**result), job_dir)
         return Execution(recipe=result["recipe"], images=len(saved.images))
 
-    def _attempt(self, handle, job_id, sketch, params, relay, cancel, seen) -> dict[str, Any]:
+    def _attempt(self, handle, job_id, request, relay, cancel, seen) -> dict[str, Any]:
         """One submission, waiting out Serve backpressure; the replica's result payload.
-        `relay` is the (progress, preview) pair the replica's updates go to."""
+        `request`: (sketch, params, principal); `relay`: the (progress, preview) pair the replica's
+        updates go to."""
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
         delay, longest = BACKPRESSURE_DELAYS_S
         while True:
             if cancel.is_set():
                 raise errors.Cancelled("the render was cancelled")
-            stream = handle.options(stream=True).render.remote(sketch, params)
+            stream = handle.options(stream=True).render.remote(*request)
             done = _cancel_on(cancel, stream)
             try:
                 for chunk in stream:

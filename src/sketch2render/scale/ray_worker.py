@@ -49,7 +49,8 @@ class RenderWorker:
     def info(self) -> dict[str, Any]:
         return {**self.service.info(), "replica": self.replica_id}
 
-    async def render(self, sketch: bytes, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def render(self, sketch: bytes, params: dict[str, Any], principal: str = "") -> AsyncIterator[dict[str, Any]]:
+        """`principal`: the job's owner, whose corrections retrieval learns from (the shared feedback store)."""
         yield {"replica": self.replica_id}
         loop = asyncio.get_running_loop()
         updates: asyncio.Queue = asyncio.Queue()
@@ -64,7 +65,8 @@ class RenderWorker:
             loop.call_soon_threadsafe(updates.put_nowait, {"preview": [int(step), buffer.getvalue()]})
 
         # The render runs in a thread, so this loop stays free for Serve (health checks, cancel).
-        task = loop.run_in_executor(self._thread, self._render, sketch, params, progress, preview, cancel)
+        relay = (progress, preview, cancel)
+        task = loop.run_in_executor(self._thread, self._render, sketch, params, principal, relay)
         try:
             while not task.done() or not updates.empty():
                 getter = asyncio.ensure_future(updates.get())
@@ -77,11 +79,13 @@ class RenderWorker:
         finally:
             cancel.set()  # cancelled by the caller, or the caller went away: stop at the next step
 
-    def _render(self, sketch: bytes, params: dict[str, Any], progress, preview, cancel: threading.Event) -> dict:
+    def _render(self, sketch: bytes, params: dict[str, Any], principal: str, relay) -> dict:
+        progress, preview, cancel = relay
         try:
             result = self.service.render(
-                sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel, preview=preview
-            )
+                sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel, preview=preview,
+                principal=principal,
+            )  # fmt: skip
         except S2RError as exc:
             return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
         return {"result": asdict(encode_render(result))}
