@@ -85,3 +85,19 @@ def test_three_lists_keep_each_lists_own_scores_and_absent_ids_lose_ties():
     assert fused.ids.tolist() == ["q", "r", "p", "s"]
     tie = fuse([RankedList.from_scores("dense", {"x": 0.4}), RankedList.from_scores("lexical", {"y": 1.0})])
     assert tie.ids.tolist() == ["x", "y"]  # equal fused scores: the one the first list has comes first
+
+
+def test_an_empty_answer_is_still_the_weighted_lexical_list():
+    for empty in (LexicalIndex().ranked("gold", weight=0.25), index(a="gold").ranked("the of", weight=0.25)):
+        assert len(empty) == 0 and empty.name == "lexical" and empty.weight == 0.25
+    assert LexicalIndex().ranked("gold").weight == 1.0
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 8, 13, 38])
+def test_a_limit_keeps_exactly_the_best_that_many(limit):
+    """Documents with 1..39 copies of the word, in a shuffled order: distinct scores, so the best
+    `limit` are known (and a partial sort at the wrong position picks others)."""
+    counts = np.random.default_rng(3).permutation(np.arange(1, 40)).tolist()
+    lexical = index(**{f"d{n:02d}": " ".join(["gold"] * n + ["filler"] * (40 - n)) for n in counts})
+    found = lexical.ranked("gold", limit=limit)
+    assert found.ids.tolist() == [f"d{n:02d}" for n in range(39, 39 - limit, -1)]

@@ -41,12 +41,14 @@ class LexicalIndex:
 
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
+        # pragma: no mutate start -- the state before the first rebuild, which every read does first
         self._ids: list[str] = []
         self._id_array = np.zeros(0, dtype=str)
         self._position: dict[str, int] = {}
         self._df: Counter[str] = Counter()  # word -> documents holding it (the IDF of extra words)
         self._bm25 = None
         self._dirty = True
+        # pragma: no mutate end
         self._lock = threading.Lock()
 
     def set(self, doc_id: str, text: str) -> None:
@@ -63,14 +65,14 @@ class LexicalIndex:
         import bm25s
 
         self._ids = list(self._texts)
-        self._id_array = np.array(self._ids, dtype=str)
+        self._id_array = np.array(self._ids, dtype=str)  # pragma: no mutate (dtype None infers the same str)
         self._position = {doc_id: j for j, doc_id in enumerate(self._ids)}
-        corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]
+        corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]  # pragma: no mutate (any placeholder)
         self._df = Counter(word for words in corpus for word in set(words))
         self._bm25 = bm25s.BM25()
         if corpus:
-            self._bm25.index(corpus, show_progress=False)
-        self._dirty = False
+            self._bm25.index(corpus, show_progress=False)  # pragma: no mutate (a progress bar)
+        self._dirty = False  # pragma: no mutate (True: rebuilt on every search, the same scores)
 
     def warm(self) -> None:
         """Build the index now (otherwise the first search after a change builds it)."""
@@ -82,7 +84,7 @@ class LexicalIndex:
         """BM25 scores of the documents with a positive score (optionally within `allowed`),
         only the `limit` best when given."""
         found = self.ranked(query, allowed, limit)
-        return dict(zip(found.ids.tolist(), found.scores.tolist(), strict=True))
+        return dict(zip(found.ids.tolist(), found.scores.tolist(), strict=True))  # pragma: no mutate (equal lengths)
 
     def ranked(
         self,
