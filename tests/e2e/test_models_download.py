@@ -61,7 +61,8 @@ def cached_files(cache: Path) -> dict[str, bytes]:
     return found
 
 
-def test_download_then_doctor_then_render_resolves_sd15_with_no_step_between(env, hub, tiny_models_dir, tmp_path):
+def test_download_doctor_then_an_offline_render_with_an_optional_controlnet(env, hub, tiny_models_dir, tmp_path):
+    """One user's first hour in order (one test: each command is a fresh process that imports torch)."""
     # 1. Download: the total first, then everything the sd15 profile loads, safetensors only.
     done = cli("models", "download", "--profile", "sd15", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -93,38 +94,27 @@ def test_download_then_doctor_then_render_resolves_sd15_with_no_step_between(env
     missing = [row["asset"] for row in rows if not row["present"]]
     assert missing == ["lineart", "scribble", "softedge", "lcm_lora", "taesd", "tile"]  # optional, not asked for
 
-    # 3. A render resolves sd15 from the filled cache (the hub is gone: nothing is fetched now).
-    hub.stop()
-    out = tmp_path / "out.png"
-    render = cli("render", str(SKETCH), "-p", "gold ornamental", "--steps", "2", "--size", "64",
-                 "--out", str(out), "--json", env=env)  # fmt: skip
-    assert render.returncode == 0, render.stderr
-    recipe = json.loads(render.stdout)["recipe"]
-    assert recipe["models"]["profile"] == "sd15" and recipe["smoke_test"] is False
-    assert recipe["models"]["base"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    assert out.read_bytes().startswith(b"\x89PNG")
-
-
-def test_optional_controlnets_come_with_with_and_a_missing_one_is_named(env, hub, tmp_path):
-    assert cli("models", "download", env=env).returncode == 0  # the sd15 profile only
+    # 3. An optional ControlNet that is not there is named, with the command that fetches it...
     out = tmp_path / "out.png"
     args = ["render", str(SKETCH), "-p", "gold ornamental", "--steps", "1", "--size", "64", "--out", str(out)]
-    missing = cli(*args, "--control", "lineart", env=env)
-    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
-    assert "lineart ControlNet" in missing.stderr and "models download --with lineart" in missing.stderr
-
+    refused = cli(*args, "--control", "lineart", env=env)
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "lineart ControlNet" in refused.stderr and "models download --with lineart" in refused.stderr
     fetched = json.loads(cli("models", "download", "--with", "lineart", "--json", env=env).stdout)
     assert [item["repo"] for item in fetched["items"] if not item["repo"].startswith(tuple(SD15_REPOS))] == [
         "lllyasviel/control_v11p_sd15_lineart"
     ] * 2 and fetched["to_fetch"] == 2  # only what was missing: its config and weights
-    done = cli(*args, "--control", "lineart", "--json", env=env)
-    assert done.returncode == 0, done.stderr
-    recipe = json.loads(done.stdout)["recipe"]
+
+    # 4. ...and a render resolves sd15 and that ControlNet from the filled cache (the hub is gone).
+    hub.stop()
+    render = cli(*args, "--control", "lineart", "--json", env=env)
+    assert render.returncode == 0, render.stderr
+    recipe = json.loads(render.stdout)["recipe"]
+    assert recipe["models"]["profile"] == "sd15" and recipe["smoke_test"] is False
+    assert recipe["models"]["base"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert recipe["control"]["type"] == "lineart"
     assert recipe["models"]["controlnet"] == "lllyasviel/control_v11p_sd15_lineart"
-    auto = json.loads(cli(*args, "--control", "auto", "--json", env=env).stdout)["recipe"]["control"]
-    assert auto["type"] in ("canny", "lineart")  # auto only picks what this machine has
-    assert auto["type"] != "lineart" or "fallback" not in auto
+    assert out.read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_killed_download_resumes_where_it_stopped(env, hub, tmp_path):

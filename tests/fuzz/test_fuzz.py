@@ -1,5 +1,5 @@
 """The fuzz harness in the test suite: every seed and every kept regression replayed in process,
-then a bounded coverage-guided run (atheris, `S2R_FUZZ_SECONDS`, default 30) in a subprocess that
+then a bounded coverage-guided run (atheris, `S2R_FUZZ_SECONDS`, default 15) in a subprocess that
 must end without a crash or a hang. Long runs: `python tests/fuzz/harness.py -max_total_time=N`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from fuzz.harness import HERE, one_input, seeds, write_seeds
 
 REGRESSIONS = sorted((HERE / "regressions").glob("*"))
-FUZZ_SECONDS = int(os.environ.get("S2R_FUZZ_SECONDS", "30"))
+FUZZ_SECONDS = int(os.environ.get("S2R_FUZZ_SECONDS", "15"))
 
 
 @pytest.mark.parametrize("data", seeds(), ids=lambda d: f"seed-{d[0]}-{len(d)}")

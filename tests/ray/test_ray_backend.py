@@ -184,7 +184,7 @@ def test_killing_a_replica_mid_job_retries_or_fails_with_a_reason(api):
 
     client, runtime = api
     wait_replicas(2)
-    job_id = submit(client, steps=150, seed=5).json()["id"]
+    job_id = submit(client, steps=60, seed=5).json()["id"]  # long enough to be killed mid-job, short to retry
     wait_for(
         client,
         job_id,

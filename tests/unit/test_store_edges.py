@@ -315,3 +315,27 @@ def test_one_waiting_owner_retries_after_one_render_and_never_after_600_s(make):
     with pytest.raises(PrincipalQueueFull) as caught:
         store.submit(b"x", {}, owner="alice")
     assert caught.value.retry_after == 600  # 400 s x 2 owners, capped
+
+
+def test_a_live_render_supersedes_only_its_own_sessions_queued_one(make):
+    store = make(queue_max=10)
+    old, _ = store.submit(b"x", {}, owner="alice", live_session="s1")
+    other_session, _ = store.submit(b"x", {}, owner="alice", live_session="s2")
+    other_owner, _ = store.submit(b"x", {}, owner="bob", live_session="s1")
+    quality, _ = store.submit(b"x", {}, owner="alice")
+    new, _ = store.submit(b"x", {}, owner="alice", live_session="s1")
+    ended = store.get(old.id)
+    assert ended.status == JobStatus.CANCELLED and ended.error_code == "superseded"
+    assert [store.get(j.id).status for j in (other_session, other_owner, quality, new)] == [JobStatus.QUEUED] * 4
+
+
+def test_live_sessions_are_capped_at_8_by_default_and_a_known_session_goes_on(make):
+    store = make(queue_max=20)
+    for i in range(8):
+        store.submit(b"x", {}, owner="alice", live_session=f"s{i}")
+    with pytest.raises(QueueFull, match="8 live sessions are rendering"):
+        store.submit(b"x", {}, owner="alice", live_session="s8")
+    with pytest.raises(QueueFull):
+        store.submit(b"x", {}, owner="bob", live_session="s0")  # the same name, another owner: a new session
+    store.submit(b"x", {}, owner="alice", live_session="s3")  # a session already rendering: not a new one
+    assert store.counts()["queued"] == 8
