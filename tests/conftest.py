@@ -10,6 +10,12 @@ import pytest
 
 from sketch2render.config import Settings
 
+# `make test` runs two pytest-xdist workers on two cores (`-n 2 --dist loadfile`: a file's tests stay on
+# one worker, so module fixtures start their servers once): one thread each, set before torch is
+# imported, and inherited by every server or CLI a test starts.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def sentence_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Path:

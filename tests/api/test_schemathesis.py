@@ -29,7 +29,9 @@ to it by the module fixture."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ from api.conftest import colour_png, sketch_png
 from api.fakes import FakeRenderService
 from sketch2render.api import create_app
 from sketch2render.config import Settings
+from sketch2render.jobs.store import JobStatus
 
 KEY = "schemathesis-key"
 HOME = Path(tempfile.mkdtemp(prefix="s2r-schemathesis-"))
@@ -131,13 +134,41 @@ STATEFUL = schema.exclude(path_regex=r"(/edit|/upscale|/feedback)$")
 
 
 class Workflow(STATEFUL.as_state_machine()):
+    def setup(self):
+        """Each scenario starts from the same server state: no style left by an earlier scenario
+        or test (a link's rule is allowed or not by what earlier answers held), no render running."""
+        library = APP.state.runtime.service.library
+        for record in library.list(0, 10_000):
+            library.remove(record.id)
+        store = APP.state.runtime.store
+        if store is None:  # the app's lifespan has not started yet: nothing runs
+            return
+        try:
+            waiting = store.list(0, 10_000, JobStatus.RUNNING)[0] + store.list(0, 10_000, JobStatus.QUEUED)[0]
+        except sqlite3.ProgrammingError:  # its lifespan ended (the next call starts a new one)
+            return
+        for job in waiting:
+            finished(job.id)
+
     def after_call(self, response, case):
         super().after_call(response, case)
         REACHED.add(f"{case.operation.method.upper()} {case.operation.path}")
+        if (case.operation.method.upper(), case.operation.path, response.status_code) == ("POST", "/v1/renders", 202):
+            finished(response.json()["id"])  # every later step sees the same state, however fast the machine
 
     def validate_response(self, response, case, additional_checks=None, **kwargs):
         skip = [use_after_free, *excluded(case)]
         case.validate_response(response, additional_checks=additional_checks, excluded_checks=skip)
+
+
+def finished(job_id: str, timeout: float = 30.0) -> None:
+    """Wait until the fake render of this job has ended: a link followed from it (its image, its
+    cancel) then answers the same whether the machine is fast or slow, so a scenario replays the
+    same (hypothesis' FlakyStrategyDefinition otherwise: the allowed rules depend on the answers)."""
+    store, deadline = APP.state.runtime.store, time.monotonic() + timeout
+    while not store.get(job_id).terminal:
+        assert time.monotonic() < deadline, f"render {job_id} did not end"
+        time.sleep(0.005)
 
 
 TestStateful = Workflow.TestCase

@@ -241,8 +241,13 @@ def test_feedback_controls_reject_a_suggestion_and_rate_a_render(page) -> None:
     page.get_by_text(re.compile(r"^caption meaning: 0\.\d\d$")).first.wait_for()  # the real sentence model
     card = page.get_by_test_id("stVerticalBlock").filter(has=brick.first).filter(has_text="Not this style").last
     card.get_by_role("button", name="Not this style").click()
-    # out of the top 3 for this prompt (one API call and a rerun: slow on a loaded 2-core CI machine)
-    expect(page.get_by_text(re.compile(r"^Brick wall"))).to_have_count(0, timeout=RENDER_TIMEOUT_MS)
+    # Ranked lower for this prompt: the card says why (it may stay third of three: tiny CLIP, real
+    # sentence model), and another style is first now.
+    expect(page.get_by_text(re.compile(r"^feedback: -\d\.\d \(rejected 1× for similar prompts\)$"))).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS
+    )
+    titles = page.get_by_text(re.compile(r"^(Brick wall|Gravel|Grass|Rough Waves)")).all_inner_texts()
+    assert titles and not titles[0].startswith("Brick wall"), titles
     type_prompt_and_check_styles(page, "swirling night sky")
     set_steps(page, 2)
     render_and_check(page, 2, ARTIFACTS / "ui-feedback.png")
@@ -251,18 +256,27 @@ def test_feedback_controls_reject_a_suggestion_and_rate_a_render(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "ui-feedback-rated.png"), full_page=True)
 
 
-def paint(tab, points: list[tuple[int, int]]) -> None:
-    """One stroke on the last canvas of the page."""
-    canvas = tab.locator("canvas").last
-    canvas.wait_for()
-    canvas.scroll_into_view_if_needed()  # mouse events land only inside the viewport
-    box = canvas.bounding_box()
-    assert box is not None
-    tab.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    tab.mouse.down()
-    for x, y in points[1:]:
-        tab.mouse.move(box["x"] + x, box["y"] + y, steps=5)
-    tab.mouse.up()
+def paint(tab, points: list[tuple[int, int]], then) -> None:
+    """One stroke on the last canvas of the page, until `then` (a locator) shows it arrived. The
+    drawing component can miss a stroke made while it is still loading on a busy machine: the
+    same stroke is drawn again then (at most three times), as a user would."""
+    for attempt in range(3):
+        canvas = tab.locator("canvas").last
+        canvas.wait_for()
+        canvas.scroll_into_view_if_needed()  # mouse events land only inside the viewport
+        box = canvas.bounding_box()
+        assert box is not None
+        tab.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        tab.mouse.down()
+        for x, y in points[1:]:
+            tab.mouse.move(box["x"] + x, box["y"] + y, steps=5)
+        tab.mouse.up()
+        try:
+            then.wait_for(timeout=20_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 def test_paint_a_region_render_then_edit_an_area_of_the_result(page) -> None:
@@ -273,8 +287,8 @@ def test_paint_a_region_render_then_edit_an_area_of_the_result(page) -> None:
     prompt.press("Enter")
     set_steps(page, 2)
     page.get_by_text("Regions: a style per area").click()
-    paint(page, [(40, 40), (200, 60), (200, 160), (40, 160), (40, 60)])  # red, the default colour
     region = page.get_by_label("Red region prompt", exact=True)
+    paint(page, [(40, 40), (200, 60), (200, 160), (40, 160), (40, 60)], then=region)  # red, the default colour
     region.fill("swirling night sky")
     region.press("Enter")
     page.get_by_text(re.compile(r"^style: ")).wait_for()  # the style retrieved for the region's prompt
@@ -286,7 +300,7 @@ def test_paint_a_region_render_then_edit_an_area_of_the_result(page) -> None:
 
     page.get_by_text("Edit an area or upscale").click()
     page.get_by_text("Paint over the area to repaint.").wait_for()
-    paint(page, [(120, 120), (220, 140), (220, 220), (120, 220)])
+    paint(page, [(120, 120), (220, 140), (220, 220), (120, 220)], then=page.get_by_text(re.compile(r"^Painted area: ")))
     page.screenshot(path=str(ARTIFACTS / "ui-edit-painted.png"), full_page=True)
     page.get_by_text(re.compile(r"^Painted area: \d+% of the image")).wait_for()
     area = page.get_by_label("Prompt for the painted area", exact=True)
