@@ -8,19 +8,22 @@
    Also a candidate for ours (JPEG draft decoding, OpenCV INTER_AREA resize), see `candidate`,
    and the cost of writing a 512×512 render as PNG (`measure_output_png`).
 2. An API round trip: `python -m sketch2render.api` (tiny models) in a child process, C clients
-   each submitting renders (steps=1, size=64) and polling until done. The one worker renders
-   jobs one at a time, so with C clients most of a request's life is waiting for the others.
+   each submitting renders (steps=1, size=64) and waiting until done: following the job's event
+   stream (`--wait sse`, the default, as a browser's EventSource does) or polling (`--wait poll`).
+   The one worker renders jobs one at a time, so with C clients most of a request's life is
+   waiting for the others.
    Per request, from the job record (server clock) and the client's clock:
 
        total         = client saw it finished - client started the POST
        queue_wait    = time it waited behind other jobs = min(started, previous job finished) - created
        render        = recipe.timings.denoise + recipe.timings.vae_decode  (the renderer's own work)
        overhead      = total - queue_wait - render     (targets: p50 ≤ 15 ms, p99 ≤ 40 ms)
-       overhead_server = overhead - poll lag           (poll lag = client saw it - finished_at)
+       overhead_server = overhead - poll lag           (poll lag = client saw it - finished_at;
+                                                        with SSE: the push's latency)
 
    `overhead` covers upload and validation (the sketch is decoded once in the request), the DB
    write, the worker's pick-up, decode + edges + retrieval + style embeds, writing the PNGs and
-   recipe, the DB update and the client seeing it (polling every `--poll-ms` while running).
+   recipe, the DB update and the client seeing it (an event, or a poll every `--poll-ms`).
 Left out: network beyond loopback, TLS, auth (no keys: loopback only).
 """
 
@@ -44,6 +47,7 @@ REPEATS = {"tiny": 5, "full": 40}
 API_RUNS = {"tiny": [(2, 2)], "full": [(1, 16), (16, 8)]}  # (clients, renders per client)
 TARGETS = {"preprocess_p50_ms": 30.0, "api_overhead_p50_ms": 15.0, "api_overhead_p99_ms": 40.0}
 PROMPT = "a great wave, ukiyo-e woodblock print"
+TERMINAL = ("succeeded", "failed", "cancelled")
 STYLES = ("hokusai_great_wave.jpg", "vangogh_starry_night.jpg", "monet_water_lilies.jpg")
 
 
@@ -209,7 +213,7 @@ def _find_timings(job: dict) -> dict:
     return result.get("timings") or (result.get("recipe") or {}).get("timings") or {}
 
 
-async def _one_client(client, sketch: bytes, renders: int, seed0: int, poll_s: float) -> list[dict]:
+async def _one_client(client, sketch: bytes, renders: int, seed0: int, poll_s: float, wait: str) -> list[dict]:
     out = []
     for i in range(renders):
         t_post = time.time()
@@ -222,30 +226,54 @@ async def _one_client(client, sketch: bytes, renders: int, seed0: int, poll_s: f
         if response.status_code != 202:
             raise RuntimeError(f"POST /v1/renders answered {response.status_code}: {response.text[:300]}")
         job_id = response.json()["id"]
-        while True:
-            job = (await client.get(f"/v1/renders/{job_id}")).json()
-            status = job.get("status")
-            if status in ("succeeded", "failed", "cancelled"):
-                break
-            # Slow polls while queued keep 16 clients from flooding a 2-core server.
-            await asyncio.sleep(poll_s if status == "running" else max(poll_s, 0.05))
-        t_seen = time.time()
-        if status != "succeeded":
-            raise RuntimeError(f"render {job_id} ended {status}: {json.dumps(job.get('error'))}")
-        while job.get("scores_pending"):  # images reported first, scores a moment later (a client waits)
-            await asyncio.sleep(poll_s)
-            job = (await client.get(f"/v1/renders/{job_id}")).json()
-        out.append({"job": job, "t_post": t_post, "t_accepted": t_accepted, "t_seen": t_seen, "t_scores": time.time()})
+        waited = _follow_events(client, job_id) if wait == "sse" else _poll(client, job_id, poll_s)
+        job, t_seen, t_scores = await waited
+        if job.get("status") != "succeeded":
+            raise RuntimeError(f"render {job_id} ended {job.get('status')}: {json.dumps(job.get('error'))}")
+        out.append({"job": job, "t_post": t_post, "t_accepted": t_accepted, "t_seen": t_seen, "t_scores": t_scores})
     return out
 
 
-async def _run_clients(url: str, sketch: bytes, clients: int, renders: int, poll_s: float) -> list[dict]:
+async def _poll(client, job_id: str, poll_s: float) -> tuple[dict, float, float]:
+    """GET the job every `poll_s` while it runs (slower while queued) until it ends, then until its
+    scores are in: (job, when the end was seen, when the scores were seen)."""
+    while True:
+        job = (await client.get(f"/v1/renders/{job_id}")).json()
+        if job.get("status") in TERMINAL:
+            break
+        # Slow polls while queued keep 16 clients from flooding a 2-core server.
+        await asyncio.sleep(poll_s if job.get("status") == "running" else max(poll_s, 0.05))
+    t_seen = time.time()
+    while job.get("scores_pending"):  # images reported first, scores a moment later (a client waits)
+        await asyncio.sleep(poll_s)
+        job = (await client.get(f"/v1/renders/{job_id}")).json()
+    return job, t_seen, time.time()
+
+
+async def _follow_events(client, job_id: str) -> tuple[dict, float, float]:
+    """Follow the job's server-sent events (`GET /v1/renders/{id}/events`) as a browser's
+    EventSource does: the end arrives as a `status` event, the scores as the last event, then the
+    stream closes; one GET for the full record after it."""
+    t_seen, event = None, ""
+    async with client.stream("GET", f"/v1/renders/{job_id}/events") as response:
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and event == "status" and t_seen is None:
+                if json.loads(line.removeprefix("data:")).get("status") in TERMINAL:
+                    t_seen = time.time()
+    t_scores = time.time()
+    job = (await client.get(f"/v1/renders/{job_id}")).json()
+    return job, t_seen if t_seen is not None else t_scores, t_scores
+
+
+async def _run_clients(url: str, sketch: bytes, clients: int, renders: int, poll_s: float, wait: str) -> list[dict]:
     import httpx
 
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     async with httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits) as client:
         batches = await asyncio.gather(
-            *(_one_client(client, sketch, renders, 1000 * c, poll_s) for c in range(clients))
+            *(_one_client(client, sketch, renders, 1000 * c, poll_s, wait) for c in range(clients))
         )
     return [r for batch in batches for r in batch]
 
@@ -297,13 +325,15 @@ def _add_styles(url: str) -> int:
     return len(wanted)
 
 
-def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str) -> dict[str, Any]:
+def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str, wait: str = "sse") -> dict[str, Any]:
     """The API round trip, first as it was before issue 17 (`benchmarks.api_before`: decode twice,
     scores before the job ends), then as it is, in the same run with the same inputs."""
     sketch = encoded(make_sketch(512, seed=1), "PNG")
-    out: dict[str, Any] = {"sketch": "512x512 PNG", "render": "tiny models, steps=1, size=64", "poll_ms": poll_ms}
+    out: dict[str, Any] = {"sketch": "512x512 PNG", "render": "tiny models, steps=1, size=64", "wait": wait}
+    if wait == "poll":
+        out["poll_ms"] = poll_ms
     for variant, module in (("before", "benchmarks.api_before"), ("after", "sketch2render.api")):
-        out[variant] = _measure_server(module, runs, poll_ms, models, sketch)
+        out[variant] = _measure_server(module, runs, (poll_ms / 1000, wait), models, sketch)
     for key in out["after"]:
         if key.startswith("clients_"):
             b, a = out["before"][key], out["after"][key]
@@ -315,17 +345,18 @@ def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str) -> dic
     return out
 
 
-def _measure_server(module: str, runs: list[tuple[int, int]], poll_ms: float, models: str, sketch: bytes) -> dict:
+def _measure_server(module: str, runs: list[tuple[int, int]], waiting, models: str, sketch: bytes) -> dict:
+    """`waiting`: (poll interval in s, "sse" | "poll")."""
     out: dict[str, Any] = {"server": module}
     with tempfile.TemporaryDirectory(prefix="s2r-bench-api-") as tmp:
         with ApiServer(Path(tmp) / "home", models=models, module=module, queue_max="100000") as server:
             out["ready"] = {k: v for k, v in server.wait_ready().items() if k != "readyz"}
             out["styles_added"] = _add_styles(server.url)
-            asyncio.run(_run_clients(server.url, sketch, 1, 3, poll_ms / 1000))  # warm-up (style embeds cached)
+            asyncio.run(_run_clients(server.url, sketch, 1, 3, *waiting))  # warm-up (style embeds cached)
             for clients, renders in runs:
                 log(f"overhead: API ({module}), {clients} client(s) x {renders} renders")
                 t0 = time.perf_counter()
-                results = asyncio.run(_run_clients(server.url, sketch, clients, renders, poll_ms / 1000))
+                results = asyncio.run(_run_clients(server.url, sketch, clients, renders, *waiting))
                 wall = time.perf_counter() - t0
                 styles_used = sum(
                     1 for r in results if any(h.get("weight") for h in (r["job"]["result"] or {}).get("styles", []))
@@ -351,6 +382,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clients", help="API: these numbers of concurrent clients, comma-separated (e.g. 1,16)")
     parser.add_argument("--renders", help="API: renders per client, one per --clients entry (e.g. 8,1)")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="API: poll interval while running (ms)")
+    parser.add_argument(
+        "--wait", choices=("sse", "poll"), default="sse",
+        help="API: how a client waits for its render: the event stream (default) or GET every --poll-ms",
+    )  # fmt: skip
     parser.add_argument("--models", default="tiny", help="S2R_MODELS of the API (a built tiny folder saves time)")
     parser.add_argument("--skip-api", action="store_true", help="preprocessing only")
 
@@ -366,7 +401,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             clients = [int(c) for c in str(args.clients).split(",")]
             renders = [int(r) for r in str(args.renders).split(",")] if args.renders else [runs[-1][1]]
             runs = [(c, renders[min(i, len(renders) - 1)]) for i, c in enumerate(clients)]
-        results["api"] = measure_api(runs, args.poll_ms, args.models)
+        results["api"] = measure_api(runs, args.poll_ms, args.models, args.wait)
     return results
 
 
