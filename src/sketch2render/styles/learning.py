@@ -101,10 +101,10 @@ class Learning:
         asked = set(tokenize(query))
         found = {}
         for style_id, words in self.feedback.words(principal).items():
-            record = records.get(style_id)
-            if record is None or (allowed is not None and style_id not in allowed) or not asked & words:
+            record, matched = records.get(style_id), asked & words
+            if record is None or (allowed is not None and style_id not in allowed) or not matched:
                 continue
-            if new := (asked & words) - set(tokenize(record.search_text())):
+            if new := matched - set(tokenize(record.search_text())):
                 found[style_id] = tuple(sorted(new))
         return found
 
