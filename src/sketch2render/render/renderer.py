@@ -25,7 +25,9 @@ from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
 from ..schemas import RenderParams
 from .fastpath import FastPath
+from .pinned import pin, pinned
 from .ports import Generated, PreviewFn, ProgressFn
+from .prompts import PromptEmbeds
 from .speed import Speeds
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class Renderer:
         self.fast = fast or FastPath()
         self._lock = threading.Lock()
         self._derived: dict[str, DiffusionPipeline] = {}  # inpaint / img2img pipelines on the same modules
+        self._style_scale: tuple[str, float] | None = None  # the IP-Adapter scale set last
+        self.prompts = PromptEmbeds()  # the text encoder's output for recent prompts
 
     def _use_control(self, kind: str) -> None:
         """Put the control type's ControlNet into the one pipeline (called under the lock): the base
@@ -111,7 +115,7 @@ class Renderer:
         dtype = torch.float16 if device == "cuda" else torch.float32
         common = {"dtype": dtype, "use_safetensors": True, "local_files_only": models.local_files_only}
         controlnet = ControlNetModel.from_pretrained(models.controlnet, variant=models.variant("controlnet"), **common)
-        pipe = StableDiffusionControlNetPipeline.from_pretrained(  # no safety checker: see README
+        pipe = pinned(StableDiffusionControlNetPipeline).from_pretrained(  # no safety checker: see README
             models.base,
             controlnet=controlnet,
             safety_checker=None,
@@ -131,6 +135,7 @@ class Renderer:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
+            pin(pipe, device)
         if settings.attention_slicing:  # memory option only: slows modern GPUs (docs/facts.md)
             enable_attention_slicing(pipe)
         offload = settings.cpu_offload and device == "cuda"
@@ -230,7 +235,8 @@ class Renderer:
 
         pipe = self._derived.get(name)
         if pipe is None:
-            pipe = self._derived[name] = getattr(diffusers, name).from_pipe(self.pipe)
+            pipe = self._derived[name] = pinned(getattr(diffusers, name)).from_pipe(self.pipe)
+            pin(pipe, None if self.offload else self.device)
             pipe.set_progress_bar_config(disable=True)
         pipe.controlnet = controlnet if controlnet is not None else self.pipe.controlnet
         pipe.scheduler = self.pipe.scheduler
@@ -252,12 +258,18 @@ class Renderer:
             )
 
     def _set_style_scale(self, mode: str, strength: float) -> None:
-        if mode == "none" or strength == 0:
+        """The IP-Adapter's scale, set only when it changes: diffusers walks every attention processor
+        to set it (~2 ms per render on CPU). The derived pipelines share these processors."""
+        wanted = ("none", 0.0) if mode == "none" or strength == 0 else (mode, float(strength))
+        if wanted == self._style_scale:
+            return
+        if wanted[0] == "none":
             self.pipe.set_ip_adapter_scale(0.0)
         elif mode == "style-only":
             self.pipe.set_ip_adapter_scale(style_only_layers(strength))
         else:
             self.pipe.set_ip_adapter_scale(strength)
+        self._style_scale = wanted
 
     def generate(
         self,
@@ -317,9 +329,11 @@ class Renderer:
                 # 3. Denoising loop (latents out, so the VAE decode is timed on its own)
                 t0 = time.perf_counter()
                 with torch.inference_mode():
+                    text = self.prompts.get(
+                        self.pipe, params.prompt, params.negative_prompt, cfg=cfg, lora=self.speeds.lora_on
+                    )
                     latents = self.pipe(
-                        prompt=params.prompt,
-                        negative_prompt=params.negative_prompt or None,
+                        **text,
                         image=control_image,
                         width=width,
                         height=height,

@@ -55,6 +55,7 @@ class Speeds:
         self._lcm_scheduler = None
         self.scheduler_kind = scheduler  # lcm | tcd
         self._lora = False  # loaded into the UNet
+        self._lora_on: bool | None = None  # switched on or off last (each switch walks every module)
         self._taesd: AutoencoderTiny | None = None
 
     def _require(self, name: str, what: str) -> str:
@@ -81,7 +82,7 @@ class Speeds:
         if speed == "quality":
             pipe.scheduler = self.quality_scheduler
             if self._lora:
-                pipe.disable_lora()
+                self._switch_lora(pipe, False)
             return {"preset": "quality", "scheduler": type(pipe.scheduler).__name__, "lora": None, "decoder": "vae"}
         if not self._lora:
             source = self._require("lcm_lora", "LCM-LoRA (for speed=fast and live)")
@@ -92,7 +93,7 @@ class Speeds:
                 local_files_only=self.models.local_files_only,
             )
             self._lora = True
-        pipe.enable_lora()
+        self._switch_lora(pipe, True)
         if self._lcm_scheduler is None:
             from diffusers import LCMScheduler, TCDScheduler
 
@@ -111,6 +112,18 @@ class Speeds:
         if self.scheduler_kind == "tcd":
             out["eta"] = TCD_ETA  # TCD's gamma: stochasticity per step
         return out
+
+    @property
+    def lora_on(self) -> bool:
+        """The fast presets' LoRA is loaded and switched on (for the render about to run)."""
+        return bool(self._lora_on)
+
+    def _switch_lora(self, pipe: StableDiffusionControlNetPipeline, on: bool) -> None:
+        """`enable_lora` / `disable_lora`, only when the state changes: each call walks every module
+        of the UNet (and the text encoder), milliseconds per render for nothing when it is already so."""
+        if self._lora_on is not on:
+            pipe.enable_lora() if on else pipe.disable_lora()
+            self._lora_on = on
 
     def decode(self, pipe: StableDiffusionControlNetPipeline, latents: torch.Tensor, decoder: str) -> torch.Tensor:
         """Latents to images in [-1, 1]: the full VAE, or TAESD."""

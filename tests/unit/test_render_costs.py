@@ -1,0 +1,127 @@
+"""What a render no longer repeats (issue 17, the cost around the model), on the tiny models: each
+saving leaves the image byte for byte the same, and still notices when something did change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketch2render.config import Settings
+from sketch2render.render import build_service
+from sketch2render.render.pinned import pin
+from sketch2render.render.prompts import PromptEmbeds
+from sketch2render.schemas import RenderParams, StyleMeta
+
+SKETCH = (
+    Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
+).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, tiny_models_dir):
+    home = tmp_path_factory.mktemp("costs-home")
+    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu"))
+    pixels = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    svc.library.add_image(Image.fromarray(pixels), StyleMeta(title="Noise", tags=["noise"]))
+    return svc
+
+
+def render(service, **overrides) -> np.ndarray:
+    values = {"prompt": "a vase with a spiral", "steps": 2, "size": 64, "seed": 3, **overrides}
+    params = RenderParams(**{k: v for k, v in values.items() if v is not None})  # None: the preset's
+    return np.asarray(service.render(SKETCH, params).images[0], dtype=np.int16)
+
+
+@pytest.fixture
+def text_encoder_runs(service):
+    runs: list[int] = []
+    handle = service.renderer.pipe.text_encoder.register_forward_hook(lambda *_: runs.append(1))
+    yield runs
+    handle.remove()
+
+
+def test_a_repeated_prompt_is_not_encoded_again_and_renders_the_same_bytes(service, text_encoder_runs):
+    service.renderer.prompts = PromptEmbeds()
+    first = render(service, num_images=2)
+    assert len(text_encoder_runs) == 2  # the prompt and the (empty) negative prompt, once each
+    again = render(service, num_images=2, seed=4)
+    assert len(text_encoder_runs) == 2  # a new seed, the same words: nothing encoded
+    service.renderer.prompts = PromptEmbeds()  # forget: encoded by diffusers' path again
+    assert np.array_equal(render(service, num_images=2), first)
+    assert not np.array_equal(again, first)
+
+
+def test_other_words_are_encoded_and_change_the_image(service, text_encoder_runs):
+    base = render(service)
+    runs = len(text_encoder_runs)
+    negative = render(service, negative_prompt="blurry")
+    assert len(text_encoder_runs) == runs + 2 and not np.array_equal(negative, base)
+    other = render(service, prompt="a vase with a gold rim")
+    assert len(text_encoder_runs) == runs + 4 and not np.array_equal(other, base)
+    assert np.array_equal(render(service), base) and len(text_encoder_runs) == runs + 4
+
+
+def test_without_guidance_only_the_prompt_is_encoded(service, text_encoder_runs):
+    service.renderer.prompts = PromptEmbeds()
+    plain = render(service, guidance_scale=1.0)
+    assert len(text_encoder_runs) == 1
+    assert not np.array_equal(plain, render(service))  # guidance 7.5: a separate entry, and another image
+
+
+def test_the_style_scale_is_set_only_when_it_changes(service, monkeypatch):
+    calls: list[object] = []
+    original = service.renderer.pipe.set_ip_adapter_scale
+    monkeypatch.setattr(
+        service.renderer.pipe, "set_ip_adapter_scale", lambda scale: calls.append(scale) or original(scale)
+    )
+    style = [service.library.list()[0].id]
+    render(service, style_ids=style, style_strength=0.6)
+    render(service, style_ids=style, style_strength=0.6, seed=9)
+    assert len(calls) <= 1  # set once (or already 0.6 before)
+    strong = render(service, style_ids=style, style_strength=1.0)
+    assert calls[-1] == 1.0
+    render(service, style_ids=style, style_strength=1.0, style_mode="style-only")
+    assert calls[-1] == {"up": {"block_1": [0.0, 1.0, 0.0]}}  # same strength, another mode: set again
+    assert np.array_equal(render(service, style_ids=style, style_strength=1.0), strong) and calls[-1] == 1.0
+    assert not np.array_equal(render(service, style_ids=style, style_strength=0.0), strong) and calls[-1] == 0.0
+
+
+def test_the_fast_lora_is_switched_only_when_the_preset_changes(service, monkeypatch):
+    pipe, switched = service.renderer.pipe, []
+    render(service, speed="fast", steps=None)  # loads the LoRA
+    for name in ("enable_lora", "disable_lora"):
+        original = getattr(pipe, name)
+        monkeypatch.setattr(pipe, name, lambda original=original, name=name: switched.append(name) or original())
+    fast = render(service, speed="fast", steps=None)
+    render(service, speed="live", steps=None)
+    assert switched == []  # on already
+    quality = render(service)
+    render(service, seed=5)
+    assert switched == ["disable_lora"]
+    assert np.array_equal(render(service, speed="fast", steps=None), fast) and switched[-1] == "enable_lora"
+    assert not np.array_equal(quality, fast)
+
+
+def test_the_pipelines_know_their_device_without_walking_their_modules(service, monkeypatch):
+    from diffusers.hooks import group_offloading
+
+    walks: list[object] = []
+    walk = group_offloading._get_top_level_group_offload_hook
+    monkeypatch.setattr(group_offloading, "_get_top_level_group_offload_hook", lambda m: walks.append(m) or walk(m))
+    pipe = service.renderer.pipe
+    assert pipe._execution_device == torch.device("cpu") and type(pipe).__name__ == "StableDiffusionControlNetPipeline"
+    pinned = render(service)
+    assert walks == []
+    with service.renderer.session("canny", "quality", "full", 0.8):
+        inpaint = service.renderer.derived("StableDiffusionControlNetInpaintPipeline")  # from_pipe walks once
+    walks.clear()
+    assert inpaint._execution_device == torch.device("cpu") and walks == []
+    pin(pipe, None)  # as with offloading: diffusers finds it, walking the modules
+    try:
+        assert np.array_equal(render(service), pinned) and walks
+    finally:
+        pin(pipe, "cpu")
