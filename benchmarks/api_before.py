@@ -1,7 +1,12 @@
 """`python -m benchmarks.api_before`: the API as it behaved before issue 17, for the baseline of
-`overhead` in the same run. The same server, with two behaviours put back: the worker decodes the
-stored sketch again (the POST's decoded sketch is not handed over), and the quality scores are
-computed before the job is reported (not after the images). Benchmarks only."""
+`overhead` in the same run. The same server, with these behaviours put back:
+- the worker decodes the stored sketch again and finds its lines again (the POST's decoded sketch
+  and control map are not handed over);
+- the quality scores are computed before the job is reported (not after the images);
+- prepare and retrieve run in two threads per render (LangChain's `RunnableParallel`);
+- the IP-Adapter scale is set on every render, and diffusers looks for the pipeline's execution
+  device by walking every module at every call (`render/pinned.py` not applied).
+Benchmarks only."""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ import sys
 
 
 def patch_to_before() -> None:
+    from functools import partial
+
+    from langchain_core.runnables import RunnableLambda, RunnableParallel
     from PIL import Image
 
     from sketch2render.jobs import handoff
-    from sketch2render.render import service
+    from sketch2render.render import pipeline, renderer, service
 
-    def no_handoff(self: handoff.DecodedSketches, key: str, image: Image.Image) -> None:
+    def no_handoff(self: handoff.DecodedSketches, key: str, image: Image.Image, control: object = None) -> None:
         return None
 
     render = service.RenderService.render
@@ -22,8 +30,24 @@ def patch_to_before() -> None:
     def scores_first(self: service.RenderService, sketch, params, **kwargs):  # type: ignore[no-untyped-def]
         return render(self, sketch, params, **{**kwargs, "defer_scores": False})
 
+    def parallel_plan(request: pipeline.RenderRequest, *, parts: pipeline.Parts) -> pipeline.Planned:
+        both = RunnableParallel(
+            prepared=RunnableLambda(partial(pipeline.prepare, settings=parts.settings, models=parts.models)),
+            retrieved=RunnableLambda(partial(pipeline.retrieve, library=parts.library)),
+        )
+        return pipeline.Planned(request=request, **both.invoke(request))
+
+    set_scale = renderer.Renderer._set_style_scale
+
+    def every_time(self: renderer.Renderer, mode: str, strength: float) -> None:
+        self._style_scale = None
+        set_scale(self, mode, strength)
+
     handoff.DecodedSketches.put = no_handoff  # type: ignore[method-assign]
     service.RenderService.render = scores_first  # type: ignore[method-assign]
+    pipeline.plan = parallel_plan  # build_chain reads it when the service is built
+    renderer.Renderer._set_style_scale = every_time  # type: ignore[method-assign]
+    renderer.pin = lambda pipe, device: None  # diffusers' own module walk at every call
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class FakeRenderService:
 
     def render(
         self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, defer_scores=False,
-        principal="", masks=(),
+        principal="", masks=(), control=None,
     ) -> RenderResult:  # fmt: skip
         t0 = time.perf_counter()
         self.calls.append(params)

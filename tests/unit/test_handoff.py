@@ -1,5 +1,5 @@
-"""Decode once: the POST's resized sketch handed to the worker gives the same render input as
-decoding the stored bytes (jobs/handoff.py, render/pipeline.prepare)."""
+"""Decode once: the POST's resized sketch and control map handed to the worker give the same render
+input as decoding the stored bytes (jobs/handoff.py, render/pipeline.prepare)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from sketch2render import imaging
 from sketch2render.config import Settings
+from sketch2render.control import control_map
 from sketch2render.jobs.handoff import DecodedSketches
 from sketch2render.render.pipeline import RenderRequest, prepare
 from sketch2render.schemas import RenderParams
@@ -32,10 +33,27 @@ def test_the_posts_resized_sketch_prepares_exactly_like_the_stored_bytes():
         params = RenderParams(prompt="x", size=256, steps=1)
         from_bytes = prepare(RenderRequest(data, params), settings=settings)
         posted = imaging.resize_for_generation(imaging.decode_upload(data, settings.limits, at_least=256), 256)
-        handed = prepare(RenderRequest(posted, params), settings=settings)
+        checked = control_map(posted, params.control, available=("canny",))  # as the POST checks it
+        handed = prepare(RenderRequest(posted, params, control=checked), settings=settings)
         assert np.array_equal(np.asarray(handed.sketch), np.asarray(from_bytes.sketch)), fmt
         assert np.array_equal(np.asarray(handed.control), np.asarray(from_bytes.control)), fmt
+        assert handed.control_map is checked and handed.control_map.summary == from_bytes.control_map.summary
         assert handed.decode_s < from_bytes.decode_s
+
+
+def test_a_handed_control_map_is_used_as_is_and_only_with_an_image():
+    """prepare takes the POST's control map instead of finding the lines again; with bytes (a
+    stored input) it builds its own, since the map belongs to the image it was built from."""
+    settings = Settings()
+    data = _sketch("PNG", side=256)
+    params = RenderParams(prompt="x", size=128, steps=1)
+    image = imaging.resize_for_generation(imaging.decode_upload(data, settings.limits, at_least=128), 128)
+    other = control_map(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))  # not this sketch's lines
+    handed = prepare(RenderRequest(image, params, control=other), settings=settings)
+    assert handed.control_map is other and np.array_equal(np.asarray(handed.control), np.asarray(other.control_image()))
+    from_bytes = prepare(RenderRequest(data, params, control=other), settings=settings)
+    own = control_map(image)
+    assert from_bytes.control_map is not other and np.array_equal(from_bytes.control_map.image, own.image)
 
 
 def test_handed_over_once_and_bounded_by_pixels():
@@ -47,6 +65,8 @@ def test_handed_over_once_and_bounded_by_pixels():
     for name, tile in tiles.items():
         sketches.put(name, tile)
     assert len(sketches) == 3 and sketches.take("a") is None  # the oldest made room for "d"
-    assert sketches.take("b") is tiles["b"] and sketches.take("b") is None  # once
+    taken = sketches.take("b")
+    assert taken is not None and taken.image is tiles["b"] and taken.control is None
+    assert sketches.take("b") is None  # once
     sketches.put("huge", Image.new("RGB", (256, 256)))  # larger than the whole bound: not kept
     assert sketches.take("huge") is None and len(sketches) == 2

@@ -85,15 +85,17 @@ class LocalExecutor:
             result = run_derived(service, job, job_dir, progress=progress, cancel=cancel)
         else:
             decoded = self.sketches.take(job.request_hash) if job.request_hash else None
-            if decoded is not None:  # validated and resized by the POST: no second decode
-                sketch: bytes | Image.Image = decoded
+            control = None
+            if decoded is not None:  # validated, resized and its lines found by the POST: not again
+                sketch: bytes | Image.Image = decoded.image
+                control = decoded.control
                 params = RenderParams.model_validate(job.params)
             else:
                 sketch, params = job_input(job, job_dir)
             masks = [job_file(job_dir, REGION_MASK_NAME.format(index=i)) for i in range(len(params.regions))]
             result = service.render(
                 sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True,
-                principal=job.owner or "", masks=masks,
+                principal=job.owner or "", masks=masks, control=control,
             )  # fmt: skip
         saved = save_render(result, job_dir)
         recipe = result.recipe.model_dump(mode="json")

@@ -1,7 +1,7 @@
 """The render pipeline: the LCEL chain that joins retrieval to generation, as typed module-level steps.
 
-    RenderRequest ─┬─ prepare  (decode, resize, Canny) ─┐
-                   └─ retrieve (named styles or search) ─┴─► generate ─► score ─► RenderResult
+    RenderRequest ─► plan: prepare (decode, resize, Canny), retrieve (named styles or search)
+                  ─► generate ─► score ─► RenderResult
 
 - `prepare`: the sketch under the upload limits, resized to the render size, its control image
   (control.py: canny, lineart, scribble, softedge, or auto).
@@ -10,7 +10,10 @@
   blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
 - `score`: quality scores of every image; then the recipe is built, once.
 
-prepare and retrieve run in parallel (`RunnableParallel`). Progress and cancellation travel in the
+prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost ~2 ms
+more per render than they saved (the thread start-up, against a prepare of under a millisecond when
+the API's POST has already decoded the sketch and found its lines; see benchmarks/results.md).
+Progress and cancellation travel in the
 `RunnableConfig` (`configurable={"progress": fn, "cancel": Event}`), not in the data. The
 collaborators arrive through `Parts`, typed by the Protocols in `ports.py`.
 """
@@ -24,7 +27,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from PIL import Image
 
 from .. import imaging
@@ -49,6 +52,7 @@ class RenderRequest:
     params: RenderParams
     masks: tuple[bytes | Image.Image, ...] = ()  # one per region of `params.regions` (regions.py)
     principal: str = ""  # whose corrections retrieval learns from (styles/feedback.py); "": nobody's
+    control: ControlMap | None = None  # already built from `sketch` (an image) with these params: not again
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, RenderParams):
@@ -135,15 +139,23 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
     image = imaging.resize_for_generation(image, params.size)
     masks = tuple(resize_mask(m, image.size) for m in masks)
     t1 = time.perf_counter()
-    built = control_map(
-        image,
-        params.control,
-        simplify_strength=params.simplify,
-        canny_low=params.canny_low,
-        canny_high=params.canny_high,
-        available=models.control_types if models is not None else ("canny",),
-    )
+    built = request.control if isinstance(request.sketch, Image.Image) else None
+    if built is None:
+        built = control_map(
+            image,
+            params.control,
+            simplify_strength=params.simplify,
+            canny_low=params.canny_low,
+            canny_high=params.canny_high,
+            available=models.control_types if models is not None else ("canny",),
+        )
     return Prepared(image, built, built.control_image(), t1 - t0, time.perf_counter() - t1, masks)
+
+
+def plan(request: RenderRequest, *, parts: Parts) -> Planned:
+    """The sketch prepared, then the styles retrieved (see the module docstring for why not in parallel)."""
+    prepared = prepare(request, settings=parts.settings, models=parts.models)
+    return Planned(request, prepared, retrieve(request, library=parts.library))
 
 
 def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
@@ -352,14 +364,9 @@ def balance_strengths(
 
 # ------------------------------------------------------------------------------------ chain
 def build_chain(parts: Parts) -> Runnable[RenderRequest, RenderResult]:
-    """prepare ∥ retrieve → generate → score, as one LCEL runnable."""
-    plan = RunnableParallel(
-        request=RunnablePassthrough(),
-        prepared=RunnableLambda(partial(prepare, settings=parts.settings, models=parts.models), name="prepare"),
-        retrieved=RunnableLambda(partial(retrieve, library=parts.library), name="retrieve"),
-    ) | RunnableLambda(lambda found: Planned(**found), name="plan")
+    """plan (prepare, retrieve) → generate → score, as one LCEL runnable."""
     return (
-        plan
+        RunnableLambda(partial(plan, parts=parts), name="plan")
         | RunnableLambda(partial(generate, parts=parts), name="generate")
         | RunnableLambda(partial(score, parts=parts), name="score")
     )

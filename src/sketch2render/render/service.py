@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from ..config import Settings
+from ..control import ControlMap
 from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
@@ -70,15 +71,17 @@ class RenderService:
         defer_scores: bool = False,
         principal: str = "",
         masks: Sequence[bytes | Image.Image] = (),
+        control: ControlMap | None = None,
     ) -> RenderResult:
         """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
         steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
         `defer_scores`: leave the quality scores to `result.pending_scores()` (the API's worker
         reports the images first). `principal`: whose corrections retrieval learns from. `masks`:
-        one per region of `params.regions`, the size of the sketch (render/regions.py)."""
+        one per region of `params.regions`, the size of the sketch (render/regions.py). `control`: the
+        control map already built from this (resized) sketch with these parameters (the API's POST)."""
         configurable = {"progress": progress, "cancel": cancel, "preview": preview, "defer_scores": defer_scores}
         config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params, tuple(masks), principal), config=config)
+        return self.chain.invoke(RenderRequest(sketch, params, tuple(masks), principal, control), config=config)
 
     def edit(
         self, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None

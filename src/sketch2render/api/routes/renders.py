@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
-from ...control import control_map
+from ...control import CONTROL_TYPES, control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
@@ -110,26 +110,24 @@ def submit_render(
     decoded = imaging.decode_upload(data, settings.limits, at_least=None if region_mask else params.size)
     params, files = region_inputs(region_mask, region_prompt, params, sketch_size=decoded.size, settings=settings)
     image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
-    control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
+    models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
+    built = control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
         image,
         params.control,
         simplify_strength=params.simplify,
         canny_low=params.canny_low,
         canny_high=params.canny_high,
+        available=models.control_types if models is not None else CONTROL_TYPES,
     )
     check_style_ids(runtime, params.style_ids)
-    if runtime.service is not None:
-        models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
-        if models is not None and params.control != "auto" and params.control not in models.control_types:
-            message = (
-                f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
-            )
-            raise InvalidParameter(message, field="control")
-    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The
-    #    in-process worker gets the decoded sketch (by request hash: it may claim the row at once).
+    if models is not None and params.control != "auto" and params.control not in models.control_types:
+        message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
+        raise InvalidParameter(message, field="control")
+    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The in-process
+    #    worker gets the decoded sketch and its control map (by request hash: it may claim the row at once).
     request_hash = _request_hash(params, data)
     if runtime.backend is None and not params.regions:  # region masks are the full sketch's size
-        runtime.sketches.put(request_hash, image)
+        runtime.sketches.put(request_hash, image, built if models is not None else None)
     try:
         job, created = store.submit(
             data,
