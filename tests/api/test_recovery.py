@@ -26,7 +26,9 @@ def test_restart_keeps_results_and_recovers_interrupted_jobs(harness):
     gate = threading.Event()
     client, _ = harness.client(service=FakeRenderService(harness.settings(), gate=gate), shutdown_grace=0.1)
     gate.set()
-    done = wait_for(client, submit(client).json()["id"])
+    done = wait_for(
+        client, submit(client).json()["id"], lambda job: job["status"] == "succeeded" and not job["scores_pending"]
+    )
     gate.clear()
     ids = [submit(client, prompt=f"job {i}").json()["id"] for i in range(4)]
     wait_for(client, ids[0], {"running"})
