@@ -24,6 +24,9 @@
    `overhead` covers upload and validation (the sketch is decoded once in the request), the DB
    write, the worker's pick-up, decode + edges + retrieval + style embeds, writing the PNGs and
    recipe, the DB update and the client seeing it (an event, or a poll every `--poll-ms`).
+3. The floors under it (`floors.py`): an empty FastAPI endpoint taking the same upload, an event
+   pushed from another thread, inflating the sketch's pixels, Chroma's query on three styles, a
+   job row inserted and updated; their sum is the least one request can cost here.
 Left out: network beyond loopback, TLS, auth (no keys: loopback only).
 """
 
@@ -40,10 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from . import floors
 from .common import fmt_ms, log, ratio, stats_ms
 from .server import ApiServer
 
 REPEATS = {"tiny": 5, "full": 40}
+FLOOR_REPEATS = {"tiny": 10, "full": 60}
 API_RUNS = {"tiny": [(2, 2)], "full": [(1, 16), (16, 8)]}  # (clients, renders per client)
 TARGETS = {"preprocess_p50_ms": 30.0, "api_overhead_p50_ms": 15.0, "api_overhead_p99_ms": 40.0}
 PROMPT = "a great wave, ukiyo-e woodblock print"
@@ -402,6 +407,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             renders = [int(r) for r in str(args.renders).split(",")] if args.renders else [runs[-1][1]]
             runs = [(c, renders[min(i, len(renders) - 1)]) for i, c in enumerate(clients)]
         results["api"] = measure_api(runs, args.poll_ms, args.models, args.wait)
+        log("overhead: the floors under one request (benchmarks/floors.py)")
+        results["floors"] = floors.measure(encoded(make_sketch(512, seed=1), "PNG"), FLOOR_REPEATS[args.size])
+        after = results["api"]["after"].get("clients_1")
+        if after:
+            results["floors"]["one_client_overhead_over_floors"] = ratio(
+                after["overhead"]["p50_ms"], results["floors"]["sum_p50_ms"]
+            )
     return results
 
 
@@ -429,4 +441,9 @@ def summary(result: dict) -> str:
     for key, value in api.items():
         if key.startswith("ratio_after_to_before_"):
             lines.append(f"  {key}: {value}")
+    floor = r.get("floors")
+    if floor:
+        parts = ", ".join(f"{k} {v['p50_ms']}" for k, v in floor.items() if isinstance(v, dict))
+        lines.append(f"  floors (p50 ms): {parts}; sum {floor['sum_p50_ms']} ms")
+        lines.append(f"  one-client overhead / floors: {floor.get('one_client_overhead_over_floors')}")
     return "\n".join(lines)

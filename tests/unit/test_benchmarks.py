@@ -74,6 +74,11 @@ def test_overhead_tiny_with_two_api_clients(tiny_models_dir):
             assert api[key]["n"] == 2, key
         assert api["render"]["p50_ms"] > 0
     assert results["api"]["ratio_after_to_before_clients_2"]["overhead_p50"] > 0
+    floors = results["floors"]  # what one request cannot cost less than, measured on its own
+    parts = ("http_post", "sse_event", "inflate", "chroma_query", "sqlite_row")
+    assert all(is_stats(floors[k]) and floors[k]["n"] == 10 for k in parts)
+    assert floors["sum_p50_ms"] == pytest.approx(sum(floors[k]["p50_ms"] for k in parts), abs=0.05)
+    assert floors["sum_p50_ms"] > 0 and "one_client_overhead_over_floors" not in floors  # two clients ran, not one
 
 
 def test_startup_tiny(tiny_models_dir):
