@@ -125,3 +125,20 @@ def test_the_pipelines_know_their_device_without_walking_their_modules(service, 
         assert np.array_equal(render(service), pinned) and walks
     finally:
         pin(pipe, "cpu")
+
+
+def test_a_styles_ip_adapter_embedding_is_read_from_disk_once(service, monkeypatch):
+    from sketch2render.styles.blobs import embeds_name
+
+    library, style = service.library, service.library.list()[0].id
+    first = render(service, style_ids=[style], style_strength=0.9)  # encoded, or read, once
+    reads: list[tuple] = []
+    original = library.blobs.read
+    monkeypatch.setattr(library.blobs, "read", lambda *args: reads.append(args) or original(*args))
+    assert np.array_equal(render(service, style_ids=[style], style_strength=0.9), first)
+    assert (style, embeds_name(service.renderer.encoder_key)) not in reads  # from memory: ids are content hashes
+    from safetensors.torch import load
+
+    on_disk = load(original(style, embeds_name(service.renderer.encoder_key)))["embeds"]
+    assert torch.equal(library.load_ip_embeds(style, service.renderer.encoder_key), on_disk)
+    assert library.load_ip_embeds("0123456789abcdef", service.renderer.encoder_key) is None  # unknown: none, not kept

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cachetools import LRUCache
 from PIL import Image
 
 from .. import imaging
@@ -106,6 +107,7 @@ class StyleLibrary:
         self._records: dict[str, StyleRecord] = {}
         self._lexical = LexicalIndex()
         self._version: str | None = None  # the shared store's change marker when last loaded
+        self._ip_kept: LRUCache[tuple[str, str], Any] = LRUCache(512)  # IP-Adapter embeddings read (KBs each)
         self._lock = threading.RLock()
         self.reconcile()
 
@@ -357,13 +359,15 @@ class StyleLibrary:
 
     # --- cached IP-Adapter image embeddings ------------------------------------------------
     def load_ip_embeds(self, style_id: str, encoder_key: str):
-        """The cached IP-Adapter embedding tensor for this style and image encoder, or None."""
-        data = self.blobs.read(style_id, embeds_name(encoder_key))
-        if data is None:
-            return None
-        from safetensors.torch import load
+        """The cached IP-Adapter embedding tensor for this style and image encoder, or None; kept in
+        memory once read (an id is a content hash: its embedding never changes)."""
+        with self._lock:
+            kept = self._ip_kept.get((style_id, encoder_key))
+            if kept is None and (data := self.blobs.read(style_id, embeds_name(encoder_key))) is not None:
+                from safetensors.torch import load
 
-        return load(data)["embeds"]
+                kept = self._ip_kept[style_id, encoder_key] = load(data)["embeds"]
+            return kept
 
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds) -> None:
         from safetensors.torch import save
