@@ -293,6 +293,24 @@ def test_event_stream_reports_progress_and_ends_with_a_terminal_status(harness):
     assert "running" in [data["status"] for name, data in events if name == "status"]
 
 
+def test_the_end_of_a_job_reaches_its_stream_with_the_recorded_row(harness):
+    """The worker's end-of-job event carries the row as recorded, so the stream reports the end
+    without reading the store back; what the stream says is that row."""
+    client, _ = harness.client(service=FakeRenderService(harness.settings(), step_delay=0.05))
+    runtime, published = client.app.state.runtime, []
+    original = runtime.worker.events.publish
+    runtime.worker.events.publish = lambda job_id, kind, data=None: (
+        published.append((kind, data)) or original(job_id, kind, data)
+    )
+    job_id = submit(client, steps="3").json()["id"]
+    with client.stream("GET", f"/v1/renders/{job_id}/events") as response:
+        events = _events(response.read().decode())
+    ended = [data["job"] for kind, data in published if kind == "status" and data]
+    assert len(ended) == 1 and ended[0].id == job_id and ended[0].status == "succeeded"
+    streamed = next(data for name, data in events if name == "status" and data["status"] == "succeeded")
+    assert streamed["finished_at"] == ended[0].finished_at and len(streamed["urls"]["images"]) == ended[0].images == 1
+
+
 def test_event_stream_of_a_cancelled_job_ends(harness):
     fake = FakeRenderService(harness.settings(), gate=threading.Event())
     client, _ = harness.client(service=fake)

@@ -1,7 +1,8 @@
 """Job events pushed to listeners as they happen: the worker thread publishes (a job started, a
 step ended, a preview was written, the job ended, it was cancelled), and each server-sent event
 stream listens on its job. No database polling on that path: a step reaches the browser as soon
-as the worker reports it. The store stays the record; a listener reads it for the full state.
+as the worker reports it. The store stays the record; a listener reads it for the full state,
+except when the event carries it (a job's end: `{"job": Job}`, read by the worker as it recorded it).
 
 Thread-safe: `publish` may be called from any thread; a listener's queue belongs to an asyncio
 loop and is fed through `call_soon_threadsafe`.

@@ -163,7 +163,7 @@ class JobWorker:
             except Exception:
                 log.exception("could not record the end of render %s", job.id)
                 return
-        self.events.publish(job.id, STATUS)
+        self.events.publish(job.id, STATUS, self._record(job.id))  # the stream need not read it back
         log.info("render %s %s in %.2fs", job.id, status, time.monotonic() - started)
         if ended and execution is not None and execution.scores is not None and status == JobStatus.SUCCEEDED:
             # Reported with its images; the quality scores follow before the next job starts.
@@ -174,6 +174,13 @@ class JobWorker:
                 self.on_finished(self.store.get(job.id))
             except Exception:
                 log.exception("on_finished hook failed for %s", job.id)
+
+    def _record(self, job_id: str) -> dict | None:
+        """The job's row as an event's data ({"job": Job}), or None when it cannot be read."""
+        try:
+            return {"job": self.store.get(job_id)}
+        except Exception:  # pruned, or the store closed: listeners read the store themselves
+            return None
 
     def _progress(self, job_id: str) -> ProgressFn:
         """Progress callback: pushed to listeners at every step, written to the DB at most every

@@ -331,8 +331,9 @@ async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> 
                 continue
             if runtime.stopping.is_set():
                 return
-            try:  # a status event, or quiet for a while: the store has the full state
-                job = await anyio.to_thread.run_sync(store.get, job.id)
+            try:  # a status event (the end carries the job's record), or quiet for a while: the store has it
+                recorded = event.data.get("job") if event is not None else None
+                job = recorded if isinstance(recorded, Job) else await anyio.to_thread.run_sync(store.get, job.id)
             except Exception:  # pruned or the store closed under us: end the stream
                 return
             if job.status != last_status:
