@@ -168,3 +168,28 @@ def test_learned_words_feedback_weight_zero_adds_no_word(make_library):
     choose(library, starry)
     hit = next(h for h in library.search("whirls village", 21, principal="alice") if h.id == starry)
     assert hit.lexical == 0.0 and not any(line.startswith("learned words") for line in hit.explain)
+
+
+def test_the_signal_stores_version_changes_with_every_write_from_any_connection(tmp_path):
+    """`version()` is read several times per search: a constant-time pragma plus this connection's own
+    count of writes, and it must still notice a signal added or removed by another process."""
+    from sketch2render.styles.signals import SignalStore
+
+    mine, other = SignalStore(tmp_path / "signals.sqlite3"), SignalStore(tmp_path / "signals.sqlite3")
+    try:
+        seen = {mine.version()}
+        assert mine.version() in seen  # nothing written: the same
+        mine.add("alice", "a great wave", "0123456789abcdef", "chosen")
+        assert mine.version() not in seen
+        seen.add(mine.version())
+        other.add("bob", "starry night", "0123456789abcdef", "rejected")  # another connection
+        assert mine.version() not in seen and len(mine.signals()) == 2
+        seen.add(mine.version())
+        other.reset("bob")
+        assert mine.version() not in seen and len(mine.signals()) == 1
+        seen.add(mine.version())
+        mine.reset("alice")
+        assert mine.version() not in seen and mine.signals() == []
+    finally:
+        mine.close()
+        other.close()

@@ -85,6 +85,7 @@ class SignalStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.executescript(_SCHEMA)
+        self._writes = 0  # changes made through this connection (see `version`)
 
     def add(self, principal: str, prompt: str, style_id: str, signal: str, *, source: str = "api") -> FeedbackSignal:
         prompt = check_signal(prompt, style_id, signal)
@@ -115,6 +116,7 @@ class SignalStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            self._writes += 1
         return len(rows)
 
     def signals(self, principal: str | None = None) -> list[FeedbackSignal]:
@@ -128,14 +130,17 @@ class SignalStore:
         return [FeedbackSignal(*row) for row in rows]
 
     def version(self) -> tuple[int, int]:
-        """Changes whenever a signal is added or removed (by any process): (count, last seq)."""
+        """Changes whenever a signal is added or removed: by another connection or process (SQLite's
+        `data_version`) or through this one (its count of writes). Read several times per search, so
+        it is a constant-time pragma, not a scan of the table."""
         with self._lock:
-            count, last = self._conn.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM signals").fetchone()
-        return int(count), int(last)
+            (others,) = self._conn.execute("PRAGMA data_version").fetchone()
+            return int(others), self._writes
 
     def reset(self, principal: str) -> int:
         """Remove every signal of a principal; returns how many."""
         with self._lock:
+            self._writes += 1
             return self._conn.execute("DELETE FROM signals WHERE principal = ?", (principal,)).rowcount
 
     def export_lines(self, principal: str) -> Iterator[str]:
