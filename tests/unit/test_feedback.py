@@ -87,6 +87,22 @@ def test_a_rejection_drops_the_style_below_the_others_for_similar_prompts(librar
     assert rejected.feedback < 0 and rejected.explain[0].startswith("feedback: -0.9 (rejected 1×")
 
 
+def test_a_correction_from_another_process_is_seen_by_the_next_search_of_a_kept_answer(library):
+    """Search answers are kept for repeated questions (styles/answers.py); a signal stored through
+    another connection (a Ray replica, the CLI) changes the store's version, so it is not stale."""
+    from sketch2render.styles.signals import SignalStore
+
+    assert top(library, SHARED_WORDS)[0] != "The Starry Night"
+    assert top(library, SHARED_WORDS)[0] != "The Starry Night"  # answered from memory
+    elsewhere = SignalStore(library.learning.feedback.store.db_path)
+    try:
+        for prompt in CORRECTED:
+            elsewhere.add("alice", prompt, style_id(library, "The Starry Night"), "chosen")
+    finally:
+        elsewhere.close()
+    assert top(library, SHARED_WORDS)[0] == "The Starry Night"
+
+
 def test_one_principals_corrections_do_not_change_anothers_results(library):
     bob_before = library.search(SHARED_WORDS, 5, principal="bob")
     choose(library, style_id(library, "The Starry Night"), who="alice")

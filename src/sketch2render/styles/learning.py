@@ -66,6 +66,11 @@ class Learning:
     caption_weight: float = 1.0
     feedback_weight: float = 1.0
 
+    def token(self) -> tuple:
+        """What the learned lists depend on besides the question and the library: the weights, the
+        feedback's scope and the signal store's version (kept search answers are checked against it)."""
+        return self.caption_weight, self.feedback_weight, self.feedback.pooled, self.feedback.store.version()
+
     def warm_up(self) -> None:
         """Load the sentence model now (the API does at start) if a learned list will need it,
         so the first search does not wait for it under the library's lock."""

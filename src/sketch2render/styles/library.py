@@ -18,7 +18,6 @@ existing id. Search is hybrid: CLIP cosine + BM25, fused by RRF.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 import time
@@ -33,35 +32,20 @@ from .. import imaging
 from ..config import UploadLimits
 from ..errors import InvalidImage, InvalidParameter, NotFound
 from ..schemas import StyleHit, StyleMeta, StyleRecord
+from .answers import Answers
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
 from .fusion import RankedList, fuse
 from .hybrid import build_hits, dense_list
+from .ids import collection_name, content_id, tag_key
 from .learning import Learned, Learning
 from .lexical import LexicalIndex
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
-COLLECTION_PREFIX = "s2r-styles-"
 MAX_ASPECT = 20  # longest side over shortest, for style images
 PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
-
-
-def collection_name(model_name: str) -> str:
-    """Vectors from different CLIP models live apart: one collection per model."""
-    return COLLECTION_PREFIX + hashlib.sha1(model_name.encode()).hexdigest()[:12]
-
-
-def content_id(image: Image.Image) -> str:
-    """The id of an image is a hash of its decoded pixels (same picture, same id)."""
-    digest = hashlib.sha256(f"{image.mode}{image.size}".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _tag_key(tag: str) -> str:
-    return "tag:" + tag.strip().lower()
 
 
 class StyleLibrary:
@@ -108,6 +92,7 @@ class StyleLibrary:
         self._lexical = LexicalIndex()
         self._version: str | None = None  # the shared store's change marker when last loaded
         self._ip_kept: LRUCache[tuple[str, str], Any] = LRUCache(512)  # IP-Adapter embeddings read (KBs each)
+        self.answers = Answers()  # search answers for repeated questions (answers.py); cleared on every change
         self._lock = threading.RLock()
         self.reconcile()
 
@@ -164,6 +149,7 @@ class StyleLibrary:
                 lexical.set(doc_id, record.search_text())
         lexical.warm()  # build BM25 now, not on the first search
         self._records, self._lexical = records, lexical
+        self.answers.clear()
 
     def _sync(self) -> None:
         """Shared store: reload the records when another process added or removed a style (one
@@ -181,6 +167,7 @@ class StyleLibrary:
     def _remember(self, record: StyleRecord) -> None:
         self._records[record.id] = record
         self._lexical.set(record.id, record.search_text())
+        self.answers.clear()
 
     def _index(self, records: Sequence[StyleRecord], vectors: Sequence[Sequence[float]]) -> None:
         batch = max(1, min(5000, self.client.get_max_batch_size()))
@@ -189,7 +176,7 @@ class StyleLibrary:
             metadatas = []
             for r in chunk:
                 meta: dict[str, Any] = {"title": r.title, "record": r.model_dump_json()}
-                meta.update({_tag_key(t): True for t in r.tags if t.strip()})
+                meta.update({tag_key(t): True for t in r.tags if t.strip()})
                 metadatas.append(meta)
             self.collection.upsert(
                 ids=[r.id for r in chunk],
@@ -251,6 +238,7 @@ class StyleLibrary:
             self.blobs.remove_style(style_id)
             self._records.pop(style_id, None)
             self._lexical.discard(style_id)
+            self.answers.clear()
             self.blobs.touch()
             return record
 
@@ -305,7 +293,13 @@ class StyleLibrary:
         if len(query) > 1000:
             raise InvalidParameter("the search query is over 1000 characters", field="q")
         vector = self.embeddings.embed_query(query)
-        return self._hybrid(vector, query, k, min_score, tags, principal)
+        key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
+        with self._lock:  # a change clears the kept answers under this lock (answers.py)
+            self._sync()
+            if (kept := self.answers.get(key, token)) is None:
+                kept = self._hybrid(vector, query, k, min_score, tags, principal)
+                self.answers.put(key, token, kept)
+            return kept
 
     def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
         """Styles that look like an image (or like a library style, given its id; itself excluded)."""
@@ -313,6 +307,7 @@ class StyleLibrary:
         if isinstance(image, str):
             exclude, image = image, self.load_image(image)
         vector = self.embeddings.embed_pil([image.convert("RGB")])[0]
+        self._sync()
         hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
         return [h for h in hits if h.id != exclude][:k]
 
@@ -324,8 +319,7 @@ class StyleLibrary:
         tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
         if len(tags) > 50:
             raise InvalidParameter(f"at most 50 tags in a filter, got {len(tags)}", field="tags")
-        with self._lock:
-            self._sync()
+        with self._lock:  # the caller has synced a shared store
             allowed = None  # no tag filter: every style
             if tags:
                 allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
@@ -335,9 +329,9 @@ class StyleLibrary:
             n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
             where = None
             if len(tags) == 1:
-                where = {_tag_key(tags[0]): True}
+                where = {tag_key(tags[0]): True}
             elif tags:
-                where = {"$and": [{_tag_key(t): True} for t in tags]}
+                where = {"$and": [{tag_key(t): True} for t in tags]}
             dense_w, lexical_w, rrf_k = self.weights
             # --- learned lists (learning.py): caption meaning + feedback (+ learned words); weights 0: as is ---
             learned = self.learning.lists(query, principal, self._records, allowed, n) if self.learning else Learned()
