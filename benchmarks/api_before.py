@@ -5,7 +5,9 @@
 - the quality scores are computed before the job is reported (not after the images);
 - prepare and retrieve run in two threads per render (LangChain's `RunnableParallel`);
 - the IP-Adapter scale is set on every render, and diffusers looks for the pipeline's execution
-  device by walking every module at every call (`render/pinned.py` not applied).
+  device by walking every module at every call (`render/pinned.py` not applied);
+- nothing is kept between renders: the prompt is encoded, the style's IP-Adapter embedding read
+  from disk and the library searched every time.
 Benchmarks only."""
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ def patch_to_before() -> None:
     from PIL import Image
 
     from sketch2render.jobs import handoff
-    from sketch2render.render import pipeline, renderer, service
+    from sketch2render.render import pipeline, prompts, renderer, service
+    from sketch2render.styles import answers, library
 
     def no_handoff(self: handoff.DecodedSketches, key: str, image: Image.Image, control: object = None) -> None:
         return None
@@ -43,6 +46,19 @@ def patch_to_before() -> None:
         self._style_scale = None
         set_scale(self, mode, strength)
 
+    encode, read = prompts.PromptEmbeds.get, library.StyleLibrary.load_ip_embeds
+
+    def encode_every_time(self: prompts.PromptEmbeds, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._kept.clear()
+        return encode(self, *args, **kwargs)
+
+    def read_every_time(self: library.StyleLibrary, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._ip_kept.clear()
+        return read(self, *args, **kwargs)
+
+    prompts.PromptEmbeds.get = encode_every_time  # type: ignore[method-assign]
+    library.StyleLibrary.load_ip_embeds = read_every_time  # type: ignore[method-assign]
+    answers.Answers.get = lambda self, key, token: None  # type: ignore[method-assign]
     handoff.DecodedSketches.put = no_handoff  # type: ignore[method-assign]
     service.RenderService.render = scores_first  # type: ignore[method-assign]
     pipeline.plan = parallel_plan  # build_chain reads it when the service is built

@@ -211,6 +211,9 @@ def measure_preprocessing(repeats: int, side: int = 2048) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- API round trip
+def prompt_of(seed: int, prompts: str) -> str:
+    """The prompt of a render: always the same (someone drawing), or one of its own (new words each time)."""
+    return PROMPT if prompts == "same" else f"{PROMPT}, study {seed}"
 
 
 def _find_timings(job: dict) -> dict:
@@ -218,14 +221,16 @@ def _find_timings(job: dict) -> dict:
     return result.get("timings") or (result.get("recipe") or {}).get("timings") or {}
 
 
-async def _one_client(client, sketch: bytes, renders: int, seed0: int, poll_s: float, wait: str) -> list[dict]:
+async def _one_client(
+    client, sketch: bytes, renders: int, seed0: int, poll_s: float, wait: str, prompts: str = "same"
+) -> list[dict]:
     out = []
     for i in range(renders):
         t_post = time.time()
         response = await client.post(
             "/v1/renders",
             files={"sketch": ("sketch.png", sketch, "image/png")},
-            data={"prompt": PROMPT, "steps": "1", "size": "64", "seed": str(seed0 + i)},
+            data={"prompt": prompt_of(seed0 + i, prompts), "steps": "1", "size": "64", "seed": str(seed0 + i)},
         )
         t_accepted = time.time()
         if response.status_code != 202:
@@ -272,13 +277,15 @@ async def _follow_events(client, job_id: str) -> tuple[dict, float, float]:
     return job, t_seen if t_seen is not None else t_scores, t_scores
 
 
-async def _run_clients(url: str, sketch: bytes, clients: int, renders: int, poll_s: float, wait: str) -> list[dict]:
+async def _run_clients(
+    url: str, sketch: bytes, clients: int, renders: int, poll_s: float, wait: str, prompts: str = "same"
+) -> list[dict]:
     import httpx
 
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     async with httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits) as client:
         batches = await asyncio.gather(
-            *(_one_client(client, sketch, renders, 1000 * c, poll_s, wait) for c in range(clients))
+            *(_one_client(client, sketch, renders, 1000 * c, poll_s, wait, prompts) for c in range(clients))
         )
     return [r for batch in batches for r in batch]
 
@@ -330,15 +337,19 @@ def _add_styles(url: str) -> int:
     return len(wanted)
 
 
-def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str, wait: str = "sse") -> dict[str, Any]:
+def measure_api(
+    runs: list[tuple[int, int]], poll_ms: float, models: str, wait: str = "sse", prompts: str = "same"
+) -> dict[str, Any]:
     """The API round trip, first as it was before issue 17 (`benchmarks.api_before`: decode twice,
     scores before the job ends), then as it is, in the same run with the same inputs."""
     sketch = encoded(make_sketch(512, seed=1), "PNG")
-    out: dict[str, Any] = {"sketch": "512x512 PNG", "render": "tiny models, steps=1, size=64", "wait": wait}
+    out: dict[str, Any] = {
+        "sketch": "512x512 PNG", "render": "tiny models, steps=1, size=64", "wait": wait, "prompts": prompts
+    }  # fmt: skip
     if wait == "poll":
         out["poll_ms"] = poll_ms
     for variant, module in (("before", "benchmarks.api_before"), ("after", "sketch2render.api")):
-        out[variant] = _measure_server(module, runs, (poll_ms / 1000, wait), models, sketch)
+        out[variant] = _measure_server(module, runs, (poll_ms / 1000, wait, prompts), models, sketch)
     for key in out["after"]:
         if key.startswith("clients_"):
             b, a = out["before"][key], out["after"][key]
@@ -351,7 +362,7 @@ def measure_api(runs: list[tuple[int, int]], poll_ms: float, models: str, wait: 
 
 
 def _measure_server(module: str, runs: list[tuple[int, int]], waiting, models: str, sketch: bytes) -> dict:
-    """`waiting`: (poll interval in s, "sse" | "poll")."""
+    """`waiting`: (poll interval in s, "sse" | "poll", "same" | "distinct" prompts)."""
     out: dict[str, Any] = {"server": module}
     with tempfile.TemporaryDirectory(prefix="s2r-bench-api-") as tmp:
         with ApiServer(Path(tmp) / "home", models=models, module=module, queue_max="100000") as server:
@@ -391,6 +402,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--wait", choices=("sse", "poll"), default="sse",
         help="API: how a client waits for its render: the event stream (default) or GET every --poll-ms",
     )  # fmt: skip
+    parser.add_argument(
+        "--prompts", choices=("same", "distinct"), default="same",
+        help="API: every render the same prompt (drawing: kept embeddings and search answers) or each its own",
+    )  # fmt: skip
     parser.add_argument("--models", default="tiny", help="S2R_MODELS of the API (a built tiny folder saves time)")
     parser.add_argument("--skip-api", action="store_true", help="preprocessing only")
 
@@ -406,7 +421,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             clients = [int(c) for c in str(args.clients).split(",")]
             renders = [int(r) for r in str(args.renders).split(",")] if args.renders else [runs[-1][1]]
             runs = [(c, renders[min(i, len(renders) - 1)]) for i, c in enumerate(clients)]
-        results["api"] = measure_api(runs, args.poll_ms, args.models, args.wait)
+        results["api"] = measure_api(runs, args.poll_ms, args.models, args.wait, args.prompts)
         log("overhead: the floors under one request (benchmarks/floors.py)")
         results["floors"] = floors.measure(encoded(make_sketch(512, seed=1), "PNG"), FLOOR_REPEATS[args.size])
         after = results["api"]["after"].get("clients_1")
