@@ -4,6 +4,7 @@ The same rules over a real uvicorn process with kill -9: test_multiuser_process.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sqlite3
 import threading
@@ -117,6 +118,23 @@ def test_every_route_on_one_job_gets_it_through_owned_job(client):
     assert {(m, r.path.replace("{job_id}", "{id}")) for r in job_routes for m in r.methods} == set(JOB_ROUTES)
     for route in job_routes:
         assert owned_job in set(calls(route.dependant)), route.path
+
+
+def test_no_route_pays_a_thread_hop_for_a_dependency(client):
+    """FastAPI runs a plain `def` dependency in a worker thread: each one is a hop there and back
+    per request. Dependencies only read what the app holds, so they are `async def` (the routes
+    that decode or render stay plain `def`: their work belongs off the event loop)."""
+
+    def calls(dependant):
+        for sub in dependant.dependencies:
+            yield sub.call
+            yield from calls(sub)
+
+    routes = [r for r in client.app.state.route_table if isinstance(r, APIRoute)]
+    found = {call for route in routes for call in calls(route.dependant)}
+    assert owned_job in found and len(found) > 5
+    for call in found:
+        assert inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__), call
 
 
 def test_the_list_shows_only_your_jobs_and_admins_see_all_with_all_true(team):

@@ -179,9 +179,9 @@ def test_a_user_is_refused_admin_routes_by_name_and_role():
     from sketch2render.api.deps import require_admin
 
     root = Principal("root", Role.ADMIN)
-    assert require_admin(root) is root
+    assert anyio.run(require_admin, root) is root
     with pytest.raises(Forbidden) as caught:
-        require_admin(Principal("bob", Role.USER))
+        anyio.run(require_admin, Principal("bob", Role.USER))
     assert caught.value.message == "'bob' has role user; this needs an admin key"
 
 
@@ -218,5 +218,5 @@ def test_the_caller_is_the_principal_the_middleware_left_or_anonymous():
     from sketch2render.api.deps import get_caller
 
     bob = Principal("bob", Role.USER)
-    assert get_caller(SimpleNamespace(state=SimpleNamespace(principal=bob)), None) is bob
-    assert get_caller(SimpleNamespace(state=SimpleNamespace()), None) is ANONYMOUS
+    assert anyio.run(get_caller, SimpleNamespace(state=SimpleNamespace(principal=bob)), None) is bob
+    assert anyio.run(get_caller, SimpleNamespace(state=SimpleNamespace()), None) is ANONYMOUS

@@ -7,6 +7,10 @@ hands the principal to every route; `AdminOnly` refuses a `user` with 403. `Owne
 `/v1/renders/{job_id}...` route gets its job: another principal's job is a 404, exactly like an
 id that does not exist, so ids cannot be probed (`tests/api/test_principals.py` checks that every
 such route uses it).
+
+The dependencies are `async def` because they only read what the app already holds: FastAPI runs a
+plain `def` dependency in a worker thread, and a request would pay a thread hop for each of them
+(see docs/architecture.md, "The cost around the model").
 """
 
 from __future__ import annotations
@@ -29,30 +33,30 @@ from .runtime import ApiRuntime
 JOB_ID = Path(description="a render id (32 hex digits, from `POST /v1/renders`)")
 
 
-def get_runtime(request: Request) -> ApiRuntime:
+async def get_runtime(request: Request) -> ApiRuntime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_service(runtime: RuntimeDep) -> RenderService:
+async def get_service(runtime: RuntimeDep) -> RenderService:
     return runtime.require_service()
 
 
-def get_library(service: Annotated[RenderService, Depends(get_service)]) -> StyleLibrary:
+async def get_library(service: Annotated[RenderService, Depends(get_service)]) -> StyleLibrary:
     return service.library
 
 
-def get_store(runtime: RuntimeDep) -> JobStore:
+async def get_store(runtime: RuntimeDep) -> JobStore:
     return runtime.require_store()
 
 
-def get_worker(runtime: RuntimeDep) -> JobWorker:
+async def get_worker(runtime: RuntimeDep) -> JobWorker:
     return runtime.require_worker()
 
 
@@ -62,7 +66,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_caller(
+async def get_caller(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     return getattr(request.state, "principal", ANONYMOUS)
@@ -71,7 +75,7 @@ def get_caller(
 Caller = Annotated[Principal, Depends(get_caller)]
 
 
-def require_admin(caller: Caller) -> Principal:
+async def require_admin(caller: Caller) -> Principal:
     if not caller.is_admin:
         raise Forbidden(f"{caller.name!r} has role {caller.role}; this needs an admin key")
     return caller

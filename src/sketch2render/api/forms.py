@@ -85,7 +85,7 @@ def _form(name: str, **extra: Any) -> Any:
     return Form(description=extra.pop("description", text), **bounds, **extra)
 
 
-def render_params(
+async def render_params(
     prompt: Annotated[str, _form("prompt", description="what to render")],
     negative_prompt: Annotated[str | None, _form("negative_prompt")] = None,
     steps: Annotated[int | None, _form("steps")] = None,
@@ -114,7 +114,8 @@ def render_params(
     auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
     speed: Annotated[Speed | None, _form("speed", description="quality (default) | fast | live")] = None,
 ) -> RenderParams:
-    """The form fields as `RenderParams`; an invalid value is a 422 naming its field."""
+    """The form fields as `RenderParams`; an invalid value is a 422 naming its field. (`async`: it
+    only validates, and FastAPI would run a plain `def` in a worker thread.)"""
     fields = {
         "prompt": prompt,
         "negative_prompt": negative_prompt,
