@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import NoEdges
-from .imaging import EdgeMap, detect_edges, is_light_on_dark
+from .imaging import EdgeMap, detect_edges, gray_to_rgb, is_light_on_dark
 from .schemas import ControlChoice
 
 ControlType = Literal["canny", "lineart", "scribble", "softedge"]
@@ -52,7 +52,7 @@ class ControlMap:
 
     def control_image(self) -> Image.Image:
         """3-channel RGB, white lines on black: ControlNet's input."""
-        return Image.fromarray(np.repeat(self.image[:, :, None], 3, axis=2))
+        return gray_to_rgb(self.image)
 
 
 # --------------------------------------------------------------------------- strokes

@@ -125,7 +125,7 @@ def decode_image(
             scale = 2 * at_least / max(width, height)
             image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         image.load()
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # (not a copy: _to_rgb makes the one copy)
         return _to_rgb(image)
     except Image.DecompressionBombError:
         raise TooLarge(f"image is over the {_mp(max_pixels)} limit") from None
@@ -186,9 +186,9 @@ def resize_for_generation(image: Image.Image, longest: int = 512) -> Image.Image
     shrinking (an integer box reduction, then OpenCV's INTER_AREA for the rest; keeps thin lines
     and is several times faster than LANCZOS on big sketches), LANCZOS when enlarging."""
     size = fit_size(*image.size, longest=longest)
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # (convert would copy an RGB image)
     if rgb.size == size:
-        return rgb.copy()
+        return rgb.copy() if rgb is image else rgb
     if size[0] <= rgb.width and size[1] <= rgb.height:
         factor = min(rgb.width // size[0], rgb.height // size[1])
         if factor >= 2:  # integer box reduction first: the same averaging, several times faster
@@ -228,7 +228,12 @@ class EdgeMap:
 
     def control_image(self) -> Image.Image:
         """3-channel RGB, white edges on black: the input ControlNet canny expects."""
-        return Image.fromarray(np.repeat(self.edges[:, :, None], 3, axis=2))
+        return gray_to_rgb(self.edges)
+
+
+def gray_to_rgb(gray: np.ndarray) -> Image.Image:
+    """An 8-bit grey map as a 3-channel RGB image (PIL's own conversion: 3x faster than np.repeat)."""
+    return Image.fromarray(gray).convert("RGB")
 
 
 def auto_thresholds(blurred: np.ndarray, floor_low: int = 0, floor_high: int = 0) -> tuple[int, int]:
@@ -268,7 +273,7 @@ def detect_edges(
     if low is not None and high is not None and low > high:
         raise InvalidParameter(f"canny_low ({low}) must not exceed canny_high ({high})", field="canny_low")
     # 2. Grey, dark lines on a light background, lightly blurred.
-    gray = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    gray = cv2.cvtColor(np.asarray(image if image.mode == "RGB" else image.convert("RGB")), cv2.COLOR_RGB2GRAY)
     inverted = is_light_on_dark(gray)
     if inverted:
         gray = 255 - gray
