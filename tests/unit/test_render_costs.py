@@ -142,3 +142,19 @@ def test_a_styles_ip_adapter_embedding_is_read_from_disk_once(service, monkeypat
     on_disk = load(original(style, embeds_name(service.renderer.encoder_key)))["embeds"]
     assert torch.equal(library.load_ip_embeds(style, service.renderer.encoder_key), on_disk)
     assert library.load_ip_embeds("0123456789abcdef", service.renderer.encoder_key) is None  # unknown: none, not kept
+
+
+def test_one_style_is_used_as_it_is_and_a_blend_still_weighs(service):
+    from sketch2render.errors import InvalidParameter
+
+    mix = service.renderer.mix
+    a, b = torch.ones(2, 1, 4), torch.full((2, 1, 4), 5.0)
+    assert mix([a], [0.3]) is a  # no arithmetic on the common path
+    assert torch.allclose(mix([a, b], [1.0, 3.0]), torch.full((2, 1, 4), 4.0))
+    with pytest.raises(InvalidParameter):
+        mix([a], [0.0])
+    library, style = service.library, service.library.list()[0].id
+    first = render(service, style_ids=[style], style_strength=0.9)  # encoded (or read) and kept
+    kept = library.load_ip_embeds(style, service.renderer.encoder_key).clone()
+    assert np.array_equal(render(service, style_ids=[style], style_strength=0.9), first)
+    assert torch.equal(library.load_ip_embeds(style, service.renderer.encoder_key), kept)

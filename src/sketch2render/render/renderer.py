@@ -1,11 +1,10 @@
 """The renderer: Stable Diffusion 1.5 + ControlNet (canny, the geometry) + IP-Adapter (the look).
 
-`Renderer.from_models` loads diffusers' `StableDiffusionControlNetPipeline` once (fp16 + SDPA on
-CUDA, fp32 on CPU) and `generate` runs it under a lock: a seeded generator, a per-step progress
-callback, cancellation between steps, denoising and VAE decode timed apart, GPU out-of-memory
-reported as a domain error. Style images arrive as IP-Adapter image embeddings (computed once per
-style by `encode_style` and cached by the library). No safety checker is loaded (see README).
-Not here: retrieval and style selection (pipeline.py), decoding and edges (imaging.py).
+`Renderer.from_models` loads diffusers' `StableDiffusionControlNetPipeline` once (fp16 + SDPA on CUDA, else fp32)
+and `generate` runs it under a lock: a seeded generator, a per-step progress callback, cancellation between steps,
+denoising and VAE decode timed apart, GPU out-of-memory reported as a domain error. Style images arrive as
+IP-Adapter image embeddings (computed once per style by `encode_style`, cached by the library). No safety checker
+(see README). Not here: retrieval and style selection (pipeline.py), decoding and edges (imaging.py).
 """
 
 from __future__ import annotations
@@ -192,11 +191,12 @@ class Renderer:
 
     @staticmethod
     def mix(embeds: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
-        """Weighted average of style embeddings (the blend)."""
+        """Weighted average of style embeddings (the blend). One style comes back as it is: no torch
+        call, and each torch call hands the GIL to whichever thread is waiting (the event loop)."""
         total = sum(weights)
         if not embeds or total <= 0:
             raise InvalidParameter("a blend needs at least one style with a positive weight")
-        return sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
+        return embeds[0] if len(embeds) == 1 else sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
 
     # --- warm-up -------------------------------------------------------------------------
     def warm_up(self, size: int = 512) -> dict[str, float]:
