@@ -411,3 +411,29 @@ def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
     assert read_recipe(client.get(job["urls"]["images"][0]).content).metrics == []  # the PNG never changes
     sidecar = json.loads((harness.home / "renders" / job["id"] / "render.json").read_text())
     assert sidecar["metrics"] == [{"structure_f1": 0.5}]
+
+
+def test_the_next_render_does_not_wait_for_the_last_ones_scores(harness):
+    """The scores are computed on their own thread: while the first render's scores are held
+    back, the second render runs and succeeds; then the first one's scores still arrive."""
+    client, fake = harness.client()
+    release, render = threading.Event(), fake.render
+
+    def held_first(*args, **kwargs):
+        result = render(*args, **kwargs)
+        if result.pending_scores is not None and not held:
+            scores = result.pending_scores
+            held.append(True)
+            result.pending_scores = lambda: release.wait(30) and scores()
+        return result
+
+    held: list[bool] = []
+    fake.render = held_first
+    first = wait_for(client, submit(client).json()["id"])
+    second = wait_for(client, submit(client, seed="8").json()["id"])
+    assert first["status"] == second["status"] == "succeeded"
+    assert client.get(f"/v1/renders/{first['id']}").json()["scores_pending"]  # still held while the second ran
+    release.set()
+    scored = wait_for(client, first["id"], until=lambda job: not job["scores_pending"])
+    assert scored["result"]["metrics"] == [{"structure_f1": 0.5}]
+    assert wait_for(client, second["id"], until=lambda job: not job["scores_pending"])["result"]["metrics"]

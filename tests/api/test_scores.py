@@ -41,3 +41,19 @@ def test_a_restart_clears_scores_that_will_not_come(tmp_path):
     reopened = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
     assert scores.clear_stale(reopened) == 1
     assert reopened.get(job_id).result == {"seed": 1, "metrics": []} and scores.clear_stale(reopened) == 0
+
+
+def test_the_score_line_runs_in_order_survives_a_failure_and_finishes_what_is_queued_at_stop():
+    done: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("CLIP fell over")
+
+    line = scores.ScoreLine(backlog=2)
+    line.submit(lambda: done.append(1))
+    line.submit(broken)
+    line.submit(lambda: done.append(2))
+    line.submit(lambda: done.append(3))
+    assert line.stop(timeout=10)
+    assert done == [1, 2, 3]
+    assert scores.ScoreLine().stop(timeout=0)  # never used: nothing to stop

@@ -1,6 +1,10 @@
 """Quality scores after the images: the worker reports a render as succeeded as soon as its PNGs
 are written, then computes the CLIP quality scores and fills them in a moment later.
 
+They are computed on a thread of their own (`ScoreLine`), in order, so the worker starts the next
+job at once instead of after two CLIP image embeddings; at most `backlog` renders wait for their
+scores, beyond that the worker waits (scores never fall behind without bound).
+
 While they are computed the job's stored result carries `"scores_pending": true` (the job view's
 `scores_pending`); `record` writes the finished recipe (metrics in, flag gone), and the worker
 pushes a `scores` event to the job's event streams. A server that stops in between loses only
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,3 +73,37 @@ def clear_stale(store: JobStore) -> int:
     for row in rows:
         record(store, row["id"], json.loads(row["result"]))
     return len(rows)
+
+
+class ScoreLine:
+    """One thread that runs what follows a reported render (its scores, then the worker's hook),
+    in the order the renders finished. Started on first use; `stop` lets what is queued finish."""
+
+    def __init__(self, backlog: int = 2) -> None:
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(backlog)
+        self._thread: threading.Thread | None = None
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Queue `task` (blocks while `backlog` tasks wait)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="s2r-scores", daemon=True)
+            self._thread.start()
+        self._queue.put(task)
+
+    def _loop(self) -> None:
+        while (task := self._queue.get()) is not None:
+            try:
+                task()
+            except Exception:  # a task logs its own failures; this keeps the line alive whatever happens
+                log.exception("a task after a render failed")
+
+    def stop(self, timeout: float) -> bool:
+        """Finish what is queued within `timeout` seconds; True when the line is idle and ended."""
+        if self._thread is None:
+            return True
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return False
+        self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -58,6 +59,7 @@ class JobWorker:
         self._current: tuple[str, threading.Event] | None = None
         self._abandoned: str | None = None  # the job handed back to the queue at shutdown
         self._thread: threading.Thread | None = None
+        self._scores = scores.ScoreLine()  # the scores of a render follow while the next one runs
 
     # --- control ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +95,7 @@ class JobWorker:
             return
         self._thread.join(grace)
         if not self._thread.is_alive():
+            self._scores.stop(grace)
             return
         with self._lock:
             if self._current:
@@ -102,6 +105,7 @@ class JobWorker:
                 if self.store.requeue(job_id):
                     log.warning("render %s did not finish within %.1fs of shutdown: re-queued", job_id, grace)
         self._thread.join(min(grace, 2.0) + 0.5)
+        self._scores.stop(min(grace, 2.0))
 
     # --- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -165,15 +169,25 @@ class JobWorker:
                 return
         self.events.publish(job.id, STATUS, self._record(job.id))  # the stream need not read it back
         log.info("render %s %s in %.2fs", job.id, status, time.monotonic() - started)
-        if ended and execution is not None and execution.scores is not None and status == JobStatus.SUCCEEDED:
-            # Reported with its images; the quality scores follow before the next job starts.
-            scored = scores.run(self.store, job.id, execution.scores, execution.recipe)
-            self.events.publish(job.id, SCORES, {"metrics": scored.get("metrics", [])})
-        if ended and self.on_finished:
+        if not ended:
+            return
+        if execution is not None and execution.scores is not None and status == JobStatus.SUCCEEDED:
+            # Reported with its images; its quality scores follow on their own thread while the next job runs.
+            self._scores.submit(partial(self._score, job.id, execution.scores, execution.recipe))
+        else:
+            self._finished(job.id)
+
+    def _score(self, job_id: str, deferred: scores.DeferredScores, recipe: dict) -> None:
+        scored = scores.run(self.store, job_id, deferred, recipe)
+        self.events.publish(job_id, SCORES, {"metrics": scored.get("metrics", [])})
+        self._finished(job_id)
+
+    def _finished(self, job_id: str) -> None:
+        if self.on_finished:
             try:
-                self.on_finished(self.store.get(job.id))
+                self.on_finished(self.store.get(job_id))
             except Exception:
-                log.exception("on_finished hook failed for %s", job.id)
+                log.exception("on_finished hook failed for %s", job_id)
 
     def _record(self, job_id: str) -> dict | None:
         """The job's row as an event's data ({"job": Job}), or None when it cannot be read."""
