@@ -33,7 +33,8 @@ log = logging.getLogger("sketch2render.jobs.worker")
 
 
 class JobWorker:
-    """One thread, jobs strictly FIFO. `on_finished(job)` is called after each terminal state."""
+    """One thread, jobs strictly FIFO. `on_finished(job)` is called after each terminal state (for a
+    render with deferred scores, on the score thread once they are in)."""
 
     def __init__(
         self,
