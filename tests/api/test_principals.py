@@ -105,14 +105,15 @@ def test_bob_cannot_cancel_alices_queued_job_but_she_can(harness):
     assert team.wait("alice", running)["status"] == "cancelled"
 
 
+def calls(dependant):
+    """The callable of a route or dependency, and of everything it depends on."""
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from calls(sub)
+
+
 def test_every_route_on_one_job_gets_it_through_owned_job(client):
     """The rule for routes added later: a `{job_id}` route must depend on `deps.owned_job`."""
-
-    def calls(dependant):
-        yield dependant.call
-        for sub in dependant.dependencies:
-            yield from calls(sub)
-
     routes = client.app.state.route_table  # flat: FastAPI nests included routers
     job_routes = [r for r in routes if isinstance(r, APIRoute) and "{job_id}" in r.path]
     assert {(m, r.path.replace("{job_id}", "{id}")) for r in job_routes for m in r.methods} == set(JOB_ROUTES)
@@ -124,14 +125,8 @@ def test_no_route_pays_a_thread_hop_for_a_dependency(client):
     """FastAPI runs a plain `def` dependency in a worker thread: each one is a hop there and back
     per request. Dependencies only read what the app holds, so they are `async def` (the routes
     that decode or render stay plain `def`: their work belongs off the event loop)."""
-
-    def calls(dependant):
-        for sub in dependant.dependencies:
-            yield sub.call
-            yield from calls(sub)
-
     routes = [r for r in client.app.state.route_table if isinstance(r, APIRoute)]
-    found = {call for route in routes for call in calls(route.dependant)}
+    found = {call for route in routes for sub in route.dependant.dependencies for call in calls(sub)}
     assert owned_job in found and len(found) > 5
     for call in found:
         assert inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__), call
