@@ -7,7 +7,8 @@
 - the IP-Adapter scale is set on every render, and diffusers looks for the pipeline's execution
   device by walking every module at every call (`render/pinned.py` not applied);
 - nothing is kept between renders: the prompt is encoded, the style's IP-Adapter embedding read
-  from disk and the library searched every time.
+  from disk and the library searched every time;
+- PIL decodes every PNG (no libspng).
 Benchmarks only."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def patch_to_before() -> None:
     from langchain_core.runnables import RunnableLambda, RunnableParallel
     from PIL import Image
 
+    from sketch2render import imaging
     from sketch2render.jobs import handoff
     from sketch2render.render import pipeline, prompts, renderer, service
     from sketch2render.styles import answers, library
@@ -64,6 +66,7 @@ def patch_to_before() -> None:
     pipeline.plan = parallel_plan  # build_chain reads it when the service is built
     renderer.Renderer._set_style_scale = every_time  # type: ignore[method-assign]
     renderer.pin = lambda pipe, device: None  # diffusers' own module walk at every call
+    imaging._spng_decode = lambda data, header: None  # every PNG decoded by PIL
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Decoding is defensive: size limits are checked on the compressed bytes and on th
 any pixel is decoded, only raster formats on an allowlist are accepted, and every failure becomes
 a domain error (`errors.py`) with one human sentence. Left out on purpose: colour management (ICC
 profiles are ignored), multi-frame output (animations keep their first frame), vector formats,
-and anything that needs torch. Only PIL, numpy and OpenCV are used here.
+and anything that needs torch. Only PIL, numpy, OpenCV and libspng (`pyspng`, for the common PNGs)
+are used here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pyspng
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .config import UploadLimits
@@ -29,6 +32,11 @@ _FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones and cameras
 _ALLOWED_TEXT = "upload a PNG, JPEG, WEBP, GIF or BMP image"
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+# PNGs that libspng decodes to exactly PIL's pixels: 8-bit grey / RGB / RGBA, not interlaced, with
+# only these chunks (no tRNS, palette, eXIf or APNG frames), CRCs intact - PIL decodes the rest.
+_SPNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}
+_SPNG_CHUNKS = frozenset(b"IHDR IDAT IEND gAMA cHRM sRGB iCCP pHYs tIME sBIT bKGD tEXt zTXt iTXt".split())
+_SPNG_MAX_CHUNKS = 10_000
 
 
 def _mp(pixels: float) -> str:
@@ -80,7 +88,39 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
-    return image.convert("RGB")
+    if image.mode == "RGB" and type(image) is Image.Image:  # libspng's pixels: already our own copy
+        return image
+    return image.convert("RGB")  # (copies the pixels out of the opened file)
+
+
+def _spng_decode(data: bytes, header: Image.Image) -> Image.Image | None:
+    """libspng's decode of a PNG PIL has opened lazily (header read, limits checked), ~3x faster
+    than PIL's; None when the file is not one `_SPNG_MODES`/`_SPNG_CHUNKS` allow, or when a
+    chunk after the pixels could carry metadata PIL only reads while decoding (EXIF orientation)."""
+    if (
+        data[12:16] != b"IHDR"
+        or data[24] != 8
+        or data[28] != 0
+        or _SPNG_MODES.get(data[25]) != header.mode
+        or "transparency" in header.info
+    ):
+        return None
+    view, position, pixels_seen = memoryview(data), 8, False
+    for _ in range(_SPNG_MAX_CHUNKS):
+        kind, end = data[position + 4 : position + 8], position + 8 + int.from_bytes(data[position : position + 4])
+        if kind not in _SPNG_CHUNKS or (pixels_seen and kind not in (b"IDAT", b"IEND")):
+            return None
+        if zlib.crc32(view[position + 4 : end]) != int.from_bytes(data[end : end + 4]):
+            return None  # a damaged chunk (libspng would use it): PIL's decode decides, and refuses most
+        if kind == b"IEND":
+            break
+        pixels_seen = pixels_seen or kind == b"IDAT"
+        position = end + 4
+    else:
+        return None
+    image = Image.fromarray(pyspng.load(data))
+    image.info = dict(header.info)  # text chunks before the pixels (XMP orientation) as PIL read them
+    return image
 
 
 def decode_image(
@@ -124,7 +164,10 @@ def decode_image(
         if at_least and fmt == "JPEG" and max(width, height) >= 4 * at_least:
             scale = 2 * at_least / max(width, height)
             image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
-        image.load()
+        if fmt != "PNG" or (decoded := _spng_decode(data, image)) is None:
+            image.load()
+        else:
+            image = decoded
         ImageOps.exif_transpose(image, in_place=True)  # (not a copy: _to_rgb makes the one copy)
         return _to_rgb(image)
     except Image.DecompressionBombError:
