@@ -1,8 +1,9 @@
 """`python -m benchmarks.png_decoders [--repeats N]`: decoding the 2048×2048 PNG sketch of
 `overhead` with each PNG decoder at hand, interleaved, against Pillow (what `imaging.decode_image`
-used before libspng; it still decodes the PNGs libspng is not used for) in the same run; and the floor under all of them: zlib inflating the image data alone
-(a PNG has no reduced-scale decode, so every decoder inflates every row). Decoders that are not
-installed are reported as such (`pip install imagecodecs` to measure it; pyspng, `decode_image`'s libspng, is a dependency)."""
+used before libspng, and still uses for the PNGs libspng is not used for) in the same run; and the
+floor under all of them: zlib inflating the image data alone (a PNG has no reduced-scale decode, so
+every decoder inflates every row). Decoders that are not installed are reported as such
+(`pip install imagecodecs` to measure it; pyspng is a dependency)."""
 
 from __future__ import annotations
 
