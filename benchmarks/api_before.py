@@ -66,7 +66,7 @@ def patch_to_before() -> None:
     pipeline.plan = parallel_plan  # build_chain reads it when the service is built
     renderer.Renderer._set_style_scale = every_time  # type: ignore[method-assign]
     renderer.pin = lambda pipe, device: None  # diffusers' own module walk at every call
-    imaging._spng_decode = lambda data, header: None  # every PNG decoded by PIL
+    imaging._spng_decode = lambda *args: None  # every PNG decoded by PIL
 
 
 if __name__ == "__main__":

@@ -394,9 +394,9 @@ def test_decode_upload_applies_every_configured_limit():
     data = encoded(drawing().resize((300, 100)), "JPEG")
     image = imaging.decode_upload(data, UploadLimits(max_bytes=len(data), max_pixels=30_000, max_side=300))
     assert image.size == (300, 100)
-    assert imaging.decode_upload(data, UploadLimits(), at_least=100).size == (300, 100)  # under 4x: full size
+    assert imaging.decode_upload(data, UploadLimits(), at_least=200).size == (300, 100)  # under 2x: full size
     big = encoded(drawing().resize((800, 400)), "JPEG")
-    assert imaging.decode_upload(big, UploadLimits(), at_least=100).size == (200, 100)  # DCT-scaled to 2 x 100
+    assert imaging.decode_upload(big, UploadLimits(), at_least=100).size == (100, 50)  # DCT-scaled to 100
     for limits, message in [
         (UploadLimits(max_bytes=len(data) - 1), f"file is 0.0 MB, over the {(len(data) - 1) / 1e6:.1f} MB limit"),
         (UploadLimits(max_pixels=29_999), "image is 300×100 = 0.03 MP, over the 0.03 MP limit"),

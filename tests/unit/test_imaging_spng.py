@@ -8,6 +8,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
@@ -43,7 +44,7 @@ def _before_iend(png: bytes, chunk: bytes) -> bytes:
 def _with_pil_only(monkeypatch, data: bytes) -> np.ndarray:
     """What decode_image gave before libspng: PIL decodes every PNG."""
     with monkeypatch.context() as patch:
-        patch.setattr(imaging, "_spng_decode", lambda data, header: None)
+        patch.setattr(imaging, "_spng_decode", lambda *args: None)
         return np.asarray(imaging.decode_image(data, **LIMITS))
 
 
@@ -150,3 +151,18 @@ def test_a_png_missing_only_its_end_marker_decodes_as_before(monkeypatch):
     data = TAKEN["rgb"][:-1]  # PIL never needed IEND once the pixels are complete
     assert not _takes_spng(data)
     np.testing.assert_array_equal(np.asarray(imaging.decode_image(data, **LIMITS)), _with_pil_only(monkeypatch, data))
+
+
+def test_an_opaque_png_is_box_averaged_to_what_the_caller_needs(monkeypatch):
+    data = _save(Image.fromarray(_noise((300, 410, 3))))
+    reduced = imaging.decode_image(data, **LIMITS, at_least=100)
+    assert reduced.size == (103, 75)  # by 410 // 100 = 4, rounded up: never under what was asked
+    expected = cv2.resize(_with_pil_only(monkeypatch, data), (103, 75), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(np.asarray(reduced), expected)
+    assert imaging.decode_image(data, **LIMITS, at_least=206).size == (410, 300)  # under 2x: full size
+
+
+@pytest.mark.parametrize("name", ["rgba", "palette"])
+def test_transparent_or_pil_decoded_pngs_keep_their_full_size(name):
+    data = TAKEN.get(name) or LEFT_TO_PIL[name]
+    assert imaging.decode_image(data, **LIMITS, at_least=8).size == Image.open(io.BytesIO(data)).size
