@@ -49,12 +49,30 @@ def test_retrieval_tiny(tiny_models_dir):
     assert size["vectors"] == 300 and size["reopen"]["styles"] == 300
     assert set(size["latency"]) == {"numpy_exact", "chroma_raw", "hybrid_no_words", "hybrid_no_words_before"}
     assert all(is_stats(b) for b in size["latency"].values())
+    assert set(size["without_scan"]) == {"chroma_raw", "hybrid_no_words"}
+    assert all(is_stats(b) and b["n"] == size["queries"] for b in size["without_scan"].values())
     assert size["recall_at_5"]["numpy_exact"] == 1.0
     assert all(0.0 <= r <= 1.0 for r in size["recall_at_5"].values())
     assert size["insert_vectors_per_s"] > 0 and size["peak_rss_mb"] > 0
     assert is_stats(size["search_with_words"]["latency"])
     cache = results["text_cache"]
     assert is_stats(cache["cached"]) and is_stats(cache["uncached"]) and cache["cache_hits"] >= 1000
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="ab_api checks a commit out with git worktree")
+def test_ab_api_compares_a_commit_with_the_working_tree_and_leaves_no_worktree(tiny_models_dir):
+    before = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout
+    args = ["HEAD", "--rounds", "2", "--renders", "1", "--models", str(tiny_models_dir), "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab_api", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    for name in ("old", "new"):  # two servers, each 2 rounds x 1 render, decomposed as in `overhead`
+        assert result[name]["renders"] == 2 and result[name]["renders_per_s"] > 0
+        assert is_stats(result[name]["overhead"]) and result[name]["overhead"]["n"] == 2
+    assert result["ratio_new_to_old_overhead_p50"] > 0
+    assert subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout == before
 
 
 def test_overhead_tiny_with_two_api_clients(tiny_models_dir):
