@@ -94,11 +94,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _spng_decode(data: bytes, header: Image.Image, at_least: int | None = None) -> Image.Image | None:
-    """libspng's decode of a PNG PIL has opened lazily (header read, limits checked), ~2.5x faster
-    than PIL's; None when the file is not one `_SPNG_MODES`/`_SPNG_CHUNKS` allow, or when a
-    chunk after the pixels could carry metadata PIL only reads while decoding (EXIF orientation).
-    With `at_least`, an opaque image is box-averaged by an integer factor to no less than that
-    before it becomes a PIL image (the full-size copy would cost more than the decode's rest)."""
+    """libspng's decode of a PNG PIL has opened lazily (header read, limits checked): 1.5x (512²)
+    to 3x (2048²) faster than PIL's. None when the file is not one `_SPNG_MODES`/`_SPNG_CHUNKS`
+    allow, or when a chunk after the pixels could carry metadata PIL only reads while decoding (EXIF
+    orientation). With `at_least`, an opaque image is box-averaged by an integer factor to no less
+    than that before it becomes a PIL image (the full-size copy would cost more than the decode's rest)."""
     if (
         data[12:16] != b"IHDR"
         or data[24] != 8

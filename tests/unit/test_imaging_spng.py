@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from sketch2render import imaging
-from sketch2render.errors import InvalidImage
+from sketch2render.errors import InvalidImage, TooLarge
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 40_000_000}
 XMP_ROTATE_90 = (
@@ -166,3 +166,38 @@ def test_an_opaque_png_is_box_averaged_to_what_the_caller_needs(monkeypatch):
 def test_transparent_or_pil_decoded_pngs_keep_their_full_size(name):
     data = TAKEN.get(name) or LEFT_TO_PIL[name]
     assert imaging.decode_image(data, **LIMITS, at_least=8).size == Image.open(io.BytesIO(data)).size
+
+
+def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    found, i = [], 8
+    while i + 8 <= len(png):
+        n = int.from_bytes(png[i : i + 4], "big")
+        found.append((png[i + 4 : i + 8], png[i + 8 : i + 8 + n]))
+        i += 12 + n
+    return found
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # a damaged header claiming 100+ MP
+def test_damaged_pixels_behind_valid_crcs_are_refused_or_decoded_never_anything_else():
+    """What reaches libspng: image data (or a header) damaged before its CRC was computed."""
+    rng = np.random.default_rng(7)
+    bases = [TAKEN["rgb"], TAKEN["grey"], TAKEN["rgba"]]
+    outcomes = set()
+    for i in range(300):
+        chunks = _chunks(bases[i % 3])
+        j = int(rng.choice([n for n, (kind, _) in enumerate(chunks) if kind in (b"IHDR", b"IDAT")]))
+        body = bytearray(chunks[j][1])
+        if i % 2 and body:
+            body[int(rng.integers(0, len(body)))] ^= int(rng.integers(1, 256))
+        else:
+            body = body[: int(rng.integers(0, len(body) + 1))]
+        chunks[j] = (chunks[j][0], bytes(body))
+        data = b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(kind, b) for kind, b in chunks)
+        try:
+            image = imaging.decode_image(data, **LIMITS)
+        except (InvalidImage, TooLarge) as exc:
+            outcomes.add(type(exc).__name__)
+        else:
+            assert image.mode == "RGB" and image.width * image.height > 0
+            outcomes.add("decoded")
+    assert {"InvalidImage", "decoded"} <= outcomes
