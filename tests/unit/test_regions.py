@@ -126,6 +126,18 @@ def test_a_mask_of_another_size_an_empty_mask_and_a_missing_mask_are_refused(ser
         service.render(sketch(), region_params(["gold"], [half("left")]), masks=[])
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_sketch_several_times_the_render_size_takes_masks_of_its_own_size(service, fmt):
+    """Alone, a big sketch is decoded at about the render's size; with region masks (its own size),
+    at full size."""
+    big = Image.open(io.BytesIO(sketch())).resize((W * 4, H * 4), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    big.save(buffer, format=fmt)
+    masks = [png(Image.open(io.BytesIO(half("left"))).resize(big.size, Image.Resampling.NEAREST))]
+    result = service.render(buffer.getvalue(), region_params(["gold"], masks), masks=masks)
+    assert result.images[0].size == (W, H) and len(result.recipe.regions) == 1
+
+
 def test_a_render_too_small_for_the_mask_grid_is_refused_naming_size(service):
     """At 64 px a wide image's coarsest attention grid is one cell: diffusers' mask downsampling
     would divide by zero, so the renderer refuses the size (SD 1.5 has the same depth as tiny)."""

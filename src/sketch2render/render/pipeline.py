@@ -132,7 +132,9 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
     t0 = time.perf_counter()
     params = request.params
     if isinstance(request.sketch, bytes | bytearray):
-        image = imaging.decode_upload(bytes(request.sketch), settings.limits, at_least=params.size)
+        # region masks are the full sketch's size: then the sketch is decoded at full size too
+        at_least = None if request.masks else params.size
+        image = imaging.decode_upload(bytes(request.sketch), settings.limits, at_least=at_least)
     else:
         image = request.sketch.convert("RGB")
     masks = decode_region_masks(request.masks, params, sketch_size=image.size, limits=settings.limits)
