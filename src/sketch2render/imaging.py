@@ -137,8 +137,8 @@ def decode_image(
 
     `at_least`: the caller only needs a longest side of this many pixels; a JPEG is then decoded
     at a reduced scale (DCT scaling to no less than that size; what is left is the entropy decoding)
-    and an opaque PNG taken by libspng is box-averaged to no less than that as it is decoded. The
-    edges found are those of the full decode (docs/facts.md)."""
+    and an opaque PNG taken by libspng is box-averaged to no less than that as it is decoded. Edges
+    found at the render's size match those of a full decode within a pixel (docs/facts.md)."""
     # 1. Cheap checks on the raw bytes.
     if not data:
         raise InvalidImage("file is empty")
