@@ -82,6 +82,31 @@ def test_an_unfinished_render_cannot_be_edited(harness):
     gate.set()
 
 
+def test_a_parent_written_before_the_rename_can_still_be_edited_and_upscaled(client):
+    import threading
+
+    from sketch2render.jobs.derived import run_derived
+
+    job = wait_for(client, submit(client, size="96").json()["id"])
+    store = client.app.state.runtime.store
+    parent_dir = store.job_dir(job["id"])
+    control = (parent_dir / "render.control.png").read_bytes()
+    (parent_dir / "render.control.png").rename(parent_dir / "render.edges.png")  # the old name
+    edit_id = edit(client, job["id"], box_mask((0, 0, 9, 9))).json()["id"]
+    assert (store.job_dir(edit_id) / "parent.control.png").read_bytes() == control
+    assert client.post(f"/v1/renders/{job['id']}/upscale", data={"factor": "2"}).status_code == 202
+    # An edit stored before the rename keeps its parent's control image as parent.edges.png.
+    edit_dir = store.job_dir(edit_id)
+    (edit_dir / "parent.control.png").rename(edit_dir / "parent.edges.png")
+
+    class Recorder:
+        def edit(self, inputs, **_):
+            return inputs
+
+    inputs = run_derived(Recorder(), store.get(edit_id), edit_dir, progress=lambda *_: None, cancel=threading.Event())
+    assert np.array_equal(np.asarray(inputs.control), np.asarray(Image.open(io.BytesIO(control)).convert("RGB")))
+
+
 # --------------------------------------------------------------------------- the chain (tiny models)
 @pytest.fixture(scope="module")
 def tiny_service(tmp_path_factory, tiny_models_dir):

@@ -1,6 +1,6 @@
 """A client generated from the live /openapi.json by `openapi-python-client`, used as an outside
 developer would, against a real uvicorn server (the fake service): add a style, submit a render
-with it, poll it, download its image, list, cancel. The uploads must come out as file
+with it, poll it, download its image and control image, list, cancel. The uploads must come out as file
 parameters, the PNGs as byte downloads and the functions under clean names (`renders_submit`)."""
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def test_a_generated_client_adds_a_style_renders_and_downloads(server, tmp_path,
     api = {name: importlib.import_module(f"s2r_client.api.{group}.{name}") for group, name in [
         ("styles", "styles_add"), ("renders", "renders_submit"), ("renders", "renders_get"),
         ("renders", "renders_image"), ("renders", "renders_list"), ("renders", "renders_cancel"),
+        ("renders", "renders_control"),
     ]}  # fmt: skip
     models = importlib.import_module("s2r_client.models")
     types = importlib.import_module("s2r_client.types")
@@ -99,6 +100,9 @@ def test_a_generated_client_adds_a_style_renders_and_downloads(server, tmp_path,
     # 5. Download the image: bytes, a PNG.
     image = api["renders_image"].sync(client=client, job_id=accepted.id)
     assert isinstance(image, types.File) and image.payload.read().startswith(b"\x89PNG")
+    control = api["renders_control"].sync(client=client, job_id=accepted.id)
+    assert isinstance(control, types.File) and control.payload.read().startswith(b"\x89PNG")
+    assert job.urls.control == f"/v1/renders/{accepted.id}/control"
     # 6. The list, and a refusal that comes back typed.
     listed = api["renders_list"].sync(client=client)
     assert [item.id for item in listed.items] == [accepted.id]

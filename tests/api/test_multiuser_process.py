@@ -26,7 +26,14 @@ from sketch2render.principals import KeyStore, hash_key
 pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).resolve().parents[1]
-JOB_ROUTES = [("GET", ""), ("GET", "/image"), ("GET", "/edges"), ("GET", "/sketch"), ("GET", "/events")]
+JOB_ROUTES = [
+    ("GET", ""),
+    ("GET", "/image"),
+    ("GET", "/control"),
+    ("GET", "/edges"),
+    ("GET", "/sketch"),
+    ("GET", "/events"),
+]
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from sketch2render.principals import Authenticator, KeyStore, Role, hash_key
 JOB_ROUTES = [  # (method, path template): every route on one render
     ("GET", "/v1/renders/{id}"),
     ("GET", "/v1/renders/{id}/image"),
+    ("GET", "/v1/renders/{id}/control"),
     ("GET", "/v1/renders/{id}/edges"),
     ("GET", "/v1/renders/{id}/sketch"),
     ("GET", "/v1/renders/{id}/events"),

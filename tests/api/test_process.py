@@ -2,7 +2,7 @@
 diffusers pipeline, random weights), driven over HTTP. Needs the generation module.
 
 - a full render: 401 without the key, /livez open, submit -> succeeded, PNG with the recipe,
-  edges, the event stream, a 30 MB upload refused with 413, stage timings in /metrics;
+  control image, the event stream, a 30 MB upload refused with 413, stage timings in /metrics;
 - kill -9 while a job runs: after a restart every job ends succeeded or failed with a reason,
   the result finished before the kill is still served byte for byte; SIGTERM exits gracefully.
 """
@@ -157,7 +157,7 @@ def test_full_render_over_http_with_tiny_models(servers):
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.headers["x-content-type-options"] == "nosniff"
     assert read_recipe(image.content).seed == 1
-    assert http.get(f"/v1/renders/{job_id}/edges", headers=AUTH).content.startswith(b"\x89PNG")
+    assert http.get(f"/v1/renders/{job_id}/control", headers=AUTH).content.startswith(b"\x89PNG")
     # A 30 MB upload is refused without being read.
     big = {"sketch": ("big.png", b"\x89PNG" + b"\0" * (30 * 1024 * 1024), "image/png")}
     assert http.post("/v1/renders", data={"prompt": "x"}, files=big, headers=AUTH).status_code == 413

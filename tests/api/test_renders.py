@@ -41,20 +41,24 @@ def test_submit_stores_the_job_before_answering_then_renders(harness):
     assert job["params"]["steps"] == 3 and job["warning"]
 
 
-def test_image_and_edges_are_pngs_with_the_recipe(client):
+def test_image_and_control_image_are_pngs_with_the_recipe(client):
     job = wait_for(client, submit(client, num_images="1").json()["id"])
     image = client.get(job["urls"]["images"][0])
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.headers["x-content-type-options"] == "nosniff"
     assert read_recipe(image.content).seed == 7
-    edges = client.get(job["urls"]["edges"])
-    assert edges.status_code == 200 and edges.content.startswith(b"\x89PNG")
-    # The edge map is the control image of the sketch (white lines on black), not the render.
+    assert job["urls"]["control"] == f"/v1/renders/{job['id']}/control"
+    control = client.get(job["urls"]["control"])
+    assert control.status_code == 200 and control.content.startswith(b"\x89PNG")
+    assert (job_folder(client, job["id"]) / "render.control.png").read_bytes() == control.content
+    # /edges, the old name, is an alias for existing clients (and so is urls.edges).
+    assert client.get(job["urls"]["edges"]).content == control.content
+    # The control image is the sketch's (white lines on black), not the render.
     from sketch2render import imaging
 
     sketch = imaging.resize_for_generation(imaging.decode_upload(sketch_png(), Settings().limits), 64)
     expected = np.asarray(imaging.detect_edges(sketch).control_image())
-    served = np.asarray(Image.open(io.BytesIO(edges.content)).convert("RGB"))
+    served = np.asarray(Image.open(io.BytesIO(control.content)).convert("RGB"))
     assert np.array_equal(served, expected)
     assert not np.array_equal(served, np.asarray(Image.open(io.BytesIO(image.content)).convert("RGB")))
 
@@ -80,7 +84,7 @@ def test_same_seed_same_image(client):
 
 def test_unknown_and_malformed_ids_are_404(client):
     for path in ["/v1/renders/" + "0" * 32, "/v1/renders/nope", "/v1/renders/..%2F..%2Fjobs.sqlite3"]:
-        for suffix in ["", "/image", "/edges", "/events"]:
+        for suffix in ["", "/image", "/control", "/edges", "/events"]:
             assert_error(client.get(path + suffix), 404, "not_found")
     assert_error(client.delete("/v1/renders/" + "a" * 32), 404, "not_found")
 
@@ -90,8 +94,37 @@ def test_image_of_an_unfinished_job_is_409(harness):
     client, _ = harness.client(service=FakeRenderService(harness.settings(), gate=gate))
     job_id = submit(client).json()["id"]
     assert_error(client.get(f"/v1/renders/{job_id}/image"), 409, "conflict")
+    assert_error(client.get(f"/v1/renders/{job_id}/control"), 409, "conflict")
     assert_error(client.get(f"/v1/renders/{job_id}/edges"), 409, "conflict")
     gate.set()
+
+
+def job_folder(client, job_id: str):
+    return client.app.state.runtime.store.job_dir(job_id)
+
+
+def test_a_job_folder_written_before_the_rename_still_serves_its_control_image(client):
+    job = wait_for(client, submit(client).json()["id"])
+    directory = job_folder(client, job["id"])
+    data = (directory / "render.control.png").read_bytes()
+    (directory / "render.control.png").rename(directory / "render.edges.png")  # the old name
+    for route in ("control", "edges"):
+        served = client.get(f"/v1/renders/{job['id']}/{route}")
+        assert served.status_code == 200 and served.content == data
+    (directory / "render.edges.png").unlink()
+    for route in ("control", "edges"):
+        assert_error(client.get(f"/v1/renders/{job['id']}/{route}"), 404, "not_found", "id")
+
+
+def test_openapi_marks_edges_as_a_deprecated_alias_of_control(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    control, edges = paths["/v1/renders/{job_id}/control"]["get"], paths["/v1/renders/{job_id}/edges"]["get"]
+    assert edges["deprecated"] is True and "deprecated" not in control
+    assert edges["responses"] == control["responses"] and edges["parameters"] == control["parameters"]
+    links = paths["/v1/renders"]["post"]["responses"]["202"]["links"]
+    assert links["RenderControl"]["operationId"] == "renders-control"
+    urls = client.get("/openapi.json").json()["components"]["schemas"]["JobUrls"]["properties"]
+    assert urls["edges"]["deprecated"] is True and "deprecated" not in urls["control"]
 
 
 @pytest.mark.parametrize(

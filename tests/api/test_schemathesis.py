@@ -2,7 +2,7 @@
 responses conform (status codes, schemas, content types, headers), schema-valid requests are
 accepted and schema-violating ones refused, every operation refuses a request without the key;
 then the stateful phase follows the document's links (in 15 scenarios it picks the style links:
-add style -> get/image/delete), and every link (submit -> get/image/edges/sketch/events/cancel,
+add style -> get/image/delete), and every link (submit -> get/image/control/sketch/events/cancel,
 add style -> get/image/delete) is followed once from a real response.
 
 What a schema cannot say is supplied by hooks on this schema only: an upload that the schema

@@ -23,6 +23,7 @@ PROTECTED = [
     ("POST", "/v1/renders"),
     ("GET", "/v1/renders/" + "0" * 32),
     ("GET", "/v1/renders/" + "0" * 32 + "/image"),
+    ("GET", "/v1/renders/" + "0" * 32 + "/control"),
     ("GET", "/v1/renders/" + "0" * 32 + "/edges"),
     ("GET", "/v1/renders/" + "0" * 32 + "/sketch"),
     ("GET", "/v1/renders/" + "0" * 32 + "/events"),

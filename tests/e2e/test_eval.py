@@ -123,8 +123,8 @@ def test_prompts_skip_comments_and_blank_lines(tmp_path):
     assert read_prompts(path) == ["a red vase", "issue #5 chair"]
 
 
-def test_sketch_listing_skips_non_images_and_our_edge_maps(tmp_path):
-    for name in ("b.PNG", "a.jpg", "notes.txt", "x.edges.png", ".hidden.png"):
+def test_sketch_listing_skips_non_images_and_our_control_images(tmp_path):
+    for name in ("b.PNG", "a.jpg", "notes.txt", "x.control.png", "y.edges.png", ".hidden.png"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in list_sketches(tmp_path)] == ["a.jpg", "b.PNG"]
 

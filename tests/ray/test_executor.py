@@ -15,7 +15,7 @@ from sketch2render.jobs.store import JobStore
 from sketch2render.scale import ray_backend
 from sketch2render.scale.ray_backend import RayExecutor
 
-RESULT = {"recipe": {"seed": 1}, "images": [b"\x89PNG one"], "edges": b"\x89PNG edges"}
+RESULT = {"recipe": {"seed": 1}, "images": [b"\x89PNG one"], "control": b"\x89PNG control"}
 
 
 class Stream:
@@ -84,7 +84,7 @@ def test_outputs_progress_and_replica(job):
     store, claimed, job_dir = job
     assert execution.images == 1 and execution.recipe == {"seed": 1}
     assert (job_dir / "render.png").read_bytes() == b"\x89PNG one"
-    assert (job_dir / "render.edges.png").read_bytes() == b"\x89PNG edges"
+    assert (job_dir / "render.control.png").read_bytes() == b"\x89PNG control"
     assert (job_dir / "render.json").exists()
     assert seen == [(1, 2), (2, 2)]
     assert store.get(claimed.id).worker_id == "r1"

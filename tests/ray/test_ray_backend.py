@@ -240,7 +240,7 @@ def test_six_jobs_all_succeed_on_both_replicas(api):
     image = client.get(f"/v1/renders/{ids[3]}/image")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert read_recipe(image.content).seed == 3
-    assert client.get(f"/v1/renders/{ids[3]}/edges").status_code == 200
+    assert client.get(f"/v1/renders/{ids[3]}/control").status_code == 200
     assert jobs[3]["result"]["seed"] == 3 and jobs[3]["progress"]["step"] == 2
     preview = client.get(f"/v1/renders/{ids[3]}/preview")  # TAESD on the replica, relayed
     assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (64, 40)

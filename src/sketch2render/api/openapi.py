@@ -30,7 +30,7 @@ from fastapi.openapi.utils import get_openapi
 RENDER_LINKS = {  # from POST /v1/renders (202, 200) to the routes of that render
     "GetRender": "renders-get",
     "RenderImage": "renders-image",
-    "RenderEdges": "renders-edges",
+    "RenderControl": "renders-control",
     "RenderSketch": "renders-sketch",
     "RenderEvents": "renders-events",
     "CancelRender": "renders-cancel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..jobs import Job, JobStatus, scores
 from ..principals import Role
@@ -26,7 +26,8 @@ class JobUrls(BaseModel):
     self: str
     events: str
     images: list[str]
-    edges: str | None
+    control: str | None  # the control image, once the render succeeded
+    edges: str | None = Field(deprecated="the old name of `control`, kept for existing clients")
     sketch: str  # the uploaded sketch as PNG (from submission on)
 
 
@@ -124,6 +125,7 @@ def job_urls(job: Job) -> JobUrls:
         self=base,
         events=f"{base}/events",
         images=[f"{base}/image" if n == 1 else f"{base}/image?index={i}" for i in range(n)],
+        control=f"{base}/control" if done else None,
         edges=f"{base}/edges" if done else None,
         sketch=f"{base}/sketch",
     )

@@ -17,7 +17,14 @@ from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..render.upscale import UpscaleInputs
 from ..schemas import RenderParams
-from .job import EDIT_MASK_NAME, OPERATION_NAME, PARENT_CONTROL_NAME, PARENT_IMAGE_NAME, Job
+from .job import (
+    EDIT_MASK_NAME,
+    LEGACY_PARENT_CONTROL_NAME,
+    OPERATION_NAME,
+    PARENT_CONTROL_NAME,
+    PARENT_IMAGE_NAME,
+    Job,
+)
 
 
 def job_file(job_dir: Path, name: str) -> bytes:
@@ -26,6 +33,13 @@ def job_file(job_dir: Path, name: str) -> bytes:
         return (job_dir / name).read_bytes()
     except FileNotFoundError:
         raise errors.NotFound(f"the input {name} of this job is missing on disk") from None
+
+
+def parent_control(job_dir: Path) -> bytes:
+    """An edit's copy of its parent's control image (stored as parent.edges.png by older versions)."""
+    if not (job_dir / PARENT_CONTROL_NAME).is_file() and (job_dir / LEGACY_PARENT_CONTROL_NAME).is_file():
+        return job_file(job_dir, LEGACY_PARENT_CONTROL_NAME)
+    return job_file(job_dir, PARENT_CONTROL_NAME)
 
 
 def run_derived(
@@ -37,7 +51,7 @@ def run_derived(
     if job.kind == "edit":
         inputs = EditInputs(
             parent_png=parent,
-            control=Image.open(io.BytesIO(job_file(job_dir, PARENT_CONTROL_NAME))).convert("RGB"),
+            control=Image.open(io.BytesIO(parent_control(job_dir))).convert("RGB"),
             mask=job_file(job_dir, EDIT_MASK_NAME),
             params=RenderParams.model_validate(job.params),
             feather=int(operation["feather"]),

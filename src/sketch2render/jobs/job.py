@@ -14,7 +14,8 @@ JOB_ID_LENGTH = 32
 REGION_MASK_NAME = "region-{index}.mask"  # the mask of params.regions[index]
 EDIT_MASK_NAME = "edit.mask"  # an edit's mask
 PARENT_IMAGE_NAME = "parent.png"  # an edit's or upscale's parent image (with its recipe)
-PARENT_CONTROL_NAME = "parent.edges.png"  # an edit's control image: its parent's
+PARENT_CONTROL_NAME = "parent.control.png"  # an edit's control image: its parent's
+LEGACY_PARENT_CONTROL_NAME = "parent.edges.png"  # its name in edits stored before, still read
 OPERATION_NAME = "operation.json"  # an edit's or upscale's own settings (render/inpaint.py, upscale.py)
 
 

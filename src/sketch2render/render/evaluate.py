@@ -20,7 +20,7 @@ from typing import Any, get_args
 from .. import imaging
 from ..errors import Cancelled, InvalidParameter, S2RError, TooLarge
 from ..schemas import ControlChoice, RenderParams
-from .outputs import save_render
+from .outputs import is_control_image, save_render
 from .report import report_html
 from .result import RenderResult
 from .service import RenderService
@@ -88,7 +88,7 @@ def read_prompts(path: Path) -> list[str]:
 
 
 def list_sketches(directory: Path) -> list[Path]:
-    """Image files directly in `directory`, by name (edge maps written by us are skipped)."""
+    """Image files directly in `directory`, by name (control images written by us are skipped)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InvalidParameter(f"{directory} is not a folder", field="sketches")
@@ -98,7 +98,7 @@ def list_sketches(directory: Path) -> list[Path]:
         if p.is_file()
         and p.suffix.lower() in SKETCH_SUFFIXES
         and not p.name.startswith(".")
-        and not p.name.endswith(".edges.png")
+        and not is_control_image(p)
     )
     if not found:
         raise InvalidParameter(f"no sketches (PNG, JPEG, WEBP, BMP, GIF) in {directory}", field="sketches")

@@ -1,9 +1,11 @@
-"""The one owner of render outputs: file names, PNGs carrying their recipe, the edge map and the
-JSON sidecar — for the CLI (`render.png` next to the sketch), the job folders of the API, and
+"""The one owner of render outputs: file names, PNGs carrying their recipe, the control image and
+the JSON sidecar — for the CLI (`render.png` next to the sketch), the job folders of the API, and
 the bytes a Ray replica sends back (encoded there, written here by the API process).
 
-In a folder, for stem S: `S.png` (or `S-1.png`, `S-2.png`, … for several images), `S.edges.png`,
-`S.json`. Every file is written atomically (a temporary sibling renamed into place).
+In a folder, for stem S: `S.png` (or `S-1.png`, `S-2.png`, … for several images), `S.control.png`
+(the control image ControlNet followed: edges, lineart or scribble), `S.json`. Every file is written
+atomically (a temporary sibling renamed into place). Folders written before the control image had
+its name hold `S.edges.png` instead: `existing_control_path` reads either.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ..schemas import RenderRecipe
 from .result import RenderResult
 
 OUTPUT_STEM = "render"  # the stem inside a job folder
+CONTROL_SUFFIX = ".control.png"  # S.control.png: the control image beside S.png
+LEGACY_CONTROL_SUFFIX = ".edges.png"  # its name in folders written before, still read
 PNG_LEVEL = 1  # zlib level of written PNGs: 2.5x faster than 6, ~5 % larger
 # Timings are measurements, not part of the recipe: leaving them (and auto-balance's own timing)
 # out of the PNG keeps the same inputs + seed + profile byte-identical. They are in the JSON
@@ -33,7 +37,7 @@ class EncodedRender:
     """A render as bytes: what is written to disk (and what a Ray replica sends)."""
 
     images: list[bytes]  # PNGs carrying the recipe
-    edges: bytes
+    control: bytes  # the control image (PNG)
     recipe: dict  # RenderRecipe as JSON-ready dict (timings included)
 
 
@@ -52,8 +56,22 @@ def image_paths(directory: Path, count: int, stem: str = OUTPUT_STEM) -> list[Pa
     return [directory / f"{stem}-{i}.png" for i in range(1, count + 1)]
 
 
-def edges_path(directory: Path, stem: str = OUTPUT_STEM) -> Path:
-    return directory / f"{stem}.edges.png"
+def control_path(directory: Path, stem: str = OUTPUT_STEM) -> Path:
+    """Where the control image is written: S.control.png."""
+    return directory / f"{stem}{CONTROL_SUFFIX}"
+
+
+def existing_control_path(directory: Path, stem: str = OUTPUT_STEM) -> Path:
+    """The control image to read: S.control.png, or S.edges.png in a folder written before the
+    rename (S.control.png when neither is there, so the caller's not-found names the new file)."""
+    path = control_path(directory, stem)
+    legacy = directory / f"{stem}{LEGACY_CONTROL_SUFFIX}"
+    return legacy if not path.is_file() and legacy.is_file() else path
+
+
+def is_control_image(path: Path) -> bool:
+    """A control image written beside a render (either name), not a sketch or a render."""
+    return path.name.endswith((CONTROL_SUFFIX, LEGACY_CONTROL_SUFFIX))
 
 
 def preview_path(directory: Path) -> Path:
@@ -107,7 +125,7 @@ def encode_render(result: RenderResult) -> EncodedRender:
     recipe = result.recipe
     return EncodedRender(
         images=[png_with_recipe(image, recipe, i) for i, image in enumerate(result.images)],
-        edges=imaging.encode_png(result.control_image, compress_level=PNG_LEVEL),
+        control=imaging.encode_png(result.control_image, compress_level=PNG_LEVEL),
         recipe=recipe.model_dump(mode="json"),
     )
 
@@ -119,16 +137,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STEM) -> SavedRender:
-    """Write image(s), the edge map and the JSON sidecar into `directory`."""
+    """Write image(s), the control image and the JSON sidecar into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     saved = SavedRender(
         images=image_paths(directory, len(encoded.images), stem),
-        control=edges_path(directory, stem),
+        control=control_path(directory, stem),
         recipe=recipe_path(directory, stem),
     )
     for path, data in zip(saved.images, encoded.images, strict=True):
         _write_atomic(path, data)
-    _write_atomic(saved.control, encoded.edges)
+    _write_atomic(saved.control, encoded.control)
     _write_atomic(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
     return saved
 

@@ -5,7 +5,7 @@ API deployed it with; its style library is the shared one on the Chroma server, 
 through any API process is there, image and cached IP-Adapter embeddings included. `render` is a
 streaming generator: `{"replica": id}`, then `{"progress": [step, total]}` per step and
 `{"preview": [step, PNG bytes]}` every `S2R_PREVIEW_EVERY` steps (a ~256 px TAESD image), then
-`{"result": {"recipe", "images" (PNG bytes carrying the recipe), "edges"}}` or, for a problem we
+`{"result": {"recipe", "images" (PNG bytes carrying the recipe), "control"}}` or, for a problem we
 can explain, `{"error": {"type", "code", "message", "field"}}`. When the caller cancels the
 request (or goes away), Serve cancels the generator and the render stops at its next step.
 

@@ -28,7 +28,7 @@ from ...jobs.job import EDIT_MASK_NAME, OPERATION_NAME, PARENT_CONTROL_NAME, PAR
 from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
 from ...masks import decode_mask
 from ...render.inpaint import FEATHER_PX, MAX_FEATHER_PX, edit_params
-from ...render.outputs import edges_path, image_paths
+from ...render.outputs import existing_control_path, image_paths
 from ...render.upscale import DETAIL_STRENGTH, UpscaleInputs
 from ...schemas import RenderParams, StyleMode
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
@@ -66,7 +66,7 @@ def _parent_files(job: Job, store: JobStore, index: int) -> tuple[bytes, bytes, 
         return (
             (directory / INPUT_NAME).read_bytes(),
             image_paths(directory, job.images)[index].read_bytes(),
-            edges_path(directory).read_bytes(),
+            existing_control_path(directory).read_bytes(),
         )
     except FileNotFoundError:
         raise NotFound(f"the files of render {job.id} are missing on disk", field="id") from None

@@ -32,7 +32,7 @@ from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
-from ...render.outputs import edges_path, image_paths, preview_path
+from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import SKETCH_FIELDS, known_fields, render_params
@@ -220,14 +220,26 @@ def render_image(
 
 
 @router.get(
+    "/{job_id}/control",
+    response_class=Response,
+    responses={200: PNG},
+    summary="The control image ControlNet followed (edges, lineart or scribble)",
+    operation_id="renders-control",
+)
+def render_control(job: OwnedJob, store: StoreDep) -> FileResponse:
+    return _finished_file(job, lambda job: existing_control_path(store.job_dir(job.id)))
+
+
+@router.get(
     "/{job_id}/edges",
     response_class=Response,
     responses={200: PNG},
-    summary="The edge map used",
+    summary="The control image: the old name of /control, kept for existing clients",
     operation_id="renders-edges",
+    deprecated=True,
 )
 def render_edges(job: OwnedJob, store: StoreDep) -> FileResponse:
-    return _finished_file(job, lambda job: edges_path(store.job_dir(job.id)))
+    return render_control(job, store)
 
 
 def _cache(path: Path, data: bytes) -> None:
