@@ -67,13 +67,13 @@ def test_styles_add_list_search_remove_and_import_defaults(env, tmp_path):
     assert "not a raster image" in one_line_error(run(env, "styles", "add", str(Path(__file__))))  # a text file
 
 
-def test_render_writes_the_png_with_its_recipe_the_edge_map_and_the_sidecar(env, tmp_path):
+def test_render_writes_the_png_with_its_recipe_the_control_image_and_the_sidecar(env, tmp_path):
     out = tmp_path / "out" / "vase.png"
     args = ["render", str(SKETCH), "-p", "a vase, ink", "--seed", "5", "--steps", "2", "--size", "64"]
     result = run(env, *args, "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert body["images"] == [str(out)] and Path(body["edges"]).name == "vase.edges.png"
+    assert body["images"] == [str(out)] and Path(body["control"]).name == "vase.control.png"
     recipe = read_recipe(out.read_bytes())
     assert recipe.seed == 5 and recipe.params.steps == 2 and max(recipe.width, recipe.height) == 64
     assert json.loads(Path(body["recipe_path"]).read_text())["seed"] == 5

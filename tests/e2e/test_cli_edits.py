@@ -53,6 +53,7 @@ def test_render_with_two_regions_then_edit_then_upscale(env, tmp_path):
     rendered = run(env, "render", str(tmp_path / "box.png"), "-p", "a box", *common, *regions, "-o", str(out))
     assert rendered.exit_code == 0, rendered.output
     assert "region 'gold ornamental': Gold leaf" in rendered.output and "region 'night sky': Night" in rendered.output
+    assert (tmp_path / "out" / "box.control.png").is_file()  # what the edit below finds beside the render
 
     edited = run(env, "edit", str(out), "--mask", str(tmp_path / "area.png"), "-p", "a gold box", "--json")
     assert edited.exit_code == 0, edited.output
@@ -73,3 +74,16 @@ def test_render_with_two_regions_then_edit_then_upscale(env, tmp_path):
     assert refused.exit_code != 0 and "factor: must be 2 or 4" in refused.output
     bad = run(env, "render", str(tmp_path / "box.png"), "-p", "x", "--region", "no-equals-sign")
     assert bad.exit_code != 0 and 'MASK.png="prompt"' in bad.output
+
+
+def test_edit_finds_the_control_image_beside_the_render_under_the_new_or_the_old_name(tmp_path):
+    from sketch2render.cli.edit import _control_beside
+
+    assert _control_beside(tmp_path / "vase.png") == tmp_path / "vase.control.png"  # neither: the new name
+    (tmp_path / "vase.edges.png").write_bytes(b"")  # written before the rename
+    assert _control_beside(tmp_path / "vase.png") == tmp_path / "vase.edges.png"
+    assert _control_beside(tmp_path / "vase-2.png") == tmp_path / "vase.edges.png"  # one of several images
+    (tmp_path / "vase.control.png").write_bytes(b"")
+    assert _control_beside(tmp_path / "vase-2.png") == tmp_path / "vase.control.png"
+    (tmp_path / "vase-2.control.png").write_bytes(b"")  # a render of its own (an edit's output)
+    assert _control_beside(tmp_path / "vase-2.png") == tmp_path / "vase-2.control.png"

@@ -219,7 +219,7 @@ class FakeApi:
     def render_image(self, job_id: str, index: int = 0) -> bytes:
         return png("orange", (64, 48))
 
-    def render_edges(self, job_id: str) -> bytes:
+    def render_control(self, job_id: str) -> bytes:
         return png("black", (64, 48))
 
     def render_sketch(self, job_id: str) -> bytes:

@@ -20,12 +20,16 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _control_beside(render: Path) -> Path:
-    """The control image the render command wrote beside a render: S.edges.png for S.png and S-1.png."""
-    candidates = [render.with_name(f"{render.stem}.edges.png")]
+    """The control image the render command wrote beside a render: S.control.png for S.png and S-1.png
+    (or S.edges.png, written before the rename)."""
+    from ..render.outputs import control_path, existing_control_path
+
+    stems = [render.stem]
     base, _, index = render.stem.rpartition("-")
     if base and index.isdigit():
-        candidates.append(render.with_name(f"{base}.edges.png"))
-    return next((c for c in candidates if c.is_file()), candidates[0])
+        stems.append(base)
+    candidates = [existing_control_path(render.parent, stem) for stem in stems]
+    return next((c for c in candidates if c.is_file()), control_path(render.parent, render.stem))
 
 
 def _write(result, out: Path, as_json: bool) -> None:
@@ -48,7 +52,7 @@ def edit(
     steps: Annotated[int | None, typer.Option(min=1, max=150, help="Default: the render's steps.")] = None,
     feather: Annotated[int, typer.Option(min=0, max=64, help="Blend band past the mask, px.")] = 8,
     control: Annotated[
-        Path | None, typer.Option(help="The render's control image (default: S.edges.png beside it).")
+        Path | None, typer.Option(help="The render's control image (default: S.control.png beside it).")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG path.")] = None,
     as_json: JsonOpt = False,
@@ -62,7 +66,7 @@ def edit(
     parent = _read(render, "render")
     recipe = read_recipe(parent)
     control_data = _read(
-        control or _control_beside(render), "control image (S.edges.png beside the render, or --control)"
+        control or _control_beside(render), "control image (S.control.png beside the render, or --control)"
     )
     control_image = Image.open(io.BytesIO(control_data)).convert("RGB")
     changes = {"prompt": prompt, "style_ids": style or None, "seed": seed, "steps": steps}

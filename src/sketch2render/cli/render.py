@@ -109,7 +109,7 @@ def render(
         print_json(
             {
                 "images": [str(p) for p in saved.images],
-                "edges": str(saved.control),
+                "control": str(saved.control),
                 "recipe_path": str(saved.recipe),
                 "recipe": result.recipe.model_dump(mode="json"),
             }

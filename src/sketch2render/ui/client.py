@@ -306,8 +306,9 @@ class ApiClient:
         """The PNG (with its recipe in text chunks) of image `index` of a succeeded render."""
         return self._image(f"/v1/renders/{job_id}/image", {"index": index} if index else None)
 
-    def render_edges(self, job_id: str) -> bytes:
-        return self._image(f"/v1/renders/{job_id}/edges")
+    def render_control(self, job_id: str) -> bytes:
+        """The control image ControlNet followed (edges, lineart or scribble) as PNG."""
+        return self._image(f"/v1/renders/{job_id}/control")
 
     def render_sketch(self, job_id: str) -> bytes:
         """The job's input sketch as the API keeps it, re-encoded as PNG (upright, RGB)."""

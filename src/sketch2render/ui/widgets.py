@@ -205,17 +205,17 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
         facts.append(f"models: {recipe.models['profile']}")
     st.markdown(" · ".join(facts))
     if sketch is not None:
-        c_sketch, c_edges, c_style, c_render = st.columns([1, 1, 1, 2.4], gap="medium")
+        c_sketch, c_control, c_style, c_render = st.columns([1, 1, 1, 2.4], gap="medium")
         with c_sketch:
             st.markdown("**Sketch**")
             st.image(sketch, width="stretch")
-    else:  # the sketch could not be fetched (its input is gone): the edge map stands for it
-        c_edges, c_style, c_render = st.columns([1, 1, 2.4], gap="medium")
-    with c_edges:
+    else:  # the sketch could not be fetched (its input is gone): the control image stands for it
+        c_control, c_style, c_render = st.columns([1, 1, 2.4], gap="medium")
+    with c_control:
         st.markdown("**Control image**")
-        edges = image_bytes(lambda: client.render_edges(job.id))
-        if edges:
-            st.image(edges, width="stretch")
+        control = image_bytes(lambda: client.render_control(job.id))
+        if control:
+            st.image(control, width="stretch")
     with c_style:
         st.markdown("**Style used**")
         show_styles_used(client, job)
