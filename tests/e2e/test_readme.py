@@ -278,4 +278,4 @@ def test_the_readme_python_example_runs(workdir):
     exec(compile(quick, "README.md", "exec"), {})
     recipe = read_recipe(Path("out/render.png").read_bytes())
     assert recipe.seed == 1 and recipe.params.prompt == "gold ornamental"
-    assert Path("out/render.edges.png").exists() and Path("out/render.json").exists()
+    assert Path("out/render.control.png").exists() and Path("out/render.json").exists()
