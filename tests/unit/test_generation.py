@@ -80,7 +80,7 @@ def test_each_control_type_renders_through_its_own_controlnet(service, kind, tmp
     resolved = result.recipe.control["type"]
     assert result.recipe.params.control == kind and result.recipe.control["requested"] == kind
     assert resolved in control.CONTROL_TYPES and (kind == "auto" or resolved == kind)
-    # The control image is that type's map of the sketch, and it is what the edge file holds.
+    # The control image is that type's map of the sketch, and it is what render.control.png holds.
     image = imaging.resize_for_generation(imaging.decode_upload(SKETCH, Settings().limits, at_least=64), 64)
     expected = control.control_map(image, kind).control_image()
     assert np.array_equal(np.asarray(result.control_image), np.asarray(expected))
