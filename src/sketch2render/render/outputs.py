@@ -9,13 +9,13 @@ In a folder, for stem S: `S.png` (or `S-1.png`, `S-2.png`, … for several image
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from .. import imaging
+from ..files import atomic_write
 from ..schemas import RenderRecipe
 from .result import RenderResult
 
@@ -112,12 +112,6 @@ def encode_render(result: RenderResult) -> EncodedRender:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STEM) -> SavedRender:
     """Write image(s), the edge map and the JSON sidecar into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -127,16 +121,16 @@ def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STE
         recipe=recipe_path(directory, stem),
     )
     for path, data in zip(saved.images, encoded.images, strict=True):
-        _write_atomic(path, data)
-    _write_atomic(saved.control, encoded.edges)
-    _write_atomic(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
+        atomic_write(path, data)
+    atomic_write(saved.control, encoded.edges)
+    atomic_write(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
     return saved
 
 
 def write_recipe(recipe: dict, directory: Path, stem: str = OUTPUT_STEM) -> Path:
     """Rewrite the JSON sidecar (the API, once the deferred scores are in)."""
     path = recipe_path(directory, stem)
-    _write_atomic(path, json.dumps(recipe, indent=2).encode())
+    atomic_write(path, json.dumps(recipe, indent=2).encode())
     return path
 
 
