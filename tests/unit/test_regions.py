@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
@@ -43,7 +44,7 @@ def half(side: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_models_dir):
-    svc = build_service(Settings(home=tmp_path_factory.mktemp("regions"), models=str(tiny_models_dir), device="cpu"))
+    svc = build_service(make_settings(tmp_path_factory.mktemp("regions"), tiny_models_dir))
     rng = np.random.default_rng(1)
     for title, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
         svc.library.add_image(
