@@ -15,6 +15,8 @@ from sketch2render.masks import mask_sha256
 from sketch2render.render import build_service, read_recipe
 from sketch2render.schemas import StyleMeta
 
+pytestmark = pytest.mark.slow  # edits with the tiny models: left out of `make test-fast`
+
 W, H = 96, 64
 FEATHER = 4
 

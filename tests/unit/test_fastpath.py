@@ -14,6 +14,8 @@ from sketch2render.render.fastpath import FastPath
 from sketch2render.render.renderer import build_renderer
 from sketch2render.schemas import RenderParams
 
+pytestmark = pytest.mark.slow  # renders and compiles the tiny UNet: left out of `make test-fast`
+
 CONTROL = Image.new("RGB", (64, 64))
 for x in range(8, 56):  # a square outline: something for the ControlNet to follow
     for y in (8, 55):

@@ -20,6 +20,8 @@ from sketch2render.errors import Cancelled, NotFound, OutOfMemory
 from sketch2render.render import build_service, png_with_recipe, read_recipe, save_render
 from sketch2render.schemas import RenderParams, StyleMeta
 
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
+
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 SKETCH = (SKETCHES / "chiriqui_fig76_vase.png").read_bytes()
 

@@ -18,6 +18,8 @@ from sketch2render.render import build_service, read_recipe, save_render
 from sketch2render.render.regions import background, ip_adapter_inputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
 
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
+
 W, H = 96, 64
 
 

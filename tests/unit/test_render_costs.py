@@ -16,6 +16,8 @@ from sketch2render.render.pinned import pin
 from sketch2render.render.prompts import PromptEmbeds
 from sketch2render.schemas import RenderParams, StyleMeta
 
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
+
 SKETCH = (
     Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
 ).read_bytes()

@@ -13,6 +13,8 @@ from sketch2render.render import build_service, png_with_recipe
 from sketch2render.render.upscale import TileBlender, UpscaleInputs, tile_boxes, tile_weights
 from sketch2render.schemas import RenderParams, RenderRecipe
 
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
+
 SEAM_TOLERANCE = 2.0  # grey levels (of 255): the most the mean of 8 columns (rows) may step across a tile border
 
 
