@@ -209,9 +209,9 @@ def api(local_ray, module_chroma, tiny_models_dir, tmp_path_factory):
     with TestClient(app) as client:
 
         def ready() -> bool:
-            ready = client.get("/readyz").json()
-            assert not any("failed" in r for r in ready.get("reasons", [])), ready
-            return ready.get("ready")
+            answer = client.get("/readyz").json()
+            assert not any("failed" in r for r in answer.get("reasons", [])), answer
+            return answer.get("ready")
 
         eventually(ready, 300, 0.5, what=lambda: f"the ray backend to get ready: {client.get('/readyz').json()}")
         yield client, app.state.runtime
