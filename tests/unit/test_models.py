@@ -191,6 +191,7 @@ def _render(pipe, *, ip_scale: float = 1.0, control_scale: float = 1.0, style_co
     return result.images[0]
 
 
+@pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 def test_a_fixed_seed_reproduces_the_render_and_each_knob_changes_it(pipe) -> None:
     reference = _render(pipe)
 
