@@ -1,4 +1,5 @@
-# Two commands for users: `make run` (set up, then start API + web UI) and `make test`.
+# Two commands for users: `make run` (set up, then start API + web UI) and `make test`
+# (`make test-fast` for the inner loop).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.s2r-installed
 TORCH  := torch==2.13.0
 
-.PHONY: setup run test lint browser fuzz mutation clean
+.PHONY: setup run test test-fast lint browser fuzz mutation clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,12 @@ test: setup browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The inner loop: the unit and in-process API tests, without the browser, Ray, the tests that start
+# real server processes or render with the tiny models (all marked slow), GPU or real weights.
+test-fast: setup
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not browser and not ray and not gpu and not weights" \
+	  tests/unit tests/api
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

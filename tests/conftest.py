@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from sketch2render.config import Settings
 
 # `make test` runs two pytest-xdist workers on two cores (`-n 2 --dist loadfile`: a file's tests stay on
 # one worker, so module fixtures start their servers once): one thread each, set before torch is
@@ -49,19 +46,3 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sketch2render.models import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("models") / "tiny")
-
-
-@pytest.fixture
-def make_settings(tmp_path: Path, tiny_models_dir: Path) -> Callable[..., Settings]:
-    """`make_settings(**overrides)`: Settings with home=tmp_path and the session's tiny models."""
-
-    def make(**overrides) -> Settings:
-        values = {"home": tmp_path, "models": str(tiny_models_dir), "device": "cpu", **overrides}
-        return Settings(**values)
-
-    return make
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import Conflict, InvalidParameter, NotFound
+from .files import atomic_write
 
 KEY_PREFIX = "s2r_"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -151,13 +151,7 @@ class KeyStore:
 
     def _write(self, records: Iterable[KeyRecord]) -> None:
         body = json.dumps({"version": 1, "keys": [asdict(r) for r in records]}, indent=2) + "\n"
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, body, mode=0o600)
 
     def add(self, name: str, role: Role | str, *, replace: bool = False) -> tuple[KeyRecord, str]:
         """A new key for `name`; returns (record, key). The key is not kept: show it once."""

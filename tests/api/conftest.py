@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from builders import make_settings
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from waiting import eventually
 
 from api.fakes import FakeRenderService
 from sketch2render.api import create_app
@@ -43,10 +45,6 @@ def colour_png(colour, size=(48, 32)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def make_settings(home: Path, **overrides) -> Settings:
-    return Settings(home=home, **overrides)
 
 
 class Harness:
@@ -110,18 +108,24 @@ def submit(client: TestClient, sketch: bytes | None = None, headers=None, **fiel
 
 
 def wait_for(
-    client: TestClient, job_id: str, until: Callable[[dict], bool] | set[str] = TERMINAL, timeout: float = 10.0
+    client: httpx.Client,
+    job_id: str,
+    until: Callable[[dict], bool] | set[str] = TERMINAL,
+    timeout: float = 10.0,
+    *,
+    headers: dict[str, str] | None = None,
+    interval: float = 0.02,
 ) -> dict:
-    """Poll GET /v1/renders/{id} until `until(job)` (or its status is in the set)."""
+    """Poll GET /v1/renders/{id} (a TestClient, or an httpx client of a real server) until
+    `until(job)` holds (or its status is in the set); returns the job."""
     check = until if callable(until) else (lambda job: job["status"] in until)
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/v1/renders/{job_id}").json()
-        if check(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} did not get there in {timeout}s: {job}")
-        time.sleep(0.02)
+    last: dict = {}
+
+    def reached() -> dict | None:
+        last.update(job=client.get(f"/v1/renders/{job_id}", headers=headers).json())
+        return last["job"] if check(last["job"]) else None
+
+    return eventually(reached, timeout, interval, what=lambda: f"job {job_id} to get there: {last.get('job')}")
 
 
 def assert_error(response, status: int, code: str | None = None, field: str | None = None) -> dict:

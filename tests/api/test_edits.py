@@ -7,13 +7,15 @@ import io
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, sketch_png, submit, wait_for
-from sketch2render.config import Settings
 from sketch2render.masks import mask_sha256
 from sketch2render.render import build_service, read_recipe
 from sketch2render.schemas import StyleMeta
+
+pytestmark = pytest.mark.slow  # edits with the tiny models: left out of `make test-fast`
 
 W, H = 96, 64
 FEATHER = 4
@@ -111,7 +113,7 @@ def test_a_parent_written_before_the_rename_can_still_be_edited_and_upscaled(cli
 @pytest.fixture(scope="module")
 def tiny_service(tmp_path_factory, tiny_models_dir):
     home = tmp_path_factory.mktemp("edits-home")
-    service = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu"))
+    service = build_service(make_settings(home, tiny_models_dir))
     rng = np.random.default_rng(2)
     for title, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
         pixels = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)

@@ -4,9 +4,8 @@ with picked styles, export/reset, and bad input named by field."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from waiting import eventually
 
 from api.conftest import assert_error, colour_png
 from api.test_principals import Team
@@ -88,9 +87,12 @@ def test_a_render_with_picked_styles_records_the_implicit_signal(team):
     assert team.wait("alice", job)["status"] == "succeeded"
     above = suggested[: suggested.index(sea)] if sea in suggested else suggested  # ranked above the pick
     expected = {(sea, "chosen", "render")} | {(i, "passed_over", "render") for i in above}
-    deadline = time.monotonic() + 10  # recorded by the worker's hook just after the job finished
-    while len(lines := signals(team, "alice")) < len(expected) and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+    def recorded() -> list[dict]:  # by the worker's hook just after the job finished
+        lines = signals(team, "alice")
+        return lines if len(lines) >= len(expected) else []
+
+    lines = eventually(recorded, 10, 0.05, what=f"alice's {len(expected)} signals")
     assert {(row["style_id"], row["signal"], row["source"]) for row in lines} == expected
     assert signals(team, "bob") == []
 

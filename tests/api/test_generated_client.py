@@ -11,12 +11,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from io import BytesIO
 from pathlib import Path
 
 import httpx
 import pytest
+from waiting import eventually
 
 from api.conftest import colour_png, sketch_png
 from api.fakes import FakeRenderService
@@ -38,10 +38,12 @@ def server(harness):
     uvicorn.config.log_level = "warning"
     thread = threading.Thread(target=uvicorn.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not uvicorn.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn did not start"
+        return uvicorn.started
+
+    eventually(started, what="uvicorn to start")
     yield f"http://127.0.0.1:{port}"
     uvicorn.should_exit = True
     thread.join(10)
@@ -89,13 +91,12 @@ def test_a_generated_client_adds_a_style_renders_and_downloads(server, tmp_path,
     accepted = api["renders_submit"].sync(client=client, body=form)
     assert isinstance(accepted, models.JobAccepted), accepted
     # 4. Poll it.
-    deadline = time.monotonic() + 20
-    while (job := api["renders_get"].sync(client=client, job_id=accepted.id)).status not in {
-        models.JobStatus.SUCCEEDED,
-        models.JobStatus.FAILED,
-    }:
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
+
+    def ended() -> object:
+        job = api["renders_get"].sync(client=client, job_id=accepted.id)
+        return job if job.status in {models.JobStatus.SUCCEEDED, models.JobStatus.FAILED} else None
+
+    job = eventually(ended, 20, 0.1, what=f"render {accepted.id} to end")
     assert job.status == models.JobStatus.SUCCEEDED and job.result.styles[0].style.id == style.id
     # 5. Download the image: bytes, a PNG.
     image = api["renders_image"].sync(client=client, job_id=accepted.id)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from fastapi.testclient import TestClient
+from waiting import eventually
 
 from api.conftest import assert_error, submit, wait_for
 from api.fakes import FAKE_WARNING, FakeRenderService
@@ -69,9 +69,7 @@ def test_model_load_failure_is_reported_not_fatal(harness, monkeypatch):
 
     monkeypatch.setattr("sketch2render.api.runtime.build_service", broken)
     with TestClient(create_app(harness.settings())) as client:
-        deadline = time.monotonic() + 5
-        while client.app.state.runtime.load_error is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: client.app.state.runtime.load_error, 5, 0.01, what="the model load to fail")
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "no weights here" in ready.json()["reasons"][0]
         assert "no weights here" in assert_error(client.get("/v1/styles"), 503)["message"]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from api.conftest import assert_error, submit, wait_for
 from api.fakes import FakeRenderService
@@ -30,8 +29,7 @@ def test_live_jobs_go_before_queued_quality_jobs(harness):
     fake = FakeRenderService(harness.settings(), gate=gate)
     client, _ = harness.client(service=fake)
     running = submit(client).json()["id"]  # holds the worker
-    while not fake.started.is_set():
-        time.sleep(0.01)
+    assert fake.started.wait(10)
     quality = submit(client).json()["id"]
     live = submit(client, speed="live", live_session="canvas-1").json()["id"]
     gate.set()
@@ -46,8 +44,7 @@ def test_a_newer_live_render_supersedes_the_older_queued_one(harness):
     fake = FakeRenderService(harness.settings(), gate=gate)
     client, _ = harness.client(service=fake)
     submit(client)  # holds the worker
-    while not fake.started.is_set():
-        time.sleep(0.01)
+    assert fake.started.wait(10)
     burst = [submit(client, speed="live", live_session="s", seed=str(i)).json()["id"] for i in range(20)]
     other = submit(client, speed="live", live_session="other").json()["id"]
     gate.set()

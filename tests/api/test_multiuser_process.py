@@ -14,13 +14,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from waiting import eventually
 
-from api.conftest import colour_png, sketch_png
+from api.conftest import colour_png, sketch_png, wait_for
 from sketch2render.principals import KeyStore, hash_key
 
 pytestmark = pytest.mark.slow
@@ -68,16 +68,12 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-        deadline = time.monotonic() + 60
-        while True:
+
+        def live() -> bool:
             assert self.proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if self.http.get("/livez").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+            return self.http.get("/livez").status_code == 200
+
+        eventually(live, 60, 0.1, what="the server to start", ignoring=(httpx.TransportError,))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
@@ -99,11 +95,7 @@ class Caller:
         return self.request("POST", "/v1/renders", data=data, files={"sketch": ("s.png", sketch_png(), "image/png")})
 
     def wait(self, job_id: str, until=("succeeded", "failed", "cancelled"), timeout: float = 20) -> dict:
-        deadline = time.monotonic() + timeout
-        while (job := self.request("GET", f"/v1/renders/{job_id}").json())["status"] not in until:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.2)
-        return job
+        return wait_for(self.server.http, job_id, set(until), timeout, headers=self.headers, interval=0.2)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from fastapi.routing import APIRoute
+from waiting import eventually
 
 from api.conftest import assert_error, colour_png, submit, wait_for
 from api.fakes import FakeRenderService
@@ -54,16 +55,7 @@ class Team:
         return self.client.get(path, headers=self.auth(name), **kwargs)
 
     def wait(self, name: str, job_id: str) -> dict:
-        client = self.client
-        deadline = time.monotonic() + 10
-        while (job := client.get(f"/v1/renders/{job_id}", headers=self.auth(name)).json())["status"] not in {
-            "succeeded",
-            "failed",
-            "cancelled",
-        }:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.02)
-        return job
+        return wait_for(self.client, job_id, headers=self.auth(name))
 
 
 USERS = {"alice": Role.USER, "bob": Role.USER, "root": Role.ADMIN}
@@ -279,10 +271,7 @@ def test_the_worker_takes_turns_between_principals(harness):
     team.submit("root", prompt="root 0")
     gate.set()
     team.wait("alice", first)
-    deadline = time.monotonic() + 10
-    while len(team.fake.calls) < 6:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(lambda: len(team.fake.calls) >= 6, what=lambda: f"six renders: {team.fake.calls}")
     order = [p.prompt for p in team.fake.calls]
     assert order == ["alice 0", "bob 0", "root 0", "alice 1", "alice 2", "alice 3"]
 

@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from waiting import eventually
 
 from sketch2render import imaging
 from sketch2render.config import Settings
@@ -58,17 +58,18 @@ class Server:
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     def wait_ready(self) -> dict:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def ready() -> dict | None:
             assert self.proc.poll() is None, f"server exited: {self.log.read_text()[-3000:]}"
-            try:
-                response = self.http.get("/readyz", headers=AUTH)
-                if response.status_code == 200:
-                    return response.json()
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"server not ready in {READY_TIMEOUT_S}s: {self.log.read_text()[-3000:]}")
+            response = self.http.get("/readyz", headers=AUTH)
+            return response.json() if response.status_code == 200 else None
+
+        return eventually(
+            ready,
+            READY_TIMEOUT_S,
+            0.25,
+            what=lambda: f"the server to be ready: {self.log.read_text()[-3000:]}",
+            ignoring=(httpx.TransportError,),
+        )
 
     def submit(self, sketch: Path, **fields) -> str:
         data = {"prompt": "a vase, ink", "steps": "2", "size": "64", "seed": "1", **fields}
@@ -81,13 +82,13 @@ class Server:
         return self.http.get(f"/v1/renders/{job_id}", headers=AUTH).json()
 
     def wait(self, job_id: str, until: Callable[[dict], bool], timeout: float = 180) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def reached() -> dict | None:
             job = self.job(job_id)
-            if until(job):
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} stuck: {self.job(job_id)}\n{self.log.read_text()[-3000:]}")
+            return job if until(job) else None
+
+        return eventually(
+            reached, timeout, 0.1, what=lambda: f"job {job_id}: {self.job(job_id)}\n{self.log.read_text()[-3000:]}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         self.http.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
 from corpus import bad_inputs
 from PIL import Image, ImageDraw
+from waiting import eventually
 
 from api.conftest import assert_error, colour_png, sketch_png, submit, wait_for
 from api.fakes import FakeRenderService
@@ -430,10 +430,8 @@ def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
 
     runtime.worker.events.publish = spy
     job = wait_for(client, submit(client).json()["id"])
-    deadline = time.monotonic() + 30  # the job row ends a moment before the worker pushes its events
-    while not any(v["event"] == "scores" for v in seen):
-        assert time.monotonic() < deadline, seen
-        time.sleep(0.01)
+    # the job row ends a moment before the worker pushes its events
+    eventually(lambda: any(v["event"] == "scores" for v in seen), 30, 0.01, what=lambda: f"a scores event: {seen}")
     succeeded = next(v for v in seen if v["event"] == "status" and v["status"] == "succeeded")
     assert succeeded["scores_pending"] and succeeded["result"]["metrics"] == []
     assert client.get(succeeded["urls"]["images"][0]).status_code == 200  # the image is already there

@@ -31,7 +31,6 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +39,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import negative_data_rejection, use_after_free
 from schemathesis.transport.serialization import Binary
+from waiting import eventually
 
 from api.conftest import colour_png, sketch_png
 from api.fakes import FakeRenderService
@@ -165,10 +165,8 @@ def finished(job_id: str, timeout: float = 30.0) -> None:
     """Wait until the fake render of this job has ended: a link followed from it (its image, its
     cancel) then answers the same whether the machine is fast or slow, so a scenario replays the
     same (hypothesis' FlakyStrategyDefinition otherwise: the allowed rules depend on the answers)."""
-    store, deadline = APP.state.runtime.store, time.monotonic() + timeout
-    while not store.get(job_id).terminal:
-        assert time.monotonic() < deadline, f"render {job_id} did not end"
-        time.sleep(0.005)
+    store = APP.state.runtime.store
+    eventually(lambda: store.get(job_id).terminal, timeout, 0.005, what=f"render {job_id} to end")
 
 
 TestStateful = Workflow.TestCase

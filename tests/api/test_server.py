@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from waiting import eventually
 
 from api.conftest import sketch_png
 from api.fakes import FakeRenderService
@@ -52,10 +53,12 @@ def live(harness) -> Iterator[tuple[str, object, FakeRenderService]]:
     server = make_server(create_app(settings, fake, shutdown_grace=0.3), "127.0.0.1", port, log_level="warning")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn did not start"
+        return server.started
+
+    eventually(started, what="uvicorn to start")
     yield f"http://127.0.0.1:{port}", server, fake
     fake.gate.set()
     server.should_exit = True
@@ -112,9 +115,7 @@ def test_sigterm_ends_streams_and_requeues_the_running_render(live):
     statuses = [json.loads(e[6:])["status"] for e in events if e.startswith("data: ")]
     assert statuses and statuses[-1] == "running"
     store = server.config.app.state.runtime.store
-    deadline = time.monotonic() + 10
-    while store is not None and not store.closed and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: store is None or store.closed, 10, 0.05, what="the job store to close")
     assert store.closed
     from sketch2render.jobs.store import JobStore
 

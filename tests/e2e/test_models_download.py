@@ -12,11 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from hub import SD15_REPOS, Hub, sd15_hub
+from waiting import eventually
 
 SKETCH = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
 UNET = "unet/diffusion_pytorch_model.safetensors"
@@ -123,15 +123,13 @@ def test_a_killed_download_resumes_where_it_stopped(env, hub, tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "sketch2render", "models", "download"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        partial = None
-        while time.monotonic() < deadline:
-            parts = [p for p in cache.glob("models--*/blobs/*.incomplete") if p.stat().st_size > 2_000_000]
-            if parts:
-                partial = parts[0]
-                break
-            time.sleep(0.05)
-        assert partial is not None, "the download never got going"
+        parts = eventually(
+            lambda: [p for p in cache.glob("models--*/blobs/*.incomplete") if p.stat().st_size > 2_000_000],
+            120,
+            0.05,
+            what="the download to get going",
+        )
+        partial = parts[0]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

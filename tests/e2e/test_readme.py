@@ -35,6 +35,7 @@ Run = list[list[str]]
 COMMANDS: dict[str, Run | str] = {
     "make run": "`make setup` then `sketch2render up`: tests/ui/test_browser.py starts `up` and uses it",
     "make test": "what CI runs (.ci/run), and so this test",
+    "make test-fast": "a part of make test: the tests it selects run there too",
     ".venv/bin/sketch2render models download": "needs the network: tests/e2e/test_models_download.py runs it"
     " against a stand-in hub",
     ".venv/bin/sketch2render doctor": [["doctor"]],

@@ -19,7 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ import pytest
 from api.conftest import wait_for as api_wait_for
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from waiting import eventually
 
 from sketch2render.api import create_app
 from sketch2render.config import Settings
@@ -61,9 +62,7 @@ def submit(client: TestClient, shift: int = 0, **fields):
     return client.post("/v1/renders", data=data, files={"sketch": ("s.png", sketch_png(shift), "image/png")})
 
 
-def wait_for(client: TestClient, job_id: str, until=TERMINAL, timeout: float = 120.0) -> dict:
-    """The API tests' poller, with a timeout fit for replicas on two shared cores."""
-    return api_wait_for(client, job_id, until, timeout)
+wait_for = partial(api_wait_for, timeout=120.0)  # the API tests' poller, with a timeout fit for replicas on 2 cores
 
 
 def running_replicas() -> int:
@@ -76,11 +75,7 @@ def running_replicas() -> int:
 
 
 def wait_replicas(n: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while running_replicas() != n:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{n} replicas were not running after {timeout}s ({running_replicas()} are)")
-        time.sleep(0.5)
+    eventually(lambda: running_replicas() == n, timeout, 0.5, what=lambda: f"{n} replicas ({running_replicas()} run)")
 
 
 # --- `sketch2render serve` with the Ray backend, as a user starts it (runs first) --------------------
@@ -144,17 +139,17 @@ def server(tmp_path, tiny_models_dir):
 
 def test_serve_with_the_ray_backend_renders_on_two_replicas_and_cleans_up(server):
     process, url, tmp_path = server
-    deadline = time.monotonic() + 300
+
+    def log() -> str:
+        return (tmp_path / "serve.log").read_text()[-3000:]
+
     with httpx.Client(base_url=url, timeout=10) as client:
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                if client.get("/readyz").json().get("ready"):
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(0.5)
+
+        def ready() -> bool:
+            assert process.poll() is None, log()
+            return client.get("/readyz").json().get("ready")
+
+        eventually(ready, 300, 0.5, what=log, ignoring=(httpx.HTTPError,))
         ids = []
         for seed in range(4):
             response = client.post(
@@ -165,9 +160,7 @@ def test_serve_with_the_ray_backend_renders_on_two_replicas_and_cleans_up(server
             assert response.status_code == 202, response.text
             ids.append(response.json()["id"])
         for job_id in ids:
-            while (job := client.get(f"/v1/renders/{job_id}").json())["status"] not in {"succeeded", "failed"}:
-                assert time.monotonic() < deadline, job
-                time.sleep(0.1)
+            job = wait_for(client, job_id, {"succeeded", "failed"}, interval=0.1)
             assert job["status"] == "succeeded", job
         assert client.get(f"/v1/renders/{ids[0]}/image").content.startswith(b"\x89PNG")
     process.send_signal(signal.SIGTERM)
@@ -178,10 +171,12 @@ def test_serve_with_the_ray_backend_renders_on_two_replicas_and_cleans_up(server
         workers = {row[0] for row in db.execute("SELECT worker_id FROM jobs")}
     assert len(workers) == 2 and all(w.startswith("SERVE_REPLICA::") for w in workers), workers
     # Ray's processes and the Chroma server are gone
-    deadline = time.monotonic() + 20
-    while session_processes(process.pid) or _chroma_children(tmp_path):
-        assert time.monotonic() < deadline, (session_processes(process.pid), _chroma_children(tmp_path))
-        time.sleep(0.5)
+    eventually(
+        lambda: not (session_processes(process.pid) or _chroma_children(tmp_path)),
+        20,
+        0.5,
+        what=lambda: f"Ray and Chroma to end: {session_processes(process.pid), _chroma_children(tmp_path)}",
+    )
 
 
 def _chroma_children(tmp_path: Path) -> list[int]:
@@ -212,11 +207,13 @@ def api(local_ray, module_chroma, tiny_models_dir, tmp_path_factory):
     )
     app = create_app(settings, shutdown_grace=2.0)
     with TestClient(app) as client:
-        deadline = time.monotonic() + 300
-        while not (ready := client.get("/readyz").json()).get("ready"):
-            assert time.monotonic() < deadline, f"the ray backend did not get ready: {ready}"
-            assert not any("failed" in r for r in ready.get("reasons", [])), ready
-            time.sleep(0.5)
+
+        def ready() -> bool:
+            answer = client.get("/readyz").json()
+            assert not any("failed" in r for r in answer.get("reasons", [])), answer
+            return answer.get("ready")
+
+        eventually(ready, 300, 0.5, what=lambda: f"the ray backend to get ready: {client.get('/readyz').json()}")
         yield client, app.state.runtime
 
 

@@ -15,12 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,17 +48,14 @@ def free_port() -> int:
 
 
 def wait_until(check, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """`check()` holds within `timeout` seconds, and `sketch2render up` keeps running meanwhile."""
+
+    def ready() -> object:
         if proc.poll() is not None:
             pytest.fail(f"`sketch2render up` exited ({proc.returncode}) before {what}:\n{log.read_text()[-4000:]}")
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log.read_text()[-4000:]}")
+        return check()
+
+    eventually(ready, timeout, 0.5, what=lambda: f"{what}:\n{log.read_text()[-4000:]}", ignoring=(httpx.HTTPError,))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the benchmarks on the tiny models: left out of `make test-fast`
+
 REPO = Path(__file__).resolve().parents[2]
 
 

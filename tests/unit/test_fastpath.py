@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image
 
 from sketch2render.config import Settings
@@ -12,6 +13,8 @@ from sketch2render.models import resolve_models
 from sketch2render.render.fastpath import FastPath
 from sketch2render.render.renderer import build_renderer
 from sketch2render.schemas import RenderParams
+
+pytestmark = pytest.mark.slow  # renders and compiles the tiny UNet: left out of `make test-fast`
 
 CONTROL = Image.new("RGB", (64, 64))
 for x in range(8, 56):  # a square outline: something for the ControlNet to follow
@@ -26,7 +29,7 @@ def ip_adapter_processors(unet) -> int:
 
 @pytest.fixture
 def renderer(tmp_path, tiny_models_dir):
-    settings = Settings(home=tmp_path, models=str(tiny_models_dir), device="cpu")
+    settings = make_settings(tmp_path, tiny_models_dir)
     renderer = build_renderer(settings, resolve_models(settings))
     renderer.style = renderer.encode_style(Image.new("RGB", (64, 64), (200, 150, 20)))
     return renderer
@@ -94,7 +97,7 @@ def test_warm_up_renders_each_available_preset(renderer):
 
 def test_the_tcd_scheduler_option_runs_the_same_lora_with_tcd(tmp_path, tiny_models_dir, renderer):
     lcm = render(renderer, speed="fast", steps=None)
-    settings = Settings(home=tmp_path, models=str(tiny_models_dir), device="cpu", fast_scheduler="tcd")
+    settings = make_settings(tmp_path, tiny_models_dir, fast_scheduler="tcd")
     tcd = build_renderer(settings, resolve_models(settings))
     tcd.style = renderer.style
     params = RenderParams(prompt="gold ornamental", speed="fast", size=64)

@@ -5,6 +5,7 @@ share no word, per-principal scope, pooling, export/import and weight 0."""
 from __future__ import annotations
 
 import pytest
+from builders import make_settings
 
 from sketch2render.errors import InvalidParameter
 from sketch2render.models import resolve_models
@@ -22,14 +23,13 @@ NO_SHARED_WORD = "spinning heavens above a sleepy hamlet"
 @pytest.fixture(scope="module")
 def make_library(tmp_path_factory, tiny_models_dir, real_sentence_dir):
     """`make_library(**settings)`: the bundled styles (imported once) under other learning settings."""
-    from sketch2render.config import Settings
-
     home = tmp_path_factory.mktemp("home")
     libraries = []
 
     def make(**overrides):
-        values = {"home": home, "models": str(tiny_models_dir), "device": "cpu", "bundled_styles": False}
-        settings = Settings(**{**values, "sentence_model": real_sentence_dir, **overrides})
+        settings = make_settings(
+            home, tiny_models_dir, **{"bundled_styles": False, "sentence_model": real_sentence_dir, **overrides}
+        )
         models = resolve_models(settings)
         for old in libraries:  # one process owns a disk store at a time
             old.close()

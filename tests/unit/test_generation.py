@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import make_settings
 from PIL import Image
 
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled, NotFound, OutOfMemory
 from sketch2render.render import build_service, png_with_recipe, read_recipe, save_render
 from sketch2render.schemas import RenderParams, StyleMeta
+
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 SKETCH = (SKETCHES / "chiriqui_fig76_vase.png").read_bytes()
@@ -26,7 +29,7 @@ SKETCH = (SKETCHES / "chiriqui_fig76_vase.png").read_bytes()
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_models_dir):
     home = tmp_path_factory.mktemp("gen-home")
-    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu"))
+    svc = build_service(make_settings(home, tiny_models_dir))
     rng = np.random.default_rng(0)
     for name, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
         pixels = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
@@ -138,7 +141,7 @@ def test_a_preset_whose_asset_is_missing_says_which(tmp_path, tiny_models_dir):
     shutil.copytree(tiny_models_dir, folder)
     shutil.rmtree(folder / "lcm-lora")
     (folder / "s2r-models.json").unlink()  # a user's folder now (ours would be rebuilt)
-    lacking = build_service(Settings(home=tmp_path / "home", models=str(folder), device="cpu", bundled_styles=False))
+    lacking = build_service(make_settings(tmp_path / "home", folder, bundled_styles=False))
     with pytest.raises(ModelsUnavailable, match="LCM-LoRA"):
         lacking.render(SKETCH, params(speed="fast", steps=None))
     assert lacking.render(SKETCH, params()).images  # quality still renders
@@ -167,7 +170,7 @@ def test_style_strength_zero_equals_no_adapter(service, tiny_models_dir):
     from sketch2render.models import resolve_models
     from sketch2render.render.renderer import build_renderer
 
-    settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu")
+    settings = make_settings(service.settings.home, tiny_models_dir)
     plain = build_renderer(settings, resolve_models(settings))
     plain.pipe.unload_ip_adapter()
     control = service.render(SKETCH, params(style_strength=0.0))
@@ -346,7 +349,7 @@ def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_d
     from sketch2render.models import resolve_models
     from sketch2render.render.renderer import build_renderer
 
-    settings = Settings(home=service.settings.home, models=str(tiny_models_dir), device="cpu", attention_slicing=True)
+    settings = make_settings(service.settings.home, tiny_models_dir, attention_slicing=True)
     sliced = build_renderer(settings, resolve_models(settings))
     assert len(ip_adapter_scales(sliced.pipe)) == 16  # IP-Adapter processors survived
     control = service.render(SKETCH, params()).control_image

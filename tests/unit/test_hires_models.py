@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from builders import make_settings
 
-from sketch2render.config import Settings
 from sketch2render.errors import ModelsUnavailable
 from sketch2render.models import model_info, resolve_models
 from sketch2render.models.assets import FEATURES, optional_assets
@@ -31,8 +31,8 @@ def test_tiny_has_a_tile_controlnet_with_the_controlnet_key_layout(tiny_models_d
         assert not (t.get_tensor(key) == c.get_tensor(key)).all()  # a different network, not a copy
 
 
-def test_tile_is_an_extra_but_not_a_control_type(make_settings) -> None:
-    models = resolve_models(make_settings())
+def test_tile_is_an_extra_but_not_a_control_type(tiny_models_dir: Path, tmp_path: Path) -> None:
+    models = resolve_models(make_settings(tmp_path, tiny_models_dir))
     assert models.has("tile")
     assert "tile" not in models.control_types
     assert models.controlnet_for("tile").endswith("controlnet-tile")
@@ -40,14 +40,14 @@ def test_tile_is_an_extra_but_not_a_control_type(make_settings) -> None:
 
 def test_a_folder_without_the_tile_controlnet_says_how_to_get_it(tiny_models_dir: Path, tmp_path: Path) -> None:
     folder = shutil.copytree(tiny_models_dir, tmp_path / "models", ignore=shutil.ignore_patterns("controlnet-tile"))
-    models = resolve_models(Settings(home=tmp_path, models=str(folder), device="cpu"))
+    models = resolve_models(make_settings(tmp_path, folder))
     with pytest.raises(ModelsUnavailable, match="controlnet-tile") as caught:
         models.extra("tile", "tile ControlNet (for upscale)", "factor")
     assert caught.value.field == "factor"
 
 
-def test_models_info_and_download_know_the_tile_controlnet(make_settings) -> None:
-    settings = make_settings()
+def test_models_info_and_download_know_the_tile_controlnet(tiny_models_dir: Path, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tiny_models_dir)
     tile = {a.name: a for a in optional_assets(settings)}["tile"]
     assert tile.repo == "lllyasviel/control_v11f1e_sd15_tile"
     assert FEATURES["upscale"] == ("tile",)  # `models download --with upscale`

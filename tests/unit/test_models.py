@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image
 
 from sketch2render.config import Settings
@@ -190,6 +191,7 @@ def _render(pipe, *, ip_scale: float = 1.0, control_scale: float = 1.0, style_co
     return result.images[0]
 
 
+@pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 def test_a_fixed_seed_reproduces_the_render_and_each_knob_changes_it(pipe) -> None:
     reference = _render(pipe)
 
@@ -292,8 +294,8 @@ def test_a_model_folder_without_our_marker_is_a_local_profile(tiny_models_dir: P
     assert models.ids()["base"] == f"local:{folder / 'base'}"
 
 
-def test_a_folder_we_built_keeps_its_profile_and_warning(make_settings, tiny_models_dir: Path) -> None:
-    models = resolve_models(make_settings())
+def test_a_folder_we_built_keeps_its_profile_and_warning(tiny_models_dir: Path, tmp_path: Path) -> None:
+    models = resolve_models(make_settings(tmp_path, tiny_models_dir))
 
     assert models.profile == "tiny" and models.smoke_test and "TINY" in models.warning
     assert models.base == str(tiny_models_dir / "base")
@@ -323,19 +325,19 @@ def test_model_dir_serves_the_sd15_profile(tiny_models_dir: Path, tmp_path: Path
     assert models.profile == "local" and models.base == str(folder / "base")
 
 
-def test_model_info_reports_paths_sizes_and_errors(make_settings) -> None:
-    info = model_info(make_settings())
+def test_model_info_reports_paths_sizes_and_errors(tiny_models_dir: Path, tmp_path: Path) -> None:
+    info = model_info(make_settings(tmp_path, tiny_models_dir))
 
     assert info["profile"] == "tiny" and info["smoke_test"] and info["device"] == "cpu"
     assert info["components"]["base"]["exists"] and info["components"]["base"]["bytes"] > 1_000_000
     assert info["components"]["image_encoder"]["exists"]
 
-    bad = model_info(make_settings(models="nope"))
+    bad = model_info(make_settings(tmp_path, "nope"))
     assert bad["profile"] is None and bad["error"]["code"] == "invalid_parameter"
 
 
 def test_model_info_never_builds(tmp_path: Path) -> None:
-    info = model_info(Settings(home=tmp_path, models="tiny", device="cpu"))
+    info = model_info(make_settings(tmp_path, "tiny"))
 
     assert info["profile"] == "tiny" and "not built yet" in info["warning"]
     assert not info["components"]["base"]["exists"]

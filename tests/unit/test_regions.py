@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
@@ -16,6 +17,8 @@ from sketch2render.masks import mask_sha256
 from sketch2render.render import build_service, read_recipe, save_render
 from sketch2render.render.regions import background, ip_adapter_inputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 
 W, H = 96, 64
 
@@ -43,7 +46,7 @@ def half(side: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_models_dir):
-    svc = build_service(Settings(home=tmp_path_factory.mktemp("regions"), models=str(tiny_models_dir), device="cpu"))
+    svc = build_service(make_settings(tmp_path_factory.mktemp("regions"), tiny_models_dir))
     rng = np.random.default_rng(1)
     for title, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
         svc.library.add_image(

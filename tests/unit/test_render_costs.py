@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import make_settings
 from PIL import Image
 
-from sketch2render.config import Settings
 from sketch2render.render import build_service
 from sketch2render.render.pinned import pin
 from sketch2render.render.prompts import PromptEmbeds
 from sketch2render.schemas import RenderParams, StyleMeta
+
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 
 SKETCH = (
     Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
@@ -24,7 +26,7 @@ SKETCH = (
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_models_dir):
     home = tmp_path_factory.mktemp("costs-home")
-    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu"))
+    svc = build_service(make_settings(home, tiny_models_dir))
     pixels = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
     svc.library.add_image(Image.fromarray(pixels), StyleMeta(title="Noise", tags=["noise"]))
     return svc

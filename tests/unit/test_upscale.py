@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image
 
-from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter
 from sketch2render.render import build_service, png_with_recipe
 from sketch2render.render.upscale import TileBlender, UpscaleInputs, tile_boxes, tile_weights
 from sketch2render.schemas import RenderParams, RenderRecipe
+
+pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 
 SEAM_TOLERANCE = 2.0  # grey levels (of 255): the most the mean of 8 columns (rows) may step across a tile border
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_models_dir):
-    return build_service(Settings(home=tmp_path_factory.mktemp("up"), models=str(tiny_models_dir), device="cpu"))
+    return build_service(make_settings(tmp_path_factory.mktemp("up"), tiny_models_dir))
 
 
 def flat_parent(size=(512, 384), grey=128) -> bytes:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
+from ..files import atomic_write
 from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id, migrate
 from .lanes import check_live_room, next_live, supersede
 
@@ -124,9 +125,8 @@ class JobStore:
         job_id = uuid.uuid4().hex
         directory = self.job_dir(job_id)
         directory.mkdir(parents=True)
-        for name, data in {INPUT_NAME: sketch, **inputs.files}.items():  # each written, then renamed
-            (directory / f".{name}.tmp").write_bytes(data)
-            (directory / f".{name}.tmp").replace(directory / name)
+        for name, data in {INPUT_NAME: sketch, **inputs.files}.items():
+            atomic_write(directory / name, data, durable=False)  # the row, not the file, is the commit point
         # 3. The row, in one transaction with the authoritative checks.
         try:
             with self._lock:

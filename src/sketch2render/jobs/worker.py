@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from .. import errors, imaging
+from ..files import atomic_write
 from ..render.outputs import clear_outputs, preview_path
 from ..render.ports import PreviewFn, ProgressFn
 from . import scores
@@ -219,10 +220,7 @@ class JobWorker:
 
         def show(step: int, image: Image.Image) -> None:
             try:
-                path = preview_path(job_dir)
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(imaging.encode_png(image, compress_level=1))
-                tmp.replace(path)
+                atomic_write(preview_path(job_dir), imaging.encode_png(image, compress_level=1), durable=False)
             except OSError:  # a preview is best effort
                 log.debug("preview write failed for %s", job_id, exc_info=True)
                 return

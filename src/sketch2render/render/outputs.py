@@ -11,13 +11,13 @@ its name hold `S.edges.png` instead: `existing_control_path` reads either.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from .. import imaging
+from ..files import atomic_write
 from ..schemas import RenderRecipe
 from .result import RenderResult
 
@@ -130,12 +130,6 @@ def encode_render(result: RenderResult) -> EncodedRender:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STEM) -> SavedRender:
     """Write image(s), the control image and the JSON sidecar into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -145,16 +139,16 @@ def write_render(encoded: EncodedRender, directory: Path, stem: str = OUTPUT_STE
         recipe=recipe_path(directory, stem),
     )
     for path, data in zip(saved.images, encoded.images, strict=True):
-        _write_atomic(path, data)
-    _write_atomic(saved.control, encoded.control)
-    _write_atomic(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
+        atomic_write(path, data)
+    atomic_write(saved.control, encoded.control)
+    atomic_write(saved.recipe, json.dumps(encoded.recipe, indent=2).encode())
     return saved
 
 
 def write_recipe(recipe: dict, directory: Path, stem: str = OUTPUT_STEM) -> Path:
     """Rewrite the JSON sidecar (the API, once the deferred scores are in)."""
     path = recipe_path(directory, stem)
-    _write_atomic(path, json.dumps(recipe, indent=2).encode())
+    atomic_write(path, json.dumps(recipe, indent=2).encode())
     return path
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict
+from ..files import atomic_write
 from ..schemas import is_style_id
 
 if TYPE_CHECKING:
@@ -128,9 +127,7 @@ class DiskBlobs:
     def write(self, style_id: str, name: str, data: bytes) -> None:
         path = self.path(style_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
 
     def delete(self, style_id: str, name: str) -> None:
         self.path(style_id, name).unlink(missing_ok=True)

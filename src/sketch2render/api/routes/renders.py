@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +27,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from ... import imaging
 from ...control import CONTROL_TYPES, control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
+from ...files import atomic_write
 from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.job import JobInputs
@@ -244,13 +244,8 @@ def render_edges(job: OwnedJob, store: StoreDep) -> FileResponse:
 
 def _cache(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically, or not at all (the job may be pruned meanwhile)."""
-    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        atomic_write(path, data, durable=False)
 
 
 @router.get(

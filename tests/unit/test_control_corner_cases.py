@@ -3,7 +3,7 @@ the behavioural tests in test_control.py (docs/mutation.md): every constant of t
 widths at size/200, /170, /256, the blur, the simplify window) changes these outputs, so each map
 of three fixed drawings is pinned by its digest, `measure` by its exact numbers, `choose` at its
 exact thresholds. A deliberate change to a map updates the digests here (print them with
-`python tests/unit/test_control_edges.py`) and says why in the commit."""
+`python tests/unit/test_control_corner_cases.py`) and says why in the commit."""
 
 from __future__ import annotations
 
