@@ -107,7 +107,7 @@ def valid_form(body: dict) -> dict:
 
 @pytest.fixture(scope="module", autouse=True)
 def _fake_service():
-    APP.state.runtime.service = FakeRenderService(SETTINGS)  # instead of loading models
+    APP.state.runtime.use(FakeRenderService(SETTINGS))  # instead of loading models
     yield
     shutdown_lifespans()
     shutil.rmtree(HOME, ignore_errors=True)
@@ -137,7 +137,7 @@ class Workflow(STATEFUL.as_state_machine()):
     def setup(self):
         """Each scenario starts from the same server state: no style left by an earlier scenario
         or test (a link's rule is allowed or not by what earlier answers held), no render running."""
-        library = APP.state.runtime.service.library
+        library = APP.state.runtime.library
         for record in library.list(0, 10_000):
             library.remove(record.id)
         store = APP.state.runtime.store

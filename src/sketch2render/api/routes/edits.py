@@ -160,7 +160,7 @@ def upscale_render(
     inputs = UpscaleInputs(b"", factor=factor, detail_strength=detail_strength, tile=settings.upscale_tile)
     inputs.check()  # 422 naming factor or detail_strength
     sketch, parent_png, _ = _parent_files(job, store, image)
-    models = getattr(runtime.service, "models", None)
+    models = runtime.models
     if models is not None and not models.has("tile"):
         models.extra("tile", "tile ControlNet (for upscale)", "factor")  # 503 saying how to get it
     operation = {"factor": factor, "detail_strength": detail_strength, "tile": inputs.tile, "image": image}

@@ -110,7 +110,7 @@ def submit_render(
     decoded = imaging.decode_upload(data, settings.limits, at_least=None if region_mask else params.size)
     params, files = region_inputs(region_mask, region_prompt, params, sketch_size=decoded.size, settings=settings)
     image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
-    models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
+    models = runtime.models  # which ControlNets this server has (None: a stand-in, or still loading)
     built = control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
         image,
         params.control,
@@ -126,7 +126,7 @@ def submit_render(
     # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The in-process
     #    worker gets the decoded sketch and its control map (by request hash: it may claim the row at once).
     request_hash = _request_hash(params, data)
-    if runtime.backend is None and not params.regions:  # region masks are the full sketch's size
+    if runtime.ray is None and not params.regions:  # region masks are the full sketch's size
         runtime.sketches.put(request_hash, image, built if models is not None else None)
     try:
         job, created = store.submit(
