@@ -36,12 +36,12 @@ RENDER_LINKS = {  # from POST /v1/renders (202, 200) to the routes of that rende
     "CancelRender": "renders-cancel",
 }
 STYLE_LINKS = {"GetStyle": "styles-get", "StyleImage": "styles-image", "DeleteStyle": "styles-delete"}
-FORM_NAMES = {
-    "Body_renders-submit": "RenderForm",
+FORM_NAMES = {  # the forms made of parameters (FastAPI names them Body_<operation id>)
     "Body_styles-add": "StyleForm",
     "Body_renders-edit": "EditForm",
     "Body_renders-upscale": "UpscaleForm",
 }
+FORMS = ("RenderForm", *FORM_NAMES.values())  # RenderForm is a form model (api/forms.py): named already
 
 
 def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str, Any]]:
@@ -69,12 +69,12 @@ def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str,
 def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
     spec = copy.deepcopy(spec)
     schemas = spec.get("components", {}).get("schemas", {})
-    for old, new in FORM_NAMES.items():  # FastAPI names them Body_<operation id>
+    for old, new in FORM_NAMES.items():
         if old in schemas:
             schemas[new] = schemas.pop(old)
             schemas[new]["title"] = new
             _rename_refs(spec, f"#/components/schemas/{old}", f"#/components/schemas/{new}")
-    for name in FORM_NAMES.values():
+    for name in FORMS:
         if name in schemas:
             _form_schema(schemas[name])
     for operation in _operations(spec):  # PNG downloads: also as octet-stream, which generators read as bytes
