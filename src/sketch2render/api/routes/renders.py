@@ -3,8 +3,8 @@ input sketch, cancel, and a server-sent event stream of progress.
 
 A submission is checked completely before it is stored: form fields by name and value (the form
 model `RenderForm`: an unknown one is a 422 naming it), parameters through `RenderParams` (422 naming
-the field), the sketch through `imaging.decode_upload` (its own 4xx) and its control image (a sketch with no lines is a 422), style ids
-against the library. Only then are the input file and the job row written, then 202.
+the field), the sketch through `imaging.decode_upload` (its own 4xx) and its control image (a sketch
+with no lines is a 422), style ids against the library. Only then are the input file and the job row written, then 202.
 
 Every job belongs to the principal that submitted it: the routes on one job get it through
 `deps.OwnedJob` (another principal's job is a 404), the list shows the caller's own jobs (admins:
