@@ -243,7 +243,10 @@ def test_every_link_leads_to_its_operation(harness):
     form = {"prompt": "a house", "steps": "4", "size": "64"}  # 4 steps: the fake shows a preview at step 2
     submitted = client.post("/v1/renders", data=form, files={"sketch": ("s.png", sketch_png())})
     wait_for(client, submitted.json()["id"])
-    mask = client.get(f"/v1/renders/{submitted.json()['id']}/image").content  # any image of the render's size
+    with Image.open(io.BytesIO(client.get(f"/v1/renders/{submitted.json()['id']}/image").content)) as image:
+        buffer = io.BytesIO()
+        Image.new("L", image.size, 255).save(buffer, format="PNG")  # all of it, at the render's size
+    mask = buffer.getvalue()
     bodies = {
         "renders-edit": {"data": {"prompt": "gold"}, "files": {"mask": ("m.png", mask)}},
         "renders-feedback": {"json": {"rating": "up"}},
