@@ -1,6 +1,7 @@
-"""A stand-in for `RenderService` with the same interface: the real `StyleLibrary` (on the
-colour-aware `FakeEmbeddings`), the real sketch decoding and edge detection, and images made
-deterministically from the sketch and the seed in milliseconds.
+"""A stand-in for `RenderService`: the API's `RenderBackend` (library, models, info) and what the
+job worker calls (`render`), with the real `StyleLibrary` (on the colour-aware `FakeEmbeddings`),
+the real sketch decoding and edge detection, and images made deterministically from the sketch and
+the seed in milliseconds. It has no model set (`models` is None), so every control type is allowed.
 
 Knobs for tests: `step_delay` (seconds per step), `gate` (an Event every render waits on at
 its first step until set, still honouring cancel), `fail_with` (an exception to raise midway).
@@ -21,6 +22,7 @@ from PIL import Image
 from sketch2render import imaging
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
+from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
 from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, Timings
 from sketch2render.styles import StyleLibrary
@@ -40,6 +42,7 @@ class FakeRenderService:
     ) -> None:
         self.settings = settings
         self.library = library or StyleLibrary(Path(settings.styles_dir), FakeEmbeddings())
+        self.models: ModelSet | None = None
         self.step_delay = step_delay
         self.gate = gate
         self.fail_with = fail_with

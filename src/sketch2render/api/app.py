@@ -2,7 +2,7 @@
 runtime (job store, recovery, worker, model loading) and stops it gracefully.
 
 `create_app(settings)` loads the real models in the background once the app starts;
-`create_app(settings, components=service)` uses a ready service (tests, embedding). Nothing is
+`create_app(settings, components=service)` uses a ready `RenderBackend` (tests, embedding). Nothing is
 loaded at import time or in `create_app` itself.
 """
 
@@ -18,8 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from .. import __version__ as version
 from ..config import Settings
 from ..principals import Authenticator
-from ..render.service import RenderService
 from . import handlers, openapi
+from .backend import RenderBackend
 from .forms import known_query
 from .limits import RateLimiter
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
@@ -39,7 +39,7 @@ a limited number of renders waiting and a limited request rate (429 with `Retry-
 Errors: `{"error": {"code", "message"}}`."""
 
 
-def create_app(settings: Settings, components: RenderService | None = None, *, shutdown_grace: float = 8.0) -> FastAPI:
+def create_app(settings: Settings, components: RenderBackend | None = None, *, shutdown_grace: float = 8.0) -> FastAPI:
     runtime = ApiRuntime(settings, components, shutdown_grace=shutdown_grace)
     authenticator = Authenticator.from_settings(settings)
 

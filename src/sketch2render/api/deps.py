@@ -26,7 +26,6 @@ from ..errors import Forbidden, InvalidParameter, NotFound
 from ..jobs import Job, JobStore, JobWorker
 from ..jobs.job import is_job_id
 from ..principals import ANONYMOUS, Principal
-from ..render.service import RenderService
 from ..styles import StyleLibrary
 from .runtime import ApiRuntime
 
@@ -44,12 +43,8 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-async def get_service(runtime: RuntimeDep) -> RenderService:
-    return runtime.require_service()
-
-
-async def get_library(service: Annotated[RenderService, Depends(get_service)]) -> StyleLibrary:
-    return service.library
+async def get_library(runtime: RuntimeDep) -> StyleLibrary:
+    return runtime.require_library()
 
 
 async def get_store(runtime: RuntimeDep) -> JobStore:
@@ -83,7 +78,6 @@ async def require_admin(caller: Caller) -> Principal:
 
 AdminOnly = Annotated[Principal, Depends(require_admin)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[RenderService, Depends(get_service)]
 LibraryDep = Annotated[StyleLibrary, Depends(get_library)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
@@ -91,9 +85,10 @@ WorkerDep = Annotated[JobWorker, Depends(get_worker)]
 
 def check_style_ids(runtime: ApiRuntime, style_ids: list[str]) -> None:
     """A 422 naming `style_ids` for an id the library does not have (when the models are loaded)."""
-    if runtime.service is not None:
+    library = runtime.library
+    if library is not None:
         for style_id in style_ids:
-            if style_id not in runtime.service.library:
+            if style_id not in library:
                 raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
 
 

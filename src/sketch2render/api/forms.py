@@ -1,27 +1,29 @@
-"""The render form of `POST /v1/renders`: one field per `RenderParams` field, with the bounds and
-defaults of `RenderParams` copied into OpenAPI, turned into validated `RenderParams` (422 naming
-the field). Fields left out take the defaults of `RenderParams`. A field the form does not have
-is a 422 naming it (and the field meant, when the name is close: `guidance` -> `guidance_scale`),
-never silently ignored."""
+"""The forms of the API as pydantic form models, and the refusal of what a route does not declare.
+
+`RenderForm` (`POST /v1/renders`) is made from `RenderParams`: one optional form field per
+parameter, with its bounds (validated by FastAPI, and shown in OpenAPI) and its default in the
+description; a field left out takes the default of `RenderParams` (or of the speed preset).
+`RenderForm.params()` turns it into validated `RenderParams` (422 naming the field). Its
+`extra="forbid"` refuses a field the form does not have (handlers.py: a 422 naming it, and the
+field meant when the name is close: `guidance` -> `guidance_scale`), never silently ignored.
+"""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Form, Request
-from pydantic import Field, ValidationError
+from fastapi import Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from ..errors import InvalidParameter
-from ..schemas import ControlChoice, RenderParams, Speed, StyleMode
-from .handlers import from_validation_error
+from ..schemas import RenderParams
+from .handlers import from_validation_error, unknown_fields
 
 PARAM_FIELDS = tuple(RenderParams.model_fields)
 # One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
 TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
-# `regions` arrive as repeated region_mask files + region_prompt fields (api/regions.py).
-SKETCH_FIELDS = frozenset({"sketch", "live_session", "region_mask", "region_prompt", *PARAM_FIELDS} - {"regions"})
 STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
 
 
@@ -32,11 +34,7 @@ def known_fields(allowed: frozenset[str]) -> Callable[[Request], Coroutine[Any, 
         form = await request.form()
         unknown = sorted({name for name in form.keys() if name not in allowed})
         if unknown:
-            hints = ", ".join(_hint(name, allowed) for name in unknown)
-            raise InvalidParameter(
-                f"unknown field{'s' * (len(unknown) > 1)} {hints}; the form has: {', '.join(sorted(allowed))}",
-                field=unknown[0],
-            )
+            raise unknown_fields(unknown, allowed)
 
     return check
 
@@ -63,11 +61,6 @@ async def known_query(request: Request) -> None:
         )
 
 
-def _hint(name: str, allowed: frozenset[str]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
-
-
 _CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of")
 
 
@@ -76,73 +69,71 @@ def split_list(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-def _form(name: str, **extra: Any) -> Any:
-    """A Form() for one RenderParams field, with its bounds and default copied into OpenAPI."""
+def _param(name: str, *, description: str | None = None, **extra: Any) -> tuple[Any, FieldInfo]:
+    """The form field of one RenderParams field, with its bounds: a required one stays required, the
+    others are optional (left out: the default of `RenderParams`), their default described."""
     info = RenderParams.model_fields[name]
     bounds = {c: getattr(m, c) for m in info.metadata for c in _CONSTRAINTS if getattr(m, c, None) is not None}
+    if info.is_required():
+        return info.annotation, Field(description=description, **bounds, **extra)
     default = info.get_default(call_default_factory=True)
     text = f"default: {default!r}" if default not in (None, []) else "default: automatic"
-    return Form(description=extra.pop("description", text), **bounds, **extra)
+    return info.annotation | None, Field(default=None, description=description or text, **bounds, **extra)
 
 
-async def render_params(
-    prompt: Annotated[str, _form("prompt", description="what to render")],
-    negative_prompt: Annotated[str | None, _form("negative_prompt")] = None,
-    steps: Annotated[int | None, _form("steps")] = None,
-    guidance_scale: Annotated[float | None, _form("guidance_scale")] = None,
-    control_strength: Annotated[float | None, _form("control_strength")] = None,
-    control_start: Annotated[float | None, _form("control_start")] = None,
-    control_end: Annotated[float | None, _form("control_end")] = None,
-    style_strength: Annotated[float | None, _form("style_strength")] = None,
-    style_mode: Annotated[StyleMode | None, _form("style_mode")] = None,
-    style_ids: Annotated[
-        list[str] | None, Form(description="use these styles (skip retrieval); comma-separated or repeated")
-    ] = None,
-    top_k: Annotated[int | None, _form("top_k")] = None,
-    blend: Annotated[bool | None, _form("blend")] = None,
-    blend_temperature: Annotated[float | None, _form("blend_temperature")] = None,
-    min_style_score: Annotated[float | None, _form("min_style_score")] = None,
-    seed: Annotated[int | None, _form("seed")] = None,
-    num_images: Annotated[int | None, _form("num_images")] = None,
-    size: Annotated[int | None, _form("size", multiple_of=8)] = None,
-    control: Annotated[
-        ControlChoice | None, _form("control", description="canny (default) | lineart | scribble | softedge | auto")
-    ] = None,
-    simplify: Annotated[float | None, _form("simplify")] = None,
-    canny_low: Annotated[int | None, _form("canny_low")] = None,
-    canny_high: Annotated[int | None, _form("canny_high")] = None,
-    auto_balance: Annotated[bool | None, _form("auto_balance")] = None,
-    speed: Annotated[Speed | None, _form("speed", description="quality (default) | fast | live")] = None,
-) -> RenderParams:
-    """The form fields as `RenderParams`; an invalid value is a 422 naming its field. (`async`: it
-    only validates, and FastAPI would run a plain `def` in a worker thread.)"""
-    fields = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "control_strength": control_strength,
-        "control_start": control_start,
-        "control_end": control_end,
-        "style_strength": style_strength,
-        "style_mode": style_mode,
-        "top_k": top_k,
-        "blend": blend,
-        "blend_temperature": blend_temperature,
-        "min_style_score": min_style_score,
-        "seed": seed,
-        "num_images": num_images,
-        "size": size,
-        "control": control,
-        "simplify": simplify,
-        "canny_low": canny_low,
-        "canny_high": canny_high,
-        "auto_balance": auto_balance,
-        "speed": speed,
-    }
-    given = {name: value for name, value in fields.items() if value is not None}
-    given["style_ids"] = split_list(style_ids)
-    try:
-        return RenderParams.model_validate(given)
-    except ValidationError as exc:
-        raise from_validation_error(exc, PARAM_FIELDS) from None
+class _RenderFormBase(BaseModel):
+    """The sketch, and how the form becomes `RenderParams`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sketch: UploadFile = Field(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP (not empty)")
+
+    def params(self) -> RenderParams:
+        """The parameters given (blank ones are left out), as `RenderParams`: 422 naming the field."""
+        given = {name: getattr(self, name) for name in FORM_PARAMS if getattr(self, name) is not None}
+        given["style_ids"] = split_list(given.get("style_ids"))
+        try:
+            return RenderParams.model_validate(given)
+        except ValidationError as exc:
+            raise from_validation_error(exc, PARAM_FIELDS) from None
+
+
+# `regions` arrive as repeated region_mask files + region_prompt fields (api/regions.py).
+FORM_PARAMS = tuple(name for name in PARAM_FIELDS if name != "regions")
+_OVERRIDES: dict[str, tuple[Any, FieldInfo]] = {
+    "prompt": _param("prompt", description="what to render"),
+    "style_ids": (  # its count is checked once the values are split (`params()`)
+        list[str] | None,
+        Field(default=None, description="use these styles (skip retrieval); comma-separated or repeated"),
+    ),
+    "size": _param("size", multiple_of=8),
+    "control": _param("control", description="canny (default) | lineart | scribble | softedge | auto"),
+    "speed": _param("speed", description="quality (default) | fast | live"),
+}
+RenderForm = create_model(
+    "RenderForm",
+    __base__=_RenderFormBase,
+    __doc__="The multipart form of `POST /v1/renders`: the sketch, the render parameters, the live lane, regions.",
+    **{name: _OVERRIDES.get(name) or _param(name) for name in FORM_PARAMS},
+    live_session=(
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="with speed=live: the live lane (never behind quality jobs); a newer render of the same "
+            "session replaces its older queued ones",
+        ),
+    ),
+    region_mask=(
+        list[UploadFile] | None,
+        Field(
+            default=None, description="a region: a mask the sketch's size (white, or paint on transparency); repeatable"
+        ),
+    ),
+    region_prompt=(
+        list[str] | None,
+        Field(default=None, description="the prompt of each region_mask, in order: it retrieves the region's style"),
+    ),
+)

@@ -1,15 +1,18 @@
 """Every error leaves the API as `{"error": {"code", "message"[, "field"]}}` with a fitting
 status: domain errors (`S2RError`) with their own status, request validation as 422 naming the
-field, HTTP errors (404, 405, ...) in the same shape. Unexpected exceptions are handled by
+field (a field a form model does not have: 422 naming it and the field meant, when the name is
+close), HTTP errors (404, 405, ...) in the same shape. Unexpected exceptions are handled by
 `middleware.ResponseGuard` (a logged 500 without a traceback)."""
 
 from __future__ import annotations
 
+import difflib
 from http import HTTPStatus
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -86,8 +89,40 @@ async def _s2r_error(request: Request, exc: S2RError) -> JSONResponse:
     return error_json(exc.http_status, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
 
 
+def unknown_fields(unknown: list[str], allowed: frozenset[str]) -> InvalidParameter:
+    """The 422 for form fields outside `allowed`, naming the first, with the field meant when close."""
+    hints = ", ".join(_hint(name, allowed) for name in unknown)
+    return InvalidParameter(
+        f"unknown field{'s' * (len(unknown) > 1)} {hints}; the form has: {', '.join(sorted(allowed))}",
+        field=unknown[0],
+    )
+
+
+def _hint(name: str, allowed: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+
+
+def _form_fields(request: Request) -> frozenset[str] | None:
+    """The fields of the route's form model (`Annotated[SomeForm, Form()]`); None for other bodies."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return None
+    info = route.body_field.field_info
+    model = info.annotation
+    if not (isinstance(info, params.Form) and isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    err = invalid_parameter(list(exc.errors()) or [{"msg": "invalid request"}])
+    errors = list(exc.errors())
+    unknown = sorted({str(e["loc"][-1]) for e in errors if e.get("type") == "extra_forbidden" and e.get("loc")})
+    allowed = _form_fields(request) if unknown else None
+    if unknown and allowed is not None:  # before any other problem, as a form is read by name first
+        err = unknown_fields(unknown, allowed)
+    else:
+        err = invalid_parameter(errors or [{"msg": "invalid request"}])
     return error_json(422, err.code, err.message, err.field)
 
 

@@ -10,8 +10,11 @@ FastAPI's document is adjusted in five ways:
    (`additionalProperties: false`: the server refuses others with a 422 naming them);
 3. a PNG download is declared as `image/png` (what the server sends) and also as
    `application/octet-stream` (the binary type generators turn into a byte download);
-4. links lead from a submitted render to its routes and from an added style to its routes
-   (`$response.body#/id`), so a client, or schemathesis's stateful phase, can follow them;
+4. links lead from a submitted render to its routes (status, files, events, cancel, preview, edit,
+   upscale, rating) and from an added style to its routes (`$response.body#/id`) and to a render
+   with it (its id as the form's `style_ids`), so a client, or schemathesis's stateful phase, can
+   follow them (the stateful phase reaches `POST /v1/renders` through that last link only: it does
+   not start from an operation whose `style_ids` name a resource nothing produces);
 5. without any key on the server, the bearer scheme is left out (the docs say what is true).
 
 The document itself is public (so `/docs` works in a browser); every operation in it needs a key
@@ -34,14 +37,21 @@ RENDER_LINKS = {  # from POST /v1/renders (202, 200) to the routes of that rende
     "RenderSketch": "renders-sketch",
     "RenderEvents": "renders-events",
     "CancelRender": "renders-cancel",
+    "RenderPreview": "renders-preview",
+    "EditRender": "renders-edit",
+    "UpscaleRender": "renders-upscale",
+    "RateRender": "renders-feedback",
 }
 STYLE_LINKS = {"GetStyle": "styles-get", "StyleImage": "styles-image", "DeleteStyle": "styles-delete"}
-FORM_NAMES = {
-    "Body_renders-submit": "RenderForm",
+STYLE_TO_RENDER = {  # from POST /v1/styles to a render with that style
+    "RenderWithStyle": {"operationId": "renders-submit", "requestBody": {"style_ids": "$response.body#/id"}}
+}
+FORM_NAMES = {  # the forms made of parameters (FastAPI names them Body_<operation id>)
     "Body_styles-add": "StyleForm",
     "Body_renders-edit": "EditForm",
     "Body_renders-upscale": "UpscaleForm",
 }
+FORMS = ("RenderForm", *FORM_NAMES.values())  # RenderForm is a form model (api/forms.py): named already
 
 
 def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str, Any]]:
@@ -69,12 +79,12 @@ def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str,
 def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
     spec = copy.deepcopy(spec)
     schemas = spec.get("components", {}).get("schemas", {})
-    for old, new in FORM_NAMES.items():  # FastAPI names them Body_<operation id>
+    for old, new in FORM_NAMES.items():
         if old in schemas:
             schemas[new] = schemas.pop(old)
             schemas[new]["title"] = new
             _rename_refs(spec, f"#/components/schemas/{old}", f"#/components/schemas/{new}")
-    for name in FORM_NAMES.values():
+    for name in FORMS:
         if name in schemas:
             _form_schema(schemas[name])
     for operation in _operations(spec):  # PNG downloads: also as octet-stream, which generators read as bytes
@@ -83,7 +93,7 @@ def adjust(spec: dict[str, Any], *, with_keys: bool) -> dict[str, Any]:
             if "image/png" in content and "application/octet-stream" not in content:
                 content["application/octet-stream"] = copy.deepcopy(content["image/png"])
     _link(spec, "renders-submit", ("202", "200"), "job_id", RENDER_LINKS)
-    _link(spec, "styles-add", ("201", "200"), "style_id", STYLE_LINKS)
+    _link(spec, "styles-add", ("201", "200"), "style_id", STYLE_LINKS, STYLE_TO_RENDER)
     if not with_keys:
         spec.get("components", {}).pop("securitySchemes", None)
         for operation in _operations(spec):
@@ -130,7 +140,15 @@ def _operations(spec: dict[str, Any]):
         yield from (op for op in operations.values() if isinstance(op, dict))
 
 
-def _link(spec: dict[str, Any], source: str, statuses: tuple[str, ...], parameter: str, targets: dict) -> None:
+def _link(
+    spec: dict[str, Any],
+    source: str,
+    statuses: tuple[str, ...],
+    parameter: str,
+    targets: dict,
+    more: dict | None = None,
+) -> None:
+    """Links from `source`'s answers: the id as `parameter` of each target operation, and `more` as they are."""
     operation = next((op for op in _operations(spec) if op.get("operationId") == source), None)
     if operation is None:
         return
@@ -138,6 +156,7 @@ def _link(spec: dict[str, Any], source: str, statuses: tuple[str, ...], paramete
         name: {"operationId": target, "parameters": {parameter: "$response.body#/id"}}
         for name, target in targets.items()
     }
+    links.update(copy.deepcopy(more or {}))
     for status in statuses:
         if status in operation.get("responses", {}):
             operation["responses"][status]["links"] = links

@@ -1,5 +1,6 @@
-"""What a running app holds: settings, the render service (loaded in the background), the job
-store, the worker and the metrics. Started and stopped by the app's lifespan.
+"""What a running app holds: settings, the render backend (loaded in the background) with its
+style library and model set, the job store, the worker and the metrics. Started and stopped by
+the app's lifespan.
 
 Models load in a thread so the process answers `/livez` at once and `/readyz` says when it can
 render; jobs submitted meanwhile wait in the queue. Nothing here runs at import time.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..config import Settings
@@ -18,8 +19,14 @@ from ..jobs.events import JobEvents
 from ..jobs.handoff import DecodedSketches
 from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
+from ..styles import StyleLibrary
 from ..styles.defaults import import_bundled_once
+from .backend import RenderBackend
 from .metrics import ApiMetrics
+
+if TYPE_CHECKING:
+    from ..models import ModelSet
+    from ..scale.ray_backend import RayBackend
 
 log = logging.getLogger("sketch2render.api")
 
@@ -27,16 +34,24 @@ SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise,
 
 
 class ApiRuntime:
-    def __init__(self, settings: Settings, components: RenderService | None = None, *, shutdown_grace: float = 8.0):
+    """`service` is None until the backend is loaded; `library` and `models` are its style library
+    and model set, set just before it (`models` stays None for a stand-in without a model set)."""
+
+    def __init__(self, settings: Settings, components: RenderBackend | None = None, *, shutdown_grace: float = 8.0):
         self.settings = settings
         self.shutdown_grace = shutdown_grace
         self.metrics = ApiMetrics()
         self.events = JobEvents()  # status, progress and previews pushed to event streams
-        self.service: RenderService | None = components
+        self.service: RenderBackend | None = None
+        self.library: StyleLibrary | None = None
+        self.models: ModelSet | None = None
+        if components is not None:
+            self.use(components)
         self.load_error: str | None = None
         self.store: JobStore | None = None
         self.worker: JobWorker | None = None
-        self.backend: Any = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
+        self.ray: RayBackend | None = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
+        self._built: RenderService | None = None  # the service this runtime built (closed at stop)
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
         self.sketches = DecodedSketches()  # sketches the POST decoded, for the in-process worker
         self._loader: threading.Thread | None = None
@@ -61,8 +76,8 @@ class ApiRuntime:
         if s.backend == "ray":
             from ..scale.ray_backend import RayBackend
 
-            self.backend = RayBackend(s, self.store)
-            self.worker = self.backend.make_worker(on_finished=self._finished, events=self.events)
+            self.ray = RayBackend(s, self.store)
+            self.worker = self.ray.make_worker(on_finished=self._finished, events=self.events)
         else:
             self.worker = JobWorker(
                 self.store,
@@ -72,7 +87,7 @@ class ApiRuntime:
             )
         # --- end scale-out ---
         self.worker.start()
-        if self.service is None or self.backend is not None:
+        if self.service is None or self.ray is not None:
             self._loader = threading.Thread(target=self._load, name="s2r-model-loader", daemon=True)
             self._loader.start()
         else:
@@ -81,23 +96,29 @@ class ApiRuntime:
     def _finished(self, job: Job) -> None:
         """After each job: metrics, and what a render with picked styles teaches retrieval."""
         self.metrics.observe_job(job)
-        record_implicit(self.service.library if self.service is not None else None, job)
+        record_implicit(self.library, job)
+
+    def use(self, service: RenderBackend) -> None:
+        """Serve with `service`: its library and models first, then the service itself (which
+        says the backend is ready)."""
+        self.library = service.library
+        self.models = service.models
+        self.service = service
 
     def _load(self) -> None:
         try:
-            if self.backend is not None:  # scale-out: deploy the workers; this process keeps the styles
-                service = self.backend.start(self.service)
+            service: RenderBackend
+            if self.ray is not None:  # scale-out: deploy the workers; this process keeps the styles
+                service = self.ray.start(self.service)
             else:
-                service = build_service(self.settings)
-                self._built = service  # closed at stop (a service handed in belongs to its caller)
+                service = self._built = build_service(self.settings)  # closed at stop (not one handed in)
             if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
                 added = import_bundled_once(service.library, self.settings.styles_dir)
                 if added:
                     log.info("new style library: imported %d bundled public-domain styles", added)
-            learning = getattr(getattr(service, "library", None), "learning", None)
-            if learning is not None:  # the sentence model loads here, not in the first search
-                learning.warm_up()
-            self.service = service
+            if service.library.learning is not None:  # the sentence model loads here, not in the first search
+                service.library.learning.warm_up()
+            self.use(service)
         except errors.S2RError as exc:
             self.load_error = exc.message
             log.error("could not load the models: %s", exc.message)
@@ -125,16 +146,15 @@ class ApiRuntime:
         self.begin_shutdown()
         if self.worker:
             self.worker.stop(self.shutdown_grace)
-        if self.backend:  # scale-out: delete the Serve app, stop what it started
-            self.backend.stop()
+        if self.ray:  # scale-out: delete the Serve app, stop what it started
+            self.ray.stop()
         if self.store:
             self.store.close()
-        library = getattr(getattr(self, "_built", None), "library", None)
-        if library is not None:
-            library.close()
+        if self._built is not None:
+            self._built.library.close()
 
     # --- state ----------------------------------------------------------------------------
-    def info(self, service: RenderService | None = None) -> dict[str, Any]:
+    def info(self, service: RenderBackend | None = None) -> dict[str, Any]:
         """The service's model info, with a loud warning whenever the weights are not real."""
         service = service or self.service
         if service is None:
@@ -144,12 +164,18 @@ class ApiRuntime:
             info["warning"] = SMOKE_TEST_WARNING
         return info
 
-    def require_service(self) -> RenderService:
+    def require_service(self) -> RenderBackend:
         if self.service is None:
             if self.load_error:
                 raise errors.ModelsUnavailable(f"the models failed to load: {self.load_error}")
             raise errors.ModelsUnavailable("the models are still loading; retry in a moment")
         return self.service
+
+    def require_library(self) -> StyleLibrary:
+        if self.library is None:
+            self.require_service()  # the 503 saying why (loading, or failed to load)
+            raise errors.ModelsUnavailable("the style library is not loaded yet")
+        return self.library
 
     def require_store(self) -> JobStore:
         if self.store is None or self.store.closed:

@@ -163,7 +163,8 @@ class RayExecutor:
 
 class StylesService:
     """What this process loads in ray mode: the model profile, the retrieval embeddings and the
-    shared style library. The render routes never call `render` here: jobs go to the replicas."""
+    shared style library; the API's render backend (api/backend.py's `RenderBackend`: library,
+    models, info). It renders nothing: jobs go to the replicas."""
 
     def __init__(self, settings: Settings, models: ModelSet, embeddings: CLIPEmbeddings, library: StyleLibrary) -> None:
         self.settings = settings
@@ -186,9 +187,6 @@ class StylesService:
             "device": self.device,
             "models": self.models.ids(),
         }
-
-    def render(self, *args: Any, **kwargs: Any) -> Any:
-        raise errors.ModelsUnavailable("with S2R_BACKEND=ray renders run on the Ray Serve workers")
 
 
 class RayBackend:

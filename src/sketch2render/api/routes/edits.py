@@ -29,7 +29,7 @@ from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
 from ...masks import decode_mask
 from ...render.inpaint import FEATHER_PX, MAX_FEATHER_PX, edit_params
 from ...render.outputs import existing_control_path, image_paths
-from ...render.upscale import DETAIL_STRENGTH, UpscaleInputs
+from ...render.upscale import DETAIL_STRENGTH, FACTORS, UpscaleInputs
 from ...schemas import RenderParams, StyleMode
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import known_fields, split_list
@@ -151,16 +151,16 @@ def upscale_render(
     store: StoreDep,
     worker: WorkerDep,
     caller: Caller,
-    factor: Annotated[int, Form(description="2 or 4")] = 2,
+    factor: Annotated[int, Form(description="2 or 4", json_schema_extra={"enum": list(FACTORS)})] = 2,
     detail_strength: Annotated[
-        float, Form(description="0-1: how much each tile is repainted (img2img strength)")
+        float, Form(ge=0.0, le=1.0, description="0-1: how much each tile is repainted (img2img strength)")
     ] = DETAIL_STRENGTH,
     image: Annotated[int, Form(ge=0, le=16, description="which image of the render, from 0")] = 0,
 ) -> JSONResponse:
     inputs = UpscaleInputs(b"", factor=factor, detail_strength=detail_strength, tile=settings.upscale_tile)
     inputs.check()  # 422 naming factor or detail_strength
     sketch, parent_png, _ = _parent_files(job, store, image)
-    models = getattr(runtime.service, "models", None)
+    models = runtime.models
     if models is not None and not models.has("tile"):
         models.extra("tile", "tile ControlNet (for upscale)", "factor")  # 503 saying how to get it
     operation = {"factor": factor, "detail_strength": detail_strength, "tile": inputs.tile, "image": image}

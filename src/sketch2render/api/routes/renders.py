@@ -1,10 +1,10 @@
 """Render jobs over HTTP: submit (multipart sketch + parameters, 202), list, status, images, the
 input sketch, cancel, and a server-sent event stream of progress.
 
-A submission is checked completely before it is stored: form fields by name (an unknown one is a
-422 naming it), parameters through `RenderParams` (422 naming the field), the sketch through
-`imaging.decode_upload` (its own 4xx) and its control image (a sketch with no lines is a 422), style ids
-against the library. Only then are the input file and the job row written, then 202.
+A submission is checked completely before it is stored: form fields by name and value (the form
+model `RenderForm`: an unknown one is a 422 naming it), parameters through `RenderParams` (422 naming
+the field), the sketch through `imaging.decode_upload` (its own 4xx) and its control image (a sketch
+with no lines is a 422), style ids against the library. Only then are the input file and the job row written, then 202.
 
 Every job belongs to the principal that submitted it: the routes on one job get it through
 `deps.OwnedJob` (another principal's job is a 404), the list shows the caller's own jobs (admins:
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Form, Header, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -35,7 +35,7 @@ from ...jobs.store import INPUT_NAME, Job, JobStatus
 from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
-from ..forms import SKETCH_FIELDS, known_fields, render_params
+from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
 from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
@@ -67,7 +67,6 @@ def _idempotency_key(value: str | None, principal: str) -> str | None:
     responses={200: {"model": JobAccepted, "description": "Replay: this Idempotency-Key already made this job"}},
     summary="Submit a render: the job is stored before the answer (202); poll or stream it",
     operation_id="renders-submit",
-    dependencies=[Depends(known_fields(SKETCH_FIELDS))],
 )
 def submit_render(
     runtime: RuntimeDep,
@@ -75,31 +74,15 @@ def submit_render(
     store: StoreDep,
     worker: WorkerDep,
     caller: Caller,
-    sketch: Annotated[UploadFile, File(description="the line drawing: PNG, JPEG, WEBP, GIF or BMP (not empty)")],
-    params: Annotated[RenderParams, Depends(render_params)],
-    live_session: Annotated[
-        str | None,
-        Form(
-            min_length=1,
-            max_length=64,
-            pattern=r"^[A-Za-z0-9_.:-]+$",
-            description="with speed=live: the live lane (never behind quality jobs); a newer render of the same "
-            "session replaces its older queued ones",
-        ),
-    ] = None,  # fmt: skip
+    form: Annotated[RenderForm, Form(media_type="multipart/form-data")],
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
-    region_mask: Annotated[
-        list[UploadFile] | None,
-        File(description="a region: a mask the sketch's size (white, or paint on transparency); repeatable"),
-    ] = None,
-    region_prompt: Annotated[
-        list[str] | None, Form(description="the prompt of each region_mask, in order: it retrieves the region's style")
-    ] = None,
 ) -> JSONResponse:
     # (Long on purpose: every check a submission passes before it is stored, in order, in one place.)
-    # 1. Fields were checked by name, parameters by `render_params` (422 naming the field); the key.
+    # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
+    params = form.params()
+    sketch, live_session, region_mask = form.sketch, form.live_session, form.region_mask
     key = _idempotency_key(idempotency_key, caller.name)
     if live_session is not None and params.speed != "live":
         raise InvalidParameter("live_session: only with speed=live", field="live_session")
@@ -108,9 +91,9 @@ def submit_render(
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
     decoded = imaging.decode_upload(data, settings.limits, at_least=None if region_mask else params.size)
-    params, files = region_inputs(region_mask, region_prompt, params, sketch_size=decoded.size, settings=settings)
+    params, files = region_inputs(region_mask, form.region_prompt, params, sketch_size=decoded.size, settings=settings)
     image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
-    models = getattr(runtime.service, "models", None)  # ModelSet: which ControlNets this server has
+    models = runtime.models  # which ControlNets this server has (None: a stand-in, or still loading)
     built = control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
         image,
         params.control,
@@ -126,7 +109,7 @@ def submit_render(
     # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The in-process
     #    worker gets the decoded sketch and its control map (by request hash: it may claim the row at once).
     request_hash = _request_hash(params, data)
-    if runtime.backend is None and not params.regions:  # region masks are the full sketch's size
+    if runtime.ray is None and not params.regions:  # region masks are the full sketch's size
         runtime.sketches.put(request_hash, image, built if models is not None else None)
     try:
         job, created = store.submit(
