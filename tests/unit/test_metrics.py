@@ -185,6 +185,16 @@ def test_recipe_with_metrics_round_trips_through_json():
     assert again.scores == recipe.scores
 
 
+def test_a_recipe_stored_before_the_name_scores_loads_and_keeps_its_shape():
+    """Recipes once called the scores `metrics` (and their time `timings.metrics`); older ones kept the
+    structure F1 flat. They load as `scores`, and are written back with what they had."""
+    old = {"params": {"prompt": "a red vase"}, "seed": 1, "width": 8, "height": 8, "timings": {"metrics": 0.5}}
+    recipe = RenderRecipe.model_validate({**old, "metrics": [{"structure_f1": 0.5}, {"style_similarity": None}]})
+    assert recipe.timings.scores == 0.5 and recipe.scores[0].model_extra == {"structure_f1": 0.5}
+    assert recipe.model_dump(mode="json")["scores"] == [{"structure_f1": 0.5}, {"style_similarity": None}]
+    assert "metrics" not in recipe.model_dump(mode="json") and recipe.speed.model_dump() == {}
+
+
 # ------------------------------------------------------------------------------ auto-balance
 TABLE = {  # (control, style) -> (f1, style similarity)
     (0.6, 0.4): (0.35, 0.60),
