@@ -359,7 +359,7 @@ def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_d
 def test_auto_balance_keeps_the_png_byte_identical(service):
     def png():
         result = service.render(SKETCH, params(auto_balance=True))
-        assert result.recipe.balance and result.recipe.balance["chosen"]
+        assert result.recipe.balance and result.recipe.balance.chosen
         return png_with_recipe(result.images[0], result.recipe)
 
     assert png() == png()
