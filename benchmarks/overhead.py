@@ -59,6 +59,11 @@ STYLES = ("hokusai_great_wave.jpg", "vangogh_starry_night.jpg", "monet_water_lil
 # --------------------------------------------------------------------------- inputs
 
 
+def _scores(result: dict | None) -> list:
+    """A result's quality scores (`metrics` in servers from before the name `scores`: an A/B's old side)."""
+    return (result or {}).get("scores") or (result or {}).get("metrics") or []
+
+
 def make_sketch(side: int, seed: int = 0):
     """A deterministic line drawing: dark strokes (lines, circles, boxes) on white paper."""
     import cv2
@@ -377,7 +382,7 @@ def _measure_server(module: str, runs: list[tuple[int, int]], waiting, models: s
                 styles_used = sum(
                     1 for r in results if any(h.get("weight") for h in (r["job"]["result"] or {}).get("styles", []))
                 )
-                scored = sum(1 for r in results if len((r["job"]["result"] or {}).get("metrics") or []) >= 1)
+                scored = sum(1 for r in results if _scores(r["job"]["result"]))
                 out[f"clients_{clients}"] = {
                     "clients": clients,
                     "requests": len(results),

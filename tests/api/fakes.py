@@ -24,7 +24,7 @@ from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
-from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, Timings
+from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleHit, Timings
 from sketch2render.styles import StyleLibrary
 
 FAKE_WARNING = "fake models for tests"
@@ -108,9 +108,9 @@ class FakeRenderService:
             models={"profile": "fake"},
             smoke_test=True,
             timings=Timings(decode=0.001, edges=0.002, denoise=elapsed, total=elapsed),
-            metrics=[] if defer_scores else [{"structure_f1": 0.5} for _ in images],
+            scores=[] if defer_scores else [ImageScores(structure_f1=0.5) for _ in images],
         )
-        scores = (lambda: [{"structure_f1": 0.5} for _ in images]) if defer_scores else None  # noqa: E731
+        scores = (lambda: [ImageScores(structure_f1=0.5) for _ in images]) if defer_scores else None  # noqa: E731
         return RenderResult(images, edges.control_image(), resized, recipe, pending_scores=scores)
 
     @staticmethod

@@ -149,7 +149,7 @@ def test_full_render_over_http_with_tiny_models(servers):
     assert lines[-2:] == ["event: status", "event: scores"]  # succeeded with its images, then the scores
     job = server.wait(job_id, lambda j: j["status"] in TERMINAL)
     assert job["status"] == "succeeded", job
-    assert not job["scores_pending"] and len(job["result"]["metrics"]) == 1  # the real CLIP scores are in
+    assert not job["scores_pending"] and len(job["result"]["scores"]) == 1  # the real CLIP scores are in
     assert job["progress"]["step"] == job["progress"]["total"] > 0
     recipe = job["result"]
     assert recipe["smoke_test"] is True and recipe["seed"] == 1 and recipe["timings"]["total"] > 0

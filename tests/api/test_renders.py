@@ -320,7 +320,7 @@ def test_event_stream_reports_progress_and_ends_with_a_terminal_status(harness):
         events = _events(response.read().decode())
     names = [name for name, _ in events]
     assert names[-2] == "status" and events[-2][1]["status"] == "succeeded"  # the images are ready
-    assert events[-1] == ("scores", {"id": job_id, "metrics": [{"structure_f1": 0.5}]})  # then the scores
+    assert events[-1] == ("scores", {"id": job_id, "scores": [{"structure_f1": 0.5}]})  # then the scores
     steps = [data["step"] for name, data in events if name == "progress"]
     assert steps == sorted(steps) and steps and max(steps) <= 6
     assert "running" in [data["status"] for name, data in events if name == "status"]
@@ -433,15 +433,15 @@ def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
     # the job row ends a moment before the worker pushes its events
     eventually(lambda: any(v["event"] == "scores" for v in seen), 30, 0.01, what=lambda: f"a scores event: {seen}")
     succeeded = next(v for v in seen if v["event"] == "status" and v["status"] == "succeeded")
-    assert succeeded["scores_pending"] and succeeded["result"]["metrics"] == []
+    assert succeeded["scores_pending"] and succeeded["result"]["scores"] == []
     assert client.get(succeeded["urls"]["images"][0]).status_code == 200  # the image is already there
     scored = next(v for v in seen if v["event"] == "scores")
-    assert not scored["scores_pending"] and scored["result"]["metrics"] == [{"structure_f1": 0.5}]
+    assert not scored["scores_pending"] and scored["result"]["scores"] == [{"structure_f1": 0.5}]
     job = client.get(f"/v1/renders/{job['id']}").json()
-    assert job["result"]["metrics"] == [{"structure_f1": 0.5}] and not job["scores_pending"]
-    assert read_recipe(client.get(job["urls"]["images"][0]).content).metrics == []  # the PNG never changes
+    assert job["result"]["scores"] == [{"structure_f1": 0.5}] and not job["scores_pending"]
+    assert read_recipe(client.get(job["urls"]["images"][0]).content).scores == []  # the PNG never changes
     sidecar = json.loads((harness.home / "renders" / job["id"] / "render.json").read_text())
-    assert sidecar["metrics"] == [{"structure_f1": 0.5}]
+    assert sidecar["scores"] == [{"structure_f1": 0.5}]
 
 
 def test_the_next_render_does_not_wait_for_the_last_ones_scores(harness):
@@ -466,5 +466,5 @@ def test_the_next_render_does_not_wait_for_the_last_ones_scores(harness):
     assert client.get(f"/v1/renders/{first['id']}").json()["scores_pending"]  # still held while the second ran
     release.set()
     scored = wait_for(client, first["id"], until=lambda job: not job["scores_pending"])
-    assert scored["result"]["metrics"] == [{"structure_f1": 0.5}]
-    assert wait_for(client, second["id"], until=lambda job: not job["scores_pending"])["result"]["metrics"]
+    assert scored["result"]["scores"] == [{"structure_f1": 0.5}]
+    assert wait_for(client, second["id"], until=lambda job: not job["scores_pending"])["result"]["scores"]

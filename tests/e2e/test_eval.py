@@ -18,7 +18,7 @@ from sketch2render.render.evaluate import grid_control_types, list_sketches, par
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 METRIC_COLUMNS = (
     "structure_precision", "structure_recall", "structure_f1", "structure_chamfer_px", "structure_chamfer_norm",
-    "style_similarity", "prompt_alignment", "time_denoise", "time_metrics", "time_total",
+    "style_similarity", "prompt_alignment", "time_denoise", "time_scores", "time_total",
 )  # fmt: skip
 
 

@@ -156,7 +156,7 @@ class FakeApi:
             for s in self.styles
             if s.id in chosen
         ]
-        metrics = {
+        image_scores = {
             "structure": {"f1": 0.61},
             "style_similarity": 0.72,
             "prompt_alignment": 0.28,
@@ -170,7 +170,7 @@ class FakeApi:
             styles=hits,
             models={"profile": "sd15"},
             timings=Timings(total=1.5),
-            metrics=[metrics] * int(params.get("num_images", 1)),
+            scores=[image_scores] * int(params.get("num_images", 1)),
         )
 
     def get_render(self, job_id: str) -> RenderJob:

@@ -71,7 +71,7 @@ def test_end_to_end_from_a_real_sketch_keeps_its_shape(service):
     assert [h.style.title for h in used] == ["Starry swirls"]  # words matched: tags "night sky", "swirling"
     assert result.recipe.fallback_reason is None
     assert result.recipe.timings.denoise > 0 and result.recipe.timings.vae_decode > 0
-    assert result.recipe.timings.metrics > 0 and len(result.recipe.metrics) == 1  # scored, and timed
+    assert result.recipe.timings.scores > 0 and len(result.recipe.scores) == 1  # scored, and timed
 
 
 @pytest.mark.parametrize("kind", ["lineart", "scribble", "softedge", "auto"])
@@ -111,12 +111,12 @@ def test_fast_and_live_presets_and_quality_is_untouched_by_them(service):
     live = service.render(SKETCH, params(speed="live", steps=None))
     after = pixels(service.render(SKETCH, params()))
     assert np.array_equal(before, after)  # the LoRA is off and UniPC back for quality: same bytes
-    assert fast.recipe.speed == {
-        "preset": "fast", "scheduler": "LCMScheduler", "lora": fast.recipe.speed["lora"], "decoder": "vae",
+    assert fast.recipe.speed.model_dump() == {
+        "preset": "fast", "scheduler": "LCMScheduler", "lora": fast.recipe.speed.lora, "decoder": "vae",
         "steps": 6, "guidance_scale": 1.0,
     }  # fmt: skip
-    assert fast.recipe.speed["lora"].startswith("tiny:") and fast.recipe.params.steps == 6
-    assert live.recipe.speed["decoder"] == "taesd" and live.recipe.params.steps == 3
+    assert fast.recipe.speed.lora.startswith("tiny:") and fast.recipe.params.steps == 6
+    assert live.recipe.speed.decoder == "taesd" and live.recipe.params.steps == 3
     assert not np.array_equal(pixels(fast), before) and not np.array_equal(pixels(live), pixels(fast))
     again = service.render(SKETCH, params(speed="fast", steps=None))
     assert np.array_equal(pixels(again), pixels(fast))  # a preset reproduces with its seed
@@ -293,11 +293,11 @@ def test_recipe_read_back_from_the_png_equals_the_result(service, tmp_path):
     for path in saved.images:
         recipe = read_recipe(path.read_bytes())
         # Timings and quality scores are measurements: in the JSON sidecar, not in the PNG.
-        same = {"timings", "metrics"}
-        assert recipe.model_dump(exclude=same) == result.recipe.model_dump(exclude=same) and recipe.metrics == []
+        same = {"timings", "scores"}
+        assert recipe.model_dump(exclude=same) == result.recipe.model_dump(exclude=same) and recipe.scores == []
         assert recipe.seed == 7
         assert "Seed: 7" in Image.open(path).text["parameters"]
-    assert json.loads(saved.recipe.read_text())["metrics"] == result.recipe.model_dump(mode="json")["metrics"]
+    assert json.loads(saved.recipe.read_text())["scores"] == result.recipe.model_dump(mode="json")["scores"]
 
 
 def test_out_of_memory_is_reported_and_the_next_render_works(service, monkeypatch):
@@ -342,7 +342,7 @@ def test_real_sd15_profile_renders(tmp_path_factory, speed, control):
     assert [h.id for h in recipe.styles if h.weight] == [night.id]  # retrieved by meaning, not by chance
     pixels = np.asarray(result.images[0], dtype=np.float32)
     assert np.isfinite(pixels).all() and pixels.std() > 10  # not black, not flat, no NaN
-    assert recipe.metrics[0]["structure"]["f1"] >= settings.structure_threshold
+    assert recipe.scores[0].structure.f1 >= settings.structure_threshold
 
 
 def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_dir):
@@ -362,7 +362,7 @@ def test_attention_slicing_option_keeps_the_style_adapter(service, tiny_models_d
 def test_auto_balance_keeps_the_png_byte_identical(service):
     def png():
         result = service.render(SKETCH, params(auto_balance=True))
-        assert result.recipe.balance and result.recipe.balance["chosen"]
+        assert result.recipe.balance and result.recipe.balance.chosen
         return png_with_recipe(result.images[0], result.recipe)
 
     assert png() == png()

@@ -43,32 +43,32 @@ def edges_of(image: Image.Image) -> np.ndarray:
 def test_identical_edges_score_one_and_zero_chamfer():
     image = drawing()
     scores = structure_fidelity(edges_of(image), image)
-    assert scores["precision"] == scores["recall"] == scores["f1"] == 1.0
-    assert scores["chamfer_px"] == 0.0 and scores["chamfer_norm"] == 0.0
+    assert scores.precision == scores.recall == scores.f1 == 1.0
+    assert scores.chamfer_px == 0.0 and scores.chamfer_norm == 0.0
 
 
 def test_shift_beyond_tolerance_scores_near_zero():
     scores = structure_fidelity(edges_of(drawing()), drawing(shift=(12, 12)), tolerance_px=2)
-    assert scores["f1"] < 0.05
-    assert scores["chamfer_px"] > 8
+    assert scores.f1 < 0.05
+    assert scores.chamfer_px > 8
 
 
 def test_shift_within_tolerance_scores_near_one():
     scores = structure_fidelity(edges_of(drawing()), drawing(shift=(1, 1)), tolerance_px=2)
-    assert scores["f1"] > 0.95
+    assert scores.f1 > 0.95
 
 
 def test_erasing_half_the_lines_halves_recall_keeps_precision():
     scores = structure_fidelity(edges_of(drawing()), drawing(boxes=SQUARES[:2]))
-    assert scores["recall"] == pytest.approx(0.5, abs=0.02)
-    assert scores["precision"] == pytest.approx(1.0, abs=0.01)
+    assert scores.recall == pytest.approx(0.5, abs=0.02)
+    assert scores.precision == pytest.approx(1.0, abs=0.01)
 
 
 def test_blank_render_scores_zero_without_raising():
     for colour in ("white", "black", (128, 128, 128)):
         scores = structure_fidelity(edges_of(drawing()), Image.new("RGB", (512, 512), colour))
-        assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
-        assert scores["chamfer_px"] is None and scores["chamfer_norm"] is None
+        assert (scores.precision, scores.recall, scores.f1) == (0.0, 0.0, 0.0)
+        assert scores.chamfer_px is None and scores.chamfer_norm is None
 
 
 def test_faint_noise_on_a_dark_render_is_not_edges():
@@ -87,17 +87,17 @@ def test_scores_do_not_depend_on_render_size():
         sketch_edges = edges_of(drawing(size))
         results[size] = structure_fidelity(sketch_edges, drawing(size, boxes=render_boxes), tolerance_px=2)
     small, large = results[256], results[512]
-    assert large["tolerance_px"] == 2 and small["tolerance_px"] == 1
+    assert large.tolerance_px == 2 and small.tolerance_px == 1
     for key in ("precision", "recall", "f1"):
-        assert small[key] == pytest.approx(large[key], abs=0.05), key
-    assert small["chamfer_norm"] == pytest.approx(large["chamfer_norm"], rel=0.15)
-    assert 0.3 < large["f1"] < 0.8  # a partial match, not a trivial 0 or 1
+        assert getattr(small, key) == pytest.approx(getattr(large, key), abs=0.05), key
+    assert small.chamfer_norm == pytest.approx(large.chamfer_norm, rel=0.15)
+    assert 0.3 < large.f1 < 0.8  # a partial match, not a trivial 0 or 1
 
 
 def test_sketch_edges_are_resized_to_the_render():
     sketch_edges = edges_of(drawing(512))
     scores = structure_fidelity(np.repeat(sketch_edges[:, :, None], 3, axis=2), drawing(256), tolerance_px=2)
-    assert scores["f1"] > 0.9
+    assert scores.f1 > 0.9
 
 
 def test_tolerance_scales_from_512_and_never_below_one_pixel():
@@ -150,10 +150,17 @@ def test_scorer_fills_metrics_per_image_and_times_itself():
     library = FakeLibrary({"aa": red, "bb": Image.new("RGB", (32, 32), "blue")})
     scorer = QualityScorer(FakeEmbeddings(), Settings(structure_threshold=0.3, edge_tolerance_px=2))
     (scores,) = score(scorer, drawing(128), [hit("aa", 1.0), hit("bb", None)], library)  # bb retrieved, unused
-    assert set(scores) == {"structure", "style_similarity", "prompt_alignment", "structure_warning"}
-    assert set(scores["structure"]) == {"precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px"}
-    assert scores["structure"]["f1"] == 1.0 and scores["structure_warning"] is False
-    assert scores["style_similarity"] is not None and isinstance(scores["prompt_alignment"], float)
+    assert set(scores.model_dump()) == {"structure", "style_similarity", "prompt_alignment", "structure_warning"}
+    assert set(scores.structure.model_dump()) == {
+        "precision",
+        "recall",
+        "f1",
+        "chamfer_px",
+        "chamfer_norm",
+        "tolerance_px",
+    }
+    assert scores.structure.f1 == 1.0 and scores.structure_warning is False
+    assert scores.style_similarity is not None and isinstance(scores.prompt_alignment, float)
     assert library.loads == 1  # only the used style
     score(scorer, drawing(128), [hit("aa", 1.0)], library)
     assert library.loads == 1  # cached by id
@@ -163,19 +170,29 @@ def test_scorer_warns_when_the_geometry_is_lost():
     library = FakeLibrary({"aa": Image.new("RGB", (32, 32), "red")})
     scorer = QualityScorer(FakeEmbeddings(), Settings(structure_threshold=0.3))
     (styled,) = score(scorer, Image.new("RGB", (128, 128), "red"), [hit("aa", 1.0)], library)
-    warning = styled["structure_warning"]
+    warning = styled.structure_warning
     assert isinstance(warning, str) and OVERPOWERED in warning
     (unstyled,) = score(scorer, Image.new("RGB", (128, 128), "red"), [], library)
-    assert unstyled["style_similarity"] is None
-    assert "raise control strength" in unstyled["structure_warning"]
+    assert unstyled.style_similarity is None
+    assert "raise control strength" in unstyled.structure_warning
 
 
 def test_recipe_with_metrics_round_trips_through_json():
     scorer = QualityScorer(FakeEmbeddings(), Settings())
     metrics = score(scorer, Image.new("RGB", (128, 128), "white"), [], FakeLibrary({}))
-    recipe = RenderRecipe(params=RenderParams(prompt="a red vase"), seed=1, width=128, height=128, metrics=metrics)
+    recipe = RenderRecipe(params=RenderParams(prompt="a red vase"), seed=1, width=128, height=128, scores=metrics)
     again = RenderRecipe.model_validate_json(recipe.model_dump_json())
-    assert again.metrics == recipe.metrics
+    assert again.scores == recipe.scores
+
+
+def test_a_recipe_stored_before_the_name_scores_loads_and_keeps_its_shape():
+    """Recipes once called the scores `metrics` (and their time `timings.metrics`); older ones kept the
+    structure F1 flat. They load as `scores`, and are written back with what they had."""
+    old = {"params": {"prompt": "a red vase"}, "seed": 1, "width": 8, "height": 8, "timings": {"metrics": 0.5}}
+    recipe = RenderRecipe.model_validate({**old, "metrics": [{"structure_f1": 0.5}, {"style_similarity": None}]})
+    assert recipe.timings.scores == 0.5 and recipe.scores[0].model_extra == {"structure_f1": 0.5}
+    assert recipe.model_dump(mode="json")["scores"] == [{"structure_f1": 0.5}, {"style_similarity": None}]
+    assert "metrics" not in recipe.model_dump(mode="json") and recipe.speed.model_dump() == {}
 
 
 # ------------------------------------------------------------------------------ auto-balance

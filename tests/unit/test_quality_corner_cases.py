@@ -76,27 +76,30 @@ def test_structure_scores_equal_the_brute_force_definition(shift, tolerance):
     scores = structure_fidelity(sketch.astype(np.uint8) * 255, render, tolerance_px=tolerance)
     tol = scaled_tolerance(tolerance, 64, 64)
     expected = brute_force(sketch, render_edges(render), tol)
-    assert scores["tolerance_px"] == round(tol, 3)
+    assert scores.tolerance_px == round(tol, 3)
     for key in ("precision", "recall", "f1"):
-        assert scores[key] == round(expected[key], 4)
-    assert scores["chamfer_px"] == pytest.approx(expected["chamfer_px"], abs=6e-4)
-    assert scores["chamfer_norm"] == pytest.approx(expected["chamfer_px"] / np.hypot(64, 64), abs=1e-5)
+        assert getattr(scores, key) == round(expected[key], 4)
+    assert scores.chamfer_px == pytest.approx(expected["chamfer_px"], abs=6e-4)
+    assert scores.chamfer_norm == pytest.approx(expected["chamfer_px"] / np.hypot(64, 64), abs=1e-5)
 
 
 def test_a_blank_render_or_sketch_scores_exactly_zero_and_no_chamfer():
     blank = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "chamfer_px": None, "chamfer_norm": None}
     sketch = render_edges(lines(64, [(8, 8, 30, 30)]))
-    assert structure_fidelity(sketch, Image.new("RGB", (64, 64), "white")) == {**blank, "tolerance_px": 1.0}
+    assert structure_fidelity(sketch, Image.new("RGB", (64, 64), "white")).model_dump() == {
+        **blank,
+        "tolerance_px": 1.0,
+    }
     no_lines = np.zeros((64, 64), np.uint8)
-    assert structure_fidelity(no_lines, lines(64, [(8, 8, 30, 30)]), 4) == {**blank, "tolerance_px": 1.0}
+    assert structure_fidelity(no_lines, lines(64, [(8, 8, 30, 30)]), 4).model_dump() == {**blank, "tolerance_px": 1.0}
 
 
 def test_far_apart_edges_have_zero_f1_and_a_chamfer_distance():
     sketch = np.zeros((64, 64), np.uint8)
     sketch[5, 5:10] = 255
     scores = structure_fidelity(sketch, lines(64, [(40, 40, 60, 60)]), 2)
-    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
-    assert scores["chamfer_px"] > 40
+    assert (scores.precision, scores.recall, scores.f1) == (0.0, 0.0, 0.0)
+    assert scores.chamfer_px > 40
 
 
 def test_sketch_edges_may_have_channels_but_not_one_or_four_axes():
@@ -104,7 +107,7 @@ def test_sketch_edges_may_have_channels_but_not_one_or_four_axes():
     render = lines(64, [(8, 8, 30, 30)])
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[..., 1] = sketch  # an edge in any channel counts
-    assert structure_fidelity(rgb, render)["f1"] == structure_fidelity(sketch, render)["f1"] == 1.0
+    assert structure_fidelity(rgb, render).f1 == structure_fidelity(sketch, render).f1 == 1.0
     for shape in ((64,), (1, 64, 64, 1)):
         with pytest.raises(ValueError) as caught:
             structure_fidelity(np.zeros(shape), render)
@@ -116,11 +119,11 @@ def test_sketch_edges_are_area_shrunk_so_thin_lines_survive_and_grown_by_nearest
     ImageDraw.Draw(render).line([(0, 32), (63, 32)], fill="black", width=3)
     big = np.zeros((128, 128), np.uint8)
     big[65, :] = 255  # one odd row: nearest-neighbour shrinking would drop it
-    assert structure_fidelity(big, render, 2)["recall"] == 1.0
+    assert structure_fidelity(big, render, 2).recall == 1.0
     small = np.zeros((32, 32), np.uint8)
     small[16, :] = 1  # any non-zero value is an edge
     grown = structure_fidelity(small, render, 0)
-    assert grown["recall"] > 0 and grown["tolerance_px"] == 0.0
+    assert grown.recall > 0 and grown.tolerance_px == 0.0
 
 
 @pytest.mark.parametrize(
@@ -186,12 +189,12 @@ def test_the_scorer_rounds_weights_and_names_the_threshold_in_its_warning():
     scorer = QualityScorer(KnownClip(), Settings(structure_threshold=0.35, edge_tolerance_px=2))
     sketch = np.zeros((64, 64), np.uint8)  # no lines: F1 is 0
     (metrics,) = scorer.score([PURPLE.resize((64, 64))], sketch, "green", [used("r", 0.25), used("b", 0.75)], Library())
-    assert metrics["style_similarity"] == round(2**-0.5, 4)  # both cosines are 1/sqrt 2
-    assert metrics["prompt_alignment"] == 0.0
-    assert metrics["structure_warning"] == f"structure F1 0.00 is below 0.35: {OVERPOWERED}"
+    assert metrics.style_similarity == round(2**-0.5, 4)  # both cosines are 1/sqrt 2
+    assert metrics.prompt_alignment == 0.0
+    assert metrics.structure_warning == f"structure F1 0.00 is below 0.35: {OVERPOWERED}"
     (plain,) = scorer.score([RED.resize((64, 64))], sketch, "red", [used("r", None)], Library())
-    assert plain["style_similarity"] is None and plain["prompt_alignment"] == 1.0
-    assert plain["structure_warning"] == f"structure F1 0.00 is below 0.35: {UNFOLLOWED}"
+    assert plain.style_similarity is None and plain.prompt_alignment == 1.0
+    assert plain.structure_warning == f"structure F1 0.00 is below 0.35: {UNFOLLOWED}"
 
 
 def test_the_warning_starts_exactly_at_the_threshold():
@@ -224,22 +227,24 @@ def test_the_scorer_uses_its_tolerance_the_blend_weights_and_four_decimals():
     render = lines(512, [(60, 60, 300, 300)], shift=4)  # within 6 px, not within 2
     sketch = render_edges(sketch_image)
     (metrics,) = scorer.score([render], sketch, "a red vase", [used("r", 0.25), used("g", 0.75)], Library())
-    assert metrics["structure"] == structure_fidelity(sketch, render, 6) != structure_fidelity(sketch, render, 2)
+    assert metrics.structure == structure_fidelity(sketch, render, 6) != structure_fidelity(sketch, render, 2)
     white = 1 / 3**0.5  # white against red, and against green
-    assert metrics["style_similarity"] == round(white, 4)
+    assert metrics.style_similarity == round(white, 4)
     (red,) = scorer.score([RED.resize((64, 64))], sketch, "red", [used("r", 0.25), used("g", 0.75)], Library())
-    assert red["style_similarity"] == 0.25  # 0.25 x 1 + 0.75 x 0, not the plain mean 0.5
+    assert red.style_similarity == 0.25  # 0.25 x 1 + 0.75 x 0, not the plain mean 0.5
     (purple,) = scorer.score([PURPLE.resize((64, 64))], sketch, "red", [], Library())
-    assert purple["prompt_alignment"] == 0.7071
+    assert purple.prompt_alignment == 0.7071
 
 
 def test_scores_are_rounded_for_the_recipe():
     sketch = render_edges(lines(300, [(40, 40, 200, 200), (220, 30, 280, 250)]))
     scores = structure_fidelity(sketch, lines(300, [(43, 41, 200, 200), (220, 30, 280, 180)], shift=1))
-    assert scores["tolerance_px"] == 1.172  # 2 px at 512 is 1.171875 px at 300
+    assert scores.tolerance_px == 1.172  # 2 px at 512 is 1.171875 px at 300
     digits = {"precision": 4, "recall": 4, "f1": 4, "chamfer_px": 3, "chamfer_norm": 5}
-    assert all(scores[k] == round(scores[k], d) for k, d in digits.items())
-    assert any(scores[k] != round(scores[k], d - 1) for k, d in digits.items())  # each keeps its digits
+    assert all(getattr(scores, k) == round(getattr(scores, k), d) for k, d in digits.items())
+    assert any(
+        getattr(scores, k) != round(getattr(scores, k), d - 1) for k, d in digits.items()
+    )  # each keeps its digits
     assert scores == structure_fidelity(sketch, lines(300, [(43, 41, 200, 200), (220, 30, 280, 180)], shift=1), 2)
 
 
@@ -273,4 +278,4 @@ def test_sketch_edges_are_grown_or_equal_area_reshaped_by_nearest_neighbour(shap
     rendered = render_edges(render)
     grown = cv2.resize(sketch, size, interpolation=cv2.INTER_NEAREST) > 0
     expected = brute_force(grown, rendered, scaled_tolerance(2, *size))
-    assert structure_fidelity(sketch, render)["recall"] == round(expected["recall"], 4)
+    assert structure_fidelity(sketch, render).recall == round(expected["recall"], 4)

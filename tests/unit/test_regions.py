@@ -74,8 +74,8 @@ def test_each_region_gets_the_style_retrieved_for_its_prompt_and_the_recipe_says
         assert [h.id for h in used] == [expected.id] and used[0].weight == 1.0
     titles = [next(h for h in r.styles if h.weight).style.title for r in recipe.regions]
     assert titles == ["Gold leaf", "Starry swirls"]
-    scores = result.recipe.metrics[0]["regions"]  # style similarity per region, against its own style
-    assert [s["prompt"] for s in scores] == prompts and all(-1 <= s["style_similarity"] <= 1 for s in scores)
+    scores = result.recipe.scores[0].regions  # style similarity per region, against its own style
+    assert [s.prompt for s in scores] == prompts and all(-1 <= s.style_similarity <= 1 for s in scores)
     saved = save_render(result, tmp_path)
     assert read_recipe(saved.images[0].read_bytes()).regions == recipe.regions
 
@@ -96,7 +96,7 @@ def test_a_region_whose_prompt_finds_nothing_falls_back_like_the_global_style(se
     result = service.render(sketch(), region_params(["zzqx"], masks, min_style_score=1.0), masks=masks)
     (region,) = result.recipe.regions
     assert "below the minimum" in region.fallback_reason and all(h.weight is None for h in region.styles)
-    assert result.recipe.metrics[0]["regions"][0]["style_similarity"] is None
+    assert result.recipe.scores[0].regions[0].style_similarity is None
 
 
 def test_the_ip_adapter_gets_one_masked_image_per_styled_region_and_the_global_style_elsewhere():

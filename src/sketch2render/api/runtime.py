@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..config import Settings
-from ..jobs import Job, JobStore, JobWorker, LocalExecutor, scores
+from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.events import JobEvents
 from ..jobs.handoff import DecodedSketches
 from ..jobs.implicit import record_implicit
@@ -69,7 +69,7 @@ class ApiRuntime:
             live_sessions_max=s.live_sessions_max,
         )
         recovered = self.store.recover()
-        scores.clear_stale(self.store)  # scores being computed when the server stopped will not come
+        deferred_scores.clear_stale(self.store)  # scores being computed when the server stopped will not come
         if any(recovered.values()):
             log.warning("recovered after an unclean stop: %(requeued)d re-queued, %(failed)d failed", recovered)
         # --- scale-out: with S2R_BACKEND=ray jobs render on Ray Serve replicas, several at once ---

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..jobs import Job, JobStatus, scores
+from ..jobs import Job, JobStatus
 from ..principals import Role
 from ..schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord
 from .runtime import SMOKE_TEST_WARNING
@@ -57,7 +57,7 @@ class JobSummary(BaseModel):
 class JobView(JobSummary):
     params: RenderParams
     result: RenderRecipe | None
-    # Succeeded, images ready, quality scores (result.metrics) still being computed: they follow in
+    # Succeeded, images ready, quality scores (result.scores) still being computed: they follow in
     # a moment (the `scores` event of the event stream; GET again).
     scores_pending: bool = False
     warning: str | None
@@ -156,7 +156,15 @@ def job_view(job: Job) -> dict[str, Any]:
         **job_summary(job),
         "params": job.params,
         "result": job.result,
-        "scores_pending": scores.pending(job.result),
+        "scores_pending": job.scores_pending,
         "warning": SMOKE_TEST_WARNING if smoke else None,
         "worker": job.worker_id,
     }
+
+
+def job_scores(job: Job) -> list[dict[str, Any]]:
+    """The quality scores of a job's result, one per image, as JSON (recipes stored before call them
+    `metrics`; the recipe model reads both)."""
+    if not job.result:
+        return []
+    return [scores.model_dump(mode="json") for scores in RenderRecipe.model_validate(job.result).scores]

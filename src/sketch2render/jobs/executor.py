@@ -20,10 +20,10 @@ from ..render.ports import PreviewFn, ProgressFn
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .deferred_scores import PendingScores
 from .derived import job_file, run_derived
 from .handoff import DecodedSketches
 from .job import REGION_MASK_NAME
-from .scores import PENDING, DeferredScores
 from .store import INPUT_NAME, Job
 
 
@@ -31,7 +31,7 @@ from .store import INPUT_NAME, Job
 class Execution:
     recipe: dict[str, Any]  # RenderRecipe as JSON-ready dict
     images: int  # how many images were written
-    scores: DeferredScores | None = None  # quality scores still to compute (after the job is reported)
+    scores: PendingScores | None = None  # quality scores still to compute (after the job is reported)
 
 
 class Executor(Protocol):
@@ -101,17 +101,15 @@ class LocalExecutor:
         recipe = result.recipe.model_dump(mode="json")
         if result.pending_scores is None:  # scored already
             return Execution(recipe=recipe, images=len(saved.images))
-        return Execution(
-            {**recipe, PENDING: True}, len(saved.images), DeferredScores(partial(_scored, result, job_dir))
-        )
+        return Execution(recipe, len(saved.images), PendingScores(partial(_scored, result, job_dir)))
 
 
 def _scored(result: RenderResult, job_dir: Path) -> dict[str, Any]:
     """The deferred quality scores of a saved render: into the recipe and its JSON sidecar."""
     assert result.pending_scores is not None
     t0 = time.perf_counter()
-    metrics = result.pending_scores()
-    timings = result.recipe.timings.model_copy(update={"metrics": time.perf_counter() - t0})
-    recipe = result.recipe.model_copy(update={"metrics": metrics, "timings": timings}).model_dump(mode="json")
+    scores = result.pending_scores()
+    timings = result.recipe.timings.model_copy(update={"scores": time.perf_counter() - t0})
+    recipe = result.recipe.model_copy(update={"scores": scores, "timings": timings}).model_dump(mode="json")
     write_recipe(recipe, job_dir)
     return recipe

@@ -73,6 +73,7 @@ class Job:
     live_session: str | None = None
     kind: str = "render"  # "render" | "edit" | "upscale" (version 4)
     parent: str | None = None  # the render an edit or upscale was made from (version 4)
+    scores_pending: bool = False  # succeeded, images ready, quality scores still coming (version 5)
 
     def visible_to(self, name: str, admin: bool) -> bool:
         """Admins see every job; anyone else only their own (a job from before owners: admins)."""
@@ -108,6 +109,7 @@ class Job:
             live_session=row["live_session"],
             kind=row["kind"],
             parent=row["parent"],
+            scores_pending=bool(row["scores_pending"]),
         )
 
 
@@ -136,19 +138,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     lane             TEXT NOT NULL DEFAULT 'quality',     -- 'quality' | 'live' (version 3)
     live_session     TEXT,                                -- the live session of a live job (version 3)
     kind             TEXT NOT NULL DEFAULT 'render',      -- 'render' | 'edit' | 'upscale' (version 4)
-    parent           TEXT                                 -- the job an edit or upscale was made from (version 4)
+    parent           TEXT,                                -- the job an edit or upscale was made from (version 4)
+    scores_pending   INTEGER NOT NULL DEFAULT 0           -- succeeded, quality scores still coming (version 5)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
 # Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
 # key was an admin then.
 # Version 3: the live lane (a lane and the live session of each job; older rows are quality jobs).
 # Version 4: edits and upscales (a kind, and the parent job they were made from; older rows are renders).
-# Each step: (column it adds, statement); a column that exists already is not added again.
+# Version 5: "scores pending" is a column (it was a key of the result JSON, which loses it).
+# Each step: (column it adds, statement); the statements of a column that exists already do not run.
 MIGRATIONS: dict[int, list[tuple[str, str]]] = {
     2: [("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")],
     3: [
@@ -158,6 +162,14 @@ MIGRATIONS: dict[int, list[tuple[str, str]]] = {
     4: [
         ("kind", "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'render'"),
         ("parent", "ALTER TABLE jobs ADD COLUMN parent TEXT"),
+    ],
+    5: [
+        ("scores_pending", "ALTER TABLE jobs ADD COLUMN scores_pending INTEGER NOT NULL DEFAULT 0"),
+        (
+            "scores_pending",
+            "UPDATE jobs SET scores_pending = 1, result = json_remove(result, '$.scores_pending')"
+            " WHERE status = 'succeeded' AND result LIKE '%\"scores_pending\": true%'",
+        ),
     ],
 }
 INDEXES = """

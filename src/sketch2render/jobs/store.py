@@ -115,8 +115,7 @@ class JobStore:
         """Store a job (input file first, then the row); returns (job, created). An existing job
         with the same idempotency key and hash is returned as is; a different hash is a 422.
         A full queue, or an owner with `owner_max` jobs waiting, is a 429. With a `live_session` the
-        job goes to the live lane (lanes.py). (Long on purpose: the file first, then the row in one
-        transaction with the authoritative checks.)"""
+        job goes to the live lane (lanes.py)."""
         # 1. Cheap checks before touching the disk (repeated inside the transaction).
         if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
             return existing, False
@@ -304,29 +303,33 @@ class JobStore:
         error: tuple[str, str] | None = None,
         result: dict[str, Any] | None = None,
         images: int = 0,
+        scores_pending: bool = False,
     ) -> bool:
-        """End a running job; False when it was not running any more (nothing changed)."""
+        """End a running job; False when it was not running any more (nothing changed). A succeeded
+        render reported before its quality scores has `scores_pending` (`set_result` brings them)."""
         if status not in TERMINAL:
             raise ValueError(f"finish() needs a terminal status, got {status}")
         code, message = error or (None, None)
+        stored = json.dumps(result) if result is not None else None
+        pending = int(scores_pending and status == JobStatus.SUCCEEDED)
         changed = self._update(
-            "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?,"
-            " result = ?, images = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END"
+            "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, result = ?, images = ?,"
+            " scores_pending = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END"
             " WHERE id = ? AND status = 'running'",
-            (
-                str(status),
-                time.time(),
-                code,
-                message,
-                json.dumps(result) if result is not None else None,
-                images,
-                str(status),
-                job_id,
-            ),
+            (str(status), time.time(), code, message, stored, images, pending, str(status), job_id),
         )
         if changed:
             self.prune()
         return bool(changed)
+
+    def set_result(self, job_id: str, result: dict[str, Any], *, scores_pending: bool = False) -> bool:
+        """Replace a succeeded job's result (its scores are in); False when it is gone (nothing changed)."""
+        sql = "UPDATE jobs SET result = ?, scores_pending = ? WHERE id = ? AND status = 'succeeded'"
+        return bool(self._update(sql, (json.dumps(result), int(scores_pending), job_id)))
+
+    def clear_scores_pending(self) -> int:
+        """At start: scores being computed when the server stopped will not come (jobs keep their images)."""
+        return self._update("UPDATE jobs SET scores_pending = 0 WHERE scores_pending", ())
 
     def cancel(self, job_id: str) -> Job:
         """Queued: cancelled at once. Running: flagged (the worker stops it). Finished: 409."""
@@ -387,13 +390,8 @@ class JobStore:
             excess = total - self.max_history
             if excess <= 0:
                 return 0
-            ids = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?",
-                    (excess,),
-                ).fetchall()
-            ]
+            oldest = "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?"
+            ids = [r[0] for r in self.conn.execute(oldest, (excess,)).fetchall()]
             self.conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
         for job_id in ids:
             shutil.rmtree(self.renders_dir / job_id, ignore_errors=True)

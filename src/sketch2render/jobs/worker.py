@@ -25,7 +25,8 @@ from .. import errors, imaging
 from ..files import atomic_write
 from ..render.outputs import clear_outputs, preview_path
 from ..render.ports import PreviewFn, ProgressFn
-from . import scores
+from . import deferred_scores
+from .deferred_scores import DeferredScorer, PendingScores
 from .events import PREVIEW, PROGRESS, SCORES, STATUS, JobEvents
 from .executor import Executor
 from .store import Job, JobStatus, JobStore
@@ -61,7 +62,7 @@ class JobWorker:
         self._current: tuple[str, threading.Event] | None = None
         self._abandoned: str | None = None  # the job handed back to the queue at shutdown
         self._thread: threading.Thread | None = None
-        self._scores = scores.ScoreLine()  # the scores of a render follow while the next one runs
+        self._scorer = DeferredScorer()  # the scores of a render follow while the next one runs
 
     # --- control ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -97,7 +98,7 @@ class JobWorker:
             return
         self._thread.join(grace)
         if not self._thread.is_alive():
-            self._scores.stop(grace)
+            self._scorer.stop(grace)
             return
         with self._lock:
             if self._current:
@@ -107,7 +108,7 @@ class JobWorker:
                 if self.store.requeue(job_id):
                     log.warning("render %s did not finish within %.1fs of shutdown: re-queued", job_id, grace)
         self._thread.join(min(grace, 2.0) + 0.5)
-        self._scores.stop(min(grace, 2.0))
+        self._scorer.stop(min(grace, 2.0))
 
     # --- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -165,6 +166,7 @@ class JobWorker:
                     error=error,
                     result=execution.recipe if execution and status == JobStatus.SUCCEEDED else None,
                     images=execution.images if execution and status == JobStatus.SUCCEEDED else 0,
+                    scores_pending=execution is not None and execution.scores is not None,
                 )
             except Exception:
                 log.exception("could not record the end of render %s", job.id)
@@ -175,13 +177,13 @@ class JobWorker:
             return
         if execution is not None and execution.scores is not None and status == JobStatus.SUCCEEDED:
             # Reported with its images; its quality scores follow on their own thread while the next job runs.
-            self._scores.submit(partial(self._score, job.id, execution.scores, execution.recipe))
+            self._scorer.submit(partial(self._score, job.id, execution.scores, execution.recipe))
         else:
             self._finished(job.id)
 
-    def _score(self, job_id: str, deferred: scores.DeferredScores, recipe: dict) -> None:
-        scored = scores.run(self.store, job_id, deferred, recipe)
-        self.events.publish(job_id, SCORES, {"metrics": scored.get("metrics", [])})
+    def _score(self, job_id: str, pending: PendingScores, recipe: dict) -> None:
+        scored = deferred_scores.run(self.store, job_id, pending, recipe)
+        self.events.publish(job_id, SCORES, {"scores": scored.get("scores", [])})
         self._finished(job_id)
 
     def _finished(self, job_id: str) -> None:

@@ -60,7 +60,8 @@ def auto_balance(
 
     `params` is a pydantic model (RenderParams) with control_strength, style_strength, steps and
     num_images; each probe gets a copy with the pair, `min(probe_steps, params.steps)` steps and
-    one image. `report` = {"grid": [...], "chosen": {...}, "probe_steps", "threshold", "seconds"}."""
+    one image. `report` = {"grid": [...], "chosen": {...}, "probe_steps", "threshold", "seconds"} (the
+    recipe reads it as `schemas.BalanceReport`)."""
     # 1. Check inputs
     controls, styles = _check_grid(grid)
     if probe_steps < 1:

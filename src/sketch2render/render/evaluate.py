@@ -27,7 +27,7 @@ from .service import RenderService
 
 SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 STRUCTURE_KEYS = ("precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px")
-TIMING_KEYS = ("decode", "edges", "retrieval", "embeds", "denoise", "vae_decode", "metrics", "total")
+TIMING_KEYS = ("decode", "edges", "retrieval", "embeds", "denoise", "vae_decode", "scores", "total")
 COLUMNS = (
     "sketch", "prompt", "control_type", "control_strength", "style_strength", "seed", "style_ids", "style_titles",
     *(f"structure_{k}" for k in STRUCTURE_KEYS), "style_similarity", "prompt_alignment", "structure_warning",
@@ -122,12 +122,12 @@ def _fill(row: dict[str, Any], result: RenderResult) -> None:
     used = [h for h in recipe.styles if h.weight]
     row["style_ids"] = " ".join(h.id for h in used)
     row["style_titles"] = " | ".join(h.style.title for h in used)
-    scores = recipe.metrics[0]
+    scores = recipe.scores[0]
     for key in STRUCTURE_KEYS:
-        row[f"structure_{key}"] = scores["structure"][key]
-    row["style_similarity"] = scores["style_similarity"]
-    row["prompt_alignment"] = scores["prompt_alignment"]
-    row["structure_warning"] = scores["structure_warning"] or ""
+        row[f"structure_{key}"] = getattr(scores.structure, key)
+    row["style_similarity"] = scores.style_similarity
+    row["prompt_alignment"] = scores.prompt_alignment
+    row["structure_warning"] = scores.structure_warning or ""
     for key in TIMING_KEYS:
         row[f"time_{key}"] = round(getattr(recipe.timings, key), 4)
 

@@ -20,7 +20,7 @@ from PIL import Image
 from .. import imaging
 from .. import masks as mask_ops
 from ..errors import InvalidParameter
-from ..schemas import ParentLink, RenderParams, RenderRecipe, Timings
+from ..schemas import EditScores, ImageScores, ParentLink, RenderParams, RenderRecipe, SpeedRecord, Timings
 from ..version import __version__
 from .outputs import read_recipe
 from .pipeline import Parts, RenderRequest, retrieve, select_styles, step_callback, style_embedding
@@ -124,7 +124,8 @@ def run_edit(
     }
     similarity = parts.scorer.region_similarity(image, mask, used, parts.library)
     recipe = edit_recipe(parent_recipe, inputs.parent_id, params, retrieved.hits, used, fallback, speed)
-    recipe = recipe.model_copy(update={"operation": operation, "metrics": [{"edit": {"style_similarity": similarity}}]})
+    scores = [ImageScores(edit=EditScores(style_similarity=similarity))]
+    recipe = recipe.model_copy(update={"operation": operation, "scores": scores})
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 
@@ -140,7 +141,7 @@ def edit_style(parts: Parts, params: RenderParams):
     return retrieved, used, fallback, embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
 
 
-def edit_recipe(parent: RenderRecipe, parent_id, params, hits, used, fallback, speed: dict) -> RenderRecipe:
+def edit_recipe(parent: RenderRecipe, parent_id, params, hits, used, fallback, speed: SpeedRecord) -> RenderRecipe:
     """The parent's recipe with the edit's parameters and styles, linked to the parent."""
     weights = {h.id: h.weight for h in used}
     return parent.model_copy(
@@ -150,7 +151,7 @@ def edit_recipe(parent: RenderRecipe, parent_id, params, hits, used, fallback, s
             "styles": [h.model_copy(update={"weight": weights.get(h.id)}) for h in hits],
             "fallback_reason": fallback,
             "regions": [],
-            "speed": {**speed, "steps": params.steps, "guidance_scale": params.guidance_scale},
+            "speed": speed.model_copy(update={"steps": params.steps, "guidance_scale": params.guidance_scale}),
             "balance": None,
             "timings": Timings(),
             "parent": ParentLink(id=parent_id, recipe=parent),

@@ -29,7 +29,7 @@ PNG_LEVEL = 1  # zlib level of written PNGs: 2.5x faster than 6, ~5 % larger
 # out of the PNG keeps the same inputs + seed + profile byte-identical. They are in the JSON
 # sidecar and the API result. So are the quality scores: the API writes the PNG before it scores
 # the image (the scores follow a moment later), and the PNG is the same either way.
-PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}, "metrics": True}
+PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}, "scores": True}
 
 
 @dataclass

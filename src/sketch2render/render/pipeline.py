@@ -36,7 +36,7 @@ from ..control import ControlMap, control_map
 from ..errors import Cancelled, InvalidParameter
 from ..masks import resize_mask
 from ..models import ModelSet
-from ..schemas import RenderParams, RenderRecipe, StyleHit, Timings
+from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleHit, Timings
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
 from .ports import Generated, ImageGenerator, PreviewFn, ProgressFn, Scorer, StyleSource
@@ -228,26 +228,28 @@ def style_regions(planned: Planned, params: RenderParams, global_embeds, choose,
 
 def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> RenderResult:
     """Quality scores of every image, then the recipe (built once, here). With `defer_scores` in
-    the config the recipe has no metrics and the result carries the scoring to run later."""
+    the config the recipe has no scores yet and the result carries the scoring to run later."""
     t0 = time.perf_counter()
     prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
     images = rendered.generated.images
     reference = prepared.control_map.reference  # the sketch's lines for this control type
 
-    def measure() -> list[dict]:
-        metrics = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
+    def measure() -> list[ImageScores]:
+        scores = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
         if rendered.regions is not None:  # style similarity inside each region, against its own styles
             outcome = rendered.regions
-            for image, image_metrics in zip(images, metrics, strict=True):
-                image_metrics["regions"] = [
-                    {"prompt": r.prompt, "style_similarity": parts.scorer.region_similarity(image, m, u, parts.library)}
+            for image, image_scores in zip(images, scores, strict=True):
+                image_scores.regions = [
+                    RegionScores(
+                        prompt=r.prompt, style_similarity=parts.scorer.region_similarity(image, m, u, parts.library)
+                    )
                     for r, m, u in zip(outcome.recipes, outcome.masks, outcome.used, strict=True)
                 ]
-        return metrics
+        return scores
 
     defer = bool(((config or {}).get("configurable") or {}).get("defer_scores"))
-    metrics = [] if defer else measure()
-    metrics_s = time.perf_counter() - t0
+    scores = [] if defer else measure()
+    scores_s = time.perf_counter() - t0
     weights = {h.id: h.weight for h in rendered.used}
     timings = Timings(
         decode=prepared.decode_s,
@@ -256,7 +258,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
         embeds=rendered.embed_s,
         denoise=rendered.generated.denoise_s,
         vae_decode=rendered.generated.vae_decode_s,
-        metrics=metrics_s,
+        scores=scores_s,
     )
     timings.total = timings.decode + timings.edges + timings.retrieval + (time.perf_counter() - rendered.started)
     models = parts.models
@@ -269,17 +271,15 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
         fallback_reason=rendered.fallback,
         edges=prepared.control_map.summary if prepared.control_map.kind == "canny" else {},
         control=prepared.control_map.summary,
-        speed={
-            **rendered.generated.speed,
-            "steps": rendered.params.steps,
-            "guidance_scale": rendered.params.guidance_scale,
-        },
+        speed=rendered.generated.speed.model_copy(
+            update={"steps": rendered.params.steps, "guidance_scale": rendered.params.guidance_scale}
+        ),
         models=_model_ids(models, prepared.control_map.kind),
         smoke_test=bool(models is not None and models.smoke_test),
         device=parts.renderer.device,
         dtype=parts.renderer.dtype_name,
         timings=timings,
-        metrics=metrics,
+        scores=scores,
         balance=rendered.balance,
         regions=rendered.regions.recipes if rendered.regions is not None else [],
         version=__version__,

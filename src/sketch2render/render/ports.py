@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from ..schemas import RenderParams, StyleHit, StyleRecord
+from ..schemas import ImageScores, RenderParams, SpeedRecord, StyleHit, StyleRecord
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -29,7 +29,7 @@ class Generated:
     images: list[Image.Image]
     denoise_s: float
     vae_decode_s: float
-    speed: dict = field(default_factory=dict)  # the preset and what it resolved to (scheduler, LoRA, decoder)
+    speed: SpeedRecord = field(default_factory=SpeedRecord)  # the preset and what it resolved to
 
 
 class StyleImages(Protocol):
@@ -90,7 +90,7 @@ class Scorer(Protocol):
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
-    ) -> list[dict]: ...
+    ) -> list[ImageScores]: ...
 
     def probe_score(
         self,

@@ -10,7 +10,8 @@ show what the prompt asked for?
 Sizes: the tolerance is given at a reference of 512 px (longest side) and scaled to the render's
 size, so precision, recall, F1 and the normalised Chamfer distance do not depend on the
 resolution a drawing is rendered at; `chamfer_px` is in the render's pixels and does.
-Left out: learned perceptual metrics (LPIPS, DINO), aesthetic scores, anything needing torch
+Each image's scores are an `ImageScores` (schemas.py), the recipe's `scores`.
+Left out: learned perceptual scores (LPIPS, DINO), aesthetic scores, anything needing torch
 here (CLIP arrives as the retrieval `CLIPEmbeddings`, or any `ImageTextEmbeddings`).
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import imaging
 from ..config import Settings
-from ..schemas import StyleHit
+from ..schemas import ImageScores, StructureScores, StyleHit
 from ..styles.embeddings import ImageTextEmbeddings
 from .ports import StyleImages
 
@@ -75,7 +75,7 @@ def scaled_tolerance(tolerance_px: float, width: int, height: int) -> float:
     return max(1.0, tolerance_px * max(width, height) / REFERENCE_SIDE)
 
 
-def structure_fidelity(sketch_edges: np.ndarray, render: Image.Image, tolerance_px: float = 2) -> dict:
+def structure_fidelity(sketch_edges: np.ndarray, render: Image.Image, tolerance_px: float = 2) -> StructureScores:
     """Edge precision / recall / F1 within a tolerance, and the symmetric Chamfer distance.
 
     Computed at the render's size. A render (or sketch) without edges scores 0 and has no
@@ -84,30 +84,24 @@ def structure_fidelity(sketch_edges: np.ndarray, render: Image.Image, tolerance_
     sketch = _as_mask(sketch_edges, (width, height))
     rendered = render_edges(render)
     tol = scaled_tolerance(tolerance_px, width, height)
-    scores: dict[str, Any] = {
-        "precision": 0.0,
-        "recall": 0.0,
-        "f1": 0.0,
-        "chamfer_px": None,
-        "chamfer_norm": None,
-        "tolerance_px": round(tol, 3),
-    }
     if not sketch.any() or not rendered.any():
-        return scores
+        return StructureScores(
+            precision=0.0, recall=0.0, f1=0.0, chamfer_px=None, chamfer_norm=None, tolerance_px=round(tol, 3)
+        )
     to_sketch = _distance_to(sketch)[rendered]  # each render edge pixel -> nearest sketch edge
     to_render = _distance_to(rendered)[sketch]  # each sketch edge pixel -> nearest render edge
     precision = float(np.mean(to_sketch <= tol))
     recall = float(np.mean(to_render <= tol))
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     chamfer = (float(to_sketch.mean()) + float(to_render.mean())) / 2
-    scores.update(
+    return StructureScores(
         precision=round(precision, 4),
         recall=round(recall, 4),
         f1=round(f1, 4),
         chamfer_px=round(chamfer, 3),
         chamfer_norm=round(chamfer / float(np.hypot(width, height)), 5),
+        tolerance_px=round(tol, 3),
     )
-    return scores
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -139,7 +133,7 @@ def prompt_alignment(clip: ImageTextEmbeddings, prompt: str, render: Image.Image
 
 
 class QualityScorer:
-    """Scores the images of a render (one metrics dict per image).
+    """Scores the images of a render (one `ImageScores` per image).
 
     Style images are embedded once per style id (ids are content hashes) and kept in a small,
     thread-safe LRU cache. `probe_score` is the cheaper call auto-balance ranks probes by."""
@@ -174,17 +168,17 @@ class QualityScorer:
         prompt: str | None,
         style_vectors: Sequence[Sequence[float]],
         weights: Sequence[float] | None = None,
-    ) -> dict:
-        """The metrics dict of one image (prompt alignment None when no prompt is given)."""
+    ) -> ImageScores:
+        """The scores of one image (prompt alignment None when no prompt is given)."""
         structure = structure_fidelity(sketch_edges, image, self.tolerance_px)
         vector = self.clip.embed_pil([image])[0]
         style = _weighted_mean([_cosine(vector, s) for s in style_vectors], weights) if style_vectors else None
-        return {
-            "structure": structure,
-            "style_similarity": None if style is None else round(style, 4),
-            "prompt_alignment": None if prompt is None else round(_cosine(self.clip.embed_query(prompt), vector), 4),
-            "structure_warning": self.warning(structure["f1"], bool(style_vectors)),
-        }
+        return ImageScores(
+            structure=structure,
+            style_similarity=None if style is None else round(style, 4),
+            prompt_alignment=None if prompt is None else round(_cosine(self.clip.embed_query(prompt), vector), 4),
+            structure_warning=self.warning(structure.f1, bool(style_vectors)),
+        )
 
     def probe_score(
         self,
@@ -197,7 +191,7 @@ class QualityScorer:
         """(structure F1, style similarity) of one image: what `balance.auto_balance` ranks by."""
         vectors = [self._style_vector(library, i) for i in style_ids]
         scores = self.score_image(sketch_edges, image, None, vectors, weights)
-        return scores["structure"]["f1"], scores["style_similarity"]
+        return scores.structure.f1, scores.style_similarity
 
     def region_similarity(
         self, image: Image.Image, mask: Image.Image, used: Sequence[StyleHit], library: StyleImages
@@ -222,8 +216,8 @@ class QualityScorer:
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
-    ) -> list[dict]:
-        """One metrics dict per image, against the sketch's lines (`reference`: the Canny edges, or
+    ) -> list[ImageScores]:
+        """The scores of each image, against the sketch's lines (`reference`: the Canny edges, or
         the strokes for a stroke-based control, so scores stay comparable across control types)
         and the styles that were used."""
         used = [h for h in used if h.weight]

@@ -322,7 +322,7 @@ class Renderer:
             speed = self.speeds.apply(self.pipe, params.speed)  # scheduler, LoRA on/off, decoder
             self.fast.select(params.speed)  # fused self-attention for quality only (the LoRA is on q/k/v)
             if self.fast.active:
-                speed["gpu"] = self.fast.describe()
+                speed.gpu = self.fast.describe()
             self._set_style_scale(params.style_mode, scale)
             generator = torch.Generator(device="cpu").manual_seed(seed)
             try:
@@ -339,7 +339,7 @@ class Renderer:
                         height=height,
                         num_inference_steps=params.steps,
                         guidance_scale=params.guidance_scale,
-                        eta=speed.get("eta", 0.0),  # TCD only; the other schedulers take none
+                        eta=speed.eta or 0.0,  # TCD only; the other schedulers take none
                         controlnet_conditioning_scale=params.control_strength,
                         control_guidance_start=params.control_start,
                         control_guidance_end=params.control_end,
@@ -355,7 +355,7 @@ class Renderer:
                         torch.cuda.synchronize()
                     t1 = time.perf_counter()
                     # 4. Decode: the full VAE, or TAESD for live
-                    decoded = self.speeds.decode(self.pipe, latents, speed["decoder"])
+                    decoded = self.speeds.decode(self.pipe, latents, speed.decoder)
                     images = self.pipe.image_processor.postprocess(decoded, output_type="pil")
                     t2 = time.perf_counter()
             except Cancelled:

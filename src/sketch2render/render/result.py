@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..schemas import RenderRecipe
+from ..schemas import ImageScores, RenderRecipe
 
 
 @dataclass
@@ -17,5 +17,5 @@ class RenderResult:
     sketch: Image.Image  # the sketch as resized for generation
     recipe: RenderRecipe
     # Set when the caller deferred the quality scores (`RenderService.render(defer_scores=True)`):
-    # the recipe has no metrics yet; calling this computes them (one dict per image).
-    pending_scores: Callable[[], list[dict]] | None = None
+    # the recipe has no scores yet; calling this computes them (one per image).
+    pending_scores: Callable[[], list[ImageScores]] | None = None

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..errors import ModelsUnavailable
 from ..models import ModelSet
+from ..schemas import SpeedRecord
 
 if TYPE_CHECKING:
     import torch
@@ -77,13 +78,13 @@ class Speeds:
     def can_preview(self) -> bool:
         return self._taesd is not None or (self.models is not None and self.models.has("taesd"))
 
-    def apply(self, pipe: StableDiffusionControlNetPipeline, speed: str) -> dict:
+    def apply(self, pipe: StableDiffusionControlNetPipeline, speed: str) -> SpeedRecord:
         """Set the pipeline up for a preset; returns what the recipe records of it."""
         if speed == "quality":
             pipe.scheduler = self.quality_scheduler
             if self._lora:
                 self._switch_lora(pipe, False)
-            return {"preset": "quality", "scheduler": type(pipe.scheduler).__name__, "lora": None, "decoder": "vae"}
+            return SpeedRecord(preset="quality", scheduler=type(pipe.scheduler).__name__, lora=None, decoder="vae")
         if not self._lora:
             source = self._require("lcm_lora", "LCM-LoRA (for speed=fast and live)")
             pipe.load_lora_weights(
@@ -103,15 +104,15 @@ class Speeds:
         decoder = "taesd" if speed == "live" else "vae"
         if decoder == "taesd":
             self.taesd()
-        out = {
-            "preset": speed,
-            "scheduler": type(self._lcm_scheduler).__name__,
-            "lora": self.models.extra_id("lcm_lora") if self.models is not None else None,
-            "decoder": decoder,
-        }
+        record = SpeedRecord(
+            preset=speed,
+            scheduler=type(self._lcm_scheduler).__name__,
+            lora=self.models.extra_id("lcm_lora") if self.models is not None else None,
+            decoder=decoder,
+        )
         if self.scheduler_kind == "tcd":
-            out["eta"] = TCD_ETA  # TCD's gamma: stochasticity per step
-        return out
+            record.eta = TCD_ETA  # TCD's gamma: stochasticity per step
+        return record
 
     @property
     def lora_on(self) -> bool:

@@ -169,9 +169,9 @@ def run_upscale(
         update={
             "width": size[0],
             "height": size[1],
-            "speed": {**speed, "steps_per_tile": per_tile},
+            "speed": speed.model_copy(update={"steps_per_tile": per_tile}),
             "timings": Timings(),
-            "metrics": [],
+            "scores": [],
             "balance": None,
             "operation": operation,
             "parent": ParentLink(id=inputs.parent_id, recipe=recipe),

@@ -119,7 +119,7 @@ class RenderJob:
             error_message=error.get("message"),
             params=dict(body.get("params") or {}),
             result=result,
-            image_count=len(images) or (len(result.metrics) if result and result.metrics else 0),
+            image_count=len(images) or (len(result.scores) if result and result.scores else 0),
             warning=body.get("warning"),
             owner=body.get("owner"),
             kind=str(body.get("kind") or "render"),

@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from .. import imaging
+from ..schemas import ImageScores
 from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
 from .feedback import rating_buttons
@@ -140,31 +141,30 @@ def tag_badges(tags: list[str]) -> str:
 
 
 # --- the render view ------------------------------------------------------------------------
-def _metric_value(metrics: dict[str, Any], name: str) -> float | None:
-    value = metrics.get(name)
-    if isinstance(value, dict):  # e.g. {"structure": {"f1": …, "precision": …}}
-        value = value.get("f1")
-    if value is None and name == "structure":
-        value = metrics.get("structure.f1", metrics.get("structure_f1"))
+def _structure_f1(scores: ImageScores) -> float | None:
+    """The structure F1 (older recipes kept it flat, as `structure.f1` or `structure_f1`)."""
+    if scores.structure is not None:
+        return scores.structure.f1
+    extra = scores.model_extra or {}
+    value = extra.get("structure.f1", extra.get("structure_f1"))
     return float(value) if isinstance(value, int | float) else None
 
 
-def show_quality(metrics: dict[str, Any]) -> None:
+def show_quality(scores: ImageScores) -> None:
     """Structure F1, style similarity and prompt alignment of one image, and any warning."""
     cols = st.columns(3)
-    for col, (label, name, help_text) in zip(
+    for col, (label, value, help_text) in zip(
         cols,
         [
-            ("Structure F1", "structure", "How well the render's edges follow the sketch's (0–1)."),
-            ("Style similarity", "style_similarity", "CLIP similarity of the render to the style used."),
-            ("Prompt alignment", "prompt_alignment", "CLIP similarity of the render to the prompt."),
+            ("Structure F1", _structure_f1(scores), "How well the render's edges follow the sketch's (0–1)."),
+            ("Style similarity", scores.style_similarity, "CLIP similarity of the render to the style used."),
+            ("Prompt alignment", scores.prompt_alignment, "CLIP similarity of the render to the prompt."),
         ],
         strict=True,
     ):
-        value = _metric_value(metrics, name)
         if value is not None:
             col.metric(label, fmt_score(value), help=help_text)
-    warning = metrics.get("structure_warning")
+    warning = scores.structure_warning
     if warning:
         st.warning(warning if isinstance(warning, str) else "The render drifted from the sketch's structure.")
 
@@ -256,8 +256,8 @@ def show_image(client: ApiClient, job: RenderJob, index: int, count: int, key: s
         on_click="ignore",
         help="The PNG, with its full recipe (prompt, seed, styles, models) embedded.",
     )
-    if index < len(recipe.metrics):
-        show_quality(recipe.metrics[index])
+    if index < len(recipe.scores):
+        show_quality(recipe.scores[index])
 
 
 def show_outcome(client: ApiClient, job: RenderJob, *, sketch: bytes | None = None, key: str = "view") -> str | None:

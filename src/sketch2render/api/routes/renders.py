@@ -28,7 +28,6 @@ from ... import imaging
 from ...control import CONTROL_TYPES, control_map
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...files import atomic_write
-from ...jobs import scores
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
@@ -38,7 +37,7 @@ from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDe
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
-from ..views import JobAccepted, JobList, JobSummary, JobView, job_summary, job_view
+from ..views import JobAccepted, JobList, JobSummary, JobView, job_scores, job_summary, job_view
 
 router = APIRouter(prefix="/v1/renders", tags=["renders"], responses=ERROR_RESPONSES)
 PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "PNG"}
@@ -301,7 +300,7 @@ def render_preview(
 )
 async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> AsyncIterator[ServerSentEvent]:
     """`status` on every change of status, `progress` on every step, `preview` ({id, step, url})
-    when a new preview image is ready; a succeeded job's `scores` ({id, metrics}: the quality
+    when a new preview image is ready; a succeeded job's `scores` ({id, scores}: the quality
     scores, computed after the images are reported) come last; then the stream ends. Events are pushed by the
     worker as they happen (jobs/events.py); the store is re-read only for a status, and every few
     seconds as a safety net. FastAPI adds a keep-alive comment after 15 s of quiet."""
@@ -329,13 +328,12 @@ async def render_events(job: OwnedJob, runtime: RuntimeDep, store: StoreDep) -> 
             if job.status != last_status:
                 last_status = job.status
                 yield ServerSentEvent(event="status", data=JobSummary.model_validate(job_summary(job)))
-        # Succeeded: the images are there; the quality scores follow (jobs/scores.py), then the end.
-        while job.status == JobStatus.SUCCEEDED and scores.pending(job.result) and not runtime.stopping.is_set():
+        # Succeeded: the images are there; the quality scores follow (jobs/deferred_scores.py), then the end.
+        while job.status == JobStatus.SUCCEEDED and job.scores_pending and not runtime.stopping.is_set():
             await listener.next(SSE_RECHECK_S)  # the `scores` event (or quiet: the safety-net re-read)
             try:
                 job = await anyio.to_thread.run_sync(store.get, job.id)
             except Exception:
                 return
-        if job.status == JobStatus.SUCCEEDED and not scores.pending(job.result):
-            metrics = (job.result or {}).get("metrics", [])
-            yield ServerSentEvent(event="scores", data={"id": job.id, "metrics": metrics})
+        if job.status == JobStatus.SUCCEEDED and not job.scores_pending:
+            yield ServerSentEvent(event="scores", data={"id": job.id, "scores": job_scores(job)})
