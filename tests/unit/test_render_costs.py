@@ -13,7 +13,6 @@ from PIL import Image
 from sketch2render.config import Settings
 from sketch2render.render import build_service
 from sketch2render.render.pinned import pin
-from sketch2render.render.prompts import PromptEmbeds
 from sketch2render.schemas import RenderParams, StyleMeta
 
 SKETCH = (
@@ -45,12 +44,12 @@ def text_encoder_runs(service):
 
 
 def test_a_repeated_prompt_is_not_encoded_again_and_renders_the_same_bytes(service, text_encoder_runs):
-    service.renderer.prompts = PromptEmbeds()
+    service.renderer.caches.prompts.clear()
     first = render(service, num_images=2)
     assert len(text_encoder_runs) == 2  # the prompt and the (empty) negative prompt, once each
     again = render(service, num_images=2, seed=4)
     assert len(text_encoder_runs) == 2  # a new seed, the same words: nothing encoded
-    service.renderer.prompts = PromptEmbeds()  # forget: encoded by diffusers' path again
+    service.renderer.caches.prompts.clear()  # forget: encoded by diffusers' path again
     assert np.array_equal(render(service, num_images=2), first)
     assert not np.array_equal(again, first)
 
@@ -66,7 +65,7 @@ def test_other_words_are_encoded_and_change_the_image(service, text_encoder_runs
 
 
 def test_without_guidance_only_the_prompt_is_encoded(service, text_encoder_runs):
-    service.renderer.prompts = PromptEmbeds()
+    service.renderer.caches.prompts.clear()
     plain = render(service, guidance_scale=1.0)
     assert len(text_encoder_runs) == 1
     assert not np.array_equal(plain, render(service))  # guidance 7.5: a separate entry, and another image

@@ -23,7 +23,7 @@ def add(library, colour, title, tags=()):
 
 @pytest.fixture
 def library(tmp_path, monkeypatch):
-    library = StyleLibrary(tmp_path / "styles", FakeEmbeddings())
+    library = StyleLibrary(tmp_path / "styles", FakeEmbeddings(), answers=Answers())
     library.searched = []  # each question the full hybrid search ran for
     hybrid = library._hybrid
     monkeypatch.setattr(library, "_hybrid", lambda *a, **kw: library.searched.append(a[1]) or hybrid(*a, **kw))

@@ -38,7 +38,7 @@ class ApiRuntime:
         self.worker: JobWorker | None = None
         self.backend: Any = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
-        self.sketches = DecodedSketches()  # sketches the POST decoded, for the in-process worker
+        self.sketches = DecodedSketches(enabled=settings.caches == "on")  # the POST's decoded sketches, for the worker
         self._loader: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
