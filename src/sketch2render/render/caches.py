@@ -22,6 +22,7 @@ only skip work whose answer cannot have changed.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,7 +85,7 @@ class Caches:
 
     def prompt_inputs(
         self, pipe: StableDiffusionControlNetPipeline, prompt: str, negative: str | None, *, cfg: bool, lora: bool
-    ) -> dict[str, object]:
+    ) -> Mapping[str, object]:
         """The pipeline's keyword arguments for the prompt: kept embeddings, or the words for diffusers
         to encode (off). Call in inference mode."""
         if self.prompts is None:
