@@ -415,6 +415,19 @@ def test_the_worker_renders_the_sketch_the_post_decoded_and_the_same_image_witho
     assert image(handed) == image(decoded)
 
 
+def test_with_caches_off_the_post_hands_nothing_over_and_the_image_is_the_same(harness, monkeypatch):
+    client, _ = harness.client()
+    first = client.get(wait_for(client, submit(client).json()["id"])["urls"]["images"][0]).content
+    harness.close(client)
+    client, _ = harness.client(caches="off")
+    sketches, taken = client.app.state.runtime.sketches, []
+    take = sketches.take
+    monkeypatch.setattr(sketches, "take", lambda request_hash: taken.append(take(request_hash)) or taken[-1])
+    job = wait_for(client, submit(client).json()["id"])
+    assert job["status"] == "succeeded" and taken == [None] and len(sketches) == 0  # decoded from the stored input
+    assert client.get(job["urls"]["images"][0]).content == first
+
+
 def test_a_render_is_reported_with_its_images_and_its_scores_follow(harness):
     """The worker reports a render as succeeded once its PNGs are written; the quality scores
     are filled in after that (scores_pending until then), and stay out of the PNG."""

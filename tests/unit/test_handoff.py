@@ -70,3 +70,9 @@ def test_handed_over_once_and_bounded_by_pixels():
     assert sketches.take("b") is None  # once
     sketches.put("huge", Image.new("RGB", (256, 256)))  # larger than the whole bound: not kept
     assert sketches.take("huge") is None and len(sketches) == 2
+
+
+def test_with_caches_off_nothing_is_handed_over():
+    sketches = DecodedSketches(enabled=False)  # S2R_CACHES=off (api/runtime.py)
+    sketches.put("hash", Image.new("RGB", (64, 64)))
+    assert len(sketches) == 0 and sketches.take("hash") is None

@@ -13,7 +13,6 @@ from PIL import Image
 
 from sketch2render.render import build_service
 from sketch2render.render.pinned import pin
-from sketch2render.render.prompts import PromptEmbeds
 from sketch2render.schemas import RenderParams, StyleMeta
 
 pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
@@ -47,12 +46,12 @@ def text_encoder_runs(service):
 
 
 def test_a_repeated_prompt_is_not_encoded_again_and_renders_the_same_bytes(service, text_encoder_runs):
-    service.renderer.prompts = PromptEmbeds()
+    service.renderer.caches.prompts.clear()
     first = render(service, num_images=2)
     assert len(text_encoder_runs) == 2  # the prompt and the (empty) negative prompt, once each
     again = render(service, num_images=2, seed=4)
     assert len(text_encoder_runs) == 2  # a new seed, the same words: nothing encoded
-    service.renderer.prompts = PromptEmbeds()  # forget: encoded by diffusers' path again
+    service.renderer.caches.prompts.clear()  # forget: encoded by diffusers' path again
     assert np.array_equal(render(service, num_images=2), first)
     assert not np.array_equal(again, first)
 
@@ -68,7 +67,7 @@ def test_other_words_are_encoded_and_change_the_image(service, text_encoder_runs
 
 
 def test_without_guidance_only_the_prompt_is_encoded(service, text_encoder_runs):
-    service.renderer.prompts = PromptEmbeds()
+    service.renderer.caches.prompts.clear()
     plain = render(service, guidance_scale=1.0)
     assert len(text_encoder_runs) == 1
     assert not np.array_equal(plain, render(service))  # guidance 7.5: a separate entry, and another image
@@ -160,3 +159,62 @@ def test_one_style_is_used_as_it_is_and_a_blend_still_weighs(service):
     kept = library.load_ip_embeds(style, service.renderer.encoder_key).clone()
     assert np.array_equal(render(service, style_ids=[style], style_strength=0.9), first)
     assert torch.equal(library.load_ip_embeds(style, service.renderer.encoder_key), kept)
+
+
+# --------------------------------------------------------------------------- S2R_CACHES=off
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, tiny_models_dir):
+    """The same models and styles with every cache off (render/caches.py)."""
+    from sketch2render.render.caches import Caches
+
+    home = tmp_path_factory.mktemp("costs-off-home")
+    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu", caches="off"))
+    pixels = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    svc.library.add_image(Image.fromarray(pixels), StyleMeta(title="Noise", tags=["noise"]))
+    assert svc.renderer.caches == Caches.off() and svc.library.answers is None
+    return svc
+
+
+def test_with_caches_off_a_render_is_the_same_bytes(service, straight):
+    style = service.library.list()[0].id
+    assert straight.library.list()[0].id == style  # ids are content hashes
+    for overrides in ({}, {"guidance_scale": 1.0}, {"style_ids": [style], "style_strength": 0.7}, {"num_images": 2}):
+        assert np.array_equal(render(straight, **overrides), render(service, **overrides)), overrides
+        assert np.array_equal(render(straight, **overrides), render(service, **overrides)), overrides  # again: kept
+
+
+def test_with_caches_off_every_render_does_the_work_again(straight, monkeypatch):
+    from diffusers.hooks import group_offloading
+
+    from sketch2render.styles.blobs import embeds_name
+
+    renderer, library, style = straight.renderer, straight.library, straight.library.list()[0].id
+    encoded, scales, walks, reads = [], [], [], []
+    handle = renderer.pipe.text_encoder.register_forward_hook(lambda *_: encoded.append(1))
+    encode_style, set_scale = renderer.encode_style, renderer.pipe.set_ip_adapter_scale
+    monkeypatch.setattr(renderer, "encode_style", lambda image: encoded.append("style") or encode_style(image))
+    monkeypatch.setattr(renderer.pipe, "set_ip_adapter_scale", lambda scale: scales.append(scale) or set_scale(scale))
+    walk = group_offloading._get_top_level_group_offload_hook
+    monkeypatch.setattr(group_offloading, "_get_top_level_group_offload_hook", lambda m: walks.append(m) or walk(m))
+    read = library.blobs.read
+    monkeypatch.setattr(library.blobs, "read", lambda *args: reads.append(args) or read(*args))
+    try:
+        for _ in range(2):
+            render(straight, style_ids=[style], style_strength=0.9)
+    finally:
+        handle.remove()
+    assert encoded.count("style") == 2 and encoded.count(1) == 4  # the prompt pair and the style, each render
+    assert scales == [0.9, 0.9]  # set before every render
+    assert walks  # diffusers finds the device by walking the modules
+    assert (style, embeds_name(renderer.encoder_key)) not in reads  # no stored embedding read ...
+    assert not (library.embeds_dir / style).exists()  # ... or written
+
+
+def test_with_caches_off_every_search_runs(straight, monkeypatch):
+    library, searched = straight.library, []
+    hybrid = library._hybrid
+    monkeypatch.setattr(library, "_hybrid", lambda *a, **kw: searched.append(a[1]) or hybrid(*a, **kw))
+    first = [h.id for h in library.search("noise", k=1)]
+    assert [h.id for h in library.search("noise", k=1)] == first and searched == ["noise", "noise"]

@@ -23,7 +23,7 @@ def add(library, colour, title, tags=()):
 
 @pytest.fixture
 def library(tmp_path, monkeypatch):
-    library = StyleLibrary(tmp_path / "styles", FakeEmbeddings())
+    library = StyleLibrary(tmp_path / "styles", FakeEmbeddings(), answers=Answers())
     library.searched = []  # each question the full hybrid search ran for
     hybrid = library._hybrid
     monkeypatch.setattr(library, "_hybrid", lambda *a, **kw: library.searched.append(a[1]) or hybrid(*a, **kw))
@@ -78,3 +78,15 @@ def test_a_kept_answer_is_refused_under_another_token_and_expires():
     assert answers.get("q", ("weights", 1)) == ["hit"] and answers.get("q", ("weights", 2)) is None
     time.sleep(0.3)
     assert answers.get("q", ("weights", 1)) is None and len(answers) == 0
+
+
+def test_the_builder_gives_the_library_its_answers_only_while_caches_are_on(tmp_path):
+    from sketch2render.config import Settings
+    from sketch2render.styles import build_library
+
+    for caches, kept in (("on", True), ("off", False)):
+        library = build_library(Settings(home=tmp_path / caches, caches=caches), FakeEmbeddings())
+        try:
+            assert (library.answers is not None) is kept, caches
+        finally:
+            library.close()

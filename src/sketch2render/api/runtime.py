@@ -53,7 +53,7 @@ class ApiRuntime:
         self.ray: RayBackend | None = None  # scale-out: the Ray backend when S2R_BACKEND=ray (scale/ray_backend.py)
         self._built: RenderService | None = None  # the service this runtime built (closed at stop)
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
-        self.sketches = DecodedSketches()  # sketches the POST decoded, for the in-process worker
+        self.sketches = DecodedSketches(enabled=settings.caches == "on")  # the POST's decoded sketches, for the worker
         self._loader: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------

@@ -7,7 +7,8 @@ is the same either way: the POST decodes with the same `at_least`, resizes with 
 `resize_for_generation` and builds the control map with the same parameters and the same loaded
 ControlNets the worker would use (before the models are loaded it hands over the image only).
 Keyed by the job's request hash (sketch bytes + parameters), known before the row exists, so a
-worker that claims the row at once still finds it.
+worker that claims the row at once still finds it. With `S2R_CACHES=off` (`enabled=False`) nothing is
+handed over: the worker always decodes the stored input (render/caches.py lists the other caches).
 """
 
 from __future__ import annotations
@@ -30,38 +31,43 @@ class Decoded:
 
 
 class DecodedSketches:
-    def __init__(self, max_pixels: int = MAX_PIXELS) -> None:
+    """Decoded sketches by request hash, each taken once. Thread-safe."""
+
+    def __init__(self, max_pixels: int = MAX_PIXELS, *, enabled: bool = True) -> None:
         self.max_pixels = max_pixels
+        self.enabled = enabled  # False (caches off): `put` keeps nothing
         self._images: OrderedDict[str, Decoded] = OrderedDict()
         self._pixels = 0
         self._lock = threading.Lock()
 
-    def put(self, key: str, image: Image.Image, control: ControlMap | None = None) -> None:
+    def put(self, request_hash: str, image: Image.Image, control: ControlMap | None = None) -> None:
+        """Hand over the sketch the POST decoded for the job with this request hash."""
         pixels = image.width * image.height
-        if pixels > self.max_pixels:
+        if not self.enabled or pixels > self.max_pixels:
             return
         with self._lock:
-            self._drop(key)
+            self._drop(request_hash)
             while self._images and self._pixels + pixels > self.max_pixels:
                 self._drop(next(iter(self._images)))
-            self._images[key] = Decoded(image, control)
+            self._images[request_hash] = Decoded(image, control)
             self._pixels += pixels
 
-    def take(self, job_id: str) -> Decoded | None:
-        """The decoded sketch of a job, once (None when there is none)."""
+    def take(self, request_hash: str) -> Decoded | None:
+        """The decoded sketch handed over under a job's request hash (`Job.request_hash`: sketch bytes +
+        parameters, not the job id), once; None when there is none."""
         with self._lock:
-            image = self._images.get(job_id)
-            self._drop(job_id)
+            image = self._images.get(request_hash)
+            self._drop(request_hash)
             return image
 
-    def discard(self, job_id: str) -> None:
+    def discard(self, request_hash: str) -> None:
         with self._lock:
-            self._drop(job_id)
+            self._drop(request_hash)
 
     def __len__(self) -> int:
         return len(self._images)
 
-    def _drop(self, job_id: str) -> None:
-        decoded = self._images.pop(job_id, None)
+    def _drop(self, request_hash: str) -> None:
+        decoded = self._images.pop(request_hash, None)
         if decoded is not None:
             self._pixels -= decoded.image.width * decoded.image.height

@@ -1,10 +1,10 @@
 """diffusers pipelines that know where they run.
 
 Every pipeline call asks `_execution_device`, which walks every submodule of every component looking
-for offloading hooks (~9 ms per render on CPU with the tiny models; SD 1.5's module tree is the same
-shape): once per call, and again from `encode_prompt`. Without offloading the answer never changes, so
-`pinned(cls)` is `cls` with that answer fixed by `pin(pipe, device)`; with offloading (no pin) it asks
-diffusers as before. The class keeps its name, its loading code and everything else.
+for offloading hooks: once per call, and again from `encode_prompt`. Without offloading the answer
+never changes, so `pinned(cls)` is `cls` with that answer fixed by `pin(pipe, device)`; with
+offloading, or with `S2R_CACHES=off` (caches.py), there is no pin and it asks diffusers as before.
+The class keeps its name, its loading code and everything else.
 """
 
 from __future__ import annotations

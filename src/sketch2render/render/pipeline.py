@@ -328,14 +328,8 @@ def select_styles(
 
 
 def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):
-    """The (blended) IP-Adapter embedding of the used styles; each style encoded once, then cached."""
-    embeds = []
-    for hit in used:
-        cached = library.load_ip_embeds(hit.id, renderer.encoder_key)
-        if cached is None:
-            cached = renderer.encode_style(library.load_image(hit.id))
-            library.save_ip_embeds(hit.id, renderer.encoder_key, cached)
-        embeds.append(cached)
+    """The (blended) IP-Adapter embedding of the used styles (each kept once computed: caches.py)."""
+    embeds = [renderer.caches.style_embed(hit.id, library, renderer) for hit in used]
     return renderer.mix(embeds, [h.weight or 0.0 for h in used])
 
 

@@ -18,6 +18,8 @@ from ..schemas import ImageScores, RenderParams, SpeedRecord, StyleHit, StyleRec
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from .caches import Caches
+
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
 PreviewFn = Callable[[int, Image.Image], None]  # (step done, a small decoded picture of the latents)
 
@@ -39,7 +41,7 @@ class StyleImages(Protocol):
 
 
 class StyleSource(StyleImages, Protocol):
-    """The style library as the pipeline sees it: look-up, search, and cached IP-Adapter embeddings."""
+    """The style library as the pipeline sees it: look-up, search, and stored IP-Adapter embeddings."""
 
     def __len__(self) -> int: ...
 
@@ -58,6 +60,7 @@ class ImageGenerator(Protocol):
     device: str
     dtype_name: str
     encoder_key: str  # cache key of style embeddings from this image encoder
+    caches: Caches  # what is kept between renders (caches.py)
 
     def encode_style(self, image: Image.Image) -> Tensor: ...
 

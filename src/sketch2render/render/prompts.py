@@ -1,11 +1,11 @@
 """The text encoder's answer for a prompt, kept for the next render with the same words.
 
-Every render encodes its prompt and, with classifier-free guidance, the negative prompt (~6 ms on
-CPU with the tiny models; a CLIP text encoder pass per prompt on a GPU). Someone drawing re-renders
-the same prompt at every stroke and re-rolls seeds, so the embeddings are kept (least recently used
-dropped) and handed to the pipeline as `prompt_embeds` / `negative_prompt_embeds`: diffusers then
-skips its own encode and the image is the same, byte for byte. The key holds whether the LoRA of the
-fast presets is switched on, in case it touches the text encoder.
+Every render encodes its prompt and, with classifier-free guidance, the negative prompt (a CLIP text
+encoder pass each). Someone drawing re-renders the same prompt at every stroke and re-rolls seeds, so
+the embeddings are kept (least recently used dropped) and handed to the pipeline as `prompt_embeds` /
+`negative_prompt_embeds`: diffusers then skips its own encode and the image is the same, byte for
+byte. The key holds whether the LoRA of the fast presets is switched on, in case it touches the text
+encoder. One of the `Caches` (caches.py): with `S2R_CACHES=off` diffusers encodes every prompt.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class PromptEmbeds:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+    def clear(self) -> None:
+        self._kept.clear()
 
     def get(
         self, pipe: StableDiffusionControlNetPipeline, prompt: str, negative: str | None, *, cfg: bool, lora: bool

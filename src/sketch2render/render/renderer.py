@@ -3,7 +3,7 @@
 `Renderer.from_models` loads diffusers' `StableDiffusionControlNetPipeline` once (fp16 + SDPA on CUDA, else fp32)
 and `generate` runs it under a lock: a seeded generator, a per-step progress callback, cancellation between steps,
 denoising and VAE decode timed apart, GPU out-of-memory reported as a domain error. Style images arrive as
-IP-Adapter image embeddings (computed once per style by `encode_style`, cached by the library). No safety checker
+IP-Adapter image embeddings (computed by `encode_style`, kept by `Caches`: caches.py). No safety checker
 (see README). Not here: retrieval and style selection (pipeline.py), decoding and edges (imaging.py).
 """
 
@@ -23,10 +23,10 @@ from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
 from ..schemas import RenderParams
+from .caches import Caches
 from .fastpath import FastPath
 from .pinned import pin, pinned
 from .ports import Generated, PreviewFn, ProgressFn
-from .prompts import PromptEmbeds
 from .speed import Speeds
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class Renderer:
         preview_every: int = 0,
         fast: FastPath | None = None,
         fast_scheduler: str = "lcm",
+        caches: Caches | None = None,
     ) -> None:
         self.pipe = pipe
         self.device = device
@@ -89,8 +90,9 @@ class Renderer:
         self.fast = fast or FastPath()
         self._lock = threading.Lock()
         self._derived: dict[str, DiffusionPipeline] = {}  # inpaint / img2img pipelines on the same modules
-        self._style_scale: tuple[str, float] | None = None  # the IP-Adapter scale set last
-        self.prompts = PromptEmbeds()  # the text encoder's output for recent prompts
+        self._style_scale: tuple[str, float] | None = None  # the IP-Adapter scale set last (caches on)
+        self.caches = caches if caches is not None else Caches.on()  # prompts, styles' embeddings (caches.py)
+        pin(pipe, device if self.caches.enabled and not offload else None)  # None: diffusers finds the device
 
     def _use_control(self, kind: str) -> None:
         """Put the control type's ControlNet into the one pipeline (called under the lock): the base
@@ -106,7 +108,7 @@ class Renderer:
         return str(self.dtype).replace("torch.", "")
 
     @classmethod
-    def from_models(cls, models: ModelSet, settings: Settings) -> Renderer:
+    def from_models(cls, models: ModelSet, settings: Settings, caches: Caches | None = None) -> Renderer:
         import torch
         from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
 
@@ -134,7 +136,6 @@ class Renderer:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
-            pin(pipe, device)
         if settings.attention_slicing:  # memory option only: slows modern GPUs (docs/facts.md)
             enable_attention_slicing(pipe)
         offload = settings.cpu_offload and device == "cuda"
@@ -165,6 +166,7 @@ class Renderer:
             preview_every=settings.preview_every,
             fast=fast,
             fast_scheduler=settings.fast_scheduler,
+            caches=caches if caches is not None else Caches.from_settings(settings),
         )
 
     # --- style embeddings ------------------------------------------------------------------
@@ -236,7 +238,7 @@ class Renderer:
         pipe = self._derived.get(name)
         if pipe is None:
             pipe = self._derived[name] = pinned(getattr(diffusers, name)).from_pipe(self.pipe)
-            pin(pipe, None if self.offload else self.device)
+            pin(pipe, self.device if self.caches.enabled and not self.offload else None)
             pipe.set_progress_bar_config(disable=True)
         pipe.controlnet = controlnet if controlnet is not None else self.pipe.controlnet
         pipe.scheduler = self.pipe.scheduler
@@ -258,17 +260,12 @@ class Renderer:
             )
 
     def _set_style_scale(self, mode: str, strength: float) -> None:
-        """The IP-Adapter's scale, set only when it changes: diffusers walks every attention processor
-        to set it (~2 ms per render on CPU). The derived pipelines share these processors."""
+        """The IP-Adapter's scale (the derived pipelines share it); caches on: set only when it changes."""
         wanted = ("none", 0.0) if mode == "none" or strength == 0 else (mode, float(strength))
-        if wanted == self._style_scale:
+        if self.caches.enabled and wanted == self._style_scale:
             return
-        if wanted[0] == "none":
-            self.pipe.set_ip_adapter_scale(0.0)
-        elif mode == "style-only":
-            self.pipe.set_ip_adapter_scale(style_only_layers(strength))
-        else:
-            self.pipe.set_ip_adapter_scale(strength)
+        layers = style_only_layers(strength) if mode == "style-only" else strength
+        self.pipe.set_ip_adapter_scale(0.0 if wanted[0] == "none" else layers)
         self._style_scale = wanted
 
     def generate(
@@ -329,7 +326,7 @@ class Renderer:
                 # 3. Denoising loop (latents out, so the VAE decode is timed on its own)
                 t0 = time.perf_counter()
                 with torch.inference_mode():
-                    text = self.prompts.get(
+                    text = self.caches.prompt_inputs(
                         self.pipe, params.prompt, params.negative_prompt, cfg=cfg, lora=self.speeds.lora_on
                     )
                     latents = self.pipe(
@@ -394,7 +391,7 @@ class ControlNets:
         return net
 
 
-def build_renderer(settings: Settings, models: ModelSet) -> Renderer:
-    """Load the diffusion pipeline for these models (seconds on tiny, longer on real weights)."""
+def build_renderer(settings: Settings, models: ModelSet, caches: Caches | None = None) -> Renderer:
+    """Load the diffusion pipeline for these models; `caches`: the service's (None: from the settings)."""
     quiet_libraries()
-    return Renderer.from_models(models, settings)
+    return Renderer.from_models(models, settings, caches)

@@ -20,6 +20,7 @@ from ..control import ControlMap
 from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
+from .caches import Caches
 from .inpaint import EditInputs, run_edit
 from .pipeline import Parts, RenderRequest, build_chain
 from .ports import PreviewFn, ProgressFn
@@ -99,9 +100,10 @@ class RenderService:
 def build_service(settings: Settings) -> RenderService:
     """Resolve the model profile and load everything (seconds for tiny, longer for real weights)."""
     models = resolve_models(settings)
+    caches = Caches.from_settings(settings)  # one object for what is kept between renders (S2R_CACHES)
     embeddings = build_embeddings(settings, models)
-    library = build_library(settings, embeddings, models)
-    renderer = build_renderer(settings, models)
+    library = build_library(settings, embeddings, models, answers=caches.answers)
+    renderer = build_renderer(settings, models, caches)
     if renderer.fast.compile_mode != "off":  # compile now, not in the first user's render
         log.info("torch.compile warm-up (%s)", renderer.fast.compile_mode)
         log.info("warm-up done in %s s per preset", renderer.warm_up())

@@ -1,11 +1,12 @@
 """Search answers kept for a repeated question.
 
 Someone drawing re-renders the same words at every stroke, and every render searches the library
-for them (2–3 ms alone, more while the server answers other requests). The answer changes only when
-the question, the library or the learned side does, so it is kept under a token: the library drops
-every answer when a style is added, removed or reloaded (`clear`, under its lock), and the learned
-side names what it depends on (`Learning.token`: its weights and the signal store's version, so a
-new correction is seen at once). Answers also expire after `TTL_S`, since feedback decays with time.
+for them. The answer changes only when the question, the library or the learned side does, so it is
+kept under a token: the library drops every answer when a style is added, removed or reloaded
+(`clear`, under its lock), and the learned side names what it depends on (`Learning.token`: its
+weights and the signal store's version, so a new correction is seen at once). Answers also expire
+after `TTL_S`, since feedback decays with time. One of the `Caches` (render/caches.py), handed to
+the library by its builder; with `S2R_CACHES=off` the library has none and every search runs.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from ..config import Settings
 from ..models import ModelSet, resolve_device
 from ..models.quiet import quiet_libraries
+from .answers import Answers
 from .embeddings import CLIPEmbeddings
 from .learning import build_learning
 from .library import StyleLibrary
@@ -28,7 +29,13 @@ def build_embeddings(settings: Settings, models: ModelSet) -> CLIPEmbeddings:
     )
 
 
-def build_library(settings: Settings, embeddings: CLIPEmbeddings, models: ModelSet | None = None) -> StyleLibrary:
+def build_library(
+    settings: Settings, embeddings: CLIPEmbeddings, models: ModelSet | None = None, *, answers: Answers | None = None
+) -> StyleLibrary:
+    """`answers`: the search-answer cache of the render side's `Caches` (render/caches.py); None: one of
+    the library's own while S2R_CACHES is on."""
+    if answers is None and settings.caches == "on":
+        answers = Answers()
     client = blobs = None
     if settings.chroma_url:  # a shared Chroma server holds the index and the bytes (blobs.py)
         from .blobs import ChromaBlobs
@@ -44,6 +51,7 @@ def build_library(settings: Settings, embeddings: CLIPEmbeddings, models: ModelS
         dense_weight=dense_weight(settings, models),
         lexical_weight=settings.lexical_weight,
         rrf_k=settings.rrf_k,
+        answers=answers,
     )
     library.learning = build_learning(settings)  # loads the sentence model on its first use
     return library

@@ -3,7 +3,7 @@
 On disk, under `root` (the default, one process owns the store):
   images/<id>.png    the image, re-encoded (longest side at most `store_side`)
   images/<id>.json   its record (title, tags, license, ...); writing it commits an add
-  ip_embeds/<id>/    cached IP-Adapter image embeddings, one file per image-encoder model
+  ip_embeds/<id>/    stored IP-Adapter image embeddings, one file per image-encoder model
   chroma/            the vector index, one collection per retrieval model
 
 The bytes (image, record, embeddings) live in a `BlobStore` (blobs.py): these files, or, with a
@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cachetools import LRUCache
 from PIL import Image
 
 from .. import imaging
@@ -64,6 +63,7 @@ class StyleLibrary:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
         rrf_k: int = 60,
+        answers: Answers | None = None,
     ) -> None:
         import chromadb
 
@@ -91,8 +91,7 @@ class StyleLibrary:
         self._records: dict[str, StyleRecord] = {}
         self._lexical = LexicalIndex()
         self._version: str | None = None  # the shared store's change marker when last loaded
-        self._ip_kept: LRUCache[tuple[str, str], Any] = LRUCache(512)  # IP-Adapter embeddings read (KBs each)
-        self.answers = Answers()  # search answers for repeated questions (answers.py); cleared on every change
+        self.answers = answers  # kept search answers (answers.py), cleared on every change; None: caches off
         self._lock = threading.RLock()
         self.reconcile()
 
@@ -149,7 +148,7 @@ class StyleLibrary:
                 lexical.set(doc_id, record.search_text())
         lexical.warm()  # build BM25 now, not on the first search
         self._records, self._lexical = records, lexical
-        self.answers.clear()
+        self._forget_answers()
 
     def _sync(self) -> None:
         """Shared store: reload the records when another process added or removed a style (one
@@ -167,7 +166,11 @@ class StyleLibrary:
     def _remember(self, record: StyleRecord) -> None:
         self._records[record.id] = record
         self._lexical.set(record.id, record.search_text())
-        self.answers.clear()
+        self._forget_answers()
+
+    def _forget_answers(self) -> None:
+        if self.answers is not None:
+            self.answers.clear()
 
     def _index(self, records: Sequence[StyleRecord], vectors: Sequence[Sequence[float]]) -> None:
         batch = max(1, min(5000, self.client.get_max_batch_size()))
@@ -238,7 +241,7 @@ class StyleLibrary:
             self.blobs.remove_style(style_id)
             self._records.pop(style_id, None)
             self._lexical.discard(style_id)
-            self.answers.clear()
+            self._forget_answers()
             self.blobs.touch()
             return record
 
@@ -296,6 +299,8 @@ class StyleLibrary:
         key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
         with self._lock:  # a change clears the kept answers under this lock (answers.py)
             self._sync()
+            if self.answers is None:  # caches off
+                return self._hybrid(vector, query, k, min_score, tags, principal)
             if (kept := self.answers.get(key, token)) is None:
                 kept = self._hybrid(vector, query, k, min_score, tags, principal)
                 self.answers.put(key, token, kept)
@@ -351,17 +356,17 @@ class StyleLibrary:
         found = self.collection.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
         return dense_list(found, self._records, weight)
 
-    # --- cached IP-Adapter image embeddings ------------------------------------------------
+    # --- stored IP-Adapter image embeddings -----------------------------------------------
     def load_ip_embeds(self, style_id: str, encoder_key: str):
-        """The cached IP-Adapter embedding tensor for this style and image encoder, or None; kept in
-        memory once read (an id is a content hash: its embedding never changes)."""
+        """The stored IP-Adapter embedding tensor for this style and image encoder, or None. Read from
+        the blobs at every call: the tensors kept in memory are render/caches.py's."""
         with self._lock:
-            kept = self._ip_kept.get((style_id, encoder_key))
-            if kept is None and (data := self.blobs.read(style_id, embeds_name(encoder_key))) is not None:
-                from safetensors.torch import load
+            data = self.blobs.read(style_id, embeds_name(encoder_key))
+        if data is None:
+            return None
+        from safetensors.torch import load
 
-                kept = self._ip_kept[style_id, encoder_key] = load(data)["embeds"]
-            return kept
+        return load(data)["embeds"]
 
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds) -> None:
         from safetensors.torch import save
