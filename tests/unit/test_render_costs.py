@@ -170,7 +170,7 @@ def straight(tmp_path_factory, tiny_models_dir):
     from sketch2render.render.caches import Caches
 
     home = tmp_path_factory.mktemp("costs-off-home")
-    svc = build_service(Settings(home=home, models=str(tiny_models_dir), device="cpu", caches="off"))
+    svc = build_service(make_settings(home, tiny_models_dir, caches="off"))
     pixels = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
     svc.library.add_image(Image.fromarray(pixels), StyleMeta(title="Noise", tags=["noise"]))
     assert svc.renderer.caches == Caches.off() and svc.library.answers is None
