@@ -17,6 +17,7 @@ import sys
 
 
 def patch_to_before() -> None:
+    from dataclasses import replace
     from functools import partial
 
     from langchain_core.runnables import RunnableLambda, RunnableParallel
@@ -25,6 +26,7 @@ def patch_to_before() -> None:
     from sketch2render import imaging
     from sketch2render.jobs import handoff
     from sketch2render.render import pipeline, prompts, renderer, service
+    from sketch2render.render.ports import NO_CONTROLS
     from sketch2render.styles import answers, library
 
     def no_handoff(self: handoff.DecodedSketches, key: str, image: Image.Image, control: object = None) -> None:
@@ -33,12 +35,13 @@ def patch_to_before() -> None:
     render = service.RenderService.render
 
     def scores_first(self: service.RenderService, sketch, params, **kwargs):  # type: ignore[no-untyped-def]
-        return render(self, sketch, params, **{**kwargs, "defer_scores": False})
+        controls = replace(kwargs.get("controls", NO_CONTROLS), defer_scores=False)
+        return render(self, sketch, params, **{**kwargs, "controls": controls})
 
-    def parallel_plan(request: pipeline.RenderRequest, *, parts: pipeline.Parts) -> pipeline.Planned:
+    def parallel_plan(request: pipeline.RenderRequest, *, components: pipeline.RenderComponents) -> pipeline.Planned:
         both = RunnableParallel(
-            prepared=RunnableLambda(partial(pipeline.prepare, settings=parts.settings, models=parts.models)),
-            retrieved=RunnableLambda(partial(pipeline.retrieve, library=parts.library)),
+            prepared=RunnableLambda(partial(pipeline.prepare, settings=components.settings, models=components.models)),
+            retrieved=RunnableLambda(partial(pipeline.retrieve, library=components.library)),
         )
         return pipeline.Planned(request=request, **both.invoke(request))
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from pathlib import Path
 
 from PIL import Image
 
 from .. import errors
 from ..render.inpaint import EditInputs
-from ..render.ports import ProgressFn
+from ..render.ports import RenderControls
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..render.upscale import UpscaleInputs
@@ -28,10 +27,8 @@ def job_file(job_dir: Path, name: str) -> bytes:
         raise errors.NotFound(f"the input {name} of this job is missing on disk") from None
 
 
-def run_derived(
-    service: RenderService, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event
-) -> RenderResult:
-    """Run an edit or an upscale job."""
+def run_derived(service: RenderService, job: Job, job_dir: Path, controls: RenderControls) -> RenderResult:
+    """Run an edit or an upscale job (`controls`: its progress and cancel)."""
     operation = json.loads(job_file(job_dir, OPERATION_NAME))
     parent = job_file(job_dir, PARENT_IMAGE_NAME)
     if job.kind == "edit":
@@ -43,7 +40,7 @@ def run_derived(
             feather=int(operation["feather"]),
             parent_id=job.parent,
         )
-        return service.edit(inputs, progress=progress, cancel=cancel)
+        return service.edit(inputs, controls=controls)
     if job.kind == "upscale":
         upscale = UpscaleInputs(
             parent_png=parent,
@@ -53,5 +50,5 @@ def run_derived(
             overlap=int(operation["tile"]) // 8,
             parent_id=job.parent,
         )
-        return service.upscale(upscale, progress=progress, cancel=cancel)
+        return service.upscale(upscale, controls=controls)
     raise errors.InvalidParameter(f"unknown job kind {job.kind!r}")
