@@ -20,22 +20,25 @@ import sys
 
 def patch_to_before() -> None:
     """The older code paths that the caches switch does not cover."""
+    from dataclasses import replace
     from functools import partial
 
     from langchain_core.runnables import RunnableLambda, RunnableParallel
 
     from sketch2render import imaging
     from sketch2render.render import pipeline, service
+    from sketch2render.render.ports import NO_CONTROLS
 
     render = service.RenderService.render
 
     def scores_first(self: service.RenderService, sketch, params, **kwargs):  # type: ignore[no-untyped-def]
-        return render(self, sketch, params, **{**kwargs, "defer_scores": False})
+        controls = replace(kwargs.get("controls", NO_CONTROLS), defer_scores=False)
+        return render(self, sketch, params, **{**kwargs, "controls": controls})
 
-    def parallel_plan(request: pipeline.RenderRequest, *, parts: pipeline.Parts) -> pipeline.Planned:
+    def parallel_plan(request: pipeline.RenderRequest, *, components: pipeline.RenderComponents) -> pipeline.Planned:
         both = RunnableParallel(
-            prepared=RunnableLambda(partial(pipeline.prepare, settings=parts.settings, models=parts.models)),
-            retrieved=RunnableLambda(partial(pipeline.retrieve, library=parts.library)),
+            prepared=RunnableLambda(partial(pipeline.prepare, settings=components.settings, models=components.models)),
+            retrieved=RunnableLambda(partial(pipeline.retrieve, library=components.library)),
         )
         return pipeline.Planned(request=request, **both.invoke(request))
 

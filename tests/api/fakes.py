@@ -24,6 +24,7 @@ from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
+from sketch2render.render.ports import NO_CONTROLS, RenderControls
 from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleHit, Timings
 from sketch2render.styles import StyleLibrary
 
@@ -59,10 +60,12 @@ class FakeRenderService:
         }
 
     def render(
-        self, sketch, params: RenderParams, *, progress=None, cancel=None, preview=None, defer_scores=False,
+        self, sketch, params: RenderParams, *, controls: RenderControls = NO_CONTROLS,
         principal="", masks=(), control=None,
     ) -> RenderResult:  # fmt: skip
         t0 = time.perf_counter()
+        progress, cancel, preview = controls.progress, controls.cancel, controls.preview
+        defer_scores = controls.defer_scores
         self.calls.append(params)
         # 1. Decode and edges, as the real chain does.
         image = sketch if isinstance(sketch, Image.Image) else imaging.decode_upload(sketch, self.settings.limits)

@@ -18,6 +18,7 @@ from PIL import Image
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled, NotFound, OutOfMemory
 from sketch2render.render import build_service, png_with_recipe, read_recipe, save_render
+from sketch2render.render.ports import RenderControls
 from sketch2render.schemas import RenderParams, StyleMeta
 
 pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
@@ -126,7 +127,11 @@ def test_previews_arrive_every_few_steps_while_rendering(service):
     seen: list[tuple[int, tuple[int, int]]] = []
     service.renderer.preview_every = 2
     try:
-        service.render(SKETCH, params(steps=5), preview=lambda step, image: seen.append((step, image.size)))
+        service.render(
+            SKETCH,
+            params(steps=5),
+            controls=RenderControls(preview=lambda step, image: seen.append((step, image.size))),
+        )
     finally:
         service.renderer.preview_every = 0
     assert [step for step, _ in seen] == [2, 4] and all(max(size) <= 256 for _, size in seen)
@@ -275,14 +280,14 @@ def test_cancellation_stops_before_the_next_step(service, tmp_path):
     home = service.settings.home
     before = sorted(p.relative_to(home) for p in home.rglob("*"))
     with pytest.raises(Cancelled):
-        service.render(SKETCH, params(steps=5), progress=progress, cancel=cancel)
+        service.render(SKETCH, params(steps=5), controls=RenderControls(progress, cancel))
     assert steps == [1]  # stopped before step 2
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == before  # nothing new anywhere in S2R_HOME
 
 
 def test_progress_reports_every_step(service):
     seen = []
-    service.render(SKETCH, params(steps=3), progress=lambda step, total: seen.append((step, total)))
+    service.render(SKETCH, params(steps=3), controls=RenderControls(lambda step, total: seen.append((step, total))))
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 

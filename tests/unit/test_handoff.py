@@ -1,5 +1,5 @@
 """Decode once: the POST's resized sketch and control map handed to the worker give the same render
-input as decoding the stored bytes (jobs/handoff.py, render/pipeline.prepare)."""
+input as decoding the stored bytes (jobs/handoff.py, prepare.py, render/pipeline.prepare)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from PIL import Image, ImageDraw
 
 from sketch2render import imaging
 from sketch2render.config import Settings
-from sketch2render.control import control_map
+from sketch2render.control import CONTROL_TYPES, control_map
 from sketch2render.jobs.handoff import DecodedSketches
+from sketch2render.prepare import prepare_sketch
 from sketch2render.render.pipeline import RenderRequest, prepare
 from sketch2render.schemas import RenderParams
 
@@ -32,9 +33,9 @@ def test_the_posts_resized_sketch_prepares_exactly_like_the_stored_bytes():
         data = _sketch(fmt)
         params = RenderParams(prompt="x", size=256, steps=1)
         from_bytes = prepare(RenderRequest(data, params), settings=settings)
-        posted = imaging.resize_for_generation(imaging.decode_upload(data, settings.limits, at_least=256), 256)
-        checked = control_map(posted, params.control, available=("canny",))  # as the POST checks it
-        handed = prepare(RenderRequest(posted, params, control=checked), settings=settings)
+        posted = prepare_sketch(data, params, settings.limits, available=CONTROL_TYPES)  # as the POST checks it
+        checked = posted.control
+        handed = prepare(RenderRequest(posted.image, params, control=checked), settings=settings)
         assert np.array_equal(np.asarray(handed.sketch), np.asarray(from_bytes.sketch)), fmt
         assert np.array_equal(np.asarray(handed.control), np.asarray(from_bytes.control)), fmt
         assert handed.control_map is checked and handed.control_map.summary == from_bytes.control_map.summary

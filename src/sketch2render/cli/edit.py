@@ -62,6 +62,7 @@ def edit(
 
     from ..render import build_service, read_recipe
     from ..render.inpaint import EditInputs, edit_params
+    from ..render.ports import RenderControls
 
     parent = _read(render, "render")
     recipe = read_recipe(parent)
@@ -79,7 +80,9 @@ def edit(
     warn_if_smoke(service.models)
     with progress_bar("repainting") as bar:
         task = bar.add_task("", total=inputs.params.steps)
-        result = service.edit(inputs, progress=lambda step, _: bar.update(task, completed=step))
+        result = service.edit(
+            inputs, controls=RenderControls(progress=lambda step, _: bar.update(task, completed=step))
+        )
     _write(result, out or render.with_name(f"{render.stem}-edit.png"), as_json)
 
 
@@ -94,6 +97,7 @@ def upscale(
 ) -> None:
     """Enlarge a render by 2 or 4, adding detail tile by tile (tile ControlNet, the render's own style)."""
     from ..render import build_service
+    from ..render.ports import RenderControls
     from ..render.upscale import UpscaleInputs
 
     cfg = settings()
@@ -104,5 +108,6 @@ def upscale(
     warn_if_smoke(service.models)
     with progress_bar("upscaling") as bar:
         task = bar.add_task("", total=None)
-        result = service.upscale(inputs, progress=lambda step, total: bar.update(task, completed=step, total=total))
+        controls = RenderControls(progress=lambda step, total: bar.update(task, completed=step, total=total))
+        result = service.upscale(inputs, controls=controls)
     _write(result, out or render.with_name(f"{render.stem}-x{factor}.png"), as_json)

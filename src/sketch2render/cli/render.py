@@ -67,6 +67,7 @@ def render(
     """Render a sketch with a retrieved (or named) style."""
     # (Long because typer declares each of the ~18 options in the signature; the body is short.)
     from ..render import build_service, save_render  # the model stack only when a command needs it
+    from ..render.ports import RenderControls
 
     fields = dict(
         prompt=prompt,
@@ -102,7 +103,8 @@ def render(
         service.library.get(style_id)  # unknown id: one-line error before any work
     with progress_bar("denoising") as bar:
         task = bar.add_task("", total=params.steps)
-        result = service.render(data, params, progress=lambda step, _: bar.update(task, completed=step), masks=masks)
+        controls = RenderControls(progress=lambda step, _: bar.update(task, completed=step))
+        result = service.render(data, params, controls=controls, masks=masks)
     out = out or Path(f"{sketch.stem}-{result.recipe.seed}.png")
     saved = save_render(result, out.parent if str(out.parent) else Path("."), out.stem)
     if as_json:

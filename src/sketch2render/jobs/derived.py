@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from pathlib import Path
 
 from PIL import Image
 
 from .. import errors
 from ..render.inpaint import EditInputs
-from ..render.ports import ProgressFn
+from ..render.ports import RenderControls
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..render.upscale import UpscaleInputs
@@ -42,10 +41,8 @@ def parent_control(job_dir: Path) -> bytes:
     return job_file(job_dir, PARENT_CONTROL_NAME)
 
 
-def run_derived(
-    service: RenderService, job: Job, job_dir: Path, *, progress: ProgressFn, cancel: threading.Event
-) -> RenderResult:
-    """Run an edit or an upscale job."""
+def run_derived(service: RenderService, job: Job, job_dir: Path, controls: RenderControls) -> RenderResult:
+    """Run an edit or an upscale job (`controls`: its progress and cancel)."""
     operation = json.loads(job_file(job_dir, OPERATION_NAME))
     parent = job_file(job_dir, PARENT_IMAGE_NAME)
     if job.kind == "edit":
@@ -57,7 +54,7 @@ def run_derived(
             feather=int(operation["feather"]),
             parent_id=job.parent,
         )
-        return service.edit(inputs, progress=progress, cancel=cancel)
+        return service.edit(inputs, controls=controls)
     if job.kind == "upscale":
         upscale = UpscaleInputs(
             parent_png=parent,
@@ -67,5 +64,5 @@ def run_derived(
             overlap=int(operation["tile"]) // 8,
             parent_id=job.parent,
         )
-        return service.upscale(upscale, progress=progress, cancel=cancel)
+        return service.upscale(upscale, controls=controls)
     raise errors.InvalidParameter(f"unknown job kind {job.kind!r}")

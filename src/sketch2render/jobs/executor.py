@@ -16,7 +16,7 @@ from PIL import Image
 
 from .. import errors
 from ..render.outputs import save_render, write_recipe
-from ..render.ports import PreviewFn, ProgressFn
+from ..render.ports import PreviewFn, ProgressFn, RenderControls
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..schemas import RenderParams
@@ -82,7 +82,7 @@ class LocalExecutor:
         if service is None:
             raise errors.ModelsUnavailable("the models are not loaded yet")
         if job.kind != "render":  # an edit or an upscale of a finished render (derived.py)
-            result = run_derived(service, job, job_dir, progress=progress, cancel=cancel)
+            result = run_derived(service, job, job_dir, RenderControls(progress, cancel))
         else:
             decoded = self.sketches.take(job.request_hash) if job.request_hash else None
             control = None
@@ -93,10 +93,10 @@ class LocalExecutor:
             else:
                 sketch, params = job_input(job, job_dir)
             masks = [job_file(job_dir, REGION_MASK_NAME.format(index=i)) for i in range(len(params.regions))]
+            controls = RenderControls(progress, cancel, preview, defer_scores=True)  # images first, scores after
             result = service.render(
-                sketch, params, progress=progress, cancel=cancel, preview=preview, defer_scores=True,
-                principal=job.owner or "", masks=masks, control=control,
-            )  # fmt: skip
+                sketch, params, controls=controls, principal=job.owner or "", masks=masks, control=control
+            )
         saved = save_render(result, job_dir)
         recipe = result.recipe.model_dump(mode="json")
         if result.pending_scores is None:  # scored already

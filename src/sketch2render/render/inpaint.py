@@ -11,7 +11,6 @@ Left out: edits of several images at once (one image per edit), previews.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +22,8 @@ from ..errors import InvalidParameter
 from ..schemas import EditScores, ImageScores, ParentLink, RenderParams, RenderRecipe, SpeedRecord, Timings
 from ..version import __version__
 from .outputs import read_recipe
-from .pipeline import Parts, RenderRequest, retrieve, select_styles, step_callback, style_embedding
-from .ports import ProgressFn
+from .pipeline import RenderComponents, RenderRequest, retrieve, select_styles, step_callback, style_embedding
+from .ports import NO_CONTROLS, RenderControls
 from .renderer import Renderer
 from .result import RenderResult
 
@@ -66,13 +65,11 @@ def blend_into_parent(parent: Image.Image, generated: Image.Image, weights: np.n
     return Image.fromarray(mixed)
 
 
-def run_edit(
-    parts: Parts, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
-) -> RenderResult:
+def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderControls = NO_CONTROLS) -> RenderResult:
     """Repaint the masked area of the parent. (Long on purpose: numbered stages in one screen, as the
     renderer's `generate`: inputs, style, the diffusers call, the blend.)"""
     # 1. Inputs: the parent and its recipe, the mask (the parent's size, not empty), the band.
-    settings, renderer, params = parts.settings, parts.renderer, inputs.params
+    settings, renderer, params = components.settings, components.renderer, inputs.params
     assert isinstance(renderer, Renderer), "edits need the diffusers renderer"
     parent = imaging.decode_upload(inputs.parent_png, settings.limits)
     parent_recipe = read_recipe(inputs.parent_png)
@@ -84,7 +81,7 @@ def run_edit(
     control = inputs.control.convert("RGB").resize(parent.size, Image.Resampling.NEAREST)
     band = mask_ops.dilate(np.asarray(mask) > mask_ops.THRESHOLD, inputs.feather)
     # 2. The style of the new prompt (or the named styles), by the render's rules.
-    retrieved, used, fallback, embeds = edit_style(parts, params)
+    retrieved, used, fallback, embeds = edit_style(components, params)
     kind = parent_recipe.control.get("type", parent_recipe.params.control)
     seed = params.seed if params.seed is not None else parent_recipe.seed
     params = params.model_copy(update={"seed": seed})
@@ -92,7 +89,7 @@ def run_edit(
     import torch
 
     strength = params.style_strength if used else 0.0
-    with renderer.session(kind, params.speed, params.style_mode, strength, cancel) as speed:
+    with renderer.session(kind, params.speed, params.style_mode, strength, controls.cancel) as speed:
         pipe = renderer.derived("StableDiffusionControlNetInpaintPipeline")
         with torch.inference_mode():
             generated = pipe(
@@ -111,7 +108,7 @@ def run_edit(
                 control_guidance_end=params.control_end,
                 ip_adapter_image_embeds=[embeds],
                 generator=torch.Generator(device="cpu").manual_seed(seed),
-                callback_on_step_end=step_callback(progress, cancel, params.steps),
+                callback_on_step_end=step_callback(controls, params.steps),
             ).images[0]
     # 4. Blend into the parent: past the band every pixel is the parent's.
     image = blend_into_parent(parent, generated, mask_ops.feather(mask, inputs.feather))
@@ -122,21 +119,21 @@ def run_edit(
         "feather_px": inputs.feather,
         "control": kind,
     }
-    similarity = parts.scorer.region_similarity(image, mask, used, parts.library)
+    similarity = components.scorer.region_similarity(image, mask, used, components.library)
     recipe = edit_recipe(parent_recipe, inputs.parent_id, params, retrieved.hits, used, fallback, speed)
     scores = [ImageScores(edit=EditScores(style_similarity=similarity))]
     recipe = recipe.model_copy(update={"operation": operation, "scores": scores})
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 
-def edit_style(parts: Parts, params: RenderParams):
+def edit_style(components: RenderComponents, params: RenderParams):
     """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device)."""
-    settings, renderer = parts.settings, parts.renderer
-    retrieved = retrieve(RenderRequest(b"", params), library=parts.library)
+    settings, renderer = components.settings, components.renderer
+    retrieved = retrieve(RenderRequest(b"", params), library=components.library)
     min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
     temperature = params.blend_temperature or settings.blend_temperature
     used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)
-    embeds = style_embedding(parts.library, renderer, used) if used else renderer.zero_style()
+    embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()
     cfg = params.guidance_scale > 1.0
     return retrieved, used, fallback, embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
 

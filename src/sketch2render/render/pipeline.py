@@ -4,7 +4,8 @@
                   ─► generate ─► score ─► RenderResult
 
 - `prepare`: the sketch under the upload limits, resized to the render size, its control image
-  (control.py: canny, lineart, scribble, softedge, or auto).
+  (prepare.py, as the API's POST and the web UI's preview; control.py: canny, lineart, scribble,
+  softedge, or auto), and the region masks.
 - `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
 - `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
   blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
@@ -13,9 +14,10 @@
 prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost ~2 ms
 more per render than they saved (the thread start-up, against a prepare of under a millisecond when
 the API's POST has already decoded the sketch and found its lines; see benchmarks/results.md).
-Progress and cancellation travel in the
-`RunnableConfig` (`configurable={"progress": fn, "cancel": Event}`), not in the data. The
-collaborators arrive through `Parts`, typed by the Protocols in `ports.py`.
+Progress, cancellation, previews and deferred scores travel in the `RunnableConfig`, not in the
+data: one `RenderControls` (ports.py) under one key (`chain_config` puts it there, `render_controls`
+reads it). The loaded collaborators arrive through `RenderComponents`, typed by the Protocols in
+`ports.py`.
 """
 
 from __future__ import annotations
@@ -30,16 +32,16 @@ from functools import partial
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from PIL import Image
 
-from .. import imaging
 from ..config import Settings
-from ..control import ControlMap, control_map
+from ..control import CONTROL_TYPES, ControlMap
 from ..errors import Cancelled, InvalidParameter
 from ..masks import resize_mask
 from ..models import ModelSet
+from ..prepare import decode_sketch, prepare_sketch
 from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleHit, Timings
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
-from .ports import Generated, ImageGenerator, PreviewFn, ProgressFn, Scorer, StyleSource
+from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
 
@@ -98,8 +100,9 @@ class Rendered:
 
 
 @dataclass(frozen=True)
-class Parts:
-    """The loaded collaborators of a chain."""
+class RenderComponents:
+    """What a render runs with, loaded once (RenderService builds it): the style library, the
+    diffusers renderer, the quality scorer, the settings and the model set."""
 
     library: StyleSource
     renderer: ImageGenerator
@@ -108,14 +111,27 @@ class Parts:
     models: ModelSet | None = None
 
 
-def controls(config: RunnableConfig | None) -> tuple[ProgressFn | None, threading.Event | None, PreviewFn | None]:
-    """The progress callback, cancel event and preview callback a caller put in the config."""
-    configurable = (config or {}).get("configurable") or {}
-    return configurable.get("progress"), configurable.get("cancel"), configurable.get("preview")
+CONTROLS_KEY = "render_controls"  # the one `configurable` entry the chain's steps read
 
 
-def step_callback(progress: ProgressFn | None, cancel: threading.Event | None, total: int, offset: int = 0):
+def chain_config(controls: RenderControls, run_name: str = "render") -> RunnableConfig:
+    """The chain's config: the caller's controls under their one key."""
+    return {"configurable": {CONTROLS_KEY: controls}, "run_name": run_name}
+
+
+def render_controls(config: RunnableConfig | None) -> RenderControls:
+    """The controls a caller put in the config (`chain_config`); none: `NO_CONTROLS`."""
+    controls = ((config or {}).get("configurable") or {}).get(CONTROLS_KEY)
+    if controls is None:
+        return NO_CONTROLS
+    if not isinstance(controls, RenderControls):
+        raise TypeError(f"configurable[{CONTROLS_KEY!r}] must be RenderControls, got {type(controls).__name__}")
+    return controls
+
+
+def step_callback(controls: RenderControls, total: int, offset: int = 0):
     """diffusers' `callback_on_step_end`: progress after each step, cancellation between steps."""
+    progress, cancel = controls.progress, controls.cancel
 
     def on_step_end(pipe, step, timestep, callback_kwargs):
         if progress is not None:
@@ -129,35 +145,26 @@ def step_callback(progress: ProgressFn | None, cancel: threading.Event | None, t
 
 # ------------------------------------------------------------------------------------ steps
 def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | None = None) -> Prepared:
+    """The sketch and its control map (prepare.py, with the loaded ControlNets: `models`), and the
+    region masks checked against the decoded sketch's size, then resized with it. A handed-in
+    control map (`request.control`) is used only with an image: it belongs to the image it was built from."""
     t0 = time.perf_counter()
-    params = request.params
-    if isinstance(request.sketch, bytes | bytearray):
-        # region masks are the full sketch's size: then the sketch is decoded at full size too
-        at_least = None if request.masks else params.size
-        image = imaging.decode_upload(bytes(request.sketch), settings.limits, at_least=at_least)
-    else:
-        image = request.sketch.convert("RGB")
-    masks = decode_region_masks(request.masks, params, sketch_size=image.size, limits=settings.limits)
-    image = imaging.resize_for_generation(image, params.size)
-    masks = tuple(resize_mask(m, image.size) for m in masks)
-    t1 = time.perf_counter()
-    built = request.control if isinstance(request.sketch, Image.Image) else None
-    if built is None:
-        built = control_map(
-            image,
-            params.control,
-            simplify_strength=params.simplify,
-            canny_low=params.canny_low,
-            canny_high=params.canny_high,
-            available=models.control_types if models is not None else ("canny",),
-        )
-    return Prepared(image, built, built.control_image(), t1 - t0, time.perf_counter() - t1, masks)
+    params, sketch, limits = request.params, request.sketch, settings.limits
+    if isinstance(sketch, bytes | bytearray):  # region masks are the full sketch's size: so is its decode then
+        sketch = decode_sketch(bytes(sketch), params, limits, full_size=bool(request.masks))
+    masks = decode_region_masks(request.masks, params, sketch_size=sketch.size, limits=limits)
+    handed = request.control if isinstance(request.sketch, Image.Image) else None
+    available = models.control_types if models is not None else CONTROL_TYPES
+    ready = prepare_sketch(sketch, params, limits, available=available, control=handed)
+    masks = tuple(resize_mask(m, ready.image.size) for m in masks)
+    decode_s = time.perf_counter() - t0 - ready.control_s
+    return Prepared(ready.image, ready.control, ready.control.control_image(), decode_s, ready.control_s, masks)
 
 
-def plan(request: RenderRequest, *, parts: Parts) -> Planned:
+def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     """The sketch prepared, then the styles retrieved (see the module docstring for why not in parallel)."""
-    prepared = prepare(request, settings=parts.settings, models=parts.models)
-    return Planned(request, prepared, retrieve(request, library=parts.library))
+    prepared = prepare(request, settings=components.settings, models=components.models)
+    return Planned(request, prepared, retrieve(request, library=components.library))
 
 
 def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
@@ -173,13 +180,13 @@ def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
     return Retrieved(hits, False, time.perf_counter() - t0, regions)
 
 
-def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rendered:
-    progress, cancel, preview = controls(config)
+def generate(planned: Planned, config: RunnableConfig, *, components: RenderComponents) -> Rendered:
+    controls = render_controls(config)
     started = time.perf_counter()
     params = planned.request.params
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
     params = params.model_copy(update={"seed": seed})
-    settings = parts.settings
+    settings = components.settings
     choose = partial(
         select_styles,
         params=params,
@@ -188,30 +195,30 @@ def generate(planned: Planned, config: RunnableConfig, *, parts: Parts) -> Rende
     )
     used, fallback = choose(planned.retrieved)
     t_embed = time.perf_counter()
-    embeds = style_embedding(parts.library, parts.renderer, used) if used else None
+    embeds = style_embedding(components.library, components.renderer, used) if used else None
     ip_masks, regions = None, None
     if params.regions:
-        embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, parts)
+        embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, components)
     embed_s = time.perf_counter() - t_embed
     balance = None
     if params.auto_balance:
-        params, balance = balance_strengths(parts, planned.prepared, params, embeds, used, cancel)
+        params, balance = balance_strengths(components, planned.prepared, params, embeds, used, controls.cancel)
     prepared = planned.prepared
-    generated = parts.renderer.generate(
+    generated = components.renderer.generate(
         prepared.control,
         params,
         seed=seed,
         control_type=prepared.control_map.kind,
         style_embeds=embeds,
-        progress=progress,
-        cancel=cancel,
-        preview=preview,
+        progress=controls.progress,
+        cancel=controls.cancel,
+        preview=controls.preview,
         ip_masks=ip_masks,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started, regions)
 
 
-def style_regions(planned: Planned, params: RenderParams, global_embeds, choose, parts: Parts):
+def style_regions(planned: Planned, params: RenderParams, global_embeds, choose, components: RenderComponents):
     """Each region's styles (the same selection and fallback rules as the global style), and the
     IP-Adapter's inputs: one image per styled region, the global style on the background."""
     hits, used, fallbacks, embeds = planned.retrieved.regions, [], [], []
@@ -219,35 +226,36 @@ def style_regions(planned: Planned, params: RenderParams, global_embeds, choose,
         chosen, why = choose(Retrieved(list(found), False, 0.0))
         used.append(chosen)
         fallbacks.append(why)
-        embeds.append(style_embedding(parts.library, parts.renderer, chosen) if chosen else None)
+        embeds.append(style_embedding(components.library, components.renderer, chosen) if chosen else None)
     masks = planned.prepared.region_masks
     ip_embeds, ip_masks = ip_adapter_inputs(global_embeds, embeds, masks)
     recipes = region_recipes(params, masks, hits, used, fallbacks)
     return ip_embeds, ip_masks, RegionOutcome(recipes, masks, used)
 
 
-def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> RenderResult:
+def score(rendered: Rendered, config: RunnableConfig, *, components: RenderComponents) -> RenderResult:
     """Quality scores of every image, then the recipe (built once, here). With `defer_scores` in
-    the config the recipe has no scores yet and the result carries the scoring to run later."""
+    the controls the recipe has no scores yet and the result carries the scoring to run later."""
     t0 = time.perf_counter()
     prepared, retrieved = rendered.planned.prepared, rendered.planned.retrieved
     images = rendered.generated.images
     reference = prepared.control_map.reference  # the sketch's lines for this control type
 
     def measure() -> list[ImageScores]:
-        scores = parts.scorer.score(images, reference, rendered.params.prompt, rendered.used, parts.library)
+        scores = components.scorer.score(images, reference, rendered.params.prompt, rendered.used, components.library)
         if rendered.regions is not None:  # style similarity inside each region, against its own styles
             outcome = rendered.regions
             for image, image_scores in zip(images, scores, strict=True):
                 image_scores.regions = [
                     RegionScores(
-                        prompt=r.prompt, style_similarity=parts.scorer.region_similarity(image, m, u, parts.library)
+                        prompt=r.prompt,
+                        style_similarity=components.scorer.region_similarity(image, m, u, components.library),
                     )
                     for r, m, u in zip(outcome.recipes, outcome.masks, outcome.used, strict=True)
                 ]
         return scores
 
-    defer = bool(((config or {}).get("configurable") or {}).get("defer_scores"))
+    defer = render_controls(config).defer_scores
     scores = [] if defer else measure()
     scores_s = time.perf_counter() - t0
     weights = {h.id: h.weight for h in rendered.used}
@@ -261,7 +269,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
         scores=scores_s,
     )
     timings.total = timings.decode + timings.edges + timings.retrieval + (time.perf_counter() - rendered.started)
-    models = parts.models
+    models = components.models
     recipe = RenderRecipe(
         params=rendered.params,
         seed=rendered.params.seed,
@@ -276,8 +284,8 @@ def score(rendered: Rendered, config: RunnableConfig, *, parts: Parts) -> Render
         ),
         models=_model_ids(models, prepared.control_map.kind),
         smoke_test=bool(models is not None and models.smoke_test),
-        device=parts.renderer.device,
-        dtype=parts.renderer.dtype_name,
+        device=components.renderer.device,
+        dtype=components.renderer.dtype_name,
         timings=timings,
         scores=scores,
         balance=rendered.balance,
@@ -334,7 +342,7 @@ def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[S
 
 
 def balance_strengths(
-    parts: Parts,
+    components: RenderComponents,
     prepared: Prepared,
     params: RenderParams,
     embeds,
@@ -346,23 +354,23 @@ def balance_strengths(
 
     def probe(p: RenderParams) -> list[Image.Image]:
         kind = prepared.control_map.kind
-        return parts.renderer.generate(
+        return components.renderer.generate(
             prepared.control, p, seed=params.seed, control_type=kind, style_embeds=embeds, cancel=cancel
         ).images
 
     def probe_score(image: Image.Image) -> tuple[float, float | None]:
-        return parts.scorer.probe_score(prepared.control_map.reference, image, ids, shares, parts.library)
+        return components.scorer.probe_score(prepared.control_map.reference, image, ids, shares, components.library)
 
     grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
-    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=parts.scorer.threshold)
+    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=components.scorer.threshold)
     return params.model_copy(update={"control_strength": control, "style_strength": style}), report
 
 
 # ------------------------------------------------------------------------------------ chain
-def build_chain(parts: Parts) -> Runnable[RenderRequest, RenderResult]:
+def build_chain(components: RenderComponents) -> Runnable[RenderRequest, RenderResult]:
     """plan (prepare, retrieve) → generate → score, as one LCEL runnable."""
     return (
-        RunnableLambda(partial(plan, parts=parts), name="plan")
-        | RunnableLambda(partial(generate, parts=parts), name="generate")
-        | RunnableLambda(partial(score, parts=parts), name="score")
+        RunnableLambda(partial(plan, components=components), name="plan")
+        | RunnableLambda(partial(generate, components=components), name="generate")
+        | RunnableLambda(partial(score, components=components), name="score")
     )

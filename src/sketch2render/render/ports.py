@@ -1,6 +1,7 @@
 """The small interfaces the render pipeline needs of its collaborators, so that `pipeline.py` is
 typed without importing torch, diffusers or chromadb. The real implementations: `StyleLibrary`
 (styles/library.py), `Renderer` (renderer.py), `QualityScorer` (quality.py); tests pass fakes.
+And what a caller follows and steers a render with: `RenderControls`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
 PreviewFn = Callable[[int, Image.Image], None]  # (step done, a small decoded picture of the latents)
+
+
+@dataclass(frozen=True)
+class RenderControls:
+    """How a caller follows and steers a running render, edit or upscale (not part of its inputs).
+
+    `progress(step, total)` after each denoising step; `cancel`: checked between steps (set: the
+    run stops with `errors.Cancelled`); `preview(step, image)` every few steps (S2R_PREVIEW_EVERY)
+    when TAESD is available; `defer_scores`: leave the quality scores to
+    `RenderResult.pending_scores()` (the API's worker reports the images first). Edits and upscales
+    read `progress` and `cancel` only (no previews; their scores are computed at once)."""
+
+    progress: ProgressFn | None = None
+    cancel: threading.Event | None = None
+    preview: PreviewFn | None = None
+    defer_scores: bool = False
+
+
+NO_CONTROLS = RenderControls()  # nothing followed, nothing to cancel, scores at once
 
 
 @dataclass

@@ -16,6 +16,6 @@ class RenderResult:
     control_image: Image.Image  # the edge map ControlNet saw (3-channel)
     sketch: Image.Image  # the sketch as resized for generation
     recipe: RenderRecipe
-    # Set when the caller deferred the quality scores (`RenderService.render(defer_scores=True)`):
+    # Set when the caller deferred the quality scores (`RenderControls(defer_scores=True)`):
     # the recipe has no scores yet; calling this computes them (one per image).
     pending_scores: Callable[[], list[ImageScores]] | None = None

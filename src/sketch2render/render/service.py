@@ -9,7 +9,6 @@ at import time.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,8 +21,8 @@ from ..schemas import RenderParams
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .caches import Caches
 from .inpaint import EditInputs, run_edit
-from .pipeline import Parts, RenderRequest, build_chain
-from .ports import PreviewFn, ProgressFn
+from .pipeline import RenderComponents, RenderRequest, build_chain, chain_config
+from .ports import NO_CONTROLS, RenderControls
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
@@ -49,8 +48,8 @@ class RenderService:
         self.library = library
         self.renderer = renderer
         self.scorer = QualityScorer(embeddings, settings)
-        self.parts = Parts(library, renderer, self.scorer, settings, models)
-        self.chain = build_chain(self.parts)
+        self.components = RenderComponents(library, renderer, self.scorer, settings, models)
+        self.chain = build_chain(self.components)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -66,35 +65,25 @@ class RenderService:
         sketch: bytes | Image.Image,
         params: RenderParams,
         *,
-        progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None,
-        preview: PreviewFn | None = None,
-        defer_scores: bool = False,
+        controls: RenderControls = NO_CONTROLS,
         principal: str = "",
         masks: Sequence[bytes | Image.Image] = (),
         control: ControlMap | None = None,
     ) -> RenderResult:
-        """Run the chain; `progress(step, total)` after each denoising step, `cancel` checked between
-        steps, `preview(step, image)` every few steps (S2R_PREVIEW_EVERY) when TAESD is available.
-        `defer_scores`: leave the quality scores to `result.pending_scores()` (the API's worker
-        reports the images first). `principal`: whose corrections retrieval learns from. `masks`:
+        """Run the chain, followed and steered by `controls` (progress, cancel, previews, deferred
+        scores: ports.RenderControls). `principal`: whose corrections retrieval learns from. `masks`:
         one per region of `params.regions`, the size of the sketch (render/regions.py). `control`: the
         control map already built from this (resized) sketch with these parameters (the API's POST)."""
-        configurable = {"progress": progress, "cancel": cancel, "preview": preview, "defer_scores": defer_scores}
-        config = {"configurable": configurable, "run_name": "render"}
-        return self.chain.invoke(RenderRequest(sketch, params, tuple(masks), principal, control), config=config)
+        request = RenderRequest(sketch, params, tuple(masks), principal, control)
+        return self.chain.invoke(request, config=chain_config(controls))
 
-    def edit(
-        self, inputs: EditInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
-    ) -> RenderResult:
+    def edit(self, inputs: EditInputs, *, controls: RenderControls = NO_CONTROLS) -> RenderResult:
         """Repaint the masked area of a finished render (inpaint.py)."""
-        return run_edit(self.parts, inputs, progress=progress, cancel=cancel)
+        return run_edit(self.components, inputs, controls)
 
-    def upscale(
-        self, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
-    ) -> RenderResult:
+    def upscale(self, inputs: UpscaleInputs, *, controls: RenderControls = NO_CONTROLS) -> RenderResult:
         """Enlarge a finished render by 2 or 4 and add detail tile by tile (upscale.py)."""
-        return run_upscale(self.parts, inputs, progress=progress, cancel=cancel)
+        return run_upscale(self.components, inputs, controls)
 
 
 def build_service(settings: Settings) -> RenderService:

@@ -15,7 +15,6 @@ needs two float32 accumulators (16 bytes per output pixel). Left out: several im
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +25,8 @@ from ..errors import InvalidParameter
 from ..schemas import ParentLink, Timings
 from ..version import __version__
 from .outputs import read_recipe
-from .pipeline import Parts, step_callback, style_embedding
-from .ports import ProgressFn
+from .pipeline import RenderComponents, step_callback, style_embedding
+from .ports import NO_CONTROLS, RenderControls
 from .renderer import Renderer
 from .result import RenderResult
 
@@ -118,26 +117,26 @@ class TileBlender:
 
 
 def run_upscale(
-    parts: Parts, inputs: UpscaleInputs, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    components: RenderComponents, inputs: UpscaleInputs, controls: RenderControls = NO_CONTROLS
 ) -> RenderResult:
     """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain.
     (Long on purpose: numbered stages in one screen, as the renderer's `generate`.)"""
     # 1. Inputs: the parent and its recipe, the output size, the tile ControlNet.
     inputs.check()
-    renderer, recipe = parts.renderer, read_recipe(inputs.parent_png)
+    renderer, recipe = components.renderer, read_recipe(inputs.parent_png)
     assert isinstance(renderer, Renderer), "upscales need the diffusers renderer"
-    parent = imaging.decode_upload(inputs.parent_png, parts.settings.limits)
+    parent = imaging.decode_upload(inputs.parent_png, components.settings.limits)
     size = (parent.width * inputs.factor, parent.height * inputs.factor)
     if max(size) > MAX_OUTPUT_SIDE:
         raise InvalidParameter(
             f"factor: the output would be {size[0]}x{size[1]}, over {MAX_OUTPUT_SIDE} px", field="factor"
         )
-    if parts.models is not None:
-        parts.models.extra("tile", "tile ControlNet (for upscale)", "factor")  # missing: says how to get it
+    if components.models is not None:
+        components.models.extra("tile", "tile ControlNet (for upscale)", "factor")  # missing: says how to get it
     big = parent.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     # 2. The render's own style (the styles its recipe used, still in the library).
-    used = [h for h in recipe.styles if h.weight and h.id in parts.library]
-    embeds = style_embedding(parts.library, renderer, used) if used else renderer.zero_style()
+    used = [h for h in recipe.styles if h.weight and h.id in components.library]
+    embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()
     params = recipe.params
     cfg = params.guidance_scale > 1.0
     embeds = embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
@@ -147,11 +146,11 @@ def run_upscale(
     per_tile = int(steps * inputs.detail_strength)
     blender = TileBlender(size, inputs.overlap)
     strength = params.style_strength if used else 0.0
-    with renderer.session("canny", params.speed, params.style_mode, strength, cancel) as speed:
+    with renderer.session("canny", params.speed, params.style_mode, strength, controls.cancel) as speed:
         pipe = renderer.derived("StableDiffusionControlNetImg2ImgPipeline", renderer.controlnets.get("tile"))
         for index, box in enumerate(boxes):
             tile = big.crop(box)
-            callback = step_callback(progress, cancel, per_tile * len(boxes), index * per_tile)
+            callback = step_callback(controls, per_tile * len(boxes), index * per_tile)
             out = _tile(pipe, tile, params.model_copy(update={"steps": steps}), embeds, inputs, recipe.seed, callback)
             blender.add(box, out)
     image = blender.image()
@@ -163,7 +162,7 @@ def run_upscale(
         "tile": inputs.tile,
         "overlap": inputs.overlap,
         "tiles": len(boxes),
-        "controlnet": parts.models.extra_id("tile") if parts.models is not None else "tile",
+        "controlnet": components.models.extra_id("tile") if components.models is not None else "tile",
     }
     result = recipe.model_copy(
         update={

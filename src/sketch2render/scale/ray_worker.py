@@ -28,6 +28,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import S2RError
 from ..render.outputs import encode_render
+from ..render.ports import RenderControls
 from ..render.service import build_service
 from ..schemas import RenderParams
 
@@ -65,8 +66,8 @@ class RenderWorker:
             loop.call_soon_threadsafe(updates.put_nowait, {"preview": [int(step), buffer.getvalue()]})
 
         # The render runs in a thread, so this loop stays free for Serve (health checks, cancel).
-        relay = (progress, preview, cancel)
-        task = loop.run_in_executor(self._thread, self._render, sketch, params, principal, relay)
+        controls = RenderControls(progress, cancel, preview)
+        task = loop.run_in_executor(self._thread, self._render, sketch, params, principal, controls)
         try:
             while not task.done() or not updates.empty():
                 getter = asyncio.ensure_future(updates.get())
@@ -79,13 +80,11 @@ class RenderWorker:
         finally:
             cancel.set()  # cancelled by the caller, or the caller went away: stop at the next step
 
-    def _render(self, sketch: bytes, params: dict[str, Any], principal: str, relay) -> dict:
-        progress, preview, cancel = relay
+    def _render(self, sketch: bytes, params: dict[str, Any], principal: str, controls: RenderControls) -> dict:
         try:
             result = self.service.render(
-                sketch, RenderParams.model_validate(params), progress=progress, cancel=cancel, preview=preview,
-                principal=principal,
-            )  # fmt: skip
+                sketch, RenderParams.model_validate(params), controls=controls, principal=principal
+            )
         except S2RError as exc:
             return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
         return {"result": asdict(encode_render(result))}

@@ -1,5 +1,6 @@
 """The sketch side of the Render page, without Streamlit: canvas pixels to PNG, and the edge
-preview (what ControlNet will follow) computed locally with `imaging` (numpy/OpenCV/PIL only)."""
+preview (what ControlNet will follow) computed locally by the server's own sketch preparation
+(`prepare.py`: numpy/OpenCV/PIL only)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from PIL import Image
 
 from .. import imaging
 from ..config import Settings
-from ..control import ControlMap, control_map
-from ..schemas import ControlChoice
+from ..control import CONTROL_TYPES, ControlMap
+from ..prepare import prepare_sketch
+from ..schemas import ControlChoice, RenderParams
+
+PREVIEW_PROMPT = "preview"  # RenderParams needs a prompt; the sketch's preparation never reads it
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,12 @@ def edge_preview(
     data: bytes, size: int, settings: Settings, control: ControlChoice = "canny", simplify: float = 0.0
 ) -> EdgePreview:
     """Decode (with the API's limits), resize to the output size and build the control image the
-    server will build (control.py); raises a domain error (`errors.S2RError`) with a readable
-    message when the sketch cannot be used."""
-    # decoded as the server's pipeline decodes it, so the preview matches
-    image = imaging.decode_upload(data, settings.limits, at_least=size)
-    resized = imaging.resize_for_generation(image, size)
-    built = control_map(resized, control, simplify_strength=simplify)
+    server will build (`prepare_sketch`, as the API's POST and the render pipeline); raises a domain
+    error (`errors.S2RError`) with a readable message when the sketch cannot be used. The UI does
+    not know the server's ControlNets: `auto` previews its own choice (every type available)."""
+    params = RenderParams(prompt=PREVIEW_PROMPT, size=size, control=control, simplify=simplify)
+    prepared = prepare_sketch(data, params, settings.limits, available=CONTROL_TYPES)
+    resized, built = prepared.image, prepared.control
     caption = f"{resized.width}×{resized.height} · {describe(built)}"
     return EdgePreview(imaging.encode_png(resized), imaging.encode_png(built.control_image()), caption)
 

@@ -25,12 +25,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ... import imaging
-from ...control import CONTROL_TYPES, control_map
+from ...control import CONTROL_TYPES
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...files import atomic_write
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
+from ...prepare import decode_sketch, prepare_sketch
 from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
@@ -89,18 +90,13 @@ def submit_render(
         raise ShuttingDown("the server is shutting down; submit again in a moment")
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
-    decoded = imaging.decode_upload(data, settings.limits, at_least=None if region_mask else params.size)
+    decoded = decode_sketch(data, params, settings.limits, full_size=bool(region_mask))  # masks: the full size
     params, files = region_inputs(region_mask, form.region_prompt, params, sketch_size=decoded.size, settings=settings)
-    image = imaging.resize_for_generation(decoded, params.size)  # what the worker renders from
     models = runtime.models  # which ControlNets this server has (None: a stand-in, or still loading)
-    built = control_map(  # the control image the render will use: a sketch without lines for it is a 422 now
-        image,
-        params.control,
-        simplify_strength=params.simplify,
-        canny_low=params.canny_low,
-        canny_high=params.canny_high,
-        available=models.control_types if models is not None else CONTROL_TYPES,
-    )
+    available = models.control_types if models is not None else CONTROL_TYPES
+    # what the worker renders from, and the control image it will use: a sketch without lines for it is a 422 now
+    prepared = prepare_sketch(decoded, params, settings.limits, available=available)
+    image, built = prepared.image, prepared.control
     check_style_ids(runtime, params.style_ids)
     if models is not None and params.control != "auto" and params.control not in models.control_types:
         message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
