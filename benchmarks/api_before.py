@@ -25,9 +25,9 @@ def patch_to_before() -> None:
 
     from langchain_core.runnables import RunnableLambda, RunnableParallel
 
-    from sketch2render import imaging
     from sketch2render.render import pipeline, service
     from sketch2render.render.ports import NO_CONTROLS
+    from sketch2render.sketch import imaging
 
     render = service.RenderService.render
 

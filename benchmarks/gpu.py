@@ -72,7 +72,7 @@ def inputs(resolution: int):
     map, and a bundled style image."""
     from PIL import Image
 
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
     from sketch2render.styles import default_styles_dir
 
     from .overhead import make_sketch
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {"skipped": "no CUDA"}
     from sketch2render.config import Settings
     from sketch2render.models import build_sd15_random, build_tiny, resolve_models
-    from sketch2render.models.quiet import quiet_libraries
+    from sketch2render.models.library_logs import quiet_libraries
     from sketch2render.schemas import RenderParams
 
     quiet_libraries()

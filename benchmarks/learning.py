@@ -1,4 +1,4 @@
-"""Retrieval that learns (styles/learning.py) on the 21 bundled styles and the bundled labelled
+"""Retrieval that learns (retrieval/learning.py) on the 21 bundled styles and the bundled labelled
 queries (sketch2render/data/retrieval): quality before and after replaying the training
 corrections (top-1, top-3, MRR; word-sharing and word-free paraphrases apart), what the learned
 lists cost per search (p50 vs CLIP + BM25 alone, measured in the same run, query by query
@@ -32,7 +32,7 @@ def _latency(library, queries, principal: str, repeats: int) -> dict[str, list[f
             for ranking in times:
                 learning.caption_weight = 0.0 if ranking == "today" else weights
                 who = principal if ranking == "feedback" else ""
-                library.answers.clear()  # the cost of a search, not of a kept answer (styles/answers.py)
+                library.answers.clear()  # the cost of a search, not of a kept answer (retrieval/answer_cache.py)
                 t0 = time.perf_counter()
                 library.search(query.text, 5, principal=who)
                 times[ranking].append(time.perf_counter() - t0)
@@ -42,10 +42,10 @@ def _latency(library, queries, principal: str, repeats: int) -> dict[str, list[f
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sketch2render.config import Settings
+    from sketch2render.evaluation.retrieval import BUNDLED, evaluate_retrieval, read_tsv
     from sketch2render.models import build_tiny, resolve_models
     from sketch2render.models.sentence import load_sentence_model, packaged_model_dir
     from sketch2render.styles import build_embeddings, build_library, import_defaults
-    from sketch2render.styles.retrieval_eval import BUNDLED, evaluate_retrieval, read_tsv
 
     repeats = args.repeats or (1 if args.size == "tiny" else 5)
     with tempfile.TemporaryDirectory(prefix="s2r-bench-learning-") as tmp:

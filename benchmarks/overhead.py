@@ -96,7 +96,7 @@ def encoded(image, fmt: str) -> bytes:
 
 
 def ours(data: bytes, limits: dict[str, int]) -> dict[str, float]:
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
 
     t0 = time.perf_counter()
     image = imaging.decode_image(data, **limits, at_least=512)  # as chain.prepare_sketch calls it
@@ -119,7 +119,7 @@ def candidate(data: bytes) -> dict[str, float]:
     import cv2
     from PIL import Image, ImageOps
 
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
 
     t0 = time.perf_counter()
     image = Image.open(io.BytesIO(data))
@@ -143,7 +143,7 @@ def measure_output_png(repeats: int) -> dict[str, Any]:
     A painting from the bundled styles stands in for a real render (tiny renders are noise)."""
     from PIL import Image
 
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
     from sketch2render.styles import default_styles_dir
 
     with Image.open(default_styles_dir() / "hokusai_great_wave.jpg") as im:

@@ -307,7 +307,7 @@ def _time_once(fn) -> float:
 def measure_text_cache(models_dir: str | None, repeats: int = 1000) -> dict[str, Any]:
     """`CLIPEmbeddings.embed_query` on the tiny CLIP: load, first call, uncached and cached calls."""
     from sketch2render.models import build_tiny
-    from sketch2render.models.quiet import quiet_libraries
+    from sketch2render.models.library_logs import quiet_libraries
     from sketch2render.styles import CLIPEmbeddings
 
     quiet_libraries()

@@ -36,7 +36,7 @@ def _rrf(dense: Mapping[str, float], lexical: Mapping[str, float], dw: float, lw
 
 def _lexical_scores(index, query: str, limit: int) -> dict[str, float]:
     """`LexicalIndex.scores(query, None, limit)` as it was: a dict built from the positive scores."""
-    from sketch2render.styles.lexical import tokenize
+    from sketch2render.retrieval.lexical import tokenize
 
     tokens = tokenize(query)
     index.warm()

@@ -57,7 +57,7 @@ def measure_load(models_dir: str) -> dict[str, Any]:
 
     from sketch2render.config import Settings
     from sketch2render.models import resolve_models
-    from sketch2render.models.quiet import quiet_libraries
+    from sketch2render.models.library_logs import quiet_libraries
     from sketch2render.render.renderer import build_renderer
     from sketch2render.styles import build_embeddings
 

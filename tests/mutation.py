@@ -35,8 +35,8 @@ class Module:
 
 
 MODULES = (
-    Module("imaging", "src/sketch2render/imaging.py", "sketch2render.imaging.*"),
-    Module("control", "src/sketch2render/control.py", "sketch2render.control.*"),
+    Module("imaging", "src/sketch2render/sketch/imaging.py", "sketch2render.sketch.imaging.*"),
+    Module("control", "src/sketch2render/sketch/control.py", "sketch2render.sketch.control.*"),
     # Only the style selection and its softmax blend; the rest of the pipeline needs models.
     Module("selection", "src/sketch2render/render/pipeline.py", "sketch2render.render.pipeline.x_select_styles*"),
     Module("balance", "src/sketch2render/render/balance.py", "sketch2render.render.balance.*"),
@@ -44,8 +44,8 @@ MODULES = (
     Module("store", "src/sketch2render/jobs/store.py", "sketch2render.jobs.store.*"),
     Module("principals", "src/sketch2render/principals.py", "sketch2render.principals.*"),
     Module("deps", "src/sketch2render/api/deps.py", "sketch2render.api.deps.*"),
-    Module("lexical", "src/sketch2render/styles/lexical.py", "sketch2render.styles.lexical.*"),
-    Module("fusion", "src/sketch2render/styles/fusion.py", "sketch2render.styles.fusion.*"),
+    Module("lexical", "src/sketch2render/retrieval/lexical.py", "sketch2render.retrieval.lexical.*"),
+    Module("fusion", "src/sketch2render/retrieval/fusion.py", "sketch2render.retrieval.fusion.*"),
 )
 
 

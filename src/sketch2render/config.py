@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     blend_temperature: float = Field(default=0.1, gt=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
-    # what a process keeps between renders (render/caches.py, jobs/handoff.py); off: every step runs again
+    # what a process keeps between renders (render/caches.py, jobs/decoded_sketches.py); off: every step runs again
     caches: Literal["on", "off"] = "on"
-    # --- learning from corrections (styles/feedback.py) and caption meaning (styles/captions.py) ---
+    # --- learning from corrections (retrieval/feedback.py) and caption meaning (retrieval/captions.py) ---
     sentence_model: Path | None = None  # a folder replacing the packaged all-MiniLM-L6-v2 (models/sentence.py)
     feedback_weight: float = Field(default=1.0, ge=0.0)  # the feedback list's weight in RRF; 0: off
     caption_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for a stand-in model

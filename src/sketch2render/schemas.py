@@ -79,7 +79,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "signature, text, worst quality, low quality"
 )
 StyleMode = Literal["full", "style-only", "none"]
-ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # control.py builds each
+ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # sketch/control.py builds each
 Speed = Literal["quality", "fast", "live"]
 # What a speed preset changes when the request does not say otherwise (steps, guidance, longest side).
 # fast and live run the LCM-LoRA with LCMScheduler (guidance 1: no classifier-free doubling); live
@@ -133,7 +133,7 @@ class RenderParams(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     num_images: int = Field(default=1, ge=1, le=4)
     size: int = Field(default=512, ge=64, le=1024)  # longest side of the output, multiple of 8
-    control: ControlChoice = "canny"  # what ControlNet follows: see control.py (auto measures the sketch)
+    control: ControlChoice = "canny"  # what ControlNet follows: see sketch/control.py (auto measures the sketch)
     simplify: float = Field(default=0.0, ge=0.0, le=1.0)  # hatching/shading suppression strength
     canny_low: int | None = Field(default=None, ge=0, le=255)  # None: automatic thresholds
     canny_high: int | None = Field(default=None, ge=0, le=255)

@@ -19,13 +19,13 @@ import numpy as np
 from fakes import FakeEmbeddings
 from PIL import Image
 
-from sketch2render import imaging
 from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
 from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleHit, Timings
+from sketch2render.sketch import imaging
 from sketch2render.styles import StyleLibrary
 
 FAKE_WARNING = "fake models for tests"

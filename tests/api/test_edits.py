@@ -11,9 +11,9 @@ from builders import make_settings
 from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, sketch_png, submit, wait_for
-from sketch2render.masks import mask_sha256
 from sketch2render.render import build_service, read_recipe
 from sketch2render.schemas import StyleMeta
+from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # edits with the tiny models: left out of `make test-fast`
 

@@ -9,7 +9,7 @@ from waiting import eventually
 
 from api.conftest import assert_error, colour_png
 from api.test_principals import Team
-from sketch2render.styles.learning import build_learning
+from sketch2render.retrieval.learning import build_learning
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ import httpx
 import pytest
 from waiting import eventually
 
-from sketch2render import imaging
 from sketch2render.config import Settings
 from sketch2render.errors import NoEdges
 from sketch2render.render import read_recipe
+from sketch2render.sketch import imaging
 
 pytestmark = pytest.mark.slow
 

@@ -54,7 +54,7 @@ def test_image_and_control_image_are_pngs_with_the_recipe(client):
     # /edges, the old name, is an alias for existing clients (and so is urls.edges).
     assert client.get(job["urls"]["edges"]).content == control.content
     # The control image is the sketch's (white lines on black), not the render.
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
 
     sketch = imaging.resize_for_generation(imaging.decode_upload(sketch_png(), Settings().limits), 64)
     expected = np.asarray(imaging.detect_edges(sketch).control_image())

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sketch2render.cli import app
 from sketch2render.errors import InvalidParameter
-from sketch2render.render.evaluate import grid_control_types, list_sketches, parse_grid, read_prompts
+from sketch2render.evaluation.renders import grid_control_types, list_sketches, parse_grid, read_prompts
 
 SKETCHES = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches"
 METRIC_COLUMNS = (

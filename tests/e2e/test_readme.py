@@ -21,9 +21,9 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from sketch2render import imaging
 from sketch2render.cli import app
 from sketch2render.render import read_recipe
+from sketch2render.sketch import imaging
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"

@@ -25,9 +25,9 @@ SIZES = (64, 128, 256, 512)
 
 
 def _imports():
-    from sketch2render import imaging
     from sketch2render.config import UploadLimits
     from sketch2render.errors import S2RError
+    from sketch2render.sketch import imaging
 
     return imaging, UploadLimits(max_bytes=1024 * 1024, max_pixels=4_000_000, max_side=4096), S2RError
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sketch2render import control
 from sketch2render.errors import NoEdges
+from sketch2render.sketch import control
 
 SIZE = 256
 
@@ -112,7 +112,7 @@ def test_every_type_gives_a_reference_mask_and_refuses_a_blank_sketch():
 
 
 def test_canny_is_the_seeds_behaviour():
-    from sketch2render import imaging
+    from sketch2render.sketch import imaging
 
     sketch = clean_drawing()
     assert np.array_equal(control.control_map(sketch, "canny").image, imaging.detect_edges(sketch).edges)

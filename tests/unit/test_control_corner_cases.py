@@ -1,4 +1,4 @@
-"""Control maps pinned to known answers (control.py), written against the mutants that survived
+"""Control maps pinned to known answers (sketch/control.py), written against the mutants that survived
 the behavioural tests in test_control.py (docs/mutation.md): every constant of the maps (target
 widths at size/200, /170, /256, the blur, the simplify window) changes these outputs, so each map
 of three fixed drawings is pinned by its digest, `measure` by its exact numbers, `choose` at its
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sketch2render import control, imaging
 from sketch2render.errors import NoEdges
+from sketch2render.sketch import control, imaging
 
 
 def drawing(size: int, width: int, *, hatch: bool = True, chalk: bool = False) -> Image.Image:

@@ -88,9 +88,9 @@ def test_a_rejection_drops_the_style_below_the_others_for_similar_prompts(librar
 
 
 def test_a_correction_from_another_process_is_seen_by_the_next_search_of_a_kept_answer(library):
-    """Search answers are kept for repeated questions (styles/answers.py); a signal stored through
+    """Search answers are kept for repeated questions (retrieval/answer_cache.py); a signal stored through
     another connection (a Ray replica, the CLI) changes the store's version, so it is not stale."""
-    from sketch2render.styles.signals import SignalStore
+    from sketch2render.retrieval.signals import SignalStore
 
     assert top(library, SHARED_WORDS)[0] != "The Starry Night"
     assert top(library, SHARED_WORDS)[0] != "The Starry Night"  # answered from memory
@@ -189,7 +189,7 @@ def test_learned_words_feedback_weight_zero_adds_no_word(make_library):
 def test_the_signal_stores_version_changes_with_every_write_from_any_connection(tmp_path):
     """`version()` is read several times per search: a constant-time pragma plus this connection's own
     count of writes, and it must still notice a signal added or removed by another process."""
-    from sketch2render.styles.signals import SignalStore
+    from sketch2render.retrieval.signals import SignalStore
 
     mine, other = SignalStore(tmp_path / "signals.sqlite3"), SignalStore(tmp_path / "signals.sqlite3")
     try:

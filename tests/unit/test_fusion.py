@@ -1,11 +1,11 @@
-"""Generic RRF over N named weighted ranked lists (styles/fusion.py): known answers."""
+"""Generic RRF over N named weighted ranked lists (retrieval/fusion.py): known answers."""
 
 from __future__ import annotations
 
 import pytest
 
-from sketch2render.styles.fusion import RankedList, fuse
-from sketch2render.styles.lexical import reciprocal_rank_fusion
+from sketch2render.retrieval.fusion import RankedList, fuse
+from sketch2render.retrieval.lexical import reciprocal_rank_fusion
 
 
 def test_two_lists_give_todays_rrf_and_order():

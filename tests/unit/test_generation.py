@@ -77,7 +77,7 @@ def test_end_to_end_from_a_real_sketch_keeps_its_shape(service):
 
 @pytest.mark.parametrize("kind", ["lineart", "scribble", "softedge", "auto"])
 def test_each_control_type_renders_through_its_own_controlnet(service, kind, tmp_path):
-    from sketch2render import control, imaging
+    from sketch2render.sketch import control, imaging
 
     canny = service.render(SKETCH, params(control="canny"))
     result = service.render(SKETCH, params(control=kind))

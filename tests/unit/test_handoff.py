@@ -1,5 +1,5 @@
 """Decode once: the POST's resized sketch and control map handed to the worker give the same render
-input as decoding the stored bytes (jobs/handoff.py, prepare.py, render/pipeline.prepare)."""
+input as decoding the stored bytes (jobs/decoded_sketches.py, sketch/prepare.py, render/pipeline.prepare)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sketch2render import imaging
 from sketch2render.config import Settings
-from sketch2render.control import CONTROL_TYPES, control_map
-from sketch2render.jobs.handoff import DecodedSketches
-from sketch2render.prepare import prepare_sketch
+from sketch2render.jobs.decoded_sketches import DecodedSketches
 from sketch2render.render.pipeline import RenderRequest, prepare
 from sketch2render.schemas import RenderParams
+from sketch2render.sketch import imaging
+from sketch2render.sketch.control import CONTROL_TYPES, control_map
+from sketch2render.sketch.prepare import prepare_sketch
 
 
 def _sketch(fmt: str, side: int = 1024) -> bytes:

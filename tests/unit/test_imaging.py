@@ -1,4 +1,4 @@
-"""Behaviour of `sketch2render.imaging`: safe decoding, normalisation, sizing, edges, PNG I/O."""
+"""Behaviour of `sketch2render.sketch.imaging`: safe decoding, normalisation, sizing, edges, PNG I/O."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from sketch2render import imaging
 from sketch2render.errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, UnsupportedFormat
+from sketch2render.sketch import imaging
 
 try:
     from tests.corpus import bad_inputs, good_inputs, png_header_only

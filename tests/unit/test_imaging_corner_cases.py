@@ -1,4 +1,4 @@
-"""Known answers at the edges of imaging.py (sniffing, limits, exact refusals), written against the
+"""Known answers at the edges of sketch/imaging.py (sniffing, limits, exact refusals), written against the
 mutants that survived the older tests (docs/mutation.md): each asserts a behaviour a user sees."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sketch2render import imaging
 from sketch2render.errors import InvalidImage, TooLarge, UnsupportedFormat
+from sketch2render.sketch import imaging
 
 try:
     from tests.corpus import png_header_only as header_png

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from sketch2render import imaging
 from sketch2render.errors import InvalidImage, TooLarge
+from sketch2render.sketch import imaging
 
 try:
     from tests.corpus import png_chunk

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 
-from sketch2render.styles.feedback import WORDS_CAP, learned_words
-from sketch2render.styles.lexical import LexicalIndex
-from sketch2render.styles.signals import FeedbackSignal
+from sketch2render.retrieval.feedback import WORDS_CAP, learned_words
+from sketch2render.retrieval.lexical import LexicalIndex
+from sketch2render.retrieval.signals import FeedbackSignal
 
 DAY = 86400.0
 

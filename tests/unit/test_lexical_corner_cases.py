@@ -1,4 +1,4 @@
-"""Known answers for the BM25 side of style search (styles/lexical.py), written against the
+"""Known answers for the BM25 side of style search (retrieval/lexical.py), written against the
 mutants that survived the first mutation run of it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sketch2render.styles.lexical import LexicalIndex, reciprocal_rank_fusion, tokenize
+from sketch2render.retrieval.lexical import LexicalIndex, reciprocal_rank_fusion, tokenize
 
 
 def test_tokenize_lowercases_drops_stop_words_and_strips_a_plural_s():
@@ -62,7 +62,7 @@ def test_rrf_of_two_weighted_lists_known_answer():
 
 
 def test_fusing_nothing_is_an_empty_ranking():
-    from sketch2render.styles.fusion import RankedList, fuse
+    from sketch2render.retrieval.fusion import RankedList, fuse
 
     for lists in ([], [RankedList.ranked("dense", [], [])]):
         fused = fuse(lists)
@@ -70,7 +70,7 @@ def test_fusing_nothing_is_an_empty_ranking():
 
 
 def test_three_lists_keep_each_lists_own_scores_and_absent_ids_lose_ties():
-    from sketch2render.styles.fusion import RankedList, fuse
+    from sketch2render.retrieval.fusion import RankedList, fuse
 
     a = RankedList.from_scores("dense", {"p": 0.9, "q": 0.8})
     b = RankedList.from_scores("lexical", {"r": 5.0, "q": 2.0}, weight=2.0)

@@ -1,4 +1,4 @@
-"""One preparation of a sketch (prepare.py) for the API's POST, the render pipeline and the web UI's
+"""One preparation of a sketch (sketch/prepare.py) for the API's POST, the render pipeline and the web UI's
 preview: the same pixels and control map from each; the decode size rule; what `available` does;
 and the chain's controls as one typed object (render/pipeline.py: chain_config, render_controls)."""
 
@@ -12,11 +12,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
-from sketch2render.control import CONTROL_TYPES
-from sketch2render.prepare import PreparedSketch, decode_sketch, prepare_sketch
 from sketch2render.render.pipeline import CONTROLS_KEY, RenderRequest, chain_config, prepare, render_controls
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
 from sketch2render.schemas import RenderParams
+from sketch2render.sketch.control import CONTROL_TYPES
+from sketch2render.sketch.prepare import PreparedSketch, decode_sketch, prepare_sketch
 from sketch2render.ui.sketching import edge_preview
 
 

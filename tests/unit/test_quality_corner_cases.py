@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sketch2render import imaging
 from sketch2render.config import Settings
 from sketch2render.render.quality import (
     OVERPOWERED,
@@ -22,6 +21,7 @@ from sketch2render.render.quality import (
     style_similarity,
 )
 from sketch2render.schemas import StyleHit, StyleRecord
+from sketch2render.sketch import imaging
 
 
 class KnownClip:

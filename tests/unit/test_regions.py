@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
 from sketch2render.errors import InvalidParameter
-from sketch2render.masks import mask_sha256
 from sketch2render.render import build_service, read_recipe, save_render
 from sketch2render.render.regions import background, ip_adapter_inputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
 
@@ -151,7 +151,7 @@ def test_a_render_too_small_for_the_mask_grid_is_refused_naming_size(service):
 
 
 def test_paint_on_a_transparent_layer_is_a_mask():
-    from sketch2render.masks import decode_mask
+    from sketch2render.sketch.masks import decode_mask
 
     layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
     ImageDraw.Draw(layer).rectangle((0, 0, 9, 9), fill=(200, 30, 30, 255))

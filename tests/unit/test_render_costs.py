@@ -12,7 +12,7 @@ from builders import make_settings
 from PIL import Image
 
 from sketch2render.render import build_service
-from sketch2render.render.pinned import pin
+from sketch2render.render.device_pinning import pin
 from sketch2render.schemas import RenderParams, StyleMeta
 
 pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`

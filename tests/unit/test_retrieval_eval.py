@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sketch2render.cli import app
+from sketch2render.evaluation.retrieval import BUNDLED
+from sketch2render.retrieval.lexical import tokenize
 from sketch2render.styles import default_styles_dir, load_manifest
-from sketch2render.styles.lexical import tokenize
-from sketch2render.styles.retrieval_eval import BUNDLED
 
 
 def rows(name: str) -> list[list[str]]:
@@ -66,9 +66,9 @@ def test_real_clip_finds_paraphrases_before_any_correction(tmp_path, real_senten
     a word-free query well above chance (1/21) before any correction, and feedback keeps it."""
     from sketch2render.config import Settings
     from sketch2render.errors import ModelsUnavailable
+    from sketch2render.evaluation.retrieval import evaluate_retrieval, read_tsv
     from sketch2render.models import resolve_models
     from sketch2render.styles import build_embeddings, build_library, import_defaults
-    from sketch2render.styles.retrieval_eval import evaluate_retrieval, read_tsv
 
     settings = Settings(home=tmp_path, models="sd15", sentence_model=real_sentence_dir, caption_weight=0.0)
     try:

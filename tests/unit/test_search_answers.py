@@ -1,4 +1,4 @@
-"""A repeated search is answered from memory (styles/answers.py) until the question, the library or
+"""A repeated search is answered from memory (retrieval/answer_cache.py) until the question, the library or
 the learned side changes: every change is seen by the very next search."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from fakes import FakeEmbeddings
 from PIL import Image
 
+from sketch2render.retrieval.answer_cache import Answers
 from sketch2render.schemas import StyleMeta
 from sketch2render.styles import StyleLibrary
-from sketch2render.styles.answers import Answers
 
 
 def add(library, colour, title, tags=()):

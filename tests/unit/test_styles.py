@@ -78,7 +78,7 @@ def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library):
     assert hits[0].lexical > 0 and hits[1].lexical == 0
     assert hits[0].score == pytest.approx((1 / 61 + 1 / 62) / (2 / 61), abs=1e-6)
     assert hits[1].score == pytest.approx((1 / 61) / (2 / 61), abs=1e-6)
-    from sketch2render.styles.lexical import reciprocal_rank_fusion
+    from sketch2render.retrieval.lexical import reciprocal_rank_fusion
 
     fused = reciprocal_rank_fusion({"a": 0.9, "b": 0.8}, {"b": 3.0}, dense_weight=1.0, lexical_weight=1.0, k=60)
     assert fused == pytest.approx({"a": (1 / 61) / (2 / 61), "b": (1 / 62 + 1 / 61) / (2 / 61)})
@@ -204,7 +204,7 @@ def test_index_is_read_in_pages(library):
 
 
 def test_lexical_side_keeps_only_the_best_matches():
-    from sketch2render.styles.lexical import LexicalIndex
+    from sketch2render.retrieval.lexical import LexicalIndex
 
     index = LexicalIndex()
     for i in range(10):

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from ..config import Settings
 from ..errors import InvalidParameter
 from ..jobs.job import REGION_MASK_NAME
-from ..masks import decode_mask, mask_sha256
 from ..schemas import MAX_REGIONS, RenderParams
+from ..sketch.masks import decode_mask, mask_sha256
 from .handlers import from_validation_error
 
 FIELDS = ("region_mask", "region_prompt")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from ..config import Settings
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
+from ..jobs.decoded_sketches import DecodedSketches
 from ..jobs.events import JobEvents
-from ..jobs.handoff import DecodedSketches
 from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
 from ..styles import StyleLibrary

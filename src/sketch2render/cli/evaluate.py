@@ -36,8 +36,15 @@ def eval_command(
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
     # (Long on purpose: check every input, load once, render, write — four numbered stages.)
-    from ..render.evaluate import grid_control_types, list_sketches, parse_grid, read_prompts, run_eval, write_outputs
-    from ..render.report import summarise
+    from ..evaluation.renders import (
+        grid_control_types,
+        list_sketches,
+        parse_grid,
+        read_prompts,
+        run_eval,
+        write_outputs,
+    )
+    from ..evaluation.report import summarise
     from ..render.service import build_service
     from ..styles import import_defaults
 

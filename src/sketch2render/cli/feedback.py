@@ -7,7 +7,7 @@
 
 Signals belong to a principal (`--as NAME`; default `anonymous`, who a server without keys
 serves, so the CLI and a local `sketch2render up` share what they learned). Works beside a running
-server: the signal store is SQLite (styles/signals.py).
+server: the signal store is SQLite (retrieval/signals.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import typer
 
 from ..errors import InvalidParameter
 from ..principals import ANONYMOUS
+from ..retrieval.signals import SignalStore
 from ..schemas import is_style_id
-from ..styles.signals import SignalStore
 from .common import JsonOpt, edge, fail, print_json, settings
 
 LOCAL_PRINCIPAL = ANONYMOUS.name

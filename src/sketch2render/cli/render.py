@@ -130,7 +130,7 @@ def render(
 
 def read_regions(values: list[str]) -> tuple[list[bytes], list[dict]]:
     """`--region MASK.png="prompt"` values: the mask files' bytes and the regions of RenderParams."""
-    from ..masks import mask_sha256
+    from ..sketch.masks import mask_sha256
 
     masks, regions = [], []
     for value in values:
@@ -154,8 +154,8 @@ def controls(
 ) -> None:
     """The sketch and its control image of every type side by side, labelled (no model is loaded):
     to see which control suits a drawing before rendering."""
-    from .. import imaging
-    from ..control import CONTROL_TYPES, control_map, measure
+    from ..sketch import imaging
+    from ..sketch.control import CONTROL_TYPES, control_map, measure
 
     cfg = settings()
     image = imaging.resize_for_generation(imaging.load_upload_file(sketch, cfg.limits), size)

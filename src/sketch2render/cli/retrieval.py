@@ -1,5 +1,5 @@
 """`sketch2render eval retrieval`: top-1, top-3 and MRR of style retrieval on labelled queries,
-before and after replaying training corrections (styles/retrieval_eval.py). The bundled query set
+before and after replaying training corrections (evaluation/retrieval.py). The bundled query set
 for the bundled styles: `sketch2render/data/retrieval/{test,train}.tsv` (`--bundled`)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def eval_retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrieval quality (top-1, top-3, MRR) before and after replaying training corrections."""
-    from ..styles.retrieval_eval import BUNDLED, evaluate_retrieval, read_tsv
+    from ..evaluation.retrieval import BUNDLED, evaluate_retrieval, read_tsv
 
     if bundled:
         queries, train = queries or BUNDLED / "test.tsv", train or BUNDLED / "train.tsv"

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .. import imaging
 from ..schemas import StyleMeta
+from ..sketch import imaging
 from .common import JsonOpt, edge, open_library, print_json, progress_bar, settings
 from .feedback import LOCAL_PRINCIPAL, styles_feedback
 

@@ -20,9 +20,9 @@ from ..render.ports import PreviewFn, ProgressFn, RenderControls
 from ..render.result import RenderResult
 from ..render.service import RenderService
 from ..schemas import RenderParams
+from .decoded_sketches import DecodedSketches
 from .deferred_scores import PendingScores
 from .derived import job_file, run_derived
-from .handoff import DecodedSketches
 from .job import REGION_MASK_NAME
 from .store import INPUT_NAME, Job
 

@@ -1,5 +1,5 @@
 """Implicit feedback: a finished render whose styles its user picked (`style_ids`, the UI's *Pick
-one* / *Blend several*) while retrieval suggested others teaches retrieval (styles/signals.py):
+one* / *Blend several*) while retrieval suggested others teaches retrieval (retrieval/signals.py):
 `chosen` for each picked style, a weak `passed_over` for each suggestion ranked above the lowest
 picked one that was not picked. A render whose picks retrieval already ranked first teaches
 nothing. Called after each finished job (the worker's `on_finished` hook, api/runtime.py).
@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from ..errors import S2RError
+from ..retrieval.signals import FeedbackSignal
 from ..schemas import RenderParams
 from ..styles import StyleLibrary
-from ..styles.signals import FeedbackSignal
 from .store import Job, JobStatus
 
 log = logging.getLogger("sketch2render.jobs.implicit")

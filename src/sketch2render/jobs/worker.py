@@ -21,10 +21,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from .. import errors, imaging
+from .. import errors
 from ..files import atomic_write
 from ..render.outputs import clear_outputs, preview_path
 from ..render.ports import PreviewFn, ProgressFn
+from ..sketch import imaging
 from . import deferred_scores
 from .deferred_scores import DeferredScorer, PendingScores
 from .events import PREVIEW, PROGRESS, SCORES, STATUS, JobEvents

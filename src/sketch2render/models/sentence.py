@@ -123,7 +123,7 @@ def load_sentence_model(settings: Settings) -> SentenceModel:
     with _CACHE_LOCK:
         model = _CACHE.get(folder)
         if model is None:
-            from .quiet import quiet_libraries
+            from .library_logs import quiet_libraries
 
             quiet_libraries()
             model = _CACHE[folder] = SentenceModel(folder)

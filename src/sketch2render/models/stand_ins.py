@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import ModelsUnavailable
 from .components import write_models
 from .layout import EXTRAS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, read_marker
-from .quiet import quieted
+from .library_logs import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
 
 

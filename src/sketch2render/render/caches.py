@@ -3,14 +3,14 @@
 `Caches` holds every speed-up cache of the render side, built once from `Settings` by
 `build_service` (or handed in) and read where each saving happens:
 
-- `answers`: search answers for a repeated question (styles/answers.py; the library clears them);
+- `answers`: search answers for a repeated question (retrieval/answer_cache.py; the library clears them);
 - `prompts`: the text encoder's output for recent prompts (prompts.py);
 - `style_embeds`: styles' IP-Adapter image embeddings in memory (`StyleEmbeds`, below), on top of
   the copy the library stores beside each style;
 - and, under `enabled`, the IP-Adapter scale set only when it changes (renderer.py) and the
   pipelines' execution device fixed once (pinned.py).
 
-The POST's decoded sketch handed to the in-process worker (jobs/handoff.py) obeys the same setting;
+The POST's decoded sketch handed to the in-process worker (jobs/decoded_sketches.py) obeys the same setting;
 it sits in `jobs`, a layer this module may not import, so the API builds it itself.
 
 With `S2R_CACHES=off` (`Caches.off()`) nothing is kept: every search runs, diffusers encodes the
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from cachetools import LRUCache
 
 from ..config import Settings
-from ..styles.answers import Answers
+from ..retrieval.answer_cache import Answers
 from .prompts import PromptEmbeds
 
 if TYPE_CHECKING:

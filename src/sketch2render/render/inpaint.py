@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .. import imaging
-from .. import masks as mask_ops
 from ..errors import InvalidParameter
 from ..schemas import EditScores, ImageScores, ParentLink, RenderParams, RenderRecipe, SpeedRecord, Timings
+from ..sketch import imaging
+from ..sketch import masks as mask_ops
 from ..version import __version__
 from .outputs import read_recipe
 from .pipeline import RenderComponents, RenderRequest, retrieve, select_styles, step_callback, style_embedding

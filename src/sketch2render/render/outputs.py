@@ -16,9 +16,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .. import imaging
 from ..files import atomic_write
 from ..schemas import RenderRecipe
+from ..sketch import imaging
 from .result import RenderResult
 
 OUTPUT_STEM = "render"  # the stem inside a job folder

@@ -4,7 +4,7 @@
                   ─► generate ─► score ─► RenderResult
 
 - `prepare`: the sketch under the upload limits, resized to the render size, its control image
-  (prepare.py, as the API's POST and the web UI's preview; control.py: canny, lineart, scribble,
+  (sketch/prepare.py, as the API's POST and the web UI's preview; sketch/control.py: canny, lineart, scribble,
   softedge, or auto), and the region masks.
 - `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
 - `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
@@ -33,12 +33,12 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from PIL import Image
 
 from ..config import Settings
-from ..control import CONTROL_TYPES, ControlMap
 from ..errors import Cancelled, InvalidParameter
-from ..masks import resize_mask
 from ..models import ModelSet
-from ..prepare import decode_sketch, prepare_sketch
 from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleHit, Timings
+from ..sketch.control import CONTROL_TYPES, ControlMap
+from ..sketch.masks import resize_mask
+from ..sketch.prepare import decode_sketch, prepare_sketch
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
 from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSource
@@ -53,7 +53,7 @@ class RenderRequest:
     sketch: bytes | Image.Image
     params: RenderParams
     masks: tuple[bytes | Image.Image, ...] = ()  # one per region of `params.regions` (regions.py)
-    principal: str = ""  # whose corrections retrieval learns from (styles/feedback.py); "": nobody's
+    principal: str = ""  # whose corrections retrieval learns from (retrieval/feedback.py); "": nobody's
     control: ControlMap | None = None  # already built from `sketch` (an image) with these params: not again
 
     def __post_init__(self) -> None:
@@ -145,7 +145,7 @@ def step_callback(controls: RenderControls, total: int, offset: int = 0):
 
 # ------------------------------------------------------------------------------------ steps
 def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | None = None) -> Prepared:
-    """The sketch and its control map (prepare.py, with the loaded ControlNets: `models`), and the
+    """The sketch and its control map (sketch/prepare.py, with the loaded ControlNets: `models`), and the
     region masks checked against the decoded sketch's size, then resized with it. A handed-in
     control map (`request.control`) is used only with an image: it belongs to the image it was built from."""
     t0 = time.perf_counter()

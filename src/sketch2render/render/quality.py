@@ -25,9 +25,9 @@ import numpy as np
 from cachetools import LRUCache
 from PIL import Image
 
-from .. import imaging
 from ..config import Settings
 from ..schemas import ImageScores, StructureScores, StyleHit
+from ..sketch import imaging
 from ..styles.embeddings import ImageTextEmbeddings
 from .ports import StyleImages
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .. import masks as mask_ops
 from ..config import UploadLimits
 from ..errors import InvalidParameter
 from ..schemas import RegionRecipe, RenderParams, StyleHit
+from ..sketch import masks as mask_ops
 from .ports import StyleSource
 
 if TYPE_CHECKING:

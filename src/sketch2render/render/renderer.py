@@ -4,7 +4,7 @@
 and `generate` runs it under a lock: a seeded generator, a per-step progress callback, cancellation between steps,
 denoising and VAE decode timed apart, GPU out-of-memory reported as a domain error. Style images arrive as
 IP-Adapter image embeddings (computed by `encode_style`, kept by `Caches`: caches.py). No safety checker
-(see README). Not here: retrieval and style selection (pipeline.py), decoding and edges (imaging.py).
+(see README). Not here: retrieval and style selection (pipeline.py), decoding and edges (sketch/imaging.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from PIL import Image
 from ..config import Settings
 from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..models import ModelSet, resolve_device
-from ..models.quiet import quiet_libraries
+from ..models.library_logs import quiet_libraries
 from ..schemas import RenderParams
 from .caches import Caches
+from .device_pinning import pin, pinned
 from .fastpath import FastPath
-from .pinned import pin, pinned
 from .ports import Generated, PreviewFn, ProgressFn
 from .speed import Speeds
 

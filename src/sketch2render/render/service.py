@@ -15,9 +15,9 @@ from typing import Any
 from PIL import Image
 
 from ..config import Settings
-from ..control import ControlMap
 from ..models import ModelSet, resolve_models
 from ..schemas import RenderParams
+from ..sketch.control import ControlMap
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .caches import Caches
 from .inpaint import EditInputs, run_edit

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .. import imaging
 from ..errors import InvalidParameter
 from ..schemas import ParentLink, Timings
+from ..sketch import imaging
 from ..version import __version__
 from .outputs import read_recipe
 from .pipeline import RenderComponents, step_callback, style_embedding

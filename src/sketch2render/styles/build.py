@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 
 from ..config import Settings
 from ..models import ModelSet, resolve_device
-from ..models.quiet import quiet_libraries
-from .answers import Answers
+from ..models.library_logs import quiet_libraries
+from ..retrieval.answer_cache import Answers
+from ..retrieval.learning import build_learning
 from .embeddings import CLIPEmbeddings
-from .learning import build_learning
 from .library import StyleLibrary
 
 if TYPE_CHECKING:

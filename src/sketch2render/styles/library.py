@@ -27,18 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .. import imaging
 from ..config import UploadLimits
 from ..errors import InvalidImage, InvalidParameter, NotFound
+from ..retrieval.answer_cache import Answers
+from ..retrieval.fusion import RankedList, fuse
+from ..retrieval.hybrid import build_hits, dense_list
+from ..retrieval.learning import Learned, Learning
+from ..retrieval.lexical import LexicalIndex
 from ..schemas import StyleHit, StyleMeta, StyleRecord
-from .answers import Answers
+from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
-from .fusion import RankedList, fuse
-from .hybrid import build_hits, dense_list
 from .ids import collection_name, content_id, tag_key
-from .learning import Learned, Learning
-from .lexical import LexicalIndex
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 
-from .. import imaging
+from ..sketch import imaging
 from .client import ApiClient, ApiError, RenderJob
 from .widgets import fmt_score, show_error, style_thumbnail
 

@@ -1,6 +1,6 @@
 """The sketch side of the Render page, without Streamlit: canvas pixels to PNG, and the edge
 preview (what ControlNet will follow) computed locally by the server's own sketch preparation
-(`prepare.py`: numpy/OpenCV/PIL only)."""
+(`sketch/prepare.py`: numpy/OpenCV/PIL only)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .. import imaging
 from ..config import Settings
-from ..control import CONTROL_TYPES, ControlMap
-from ..prepare import prepare_sketch
 from ..schemas import ControlChoice, RenderParams
+from ..sketch import imaging
+from ..sketch.control import CONTROL_TYPES, ControlMap
+from ..sketch.prepare import prepare_sketch
 
 PREVIEW_PROMPT = "preview"  # RenderParams needs a prompt; the sketch's preparation never reads it
 

@@ -18,8 +18,8 @@ from typing import Any
 import streamlit as st
 from PIL import Image, ImageOps
 
-from .. import imaging
 from ..schemas import ImageScores
+from ..sketch import imaging
 from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
 from .feedback import rating_buttons

@@ -23,14 +23,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ...errors import Conflict, InvalidParameter, NotFound, ShuttingDown
-from ...imaging import decode_upload
 from ...jobs.job import EDIT_MASK_NAME, OPERATION_NAME, PARENT_CONTROL_NAME, PARENT_IMAGE_NAME, JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
-from ...masks import decode_mask
 from ...render.inpaint import FEATHER_PX, MAX_FEATHER_PX, edit_params
 from ...render.outputs import existing_control_path, image_paths
 from ...render.upscale import DETAIL_STRENGTH, FACTORS, UpscaleInputs
 from ...schemas import RenderParams, StyleMode
+from ...sketch.imaging import decode_upload
+from ...sketch.masks import decode_mask
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error

@@ -1,4 +1,4 @@
-"""Feedback over HTTP: corrections that retrieval learns from (styles/feedback.py).
+"""Feedback over HTTP: corrections that retrieval learns from (retrieval/feedback.py).
 
 `POST /v1/feedback` records "this style for this prompt" (`chosen`) or "not this style" (`rejected`);
 `POST /v1/renders/{id}/feedback` a 👍/👎 on a finished render, applied to the styles it used (another
@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from ...config import Settings
 from ...errors import Conflict
 from ...jobs import JobStatus
+from ...retrieval.signals import SignalStore
 from ...styles import StyleLibrary
-from ...styles.signals import SignalStore
 from ..deps import Caller, LibraryDep, OwnedJob, SettingsDep
 from ..handlers import ERROR_RESPONSES
 

@@ -24,16 +24,16 @@ from fastapi import APIRouter, Form, Header, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from ... import imaging
-from ...control import CONTROL_TYPES
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...files import atomic_write
 from ...jobs.events import PREVIEW, PROGRESS
 from ...jobs.job import JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus
-from ...prepare import decode_sketch, prepare_sketch
 from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
+from ...sketch import imaging
+from ...sketch.control import CONTROL_TYPES
+from ...sketch.prepare import decode_sketch, prepare_sketch
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from ... import imaging
 from ...errors import Forbidden, NotFound
 from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
+from ...sketch import imaging
 from ..deps import AdminOnly, Caller, LibraryDep, SettingsDep
 from ..forms import STYLE_FIELDS, TAG_VALUE, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error

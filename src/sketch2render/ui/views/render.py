@@ -45,7 +45,7 @@ SIZES = (256, 384, 512, 640, 768, 1024)
 SPEEDS = {"quality": "Quality (20 steps)", "fast": "Fast (LCM, ~6 steps)", "live": "Live (~3 steps, tiny decoder)"}
 LIVE_KEY = "live_state"  # {"session", "seed", "digest", "job"}: this browser session's live renders
 LIVE_WAIT_S = 30.0
-CONTROLS = {  # what ControlNet follows (sketch2render.control)
+CONTROLS = {  # what ControlNet follows (sketch2render.sketch.control)
     "canny": "Canny edges",
     "lineart": "Line art",
     "scribble": "Scribble",

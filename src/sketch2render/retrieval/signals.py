@@ -1,7 +1,7 @@
 """Feedback signals: what users told retrieval, per principal, in SQLite in the data folder.
 
 One row per signal: who (principal), the prompt, the style, the kind and when. Kinds and their
-votes (what styles/feedback.py learns from):
+votes (what retrieval/feedback.py learns from):
 
     chosen       +1     the user picked this style for the prompt (explicitly, or by rendering with it)
     up           +1     a 👍 on a render: each style it used

@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from .. import imaging
 from ..errors import Cancelled, InvalidParameter, S2RError, TooLarge
+from ..render.outputs import is_control_image, save_render
+from ..render.result import RenderResult
+from ..render.service import RenderService
 from ..schemas import ControlChoice, RenderParams
-from .outputs import is_control_image, save_render
+from ..sketch import imaging
 from .report import report_html
-from .result import RenderResult
-from .service import RenderService
 
 SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 STRUCTURE_KEYS = ("precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px")

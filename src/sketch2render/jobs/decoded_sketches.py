@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..control import ControlMap
+from ..sketch.control import ControlMap
 
 MAX_PIXELS = 32_000_000  # ~96 MB of RGB: 32 sketches at 1024², 120 at 512²
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidParameter
-from .library import StyleLibrary
-from .signals import SIGNALS
+from ..retrieval.signals import SIGNALS
+from ..styles.library import StyleLibrary
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "retrieval"
 

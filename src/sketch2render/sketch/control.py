@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import NoEdges
+from ..errors import NoEdges
+from ..schemas import ControlChoice
 from .imaging import EdgeMap, detect_edges, gray_to_rgb, is_light_on_dark
-from .schemas import ControlChoice
 
 ControlType = Literal["canny", "lineart", "scribble", "softedge"]
 CONTROL_TYPES: tuple[ControlType, ...] = ("canny", "lineart", "scribble", "softedge")

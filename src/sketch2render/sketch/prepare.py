@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from ..config import UploadLimits
+from ..schemas import RenderParams
 from . import imaging
-from .config import UploadLimits
 from .control import ControlMap, control_map
-from .schemas import RenderParams
 
 
 @dataclass(frozen=True, eq=False)

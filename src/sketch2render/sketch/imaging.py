@@ -24,8 +24,8 @@ import numpy as np
 import pyspng
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from .config import UploadLimits
-from .errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, UnsupportedFormat
+from ..config import UploadLimits
+from ..errors import InvalidImage, InvalidParameter, NoEdges, TooLarge, UnsupportedFormat
 
 ALLOWED_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
 _FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones and cameras

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from .config import UploadLimits
-from .errors import InvalidParameter
+from ..config import UploadLimits
+from ..errors import InvalidParameter
 from .imaging import decode_upload
 
 THRESHOLD = 127  # a pixel is in the mask above this grey (or alpha) level

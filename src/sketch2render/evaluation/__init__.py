@@ -1,0 +1,1 @@
+"""Evaluating renders and retrieval: parameter grids, HTML/SVG reports, retrieval metrics."""

@@ -1,0 +1,2 @@
+"""Finding styles by meaning: BM25, the dense list, rank fusion, and what is learned from
+captions and users' corrections, over the style library (styles/)."""

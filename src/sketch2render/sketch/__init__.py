@@ -1,0 +1,2 @@
+"""The sketch side: decoding untrusted images, control images, masks, and preparing a sketch
+for a render (no torch)."""
