@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, help="timed passes over the queries (preset: 1 tiny, 5 full)")
 
 
-def _latency(library, queries, principal: str, repeats: int) -> dict[str, list[float]]:
+def _latency(search, queries, principal: str, repeats: int) -> dict[str, list[float]]:
     """Seconds per search of each ranking, interleaved query by query."""
-    learning = library.learning
+    learning = search.learning
     weights = learning.caption_weight
     times: dict[str, list[float]] = {"today": [], "captions": [], "feedback": []}
     for _ in range(repeats):
@@ -32,9 +32,10 @@ def _latency(library, queries, principal: str, repeats: int) -> dict[str, list[f
             for ranking in times:
                 learning.caption_weight = 0.0 if ranking == "today" else weights
                 who = principal if ranking == "feedback" else ""
-                library.answers.clear()  # the cost of a search, not of a kept answer (retrieval/answer_cache.py)
+                if search.answers is not None:
+                    search.answers.clear()  # the cost of a search, not of a kept answer (retrieval/answer_cache.py)
                 t0 = time.perf_counter()
-                library.search(query.text, 5, principal=who)
+                search.search(query.text, 5, principal=who)
                 times[ranking].append(time.perf_counter() - t0)
     learning.caption_weight = weights
     return times
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sketch2render.evaluation.retrieval import BUNDLED, evaluate_retrieval, read_tsv
     from sketch2render.models import build_tiny, resolve_models
     from sketch2render.models.sentence import load_sentence_model, packaged_model_dir
+    from sketch2render.retrieval import build_search
     from sketch2render.styles import build_embeddings, build_library, import_defaults
 
     repeats = args.repeats or (1 if args.size == "tiny" else 5)
@@ -57,17 +59,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load_sentence_model(settings)
         load_s = time.perf_counter() - t0
         models = resolve_models(settings)
-        library = build_library(settings, build_embeddings(settings, models), models)
+        library = build_library(settings, build_embeddings(settings, models))
         import_defaults(library)
+        search = build_search(settings, library, models)
         test = read_tsv(BUNDLED / "test.tsv", library, "all")
         train = read_tsv(BUNDLED / "train.tsv", library, "chosen")
         log("learning: quality before and after replaying the corrections")
-        quality = evaluate_retrieval(library, test, train)
-        store = library.learning.feedback.store
+        quality = evaluate_retrieval(search, test, train)
+        store = search.learning.feedback.store
         for item in train:
             store.add("bench", item.text, item.style_id, item.kind)
         log(f"learning: search latency, {repeats} pass(es) over {len(test)} queries")
-        times = _latency(library, test, "bench", repeats)
+        times = _latency(search, test, "bench", repeats)
+        search.close()
         library.close()
     latency = {name: stats_ms(values) for name, values in times.items()}
     today = latency["today"]["p50_ms"]

@@ -150,6 +150,7 @@ def recall_at_k(found: list[list[int]], exact: np.ndarray, k: int = K) -> float:
 
 def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
     """Everything for one library size (run in its own process: peak RSS is per process)."""
+    from sketch2render.retrieval import HybridSearch
     from sketch2render.styles import StyleLibrary
 
     # 1. Data and ground truth
@@ -174,10 +175,11 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         log(f"retrieval n={n}: inserted in {insert_s:.1f}s ({n / insert_s:.0f} vectors/s)")
 
         # 3. The paths, interleaved query by query; 4. the full product search with words
-        latency, recall = _measure_paths(library, points, qs, exact)
-        without_scan = _measure_without_scan(library, qs)
+        search = HybridSearch(library)
+        latency, recall = _measure_paths(search, points, qs, exact)
+        without_scan = _measure_without_scan(search, qs)
         words = measure_words(
-            library,
+            search,
             qs,
             [f"q{j} {VOCAB[int(c) % len(VOCAB)]}" for j, c in enumerate(data["q_assign"])],
             min(queries, 200),
@@ -191,7 +193,7 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         paged_read_s = time.perf_counter() - t0
         for record in records:
             (library.images_dir / f"{record.id}.json").write_text(record.model_dump_json())
-        del library
+        del library, search
         gc.collect()
         reopen: dict[str, Any] = {"paged_metadata_read_s": round(paged_read_s, 3)}
         t0 = time.perf_counter()
@@ -229,10 +231,10 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarray) -> tuple[dict, dict]:
+def _measure_paths(search, points: np.ndarray, qs: np.ndarray, exact: np.ndarray) -> tuple[dict, dict]:
     """Latency and recall@5 of each search path, interleaved query by query so that CPU noise
     (other processes on a shared machine) hits all of them alike."""
-    collection = library.collection
+    collection = search.library.collection
     q_lists = [q.tolist() for q in qs]
 
     def chroma_raw(j: int) -> list[int]:
@@ -240,10 +242,11 @@ def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarra
         return [_index_of(i) for i in found["ids"][0]]
 
     def hybrid_no_words(j: int) -> list[int]:
-        return [_index_of(h.id) for h in library._hybrid(q_lists[j], "", K, None, ())]
+        with search.library.lock:
+            return [_index_of(h.id) for h in search._hybrid(q_lists[j], "", K, None, ())]
 
     def hybrid_no_words_before(j: int) -> list[int]:  # the code before issue 17, same library
-        return [_index_of(h.id) for h in hybrid_before(library, q_lists[j], "", K)]
+        return [_index_of(h.id) for h in hybrid_before(search, q_lists[j], "", K)]
 
     def numpy_exact(j: int) -> list[int]:
         return numpy_search(points, qs[j]).tolist()
@@ -264,14 +267,14 @@ def _measure_paths(library, points: np.ndarray, qs: np.ndarray, exact: np.ndarra
     return {n: stats_ms(v) for n, v in times.items()}, {n: recall_at_k(found[n], exact) for n in paths}
 
 
-def _measure_without_scan(library, qs: np.ndarray) -> dict[str, Any]:
+def _measure_without_scan(search, qs: np.ndarray) -> dict[str, Any]:
     """Chroma's query and the hybrid path again, interleaved with each other only: the numpy scan
     of the first phase reads the whole matrix before a quarter of the queries and evicts the CPU
     caches the index lives in (Chroma's query at 100K: ~1.5 ms alone, ~2 ms right after a scan)."""
-    collection, q_lists = library.collection, [q.tolist() for q in qs]
+    collection, q_lists = search.library.collection, [q.tolist() for q in qs]
     paths = {
         "chroma_raw": lambda j: collection.query(query_embeddings=[q_lists[j]], n_results=K, include=["distances"]),
-        "hybrid_no_words": lambda j: library._hybrid(q_lists[j], "", K, None, ()),
+        "hybrid_no_words": lambda j: search._hybrid(q_lists[j], "", K, None, ()),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
     for j in range(len(qs)):

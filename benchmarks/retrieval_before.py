@@ -50,17 +50,18 @@ def _lexical_scores(index, query: str, limit: int) -> dict[str, float]:
     return {ids[i]: float(raw[i]) for i in positive}
 
 
-def hybrid_before(library, vector: Sequence[float], query: str, k: int) -> list[StyleHit]:
-    """`StyleLibrary._hybrid(vector, query, k, None, ())` at commit 32f058f (no tag filter)."""
-    with library._lock:
-        library._sync()
-        records = library._records
+def hybrid_before(search, vector: Sequence[float], query: str, k: int) -> list[StyleHit]:
+    """`StyleLibrary._hybrid(vector, query, k, None, ())` at commit 32f058f (no tag filter), over
+    the library and word index of `search` (a `HybridSearch`)."""
+    library = search.library
+    with library.lock:
+        records = library.records()
         n = min(len(records), max(50, 4 * k))
         found = library.collection.query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
         pairs = zip(found["ids"][0], found["distances"][0], strict=True)
         dense = {i: 1.0 - float(d) for i, d in pairs if i in records}
-        lexical = _lexical_scores(library._lexical, query, n) if query else {}
-        dw, lw, rrf_k = library.weights
+        lexical = _lexical_scores(search._lexical, query, n) if query else {}
+        dw, lw, rrf_k = search.weights
         fused = _rrf(dense, lexical, dw, lw, rrf_k)
         ranked = sorted(fused, key=lambda i: (-round(fused[i], 6), -dense.get(i, -2.0), i))
         hits = []
@@ -82,22 +83,22 @@ def _time_once(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure_words(library, qs: np.ndarray, words: list[str], count: int, k: int = 5) -> dict[str, Any]:
-    """`library.search(text)`: the fake CLIP side + BM25 over titles and tags + RRF, and the same
+def measure_words(search, qs: np.ndarray, words: list[str], count: int, k: int = 5) -> dict[str, Any]:
+    """`search.search(text)`: the fake CLIP side + BM25 over titles and tags + RRF, and the same
     search through the code before issue 17 (interleaved). Each query word matches about 1 % of
     the styles. The first call builds the BM25 index."""
-    first = _time_once(lambda: library.search(words[0], k=k))
+    first = _time_once(lambda: search.search(words[0], k=k))
     after, before = [], []
     for j, w in enumerate(words[1 : count + 1], start=1):
         vector = qs[j].tolist()
         pair = [
-            (after, lambda w=w: library.search(w, k=k)),
-            (before, lambda w=w, v=vector: hybrid_before(library, v, w, k)),
+            (after, lambda w=w: search.search(w, k=k)),
+            (before, lambda w=w, v=vector: hybrid_before(search, v, w, k)),
         ]
         for times, fn in pair if j % 2 else pair[::-1]:
             times.append(_time_once(fn))
     same = sum(
-        [h.id for h in library.search(w, k=k)] == [h.id for h in hybrid_before(library, qs[j].tolist(), w, k)]
+        [h.id for h in search.search(w, k=k)] == [h.id for h in hybrid_before(search, qs[j].tolist(), w, k)]
         for j, w in enumerate(words[1 : count + 1], start=1)
     )
     return {

@@ -33,6 +33,8 @@ _EXPORTS = {
     "StyleLibrary": "styles",
     "CLIPEmbeddings": "styles",
     "build_library": "styles",
+    "HybridSearch": "retrieval",
+    "build_search": "retrieval",
     "import_defaults": "styles",
     "RenderService": "render",
     "RenderResult": "render",
@@ -56,6 +58,8 @@ __all__ = [
     "StyleLibrary",
     "CLIPEmbeddings",
     "build_library",
+    "HybridSearch",
+    "build_search",
     "import_defaults",
     "RenderService",
     "RenderResult",
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from .errors import S2RError
     from .models import ModelSet, build_tiny, resolve_models
     from .render import RenderResult, RenderService, build_service, read_recipe, save_render
+    from .retrieval import HybridSearch, build_search
     from .schemas import RenderParams, RenderRecipe, StyleHit, StyleMeta, StyleRecord
     from .styles import CLIPEmbeddings, StyleLibrary, build_library, import_defaults
 

@@ -24,6 +24,7 @@ from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
+from sketch2render.retrieval import HybridSearch
 from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleHit, Timings
 from sketch2render.sketch import imaging
 from sketch2render.styles import StyleLibrary
@@ -43,6 +44,7 @@ class FakeRenderService:
     ) -> None:
         self.settings = settings
         self.library = library or StyleLibrary(Path(settings.styles_dir), FakeEmbeddings())
+        self.search = HybridSearch(self.library)
         self.models: ModelSet | None = None
         self.step_delay = step_delay
         self.gate = gate
@@ -75,7 +77,7 @@ class FakeRenderService:
         if params.style_ids:
             hits = [StyleHit(style=self.library.get(i), score=1.0) for i in params.style_ids]
         elif len(self.library):
-            hits = self.library.search(params.prompt, params.top_k, principal=principal)
+            hits = self.search.search(params.prompt, params.top_k, principal=principal)
         else:
             hits = []
         used = [hits[0].model_copy(update={"weight": 1.0}), *hits[1:]] if hits else []

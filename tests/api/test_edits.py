@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, sketch_png, submit, wait_for
 from sketch2render.render import build_service, read_recipe
+from sketch2render.render.ports import RenderControls
 from sketch2render.schemas import StyleMeta
 from sketch2render.sketch.masks import mask_sha256
 
@@ -105,7 +106,7 @@ def test_a_parent_written_before_the_rename_can_still_be_edited_and_upscaled(cli
         def edit(self, inputs, **_):
             return inputs
 
-    inputs = run_derived(Recorder(), store.get(edit_id), edit_dir, progress=lambda *_: None, cancel=threading.Event())
+    inputs = run_derived(Recorder(), store.get(edit_id), edit_dir, RenderControls(cancel=threading.Event()))
     assert np.array_equal(np.asarray(inputs.control), np.asarray(Image.open(io.BytesIO(control)).convert("RGB")))
 
 

@@ -15,7 +15,7 @@ from sketch2render.retrieval.learning import build_learning
 @pytest.fixture
 def team(harness, sentence_stand_in) -> Team:
     team = Team(harness)
-    team.fake.library.learning = build_learning(harness.settings(sentence_model=sentence_stand_in))
+    team.fake.search.learning = build_learning(harness.settings(sentence_model=sentence_stand_in))
     team.styles = {}
     for title, colour, tags in [
         ("Red brick", (200, 30, 30), "brick,wall"),

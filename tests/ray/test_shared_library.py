@@ -11,6 +11,7 @@ from fakes import FakeEmbeddings
 from PIL import Image
 
 from sketch2render.errors import NotFound
+from sketch2render.retrieval import HybridSearch
 from sketch2render.schemas import StyleMeta
 from sketch2render.styles import StyleLibrary, build_chroma_client
 from sketch2render.styles import library as styles_module
@@ -88,7 +89,7 @@ def test_switching_retrieval_model_reindexes_from_the_server(chroma_url, tmp_pat
 
     client = build_chroma_client(chroma_url)
     other = StyleLibrary(tmp_path / "o", OtherModel(), client=client, blobs=ChromaBlobs(client))
-    assert other.search("blue", k=1)[0].id == record.id
+    assert HybridSearch(other).search("blue", k=1)[0].id == record.id
 
 
 def test_build_library_uses_the_server_when_chroma_url_is_set(chroma_url, tmp_path):

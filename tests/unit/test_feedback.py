@@ -9,6 +9,7 @@ from builders import make_settings
 
 from sketch2render.errors import InvalidParameter
 from sketch2render.models import resolve_models
+from sketch2render.retrieval import build_search
 from sketch2render.styles import build_embeddings, build_library, import_defaults
 
 CORRECTED = [
@@ -21,121 +22,124 @@ NO_SHARED_WORD = "spinning heavens above a sleepy hamlet"
 
 
 @pytest.fixture(scope="module")
-def make_library(tmp_path_factory, tiny_models_dir, real_sentence_dir):
-    """`make_library(**settings)`: the bundled styles (imported once) under other learning settings."""
+def make_search(tmp_path_factory, tiny_models_dir, real_sentence_dir):
+    """`make_search(**settings)`: the bundled styles (imported once) under other learning settings."""
     home = tmp_path_factory.mktemp("home")
-    libraries = []
+    searches = []
 
     def make(**overrides):
         settings = make_settings(
             home, tiny_models_dir, **{"bundled_styles": False, "sentence_model": real_sentence_dir, **overrides}
         )
         models = resolve_models(settings)
-        for old in libraries:  # one process owns a disk store at a time
+        for old in searches:  # one process owns a disk store at a time
             old.close()
-        library = build_library(settings, build_embeddings(settings, models), models)
+            old.library.close()
+        library = build_library(settings, build_embeddings(settings, models))
         if len(library) == 0:
             import_defaults(library)
-        libraries.append(library)
-        return library
+        search = build_search(settings, library, models)
+        searches.append(search)
+        return search
 
     yield make
-    libraries[-1].close()
+    searches[-1].close()
+    searches[-1].library.close()
 
 
 @pytest.fixture
-def library(make_library):
-    library = make_library()
+def search(make_search):
+    search = make_search()
     for who in ("alice", "bob", "carol"):
-        library.learning.feedback.store.reset(who)
-    return library
+        search.learning.feedback.store.reset(who)
+    return search
 
 
-def style_id(library, title: str) -> str:
-    return next(r.id for r in library.list(0, 100) if r.title == title)
+def style_id(search, title: str) -> str:
+    return next(r.id for r in search.library.list(0, 100) if r.title == title)
 
 
-def top(library, query: str, who: str = "alice", k: int = 3) -> list[str]:
-    return [h.style.title for h in library.search(query, k, principal=who)]
+def top(search, query: str, who: str = "alice", k: int = 3) -> list[str]:
+    return [h.style.title for h in search.search(query, k, principal=who)]
 
 
-def choose(library, style: str, who: str = "alice", prompts=CORRECTED) -> None:
+def choose(search, style: str, who: str = "alice", prompts=CORRECTED) -> None:
     for prompt in prompts:
-        library.learning.feedback.store.add(who, prompt, style, "chosen")
+        search.learning.feedback.store.add(who, prompt, style, "chosen")
 
 
-def test_three_corrections_rank_the_chosen_style_first_for_shared_words_and_a_paraphrase(library):
-    starry = style_id(library, "The Starry Night")
-    assert top(library, SHARED_WORDS)[0] != "The Starry Night"  # today: the Hubble deep field ("cosmic")
-    assert "The Starry Night" not in top(library, NO_SHARED_WORD)
-    choose(library, starry)
-    assert top(library, SHARED_WORDS)[0] == "The Starry Night"
-    hit = library.search(NO_SHARED_WORD, 1, principal="alice")[0]  # no word in common with any correction
+def test_three_corrections_rank_the_chosen_style_first_for_shared_words_and_a_paraphrase(search):
+    starry = style_id(search, "The Starry Night")
+    assert top(search, SHARED_WORDS)[0] != "The Starry Night"  # today: the Hubble deep field ("cosmic")
+    assert "The Starry Night" not in top(search, NO_SHARED_WORD)
+    choose(search, starry)
+    assert top(search, SHARED_WORDS)[0] == "The Starry Night"
+    hit = search.search(NO_SHARED_WORD, 1, principal="alice")[0]  # no word in common with any correction
     assert hit.style.title == "The Starry Night" and hit.feedback > 0
     assert hit.explain[0].startswith("feedback: +") and "chosen 3× for similar prompts" in hit.explain[0]
-    assert top(library, "a bowl of lemons on a kitchen table")[0] != "The Starry Night"  # unrelated: no vote
+    assert top(search, "a bowl of lemons on a kitchen table")[0] != "The Starry Night"  # unrelated: no vote
 
 
-def test_a_rejection_drops_the_style_below_the_others_for_similar_prompts(library):
-    before = library.search("deep space galaxies", 5, principal="alice")
+def test_a_rejection_drops_the_style_below_the_others_for_similar_prompts(search):
+    before = search.search("deep space galaxies", 5, principal="alice")
     assert before[0].style.title.startswith("Hubble")
-    library.learning.feedback.store.add("alice", "galaxies in deep space", before[0].id, "rejected")
-    after = library.search("deep space galaxies", 21, principal="alice")
+    search.learning.feedback.store.add("alice", "galaxies in deep space", before[0].id, "rejected")
+    after = search.search("deep space galaxies", 21, principal="alice")
     order = [h.id for h in after]
     assert all(order.index(before[0].id) > order.index(h.id) for h in before[1:])  # below the other four
     rejected = after[order.index(before[0].id)]
     assert rejected.feedback < 0 and rejected.explain[0].startswith("feedback: -0.9 (rejected 1×")
 
 
-def test_a_correction_from_another_process_is_seen_by_the_next_search_of_a_kept_answer(library):
+def test_a_correction_from_another_process_is_seen_by_the_next_search_of_a_kept_answer(search):
     """Search answers are kept for repeated questions (retrieval/answer_cache.py); a signal stored through
     another connection (a Ray replica, the CLI) changes the store's version, so it is not stale."""
     from sketch2render.retrieval.signals import SignalStore
 
-    assert top(library, SHARED_WORDS)[0] != "The Starry Night"
-    assert top(library, SHARED_WORDS)[0] != "The Starry Night"  # answered from memory
-    elsewhere = SignalStore(library.learning.feedback.store.db_path)
+    assert top(search, SHARED_WORDS)[0] != "The Starry Night"
+    assert top(search, SHARED_WORDS)[0] != "The Starry Night"  # answered from memory
+    elsewhere = SignalStore(search.learning.feedback.store.db_path)
     try:
         for prompt in CORRECTED:
-            elsewhere.add("alice", prompt, style_id(library, "The Starry Night"), "chosen")
+            elsewhere.add("alice", prompt, style_id(search, "The Starry Night"), "chosen")
     finally:
         elsewhere.close()
-    assert top(library, SHARED_WORDS)[0] == "The Starry Night"
+    assert top(search, SHARED_WORDS)[0] == "The Starry Night"
 
 
-def test_one_principals_corrections_do_not_change_anothers_results(library):
-    bob_before = library.search(SHARED_WORDS, 5, principal="bob")
-    choose(library, style_id(library, "The Starry Night"), who="alice")
-    assert library.search(SHARED_WORDS, 5, principal="bob") == bob_before
-    assert top(library, SHARED_WORDS, "alice")[0] == "The Starry Night"
+def test_one_principals_corrections_do_not_change_anothers_results(search):
+    bob_before = search.search(SHARED_WORDS, 5, principal="bob")
+    choose(search, style_id(search, "The Starry Night"), who="alice")
+    assert search.search(SHARED_WORDS, 5, principal="bob") == bob_before
+    assert top(search, SHARED_WORDS, "alice")[0] == "The Starry Night"
 
 
-def test_pooled_feedback_is_shared_but_one_principal_is_bounded(make_library):
-    library = make_library(feedback_scope="pooled")
-    starry = style_id(library, "The Starry Night")
-    choose(library, starry, who="alice", prompts=CORRECTED * 5)  # 15 corrections from one principal
-    one = library.search(SHARED_WORDS, 3, principal="bob")
+def test_pooled_feedback_is_shared_but_one_principal_is_bounded(make_search):
+    search = make_search(feedback_scope="pooled")
+    starry = style_id(search, "The Starry Night")
+    choose(search, starry, who="alice", prompts=CORRECTED * 5)  # 15 corrections from one principal
+    one = search.search(SHARED_WORDS, 3, principal="bob")
     votes = {h.style.title: h.feedback for h in one}
     assert 0 < votes["The Starry Night"] <= 1.0  # pooled: one principal says at most 1.0
-    choose(library, starry, who="carol")
-    two = {h.style.title: h.feedback for h in library.search(SHARED_WORDS, 3, principal="bob")}
+    choose(search, starry, who="carol")
+    two = {h.style.title: h.feedback for h in search.search(SHARED_WORDS, 3, principal="bob")}
     assert two["The Starry Night"] > votes["The Starry Night"]  # a second principal agreeing adds
 
 
-def test_export_reset_import_restores_the_same_ranking(library, tmp_path):
-    store = library.learning.feedback.store
-    choose(library, style_id(library, "The Starry Night"))
-    store.add("alice", "galaxies in deep space", style_id(library, "Hubble eXtreme Deep Field (XDF)"), "rejected")
-    learned = library.search(SHARED_WORDS, 5, principal="alice")
+def test_export_reset_import_restores_the_same_ranking(search, tmp_path):
+    store = search.learning.feedback.store
+    choose(search, style_id(search, "The Starry Night"))
+    store.add("alice", "galaxies in deep space", style_id(search, "Hubble eXtreme Deep Field (XDF)"), "rejected")
+    learned = search.search(SHARED_WORDS, 5, principal="alice")
     lines = list(store.export_lines("alice"))
     assert len(lines) == 4 and store.reset("alice") == 4
-    assert library.search(SHARED_WORDS, 5, principal="alice") != learned
+    assert search.search(SHARED_WORDS, 5, principal="alice") != learned
     assert store.import_lines("alice", lines) == 4
-    assert library.search(SHARED_WORDS, 5, principal="alice") == learned
+    assert search.search(SHARED_WORDS, 5, principal="alice") == learned
 
 
-def test_a_bad_import_line_is_refused_by_number_and_nothing_is_stored(library):
-    store = library.learning.feedback.store
+def test_a_bad_import_line_is_refused_by_number_and_nothing_is_stored(search):
+    store = search.learning.feedback.store
     good = '{"prompt": "x", "style_id": "abc", "signal": "chosen", "created_at": 1}'
     with pytest.raises(InvalidParameter, match="line 2 is not a feedback signal") as err:
         store.import_lines("alice", [good, '{"prompt": "x", "style_id": "abc", "signal": "loved"}'])
@@ -145,44 +149,44 @@ def test_a_bad_import_line_is_refused_by_number_and_nothing_is_stored(library):
     assert err.value.field == "prompt"
 
 
-def test_weight_zero_gives_exactly_todays_ranking(make_library):
-    plain = make_library(feedback_weight=0.0, caption_weight=0.0)
+def test_weight_zero_gives_exactly_todays_ranking(make_search):
+    plain = make_search(feedback_weight=0.0, caption_weight=0.0)
     plain.learning.feedback.store.reset("alice")
     choose(plain, style_id(plain, "The Starry Night"))
     queries = [SHARED_WORDS, NO_SHARED_WORD, "gold ornament", "stormy sea"]
     learned_off = [plain.search(q, 5, principal="alice") for q in queries]
-    plain.learning = None  # the library as it was before learning existed
+    plain.learning = None  # the search as it was before learning existed
     assert [plain.search(q, 5, principal="alice") for q in queries] == learned_off
     assert all(h.feedback is None and h.caption is None and h.explain == [] for hits in learned_off for h in hits)
-    with_captions = make_library(feedback_weight=0.0)  # feedback off alone: signals change nothing
+    with_captions = make_search(feedback_weight=0.0)  # feedback off alone: signals change nothing
     before = [with_captions.search(q, 5, principal="alice") for q in queries]
     with_captions.learning.feedback.store.reset("alice")
     assert [with_captions.search(q, 5, principal="alice") for q in queries] == before
 
 
-def test_learned_words_join_the_chosen_styles_lexical_field(library):
+def test_learned_words_join_the_chosen_styles_lexical_field(search):
     """Starry Night's text holds no "whirl" nor "village": before the corrections BM25 gives it 0
     for "whirls village"; after them its learned words count (IDF each) and the hit says so."""
-    starry = style_id(library, "The Starry Night")
+    starry = style_id(search, "The Starry Night")
 
     def starry_hit():
-        return next(h for h in library.search("whirls village", 21, principal="alice") if h.id == starry)
+        return next(h for h in search.search("whirls village", 21, principal="alice") if h.id == starry)
 
     assert starry_hit().lexical == 0.0
-    choose(library, starry)
+    choose(search, starry)
     hit = starry_hit()
     assert hit.lexical > 0 and "learned words: village, whirl" in hit.explain
-    words = library.learning.feedback.words("alice")[starry]
+    words = search.learning.feedback.words("alice")[starry]
     assert words == {"cosmic", "whirl", "village", "small", "night"}  # every word of the three prompts
-    assert next(h for h in library.search("whirls village", 21, principal="bob") if h.id == starry).lexical == 0.0
+    assert next(h for h in search.search("whirls village", 21, principal="bob") if h.id == starry).lexical == 0.0
 
 
-def test_learned_words_feedback_weight_zero_adds_no_word(make_library):
-    library = make_library(feedback_weight=0.0)
-    library.learning.feedback.store.reset("alice")
-    starry = style_id(library, "The Starry Night")
-    choose(library, starry)
-    hit = next(h for h in library.search("whirls village", 21, principal="alice") if h.id == starry)
+def test_learned_words_feedback_weight_zero_adds_no_word(make_search):
+    search = make_search(feedback_weight=0.0)
+    search.learning.feedback.store.reset("alice")
+    starry = style_id(search, "The Starry Night")
+    choose(search, starry)
+    hit = next(h for h in search.search("whirls village", 21, principal="alice") if h.id == starry)
     assert hit.lexical == 0.0 and not any(line.startswith("learned words") for line in hit.explain)
 
 

@@ -69,7 +69,7 @@ def test_each_region_gets_the_style_retrieved_for_its_prompt_and_the_recipe_says
     assert [r.mask_sha256 for r in recipe.regions] == [mask_sha256(m) for m in masks]
     assert [r.area for r in recipe.regions] == [0.5, 0.5]
     for region, prompt in zip(recipe.regions, prompts, strict=True):
-        expected = service.library.search(prompt, k=3)[0]  # the same hybrid retrieval as a whole render
+        expected = service.search.search(prompt, k=3)[0]  # the same hybrid retrieval as a whole render
         used = [h for h in region.styles if h.weight]
         assert [h.id for h in used] == [expected.id] and used[0].weight == 1.0
     titles = [next(h for h in r.styles if h.weight).style.title for r in recipe.regions]

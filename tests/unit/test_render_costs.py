@@ -173,7 +173,7 @@ def straight(tmp_path_factory, tiny_models_dir):
     svc = build_service(make_settings(home, tiny_models_dir, caches="off"))
     pixels = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
     svc.library.add_image(Image.fromarray(pixels), StyleMeta(title="Noise", tags=["noise"]))
-    assert svc.renderer.caches == Caches.off() and svc.library.answers is None
+    assert svc.renderer.caches == Caches.off() and svc.search.answers is None
     return svc
 
 
@@ -213,8 +213,8 @@ def test_with_caches_off_every_render_does_the_work_again(straight, monkeypatch)
 
 
 def test_with_caches_off_every_search_runs(straight, monkeypatch):
-    library, searched = straight.library, []
-    hybrid = library._hybrid
-    monkeypatch.setattr(library, "_hybrid", lambda *a, **kw: searched.append(a[1]) or hybrid(*a, **kw))
-    first = [h.id for h in library.search("noise", k=1)]
-    assert [h.id for h in library.search("noise", k=1)] == first and searched == ["noise", "noise"]
+    search, searched = straight.search, []
+    hybrid = search._hybrid
+    monkeypatch.setattr(search, "_hybrid", lambda *a, **kw: searched.append(a[1]) or hybrid(*a, **kw))
+    first = [h.id for h in search.search("noise", k=1)]
+    assert [h.id for h in search.search("noise", k=1)] == first and searched == ["noise", "noise"]

@@ -68,6 +68,7 @@ def test_real_clip_finds_paraphrases_before_any_correction(tmp_path, real_senten
     from sketch2render.errors import ModelsUnavailable
     from sketch2render.evaluation.retrieval import evaluate_retrieval, read_tsv
     from sketch2render.models import resolve_models
+    from sketch2render.retrieval import build_search
     from sketch2render.styles import build_embeddings, build_library, import_defaults
 
     settings = Settings(home=tmp_path, models="sd15", sentence_model=real_sentence_dir, caption_weight=0.0)
@@ -75,10 +76,12 @@ def test_real_clip_finds_paraphrases_before_any_correction(tmp_path, real_senten
         models = resolve_models(settings)
     except ModelsUnavailable as exc:
         pytest.skip(f"real weights not available here: {exc.message}")
-    library = build_library(settings, build_embeddings(settings, models), models)
+    library = build_library(settings, build_embeddings(settings, models))
     import_defaults(library)
     report = evaluate_retrieval(
-        library, read_tsv(BUNDLED / "test.tsv", library, "all"), read_tsv(BUNDLED / "train.tsv", library, "chosen")
+        build_search(settings, library, models),
+        read_tsv(BUNDLED / "test.tsv", library, "all"),
+        read_tsv(BUNDLED / "train.tsv", library, "chosen"),
     )
     assert report["today"]["all"]["mrr"] > 0.3  # chance is ~0.17 over 21 styles
     assert report["feedback"]["words"]["mrr"] >= report["today"]["words"]["mrr"]

@@ -12,6 +12,7 @@ from fakes import FakeEmbeddings
 from PIL import Image
 
 from sketch2render.errors import InvalidImage, InvalidParameter, NotFound, UnsupportedFormat
+from sketch2render.retrieval import HybridSearch
 from sketch2render.schemas import StyleMeta
 from sketch2render.styles import StyleLibrary, load_manifest
 
@@ -25,6 +26,11 @@ def png_bytes(colour, size=(64, 48)) -> bytes:
 @pytest.fixture
 def library(tmp_path):
     return StyleLibrary(tmp_path / "styles", FakeEmbeddings())
+
+
+@pytest.fixture
+def search(library):
+    return HybridSearch(library)
 
 
 def add(lib, colour, title, tags=(), description=""):
@@ -48,32 +54,32 @@ def test_same_content_twice_returns_existing_id(library):
     assert len(library) == 1
 
 
-def test_dense_ordering_by_colour(library):
+def test_dense_ordering_by_colour(library, search):
     red = add(library, (250, 0, 0), "one")
     green = add(library, (0, 250, 0), "two")
     blue = add(library, (0, 0, 250), "three")
-    assert [h.id for h in library.search("something red", k=3)][0] == red.id
-    assert library.search("green please", k=1)[0].id == green.id
-    hits = library.search("blue", k=3)
+    assert [h.id for h in search.search("something red", k=3)][0] == red.id
+    assert search.search("green please", k=1)[0].id == green.id
+    hits = search.search("blue", k=3)
     assert hits[0].id == blue.id
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(h.cosine is not None for h in hits)
 
 
-def test_lexical_side_finds_words_and_fuses(library):
+def test_lexical_side_finds_words_and_fuses(library, search):
     add(library, (250, 0, 0), "Crimson poster")
     night = add(library, (90, 90, 90), "The Starry Night", ["night sky", "swirling"], "swirling stars")
-    hits = library.search("swirling night sky", k=2)
+    hits = search.search("swirling night sky", k=2)
     assert hits[0].id == night.id
     assert hits[0].lexical > 0 and hits[1].lexical == 0
 
 
-def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library):
+def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library, search):
     """Known answer: a style first for the words and second for CLIP scores (1/61 + 1/62) / (2/61)
     (RRF with k = 60, both weights 1); without the word side it would be only second."""
     red = add(library, (250, 0, 0), "plain one")
     reddish = add(library, (200, 40, 40), "Crimson poster", ["crimson"])
-    hits = library.search("red crimson", k=2)
+    hits = search.search("red crimson", k=2)
     assert [h.id for h in hits] == [reddish.id, red.id]  # the word match lifts the second-reddest to first
     assert hits[0].lexical > 0 and hits[1].lexical == 0
     assert hits[0].score == pytest.approx((1 / 61 + 1 / 62) / (2 / 61), abs=1e-6)
@@ -86,17 +92,17 @@ def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library):
     assert words_off["a"] > words_off["b"]  # the lexical weight is what lifts b
 
 
-def test_tag_filter_and_min_score(library):
+def test_tag_filter_and_min_score(library, search):
     add(library, (250, 0, 0), "red a", ["poster"])
     b = add(library, (240, 20, 0), "red b", ["painting"])
-    assert [h.id for h in library.search("red", k=5, tags=["painting"])] == [b.id]
-    assert library.search("red", k=5, tags=["nope"]) == []
+    assert [h.id for h in search.search("red", k=5, tags=["painting"])] == [b.id]
+    assert search.search("red", k=5, tags=["nope"]) == []
     # an impossible minimum cosine keeps only hits with a lexical match
-    kept = library.search("red b", k=5, min_score=1.01)
+    kept = search.search("red b", k=5, min_score=1.01)
     assert kept and all(h.lexical > 0 for h in kept)
 
 
-def test_remove_deletes_vector_image_and_caches(library):
+def test_remove_deletes_vector_image_and_caches(library, search):
     import torch
 
     record = add(library, (10, 200, 10), "green")
@@ -108,7 +114,7 @@ def test_remove_deletes_vector_image_and_caches(library):
     assert not (library.embeds_dir / record.id).exists()
     with pytest.raises(NotFound):
         library.get(record.id)
-    assert library.search("green", k=3) == []
+    assert search.search("green", k=3) == []
 
 
 def test_bad_files_refused_and_library_unchanged(library):
@@ -124,11 +130,11 @@ def test_bad_files_refused_and_library_unchanged(library):
     assert len(library) == 1
 
 
-def test_parameters_validated(library):
+def test_parameters_validated(library, search):
     with pytest.raises(InvalidParameter):
-        library.search("   ")
+        search.search("   ")
     with pytest.raises(InvalidParameter):
-        library.search("x", k=0)
+        search.search("x", k=0)
 
 
 def test_list_is_paged_in_insertion_order(library):
@@ -137,11 +143,11 @@ def test_list_is_paged_in_insertion_order(library):
     assert [r.id for r in library.list(2, 10)] == ids[2:]
 
 
-def test_search_by_image_excludes_itself(library):
+def test_search_by_image_excludes_itself(library, search):
     red = add(library, (250, 0, 0), "red")
     dark_red = add(library, (200, 0, 0), "dark red")
     add(library, (0, 0, 250), "blue")
-    hits = library.search_by_image(red.id, k=2)
+    hits = search.search_by_image(red.id, k=2)
     assert red.id not in [h.id for h in hits]
     assert hits[0].id == dark_red.id
 
@@ -158,7 +164,7 @@ def test_recovers_from_half_finished_add_and_remove(tmp_path):
     assert [r.id for r in reopened.list()] == [kept.id]
     assert not (lib.images_dir / "deadbeefdeadbeef.png").exists()
     assert not (reopened.images_dir / f"{gone.id}.png").exists()
-    assert [h.id for h in reopened.search("anything", k=5)] == [kept.id]
+    assert [h.id for h in HybridSearch(reopened).search("anything", k=5)] == [kept.id]
 
 
 def test_reindexes_when_the_retrieval_model_changes(tmp_path):
@@ -169,7 +175,7 @@ def test_reindexes_when_the_retrieval_model_changes(tmp_path):
         model_name = "another-model"
 
     other = StyleLibrary(tmp_path / "s", OtherModel())
-    assert other.search("blue", k=1)[0].id == record.id
+    assert HybridSearch(other).search("blue", k=1)[0].id == record.id
 
 
 def test_persists_across_processes(tmp_path):
@@ -180,9 +186,10 @@ def test_persists_across_processes(tmp_path):
         f"""
         import sys; sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[1])!r})
         from fakes import FakeEmbeddings
+        from sketch2render.retrieval import HybridSearch
         from sketch2render.styles import StyleLibrary
         lib = StyleLibrary({str(tmp_path / "s")!r}, FakeEmbeddings())
-        hit = lib.search("verdant", k=1)[0]
+        hit = HybridSearch(lib).search("verdant", k=1)[0]
         print(len(lib), hit.id, hit.style.title)
         """
     )
@@ -235,10 +242,10 @@ def test_one_process_owns_a_disk_library(tmp_path):
     assert out.stdout == ""  # free again once closed
 
 
-def test_extreme_aspect_ratio_and_repeated_tags_are_refused_clearly(library):
+def test_extreme_aspect_ratio_and_repeated_tags_are_refused_clearly(library, search):
     with pytest.raises(InvalidImage, match="elongated"):
         library.add_bytes(png_bytes((1, 2, 3), size=(2000, 20)))
     add(library, (250, 0, 0), "red", ["poster"])
-    assert len(library.search("red", k=5, tags=["poster"] * 1200)) == 1  # duplicates collapse
+    assert len(search.search("red", k=5, tags=["poster"] * 1200)) == 1  # duplicates collapse
     with pytest.raises(InvalidParameter):
-        library.search("red", k=5, tags=[f"t{i}" for i in range(51)])
+        search.search("red", k=5, tags=[f"t{i}" for i in range(51)])

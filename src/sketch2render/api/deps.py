@@ -26,6 +26,7 @@ from ..errors import Forbidden, InvalidParameter, NotFound
 from ..jobs import Job, JobStore, JobWorker
 from ..jobs.job import is_job_id
 from ..principals import ANONYMOUS, Principal
+from ..retrieval import HybridSearch
 from ..styles import StyleLibrary
 from .runtime import ApiRuntime
 
@@ -45,6 +46,10 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 
 async def get_library(runtime: RuntimeDep) -> StyleLibrary:
     return runtime.require_library()
+
+
+async def get_search(runtime: RuntimeDep) -> HybridSearch:
+    return runtime.require_search()
 
 
 async def get_store(runtime: RuntimeDep) -> JobStore:
@@ -79,6 +84,7 @@ async def require_admin(caller: Caller) -> Principal:
 AdminOnly = Annotated[Principal, Depends(require_admin)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LibraryDep = Annotated[StyleLibrary, Depends(get_library)]
+SearchDep = Annotated[HybridSearch, Depends(get_search)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
 

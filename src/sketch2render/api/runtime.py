@@ -19,6 +19,7 @@ from ..jobs.decoded_sketches import DecodedSketches
 from ..jobs.events import JobEvents
 from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
+from ..retrieval import HybridSearch
 from ..styles import StyleLibrary
 from ..styles.defaults import import_bundled_once
 from .backend import RenderBackend
@@ -34,8 +35,9 @@ SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise,
 
 
 class ApiRuntime:
-    """`service` is None until the backend is loaded; `library` and `models` are its style library
-    and model set, set just before it (`models` stays None for a stand-in without a model set)."""
+    """`service` is None until the backend is loaded; `library`, `search` and `models` are its style
+    library, the search over it and its model set, set just before it (`models` stays None for a
+    stand-in without a model set)."""
 
     def __init__(self, settings: Settings, components: RenderBackend | None = None, *, shutdown_grace: float = 8.0):
         self.settings = settings
@@ -44,6 +46,7 @@ class ApiRuntime:
         self.events = JobEvents()  # status, progress and previews pushed to event streams
         self.service: RenderBackend | None = None
         self.library: StyleLibrary | None = None
+        self.search: HybridSearch | None = None
         self.models: ModelSet | None = None
         if components is not None:
             self.use(components)
@@ -96,12 +99,13 @@ class ApiRuntime:
     def _finished(self, job: Job) -> None:
         """After each job: metrics, and what a render with picked styles teaches retrieval."""
         self.metrics.observe_job(job)
-        record_implicit(self.library, job)
+        record_implicit(self.search, job)
 
     def use(self, service: RenderBackend) -> None:
-        """Serve with `service`: its library and models first, then the service itself (which
-        says the backend is ready)."""
+        """Serve with `service`: its library, search and models first, then the service itself
+        (which says the backend is ready)."""
         self.library = service.library
+        self.search = service.search
         self.models = service.models
         self.service = service
 
@@ -116,8 +120,8 @@ class ApiRuntime:
                 added = import_bundled_once(service.library, self.settings.styles_dir)
                 if added:
                     log.info("new style library: imported %d bundled public-domain styles", added)
-            if service.library.learning is not None:  # the sentence model loads here, not in the first search
-                service.library.learning.warm_up()
+            if service.search.learning is not None:  # the sentence model loads here, not in the first search
+                service.search.learning.warm_up()
             self.use(service)
         except errors.S2RError as exc:
             self.load_error = exc.message
@@ -151,6 +155,7 @@ class ApiRuntime:
         if self.store:
             self.store.close()
         if self._built is not None:
+            self._built.search.close()
             self._built.library.close()
 
     # --- state ----------------------------------------------------------------------------
@@ -176,6 +181,12 @@ class ApiRuntime:
             self.require_service()  # the 503 saying why (loading, or failed to load)
             raise errors.ModelsUnavailable("the style library is not loaded yet")
         return self.library
+
+    def require_search(self) -> HybridSearch:
+        if self.search is None:
+            self.require_service()  # the 503 saying why (loading, or failed to load)
+            raise errors.ModelsUnavailable("the style search is not loaded yet")
+        return self.search
 
     def require_store(self) -> JobStore:
         if self.store is None or self.store.closed:

@@ -30,6 +30,7 @@ from ..schemas import RenderParams
 
 if TYPE_CHECKING:
     from ..models import ModelSet
+    from ..retrieval import HybridSearch
     from ..styles import StyleLibrary
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -80,15 +81,27 @@ def warn_if_smoke(models: ModelSet) -> None:
 def open_library(cfg: Settings, *, bundled: bool = True) -> StyleLibrary:
     """Resolve models and open the style library (no diffusion pipeline); a new one gets the
     bundled styles unless `bundled` is False (`styles import-defaults` does it itself)."""
+    return _open(cfg, bundled)[0]
+
+
+def open_search(cfg: Settings, *, bundled: bool = True) -> HybridSearch:
+    """The style library (as `open_library`) and its search, with the learned side."""
+    from ..retrieval import build_search
+
+    library, models = _open(cfg, bundled)
+    return build_search(cfg, library, models)
+
+
+def _open(cfg: Settings, bundled: bool) -> tuple[StyleLibrary, ModelSet]:
     from ..models import resolve_models  # the model stack only when a command needs it
     from ..styles import build_embeddings, build_library
 
     models = resolve_models(cfg)
     warn_if_smoke(models)
-    library = build_library(cfg, build_embeddings(cfg, models), models)
+    library = build_library(cfg, build_embeddings(cfg, models))
     if bundled:
         bundled_styles_once(cfg, library)
-    return library
+    return library, models
 
 
 def bundled_styles_once(cfg: Settings, library: StyleLibrary) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOpt, edge, fail, open_library, print_json, settings
+from .common import JsonOpt, edge, fail, open_search, print_json, settings
 
 NAMES = {"today": "CLIP + BM25 (today)", "captions": "+ caption meaning", "feedback": "+ feedback (after --train)"}
 
@@ -31,10 +31,10 @@ def eval_retrieval(
     for name, path in (("--queries", queries), ("--train", train)):
         if path is not None and not path.is_file():
             raise fail(f"{name}: no such file {path}")
-    library = open_library(settings())
-    test = read_tsv(queries, library, "all")
-    corrections = read_tsv(train, library, "chosen") if train else None
-    report = evaluate_retrieval(library, test, corrections)
+    search = open_search(settings())
+    test = read_tsv(queries, search.library, "all")
+    corrections = read_tsv(train, search.library, "chosen") if train else None
+    report = evaluate_retrieval(search, test, corrections)
     if as_json:
         print_json(report)
         return

@@ -9,7 +9,7 @@ import typer
 
 from ..schemas import StyleMeta
 from ..sketch import imaging
-from .common import JsonOpt, edge, open_library, print_json, progress_bar, settings
+from .common import JsonOpt, edge, open_library, open_search, print_json, progress_bar, settings
 from .feedback import LOCAL_PRINCIPAL, styles_feedback
 
 app = typer.Typer(no_args_is_help=True, help="The style library.")
@@ -97,7 +97,7 @@ def styles_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search styles by meaning and words (hybrid CLIP + BM25)."""
-    hits = open_library(settings()).search(query, k, min_score=min_score, tags=tag or (), principal=LOCAL_PRINCIPAL)
+    hits = open_search(settings()).search(query, k, min_score=min_score, tags=tag or (), principal=LOCAL_PRINCIPAL)
     if as_json:
         print_json(
             [

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidParameter
+from ..retrieval.search import HybridSearch
 from ..retrieval.signals import SIGNALS
 from ..styles.library import StyleLibrary
 
@@ -52,11 +53,11 @@ def read_tsv(path: Path, library: StyleLibrary, default_kind: str) -> list[Label
     return rows
 
 
-def _scores(library: StyleLibrary, queries: list[Labelled], principal: str) -> dict[str, dict[str, float]]:
-    k = min(100, max(1, len(library)))
+def _scores(search: HybridSearch, queries: list[Labelled], principal: str) -> dict[str, dict[str, float]]:
+    k = min(100, max(1, len(search.library)))
     ranks: dict[str, list[int | None]] = {}
     for query in queries:
-        ids = [hit.id for hit in library.search(query.text, k, principal=principal)]
+        ids = [hit.id for hit in search.search(query.text, k, principal=principal)]
         rank = ids.index(query.style_id) + 1 if query.style_id in ids else None
         for group in ("all", query.kind):
             ranks.setdefault(group, []).append(rank)
@@ -72,20 +73,20 @@ def _scores(library: StyleLibrary, queries: list[Labelled], principal: str) -> d
 
 
 def evaluate_retrieval(
-    library: StyleLibrary, queries: list[Labelled], train: list[Labelled] | None = None
+    search: HybridSearch, queries: list[Labelled], train: list[Labelled] | None = None
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{ranking: {kind: {queries, top1, top3, mrr}}} for today / captions / feedback (with train)."""
-    learning = library.learning
+    learning = search.learning
     if learning is None:
-        return {"today": _scores(library, queries, "")}
+        return {"today": _scores(search, queries, "")}
     weights = learning.caption_weight
     try:
         learning.caption_weight = 0.0
-        report = {"today": _scores(library, queries, "")}
+        report = {"today": _scores(search, queries, "")}
     finally:
         learning.caption_weight = weights
     if weights > 0:
-        report["captions"] = _scores(library, queries, "")
+        report["captions"] = _scores(search, queries, "")
     if train:
         for item in train:
             if item.kind not in SIGNALS:
@@ -95,7 +96,7 @@ def evaluate_retrieval(
         try:
             for item in train:
                 store.add(principal, item.text, item.style_id, item.kind, source="eval")
-            report["feedback"] = _scores(library, queries, principal)
+            report["feedback"] = _scores(search, queries, principal)
         finally:
             store.reset(principal)
     return report

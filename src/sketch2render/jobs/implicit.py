@@ -10,37 +10,37 @@ from __future__ import annotations
 import logging
 
 from ..errors import S2RError
+from ..retrieval import HybridSearch
 from ..retrieval.signals import FeedbackSignal
 from ..schemas import RenderParams
-from ..styles import StyleLibrary
 from .store import Job, JobStatus
 
 log = logging.getLogger("sketch2render.jobs.implicit")
 
 
-def implicit_signals(library: StyleLibrary, job: Job) -> list[FeedbackSignal]:
+def implicit_signals(search: HybridSearch, job: Job) -> list[FeedbackSignal]:
     """Record (and return) what a finished render with picked styles says; [] when nothing."""
-    if library.learning is None or job.status != JobStatus.SUCCEEDED or not job.owner:
+    if search.learning is None or job.status != JobStatus.SUCCEEDED or not job.owner:
         return []
     params = RenderParams.model_validate(job.params)
     picked = list(dict.fromkeys(params.style_ids))
     prompt = params.prompt.strip()
     if not picked or not prompt:
         return []
-    suggested = [hit.id for hit in library.search(prompt, k=params.top_k, principal=job.owner)]
+    suggested = [hit.id for hit in search.search(prompt, k=params.top_k, principal=job.owner)]
     if suggested[: len(picked)] == picked or set(suggested[: len(picked)]) == set(picked):
         return []  # retrieval agreed: nothing to correct
     ranks = [suggested.index(i) for i in picked if i in suggested]
     above = suggested[: max(ranks) if ranks else len(suggested)]
     votes = [(i, "chosen") for i in picked] + [(i, "passed_over") for i in above if i not in picked]
-    return library.learning.feedback.store.add_many(job.owner, prompt, votes, source="render")
+    return search.learning.feedback.store.add_many(job.owner, prompt, votes, source="render")
 
 
-def record_implicit(library: StyleLibrary | None, job: Job) -> None:
+def record_implicit(search: HybridSearch | None, job: Job) -> None:
     """`implicit_signals`, for a hook: a problem is logged, never raised."""
-    if library is None:
+    if search is None:
         return
     try:
-        implicit_signals(library, job)
+        implicit_signals(search, job)
     except S2RError as exc:
         log.warning("no implicit feedback from render %s: %s", job.id, exc.message)

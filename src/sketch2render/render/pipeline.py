@@ -41,7 +41,7 @@ from ..sketch.masks import resize_mask
 from ..sketch.prepare import decode_sketch, prepare_sketch
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
-from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSource
+from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSearcher, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
 
@@ -105,6 +105,7 @@ class RenderComponents:
     diffusers renderer, the quality scorer, the settings and the model set."""
 
     library: StyleSource
+    search: StyleSearcher
     renderer: ImageGenerator
     scorer: Scorer
     settings: Settings
@@ -164,10 +165,10 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
 def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     """The sketch prepared, then the styles retrieved (see the module docstring for why not in parallel)."""
     prepared = prepare(request, settings=components.settings, models=components.models)
-    return Planned(request, prepared, retrieve(request, library=components.library))
+    return Planned(request, prepared, retrieve(request, library=components.library, search=components.search))
 
 
-def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
+def retrieve(request: RenderRequest, *, library: StyleSource, search: StyleSearcher) -> Retrieved:
     t0 = time.perf_counter()
     params = request.params
     if params.style_ids:
@@ -175,8 +176,8 @@ def retrieve(request: RenderRequest, *, library: StyleSource) -> Retrieved:
         return Retrieved(hits, True, time.perf_counter() - t0)
     if params.style_mode == "none" or len(library) == 0:
         return Retrieved([], False, 0.0, tuple([] for _ in params.regions))
-    hits = library.search(params.prompt, k=params.top_k, principal=request.principal)
-    regions = tuple(retrieve_regions(params, library, request.principal))
+    hits = search.search(params.prompt, k=params.top_k, principal=request.principal)
+    regions = tuple(retrieve_regions(params, search, request.principal))
     return Retrieved(hits, False, time.perf_counter() - t0, regions)
 
 

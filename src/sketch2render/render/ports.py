@@ -67,11 +67,15 @@ class StyleSource(StyleImages, Protocol):
 
     def get(self, style_id: str) -> StyleRecord: ...
 
-    def search(self, query: str, k: int = 5, *, principal: str = "") -> list[StyleHit]: ...
-
     def load_ip_embeds(self, style_id: str, encoder_key: str) -> Tensor | None: ...
 
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds: Tensor) -> None: ...
+
+
+class StyleSearcher(Protocol):
+    """What the chain needs of retrieval (retrieval.HybridSearch): the styles a prompt means."""
+
+    def search(self, query: str, k: int = 5, *, principal: str = "") -> list[StyleHit]: ...
 
 
 class ImageGenerator(Protocol):

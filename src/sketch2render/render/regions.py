@@ -23,7 +23,7 @@ from ..config import UploadLimits
 from ..errors import InvalidParameter
 from ..schemas import RegionRecipe, RenderParams, StyleHit
 from ..sketch import masks as mask_ops
-from .ports import StyleSource
+from .ports import StyleSearcher
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -60,12 +60,10 @@ def decode_region_masks(
     return tuple(decoded)
 
 
-def retrieve_regions(params: RenderParams, library: StyleSource, principal: str = "") -> list[list[StyleHit]]:
-    """Hybrid search of the library for each region's prompt (nothing with style_mode none or no
-    styles), with the corrections of `principal` like the global search."""
-    if params.style_mode == "none" or len(library) == 0:
-        return [[] for _ in params.regions]
-    return [library.search(region.prompt, k=params.top_k, principal=principal) for region in params.regions]
+def retrieve_regions(params: RenderParams, search: StyleSearcher, principal: str = "") -> list[list[StyleHit]]:
+    """Hybrid search of the library for each region's prompt, with the corrections of `principal`
+    like the global search (the caller skips it with style_mode none or an empty library)."""
+    return [search.search(region.prompt, k=params.top_k, principal=principal) for region in params.regions]
 
 
 def background(masks: Sequence[Image.Image]) -> Image.Image:

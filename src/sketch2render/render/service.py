@@ -1,5 +1,6 @@
 """The render service: what the CLI, the API's job worker and a Ray replica call. It owns the
-loaded components (retrieval embeddings, style library, renderer, quality scorer) and the chain,
+loaded components (retrieval embeddings, style library and its search, renderer, quality scorer)
+and the chain,
 and turns sketch bytes + parameters into a `RenderResult` (outputs.py writes it).
 
 Built once by `build_service` (the API's lifespan, a replica, or a CLI command); nothing loads
@@ -16,6 +17,7 @@ from PIL import Image
 
 from ..config import Settings
 from ..models import ModelSet, resolve_models
+from ..retrieval import HybridSearch, build_search
 from ..schemas import RenderParams
 from ..sketch.control import ControlMap
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
@@ -40,15 +42,17 @@ class RenderService:
         models: ModelSet,
         embeddings: CLIPEmbeddings,
         library: StyleLibrary,
+        search: HybridSearch,
         renderer: Renderer,
     ) -> None:
         self.settings = settings
         self.models = models
         self.embeddings = embeddings
         self.library = library
+        self.search = search
         self.renderer = renderer
         self.scorer = QualityScorer(embeddings, settings)
-        self.components = RenderComponents(library, renderer, self.scorer, settings, models)
+        self.components = RenderComponents(library, search, renderer, self.scorer, settings, models)
         self.chain = build_chain(self.components)
 
     def info(self) -> dict[str, Any]:
@@ -91,9 +95,10 @@ def build_service(settings: Settings) -> RenderService:
     models = resolve_models(settings)
     caches = Caches.from_settings(settings)  # one object for what is kept between renders (S2R_CACHES)
     embeddings = build_embeddings(settings, models)
-    library = build_library(settings, embeddings, models, answers=caches.answers)
+    library = build_library(settings, embeddings)
+    search = build_search(settings, library, models, answers=caches.answers)
     renderer = build_renderer(settings, models, caches)
     if renderer.fast.compile_mode != "off":  # compile now, not in the first user's render
         log.info("torch.compile warm-up (%s)", renderer.fast.compile_mode)
         log.info("warm-up done in %s s per preset", renderer.warm_up())
-    return RenderService(settings, models, embeddings, library, renderer)
+    return RenderService(settings, models, embeddings, library, search, renderer)

@@ -33,6 +33,7 @@ from ..jobs.executor import job_input
 from ..models import ModelSet, resolve_models
 from ..render.outputs import EncodedRender, write_render
 from ..render.ports import PreviewFn, ProgressFn
+from ..retrieval import HybridSearch, build_search
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
 
@@ -164,20 +165,29 @@ class RayExecutor:
 class StylesService:
     """What this process loads in ray mode: the model profile, the retrieval embeddings and the
     shared style library; the API's render backend (api/backend.py's `RenderBackend`: library,
-    models, info). It renders nothing: jobs go to the replicas."""
+    search, models, info). It renders nothing: jobs go to the replicas."""
 
-    def __init__(self, settings: Settings, models: ModelSet, embeddings: CLIPEmbeddings, library: StyleLibrary) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelSet,
+        embeddings: CLIPEmbeddings,
+        library: StyleLibrary,
+        search: HybridSearch,
+    ) -> None:
         self.settings = settings
         self.models = models
         self.embeddings = embeddings
         self.library = library
+        self.search = search
         self.device = "ray"
 
     @classmethod
     def build(cls, settings: Settings) -> StylesService:
         models = resolve_models(settings)
         embeddings = build_embeddings(settings, models)
-        return cls(settings, models, embeddings, build_library(settings, embeddings, models))
+        library = build_library(settings, embeddings)
+        return cls(settings, models, embeddings, library, build_search(settings, library, models))
 
     def info(self) -> dict[str, Any]:
         return {

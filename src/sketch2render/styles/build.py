@@ -1,6 +1,6 @@
-"""Builders of the retrieval side: the CLIP embeddings and the style library (on this machine's
+"""Builders of the style store: the CLIP embeddings and the style library (on this machine's
 disk, or on a shared Chroma server with `S2R_CHROMA_URL`). The only place they are constructed;
-nothing loads at import time."""
+nothing loads at import time. The search over it is built by `retrieval.build_search`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from urllib.parse import urlparse
 from ..config import Settings
 from ..models import ModelSet, resolve_device
 from ..models.library_logs import quiet_libraries
-from ..retrieval.answer_cache import Answers
-from ..retrieval.learning import build_learning
 from .embeddings import CLIPEmbeddings
 from .library import StyleLibrary
 
@@ -29,32 +27,14 @@ def build_embeddings(settings: Settings, models: ModelSet) -> CLIPEmbeddings:
     )
 
 
-def build_library(
-    settings: Settings, embeddings: CLIPEmbeddings, models: ModelSet | None = None, *, answers: Answers | None = None
-) -> StyleLibrary:
-    """`answers`: the search-answer cache of the render side's `Caches` (render/caches.py); None: one of
-    the library's own while S2R_CACHES is on."""
-    if answers is None and settings.caches == "on":
-        answers = Answers()
+def build_library(settings: Settings, embeddings: CLIPEmbeddings) -> StyleLibrary:
     client = blobs = None
     if settings.chroma_url:  # a shared Chroma server holds the index and the bytes (blobs.py)
         from .blobs import ChromaBlobs
 
         client = build_chroma_client(settings.chroma_url)
         blobs = ChromaBlobs(client)
-    library = StyleLibrary(
-        settings.styles_dir,
-        embeddings,
-        client=client,
-        blobs=blobs,
-        limits=settings.limits,
-        dense_weight=dense_weight(settings, models),
-        lexical_weight=settings.lexical_weight,
-        rrf_k=settings.rrf_k,
-        answers=answers,
-    )
-    library.learning = build_learning(settings)  # loads the sentence model on its first use
-    return library
+    return StyleLibrary(settings.styles_dir, embeddings, client=client, blobs=blobs, limits=settings.limits)
 
 
 def build_chroma_client(url: str) -> ClientAPI:
@@ -68,11 +48,3 @@ def build_chroma_client(url: str) -> ClientAPI:
         ssl=parsed.scheme == "https",
         settings=chromadb.config.Settings(anonymized_telemetry=False),
     )
-
-
-def dense_weight(settings: Settings, models: ModelSet | None) -> float:
-    """The CLIP side's weight in hybrid search. A smoke-test (random) CLIP carries no meaning, so
-    unless set explicitly its weight is 0 there and retrieval runs on words alone."""
-    if settings.dense_weight is not None:
-        return settings.dense_weight
-    return 0.0 if models is not None and models.smoke_test else 1.0

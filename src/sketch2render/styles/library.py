@@ -13,7 +13,11 @@ index follows them: opening the library reconciles the two, so a crash half-way 
 or a remove leaves no dangling entry, and switching retrieval models re-indexes the same images.
 With a shared store each process caches the records and refreshes them when another process
 changed the library. Ids are content hashes, so adding the same image twice returns the
-existing id. Search is hybrid: CLIP cosine + BM25, fused by RRF.
+existing id.
+
+Searching is not done here: `retrieval.StyleSearch` ranks the library's styles (the vector index
+answers `nearest`; a search watches the library's changes to keep its word index and its kept
+answers current).
 """
 
 from __future__ import annotations
@@ -21,20 +25,15 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from ..config import UploadLimits
-from ..errors import InvalidImage, InvalidParameter, NotFound
-from ..retrieval.answer_cache import Answers
-from ..retrieval.fusion import RankedList, fuse
-from ..retrieval.hybrid import build_hits, dense_list
-from ..retrieval.learning import Learned, Learning
-from ..retrieval.lexical import LexicalIndex
-from ..schemas import StyleHit, StyleMeta, StyleRecord
+from ..errors import InvalidImage, NotFound
+from ..schemas import StyleMeta, StyleRecord
 from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
 from .embeddings import ImageTextEmbeddings
@@ -42,14 +41,20 @@ from .ids import collection_name, content_id, tag_key
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+    from chromadb.api.types import QueryResult
+
+# Told of every change under the library's lock: the records now, and the ids that changed (None:
+# everything was reloaded). A search keeps its word index and its kept answers current with it.
+ChangeListener = Callable[[Mapping[str, StyleRecord], Sequence[str] | None], None]
 
 MAX_ASPECT = 20  # longest side over shortest, for style images
 PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
 
 
 class StyleLibrary:
-    """Add, list, get, remove and search style images. Thread-safe; one process owns a disk store,
-    any number share a Chroma server (`client` an HttpClient, `blobs` a `ChromaBlobs` on it)."""
+    """Add, list, get and remove style images; the index of their CLIP vectors. Thread-safe; one
+    process owns a disk store, any number share a Chroma server (`client` an HttpClient, `blobs` a
+    `ChromaBlobs` on it)."""
 
     def __init__(
         self,
@@ -60,10 +65,6 @@ class StyleLibrary:
         blobs: BlobStore | None = None,
         limits: UploadLimits = UploadLimits(),
         store_side: int = 1024,
-        dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
-        rrf_k: int = 60,
-        answers: Answers | None = None,
     ) -> None:
         import chromadb
 
@@ -86,13 +87,10 @@ class StyleLibrary:
         )
         self.limits = limits
         self.store_side = store_side
-        self.weights = (dense_weight, lexical_weight, rrf_k)
-        self.learning: Learning | None = None  # caption meaning + feedback (learning.py); set by build_library
         self._records: dict[str, StyleRecord] = {}
-        self._lexical = LexicalIndex()
+        self._listeners: list[ChangeListener] = []
         self._version: str | None = None  # the shared store's change marker when last loaded
-        self.answers = answers  # kept search answers (answers.py), cleared on every change; None: caches off
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # held by a search over the records, so no change slips in
         self.reconcile()
 
     # --- consistency ---------------------------------------------------------------------
@@ -101,7 +99,7 @@ class StyleLibrary:
         On a shared store nothing another process may be writing is removed: the index is read
         before the records (an add commits its record first), and half-finished adds are
         collected only when older than `PARTIAL_GRACE_S`."""
-        with self._lock:
+        with self.lock:
             version = self.blobs.version()
             indexed = self._indexed()
             committed = self.blobs.committed_ids()
@@ -138,24 +136,31 @@ class StyleLibrary:
                 return {"ids": ids, "metadatas": metadatas}
 
     def _load_records(self, indexed: dict, committed: set[str]) -> None:
-        """The records cache and the BM25 index: committed styles that are in the index. Built
-        aside and swapped in, so a reader without the lock sees the old set or the new one."""
+        """The records cache: committed styles that are in the index. Built aside and swapped in,
+        so a reader without the lock sees the old set or the new one."""
         records: dict[str, StyleRecord] = {}
-        lexical = LexicalIndex()
         for doc_id, meta in zip(indexed["ids"], indexed["metadatas"], strict=True):
             if doc_id in committed:
-                record = records[doc_id] = StyleRecord.model_validate_json(meta["record"])
-                lexical.set(doc_id, record.search_text())
-        lexical.warm()  # build BM25 now, not on the first search
-        self._records, self._lexical = records, lexical
-        self._forget_answers()
+                records[doc_id] = StyleRecord.model_validate_json(meta["record"])
+        self._records = records
+        self._changed(None)
 
-    def _sync(self) -> None:
+    def watch(self, listener: ChangeListener) -> None:
+        """Call `listener` now with every record, then on every change (under `lock`)."""
+        with self.lock:
+            self._listeners.append(listener)
+            listener(self._records, None)
+
+    def _changed(self, ids: Sequence[str] | None) -> None:
+        for listener in self._listeners:
+            listener(self._records, ids)
+
+    def sync(self) -> None:
         """Shared store: reload the records when another process added or removed a style (one
         small read per call when nothing changed). A disk store has one owner: nothing to do."""
         if not self.blobs.shared:
             return
-        with self._lock:
+        with self.lock:
             version = self.blobs.version()
             if version == self._version:
                 return
@@ -165,12 +170,7 @@ class StyleLibrary:
 
     def _remember(self, record: StyleRecord) -> None:
         self._records[record.id] = record
-        self._lexical.set(record.id, record.search_text())
-        self._forget_answers()
-
-    def _forget_answers(self) -> None:
-        if self.answers is not None:
-            self.answers.clear()
+        self._changed([record.id])
 
     def _index(self, records: Sequence[StyleRecord], vectors: Sequence[Sequence[float]]) -> None:
         batch = max(1, min(5000, self.client.get_max_batch_size()))
@@ -213,7 +213,7 @@ class StyleLibrary:
             image = image.copy()
             image.thumbnail((self.store_side, self.store_side), Image.Resampling.LANCZOS)
         style_id = content_id(image)
-        with self._lock:
+        with self.lock:
             if style_id in self:
                 return self._records[style_id], False
             meta = meta or StyleMeta()
@@ -234,31 +234,35 @@ class StyleLibrary:
             return record, True
 
     def remove(self, style_id: str) -> StyleRecord:
-        with self._lock:
+        with self.lock:
             record = self.get(style_id)
             self.blobs.delete(style_id, RECORD)  # commit point
             self.collection.delete(ids=[style_id])
             self.blobs.remove_style(style_id)
             self._records.pop(style_id, None)
-            self._lexical.discard(style_id)
-            self._forget_answers()
+            self._changed([style_id])
             self.blobs.touch()
             return record
 
     # --- reading -------------------------------------------------------------------------
+    def records(self) -> Mapping[str, StyleRecord]:
+        """Every committed style by id (read-only; a reload swaps in a new mapping)."""
+        self.sync()
+        return self._records
+
     def __len__(self) -> int:
-        self._sync()
+        self.sync()
         return len(self._records)
 
     def __contains__(self, style_id: object) -> bool:
         if style_id not in self._records:
-            self._sync()  # added by another process?
+            self.sync()  # added by another process?
         return style_id in self._records
 
     def get(self, style_id: str) -> StyleRecord:
         record = self._records.get(style_id)
         if record is None:
-            self._sync()
+            self.sync()
             record = self._records.get(style_id)
         if record is None:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
@@ -277,90 +281,28 @@ class StyleLibrary:
             return im.convert("RGB")
 
     def list(self, offset: int = 0, limit: int = 100, tag: str | None = None) -> list[StyleRecord]:
-        self._sync()
+        self.sync()
         records = sorted(self._records.values(), key=lambda r: (r.added_at, r.id))
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
         return records[offset : offset + limit]
 
-    # --- search --------------------------------------------------------------------------
-    def search(
-        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
-    ) -> list[StyleHit]:
-        """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
-        the query are kept regardless (with a tiny model CLIP means nothing; words still do).
-        `principal`: whose corrections the feedback list learns from ("": nobody's)."""
-        query = (query or "").strip()
-        if not query:
-            raise InvalidParameter("the search query is empty", field="q")
-        if len(query) > 1000:
-            raise InvalidParameter("the search query is over 1000 characters", field="q")
-        vector = self.embeddings.embed_query(query)
-        key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
-        with self._lock:  # a change clears the kept answers under this lock (answers.py)
-            self._sync()
-            if self.answers is None:  # caches off
-                return self._hybrid(vector, query, k, min_score, tags, principal)
-            if (kept := self.answers.get(key, token)) is None:
-                kept = self._hybrid(vector, query, k, min_score, tags, principal)
-                self.answers.put(key, token, kept)
-            return kept
-
-    def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
-        """Styles that look like an image (or like a library style, given its id; itself excluded)."""
-        exclude = None
-        if isinstance(image, str):
-            exclude, image = image, self.load_image(image)
-        vector = self.embeddings.embed_pil([image.convert("RGB")])[0]
-        self._sync()
-        hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
-        return [h for h in hits if h.id != exclude][:k]
-
-    def _hybrid(  # over 60 lines: one search, its stages in order (filter, two lists, learned lists, hits)
-        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str], principal=""
-    ) -> list[StyleHit]:
-        if not 1 <= k <= 100:
-            raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
-        tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
-        if len(tags) > 50:
-            raise InvalidParameter(f"at most 50 tags in a filter, got {len(tags)}", field="tags")
-        with self._lock:  # the caller has synced a shared store
-            allowed = None  # no tag filter: every style
-            if tags:
-                allowed = {i for i, r in self._records.items() if all(t in r.tags for t in tags)}
-            total = len(self._records) if allowed is None else len(allowed)
-            if total == 0:
-                return []
-            n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
-            where = None
-            if len(tags) == 1:
-                where = {tag_key(tags[0]): True}
-            elif tags:
-                where = {"$and": [{tag_key(t): True} for t in tags]}
-            dense_w, lexical_w, rrf_k = self.weights
-            # --- learned lists (learning.py): caption meaning + feedback (+ learned words); weights 0: as is ---
-            learned = self.learning.lists(query, principal, self._records, allowed, n) if self.learning else Learned()
-            lexical = self._lexical.ranked(query, allowed, n, lexical_w, learned.words)  # empty without words
-            # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
-            only_dense = len(lexical) == 0 and min_score is None and not learned.active
-            dense = self._dense(vector, min(n, k) if only_dense else n, where, dense_w)
-            if only_dense and len(dense) < min(n, k):  # uncommitted ids took places: ask for all n
-                dense = self._dense(vector, n, where, dense_w)
-            fused = fuse([dense, lexical], rrf_k)
-            if self.learning:
-                fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k)
-            hits = build_hits(fused, self._records, k, min_score, learned.hit_fields)
-        return hits
-
-    def _dense(self, vector: Sequence[float], n: int, where: dict | None, weight: float) -> RankedList:
-        found = self.collection.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
-        return dense_list(found, self._records, weight)
+    # --- the vector index ---------------------------------------------------------------
+    def nearest(self, vector: Sequence[float], n: int, tags: Sequence[str] = ()) -> QueryResult:
+        """Chroma's `n` nearest styles to `vector` (ids and cosine distances), with every tag in
+        `tags` (normalised by the caller). The caller holds `lock` and has synced."""
+        where = None
+        if len(tags) == 1:
+            where = {tag_key(tags[0]): True}
+        elif tags:
+            where = {"$and": [{tag_key(t): True} for t in tags]}
+        return self.collection.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
 
     # --- stored IP-Adapter image embeddings -----------------------------------------------
     def load_ip_embeds(self, style_id: str, encoder_key: str):
         """The stored IP-Adapter embedding tensor for this style and image encoder, or None. Read from
         the blobs at every call: the tensors kept in memory are render/caches.py's."""
-        with self._lock:
+        with self.lock:
             data = self.blobs.read(style_id, embeds_name(encoder_key))
         if data is None:
             return None
@@ -372,17 +314,15 @@ class StyleLibrary:
         from safetensors.torch import save
 
         data = save({"embeds": embeds.detach().cpu().contiguous()}, metadata={"encoder": encoder_key})
-        with self._lock:  # a remove cannot slip in between the check and the write
+        with self.lock:  # a remove cannot slip in between the check and the write
             self.get(style_id)
             self.blobs.write(style_id, embeds_name(encoder_key), data)
 
     def close(self) -> None:
-        """Release the stores (a disk store's ownership lock; the feedback signals' database)."""
+        """Release the store (a disk store's ownership lock)."""
         close = getattr(self.blobs, "close", None)
         if close is not None:
             close()
-        if self.learning is not None:
-            self.learning.feedback.store.close()
 
     # --- bulk ------------------------------------------------------------------------------
     def add_files(

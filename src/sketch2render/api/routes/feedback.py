@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 from ...config import Settings
 from ...errors import Conflict
 from ...jobs import JobStatus
+from ...retrieval import HybridSearch
 from ...retrieval.signals import SignalStore
-from ...styles import StyleLibrary
-from ..deps import Caller, LibraryDep, OwnedJob, SettingsDep
+from ..deps import Caller, LibraryDep, OwnedJob, SearchDep, SettingsDep
 from ..handlers import ERROR_RESPONSES
 
 router = APIRouter(tags=["feedback"], responses=ERROR_RESPONSES)
@@ -62,10 +62,10 @@ class ResetOut(BaseModel):
 _FALLBACK: dict[str, SignalStore] = {}
 
 
-def signal_store(library: StyleLibrary, settings: Settings) -> SignalStore:
-    """The library's signal store; a library built without learning still records signals."""
-    if library.learning is not None:
-        return library.learning.feedback.store
+def signal_store(search: HybridSearch, settings: Settings) -> SignalStore:
+    """The search's signal store; a search built without learning still records signals."""
+    if search.learning is not None:
+        return search.learning.feedback.store
     path = str(settings.feedback_db)
     if path not in _FALLBACK:
         _FALLBACK[path] = SignalStore(settings.feedback_db)
@@ -80,10 +80,10 @@ def signal_store(library: StyleLibrary, settings: Settings) -> SignalStore:
     operation_id="feedback-add",
 )
 def add_feedback(
-    body: Annotated[FeedbackIn, Body()], library: LibraryDep, caller: Caller, settings: SettingsDep
+    body: Annotated[FeedbackIn, Body()], library: LibraryDep, search: SearchDep, caller: Caller, settings: SettingsDep
 ) -> FeedbackOut:
     library.get(body.style_id)  # 404 naming style_id when there is no such style
-    item = signal_store(library, settings).add(caller.name, body.prompt, body.style_id, body.signal, source="api")
+    item = signal_store(search, settings).add(caller.name, body.prompt, body.style_id, body.signal, source="api")
     return FeedbackOut(**{k: getattr(item, k) for k in FeedbackOut.model_fields})
 
 
@@ -96,7 +96,7 @@ def add_feedback(
     tags=["renders"],
 )
 def rate_render(
-    body: Annotated[RatingIn, Body()], job: OwnedJob, library: LibraryDep, caller: Caller, settings: SettingsDep
+    body: Annotated[RatingIn, Body()], job: OwnedJob, search: SearchDep, caller: Caller, settings: SettingsDep
 ) -> RatingOut:
     if job.status != JobStatus.SUCCEEDED or not job.result:
         raise Conflict(f"render {job.id} is {job.status}: only a finished render can be rated", field="id")
@@ -104,7 +104,7 @@ def rate_render(
     used = [hit["style"]["id"] for hit in job.result.get("styles", []) if hit.get("weight")]
     if not used or not prompt:
         raise Conflict(f"render {job.id} used no style (or had no prompt): nothing to learn", field="id")
-    signal_store(library, settings).add_many(caller.name, prompt, [(i, body.rating) for i in used], source="rating")
+    signal_store(search, settings).add_many(caller.name, prompt, [(i, body.rating) for i in used], source="rating")
     return RatingOut(render_id=job.id, rating=body.rating, prompt=prompt, style_ids=used)
 
 
@@ -114,13 +114,13 @@ def rate_render(
     summary="Your feedback signals, oldest first",
     operation_id="feedback-list",
 )
-def list_feedback(library: LibraryDep, caller: Caller, settings: SettingsDep) -> FeedbackList:
-    items = signal_store(library, settings).signals(caller.name)
+def list_feedback(search: SearchDep, caller: Caller, settings: SettingsDep) -> FeedbackList:
+    items = signal_store(search, settings).signals(caller.name)
     return FeedbackList(items=[FeedbackOut(**{k: getattr(i, k) for k in FeedbackOut.model_fields}) for i in items])
 
 
 @router.delete(
     "/v1/feedback", response_model=ResetOut, summary="Remove all your feedback signals", operation_id="feedback-reset"
 )
-def reset_feedback(library: LibraryDep, caller: Caller, settings: SettingsDep) -> ResetOut:
-    return ResetOut(removed=signal_store(library, settings).reset(caller.name))
+def reset_feedback(search: SearchDep, caller: Caller, settings: SettingsDep) -> ResetOut:
+    return ResetOut(removed=signal_store(search, settings).reset(caller.name))

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ...errors import Forbidden, NotFound
 from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
 from ...sketch import imaging
-from ..deps import AdminOnly, Caller, LibraryDep, SettingsDep
+from ..deps import AdminOnly, Caller, LibraryDep, SearchDep, SettingsDep
 from ..forms import STYLE_FIELDS, TAG_VALUE, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import StyleList, StyleSearch
@@ -98,14 +98,14 @@ def add_style(
     "/search", response_model=StyleSearch, summary="Search styles by meaning and words", operation_id="styles-search"
 )
 def search_styles(
-    library: LibraryDep,
+    search: SearchDep,
     caller: Caller,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
     tags: Annotated[list[TAG_VALUE] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
 ) -> dict:
-    hits: list[StyleHit] = library.search(q, k, min_score=min_score, tags=split_list(tags), principal=caller.name)
+    hits: list[StyleHit] = search.search(q, k, min_score=min_score, tags=split_list(tags), principal=caller.name)
     return {"query": q, "hits": hits}
 
 

@@ -1,0 +1,134 @@
+"""Hybrid search over a style library: which styles a prompt (or an image) means.
+
+One search, its stages in order: the tag filter; the learned lists (caption meaning, the user's
+corrections, learned words: learning.py); BM25 over the styles' words (lexical.py); the CLIP side
+from the library's vector index (`StyleLibrary.nearest`); reciprocal rank fusion (fusion.py), the
+learned lists fused after it; the hits (hybrid.py). The library stores; this ranks. It watches the
+library's changes to keep its word index current and to drop kept answers (answer_cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PIL import Image
+
+from ..errors import InvalidParameter
+from ..schemas import StyleHit, StyleRecord
+from ..styles.library import StyleLibrary
+from .answer_cache import Answers
+from .fusion import fuse
+from .hybrid import build_hits, dense_list
+from .learning import Learned, Learning
+from .lexical import LexicalIndex
+
+MAX_QUERY_CHARS = 1000
+MAX_TAGS = 50
+
+
+class HybridSearch:
+    """Text and image search over `library`. `learning`: the learned lists (None: CLIP + BM25 only);
+    the weights of the dense and lexical lists and RRF's k; `answers`: kept answers to repeated
+    questions (None: every search runs, as with S2R_CACHES=off)."""
+
+    def __init__(
+        self,
+        library: StyleLibrary,
+        *,
+        learning: Learning | None = None,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        rrf_k: int = 60,
+        answers: Answers | None = None,
+    ) -> None:
+        self.library = library
+        self.learning = learning
+        self.weights = (dense_weight, lexical_weight, rrf_k)
+        self.answers = answers
+        self._lexical = LexicalIndex()
+        library.watch(self._library_changed)
+
+    def _library_changed(self, records: Mapping[str, StyleRecord], ids: Sequence[str] | None) -> None:
+        if ids is None:  # reloaded: build the word index aside and swap it in
+            lexical = LexicalIndex()
+            for doc_id, record in records.items():
+                lexical.set(doc_id, record.search_text())
+            lexical.warm()  # build BM25 now, not on the first search
+            self._lexical = lexical
+        else:
+            for doc_id in ids:
+                if doc_id in records:
+                    self._lexical.set(doc_id, records[doc_id].search_text())
+                else:
+                    self._lexical.discard(doc_id)
+        if self.answers is not None:
+            self.answers.clear()
+
+    def __len__(self) -> int:
+        return len(self.library)
+
+    def search(
+        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
+    ) -> list[StyleHit]:
+        """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
+        the query are kept regardless (with a tiny model CLIP means nothing; words still do).
+        `principal`: whose corrections the feedback list learns from ("": nobody's)."""
+        query = (query or "").strip()
+        if not query:
+            raise InvalidParameter("the search query is empty", field="q")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidParameter(f"the search query is over {MAX_QUERY_CHARS} characters", field="q")
+        vector = self.library.embeddings.embed_query(query)
+        key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
+        with self.library.lock:  # a change clears the kept answers under this lock
+            self.library.sync()
+            if self.answers is None:  # caches off
+                return self._hybrid(vector, query, k, min_score, tags, principal)
+            if (kept := self.answers.get(key, token)) is None:
+                kept = self._hybrid(vector, query, k, min_score, tags, principal)
+                self.answers.put(key, token, kept)
+            return kept
+
+    def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
+        """Styles that look like an image (or like a library style, given its id; itself excluded)."""
+        exclude = None
+        if isinstance(image, str):
+            exclude, image = image, self.library.load_image(image)
+        vector = self.library.embeddings.embed_pil([image.convert("RGB")])[0]
+        with self.library.lock:
+            self.library.sync()
+            hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
+        return [h for h in hits if h.id != exclude][:k]
+
+    def _hybrid(
+        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str], principal=""
+    ) -> list[StyleHit]:
+        """One search under the library's lock (the caller has synced a shared store)."""
+        if not 1 <= k <= 100:
+            raise InvalidParameter(f"k must be between 1 and 100, got {k}", field="k")
+        tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+        if len(tags) > MAX_TAGS:
+            raise InvalidParameter(f"at most {MAX_TAGS} tags in a filter, got {len(tags)}", field="tags")
+        records = self.library.records()
+        allowed = {i for i, r in records.items() if all(t in r.tags for t in tags)} if tags else None
+        total = len(records) if allowed is None else len(allowed)
+        if total == 0:
+            return []
+        n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
+        dense_w, lexical_w, rrf_k = self.weights
+        learned = self.learning.lists(query, principal, records, allowed, n) if self.learning else Learned()
+        lexical = self._lexical.ranked(query, allowed, n, lexical_w, learned.words)  # empty without words
+        # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
+        only_dense = len(lexical) == 0 and min_score is None and not learned.active
+        dense = dense_list(self.library.nearest(vector, min(n, k) if only_dense else n, tags), records, dense_w)
+        if only_dense and len(dense) < min(n, k):  # uncommitted ids took places: ask for all n
+            dense = dense_list(self.library.nearest(vector, n, tags), records, dense_w)
+        fused = fuse([dense, lexical], rrf_k)
+        if self.learning:
+            fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k)
+        return build_hits(fused, records, k, min_score, learned.hit_fields)
+
+    def close(self) -> None:
+        """Release the learned side's store (the feedback signals' database)."""
+        if self.learning is not None:
+            self.learning.feedback.store.close()
