@@ -1,6 +1,5 @@
 """What a render request cannot cost less than, on this machine: the floors under `overhead`'s
-one-client number, each measured on its own in the same run (issue 17's "which physical cost
-stops it").
+one-client number, each measured on its own in the same run: which physical cost stops it.
 
 - `http_post`: an empty FastAPI endpoint (`benchmarks.floor_app`, uvicorn as the API runs it)
   taking the same multipart upload (the 512² PNG sketch and four form fields) from the same httpx

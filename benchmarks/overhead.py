@@ -345,7 +345,7 @@ def _add_styles(url: str) -> int:
 def measure_api(
     runs: list[tuple[int, int]], poll_ms: float, models: str, wait: str = "sse", prompts: str = "same"
 ) -> dict[str, Any]:
-    """The API round trip, first as it was before issue 17 (`benchmarks.api_before`: decode twice,
+    """The API round trip, first as it was before the overhead work (`benchmarks.api_before`: decode twice,
     scores before the job ends), then as it is, in the same run with the same inputs."""
     sketch = encoded(make_sketch(512, seed=1), "PNG")
     out: dict[str, Any] = {

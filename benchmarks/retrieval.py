@@ -245,7 +245,7 @@ def _measure_paths(search, points: np.ndarray, qs: np.ndarray, exact: np.ndarray
         with search.library.lock:
             return [_index_of(h.id) for h in search._hybrid(q_lists[j], "", K, None, ())]
 
-    def hybrid_no_words_before(j: int) -> list[int]:  # the code before issue 17, same library
+    def hybrid_no_words_before(j: int) -> list[int]:  # the code of commit 32f058f, same library
         return [_index_of(h.id) for h in hybrid_before(search, q_lists[j], "", K)]
 
     def numpy_exact(j: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""The hybrid search as it was before issue 17 (dict-based RRF over two lists, hits built in a
+"""The hybrid search as it was at commit 32f058f (dict-based RRF over two lists, hits built in a
 Python loop), kept callable so `retrieval` measures before and after in the same run; and the
 search-with-words measurement that interleaves the two."""
 
@@ -85,7 +85,7 @@ def _time_once(fn) -> float:
 
 def measure_words(search, qs: np.ndarray, words: list[str], count: int, k: int = 5) -> dict[str, Any]:
     """`search.search(text)`: the fake CLIP side + BM25 over titles and tags + RRF, and the same
-    search through the code before issue 17 (interleaved). Each query word matches about 1 % of
+    search through the code of commit 32f058f (interleaved). Each query word matches about 1 % of
     the styles. The first call builds the BM25 index."""
     first = _time_once(lambda: search.search(words[0], k=k))
     after, before = [], []

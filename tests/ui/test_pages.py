@@ -432,7 +432,7 @@ def test_canvas_pixels_become_a_png_on_white_with_edges() -> None:
     image = Image.open(io.BytesIO(data))
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
     preview = edge_preview(data, 256, settings)
-    assert "Canny" in preview.caption and preview.edges_png.startswith(b"\x89PNG")
+    assert "Canny" in preview.caption and preview.control_png.startswith(b"\x89PNG")
     with pytest.raises(NoEdges):
         edge_preview(canvas_png(np.zeros((64, 64, 4), dtype=np.uint8)), 256, settings)
 

@@ -44,7 +44,7 @@ def test_the_ui_preview_and_the_pipeline_prepare_what_prepare_sketch_prepares():
         assert isinstance(shared, PreparedSketch) and max(shared.image.size) == 256
         preview = edge_preview(data, 256, settings, control, 0.3)
         assert np.array_equal(_png(preview.sketch_png), np.asarray(shared.image)), control
-        assert np.array_equal(_png(preview.edges_png), np.asarray(shared.control.control_image())), control
+        assert np.array_equal(_png(preview.control_png), np.asarray(shared.control.control_image())), control
         piped = prepare(RenderRequest(data, params), settings=settings)
         assert np.array_equal(np.asarray(piped.sketch), np.asarray(shared.image)), control
         assert np.array_equal(piped.control_map.image, shared.control.image), control

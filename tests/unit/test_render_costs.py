@@ -1,4 +1,4 @@
-"""What a render no longer repeats (issue 17, the cost around the model), on the tiny models: each
+"""What a render no longer repeats (the cost around the model), on the tiny models: each
 saving leaves the image byte for byte the same, and still notices when something did change."""
 
 from __future__ import annotations

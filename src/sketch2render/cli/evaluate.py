@@ -35,7 +35,6 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
-    # (Long on purpose: check every input, load once, render, write — four numbered stages.)
     from ..evaluation.renders import (
         grid_control_types,
         list_sketches,

@@ -40,7 +40,7 @@ def _one_action(prompt: str | None, chosen: str | None, rejected: str | None, ot
 
 
 @edge
-def styles_feedback(  # over 60 lines with its option declarations: one command, five actions
+def styles_feedback(
     prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt the style is (not) right for.")] = None,
     chosen: Annotated[str | None, typer.Option("--chosen", help="A style id right for the prompt.")] = None,
     rejected: Annotated[str | None, typer.Option("--rejected", help="A style id wrong for the prompt.")] = None,

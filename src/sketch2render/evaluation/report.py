@@ -63,7 +63,7 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 def scatter_svg(rows: Sequence[dict[str, Any]], threshold: float, width: int = 640, height: int = 420) -> str:
     """Inline SVG: structure F1 (y) against style similarity (x), one colour per setting, the
     per-setting means joined by a line (the trade-off curve), the warning threshold dashed.
-    (Long on purpose: the drawing reads top to bottom — frame, axes, threshold, points, means, legend.)"""
+    It draws top to bottom: frame, axes, threshold, points, means, legend."""
     points = [r for r in rows if not r["error"] and r["style_similarity"] is not None]
     left, right, top, bottom = 60, 190, 20, 50
     if not points:

@@ -66,8 +66,8 @@ def blend_into_parent(parent: Image.Image, generated: Image.Image, weights: np.n
 
 
 def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderControls = NO_CONTROLS) -> RenderResult:
-    """Repaint the masked area of the parent. (Long on purpose: numbered stages in one screen, as the
-    renderer's `generate`: inputs, style, the diffusers call, the blend.)"""
+    """Repaint the masked area of the parent, in numbered stages: inputs, style, the diffusers call,
+    the blend."""
     # 1. Inputs: the parent and its recipe, the mask (the parent's size, not empty), the band.
     settings, renderer, params = components.settings, components.renderer, inputs.params
     assert isinstance(renderer, Renderer), "edits need the diffusers renderer"

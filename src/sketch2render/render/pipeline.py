@@ -11,9 +11,9 @@
   blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
 - `score`: quality scores of every image; then the recipe is built, once.
 
-prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost ~2 ms
-more per render than they saved (the thread start-up, against a prepare of under a millisecond when
-the API's POST has already decoded the sketch and found its lines; see benchmarks/results.md).
+prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost more
+per render than they saved (the thread start-up, against a prepare that is nearly free when the
+API's POST has already decoded the sketch and found its lines; benchmarks/results.md has the numbers).
 Progress, cancellation, previews and deferred scores travel in the `RunnableConfig`, not in the
 data: one `RenderControls` (ports.py) under one key (`chain_config` puts it there, `render_controls`
 reads it). The loaded collaborators arrive through `RenderComponents`, typed by the Protocols in

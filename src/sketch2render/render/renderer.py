@@ -283,7 +283,7 @@ class Renderer:
     ) -> Generated:
         """Denoise `params.steps` steps guided by the edge map and the style embedding (with `ip_masks`
         [1, N, H, W]: N style images in `style_embeds` [2, N, D], each only inside its mask; regions.py).
-        (Long on purpose: diffusers-style numbered stages — inputs, callbacks, denoising, VAE — in one screen.)"""
+        Its stages are numbered as in diffusers: inputs, callbacks, denoising, VAE."""
         import torch
 
         # 1. Inputs

@@ -119,8 +119,7 @@ class TileBlender:
 def run_upscale(
     components: RenderComponents, inputs: UpscaleInputs, controls: RenderControls = NO_CONTROLS
 ) -> RenderResult:
-    """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain.
-    (Long on purpose: numbered stages in one screen, as the renderer's `generate`.)"""
+    """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain."""
     # 1. Inputs: the parent and its recipe, the output size, the tile ControlNet.
     inputs.check()
     renderer, recipe = components.renderer, read_recipe(inputs.parent_png)

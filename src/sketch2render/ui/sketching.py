@@ -21,7 +21,7 @@ PREVIEW_PROMPT = "preview"  # RenderParams needs a prompt; the sketch's preparat
 @dataclass(frozen=True)
 class EdgePreview:
     sketch_png: bytes  # the sketch resized as the server resizes it
-    edges_png: bytes  # white edges on black, as ControlNet receives them
+    control_png: bytes  # the control image, as ControlNet receives it
     caption: str
 
 

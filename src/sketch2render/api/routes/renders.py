@@ -79,7 +79,7 @@ def submit_render(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
 ) -> JSONResponse:
-    # (Long on purpose: every check a submission passes before it is stored, in order, in one place.)
+    # Every check a submission passes before it is stored, in order.
     # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
     params = form.params()
     sketch, live_session, region_mask = form.sketch, form.live_session, form.region_mask

@@ -134,7 +134,7 @@ def show_edge_preview(sketch: Sketch, size: int, control: str = "canny", simplif
         return False
     left, right = st.columns(2)
     left.image(preview.sketch_png, caption="Sketch", width="stretch")
-    right.image(preview.edges_png, caption="Control image (what ControlNet follows)", width="stretch")
+    right.image(preview.control_png, caption="Control image (what ControlNet follows)", width="stretch")
     st.caption(preview.caption)
     return True
 
