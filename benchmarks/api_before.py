@@ -38,7 +38,7 @@ def patch_to_before() -> None:
     def parallel_plan(request: pipeline.RenderRequest, *, components: pipeline.RenderComponents) -> pipeline.Planned:
         both = RunnableParallel(
             prepared=RunnableLambda(partial(pipeline.prepare, settings=components.settings, models=components.models)),
-            retrieved=RunnableLambda(partial(pipeline.retrieve, library=components.library)),
+            retrieved=RunnableLambda(partial(pipeline.retrieve, library=components.library, search=components.search)),
         )
         return pipeline.Planned(request=request, **both.invoke(request))
 

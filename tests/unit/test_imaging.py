@@ -20,7 +20,7 @@ except ModuleNotFoundError:
     from corpus import bad_inputs, good_inputs, png_header_only
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 40_000_000}
-SKETCHES = sorted((Path(imaging.__file__).parent / "data" / "sketches").glob("*.png"))
+SKETCHES = sorted((Path(imaging.__file__).parents[1] / "data" / "sketches").glob("*.png"))
 GOOD = dict(good_inputs())
 
 
