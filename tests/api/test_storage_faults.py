@@ -168,6 +168,7 @@ def test_a_read_only_data_folder_refuses_writes_with_503_and_keeps_reads(disk):
     error = assert_error(submit(client, seed="9"), 503, "read_only")
     assert "read-only" in error["message"] and str(mounted.path) in error["message"]
     assert_error(add_style(client, "olive"), 503, "read_only")
+    assert_error(client.delete(f"/v1/styles/{style['id']}"), 503, "read_only")  # the app's safety net
     for path in (
         f"/v1/renders/{job['id']}",
         f"/v1/renders/{job['id']}/image",
