@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     queue_max: int = Field(default=32, ge=1)
     max_history: int = Field(default=10_000, ge=10)
+    # free space the data folder keeps: uploads that would go below it are refused (507; 0: no check)
+    min_free_mb: int = Field(default=256, ge=0)
     # --- principals (principals.py): fair use of one server by several keys ---
     queue_max_per_principal: int = Field(default=16, ge=1)  # jobs one principal may have waiting
     rate_limit: float = Field(default=20.0, ge=0.0)  # requests per second per principal; 0: no limit

@@ -24,8 +24,10 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
         ├── ShuttingDown (shutting_down)            with Retry-After
         ├── WorkerDied (worker_died)                a Ray replica died twice during a job
         ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
-        └── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
+        ├── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
+        └── StorageReadOnly (read_only)             the data folder is read-only: nothing can be stored
     DiskFull (507 disk_full)                        no room for what was asked (model downloads)
+    └── InsufficientStorage (insufficient_storage)  the data folder is below its reserve or full (storage.py)
 """
 
 from __future__ import annotations
@@ -176,6 +178,19 @@ class HubUnavailable(Unavailable):
     code = "hub_unavailable"
 
 
+class StorageReadOnly(Unavailable):
+    """The data folder (or its database) cannot be written: a read-only mount. Reads go on."""
+
+    code = "read_only"
+
+
 class DiskFull(S2RError):
     code = "disk_full"
     http_status = 507
+
+
+class InsufficientStorage(DiskFull):
+    """Not enough free space in the data folder to store a request and keep the reserve
+    (`S2R_MIN_FREE_MB`), or a write ran out of space; the message names the folder and its free space."""
+
+    code = "insufficient_storage"

@@ -1,12 +1,14 @@
 """Every error leaves the API as `{"error": {"code", "message"[, "field"]}}` with a fitting
 status: domain errors (`S2RError`) with their own status, request validation as 422 naming the
 field (a field a form model does not have: 422 naming it and the field meant, when the name is
-close), HTTP errors (404, 405, ...) in the same shape. Unexpected exceptions are handled by
-`middleware.ResponseGuard` (a logged 500 without a traceback)."""
+close), HTTP errors (404, 405, ...) in the same shape. A full disk or a read-only data folder met
+anywhere (an OSError or a SQLite error of those kinds) is its 507 or 503 (`storage.translate`).
+Unexpected exceptions are handled by `middleware.ResponseGuard` (a logged 500 without a traceback)."""
 
 from __future__ import annotations
 
 import difflib
+import sqlite3
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request, params
@@ -18,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from ..errors import InvalidParameter, S2RError
+from ..storage import translate
 
 LOCATIONS = {"body", "query", "path", "header", "cookie"}
 HTTP_CODES = {
@@ -89,6 +92,17 @@ async def _s2r_error(request: Request, exc: S2RError) -> JSONResponse:
     return error_json(exc.http_status, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
 
 
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A write that met a full disk or a read-only folder outside a route's own `storage.storing`;
+    any other OSError or SQLite error goes on to the 500 of `ResponseGuard`."""
+    runtime = getattr(request.app.state, "runtime", None)
+    named = isinstance(exc, OSError) and exc.filename  # an OSError names its file; SQLite's live in the home
+    translated = translate(exc, None if named or runtime is None else runtime.settings.home)
+    if translated is None:
+        raise exc
+    return await _s2r_error(request, translated)
+
+
 def unknown_fields(unknown: list[str], allowed: frozenset[str]) -> InvalidParameter:
     """The 422 for form fields outside `allowed`, naming the first, with the field meant when close."""
     hints = ", ".join(_hint(name, allowed) for name in unknown)
@@ -151,5 +165,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(S2RError, _s2r_error)
+    app.add_exception_handler(OSError, _storage_error)
+    app.add_exception_handler(sqlite3.OperationalError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

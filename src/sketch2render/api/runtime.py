@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .. import errors
+from .. import errors, storage
 from ..config import Settings
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.decoded_sketches import DecodedSketches
@@ -213,6 +213,7 @@ class ApiRuntime:
             reasons.append("queue full")
         if self.stopping.is_set():
             reasons.append("shutting down")
+        reasons.extend(storage.storage_problems(self.settings))  # disk below the reserve, read-only data folder
         return {
             "ready": not reasons,
             "reasons": reasons,

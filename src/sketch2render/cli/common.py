@@ -1,5 +1,6 @@
 """What every command of the `sketch2render` CLI shares: settings, the error edge (domain errors
-become one line on stderr and a non-zero exit, never a traceback), JSON output, progress bars."""
+become one line on stderr and a non-zero exit, never a traceback; a full disk or a read-only data
+folder says so in the same words as the API), JSON output, progress bars."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from rich.progress import (
 from ..config import Settings, unknown_settings
 from ..errors import InvalidParameter, S2RError
 from ..schemas import RenderParams
+from ..storage import translate
 
 if TYPE_CHECKING:
     from ..models import ModelSet
@@ -51,16 +53,28 @@ def edge(func):
         except S2RError as exc:
             raise fail(exc.message) from None
         except (OSError, ValueError) as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise fail(_storage_line(exc) or _first_line(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug or a library failure: one line, never a traceback
+            if line := _storage_line(exc):  # SQLite on a full disk or a read-only folder
+                raise fail(line) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise fail(f"unexpected {type(exc).__name__}: {first}"[:300]) from None
 
     return wrapper
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _storage_line(exc: Exception) -> str | None:
+    """The API's words for a full disk (507) or a read-only data folder (503), else None."""
+    translated = translate(exc)
+    return translated.message if translated is not None else None
 
 
 def settings() -> Settings:

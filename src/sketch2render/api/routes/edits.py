@@ -10,7 +10,8 @@
 Everything is checked before the job is stored (422s name the field; a parent that has not
 succeeded is a 409; another principal's render is a 404 through `OwnedJob`). The new job keeps its
 parent's sketch as its input and stores the parent's image (and control image) beside it, so it
-runs even if the parent is pruned meanwhile.
+runs even if the parent is pruned meanwhile. Storing is refused as a render's is: 507 when the disk
+would fall below `S2R_MIN_FREE_MB` or is full, 503 when the data folder is read-only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ...render.upscale import DETAIL_STRENGTH, FACTORS, UpscaleInputs
 from ...schemas import RenderParams, StyleMode
 from ...sketch.imaging import decode_upload
 from ...sketch.masks import decode_mask
+from ...storage import require_room, storing
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
@@ -75,7 +77,10 @@ def _parent_files(job: Job, store: JobStore, index: int) -> tuple[bytes, bytes, 
 def _accept(store: JobStore, worker, runtime, caller, sketch: bytes, params: dict, inputs: JobInputs) -> JSONResponse:
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
-    job, _ = store.submit(sketch, params, owner=caller.name, inputs=inputs)
+    # the files and the reserve must fit (507); a full or read-only disk while storing: 507 or 503
+    require_room(store.renders_dir, runtime.settings.min_free_mb, len(sketch) + sum(map(len, inputs.files.values())))
+    with storing(store.renders_dir):
+        job, _ = store.submit(sketch, params, owner=caller.name, inputs=inputs)
     runtime.metrics.principal_submitted.labels(caller.name).inc()
     worker.notify()
     body = JobAccepted(id=job.id, status=job.status, url=f"/v1/renders/{job.id}").model_dump(mode="json")

@@ -4,7 +4,9 @@ input sketch, cancel, and a server-sent event stream of progress.
 A submission is checked completely before it is stored: form fields by name and value (the form
 model `RenderForm`: an unknown one is a 422 naming it), parameters through `RenderParams` (422 naming
 the field), the sketch through `imaging.decode_upload` (its own 4xx) and its control image (a sketch
-with no lines is a 422), style ids against the library. Only then are the input file and the job row written, then 202.
+with no lines is a 422), style ids against the library, then the room on the disk (507 below
+`S2R_MIN_FREE_MB`). Only then are the input file and the job row written, then 202; a full disk or
+a read-only data folder met while writing is a 507 or a 503 saying so (`storage.py`), never a 500.
 
 Every job belongs to the principal that submitted it: the routes on one job get it through
 `deps.OwnedJob` (another principal's job is a 404), the list shows the caller's own jobs (admins:
@@ -34,6 +36,7 @@ from ...schemas import RenderParams
 from ...sketch import imaging
 from ...sketch.control import CONTROL_TYPES
 from ...sketch.prepare import decode_sketch, prepare_sketch
+from ...storage import require_room, storing
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
@@ -101,21 +104,25 @@ def submit_render(
     if models is not None and params.control != "auto" and params.control not in models.control_types:
         message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
         raise InvalidParameter(message, field="control")
-    # 3. Store (input file, then the row, owned by the caller), wake the worker, answer. The in-process
+    # 3. Room: the files and the reserve (S2R_MIN_FREE_MB) must fit on the disk (507 saying its free space).
+    require_room(store.renders_dir, settings.min_free_mb, len(data) + sum(map(len, files.values())))
+    # 4. Store (input file, then the row, owned by the caller), wake the worker, answer. The in-process
     #    worker gets the decoded sketch and its control map (by request hash: it may claim the row at once).
+    #    A full disk while storing is a 507, a read-only data folder a 503 (storage.storing).
     request_hash = _request_hash(params, data)
     if runtime.ray is None and not params.regions:  # region masks are the full sketch's size
         runtime.sketches.put(request_hash, image, built if models is not None else None)
     try:
-        job, created = store.submit(
-            data,
-            params.model_dump(mode="json"),
-            idempotency_key=key,
-            request_hash=request_hash,
-            owner=caller.name,
-            live_session=live_session,
-            inputs=JobInputs(files=files),
-        )
+        with storing(store.renders_dir):
+            job, created = store.submit(
+                data,
+                params.model_dump(mode="json"),
+                idempotency_key=key,
+                request_hash=request_hash,
+                owner=caller.name,
+                live_session=live_session,
+                inputs=JobInputs(files=files),
+            )
     except PrincipalQueueFull:
         runtime.sketches.discard(request_hash)
         runtime.metrics.principal_refused.labels(caller.name, "queue").inc()

@@ -3,7 +3,8 @@
 Style ids are content hashes made by the library; an id that is not alphanumeric is a 404
 before anything touches the filesystem. `/v1/styles/search` is declared before `/{style_id}`.
 Every principal reads the library; adding a style needs an admin (or `S2R_USERS_CAN_ADD_STYLES`),
-removing one always does (403 otherwise).
+removing one always does (403 otherwise). An add is refused with 507 when the disk would fall
+below `S2R_MIN_FREE_MB` or is full, with 503 when the data folder is read-only; reads go on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from ...errors import Forbidden, NotFound
 from ...schemas import StyleHit, StyleMeta, StyleRecord, is_style_id
 from ...sketch import imaging
+from ...storage import require_room, storing
 from ..deps import AdminOnly, Caller, LibraryDep, SearchDep, SettingsDep
 from ..forms import STYLE_FIELDS, TAG_VALUE, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
@@ -86,7 +88,11 @@ def add_style(
         )
     except ValidationError as exc:
         raise from_validation_error(exc) from None
-    record, created = library.add_bytes(read_upload(image, settings.max_upload_bytes), meta)
+    data = read_upload(image, settings.max_upload_bytes)
+    # the image and the reserve must fit (507); a full or read-only disk while storing: 507 or 503
+    require_room(settings.styles_dir, settings.min_free_mb, len(data))
+    with storing(settings.styles_dir):
+        record, created = library.add_bytes(data, meta)
     return JSONResponse(
         record.model_dump(mode="json"),
         status_code=201 if created else 200,

@@ -1,0 +1,163 @@
+"""Room and writability of the data folder: the one place that knows what a full or read-only
+disk looks like and turns it into an error a user can read.
+
+- `require_room` refuses a request before it is stored when the folder would fall below the
+  reserve (`S2R_MIN_FREE_MB`, so the job database keeps room to record the ends of jobs);
+- `storing` (a context manager) and `translate` turn a write that failed on a full disk (ENOSPC,
+  EDQUOT, SQLite's "database or disk is full") into `InsufficientStorage` (507) and one on a
+  read-only mount (EROFS, SQLite's "attempt to write a readonly database") into `StorageReadOnly`
+  (503);
+- `storage_problems` gives the readiness reasons (below the reserve, read-only).
+
+Every answer is read from the filesystem when asked (statvfs, a real write probe): nothing is
+cached, so writes resume by themselves when space or writability returns. The probe writes because
+`os.access` says yes to root on any folder and knows nothing of read-only mounts. No heavy imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import InsufficientStorage, S2RError, StorageReadOnly
+from .files import temp_path
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+MB = 1024 * 1024
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+READ_ONLY = frozenset({errno.EROFS})
+SQLITE_FULL, SQLITE_READONLY = 13, 8  # primary result codes (the low byte of an extended one)
+PROBE_NAME = "write-probe"  # the probe is `.write-probe.<random>.tmp`, removed at once
+
+
+def _existing(folder: Path) -> Path:
+    """`folder`, or its nearest ancestor that exists (a folder not made yet lives on its parent's disk)."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding `folder`."""
+    stat = os.statvfs(_existing(folder))
+    return stat.f_bavail * stat.f_frsize
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f} MB"
+
+
+def require_room(folder: Path, reserve_mb: int, incoming_bytes: int = 0) -> None:
+    """Raise `InsufficientStorage` unless `folder` keeps `reserve_mb` free after storing
+    `incoming_bytes`; a reserve of 0 turns the check off."""
+    if reserve_mb <= 0:
+        return
+    free = free_bytes(folder)
+    if free - incoming_bytes < reserve_mb * MB:
+        raise InsufficientStorage(
+            f"not enough free space to store this: {folder} has {_mb(free)} free and the server keeps "
+            f"{reserve_mb} MB in reserve (S2R_MIN_FREE_MB); this request needs {_mb(incoming_bytes)}. "
+            "Retry when space was freed"
+        )
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why nothing can be written in `folder` (a real write probe), or None when it can. A full
+    disk is not a write problem (`require_room` tells that): an empty file still fits."""
+    probe = temp_path(Path(folder) / PROBE_NAME)
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            return None
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
+def writable(folder: Path) -> bool:
+    return write_problem(folder) is None
+
+
+def no_room(folder: Path | None) -> InsufficientStorage:
+    """The 507 for a write that ran out of space in `folder`."""
+    if folder is None:
+        return InsufficientStorage("no space left on the device; free some space and retry")
+    try:
+        free = f" ({_mb(free_bytes(folder))} free)"
+    except OSError:
+        free = ""
+    return InsufficientStorage(f"no space left in {folder}{free}; free some space and retry")
+
+
+def read_only(folder: Path | None) -> StorageReadOnly:
+    """The 503 for a write refused by a read-only `folder`."""
+    where = f"the data folder {folder}" if folder is not None else "the data folder"
+    return StorageReadOnly(f"{where} is read-only: nothing can be stored until it is writable again (reads still work)")
+
+
+def translate(exc: BaseException, folder: Path | None = None) -> S2RError | None:
+    """The user's error for a write that failed on a full disk or a read-only folder, else None.
+    `folder` names where it was writing (else the file the OSError names)."""
+    if isinstance(exc, OSError):
+        where = folder if folder is not None else (Path(os.fsdecode(exc.filename)).parent if exc.filename else None)
+        if exc.errno in NO_ROOM:
+            return no_room(where)
+        if exc.errno in READ_ONLY:
+            return read_only(where)
+        return None
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        message = str(exc).lower()
+        if primary == SQLITE_FULL or "database or disk is full" in message:
+            return no_room(folder)
+        if primary == SQLITE_READONLY or "readonly database" in message:
+            return read_only(folder)
+    return None
+
+
+@contextlib.contextmanager
+def storing(folder: Path | None) -> Iterator[None]:
+    """Run a write into `folder`; a full disk or a read-only folder leaves as its `S2RError`."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        translated = translate(exc, folder)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def storage_problems(settings: Settings) -> list[str]:
+    """Why the data folder cannot take writes now (readiness reasons): free space below the
+    reserve, or a folder that is read-only. Empty when all is well."""
+    problems: list[str] = []
+    reserve = settings.min_free_mb
+    seen: set[int] = set()  # devices checked
+    folders = [settings.home, settings.renders_dir, settings.styles_dir]
+    for folder in [f for f in folders if f.is_dir()]:
+        try:
+            device, stat = os.stat(folder).st_dev, os.statvfs(folder)
+        except OSError as exc:
+            problems.append(f"data folder unreadable: {folder} ({exc.strerror or exc})")
+            continue
+        if device in seen:
+            continue  # on the data folder's own filesystem: its check said it
+        seen.add(device)
+        free = stat.f_bavail * stat.f_frsize
+        if reserve > 0 and free < reserve * MB:
+            problems.append(f"disk below the reserve: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})")
+        if (why := write_problem(folder)) is not None:
+            problems.append(f"data folder read-only: {folder} ({why})")
+    return problems
