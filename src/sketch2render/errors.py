@@ -24,6 +24,7 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
         ├── ShuttingDown (shutting_down)            with Retry-After
         ├── WorkerDied (worker_died)                a Ray replica died twice during a job
         ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
+        ├── RenderTimeout (render_timeout)          a render ran past S2R_RENDER_TIMEOUT (a hung GPU)
         └── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
     DiskFull (507 disk_full)                        no room for what was asked (model downloads)
 """
@@ -170,6 +171,10 @@ class WorkerDied(Unavailable):
 
 class ChromaUnavailable(Unavailable):
     code = "chroma_unavailable"
+
+
+class RenderTimeout(Unavailable):
+    code = "render_timeout"
 
 
 class HubUnavailable(Unavailable):
