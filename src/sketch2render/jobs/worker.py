@@ -46,7 +46,7 @@ from .store import Job, JobStatus, JobStore
 log = logging.getLogger("sketch2render.jobs.worker")
 
 RECORD_RETRY_S = (0.1, 5.0)  # recording a job's end again: first wait, doubling up to the second
-CANCEL_GRACE_S = 5.0  # how long a timed-out render has to stop before its thread is left behind
+CANCEL_GRACE_S = 5.0  # how long a render told to stop may take (at most its time limit) before it is left behind
 
 
 class _HandedBack(Exception):
@@ -68,7 +68,6 @@ class JobWorker:
         lock: threading.RLock | None = None,  # shared by the workers of a pool (pool.py)
         events: JobEvents | None = None,  # where status, progress and previews are pushed (events.py)
         limits: JobLimits = JobLimits(),  # the lease and the render time limits (config.py)
-        cancel_grace: float = CANCEL_GRACE_S,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -77,7 +76,6 @@ class JobWorker:
         self.progress_interval = progress_interval
         self.events = events or JobEvents()
         self.limits = limits
-        self.cancel_grace = cancel_grace
         self.claim_error: str | None = None  # why the last claim failed; None once one works again
         self.last_claim_ok = time.time()  # when (wall clock) the store last answered a claim
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -216,7 +214,7 @@ class JobWorker:
         timed_out = not self._wait(job, run, cancel, time.monotonic() + limit)
         if timed_out:
             cancel.set()
-            if not run.done.wait(self.cancel_grace):
+            if not run.done.wait(min(CANCEL_GRACE_S, limit)):
                 self._leave_behind(job.id, "ran past its time limit")
                 return Outcome(JobStatus.FAILED, timeout_error(limit))
         outcome = outcome_of(job.id, run)
@@ -251,7 +249,7 @@ class JobWorker:
             if not held:
                 log.warning("render %s: its lease lapsed and the job went back to the queue; stopping it", job.id)
                 cancel.set()
-                if not run.done.wait(self.cancel_grace):
+                if not run.done.wait(CANCEL_GRACE_S):
                     self._leave_behind(job.id, "lost its lease")
                 raise _HandedBack
         return True
