@@ -15,7 +15,7 @@ from waiting import eventually
 from api.conftest import sketch_png, submit, wait_for
 from api.fakes import FakeRenderService
 from sketch2render.config import JobLimits
-from sketch2render.jobs import JobStatus, JobStore, JobWorker, LocalExecutor
+from sketch2render.jobs import JobStatus, JobStore, JobWorker, JobWorkerPool, LocalExecutor
 from sketch2render.jobs.outcomes import OUTPUTS_LOST
 from sketch2render.render.outputs import image_paths
 
@@ -187,6 +187,22 @@ def test_claim_errors_are_reported_until_a_claim_works_again(setup):
     store.claim_faults = 0
     assert ended(store, job.id).status == JobStatus.SUCCEEDED
     assert worker.claim_error is None and worker.last_claim_ok > before
+
+
+def test_a_pool_reports_the_claim_error_of_its_workers(setup):
+    store, _ = setup
+    service = FakeRenderService(make_settings(store.db_path.parent))
+    pool = JobWorkerPool(store, LocalExecutor(lambda: service), slots=2, poll_interval=0.05)
+    store.claim_faults = -1
+    pool.start()
+    try:
+        assert eventually(lambda: pool.claim_error) == f"OperationalError: {DISK_FULL}"
+        failing_since = pool.last_claim_ok
+        store.claim_faults = 0
+        eventually(lambda: pool.claim_error is None)
+        assert pool.last_claim_ok > failing_since
+    finally:
+        pool.stop(1.0)
 
 
 # --- leases ------------------------------------------------------------------------------------------
