@@ -119,6 +119,20 @@ def test_a_render_that_ignores_cancel_is_left_behind_and_its_late_result_discard
     assert not any(path.exists() for path in image_paths(store.job_dir(first.id), 1))
 
 
+def test_a_cancelled_render_that_does_not_stop_is_left_behind_and_the_next_job_runs(setup, monkeypatch):
+    monkeypatch.setattr("sketch2render.jobs.worker.CANCEL_GRACE_S", 0.5)  # how long it may take to stop
+    store, build = setup
+    worker, fake = build(StuckService(make_settings(store.db_path.parent)))
+    first, _ = store.submit(sketch_png(), PARAMS)
+    second, _ = store.submit(sketch_png(), {**PARAMS, "prompt": "the next one"})
+    worker.start()
+    assert fake.started.wait(5)
+    worker.cancel(first.id)
+    assert ended(store, first.id, timeout=5).status == JobStatus.CANCELLED
+    assert ended(store, second.id).status == JobStatus.SUCCEEDED
+    fake.stuck.set()
+
+
 def test_the_render_time_limit_is_a_setting_with_per_preset_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("S2R_RENDER_TIMEOUT", "600")
     monkeypatch.setenv("S2R_RENDER_TIMEOUT_LIVE", "30")

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 
@@ -211,7 +212,10 @@ class JobWorker:
 
         run = self._renders.run(render)
         limit = self.limits.render_timeout(str(job.params.get("speed", "quality")))
-        timed_out = not self._wait(job, run, cancel, time.monotonic() + limit)
+        ended = self._wait(job, run, cancel, time.monotonic() + limit)
+        if ended == "stuck":  # cancelled by its user and not stopping: the worker goes on
+            return Outcome(JobStatus.CANCELLED)
+        timed_out = ended == "late"
         if timed_out:
             cancel.set()
             if not run.done.wait(min(CANCEL_GRACE_S, limit)):
@@ -224,18 +228,25 @@ class JobWorker:
             return Outcome(JobStatus.CANCELLED)
         return outcome
 
-    def _wait(self, job: Job, run: Run, cancel: threading.Event, deadline: float) -> bool:
-        """Wait for the run until `deadline` (False then), renewing the lease every third of it and
-        releasing lapsed ones; raises `_HandedBack` when the job stopped being this worker's."""
+    def _wait(self, job: Job, run: Run, cancel: threading.Event, deadline: float) -> Literal["done", "late", "stuck"]:
+        """Wait for the run until it is done, `deadline` passes ("late"), or it was cancelled and did
+        not stop within `CANCEL_GRACE_S` ("stuck": left behind), renewing the lease every third of it
+        and releasing lapsed ones; raises `_HandedBack` when the job stopped being this worker's."""
         renewed = time.monotonic()
+        cancelled_at: float | None = None
         while not run.done.wait(max(0.0, min(self.poll_interval, deadline - time.monotonic()))):
             now = time.monotonic()
+            if cancel.is_set() and cancelled_at is None:
+                cancelled_at = now
+            elif cancelled_at is not None and now - cancelled_at >= CANCEL_GRACE_S and self._abandoned != job.id:
+                self._leave_behind(job.id, "was cancelled")
+                return "stuck"
             if self._abandoned == job.id:  # re-queued by stop(): let the render stop, leave the row alone
                 if not run.done.wait(2.0):
                     self._leave_behind(job.id, "did not stop at shutdown")
                 raise _HandedBack
             if now >= deadline:
-                return False
+                return "late"
             try:
                 if now - renewed >= self.limits.lease_s / 3:
                     held = self.store.renew_lease(job.id, self.worker_id, self.limits.lease_s)
@@ -252,7 +263,7 @@ class JobWorker:
                 if not run.done.wait(CANCEL_GRACE_S):
                     self._leave_behind(job.id, "lost its lease")
                 raise _HandedBack
-        return True
+        return "done"
 
     def _leave_behind(self, job_id: str, why: str) -> None:
         """A render that does not stop keeps its thread (a daemon); the next one runs on a fresh one."""
