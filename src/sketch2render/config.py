@@ -24,6 +24,19 @@ class UploadLimits(NamedTuple):
     max_side: int = 12_000
 
 
+class JobLimits(NamedTuple):
+    """How long a job may run: its worker renews its lease every third of `lease_s` (a lapsed one is
+    re-queued), and a render past `render_timeout` seconds (per speed preset: `per_speed`, else
+    `render_timeout_s`) fails with `render_timeout` and frees the worker."""
+
+    lease_s: float = 60.0
+    render_timeout_s: float = 1800.0
+    per_speed: tuple[tuple[str, float], ...] = ()
+
+    def render_timeout(self, speed: str) -> float:
+        return dict(self.per_speed).get(speed, self.render_timeout_s)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="S2R_", extra="ignore")
 
@@ -99,6 +112,12 @@ class Settings(BaseSettings):
     max_history: int = Field(default=10_000, ge=10)
     # free space the data folder keeps: uploads that would go below it are refused (507; 0: no check)
     min_free_mb: int = Field(default=256, ge=0)
+    # --- a job that hangs (jobs/worker.py, jobs/leases.py): see `JobLimits` ---
+    job_lease_s: float = Field(default=60.0, ge=1.0)  # a running job not renewed this long is re-queued
+    render_timeout: float = Field(default=1800.0, gt=0.0)  # seconds a render may run; then it fails
+    render_timeout_quality: float | None = Field(default=None, gt=0.0)  # per speed preset; None: render_timeout
+    render_timeout_fast: float | None = Field(default=None, gt=0.0)
+    render_timeout_live: float | None = Field(default=None, gt=0.0)
     # --- principals (principals.py): fair use of one server by several keys ---
     queue_max_per_principal: int = Field(default=16, ge=1)  # jobs one principal may have waiting
     rate_limit: float = Field(default=20.0, ge=0.0)  # requests per second per principal; 0: no limit
@@ -151,6 +170,17 @@ class Settings(BaseSettings):
     @property
     def keys_file(self) -> Path:
         return self.home / "keys.json"
+
+    @property
+    def job_limits(self) -> JobLimits:
+        """The job lease and the render time limits (the job worker reads them)."""
+        overrides = {
+            "quality": self.render_timeout_quality,
+            "fast": self.render_timeout_fast,
+            "live": self.render_timeout_live,
+        }
+        per_speed = tuple((speed, value) for speed, value in overrides.items() if value is not None)
+        return JobLimits(self.job_lease_s, self.render_timeout, per_speed)
 
     @property
     def limits(self) -> UploadLimits:

@@ -23,7 +23,8 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
         ├── OutOfMemory (out_of_memory)
         ├── ShuttingDown (shutting_down)            with Retry-After
         ├── WorkerDied (worker_died)                a Ray replica died twice during a job
-        ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server did not start
+        ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server does not answer
+        ├── RenderTimeout (render_timeout)          a render ran past S2R_RENDER_TIMEOUT (a hung GPU)
         ├── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
         └── StorageReadOnly (read_only)             the data folder is read-only: nothing can be stored
     DiskFull (507 disk_full)                        no room for what was asked (model downloads)
@@ -172,6 +173,10 @@ class WorkerDied(Unavailable):
 
 class ChromaUnavailable(Unavailable):
     code = "chroma_unavailable"
+
+
+class RenderTimeout(Unavailable):
+    code = "render_timeout"
 
 
 class HubUnavailable(Unavailable):

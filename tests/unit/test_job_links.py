@@ -38,5 +38,5 @@ def test_a_version_3_database_is_migrated_and_its_rows_are_renders(tmp_path):
     old = store.get("a" * 32)
     assert (old.kind, old.parent) == ("render", None)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     store.close()

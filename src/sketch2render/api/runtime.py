@@ -80,13 +80,14 @@ class ApiRuntime:
             from ..scale.ray_backend import RayBackend
 
             self.ray = RayBackend(s, self.store)
-            self.worker = self.ray.make_worker(on_finished=self._finished, events=self.events)
+            self.worker = self.ray.make_worker(on_finished=self._finished, events=self.events, limits=s.job_limits)
         else:
             self.worker = JobWorker(
                 self.store,
                 LocalExecutor(lambda: self.service, self.sketches),
                 on_finished=self._finished,
                 events=self.events,
+                limits=s.job_limits,
             )
         # --- end scale-out ---
         self.worker.start()

@@ -97,6 +97,8 @@ class LocalExecutor:
             result = service.render(
                 sketch, params, controls=controls, principal=job.owner or "", masks=masks, control=control
             )
+        if cancel.is_set():  # cancelled, or past its time limit and left behind: its late result is not kept
+            raise errors.Cancelled("the render was cancelled")
         saved = save_render(result, job_dir)
         recipe = result.recipe.model_dump(mode="json")
         if result.pending_scores is None:  # scored already

@@ -74,6 +74,8 @@ class Job:
     kind: str = "render"  # "render" | "edit" | "upscale" (version 4)
     parent: str | None = None  # the render an edit or upscale was made from (version 4)
     scores_pending: bool = False  # succeeded, images ready, quality scores still coming (version 5)
+    lease_until: float | None = None  # a running job's lease: renewed by its worker, else re-queued (version 6)
+    lease_owner: str | None = None  # the `JobWorker` holding it (`worker_id` may name a Ray replica)
 
     def visible_to(self, name: str, admin: bool) -> bool:
         """Admins see every job; anyone else only their own (a job from before owners: admins)."""
@@ -110,6 +112,8 @@ class Job:
             kind=row["kind"],
             parent=row["parent"],
             scores_pending=bool(row["scores_pending"]),
+            lease_until=row["lease_until"],
+            lease_owner=row["lease_owner"],
         )
 
 
@@ -139,19 +143,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     live_session     TEXT,                                -- the live session of a live job (version 3)
     kind             TEXT NOT NULL DEFAULT 'render',      -- 'render' | 'edit' | 'upscale' (version 4)
     parent           TEXT,                                -- the job an edit or upscale was made from (version 4)
-    scores_pending   INTEGER NOT NULL DEFAULT 0           -- succeeded, quality scores still coming (version 5)
+    scores_pending   INTEGER NOT NULL DEFAULT 0,          -- succeeded, quality scores still coming (version 5)
+    lease_until      REAL,                                -- a running job's lease ends then (version 6)
+    lease_owner      TEXT                                 -- the worker holding the lease (version 6)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
 # Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
 # key was an admin then.
 # Version 3: the live lane (a lane and the live session of each job; older rows are quality jobs).
 # Version 4: edits and upscales (a kind, and the parent job they were made from; older rows are renders).
 # Version 5: "scores pending" is a column (it was a key of the result JSON, which loses it).
+# Version 6: a running job's lease (its worker renews it; a lapsed one is re-queued without a restart).
 # Each step: (column it adds, statement); the statements of a column that exists already do not run.
 MIGRATIONS: dict[int, list[tuple[str, str]]] = {
     2: [("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")],
@@ -170,6 +177,10 @@ MIGRATIONS: dict[int, list[tuple[str, str]]] = {
             "UPDATE jobs SET scores_pending = 1, result = json_remove(result, '$.scores_pending')"
             " WHERE status = 'succeeded' AND result LIKE '%\"scores_pending\": true%'",
         ),
+    ],
+    6: [
+        ("lease_until", "ALTER TABLE jobs ADD COLUMN lease_until REAL"),
+        ("lease_owner", "ALTER TABLE jobs ADD COLUMN lease_owner TEXT"),
     ],
 }
 INDEXES = """

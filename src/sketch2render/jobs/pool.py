@@ -5,7 +5,8 @@ keeps its single worker and its strict one-at-a-time order.
 
 The workers share one lock: a claim by one worker and a cancel routed to another can never
 interleave, so a cancellation always reaches the worker that runs the job. The pool has the
-`JobWorker` interface that the runtime and the routes use (start, alive, notify, cancel, stop).
+`JobWorker` interface that the runtime and the routes use (start, alive, notify, cancel, stop,
+claim_error, last_claim_ok).
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ class JobWorkerPool:
     def current_job(self) -> str | None:
         jobs = self.current_jobs
         return jobs[0] if jobs else None
+
+    @property
+    def claim_error(self) -> str | None:
+        """Why a worker's last claim failed (the store's error); None while every worker claims."""
+        return next((error for worker in self.workers if (error := worker.claim_error)), None)
+
+    @property
+    def last_claim_ok(self) -> float:
+        """When (wall clock) a worker's claim last worked."""
+        return max(worker.last_claim_ok for worker in self.workers)
 
     def notify(self) -> None:
         for worker in self.workers:

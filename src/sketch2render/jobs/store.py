@@ -7,7 +7,9 @@ shutdown race-free without holding a lock across a render. One process owns the 
 one owns the Chroma store); the worker id column names who ran a job (this process or a Ray replica).
 
 `attempts` counts how often a job was started. On start-up, jobs left `running` by a crash go
-back to the queue once; a job that was already retried is failed with a reason instead.
+back to the queue once; a job that was already retried is failed with a reason instead. While the
+process lives, a running job holds a lease its worker renews (leases.py); a lapsed one is treated
+the same way, and only the lease's holder may record the job's end.
 
 Several principals share one queue fairly: each job records its `owner`; one owner may have at
 most `owner_max` jobs waiting (429, `PrincipalQueueFull`), and the worker takes the next job
@@ -30,12 +32,15 @@ from typing import Any
 
 from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
 from ..files import atomic_write
+from . import leases
 from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id, migrate
 from .lanes import check_live_room, next_live, supersede
+from .leases import MAX_ATTEMPTS, RESTART_REASON
+
+__all__ = ["INPUT_NAME", "MAX_ATTEMPTS", "RESTART_REASON", "Job", "JobStatus", "JobStore"]
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
-MAX_ATTEMPTS = 2  # a job interrupted by a crash runs at most twice
-RESTART_REASON = "server restarted while rendering (attempt limit reached)"
+DEFAULT_LEASE_S = 60.0  # how long a claim holds a job unless renewed (S2R_JOB_LEASE_S)
 
 
 class JobStore:
@@ -256,8 +261,9 @@ class JobStore:
             return {owner or "": n for owner, n in rows.fetchall()}
 
     # --- the worker's transitions ----------------------------------------------------------
-    def claim_next(self, worker_id: str) -> Job | None:
-        """The next job, now `running` and run by `worker_id` (None when none waits). The live lane
+    def claim_next(self, worker_id: str, lease_s: float = DEFAULT_LEASE_S) -> Job | None:
+        """The next job, now `running`, run by `worker_id` and leased to it for `lease_s` seconds
+        (None when none waits). The live lane
         first (live renders never wait behind quality ones), but at most `LIVE_STREAK` live jobs in a
         row while a quality job waits, so a stream of live renders never starves the quality lane.
         Within the quality lane: the oldest queued job of the owner whose last start is oldest (never
@@ -272,12 +278,17 @@ class JobStore:
             )
             if row is None:
                 return None
-            claimed = self._update(
-                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,"
-                " worker_id = ?, step = 0 WHERE id = ? AND status = 'queued'",
-                (time.time(), worker_id, row["id"]),
-            )
-            return self.get(row["id"]) if claimed else None
+            return self.get(row["id"]) if leases.claim(self.conn, row["id"], worker_id, lease_s) else None
+
+    def renew_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
+        """Extend a running job's lease; False when `owner` no longer holds it (leases.py)."""
+        with self._lock:
+            return leases.renew(self.conn, job_id, owner, lease_s)
+
+    def expire_leases(self) -> list[str]:
+        """Re-queue (or fail, attempts used) the running jobs whose lease lapsed; their ids."""
+        with self._lock:
+            return leases.expire(self.conn)
 
     def set_progress(self, job_id: str, step: int, total: int) -> bool:
         """Record progress; False when the job is no longer running (cancelled, re-queued)."""
@@ -304,19 +315,23 @@ class JobStore:
         result: dict[str, Any] | None = None,
         images: int = 0,
         scores_pending: bool = False,
+        owner: str | None = None,
     ) -> bool:
-        """End a running job; False when it was not running any more (nothing changed). A succeeded
-        render reported before its quality scores has `scores_pending` (`set_result` brings them)."""
+        """End a running job; False when it was not running any more (nothing changed), or with
+        `owner`, when that worker no longer holds its lease. A succeeded render reported before its
+        quality scores has `scores_pending` (`set_result` brings them)."""
         if status not in TERMINAL:
             raise ValueError(f"finish() needs a terminal status, got {status}")
         code, message = error or (None, None)
         stored = json.dumps(result) if result is not None else None
         pending = int(scores_pending and status == JobStatus.SUCCEEDED)
+        held = " AND lease_owner IS ?" if owner is not None else ""
         changed = self._update(
             "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, result = ?, images = ?,"
-            " scores_pending = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END"
-            " WHERE id = ? AND status = 'running'",
-            (str(status), time.time(), code, message, stored, images, pending, str(status), job_id),
+            " scores_pending = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END, lease_until = NULL"
+            f" WHERE id = ? AND status = 'running'{held}",
+            (str(status), time.time(), code, message, stored, images, pending, str(status), job_id)
+            + ((owner,) if owner is not None else ()),
         )
         if changed:
             self.prune()
@@ -357,8 +372,8 @@ class JobStore:
         )
         return bool(
             self._update(
-                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL,"
-                " attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'",
+                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL, lease_owner = NULL,"
+                " lease_until = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'",
                 (job_id,),
             )
         )
@@ -366,22 +381,7 @@ class JobStore:
     def recover(self) -> dict[str, int]:
         """After a crash: jobs left `running` are re-queued once, or failed with a reason."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(  # a cancel asked for before the crash still counts
-                "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE status = 'running' AND cancel_requested",
-                (time.time(),),
-            )
-            failed = self.conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error_code = 'interrupted',"
-                " error_message = ? WHERE status = 'running' AND attempts >= ?",
-                (time.time(), RESTART_REASON, MAX_ATTEMPTS),
-            ).rowcount
-            requeued = self.conn.execute(
-                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL"
-                " WHERE status = 'running'"
-            ).rowcount
-            self.conn.execute("COMMIT")
-        return {"requeued": requeued, "failed": failed}
+            return leases.recover(self.conn)
 
     def prune(self) -> int:
         """Drop the oldest finished jobs (rows and files) beyond `max_history`."""
