@@ -21,9 +21,11 @@ from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
 from ..retrieval import HybridSearch
 from ..styles import StyleLibrary
+from ..styles.chroma_link import ChromaHeartbeat
 from ..styles.defaults import import_bundled_once
 from .backend import RenderBackend
-from .metrics import ApiMetrics
+from .metrics import CHROMA_UNREACHABLE, CLAIM_FAILED, RAY_UNREACHABLE, ApiMetrics
+from .readiness import Check, chroma_problem, claim_problem, run_checks
 
 if TYPE_CHECKING:
     from ..models import ModelSet
@@ -58,6 +60,13 @@ class ApiRuntime:
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
         self.sketches = DecodedSketches(enabled=settings.caches == "on")  # the POST's decoded sketches, for the worker
         self._loader: threading.Thread | None = None
+        self._heartbeat: ChromaHeartbeat | None = None  # the Chroma server's, once its URL is known
+        # What /readyz checks beyond loading, the worker, the queue and shutdown (readiness.py).
+        self.checks: list[Check] = [
+            Check(CLAIM_FAILED, lambda: claim_problem(self.worker)),
+            Check(CHROMA_UNREACHABLE, lambda: chroma_problem(self.chroma_heartbeat())),
+            Check(RAY_UNREACHABLE, lambda: self.ray.problem() if self.ray is not None else None),
+        ]
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,12 +88,12 @@ class ApiRuntime:
         if s.backend == "ray":
             from ..scale.ray_backend import RayBackend
 
-            self.ray = RayBackend(s, self.store)
+            self.ray = RayBackend(s, self.store, ready_when=self.dependencies_up)
             self.worker = self.ray.make_worker(on_finished=self._finished, events=self.events)
         else:
             self.worker = JobWorker(
                 self.store,
-                LocalExecutor(lambda: self.service, self.sketches),
+                LocalExecutor(lambda: self.service, self.sketches, ready_when=self.dependencies_up),
                 on_finished=self._finished,
                 events=self.events,
             )
@@ -169,6 +178,22 @@ class ApiRuntime:
             info["warning"] = SMOKE_TEST_WARNING
         return info
 
+    def chroma_heartbeat(self) -> ChromaHeartbeat | None:
+        """The heartbeat of the Chroma server the styles live on: S2R_CHROMA_URL, or the one the Ray
+        backend started; None with an on-disk library."""
+        url = self.settings.chroma_url or (self.ray.chroma_url if self.ray is not None else None)
+        if not url:
+            return None
+        if self._heartbeat is None or self._heartbeat.url != url.rstrip("/"):
+            self._heartbeat = ChromaHeartbeat(url)
+        return self._heartbeat
+
+    def dependencies_up(self) -> bool:
+        """The servers a render needs answer (the worker claims a job only then: queued jobs wait)."""
+        problem = chroma_problem(self.chroma_heartbeat())
+        self.metrics.observe_fault(CHROMA_UNREACHABLE, problem is not None)
+        return problem is None
+
     def require_service(self) -> RenderBackend:
         if self.service is None:
             if self.load_error:
@@ -213,9 +238,12 @@ class ApiRuntime:
             reasons.append("queue full")
         if self.stopping.is_set():
             reasons.append("shutting down")
+        faults = run_checks(self.checks, self.metrics)  # the worker's claims, the servers it needs
+        reasons += faults.values()
         return {
             "ready": not reasons,
             "reasons": reasons,
+            "faults": list(faults),
             "profile": info.get("profile"),
             "smoke_test": info.get("smoke_test"),
             "warning": info.get("warning"),
