@@ -7,7 +7,9 @@
 - The job database refuses the worker's claims (another connection holds it with BEGIN EXCLUSIVE):
   `/readyz` is 503 with the reason until it lets go.
 
-`/metrics` counts each fault once, when it appears, and says whether the server is ready.
+`/metrics` counts each fault once, when it appears, and says whether the server is ready. The Ray
+cluster's probe is checked here with a question that hangs; the Serve app that goes away, in
+tests/ray/test_ray_backend.py.
 """
 
 from __future__ import annotations
@@ -30,11 +32,10 @@ from sketch2render.api import create_app
 from sketch2render.api.metrics import CHROMA_UNREACHABLE, CLAIM_FAILED
 from sketch2render.errors import ChromaUnavailable
 from sketch2render.scale.chroma_server import ChromaServer
+from sketch2render.scale.ray_health import ServeProbe
 from sketch2render.schemas import StyleMeta
 from sketch2render.styles import StyleLibrary, build_chroma_client
 from sketch2render.styles.blobs import ChromaBlobs
-
-pytestmark = pytest.mark.slow
 
 
 def fault_count(client: TestClient, kind: str) -> float:
@@ -72,6 +73,7 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harness, chroma):
     url = chroma.url
     settings = harness.settings(chroma_url=url)
@@ -115,6 +117,7 @@ def test_an_unreachable_chroma_url_is_a_503_naming_it_at_once():
     assert time.monotonic() - t0 < 3.0
 
 
+@pytest.mark.slow
 def test_readyz_is_503_while_the_worker_cannot_claim_jobs(harness, monkeypatch):
     """The job database locked by another connection: the worker's claim fails (after SQLite's busy
     timeout), `/readyz` says so; when the lock goes, the job runs and `/readyz` is 200."""
@@ -145,3 +148,24 @@ def test_readyz_is_503_while_the_worker_cannot_claim_jobs(harness, monkeypatch):
         assert wait_for(client, job_id, timeout=30)["status"] == "succeeded"
         assert readyz_when(client, 200)["faults"] == []
         assert fault_count(client, CLAIM_FAILED) == 1
+
+
+def test_the_ray_probe_never_waits_on_a_cluster_that_does_not_answer():
+    answers = iter(["the Ray Serve app 'sketch2render' is not deployed", None])
+    stuck, release = threading.Event(), threading.Event()
+
+    def ask() -> str | None:
+        if stuck.is_set():
+            release.wait(30)  # stands for serve.status() on a cluster that is gone
+        return next(answers, None)
+
+    probe = ServeProbe(ask, ttl=0.05, timeout=0.3)
+    assert eventually(probe.problem, 5, 0.01) == "the Ray Serve app 'sketch2render' is not deployed"
+    eventually(lambda: probe.problem() is None, 5, 0.01, what="the app to be back")
+    stuck.set()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    assert probe.problem() is None  # asked, not answered yet: the last answer stands
+    assert time.monotonic() - t0 < 0.1
+    assert "did not answer" in eventually(probe.problem, 5, 0.01)
+    release.set()
