@@ -30,6 +30,7 @@ from api.conftest import assert_error, colour_png, submit, wait_for
 from api.fakes import FakeRenderService
 from sketch2render.api import create_app
 from sketch2render.api.metrics import CHROMA_UNREACHABLE, CLAIM_FAILED
+from sketch2render.config import Settings
 from sketch2render.errors import ChromaUnavailable
 from sketch2render.scale.chroma_server import ChromaServer
 from sketch2render.scale.ray_health import ServeProbe
@@ -63,6 +64,12 @@ def readyz_when(client: TestClient, status: int, timeout: float = 15.0, fault: s
     return eventually(answered, timeout, 0.1, what=lambda: f"{what}: {client.get('/readyz').json()}")
 
 
+def chroma_library(settings: Settings, url: str) -> StyleLibrary:
+    """The style library on the Chroma server at `url`, as build_library makes it (fake embeddings)."""
+    client = build_chroma_client(url)
+    return StyleLibrary(settings.styles_dir, FakeEmbeddings(), client=client, blobs=ChromaBlobs(client))
+
+
 @pytest.fixture
 def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
     server = ChromaServer(tmp_path / "chroma-server")
@@ -77,10 +84,7 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harness, chroma):
     url = chroma.url
     settings = harness.settings(chroma_url=url)
-    client_of_chroma = build_chroma_client(url)
-    library = StyleLibrary(
-        settings.styles_dir, FakeEmbeddings(), client=client_of_chroma, blobs=ChromaBlobs(client_of_chroma)
-    )
+    library = chroma_library(settings, url)
     library.add_bytes(colour_png("red"), StyleMeta(title="red", tags=["red"]))
     client, _ = harness.client(service=FakeRenderService(settings, library=library), chroma_url=url)
     assert client.get("/readyz").status_code == 200
@@ -108,6 +112,25 @@ def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harn
     hits = client.get("/v1/styles/search", params={"q": "red"}).json()["hits"]
     assert hits and hits[0]["style"]["title"] == "red"
     assert fault_count(client, CHROMA_UNREACHABLE) == 1 and ready_gauge(client) == 1  # counted once
+
+
+@pytest.mark.slow
+def test_a_server_started_while_chroma_is_down_loads_once_it_is_up(harness, chroma, monkeypatch):
+    url = chroma.url
+    chroma.stop()
+    settings = harness.settings(chroma_url=url)
+
+    def build(s):  # the styles on the Chroma server, as build_service builds them
+        return FakeRenderService(s, library=chroma_library(s, url))
+
+    monkeypatch.setattr("sketch2render.api.runtime.build_service", build)
+    with TestClient(create_app(settings)) as client:
+        down = readyz_when(client, 503, fault=CHROMA_UNREACHABLE)
+        assert any(url in r for r in down["reasons"]), down
+        job_id = submit(client).json()["id"]
+        chroma.start()
+        readyz_when(client, 200, timeout=30)
+        assert wait_for(client, job_id, timeout=20)["status"] == "succeeded"
 
 
 def test_an_unreachable_chroma_url_is_a_503_naming_it_at_once():

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sketch2render.api")
 
+LOAD_RETRY_S = (1.0, 30.0)  # first and longest wait before loading again while the Chroma server is away
 SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders."
 
 
@@ -119,30 +120,45 @@ class ApiRuntime:
         self.service = service
 
     def _load(self) -> None:
-        try:
-            service: RenderBackend
-            if self.ray is not None:  # scale-out: deploy the workers; this process keeps the styles
-                service = self.ray.start(self.service)
-            else:
-                service = self._built = build_service(self.settings)  # closed at stop (not one handed in)
-            if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
-                added = import_bundled_once(service.library, self.settings.styles_dir)
-                if added:
-                    log.info("new style library: imported %d bundled public-domain styles", added)
-            if service.search.learning is not None:  # the sentence model loads here, not in the first search
-                service.search.learning.warm_up()
-            self.use(service)
-        except errors.S2RError as exc:
-            self.load_error = exc.message
-            log.error("could not load the models: %s", exc.message)
-            return
-        except Exception as exc:
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            log.exception("could not load the models")
-            return
+        delay = LOAD_RETRY_S[0]
+        while True:
+            try:
+                self.use(self._build())
+                break
+            except errors.ChromaUnavailable as exc:  # the styles' server is not up (yet): try again
+                self.load_error = exc.message
+                self._close_built()
+                if self.ray is not None or self.stopping.wait(delay):  # the Ray backend starts once
+                    log.error("could not load the models: %s", exc.message)
+                    return
+                log.warning("%s; trying again in %.0fs", exc.message, delay)
+                delay = min(delay * 2, LOAD_RETRY_S[1])
+            except errors.S2RError as exc:
+                self.load_error = exc.message
+                log.error("could not load the models: %s", exc.message)
+                return
+            except Exception as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not load the models")
+                return
+        self.load_error = None
         self._announce()
         if self.worker:
             self.worker.notify()
+
+    def _build(self) -> RenderBackend:
+        service: RenderBackend
+        if self.ray is not None:  # scale-out: deploy the workers; this process keeps the styles
+            service = self.ray.start(self.service)
+        else:
+            service = self._built = build_service(self.settings)  # closed at stop (not one handed in)
+        if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
+            added = import_bundled_once(service.library, self.settings.styles_dir)
+            if added:
+                log.info("new style library: imported %d bundled public-domain styles", added)
+        if service.search.learning is not None:  # the sentence model loads here, not in the first search
+            service.search.learning.warm_up()
+        return service
 
     def _announce(self) -> None:
         info = self.info()
@@ -163,9 +179,13 @@ class ApiRuntime:
             self.ray.stop()
         if self.store:
             self.store.close()
-        if self._built is not None:
-            self._built.search.close()
-            self._built.library.close()
+        self._close_built()
+
+    def _close_built(self) -> None:
+        built, self._built = self._built, None
+        if built is not None:
+            built.search.close()
+            built.library.close()
 
     # --- state ----------------------------------------------------------------------------
     def info(self, service: RenderBackend | None = None) -> dict[str, Any]:
