@@ -37,7 +37,7 @@ def test_two_processes_share_styles_images_and_embeds(chroma_url, tmp_path):
     assert created
     # b learns about it on its next read, without re-opening
     assert record.id in b and b.get(record.id).title == "Crimson field"
-    assert [h.id for h in b.search("crimson", k=3)] == [record.id]
+    assert [h.id for h in HybridSearch(b).search("crimson", k=3)] == [record.id]
     assert b.image_bytes(record.id) == a.image_bytes(record.id)
     assert b.load_image(record.id).size == (64, 48)
     # the same image added through b is the existing style
@@ -62,7 +62,7 @@ def test_remove_is_seen_by_the_other_process(chroma_url, tmp_path):
     assert [r.id for r in a.list()] == [keep.id]
     with pytest.raises(NotFound):
         a.get(gone.id)
-    assert a.search("blue", k=5)[0].id == keep.id
+    assert HybridSearch(a).search("blue", k=5)[0].id == keep.id
     leftovers = build_chroma_client(chroma_url).get_collection(BLOBS_COLLECTION).get(include=[])["ids"]
     assert not [i for i in leftovers if i.startswith(gone.id)]
 
