@@ -4,6 +4,7 @@
   again on the same port and data): `/readyz` is 503 naming it, a search is a quick 503
   `chroma_unavailable`, a render submitted meanwhile waits in the queue; when the server is back
   `/readyz` is 200 again and the job runs.
+- The same server hung (SIGSTOP): a search is a 503 after the client's timeout, not a hang.
 - The job database refuses the worker's claims (another connection holds it with BEGIN EXCLUSIVE):
   `/readyz` is 503 with the reason until it lets go.
 
@@ -14,7 +15,9 @@ tests/ray/test_ray_backend.py.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sqlite3
 import threading
 import time
@@ -112,6 +115,27 @@ def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harn
     hits = client.get("/v1/styles/search", params={"q": "red"}).json()["hits"]
     assert hits and hits[0]["style"]["title"] == "red"
     assert fault_count(client, CHROMA_UNREACHABLE) == 1 and ready_gauge(client) == 1  # counted once
+
+
+@pytest.mark.slow
+def test_a_chroma_server_that_hangs_is_a_503_after_the_timeout_not_a_hang(harness, chroma, monkeypatch):
+    """The server process stopped with SIGSTOP: it accepts connections and never answers."""
+    monkeypatch.setattr("sketch2render.styles.chroma_link.CALL_TIMEOUT_S", 2.0)
+    settings = harness.settings(chroma_url=chroma.url)
+    library = chroma_library(settings, chroma.url)
+    library.add_bytes(colour_png("blue"), StyleMeta(title="blue"))
+    client, _ = harness.client(service=FakeRenderService(settings, library=library), chroma_url=chroma.url)
+    assert chroma.process is not None
+    os.killpg(chroma.process.pid, signal.SIGSTOP)
+    try:
+        readyz_when(client, 503, fault=CHROMA_UNREACHABLE, timeout=10)
+        t0 = time.monotonic()
+        assert_error(client.get("/v1/styles/search", params={"q": "blue"}), 503, ChromaUnavailable.code)
+        assert time.monotonic() - t0 < 6.0
+    finally:
+        os.killpg(chroma.process.pid, signal.SIGCONT)
+    readyz_when(client, 200)
+    assert client.get("/v1/styles/search", params={"q": "blue"}).status_code == 200
 
 
 @pytest.mark.slow
