@@ -139,6 +139,9 @@ def storing(folder: Path | None) -> Iterator[None]:
         raise translated from exc
 
 
+LOW_SPACE = "disk below the reserve"  # how a low-space reason begins (readiness counts it apart)
+
+
 def storage_problems(settings: Settings) -> list[str]:
     """Why the data folder cannot take writes now (readiness reasons): free space below the
     reserve, or a folder that is read-only. Empty when all is well."""
@@ -157,7 +160,7 @@ def storage_problems(settings: Settings) -> list[str]:
         seen.add(device)
         free = stat.f_bavail * stat.f_frsize
         if reserve > 0 and free < reserve * MB:
-            problems.append(f"disk below the reserve: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})")
+            problems.append(f"{LOW_SPACE}: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})")
         if (why := write_problem(folder)) is not None:
             problems.append(f"data folder read-only: {folder} ({why})")
     return problems

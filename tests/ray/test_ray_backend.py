@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -301,6 +302,32 @@ def test_a_full_queue_answers_429_with_retry_after(api):
             client.delete(f"/v1/renders/{job_id}")
         for job_id in accepted:
             assert wait_for(client, job_id, timeout=60)["status"] in TERMINAL
+
+
+def test_while_the_serve_app_is_gone_readyz_is_503_and_jobs_wait(api):
+    """The Serve app deleted under the API (as `serve delete` or a cluster restart leaves it): /readyz
+    says so and a job waits in the queue; deployed again, the API finds it and the job runs."""
+    from ray import serve
+
+    from sketch2render.scale.ray_worker import build_app, use_gpus
+
+    client, runtime = api
+    serve.delete(APP_NAME)
+
+    def unreachable() -> dict | None:
+        body = client.get("/readyz").json()
+        return body if "ray_unreachable" in body["faults"] else None
+
+    down = eventually(unreachable, 30, 0.2, what=lambda: f"/readyz to name the app: {client.get('/readyz').json()}")
+    assert not down["ready"] and any(APP_NAME in r for r in down["reasons"]), down
+    job_id = submit(client, seed=21).json()["id"]
+    time.sleep(3)  # longer than the probe's period: the job is left alone, not failed
+    assert client.get(f"/v1/renders/{job_id}").json()["status"] == "queued"
+    serve.run(build_app(runtime.settings, gpus=use_gpus(runtime.settings)), name=APP_NAME, route_prefix=None)
+    eventually(lambda: client.get("/readyz").status_code == 200, 120, 0.5, what="/readyz 200 after the redeploy")
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    metrics = client.get("/metrics").text
+    assert 's2r_faults_total{kind="ray_unreachable"} 1.0' in metrics
 
 
 def test_killing_a_replica_mid_job_retries_or_fails_with_a_reason(api):

@@ -9,6 +9,7 @@ scrape time; render stage durations come from each finished job's `recipe.timing
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -19,6 +20,16 @@ from ..schemas import Timings
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# The kinds of `s2r_faults_total`: a state (counted when it appears, see `observe_fault`) or an event
+# (`fault`). Each is exported from the start, at 0.
+CLAIM_FAILED = "claim_failed"  # the job worker could not take the next job (the job database)
+CHROMA_UNREACHABLE = "chroma_unreachable"  # the Chroma server under S2R_CHROMA_URL
+RAY_UNREACHABLE = "ray_unreachable"  # the Ray cluster or its Serve app under S2R_BACKEND=ray
+DISK_FULL = "disk_full"
+READ_ONLY = "read_only"
+RENDER_TIMEOUT = "render_timeout"
+FAULT_KINDS = (CLAIM_FAILED, CHROMA_UNREACHABLE, RAY_UNREACHABLE, DISK_FULL, READ_ONLY, RENDER_TIMEOUT)
 
 
 class ApiMetrics:
@@ -60,6 +71,15 @@ class ApiMetrics:
             "s2r_principal_queued_jobs", "Render jobs waiting, by principal ('' = stored before principals)",
             ["principal"], registry=r,
         )  # fmt: skip
+        self.faults = Counter(
+            "s2r_faults_total", "Faults seen since start, by kind (a lasting one counts once, when it appears)",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.ready = Gauge("s2r_ready", "1 when /readyz answers 200 (its reasons say why not)", registry=r)
+        self._faults_present: set[str] = set()
+        self._faults_lock = threading.Lock()
+        for kind in FAULT_KINDS:
+            self.faults.labels(kind)
         for status in JobStatus:
             self.jobs.labels(str(status))
         for stage in Timings.model_fields:
@@ -68,6 +88,19 @@ class ApiMetrics:
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_duration.labels(method, route).observe(seconds)
+
+    def fault(self, kind: str) -> None:
+        """One fault that is an event (a render that timed out)."""
+        self.faults.labels(kind).inc()
+
+    def observe_fault(self, kind: str, present: bool) -> None:
+        """A fault that lasts (a server away, a full disk): counted when it appears, not while it stays."""
+        with self._faults_lock:
+            if present and kind not in self._faults_present:
+                self._faults_present.add(kind)
+                self.faults.labels(kind).inc()
+            elif not present:
+                self._faults_present.discard(kind)
 
     def observe_job(self, job: Job) -> None:
         """Called by the worker when a job ends."""
@@ -87,6 +120,7 @@ class ApiMetrics:
         worker: bool,
         models: bool,
         queued_by_principal: dict[str, int] | None = None,
+        ready: bool | None = None,
     ) -> bytes:
         """The exposition text, with the store-derived gauges refreshed first."""
         for status, n in counts.items():
@@ -98,4 +132,6 @@ class ApiMetrics:
         self.queue_capacity.set(capacity)
         self.worker_alive.set(1 if worker else 0)
         self.models_loaded.set(1 if models else 0)
+        if ready is not None:
+            self.ready.set(1 if ready else 0)
         return generate_latest(self.registry)

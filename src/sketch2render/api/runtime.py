@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .. import errors, storage
+from .. import errors
 from ..config import Settings
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.decoded_sketches import DecodedSketches
@@ -21,9 +21,19 @@ from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
 from ..retrieval import HybridSearch
 from ..styles import StyleLibrary
+from ..styles.chroma_link import ChromaHeartbeat
 from ..styles.defaults import import_bundled_once
 from .backend import RenderBackend
-from .metrics import ApiMetrics
+from .metrics import (
+    CHROMA_UNREACHABLE,
+    CLAIM_FAILED,
+    DISK_FULL,
+    RAY_UNREACHABLE,
+    READ_ONLY,
+    RENDER_TIMEOUT,
+    ApiMetrics,
+)
+from .readiness import Check, chroma_problem, claim_problem, run_checks, storage_problem
 
 if TYPE_CHECKING:
     from ..models import ModelSet
@@ -31,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sketch2render.api")
 
+LOAD_RETRY_S = (1.0, 30.0)  # first and longest wait before loading again while the Chroma server is away
 SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders."
 
 
@@ -58,6 +69,15 @@ class ApiRuntime:
         self.stopping = threading.Event()  # set on SIGTERM / shutdown: take no new jobs
         self.sketches = DecodedSketches(enabled=settings.caches == "on")  # the POST's decoded sketches, for the worker
         self._loader: threading.Thread | None = None
+        self._heartbeat: ChromaHeartbeat | None = None  # the Chroma server's, once its URL is known
+        # What /readyz checks beyond loading, the worker, the queue and shutdown (readiness.py).
+        self.checks: list[Check] = [
+            Check(CLAIM_FAILED, lambda: claim_problem(self.worker)),
+            Check(DISK_FULL, lambda: storage_problem(self.settings, low_space=True)),
+            Check(READ_ONLY, lambda: storage_problem(self.settings, low_space=False)),
+            Check(CHROMA_UNREACHABLE, lambda: chroma_problem(self.chroma_heartbeat())),
+            Check(RAY_UNREACHABLE, lambda: self.ray.problem() if self.ray is not None else None),
+        ]
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,12 +99,12 @@ class ApiRuntime:
         if s.backend == "ray":
             from ..scale.ray_backend import RayBackend
 
-            self.ray = RayBackend(s, self.store)
+            self.ray = RayBackend(s, self.store, ready_when=self.dependencies_up)
             self.worker = self.ray.make_worker(on_finished=self._finished, events=self.events, limits=s.job_limits)
         else:
             self.worker = JobWorker(
                 self.store,
-                LocalExecutor(lambda: self.service, self.sketches),
+                LocalExecutor(lambda: self.service, self.sketches, ready_when=self.dependencies_up),
                 on_finished=self._finished,
                 events=self.events,
                 limits=s.job_limits,
@@ -100,6 +120,8 @@ class ApiRuntime:
     def _finished(self, job: Job) -> None:
         """After each job: metrics, and what a render with picked styles teaches retrieval."""
         self.metrics.observe_job(job)
+        if job.error_code == RENDER_TIMEOUT:
+            self.metrics.fault(RENDER_TIMEOUT)
         record_implicit(self.search, job)
 
     def use(self, service: RenderBackend) -> None:
@@ -111,30 +133,45 @@ class ApiRuntime:
         self.service = service
 
     def _load(self) -> None:
-        try:
-            service: RenderBackend
-            if self.ray is not None:  # scale-out: deploy the workers; this process keeps the styles
-                service = self.ray.start(self.service)
-            else:
-                service = self._built = build_service(self.settings)  # closed at stop (not one handed in)
-            if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
-                added = import_bundled_once(service.library, self.settings.styles_dir)
-                if added:
-                    log.info("new style library: imported %d bundled public-domain styles", added)
-            if service.search.learning is not None:  # the sentence model loads here, not in the first search
-                service.search.learning.warm_up()
-            self.use(service)
-        except errors.S2RError as exc:
-            self.load_error = exc.message
-            log.error("could not load the models: %s", exc.message)
-            return
-        except Exception as exc:
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            log.exception("could not load the models")
-            return
+        delay = LOAD_RETRY_S[0]
+        while True:
+            try:
+                self.use(self._build())
+                break
+            except errors.ChromaUnavailable as exc:  # the styles' server is not up (yet): try again
+                self.load_error = exc.message
+                self._close_built()
+                if self.ray is not None or self.stopping.wait(delay):  # the Ray backend starts once
+                    log.error("could not load the models: %s", exc.message)
+                    return
+                log.warning("%s; trying again in %.0fs", exc.message, delay)
+                delay = min(delay * 2, LOAD_RETRY_S[1])
+            except errors.S2RError as exc:
+                self.load_error = exc.message
+                log.error("could not load the models: %s", exc.message)
+                return
+            except Exception as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not load the models")
+                return
+        self.load_error = None
         self._announce()
         if self.worker:
             self.worker.notify()
+
+    def _build(self) -> RenderBackend:
+        service: RenderBackend
+        if self.ray is not None:  # scale-out: deploy the workers; this process keeps the styles
+            service = self.ray.start(self.service)
+        else:
+            service = self._built = build_service(self.settings)  # closed at stop (not one handed in)
+        if self.settings.bundled_styles:  # a new data folder starts with the bundled styles
+            added = import_bundled_once(service.library, self.settings.styles_dir)
+            if added:
+                log.info("new style library: imported %d bundled public-domain styles", added)
+        if service.search.learning is not None:  # the sentence model loads here, not in the first search
+            service.search.learning.warm_up()
+        return service
 
     def _announce(self) -> None:
         info = self.info()
@@ -155,9 +192,13 @@ class ApiRuntime:
             self.ray.stop()
         if self.store:
             self.store.close()
-        if self._built is not None:
-            self._built.search.close()
-            self._built.library.close()
+        self._close_built()
+
+    def _close_built(self) -> None:
+        built, self._built = self._built, None
+        if built is not None:
+            built.search.close()
+            built.library.close()
 
     # --- state ----------------------------------------------------------------------------
     def info(self, service: RenderBackend | None = None) -> dict[str, Any]:
@@ -169,6 +210,22 @@ class ApiRuntime:
         if info.get("smoke_test") and not info.get("warning"):
             info["warning"] = SMOKE_TEST_WARNING
         return info
+
+    def chroma_heartbeat(self) -> ChromaHeartbeat | None:
+        """The heartbeat of the Chroma server the styles live on: S2R_CHROMA_URL, or the one the Ray
+        backend started; None with an on-disk library."""
+        url = self.settings.chroma_url or (self.ray.chroma_url if self.ray is not None else None)
+        if not url:
+            return None
+        if self._heartbeat is None or self._heartbeat.url != url.rstrip("/"):
+            self._heartbeat = ChromaHeartbeat(url)
+        return self._heartbeat
+
+    def dependencies_up(self) -> bool:
+        """The servers a render needs answer (the worker claims a job only then: queued jobs wait)."""
+        problem = chroma_problem(self.chroma_heartbeat())
+        self.metrics.observe_fault(CHROMA_UNREACHABLE, problem is not None)
+        return problem is None
 
     def require_service(self) -> RenderBackend:
         if self.service is None:
@@ -214,10 +271,12 @@ class ApiRuntime:
             reasons.append("queue full")
         if self.stopping.is_set():
             reasons.append("shutting down")
-        reasons.extend(storage.storage_problems(self.settings))  # disk below the reserve, read-only data folder
+        faults = run_checks(self.checks, self.metrics)  # the worker's claims, the disk, the servers it needs
+        reasons += faults.values()
         return {
             "ready": not reasons,
             "reasons": reasons,
+            "faults": list(faults),
             "profile": info.get("profile"),
             "smoke_test": info.get("smoke_test"),
             "warning": info.get("warning"),

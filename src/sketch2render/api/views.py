@@ -96,6 +96,11 @@ class QueueState(BaseModel):
 class Ready(BaseModel):
     ready: bool
     reasons: list[str]
+    faults: list[str] = Field(
+        default_factory=list,
+        description="The faults behind some of the reasons, by their s2r_faults_total kind "
+        "(claim_failed, chroma_unreachable, ray_unreachable, disk_full, read_only)",
+    )
     profile: str | None
     smoke_test: bool | None
     warning: str | None

@@ -62,12 +62,21 @@ def job_input(job: Job, job_dir: Path) -> tuple[bytes, RenderParams]:
 class LocalExecutor:
     """In-process rendering with the loaded `RenderService` (None while models are loading)."""
 
-    def __init__(self, service: Callable[[], RenderService | None], sketches: DecodedSketches | None = None) -> None:
+    def __init__(
+        self,
+        service: Callable[[], RenderService | None],
+        sketches: DecodedSketches | None = None,
+        *,
+        ready_when: Callable[[], bool] | None = None,  # the servers a render needs answer (Chroma)
+    ) -> None:
         self._service = service
         self.sketches = sketches if sketches is not None else DecodedSketches()  # what the POST decoded
+        self._ready_when = ready_when
 
     def ready(self) -> bool:
-        return self._service() is not None
+        """The models are loaded and the servers a render needs answer: the worker claims a job
+        only then, so queued jobs wait out a server that went away instead of failing."""
+        return self._service() is not None and (self._ready_when is None or self._ready_when())
 
     def execute(
         self,

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import InvalidParameter
 from ..schemas import StyleHit, StyleRecord
+from ..styles.chroma_link import chroma_calls
 from ..styles.library import StyleLibrary
 from .answer_cache import Answers
 from .fusion import fuse
@@ -80,7 +81,8 @@ class HybridSearch:
             raise InvalidParameter(f"the search query is over {MAX_QUERY_CHARS} characters", field="q")
         vector = self.library.embeddings.embed_query(query)
         key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
-        with self.library.lock:  # a change clears the kept answers under this lock
+        # A change clears the kept answers under the lock; a shared Chroma server that is gone is a 503.
+        with self.library.lock, chroma_calls(self.library.client):
             self.library.sync()
             if self.answers is None:  # caches off
                 return self._hybrid(vector, query, k, min_score, tags, principal)
@@ -93,9 +95,10 @@ class HybridSearch:
         """Styles that look like an image (or like a library style, given its id; itself excluded)."""
         exclude = None
         if isinstance(image, str):
-            exclude, image = image, self.library.load_image(image)
+            with chroma_calls(self.library.client):
+                exclude, image = image, self.library.load_image(image)
         vector = self.library.embeddings.embed_pil([image.convert("RGB")])[0]
-        with self.library.lock:
+        with self.library.lock, chroma_calls(self.library.client):
             self.library.sync()
             hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
         return [h for h in hits if h.id != exclude][:k]

@@ -35,6 +35,7 @@ from ..render.outputs import EncodedRender, write_render
 from ..render.ports import PreviewFn, ProgressFn
 from ..retrieval import HybridSearch, build_search
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
+from .ray_health import ServeProbe, serve_problem
 from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
 
 log = logging.getLogger("sketch2render.scale")
@@ -72,15 +73,24 @@ def _cancel_on(cancel: threading.Event, stream: Any) -> threading.Event:
 
 
 class RayExecutor:
-    """Runs a job on the deployment behind `handle()` (None until it is deployed)."""
+    """Runs a job on the deployment behind `handle()` (None until it is deployed); ready only while
+    `ready_when()` holds too (the cluster and the servers a render needs answer)."""
 
-    def __init__(self, handle: Callable[[], Any], store: JobStore, *, retry_delay: float = RETRY_DELAY_S) -> None:
+    def __init__(
+        self,
+        handle: Callable[[], Any],
+        store: JobStore,
+        *,
+        retry_delay: float = RETRY_DELAY_S,
+        ready_when: Callable[[], bool] | None = None,
+    ) -> None:
         self._handle = handle
         self.store = store
         self.retry_delay = retry_delay
+        self._ready_when = ready_when
 
     def ready(self) -> bool:
-        return self._handle() is not None
+        return self._handle() is not None and (self._ready_when is None or self._ready_when())
 
     def execute(
         self,
@@ -206,13 +216,16 @@ class RayBackend:
     started with a parent-death signal that fires when the *thread* that started them ends, so
     the thread that calls `ray.init` must live as long as the instance (not the API's loader)."""
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: JobStore, *, ready_when: Callable[[], bool] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.slots = max(settings.ray_max_replicas, settings.ray_min_replicas, 1) * MAX_ONGOING
         self.handle: Any = None
-        self.executor = RayExecutor(lambda: self.handle, store)
+        self._ready_when = ready_when  # the API's own checks (the Chroma server)
+        self.executor = RayExecutor(lambda: self.handle, store, ready_when=self._reachable)
         self.chroma: Any = None
+        self.chroma_url = settings.chroma_url  # or the server started here
+        self.probe = ServeProbe(self._ask)
         self._connected = False  # we called ray.init (else someone in this process already had)
         self._started_ray = False  # ... and it started a local instance (no S2R_RAY_ADDRESS)
         self._closing = threading.Event()
@@ -222,6 +235,22 @@ class RayBackend:
 
     def make_worker(self, **options: Any) -> JobWorkerPool:
         return JobWorkerPool(self.store, self.executor, slots=self.slots, **options)
+
+    def problem(self) -> str | None:
+        """Why jobs cannot go to the cluster now (None before the app is deployed, and while it runs)."""
+        return self.probe.problem() if self.handle is not None else None
+
+    def _reachable(self) -> bool:
+        return self.problem() is None and (self._ready_when is None or self._ready_when())
+
+    def _ask(self) -> str | None:
+        """On the probe's thread: a new handle when the app is back after it was gone."""
+        problem = serve_problem(APP_NAME)
+        if problem is None and self.probe.last is not None and self.handle is not None and not self._closing.is_set():
+            from ray import serve
+
+            self.handle = serve.get_app_handle(APP_NAME)  # the app was redeployed
+        return problem
 
     def start(self, service: Any = None) -> Any:
         """Blocking (the API's loader thread): the service this process uses (styles only), once
@@ -261,7 +290,8 @@ class RayBackend:
             from .chroma_server import ChromaServer
 
             self.chroma = ChromaServer(settings.home / "chroma-server")
-            settings = settings.model_copy(update={"chroma_url": self.chroma.start()})
+            self.chroma_url = self.chroma.start()
+            settings = settings.model_copy(update={"chroma_url": self.chroma_url})
         self._check()
         service = service or StylesService.build(settings)  # creates the shared collections first
         self._check()

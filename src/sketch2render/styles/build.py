@@ -38,13 +38,21 @@ def build_library(settings: Settings, embeddings: CLIPEmbeddings) -> StyleLibrar
 
 
 def build_chroma_client(url: str) -> ClientAPI:
-    """A client for a shared Chroma server (S2R_CHROMA_URL=http://host:port)."""
+    """A client for a shared Chroma server (S2R_CHROMA_URL=http://host:port) whose calls time out
+    rather than hang (chroma_link.py); a server that cannot be reached raises `ChromaUnavailable`."""
     import chromadb
 
+    from .chroma_link import chroma_calls_to, unreachable, with_timeouts
+
     parsed = urlparse(url)
-    return chromadb.HttpClient(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 8000,
-        ssl=parsed.scheme == "https",
-        settings=chromadb.config.Settings(anonymized_telemetry=False),
-    )
+    with chroma_calls_to(url):  # the client asks the server for its tenant and database
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or 8000,
+                ssl=parsed.scheme == "https",
+                settings=chromadb.config.Settings(anonymized_telemetry=False),
+            )
+        except ValueError as exc:  # chromadb's words for "could not connect"
+            raise unreachable(url, exc) from None
+    return with_timeouts(client)

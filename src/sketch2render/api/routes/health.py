@@ -23,7 +23,7 @@ def livez() -> dict:
     "/readyz",
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready (see reasons)"}},
-    summary="Models loaded, worker alive and queue not full",
+    summary="Models loaded, worker alive and claiming jobs, queue not full, required servers reachable",
     operation_id="readyz",
 )
 def readyz(runtime: RuntimeDep, _: Caller) -> JSONResponse:
@@ -41,6 +41,7 @@ def readyz(runtime: RuntimeDep, _: Caller) -> JSONResponse:
 def metrics(runtime: RuntimeDep, _: AdminOnly) -> Response:
     store = runtime.store
     open_store = store is not None and not store.closed
+    ready = runtime.readiness()["ready"]  # also counts the faults its checks find
     body = runtime.metrics.exposition(
         counts=store.counts() if open_store else {},
         depth=store.depth() if open_store else 0,
@@ -48,6 +49,7 @@ def metrics(runtime: RuntimeDep, _: AdminOnly) -> Response:
         worker=bool(runtime.worker and runtime.worker.alive),
         models=runtime.service is not None,
         queued_by_principal=store.queued_by_owner() if open_store else {},
+        ready=ready,
     )
     return Response(body, media_type=CONTENT_TYPE)
 
