@@ -20,6 +20,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +56,31 @@ def _mb(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
 
+class _Shortfalls:
+    """The room the last refused write needed, per device: readiness stays 503 until that much is
+    free again (a disk that refuses uploads is full for its users even above the bare reserve)."""
+
+    def __init__(self) -> None:
+        self._needed: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def refused(self, folder: Path, needed: int) -> None:
+        with contextlib.suppress(OSError), self._lock:
+            self._needed[os.stat(_existing(folder)).st_dev] = needed
+
+    def still_short(self, device: int, free: int) -> int | None:
+        """The bytes a refused write needed while `free` is still less; forgotten once it is not."""
+        with self._lock:
+            needed = self._needed.get(device)
+            if needed is not None and free >= needed:
+                del self._needed[device]
+                return None
+            return needed
+
+
+SHORTFALLS = _Shortfalls()
+
+
 def require_room(folder: Path, reserve_mb: int, incoming_bytes: int = 0) -> None:
     """Raise `InsufficientStorage` unless `folder` keeps `reserve_mb` free after storing
     `incoming_bytes`; a reserve of 0 turns the check off."""
@@ -62,6 +88,7 @@ def require_room(folder: Path, reserve_mb: int, incoming_bytes: int = 0) -> None
         return
     free = free_bytes(folder)
     if free - incoming_bytes < reserve_mb * MB:
+        SHORTFALLS.refused(folder, reserve_mb * MB + incoming_bytes)
         raise InsufficientStorage(
             f"not enough free space to store this: {folder} has {_mb(free)} free and the server keeps "
             f"{reserve_mb} MB in reserve (S2R_MIN_FREE_MB); this request needs {_mb(incoming_bytes)}. "
@@ -159,8 +186,14 @@ def storage_problems(settings: Settings) -> list[str]:
             continue  # on the data folder's own filesystem: its check said it
         seen.add(device)
         free = stat.f_bavail * stat.f_frsize
+        needed = SHORTFALLS.still_short(device, free)
         if reserve > 0 and free < reserve * MB:
             problems.append(f"{LOW_SPACE}: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})")
+        elif reserve > 0 and needed is not None:
+            problems.append(
+                f"{LOW_SPACE}: {folder} has {_mb(free)} free, and an upload that needed {_mb(needed)} with the "
+                f"reserve (S2R_MIN_FREE_MB={reserve}) was refused"
+            )
         if (why := write_problem(folder)) is not None:
             problems.append(f"data folder read-only: {folder} ({why})")
     return problems

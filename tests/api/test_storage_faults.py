@@ -257,3 +257,60 @@ def test_other_os_errors_stay_a_logged_500(harness, caplog):
         response = client.get("/boom")
     assert_error(response, 500, "internal_error")
     assert "secret" not in response.text and "Input/output error" in caplog.text
+
+
+def noisy_sketch_png(side: int, seed: int) -> bytes:
+    """A line drawing on a grainy paper: about 1 MB at 800², since grain does not compress."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = 235 + rng.integers(0, 20, (side, side, 3), dtype=np.uint8)
+    width = side // 40
+    for k in range(1, 7):  # a grid of dark strokes, thick enough to survive the resize
+        at = side // 8 * k
+        pixels[at : at + width, side // 8 : -side // 8] = 20
+        pixels[side // 8 : -side // 8, at : at + width] = 20
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def test_the_disk_fills_under_a_stream_of_renders_and_every_job_ends_once_space_returns(disk):
+    """The operator's scenario: a small data folder sent renders of a ~1 MB sketch until its disk is
+    full. Every answer is 202 or a 507 with its reason (never a 500), /readyz says 503 while the
+    disk is below the reserve; then the disk is filled to the last byte under the running jobs (so
+    outputs and the ends of jobs cannot be written), and once the space comes back every accepted
+    job ends, succeeded or failed with its reason, within a minute and without a restart."""
+    mounted, harness = disk
+    ballast = mounted.path / "ballast.bin"  # what the operator frees at the end
+    ballast.write_bytes(b"\0" * (8 * MB))
+    client, _ = harness.client(min_free_mb=RESERVE_MB, step_delay=0.05)
+    accepted, refused = [], []
+    for seed in range(40):
+        response = submit(client, sketch=noisy_sketch_png(800, seed), seed=str(seed))
+        assert response.status_code in (202, 507), response.text
+        (accepted if response.status_code == 202 else refused).append(response)
+        if len(refused) >= 3:
+            break
+    assert accepted and refused, (len(accepted), len(refused))
+    for response in refused:
+        assert_error(response, 507, "insufficient_storage")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and any(r.startswith("disk below the reserve") for r in ready.json()["reasons"])
+
+    filler = mounted.fill()  # the last byte too, under the jobs still queued or running
+    assert submit(client, sketch=noisy_sketch_png(800, 99)).status_code == 507
+    filler.unlink()
+    ids = [response.json()["id"] for response in accepted]
+    ended = [wait_for(client, job_id, settled, timeout=60) for job_id in ids]
+    assert {job["status"] for job in ended} <= {"succeeded", "failed"}
+    for job in ended:
+        if job["status"] == "failed":
+            assert job["error"]["code"] and job["error"]["message"], job
+    ballast.unlink()
+    assert client.get("/readyz").status_code == 200
+    response = submit(client, seed="100")
+    assert response.status_code == 202 and wait_for(client, response.json()["id"], settled)["status"] == "succeeded"
