@@ -24,6 +24,7 @@ process rebuilds the same class, so an error keeps its status wherever it was ra
         ├── ShuttingDown (shutting_down)            with Retry-After
         ├── WorkerDied (worker_died)                a Ray replica died twice during a job
         ├── ChromaUnavailable (chroma_unavailable)  the shared Chroma server does not answer
+        ├── RayUnavailable (ray_unavailable)        the Ray cluster or its Serve app does not answer
         ├── RenderTimeout (render_timeout)          a render ran past S2R_RENDER_TIMEOUT (a hung GPU)
         ├── HubUnavailable (hub_unavailable)        a model download: offline, gated, missing file
         └── StorageReadOnly (read_only)             the data folder is read-only: nothing can be stored
@@ -173,6 +174,10 @@ class WorkerDied(Unavailable):
 
 class ChromaUnavailable(Unavailable):
     code = "chroma_unavailable"
+
+
+class RayUnavailable(Unavailable):
+    code = "ray_unavailable"
 
 
 class RenderTimeout(Unavailable):

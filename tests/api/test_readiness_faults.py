@@ -84,15 +84,20 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 
 
 @pytest.mark.slow
-def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harness, chroma):
+def test_a_chroma_server_that_goes_away_makes_searches_and_renders_503_and_queued_jobs_wait(harness, chroma):
     url = chroma.url
     settings = harness.settings(chroma_url=url)
     library = chroma_library(settings, url)
     library.add_bytes(colour_png("red"), StyleMeta(title="red", tags=["red"]))
-    client, _ = harness.client(service=FakeRenderService(settings, library=library), chroma_url=url)
+    gate = threading.Event()
+    fake = FakeRenderService(settings, library=library, gate=gate)
+    client, _ = harness.client(service=fake, chroma_url=url)
     assert client.get("/readyz").status_code == 200
     assert client.get("/v1/styles/search", params={"q": "red"}).status_code == 200
     assert fault_count(client, CHROMA_UNREACHABLE) == 0 and ready_gauge(client) == 1
+    running = submit(client).json()["id"]
+    assert fake.started.wait(10)  # held at the gate
+    queued = submit(client, seed="2").json()["id"]  # waits behind it
 
     chroma.stop()  # the server process ends; the data stays on disk
     down = readyz_when(client, 503, fault=CHROMA_UNREACHABLE)
@@ -101,15 +106,18 @@ def test_a_chroma_server_that_goes_away_makes_searches_503_and_renders_wait(harn
     t0 = time.monotonic()
     error = assert_error(client.get("/v1/styles/search", params={"q": "red"}), 503, ChromaUnavailable.code)
     assert time.monotonic() - t0 < 3.0 and url in error["message"]
-    job_id = submit(client).json()["id"]
-    time.sleep(1.5)  # the worker looks every half second: it must leave the job alone
-    assert client.get(f"/v1/renders/{job_id}").json()["status"] == "queued"
+    error = assert_error(submit(client, seed="3"), 503, ChromaUnavailable.code)  # a new render: at once
+    assert url in error["message"]
+    gate.set()
+    wait_for(client, running, timeout=20)  # the render that was running ends, one way or the other
+    time.sleep(1.5)  # the worker looks every half second: it must leave the queued job alone
+    assert client.get(f"/v1/renders/{queued}").json()["status"] == "queued"
     assert fault_count(client, CHROMA_UNREACHABLE) == 1 and ready_gauge(client) == 0
 
     chroma.start()  # the same port, the same data
     up = readyz_when(client, 200)
     assert up["reasons"] == [] and up["faults"] == []
-    job = wait_for(client, job_id, timeout=20)
+    job = wait_for(client, queued, timeout=20)
     assert job["status"] == "succeeded", job
     assert job["result"]["styles"][0]["style"]["title"] == "red"  # retrieved from the server that came back
     hits = client.get("/v1/styles/search", params={"q": "red"}).json()["hits"]
@@ -151,10 +159,12 @@ def test_a_server_started_while_chroma_is_down_loads_once_it_is_up(harness, chro
     with TestClient(create_app(settings)) as client:
         down = readyz_when(client, 503, fault=CHROMA_UNREACHABLE)
         assert any(url in r for r in down["reasons"]), down
-        job_id = submit(client).json()["id"]
+        assert_error(submit(client), 503)  # the models wait for the server: nothing is accepted yet
         chroma.start()
         readyz_when(client, 200, timeout=30)
-        assert wait_for(client, job_id, timeout=20)["status"] == "succeeded"
+        response = submit(client)
+        assert response.status_code == 202, response.text
+        assert wait_for(client, response.json()["id"], timeout=20)["status"] == "succeeded"
 
 
 def test_an_unreachable_chroma_url_is_a_503_naming_it_at_once():

@@ -32,9 +32,11 @@ from waiting import eventually
 
 from sketch2render.api import create_app
 from sketch2render.config import Settings
+from sketch2render.principals import ANONYMOUS
 from sketch2render.render import read_recipe
 from sketch2render.scale.chroma_server import free_port
 from sketch2render.scale.ray_worker import APP_NAME, DEPLOYMENT_NAME
+from sketch2render.schemas import RenderParams
 from sketch2render.styles import build_chroma_client
 from sketch2render.styles.blobs import BLOBS_COLLECTION
 
@@ -320,7 +322,13 @@ def test_while_the_serve_app_is_gone_readyz_is_503_and_jobs_wait(api):
 
     down = eventually(unreachable, 30, 0.2, what=lambda: f"/readyz to name the app: {client.get('/readyz').json()}")
     assert not down["ready"] and any(APP_NAME in r for r in down["reasons"]), down
-    job_id = submit(client, seed=21).json()["id"]
+    refused = submit(client, seed=21)  # a new render fails fast, naming the app
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "ray_unavailable", refused.text
+    assert APP_NAME in refused.json()["error"]["message"]
+    # A job queued before the app went (stored as the POST stores it) waits instead of failing.
+    params = RenderParams(prompt="a red house", steps=3, size=64, seed=21).model_dump(mode="json")
+    job_id = runtime.store.submit(sketch_png(), params, owner=ANONYMOUS.name)[0].id
+    runtime.worker.notify()
     time.sleep(3)  # longer than the probe's period: the job is left alone, not failed
     assert client.get(f"/v1/renders/{job_id}").json()["status"] == "queued"
     serve.run(build_app(runtime.settings, gpus=use_gpus(runtime.settings)), name=APP_NAME, route_prefix=None)

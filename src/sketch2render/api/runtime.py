@@ -227,6 +227,14 @@ class ApiRuntime:
         self.metrics.observe_fault(CHROMA_UNREACHABLE, problem is not None)
         return problem is None
 
+    def require_dependencies(self) -> None:
+        """A 503 naming the server a new render needs that does not answer: new renders fail fast,
+        jobs already queued wait for it (`dependencies_up`)."""
+        if (problem := chroma_problem(self.chroma_heartbeat())) is not None:
+            raise errors.ChromaUnavailable(problem)
+        if self.ray is not None and (problem := self.ray.problem()) is not None:
+            raise errors.RayUnavailable(problem)
+
     def require_service(self) -> RenderBackend:
         if self.service is None:
             if self.load_error:

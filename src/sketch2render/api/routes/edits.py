@@ -77,6 +77,7 @@ def _parent_files(job: Job, store: JobStore, index: int) -> tuple[bytes, bytes, 
 def _accept(store: JobStore, worker, runtime, caller, sketch: bytes, params: dict, inputs: JobInputs) -> JSONResponse:
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
+    runtime.require_dependencies()  # a Chroma server or Ray cluster away: a 503 naming it, at once
     # the files and the reserve must fit (507); a full or read-only disk while storing: 507 or 503
     require_room(store.renders_dir, runtime.settings.min_free_mb, len(sketch) + sum(map(len, inputs.files.values())))
     with storing(store.renders_dir):

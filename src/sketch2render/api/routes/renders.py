@@ -91,6 +91,7 @@ def submit_render(
         raise InvalidParameter("live_session: only with speed=live", field="live_session")
     if runtime.stopping.is_set():
         raise ShuttingDown("the server is shutting down; submit again in a moment")
+    runtime.require_dependencies()  # a Chroma server or Ray cluster away: a 503 naming it, at once
     # 2. The sketch must decode (bad files get their 4xx) and have lines; the styles must exist.
     data = sketch.file.read(settings.max_upload_bytes + 1)
     decoded = decode_sketch(data, params, settings.limits, full_size=bool(region_mask))  # masks: the full size
