@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     queue_max: int = Field(default=32, ge=1)
     max_history: int = Field(default=10_000, ge=10)
     # free space the data folder keeps: uploads that would go below it are refused (507; 0: no check)
-    min_free_mb: int = Field(default=256, ge=0)
+    min_free_mb: int | None = Field(default=None, ge=0)  # None: a twentieth of the disk, at most 256 MB
     # --- a job that hangs (jobs/worker.py, jobs/leases.py): see `JobLimits` ---
     job_lease_s: float = Field(default=60.0, ge=1.0)  # a running job not renewed this long is re-queued
     render_timeout: float = Field(default=1800.0, gt=0.0)  # seconds a render may run; then it fails

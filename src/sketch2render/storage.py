@@ -81,9 +81,23 @@ class _Shortfalls:
 SHORTFALLS = _Shortfalls()
 
 
-def require_room(folder: Path, reserve_mb: int, incoming_bytes: int = 0) -> None:
-    """Raise `InsufficientStorage` unless `folder` keeps `reserve_mb` free after storing
-    `incoming_bytes`; a reserve of 0 turns the check off."""
+DEFAULT_RESERVE_MB = 256  # the reserve's ceiling when S2R_MIN_FREE_MB is not set
+RESERVE_SHARE = 20  # ... and its share of a smaller disk: a twentieth of it
+
+
+def reserve_of(folder: Path, reserve_mb: int | None) -> int:
+    """The reserve in MB for `folder`: the one set, else a twentieth of its disk up to 256 MB (so a
+    small volume is not refused outright, and the job database keeps room to record ends)."""
+    if reserve_mb is not None:
+        return reserve_mb
+    stat = os.statvfs(_existing(folder))
+    return min(DEFAULT_RESERVE_MB, max(1, stat.f_blocks * stat.f_frsize // MB // RESERVE_SHARE))
+
+
+def require_room(folder: Path, reserve_mb: int | None, incoming_bytes: int = 0) -> None:
+    """Raise `InsufficientStorage` unless `folder` keeps its reserve free after storing
+    `incoming_bytes` (`reserve_of`: None is the default reserve, 0 turns the check off)."""
+    reserve_mb = reserve_of(folder, reserve_mb)
     if reserve_mb <= 0:
         return
     free = free_bytes(folder)
@@ -173,7 +187,6 @@ def storage_problems(settings: Settings) -> list[str]:
     """Why the data folder cannot take writes now (readiness reasons): free space below the
     reserve, or a folder that is read-only. Empty when all is well."""
     problems: list[str] = []
-    reserve = settings.min_free_mb
     seen: set[int] = set()  # devices checked
     folders = [settings.home, settings.renders_dir, settings.styles_dir]
     for folder in [f for f in folders if f.is_dir()]:
@@ -185,6 +198,7 @@ def storage_problems(settings: Settings) -> list[str]:
         if device in seen:
             continue  # on the data folder's own filesystem: its check said it
         seen.add(device)
+        reserve = reserve_of(folder, settings.min_free_mb)
         free = stat.f_bavail * stat.f_frsize
         needed = SHORTFALLS.still_short(device, free)
         if reserve > 0 and free < reserve * MB:

@@ -198,6 +198,8 @@ def test_storage_checks_on_a_real_small_disk(tmp_path):
         with pytest.raises(InsufficientStorage, match="in reserve"):
             storage.require_room(folder, 2, incoming_bytes=3 * MB)
         storage.require_room(folder, 0, incoming_bytes=100 * MB)  # 0: no check
+        assert storage.reserve_of(folder, 7) == 7  # the one set
+        assert storage.reserve_of(folder, None) == 1  # unset: a twentieth of a small disk, at least 1 MB
         db = sqlite3.connect(folder / "full.sqlite3", isolation_level=None)
         try:
             db.execute("CREATE TABLE t (x BLOB)")
@@ -225,6 +227,9 @@ def test_storage_checks_on_a_real_small_disk(tmp_path):
             readonly.close()
         mounted.writable()
         assert storage.writable(folder)
+    with tmpfs(tmp_path / "larger", 200) as mounted:
+        assert storage.reserve_of(mounted.path, None) == 10
+    assert storage.reserve_of(tmp_path, None) <= storage.DEFAULT_RESERVE_MB
 
 
 def test_the_cli_says_a_full_or_read_only_disk_in_one_line(tmp_path, capsys):
