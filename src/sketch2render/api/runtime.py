@@ -20,6 +20,7 @@ from ..jobs.events import JobEvents
 from ..jobs.implicit import record_implicit
 from ..render.service import RenderService, build_service
 from ..retrieval import HybridSearch
+from ..scale.ray_health import GONE
 from ..styles import StyleLibrary
 from ..styles.chroma_link import ChromaHeartbeat
 from ..styles.defaults import import_bundled_once
@@ -232,8 +233,8 @@ class ApiRuntime:
         jobs already queued wait for it (`dependencies_up`)."""
         if (problem := chroma_problem(self.chroma_heartbeat())) is not None:
             raise errors.ChromaUnavailable(problem)
-        if self.ray is not None and (problem := self.ray.problem()) is not None:
-            raise errors.RayUnavailable(problem)
+        if self.ray is not None and (problem := self.ray.problem()) is not None and problem.startswith(GONE):
+            raise errors.RayUnavailable(problem)  # away; an app replacing a replica still takes jobs
 
     def require_service(self) -> RenderBackend:
         if self.service is None:

@@ -16,8 +16,13 @@ PROBE_TTL_S = 2.0  # how often the cluster and the Serve app are asked about
 PROBE_TIMEOUT_S = 5.0
 
 
+GONE = ("the Ray cluster is", "the Ray Serve app is not deployed")  # how a reason begins when it is gone
+
+
 def serve_problem(app_name: str) -> str | None:
-    """Why the Serve app `app_name` cannot take renders now (None: it runs)."""
+    """Why the Serve app `app_name` cannot take renders now (None: it runs). A reason that begins
+    with one of `GONE` means the cluster or the app is away; otherwise the app is there but not
+    running (deploying, replacing a replica)."""
     import ray
     from ray import serve
 
@@ -28,7 +33,7 @@ def serve_problem(app_name: str) -> str | None:
     except Exception as exc:
         return f"the Ray cluster is unreachable ({type(exc).__name__}: {exc})"
     if app is None:
-        return f"the Ray Serve app {app_name!r} is not deployed"
+        return f"the Ray Serve app is not deployed ({app_name!r})"
     status = str(getattr(app.status, "value", app.status))
     return None if status == "RUNNING" else f"the Ray Serve app {app_name!r} is {status}"
 
