@@ -8,7 +8,7 @@
 - `style_embeds`: styles' IP-Adapter image embeddings in memory (`StyleEmbeds`, below), on top of
   the copy the library stores beside each style;
 - and, under `enabled`, the IP-Adapter scale set only when it changes (renderer.py) and the
-  pipelines' execution device fixed once (pinned.py).
+  pipelines' execution device fixed once (device_pinning.py).
 
 The POST's decoded sketch handed to the in-process worker (jobs/decoded_sketches.py) obeys the same setting;
 it sits in `jobs`, a layer this module may not import, so the API builds it itself.
