@@ -16,7 +16,8 @@ PROBE_TTL_S = 2.0  # how often the cluster and the Serve app are asked about
 PROBE_TIMEOUT_S = 5.0
 
 
-GONE = ("the Ray cluster is", "the Ray Serve app is not deployed")  # how a reason begins when it is gone
+GONE = ("the Ray cluster is", "the Ray Serve app is not serving")  # how a reason begins when it is gone
+COMING = ("DEPLOYING", "UNHEALTHY")  # the app is there, its replicas (re)starting: jobs still go to it
 
 
 def serve_problem(app_name: str) -> str | None:
@@ -33,9 +34,13 @@ def serve_problem(app_name: str) -> str | None:
     except Exception as exc:
         return f"the Ray cluster is unreachable ({type(exc).__name__}: {exc})"
     if app is None:
-        return f"the Ray Serve app is not deployed ({app_name!r})"
+        return f"the Ray Serve app is not serving ({app_name!r} is not deployed)"
     status = str(getattr(app.status, "value", app.status))
-    return None if status == "RUNNING" else f"the Ray Serve app {app_name!r} is {status}"
+    if status == "RUNNING":
+        return None
+    if status in COMING:
+        return f"the Ray Serve app {app_name!r} is {status}"
+    return f"the Ray Serve app is not serving ({app_name!r} is {status})"
 
 
 class ServeProbe:
