@@ -7,7 +7,7 @@ disk looks like and turns it into an error a user can read.
   EDQUOT, SQLite's "database or disk is full") into `InsufficientStorage` (507) and one on a
   read-only mount (EROFS, SQLite's "attempt to write a readonly database") into `StorageReadOnly`
   (503);
-- `storage_problems` gives the readiness reasons (below the reserve, read-only).
+- `low_space_problem` and `write_problem_of` give the readiness reasons (below the reserve; read-only or unreadable).
 
 Every answer is read from the filesystem when asked (statvfs, a real write probe): nothing is
 cached, so writes resume by themselves when space or writability returns. The probe writes because
@@ -180,34 +180,47 @@ def storing(folder: Path | None) -> Iterator[None]:
         raise translated from exc
 
 
-LOW_SPACE = "disk below the reserve"  # how a low-space reason begins (readiness counts it apart)
-
-
-def storage_problems(settings: Settings) -> list[str]:
-    """Why the data folder cannot take writes now (readiness reasons): free space below the
-    reserve, or a folder that is read-only. Empty when all is well."""
-    problems: list[str] = []
-    seen: set[int] = set()  # devices checked
-    folders = [settings.home, settings.renders_dir, settings.styles_dir]
-    for folder in [f for f in folders if f.is_dir()]:
+def _filesystems(settings: Settings) -> Iterator[tuple[Path, int, os.statvfs_result | OSError]]:
+    """The data folders that exist, one per filesystem: (folder, device, its statvfs or the error)."""
+    seen: set[int] = set()  # devices checked: a folder on one already seen says nothing new
+    for folder in (settings.home, settings.renders_dir, settings.styles_dir):
+        if not folder.is_dir():
+            continue
         try:
             device, stat = os.stat(folder).st_dev, os.statvfs(folder)
         except OSError as exc:
-            problems.append(f"data folder unreadable: {folder} ({exc.strerror or exc})")
+            yield folder, -1, exc
             continue
-        if device in seen:
-            continue  # on the data folder's own filesystem: its check said it
-        seen.add(device)
+        if device not in seen:
+            seen.add(device)
+            yield folder, device, stat
+
+
+def low_space_problem(settings: Settings) -> str | None:
+    """Why the data folder's disk takes no uploads now (a readiness reason): free space below the
+    reserve, or still less than an upload refused for room needed. None when all is well."""
+    for folder, device, stat in _filesystems(settings):
+        if isinstance(stat, OSError):
+            continue  # `write_problem_of` says it
         reserve = reserve_of(folder, settings.min_free_mb)
         free = stat.f_bavail * stat.f_frsize
         needed = SHORTFALLS.still_short(device, free)
         if reserve > 0 and free < reserve * MB:
-            problems.append(f"{LOW_SPACE}: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})")
-        elif reserve > 0 and needed is not None:
-            problems.append(
-                f"{LOW_SPACE}: {folder} has {_mb(free)} free, and an upload that needed {_mb(needed)} with the "
-                f"reserve (S2R_MIN_FREE_MB={reserve}) was refused"
+            return f"disk below the reserve: {folder} has {_mb(free)} free (S2R_MIN_FREE_MB={reserve})"
+        if reserve > 0 and needed is not None:
+            return (
+                f"disk below the reserve: {folder} has {_mb(free)} free, and an upload that needed {_mb(needed)} "
+                f"with the reserve (S2R_MIN_FREE_MB={reserve}) was refused"
             )
+    return None
+
+
+def write_problem_of(settings: Settings) -> str | None:
+    """Why the data folder takes no writes at all now (a readiness reason): read-only, or
+    unreadable. None when all is well."""
+    for folder, _, stat in _filesystems(settings):
+        if isinstance(stat, OSError):
+            return f"data folder unreadable: {folder} ({stat.strerror or stat})"
         if (why := write_problem(folder)) is not None:
-            problems.append(f"data folder read-only: {folder} ({why})")
-    return problems
+            return f"data folder read-only: {folder} ({why})"
+    return None

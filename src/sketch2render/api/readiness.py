@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..config import Settings
-from ..storage import LOW_SPACE, storage_problems
 from ..styles.chroma_link import ChromaHeartbeat
 from .metrics import ApiMetrics
 
@@ -43,14 +41,6 @@ def claim_problem(worker: object | None) -> str | None:
         error = getattr(one, "claim_error", None)
         if error:
             return f"job worker cannot claim jobs: {error}"
-    return None
-
-
-def storage_problem(settings: Settings, *, low_space: bool) -> str | None:
-    """The data folder below its reserve (`low_space`), or not writable (storage.py)."""
-    for reason in storage_problems(settings):
-        if reason.startswith(LOW_SPACE) == low_space:
-            return reason
     return None
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .. import errors
+from .. import errors, storage
 from ..config import Settings
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.decoded_sketches import DecodedSketches
@@ -34,7 +34,7 @@ from .metrics import (
     RENDER_TIMEOUT,
     ApiMetrics,
 )
-from .readiness import Check, chroma_problem, claim_problem, run_checks, storage_problem
+from .readiness import Check, chroma_problem, claim_problem, run_checks
 
 if TYPE_CHECKING:
     from ..models import ModelSet
@@ -74,8 +74,8 @@ class ApiRuntime:
         # What /readyz checks beyond loading, the worker, the queue and shutdown (readiness.py).
         self.checks: list[Check] = [
             Check(CLAIM_FAILED, lambda: claim_problem(self.worker)),
-            Check(DISK_FULL, lambda: storage_problem(self.settings, low_space=True)),
-            Check(READ_ONLY, lambda: storage_problem(self.settings, low_space=False)),
+            Check(DISK_FULL, lambda: storage.low_space_problem(self.settings)),
+            Check(READ_ONLY, lambda: storage.write_problem_of(self.settings)),
             Check(CHROMA_UNREACHABLE, lambda: chroma_problem(self.chroma_heartbeat())),
             Check(RAY_UNREACHABLE, lambda: self.ray.problem() if self.ray is not None else None),
         ]
