@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from .. import errors
 from ..render.outputs import image_paths
 from .executor import Execution
 from .job import JobStatus
-from .runner import Run
 
 log = logging.getLogger("sketch2render.jobs.worker")
 
@@ -33,10 +33,10 @@ def timeout_error(limit: float) -> tuple[str, str]:
     return errors.RenderTimeout.code, message
 
 
-def outcome_of(job_id: str, run: Run[Execution]) -> Outcome:
+def outcome_of(job_id: str, run: Future[Execution]) -> Outcome:
     """What an ended run's value or exception means for its job."""
     try:
-        return Outcome(JobStatus.SUCCEEDED, execution=run.outcome())
+        return Outcome(JobStatus.SUCCEEDED, execution=run.result())
     except errors.Cancelled:
         return Outcome(JobStatus.CANCELLED)
     except errors.S2RError as exc:

@@ -10,34 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from queue import SimpleQueue
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
-class Run(Generic[T]):
-    """One call on the render thread: `done` is set when it returned or raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self.done = threading.Event()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-
-    def __call__(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:  # handed to the worker, which decides what it means
-            self._error = exc
-        finally:
-            self.done.set()
-
-    def outcome(self) -> T:
-        """The call's value, or its exception raised again (only once `done` is set)."""
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
+def ended_within(run: Future, timeout: float) -> bool:
+    """Whether the call returned or raised within `timeout` seconds."""
+    return bool(wait([run], timeout=max(0.0, timeout)).done)
 
 
 class RenderThread:
@@ -45,20 +27,26 @@ class RenderThread:
 
     def __init__(self, name: str = "s2r-render") -> None:
         self._name = name
-        self._calls: SimpleQueue[Run | None] = SimpleQueue()
+        self._calls: SimpleQueue[tuple[Future, Callable[[], object]] | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def run(self, call: Callable[[], T]) -> Run[T]:
-        run = Run(call)
+    def run(self, call: Callable[[], T]) -> Future[T]:
+        """`call` on the thread; its value or exception comes back through the future."""
+        run: Future[T] = Future()
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
             self._thread.start()
-        self._calls.put(run)
+        self._calls.put((run, call))
         return run
 
     def _loop(self) -> None:
-        while (run := self._calls.get()) is not None:
-            run()
+        while (item := self._calls.get()) is not None:
+            run, call = item
+            run.set_running_or_notify_cancel()
+            try:
+                run.set_result(call())
+            except BaseException as exc:  # handed to the worker, which decides what it means
+                run.set_exception(exc)
 
     def close(self) -> None:
         """The thread ends after the call it runs now (at once when idle)."""

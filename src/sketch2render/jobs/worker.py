@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -41,7 +42,7 @@ from .deferred_scores import DeferredScorer, PendingScores
 from .events import PREVIEW, PROGRESS, SCORES, STATUS, JobEvents
 from .executor import Execution, Executor
 from .outcomes import OUTPUTS_LOST, Outcome, outcome_of, outputs_present, timeout_error
-from .runner import RenderThread, Run
+from .runner import RenderThread, ended_within
 from .store import Job, JobStatus, JobStore
 
 log = logging.getLogger("sketch2render.jobs.worker")
@@ -218,7 +219,7 @@ class JobWorker:
         timed_out = ended == "late"
         if timed_out:
             cancel.set()
-            if not run.done.wait(min(CANCEL_GRACE_S, limit)):
+            if not ended_within(run, min(CANCEL_GRACE_S, limit)):
                 self._leave_behind(job.id, "ran past its time limit")
                 return Outcome(JobStatus.FAILED, timeout_error(limit))
         outcome = outcome_of(job.id, run)
@@ -228,13 +229,15 @@ class JobWorker:
             return Outcome(JobStatus.CANCELLED)
         return outcome
 
-    def _wait(self, job: Job, run: Run, cancel: threading.Event, deadline: float) -> Literal["done", "late", "stuck"]:
+    def _wait(
+        self, job: Job, run: Future[Execution], cancel: threading.Event, deadline: float
+    ) -> Literal["done", "late", "stuck"]:
         """Wait for the run until it is done, `deadline` passes ("late"), or it was cancelled and did
         not stop within `CANCEL_GRACE_S` ("stuck": left behind), renewing the lease every third of it
         and releasing lapsed ones; raises `_HandedBack` when the job stopped being this worker's."""
         renewed = time.monotonic()
         cancelled_at: float | None = None
-        while not run.done.wait(max(0.0, min(self.poll_interval, deadline - time.monotonic()))):
+        while not ended_within(run, max(0.0, min(self.poll_interval, deadline - time.monotonic()))):
             now = time.monotonic()
             if cancel.is_set() and cancelled_at is None:
                 cancelled_at = now
@@ -242,7 +245,7 @@ class JobWorker:
                 self._leave_behind(job.id, "was cancelled")
                 return "stuck"
             if self._abandoned == job.id:  # re-queued by stop(): let the render stop, leave the row alone
-                if not run.done.wait(2.0):
+                if not ended_within(run, 2.0):
                     self._leave_behind(job.id, "did not stop at shutdown")
                 raise _HandedBack
             if now >= deadline:
@@ -260,7 +263,7 @@ class JobWorker:
             if not held:
                 log.warning("render %s: its lease lapsed and the job went back to the queue; stopping it", job.id)
                 cancel.set()
-                if not run.done.wait(CANCEL_GRACE_S):
+                if not ended_within(run, CANCEL_GRACE_S):
                     self._leave_behind(job.id, "lost its lease")
                 raise _HandedBack
         return "done"
