@@ -61,7 +61,8 @@ class StyleImages(Protocol):
 
 
 class StyleSource(StyleImages, Protocol):
-    """The style library as the pipeline sees it: look-up, search, and stored IP-Adapter embeddings."""
+    """The style library as the pipeline sees it: look-up and stored IP-Adapter embeddings (the search
+    is a `StyleSearcher`)."""
 
     def __len__(self) -> int: ...
 

@@ -65,9 +65,6 @@ class HybridSearch:
         if self.answers is not None:
             self.answers.clear()
 
-    def __len__(self) -> int:
-        return len(self.library)
-
     def search(
         self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
     ) -> list[StyleHit]:
