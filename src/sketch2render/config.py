@@ -42,7 +42,9 @@ class Settings(BaseSettings):
 
     # --- where things live and what runs them ---
     home: Path = Field(default_factory=lambda: Path.home() / ".sketch2render")
-    models: str = "auto"  # auto | sd15 | tiny | sd15-random | /path/to/model/folder
+    # a profile (auto | sd15 | tiny | sd15-random | sdxl | tiny-sdxl | sdxl-random) or a model folder; several
+    # comma-separated (`sdxl,sd15`): one per family, the first is the default family (models/profiles.py)
+    models: str = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_dir: Path | None = None  # a local folder holding the sd15 weights (see README)
 
@@ -53,7 +55,8 @@ class Settings(BaseSettings):
     controlnet_scribble_model: str = "lllyasviel/control_v11p_sd15_scribble"
     controlnet_softedge_model: str = "lllyasviel/control_v11p_sd15_softedge"
     controlnet_tile_model: str = "lllyasviel/control_v11f1e_sd15_tile"  # upscale: tiled img2img
-    upscale_tile: int = Field(default=512, ge=64, le=1024, multiple_of=8)  # upscale tile side: bounds its memory
+    # upscale tile side: bounds its memory (None: the family's native size, 512 on SD 1.5, 1024 on SDXL)
+    upscale_tile: int | None = Field(default=None, ge=64, le=1024, multiple_of=8)
     controlnet_cache: int = Field(default=2, ge=1, le=4)  # ControlNets kept loaded (~0.7 GB each in fp16)
     lcm_lora_model: str = "latent-consistency/lcm-lora-sdv1-5"  # speed=fast/live: 4-8 step LCM-LoRA
     fast_scheduler: Literal["lcm", "tcd"] = "lcm"  # tcd: TCDScheduler, for the TCD LoRA (h1t/TCD-SD15-LoRA)
@@ -64,6 +67,11 @@ class Settings(BaseSettings):
     ip_adapter_subfolder: str = "models"
     ip_adapter_weight: str = "ip-adapter_sd15.safetensors"
     clip_model: str = "openai/clip-vit-base-patch32"
+
+    # --- real weights (sdxl profile) ---
+    sdxl_base: str = (
+        "stabilityai/stable-diffusion-xl-base-1.0"  # any SDXL checkpoint in diffusers layout (repo or folder)
+    )
 
     # --- input limits ---
     max_upload_bytes: int = Field(default=20 * MB, ge=1024)

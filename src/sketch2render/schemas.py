@@ -15,6 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from .families import FamilyName
+from .families import defaults as family_defaults
+
 
 def is_style_id(value: object) -> bool:
     """The one rule for style ids (content hashes, hex): 1-64 letters and digits. Anything else
@@ -81,16 +84,6 @@ DEFAULT_NEGATIVE_PROMPT = (
 StyleMode = Literal["full", "style-only", "none"]
 ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # sketch/control.py builds each
 Speed = Literal["quality", "fast", "live"]
-# What a speed preset changes when the request does not say otherwise (steps, guidance, longest side).
-# fast and live run the LCM-LoRA with LCMScheduler (guidance 1: no classifier-free doubling); live
-# also decodes with the tiny autoencoder. See render/renderer.py and the README "Speed presets".
-SPEED_DEFAULTS: dict[str, dict[str, float]] = {
-    "quality": {},
-    "fast": {"steps": 6, "guidance_scale": 1.0},
-    "live": {"steps": 3, "guidance_scale": 1.0, "size": 512},
-}
-
-
 MAX_REGIONS = 4  # region masks per render (each is one more IP-Adapter image in every cross-attention)
 
 
@@ -140,6 +133,7 @@ class RenderParams(BaseModel):
     auto_balance: bool = False  # search (control, style) strengths for the best trade-off first
     speed: Speed = "quality"  # quality: 20 UniPC steps; fast: LCM-LoRA, 4-8 steps; live: 2-4 steps + TAESD
     regions: list[RegionParams] = Field(default_factory=list, max_length=MAX_REGIONS)  # render/regions.py
+    family: FamilyName | None = None  # the model family (families.py); None: the server's default family
 
     @field_validator("prompt")
     @classmethod
@@ -164,12 +158,19 @@ class RenderParams(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _speed_defaults(self) -> RenderParams:
-        """A speed preset fills in what the request left out (so stored jobs keep the resolved values)."""
-        for name, value in SPEED_DEFAULTS[self.speed].items():
+    def _family_defaults(self) -> RenderParams:
+        """The family's speed preset fills in what the request left out (steps, guidance, size; families.py).
+        Filled in without counting as given, so `for_family` can fill them in again for another family."""
+        for name, value in family_defaults(self.family, self.speed).items():
             if name not in self.model_fields_set:
-                setattr(self, name, min(self.size, int(value)) if name == "size" else type(getattr(self, name))(value))
+                self.__dict__[name] = type(getattr(self, name))(value)
         return self
+
+    def for_family(self, family: str) -> RenderParams:
+        """These parameters for `family`: what the request gave, the rest from that family's defaults."""
+        if self.family == family:
+            return self
+        return RenderParams.model_validate({**self.model_dump(exclude_unset=True), "family": family})
 
     @model_validator(mode="after")
     def _ranges_in_order(self) -> RenderParams:
@@ -303,6 +304,7 @@ class RenderRecipe(BaseModel):
 
     params: RenderParams  # with the seed filled in
     seed: int
+    family: str = "sd15"  # the model family it was rendered with (families.py); recipes before families: sd15
     width: int
     height: int
     styles: list[StyleHit] = Field(default_factory=list)  # used ones carry a weight

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors, storage
 from ..config import Settings
+from ..families import refuse_unsupported
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.decoded_sketches import DecodedSketches
 from ..jobs.events import JobEvents
 from ..jobs.implicit import record_implicit
+from ..models import ServedFamilies, resolve_served
 from ..render.service import RenderService, build_service
 from ..retrieval import HybridSearch
 from ..scale.ray_health import GONE
+from ..schemas import RenderParams
 from ..styles import StyleLibrary
 from ..styles.chroma_link import ChromaHeartbeat
 from ..styles.defaults import import_bundled_once
@@ -42,6 +45,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sketch2render.api")
 
+
+def _served(settings: Settings) -> ServedFamilies | None:
+    """The served families as S2R_MODELS names them, resolved without building or loading anything
+    (None when they do not resolve: the model loader reports why)."""
+    try:
+        return resolve_served(settings, build=False)
+    except errors.S2RError:
+        return None
+
+
 LOAD_RETRY_S = (1.0, 30.0)  # first and longest wait before loading again while the Chroma server is away
 SMOKE_TEST_WARNING = "SMOKE-TEST MODELS (tiny/random weights): images are noise, not renders."
 
@@ -60,6 +73,7 @@ class ApiRuntime:
         self.library: StyleLibrary | None = None
         self.search: HybridSearch | None = None
         self.models: ModelSet | None = None
+        self.families: ServedFamilies | None = None  # what S2R_MODELS serves (known before the models load)
         if components is not None:
             self.use(components)
         self.load_error: str | None = None
@@ -92,6 +106,8 @@ class ApiRuntime:
             owner_max=s.queue_max_per_principal,
             live_sessions_max=s.live_sessions_max,
         )
+        if self.service is None and self.families is None:  # known before the models load (a backend handed
+            self.families = _served(s)  # in says its own, or none: then any family goes to it)
         recovered = self.store.recover()
         deferred_scores.clear_stale(self.store)  # scores being computed when the server stopped will not come
         if any(recovered.values()):
@@ -131,6 +147,7 @@ class ApiRuntime:
         self.library = service.library
         self.search = service.search
         self.models = service.models
+        self.families = getattr(service, "families", None) or self.families
         self.service = service
 
     def _load(self) -> None:
@@ -202,6 +219,17 @@ class ApiRuntime:
             built.library.close()
 
     # --- state ----------------------------------------------------------------------------
+    def _family_summaries(self) -> list[dict]:
+        """Each served family, before the service can say which are loaded."""
+        if self.families is None:
+            return []
+        return [entry.summary(self.families.default, False) for entry in self.families.entries]
+
+    def family_summaries(self) -> list[dict]:
+        """What `GET /v1/families` lists: each served family, which is the default, which is loaded."""
+        service = self.service
+        return (self.info(service).get("families") if service is not None else None) or self._family_summaries()
+
     def info(self, service: RenderBackend | None = None) -> dict[str, Any]:
         """The service's model info, with a loud warning whenever the weights are not real."""
         service = service or self.service
@@ -235,6 +263,16 @@ class ApiRuntime:
             raise errors.ChromaUnavailable(problem)
         if self.ray is not None and (problem := self.ray.problem()) is not None and problem.startswith(GONE):
             raise errors.RayUnavailable(problem)  # away; an app replacing a replica still takes jobs
+
+    def choose_family(self, params: RenderParams) -> tuple[RenderParams, ModelSet | None]:
+        """The request's family (422 naming `family` when unknown or not served; 503 when its weights are
+        missing), a parameter it cannot honour refused (422 naming it), the family's defaults filled
+        in; and the model set that will render it (None: a stand-in backend without one)."""
+        if self.families is None:
+            return params, self.models
+        entry = self.families.choose(params.family)
+        refuse_unsupported(entry.models.spec, params.model_fields_set)
+        return params.for_family(entry.family), entry.models
 
     def require_service(self) -> RenderBackend:
         if self.service is None:
@@ -291,6 +329,8 @@ class ApiRuntime:
             "warning": info.get("warning"),
             "device": info.get("device"),
             "models_loaded": service is not None,
+            "family": self.families.default if self.families is not None else None,
+            "families": info.get("families") or self._family_summaries(),
             "worker_alive": worker_alive,
             "queue": {"depth": depth, "max": self.settings.queue_max, "full": queue_full},
         }

@@ -93,6 +93,36 @@ class QueueState(BaseModel):
     full: bool
 
 
+class FamilySpeed(BaseModel):
+    steps: int
+    guidance_scale: float
+    available: bool = Field(description="its few-step LoRA (and TAESD for live) are here")
+
+
+class FamilyInfo(BaseModel):
+    """A model family this server serves (`family` on a render picks it)."""
+
+    family: str
+    title: str
+    profile: str
+    default: bool = Field(description="renders that name no family use this one")
+    loaded: bool = Field(description="its models are in memory (the others load on their first render)")
+    available: bool = Field(description="its weights are here; when not, `problem` says why")
+    problem: str | None = None
+    smoke_test: bool | None = None
+    native_size: int
+    size_multiple: int
+    control_types: list[str]
+    speeds: dict[str, FamilySpeed]
+    style_adapter: str
+    unsupported: dict[str, str] = Field(default_factory=dict, description="parameters it refuses, and why")
+
+
+class FamilyList(BaseModel):
+    default: str | None
+    families: list[FamilyInfo]
+
+
 class Ready(BaseModel):
     ready: bool
     reasons: list[str]
@@ -106,6 +136,8 @@ class Ready(BaseModel):
     warning: str | None
     device: str | None
     models_loaded: bool
+    family: str | None = Field(default=None, description="the default family")
+    families: list[FamilyInfo] = Field(default_factory=list, description="every family served")
     worker_alive: bool
     queue: QueueState
 

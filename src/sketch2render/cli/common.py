@@ -31,6 +31,7 @@ from ..schemas import RenderParams
 from ..storage import translate
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..models import ModelSet
     from ..retrieval import HybridSearch
     from ..styles import StyleLibrary
@@ -163,3 +164,13 @@ def console_progress(description: str, total: int, *, as_bytes: bool = False) ->
     with progress:
         task = progress.add_task("", total=total)
         yield lambda amount: progress.advance(task, amount)
+
+
+def serving(cfg: Settings, family: str | None) -> Settings:
+    """Settings whose S2R_MODELS serves `family` too: a family the profiles do not name is served by its
+    real-weights profile for this command (missing weights: a one-line error saying how to get them)."""
+    from ..models import family_of_profile, requested_profiles
+
+    if family is None or family in {family_of_profile(p) for p in requested_profiles(cfg)}:
+        return cfg
+    return cfg.model_copy(update={"models": f"{cfg.models},{family}"})

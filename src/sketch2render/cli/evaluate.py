@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidParameter
-from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, settings, warn_if_smoke
+from .common import JsonOpt, edge, fail, params_from, print_json, progress_bar, serving, settings, warn_if_smoke
 
 
 @edge
@@ -24,19 +24,25 @@ def eval_command(
     ] = None,
     grid: Annotated[
         str | None,
-        typer.Option(help='Settings to try, e.g. "control=0.5,1.0;style=0.3,0.8;type=canny,lineart".'),
+        typer.Option(help='Settings to try, e.g. "control=0.5,1.0;style=0.3,0.8;type=canny,lineart;family=sd15,sdxl".'),
     ] = None,
     style: Annotated[
         list[str] | None, typer.Option("--style", help="Use this style id for every render (repeatable).")
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, max=150)] = 20,
-    size: Annotated[int, typer.Option(help="Longest side of the renders (multiple of 8).")] = 512,
+    steps: Annotated[
+        int | None, typer.Option(min=1, max=150, help="Default: each family's (sd15 20, sdxl 30).")
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Longest side of the renders (multiple of 8). Default: each family's (512, 1024)."),
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="One seed for every render.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
     from ..evaluation.renders import (
         grid_control_types,
+        grid_families,
         list_sketches,
         parse_grid,
         read_prompts,
@@ -56,13 +62,21 @@ def eval_command(
     prompt_list = read_prompts(prompts)
     pairs = parse_grid(grid)
     control_types = grid_control_types(grid)
-    if size < 64 or size > 1024 or size % 8:
+    families = grid_families(grid)
+    if size is not None and (size < 64 or size > 1024 or size % 8):
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
-    params_from({"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []})
+    given = {"steps": steps, "size": size}
+    params_from(
+        {"prompt": prompt_list[0], "seed": seed, "style_ids": style or [], **{k: v for k, v in given.items() if v}}
+    )
     cfg = settings()
+    for family in families:
+        cfg = serving(cfg, family)
 
-    # 2. Load once.
+    # 2. Load once (each family on its first render).
     service = build_service(cfg)
+    for family in families:
+        service.families.choose(family)  # not served, or its weights missing: one line now, not per row
     warn_if_smoke(service.models)
     for style_id in style or []:
         service.library.get(style_id)
@@ -71,13 +85,13 @@ def eval_command(
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles", err=True)
 
     # 3. Render and score everything.
-    total = len(sketch_files) * len(prompt_list) * len(control_types) * len(pairs)
+    total = len(families) * len(sketch_files) * len(prompt_list) * len(control_types) * len(pairs)
     with progress_bar("evaluating") as bar:
         task = bar.add_task("", total=total)
         rows = run_eval(
             service, sketch_files, prompt_list, pairs, out,
             steps=steps, size=size, seed=seed, style_ids=style or [], control_types=control_types,
-            on_done=lambda: bar.advance(task),
+            families=families, on_done=lambda: bar.advance(task),
         )  # fmt: skip
 
     # 4. Write the CSV and the report.
@@ -85,6 +99,7 @@ def eval_command(
         "profile": service.models.profile,
         "smoke_test": service.models.smoke_test,
         "warning": service.models.warning,
+        "families": ", ".join(f or service.families.default for f in families),
         "sketches": len(sketch_files),
         "prompts": len(prompt_list),
         "settings": len(pairs),
@@ -102,12 +117,14 @@ def eval_command(
                     "errors": errors, "summary": summary})  # fmt: skip
         return
     typer.echo(f"{len(rows)} renders ({errors} failed) -> {paths['csv']}, {paths['html']}")
-    typer.echo(f"{'type':>9} {'control':>8} {'style':>6} {'F1':>6} {'style sim':>9} {'prompt':>7} {'warn':>5}")
+    typer.echo(
+        f"{'family':>6} {'type':>9} {'control':>8} {'style':>6} {'F1':>6} {'style sim':>9} {'prompt':>7} {'warn':>5}"
+    )
     for s in summary:
         cells = [s["structure_f1"], s["style_similarity"], s["prompt_alignment"]]
         f1, sim, align = ("-" if v is None else f"{v:.3f}" for v in cells)
         typer.echo(
-            f"{s['control_type']:>9} {s['control_strength']:>8g} {s['style_strength']:>6g} "
+            f"{s['family']:>6} {s['control_type']:>9} {s['control_strength']:>8g} {s['style_strength']:>6g} "
             f"{f1:>6} {sim:>9} {align:>7} {s['warnings']:>5}"
         )
 

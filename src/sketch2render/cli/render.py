@@ -17,6 +17,7 @@ from .common import (
     params_from,
     print_json,
     progress_bar,
+    serving,
     settings,
     warn_if_smoke,
 )
@@ -46,13 +47,23 @@ def render(
     speed: Annotated[
         str, typer.Option(help="quality (20 steps) | fast (LCM-LoRA, ~6 steps) | live (~3 steps, tiny decoder).")
     ] = default("speed"),
+    family: Annotated[
+        str | None,
+        typer.Option(help="Model family: sd15 | sdxl (default: the first profile of S2R_MODELS)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random when absent; always recorded.")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, max=150, help="Default: 20; fast 6, live 3.")] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, max=150, help="Default: the family's (sd15: 20, fast 6, live 3; sdxl: 30, 4, 4)."),
+    ] = None,
     guidance: Annotated[
-        float | None, typer.Option(help="Classifier-free guidance scale. Default: 7.5; fast and live 1.")
+        float | None,
+        typer.Option(help="Classifier-free guidance scale. Default: the family's (sd15 7.5, sdxl 5; fast and live 1)."),
     ] = None,
     num_images: Annotated[int, typer.Option(min=1, max=4)] = default("num_images"),
-    size: Annotated[int, typer.Option(help="Longest side of the output (multiple of 8).")] = default("size"),
+    size: Annotated[
+        int | None, typer.Option(help="Longest side of the output (multiple of 8). Default: the family's (512, 1024).")
+    ] = None,
     negative: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     auto_balance: Annotated[bool, typer.Option(help="Search strengths for the best trade-off.")] = default(
         "auto_balance"
@@ -82,10 +93,10 @@ def render(
         speed=speed,
         seed=seed,
         num_images=num_images,
-        size=size,
         auto_balance=auto_balance,
     )
-    given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance}  # else: the preset's
+    given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance, "size": size, "family": family}
+    # left out: the family's and the preset's
     fields.update({name: value for name, value in given.items() if value is not None})
     masks, fields["regions"] = read_regions(region or [])
     params = params_from(fields)
@@ -96,9 +107,10 @@ def render(
         size_mb, limit_mb = sketch.stat().st_size / 1e6, cfg.max_upload_bytes / 1e6
         raise fail(f"{sketch.name} is {size_mb:.1f} MB, over the {limit_mb:.1f} MB limit")
     data = sketch.read_bytes()
-    service = build_service(cfg)
+    service = build_service(serving(cfg, params.family))
     bundled_styles_once(cfg, service.library)
     warn_if_smoke(service.models)
+    _, params = service.prepare_params(params)  # the family's defaults; an unserved family: one line
     for style_id in params.style_ids:
         service.library.get(style_id)  # unknown id: one-line error before any work
     with progress_bar("denoising") as bar:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from ..errors import Cancelled, InvalidParameter, S2RError, TooLarge
+from ..families import FAMILY_NAMES
 from ..render.outputs import is_control_image, save_render
 from ..render.result import RenderResult
 from ..render.service import RenderService
@@ -29,12 +30,14 @@ SKETCH_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 STRUCTURE_KEYS = ("precision", "recall", "f1", "chamfer_px", "chamfer_norm", "tolerance_px")
 TIMING_KEYS = ("decode", "edges", "retrieval", "embeds", "denoise", "vae_decode", "scores", "total")
 COLUMNS = (
-    "sketch", "prompt", "control_type", "control_strength", "style_strength", "seed", "style_ids", "style_titles",
+    "sketch", "prompt", "family", "control_type", "control_strength", "style_strength", "seed", "style_ids",
+    "style_titles",
     *(f"structure_{k}" for k in STRUCTURE_KEYS), "style_similarity", "prompt_alignment", "structure_warning",
     *(f"time_{k}" for k in TIMING_KEYS), "render", "thumbnail", "error",
 )  # fmt: skip
 GRID_KEYS = {"control": "control", "control_strength": "control", "style": "style", "style_strength": "style"}
 TYPE_KEYS = ("type", "control_type")  # the grid's third axis: control types
+FAMILY_KEYS = ("family",)  # the fourth: model families
 
 
 # ------------------------------------------------------------------------------------- inputs
@@ -45,12 +48,13 @@ def parse_grid(text: str | None, control: float = 1.0, style: float = 0.7) -> li
         if not part.strip():
             continue
         key, sep, values = part.partition("=")
-        if key.strip().lower() in TYPE_KEYS:  # read by grid_control_types
+        if key.strip().lower() in TYPE_KEYS + FAMILY_KEYS:  # read by grid_control_types, grid_families
             continue
         axis = GRID_KEYS.get(key.strip().lower())
         if not sep or axis is None:
             raise InvalidParameter(
-                f"grid part {part.strip()!r} is not control=A,B, style=A,B or type=canny,lineart", field="grid"
+                f"grid part {part.strip()!r} is not control=A,B, style=A,B, type=canny,lineart or family=sd15,sdxl",
+                field="grid",
             )
         try:
             numbers = [float(v) for v in values.split(",") if v.strip()]
@@ -76,6 +80,21 @@ def grid_control_types(text: str | None) -> list[str]:
                 )
             return list(dict.fromkeys(kinds))
     return ["canny"]
+
+
+def grid_families(text: str | None) -> list[str | None]:
+    """ "family=sd15,sdxl;control=1.0" -> ["sd15", "sdxl"]; no family axis: [None] (the default family)."""
+    for part in (text or "").split(";"):
+        key, _, values = part.partition("=")
+        if key.strip().lower() in FAMILY_KEYS:
+            names = [v.strip().lower() for v in values.split(",") if v.strip()]
+            bad = [n for n in names if n not in FAMILY_NAMES]
+            if not names or bad:
+                raise InvalidParameter(
+                    f"grid families must be among {', '.join(FAMILY_NAMES)}, got {values!r}", field="grid"
+                )
+            return list(dict.fromkeys(names))
+    return [None]
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -110,15 +129,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:40] or "sketch"
 
 
-def _row(sketch: Path, prompt: str, kind: str, control: float, style: float, seed: int) -> dict[str, Any]:
+def _row(sketch: Path, prompt: str, kind: str, control: float, style: float, seed: int, family: str | None):
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(sketch=sketch.name, prompt=prompt, control_type=kind, control_strength=control, style_strength=style)
+    row["family"] = family
     row["seed"] = seed
     return row
 
 
 def _fill(row: dict[str, Any], result: RenderResult) -> None:
     recipe = result.recipe
+    row["family"] = recipe.family
     used = [h for h in recipe.styles if h.weight]
     row["style_ids"] = " ".join(h.id for h in used)
     row["style_titles"] = " | ".join(h.style.title for h in used)
@@ -139,15 +160,17 @@ def run_eval(
     grid: Sequence[tuple[float, float]],
     out_dir: Path,
     *,
-    steps: int = 20,
-    size: int = 512,
+    steps: int | None = None,
+    size: int | None = None,
     seed: int = 0,
     style_ids: Sequence[str] = (),
     control_types: Sequence[str] = ("canny",),
+    families: Sequence[str | None] = (None,),
     on_done: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Render and score every sketch × prompt × setting; save renders and thumbnails under `out_dir`.
-    A render that fails with a domain error (e.g. a blank sketch) becomes a row with `error` set."""
+    """Render and score every sketch × prompt × setting (× family); save renders and thumbnails under
+    `out_dir`. `steps` and `size` left out: each family's own. A render that fails with a domain error
+    (e.g. a blank sketch) becomes a row with `error` set."""
     thumbs, renders = Path(out_dir) / "thumbs", Path(out_dir) / "renders"
     thumbs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -156,15 +179,16 @@ def run_eval(
         too_big = sketch.stat().st_size > limit  # never read a huge file whole
         data = b"" if too_big else sketch.read_bytes()
         sketch_thumb = None
-        for prompt, kind, (control, style) in itertools.product(prompts, control_types, grid):
-            row = _row(sketch, prompt, kind, control, style, seed)
+        for family, prompt, kind, (control, style) in itertools.product(families, prompts, control_types, grid):
+            row = _row(sketch, prompt, kind, control, style, seed, family)
             stem = f"{len(rows):04d}-{_slug(sketch.stem)}"
             try:
                 if too_big:
                     raise TooLarge(f"{sketch.name} is over the {limit / 1e6:.1f} MB upload limit")
+                given = {"steps": steps, "size": size, "family": family}  # left out: the family's
                 params = RenderParams(
-                    prompt=prompt, steps=steps, size=size, seed=seed, control=kind, control_strength=control,
-                    style_strength=style, style_ids=list(style_ids),
+                    prompt=prompt, seed=seed, control=kind, control_strength=control, style_strength=style,
+                    style_ids=list(style_ids), **{k: v for k, v in given.items() if v is not None},
                 )  # fmt: skip
                 result = service.render(data, params)
                 save_render(result, renders, stem)

@@ -18,23 +18,25 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(sum(present) / len(present), 4) if present else None
 
 
-def setting(row: dict[str, Any]) -> tuple[str, float, float]:
-    """The grid point a row belongs to: (control type, control strength, style strength)."""
-    return (row.get("control_type") or "canny", row["control_strength"], row["style_strength"])
+def setting(row: dict[str, Any]) -> tuple[str, float, float, str]:
+    """The grid point a row belongs to: (control type, control strength, style strength, family)."""
+    return (row.get("control_type") or "canny", row["control_strength"], row["style_strength"], row.get("family") or "")
 
 
-def setting_label(key: tuple[str, float, float]) -> str:
-    return f"{key[0]}, control {key[1]:g}, style {key[2]:g}"
+def setting_label(key: tuple[str, float, float, str]) -> str:
+    family = f"{key[3]} " if key[3] else ""
+    return f"{family}{key[0]}, control {key[1]:g}, style {key[2]:g}"
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (control type, control, style) setting: counts and mean scores over its successful renders."""
+    """Per (family, control type, control, style) setting: counts and mean scores over its successful renders."""
     summary = []
-    for (kind, control, style), group in itertools.groupby(sorted(rows, key=setting), key=setting):
+    for (kind, control, style, family), group in itertools.groupby(sorted(rows, key=setting), key=setting):
         group = list(group)
         ok = [r for r in group if not r["error"]]
         summary.append(
             {
+                "family": family,
                 "control_type": kind,
                 "control_strength": control,
                 "style_strength": style,
@@ -161,6 +163,7 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(f"<p>{facts}</p>")
     out.append("<h2>Per setting (means)</h2><table><tr>")
     heads = (
+        "family",
         "control type",
         "control",
         "style",
@@ -175,7 +178,8 @@ def report_html(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append("".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for s in summarise(rows):
         cells = (
-            s["control_type"], s["control_strength"], s["style_strength"], s["renders"], s["errors"], s["structure_f1"],
+            s["family"], s["control_type"], s["control_strength"], s["style_strength"], s["renders"], s["errors"],
+            s["structure_f1"],
             s["style_similarity"], s["prompt_alignment"], s["warnings"], s["seconds_per_render"],
         )  # fmt: skip
         out.append("<tr>" + "".join(f"<td class='num'>{_fmt(c)}</td>" for c in cells) + "</tr>")

@@ -60,8 +60,8 @@ def run_derived(service: RenderService, job: Job, job_dir: Path, controls: Rende
             parent_png=parent,
             factor=int(operation["factor"]),
             detail_strength=float(operation["detail_strength"]),
-            tile=int(operation["tile"]),
-            overlap=int(operation["tile"]) // 8,
+            tile=int(operation["tile"]) if operation.get("tile") else None,  # None: the family's native size
+            overlap=int(operation["tile"]) // 8 if operation.get("tile") else None,
             parent_id=job.parent,
         )
         return service.upscale(upscale, controls=controls)

@@ -41,7 +41,7 @@ def controlnet_folder(kind: str) -> str:
 
 
 # What render recipes name (and caches key on): the folders above plus the IP-Adapter's image encoder.
-COMPONENTS = ("base", "controlnet", "ip_adapter", "image_encoder", "clip")
+COMPONENTS = ("base", "controlnet", "ip_adapter", "image_encoder", "clip", "vae")
 # The scheduler written into built folders: the usual fast choice for ControlNet on SD 1.5.
 SCHEDULER = "UniPCMultistepScheduler"
 # Our builds always use the h94 IP-Adapter layout.

@@ -1,8 +1,9 @@
 """Model profiles: which weights a render uses and where they come from.
 
-`resolve_models(settings)` turns `S2R_MODELS` (auto | sd15 | tiny | sd15-random | a folder) into a
+`resolve_models(settings)` turns the first profile of `S2R_MODELS` (auto | sd15 | tiny | sd15-random | sdxl |
+tiny-sdxl | sdxl-random | a folder; several comma-separated, one per family: served.py) into a
 `ModelSet`: the folder paths or hub ids that the renderer passes to `from_pretrained` /
-`load_ip_adapter`. It never touches the network: hub ids count only when every needed file is
+`load_ip_adapter`; `profile=` names another. It never touches the network: hub ids count only when every needed file is
 already in the local Hugging Face cache. `tiny` and `sd15-random` are random-weight stand-ins
 that `stand_ins` builds locally, in the model-folder layout of `layout`.
 Heavy imports (torch, diffusers, transformers, huggingface_hub) stay inside functions.
@@ -10,8 +11,9 @@ Heavy imports (torch, diffusers, transformers, huggingface_hub) stay inside func
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import Settings
@@ -20,18 +22,33 @@ from .assets import hub_ids, optional_assets
 from .cache import cache_state
 from .layout import (
     BUILT_IP_ADAPTER,
-    COMPONENTS,
-    EXTRA_CONTROLNETS,
     EXTRAS,
     folder_paths,
     hf_cache_dir,
     missing_in_folder,
     read_marker,
 )
-from .stand_ins import build_sd15_random, build_tiny
+from .model_set import SMOKE_TEST_PROFILES, ModelSet
+from .profiles_sdxl import resolve_sdxl, sdxl_from_folder, sdxl_set
+from .stand_ins import build_sd15_random, build_sdxl_random, build_tiny, build_tiny_sdxl
 
-PROFILES = ("auto", "sd15", "tiny", "sd15-random")
-SMOKE_TEST_PROFILES = ("tiny", "sd15-random")
+PROFILES = ("auto", "sd15", "tiny", "sd15-random", "sdxl", "tiny-sdxl", "sdxl-random")
+# The family of each named profile (a folder's family is in its marker, or read from its base pipeline).
+PROFILE_FAMILIES = {
+    "auto": "sd15",
+    "sd15": "sd15",
+    "tiny": "sd15",
+    "sd15-random": "sd15",
+    "sdxl": "sdxl",
+    "tiny-sdxl": "sdxl",
+    "sdxl-random": "sdxl",
+}
+BUILDERS = {
+    "tiny": build_tiny,
+    "sd15-random": build_sd15_random,
+    "tiny-sdxl": build_tiny_sdxl,
+    "sdxl-random": build_sdxl_random,
+}
 
 TINY_WARNING = (
     "Using the TINY smoke-test models (random weights): images will be noise, not renders. "
@@ -42,100 +59,55 @@ SD15_RANDOM_WARNING = (
     "Using the SD15-RANDOM benchmark models (full-size SD 1.5 architecture, random weights): "
     "images will be noise; use this profile for speed and memory measurements only."
 )
+TINY_SDXL_WARNING = (
+    "Using the TINY-SDXL smoke-test models (random weights, SDXL's layout): images will be noise, not renders. "
+    "For real SDXL renders run `sketch2render models download --profile sdxl` once (needs network)."
+)
+SDXL_RANDOM_WARNING = (
+    "Using the SDXL-RANDOM benchmark models (full-size SDXL + union ControlNet + IP-Adapter Plus, random "
+    "weights): images will be noise; use this profile for speed and memory measurements only."
+)
+WARNINGS = {
+    "tiny": TINY_WARNING,
+    "sd15-random": SD15_RANDOM_WARNING,
+    "tiny-sdxl": TINY_SDXL_WARNING,
+    "sdxl-random": SDXL_RANDOM_WARNING,
+}
 
 
-@dataclass(frozen=True)
-class ModelSet:
-    """Where each model of a render comes from. Paths or hub ids, ready for `from_pretrained`."""
-
-    profile: str  # effective: "sd15" | "tiny" | "sd15-random" | "local"
-    requested: str
-    base: str
-    controlnet: str
-    ip_adapter: str  # for load_ip_adapter(ip_adapter, subfolder=..., weight_name=...)
-    ip_adapter_subfolder: str
-    ip_adapter_weight: str
-    clip: str
-    local_files_only: bool
-    warning: str | None
-    fingerprints: tuple[tuple[str, str], ...] = ()  # (component, sha256) of built folders
-    variants: tuple[tuple[str, str], ...] = ()  # (component, "fp16") where the cache holds fp16 weights
-    extras: tuple[tuple[str, str], ...] = ()  # (optional asset, folder or hub id) that are here
-    missing_extras: tuple[tuple[str, str], ...] = ()  # (optional asset, why it cannot be used here)
-
-    @property
-    def control_types(self) -> tuple[str, ...]:
-        """The control types this profile can render (canny always)."""
-        return ("canny", *(name for name, _ in self.extras if name in EXTRA_CONTROLNETS))
-
-    def has(self, name: str) -> bool:
-        return name in dict(self.extras)
-
-    def extra(self, name: str, what: str, field: str) -> str:
-        """An optional asset's folder or hub id, or a ModelsUnavailable saying why and how to get it."""
-        found = dict(self.extras).get(name)
-        if found is None:
-            why = dict(self.missing_extras).get(name, "this profile has none")
-            raise ModelsUnavailable(f"the {what} is not available: {why}", field=field)
-        return found
-
-    def controlnet_for(self, kind: str) -> str:
-        """The ControlNet of a control type, or a ModelsUnavailable saying why and how to get it."""
-        return self.controlnet if kind == "canny" else self.extra(kind, f"{kind} ControlNet", "control")
-
-    def controlnet_id(self, kind: str) -> str:
-        """What a recipe names as the ControlNet of a render with this control type."""
-        if kind == "canny":
-            return self.ids()["controlnet"]
-        self.controlnet_for(kind)  # unavailable: the error says why
-        return self.extra_id(kind)
-
-    def extra_id(self, name: str) -> str:
-        """What a recipe names an optional asset: hub id, "<profile>:<hash>" or "local:<path>"."""
-        source = dict(self.extras)[name]
-        digest = dict(self.fingerprints).get(EXTRAS[name][0])
-        if digest:
-            return f"{self.profile}:{digest[:12]}"
-        return f"local:{source}" if self.profile == "local" else source
-
-    def variant(self, component: str) -> str | None:
-        """diffusers' `variant` for loading a component ("fp16"), or None for the full weights."""
-        return dict(self.variants).get(component)
-
-    @property
-    def smoke_test(self) -> bool:
-        return self.profile in SMOKE_TEST_PROFILES
-
-    def sources(self) -> dict[str, str]:
-        """Each component's folder or hub id (the IP-Adapter as repo/subfolder/weight file)."""
-        sub = f"{self.ip_adapter}/{self.ip_adapter_subfolder}".rstrip("/")
-        return {
-            "base": self.base,
-            "controlnet": self.controlnet,
-            "ip_adapter": f"{sub}/{self.ip_adapter_weight}",
-            "image_encoder": f"{sub}/image_encoder",
-            "clip": self.clip,
-        }
-
-    def ids(self) -> dict[str, str]:
-        """Names of each model for render recipes: hub ids, "<profile>:<hash>" or "local:<path>"."""
-        if self.fingerprints:
-            digests = dict(self.fingerprints)
-            return {name: f"{self.profile}:{digests[name][:12]}" for name in COMPONENTS if name in digests}
-        if self.profile == "local":
-            return {name: f"local:{value}" for name, value in self.sources().items()}
-        return self.sources()
+def requested_profiles(settings: Settings) -> list[str]:
+    """The profiles `S2R_MODELS` names, in order (comma-separated; blanks and repeats dropped)."""
+    names = list(dict.fromkeys(part.strip() for part in settings.models.split(",") if part.strip()))
+    if not names:
+        raise InvalidParameter("S2R_MODELS is empty: name a profile (e.g. auto, sd15, sdxl)", field="models")
+    return names
 
 
-def resolve_models(settings: Settings, *, build: bool = True) -> ModelSet:
-    """The models a render will use. `build=False` never builds a missing tiny folder (for `info`)."""
-    requested = settings.models.strip()
-    if requested == "tiny":
-        return _built(settings, "tiny", requested, build)
-    if requested == "sd15-random":
-        return _built(settings, "sd15-random", requested, build)
+def family_of_profile(requested: str) -> str:
+    """The family a profile or model folder belongs to (its marker says, else its base pipeline's class)."""
+    if requested in PROFILE_FAMILIES:
+        return PROFILE_FAMILIES[requested]
+    folder = Path(requested).expanduser()
+    marker = read_marker(folder) or {}
+    if marker.get("family"):
+        return str(marker["family"])
+    try:
+        index = json.loads((folder / "base" / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return "sd15"
+    return "sdxl" if "XL" in str(index.get("_class_name", "")) else "sd15"
+
+
+def resolve_models(settings: Settings, *, build: bool = True, profile: str | None = None) -> ModelSet:
+    """The models a render will use: `profile`, or the first of `S2R_MODELS`. `build=False` never
+    builds a missing stand-in folder (for `info`)."""
+    requested = (profile or requested_profiles(settings)[0]).strip()
+    if requested in BUILDERS:
+        return _built(settings, requested, requested, build)
     if requested == "sd15":
         return _resolve_sd15(settings, requested)
+    if requested == "sdxl":
+        return resolve_sdxl(settings, requested)
     if requested == "auto":
         reason = None if settings.model_dir is not None else _sd15_missing_reason(settings)
         if reason is None:
@@ -214,12 +186,14 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         raise ModelsUnavailable(f"Model folder {root} does not exist", field="models")
     marker = read_marker(root) or {}
     profile = marker.get("profile") if marker.get("profile") in SMOKE_TEST_PROFILES else "local"
+    if family_of_profile(str(root)) == "sdxl":
+        return sdxl_from_folder(root, requested, profile, marker, WARNINGS.get(profile))
     if profile != "local":  # our builds always use the h94 layout, whatever the overrides say
         settings = settings.model_copy(update=BUILT_IP_ADAPTER)
     missing = missing_in_folder(root, settings)
     if missing:
         raise ModelsUnavailable(f"Model folder {root} is incomplete; missing: {', '.join(missing)}", field="models")
-    warning = {"tiny": TINY_WARNING, "sd15-random": SD15_RANDOM_WARNING}.get(profile)
+    warning = WARNINGS.get(profile)
     fingerprints = tuple(sorted(marker.get("fingerprints", {}).items())) if profile != "local" else ()
     extras, missing_extras = _folder_extras(root)
     return ModelSet(
@@ -252,20 +226,22 @@ def _folder_extras(root: Path) -> tuple[tuple[tuple[str, str], ...], tuple[tuple
 def _built(settings: Settings, profile: str, requested: str, build: bool) -> ModelSet:
     directory = settings.models_dir / profile
     if build:
-        (build_tiny if profile == "tiny" else build_sd15_random)(directory)
+        BUILDERS[profile](directory)
     elif read_marker(directory) is None:
         return _unbuilt(settings, profile, requested, directory)
     return _from_folder(directory, settings, requested)
 
 
 def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) -> ModelSet:
-    warning = TINY_WARNING if profile == "tiny" else SD15_RANDOM_WARNING
+    warning = f"{WARNINGS[profile]} (not built yet: {directory})"
+    if PROFILE_FAMILIES[profile] == "sdxl":
+        return sdxl_set(directory, requested, profile, warning=warning)
     return ModelSet(
         profile=profile,
         requested=requested,
         **folder_paths(directory),
         **BUILT_IP_ADAPTER,
         local_files_only=True,
-        warning=f"{warning} (not built yet: {directory})",
+        warning=warning,
         extras=tuple((name, str(directory / folder)) for name, (folder, _) in EXTRAS.items()),
     )

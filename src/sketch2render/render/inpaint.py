@@ -1,13 +1,13 @@
 """Region edits: repaint only the masked area of a finished render, keeping the sketch's geometry.
 
-ControlNet inpainting on the SD 1.5 base with the parent's own control image and ControlNet
-(diffusers' `StableDiffusionControlNetInpaintPipeline`, built by `Renderer.derived` from the loaded
-modules: no second UNet), the IP-Adapter kept: the new prompt retrieves its style (or the caller
-names styles) by the same rules as a render. The sampler repaints the mask grown by the feather
-band; the result is then blended into the parent with weights falling from 1 at the mask to 0 at
-`feather` pixels outside it, and every pixel past that band is the parent's own, exactly.
-Left out: edits of several images at once (one image per edit), previews.
-"""
+ControlNet inpainting on the parent's family with the parent's own control image and ControlNet (the family's
+inpaint pipeline: `StableDiffusionControlNetInpaintPipeline` on SD 1.5,
+`StableDiffusionXLControlNetUnionInpaintPipeline` with the render's control mode on SDXL; built by
+`Renderer.derived` from the loaded modules: no second UNet), the IP-Adapter kept: the new prompt retrieves its
+style (or the caller names styles) by the same rules as a render. The sampler repaints the mask grown by the
+feather band; the result is then blended into the parent with weights falling from 1 at the mask to 0 at
+`feather` pixels outside it, and every pixel past that band is the parent's own, exactly. Left out: edits of
+several images at once (one image per edit), previews."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def edit_params(parent: RenderParams, changes: dict) -> RenderParams:
     if unknown:
         raise InvalidParameter(f"{unknown[0]}: not a field of an edit ({', '.join(EDIT_FIELDS)})", field=unknown[0])
     values = {**parent.model_dump(), "regions": [], "auto_balance": False, "num_images": 1}
+    values["family"] = parent.family or "sd15"  # the parent's family (renders before families: SD 1.5)
     values.update({k: v for k, v in changes.items() if v is not None})
     if "style_ids" not in changes or changes["style_ids"] is None:
         values["style_ids"] = []  # the new prompt retrieves its own style
@@ -90,14 +91,14 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
 
     strength = params.style_strength if used else 0.0
     with renderer.session(kind, params.speed, params.style_mode, strength, controls.cancel) as speed:
-        pipe = renderer.derived("StableDiffusionControlNetInpaintPipeline")
+        pipe = renderer.derived(renderer.family.inpaint_pipeline)
         with torch.inference_mode():
             generated = pipe(
                 prompt=params.prompt,
                 negative_prompt=params.negative_prompt or None,
                 image=parent,
                 mask_image=Image.fromarray((band * 255).astype(np.uint8), mode="L"),
-                control_image=control,
+                **renderer.control_inputs(control, kind),
                 width=parent.width,
                 height=parent.height,
                 strength=1.0,
@@ -122,7 +123,7 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     similarity = components.scorer.region_similarity(image, mask, used, components.library)
     recipe = edit_recipe(parent_recipe, inputs.parent_id, params, retrieved.hits, used, fallback, speed)
     scores = [ImageScores(edit=EditScores(style_similarity=similarity))]
-    recipe = recipe.model_copy(update={"operation": operation, "scores": scores})
+    recipe = recipe.model_copy(update={"operation": operation, "scores": scores, "family": renderer.family.name})
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 

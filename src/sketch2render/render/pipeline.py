@@ -274,6 +274,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
     recipe = RenderRecipe(
         params=rendered.params,
         seed=rendered.params.seed,
+        family=components.renderer.family.name,
         width=prepared.sketch.width,
         height=prepared.sketch.height,
         styles=[h.model_copy(update={"weight": weights.get(h.id)}) for h in retrieved.hits],

@@ -1,12 +1,12 @@
 """The text encoder's answer for a prompt, kept for the next render with the same words.
 
-Every render encodes its prompt and, with classifier-free guidance, the negative prompt (a CLIP text
-encoder pass each). Someone drawing re-renders the same prompt at every stroke and re-rolls seeds, so
-the embeddings are kept (least recently used dropped) and handed to the pipeline as `prompt_embeds` /
-`negative_prompt_embeds`: diffusers then skips its own encode and the image is the same, byte for
-byte. The key holds whether the LoRA of the fast presets is switched on, in case it touches the text
-encoder. One of the `Caches` (caches.py): with `S2R_CACHES=off` diffusers encodes every prompt.
-"""
+Every render encodes its prompt and, with classifier-free guidance, the negative prompt (a CLIP text encoder
+pass each). Someone drawing re-renders the same prompt at every stroke and re-rolls seeds, so the embeddings
+are kept (least recently used dropped) and handed to the pipeline as `prompt_embeds` /
+`negative_prompt_embeds`: diffusers then skips its own encode and the image is the same, byte for byte (SDXL's
+pooled embeddings of its second text encoder travel with them). The key holds whether the LoRA of the fast
+presets is switched on, in case it touches the text encoder. One of the `Caches` (caches.py): with
+`S2R_CACHES=off` diffusers encodes every prompt."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionControlNetPipeline
 
-SIZE = 64  # prompts kept; a pair of 77×768 tensors each (~0.5 MB in fp32)
+SIZE = 64  # prompts kept; a pair of 77×768 tensors each (~0.5 MB in fp32; SDXL: 77×2048 and pooled, ~1.3 MB)
+# What `encode_prompt` hands back, in order: SD 1.5 the first two, SDXL all four.
+EMBED_NAMES = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
 
 
 class PromptEmbeds:
@@ -35,9 +37,15 @@ class PromptEmbeds:
         self, pipe: StableDiffusionControlNetPipeline, prompt: str, negative: str | None, *, cfg: bool, lora: bool
     ) -> dict[str, torch.Tensor | None]:
         """The pipeline's keyword arguments for this prompt: its embeddings (call in inference mode)."""
-        key = (prompt, negative or None, cfg, lora)
+        key = (id(pipe.text_encoder), prompt, negative or None, cfg, lora)  # one text encoder per family
         kept = self._kept.get(key)
         if kept is None:
-            positive, negative_embeds = pipe.encode_prompt(prompt, pipe._execution_device, 1, cfg, negative or None)
-            kept = self._kept[key] = {"prompt_embeds": positive, "negative_prompt_embeds": negative_embeds}
+            encoded = pipe.encode_prompt(
+                prompt=prompt,
+                device=pipe._execution_device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=cfg,
+                negative_prompt=negative or None,
+            )
+            kept = self._kept[key] = dict(zip(EMBED_NAMES, encoded, strict=False))
         return kept

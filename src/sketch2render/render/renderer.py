@@ -1,11 +1,12 @@
-"""The renderer: Stable Diffusion 1.5 + ControlNet (canny, the geometry) + IP-Adapter (the look).
+"""The renderer: a family's diffusion model + ControlNet (the geometry) + IP-Adapter (the look).
 
-`Renderer.from_models` loads diffusers' `StableDiffusionControlNetPipeline` once (fp16 + SDPA on CUDA, else fp32)
-and `generate` runs it under a lock: a seeded generator, a per-step progress callback, cancellation between steps,
-denoising and VAE decode timed apart, GPU out-of-memory reported as a domain error. Style images arrive as
-IP-Adapter image embeddings (computed by `encode_style`, kept by `Caches`: caches.py). No safety checker
-(see README). Not here: retrieval and style selection (pipeline.py), decoding and edges (sketch/imaging.py).
-"""
+`Renderer.from_models` loads the family's pipeline once (loading.py: SD 1.5's
+`StableDiffusionControlNetPipeline`, SDXL's `StableDiffusionXLControlNetUnionPipeline`; fp16 + SDPA on CUDA,
+else fp32) and `generate` runs it under a lock: a seeded generator, a per-step progress callback, cancellation
+between steps, denoising and VAE decode timed apart, GPU out-of-memory reported as a domain error. Style
+images arrive as IP-Adapter image embeddings (computed by `encode_style`, kept by `Caches`: caches.py). No
+safety checker (see README). Not here: retrieval and style selection (pipeline.py), decoding and edges
+(sketch/imaging.py)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from PIL import Image
 
 from ..config import Settings
 from ..errors import Cancelled, InvalidParameter, OutOfMemory
+from ..families import SD15, Family, style_only_scales
 from ..models import ModelSet, resolve_device
 from ..models.library_logs import quiet_libraries
 from ..schemas import RenderParams
 from .caches import Caches
 from .device_pinning import pin, pinned
 from .fastpath import FastPath
+from .loading import controlnet_loader, load_pipeline
 from .ports import Generated, PreviewFn, ProgressFn
 from .speed import Speeds
 
@@ -34,10 +37,11 @@ if TYPE_CHECKING:
     from diffusers import ControlNetModel, DiffusionPipeline, StableDiffusionControlNetPipeline
 
 
-def style_only_layers(strength: float) -> dict:
-    """InstantStyle on SD 1.5: the reference goes only into the style layers, up_blocks.1.attentions.1.
-    (The SDXL recipe, {"up": {"block_0": ...}}, silently turns every layer off on SD 1.5.)"""
-    return {"up": {"block_1": [0.0, strength, 0.0]}}
+def style_only_layers(strength: float, family: Family = SD15) -> dict:
+    """InstantStyle: the reference goes only into the family's style block (SD 1.5: up_blocks.1.attentions.1,
+    SDXL: up_blocks.0.attentions.1). SDXL's map, {"up": {"block_0": ...}}, silently turns every layer
+    off on SD 1.5: the family says which block (families.py)."""
+    return style_only_scales(family, strength)
 
 
 def enable_attention_slicing(pipe: StableDiffusionControlNetPipeline) -> None:
@@ -83,9 +87,10 @@ class Renderer:
         self.device = device
         self.dtype = dtype
         self.encoder_key = encoder_key  # cache key for style embeddings from this image encoder
+        self.family = models.spec if models is not None else SD15
         self.controlnets = controlnets or ControlNets(None, 1, current=("canny", pipe.controlnet))
         self.offload = offload
-        self.speeds = Speeds(pipe, models, device=device, dtype=dtype, scheduler=fast_scheduler)
+        self.speeds = Speeds(pipe, models, device=device, dtype=dtype, scheduler=fast_scheduler, family=self.family)
         self.preview_every = preview_every
         self.fast = fast or FastPath()
         self._lock = threading.Lock()
@@ -96,7 +101,10 @@ class Renderer:
 
     def _use_control(self, kind: str) -> None:
         """Put the control type's ControlNet into the one pipeline (called under the lock): the base
-        pipeline is never reloaded, a ControlNet only the first time its type is used."""
+        pipeline is never reloaded, a ControlNet only the first time its type is used. A union ControlNet
+        serves every type: nothing to swap."""
+        if self.family.geometry == "union":
+            return
         net = self.controlnets.get(kind)
         if self.pipe.controlnet is not net:
             self.pipe.controlnet = net
@@ -110,28 +118,11 @@ class Renderer:
     @classmethod
     def from_models(cls, models: ModelSet, settings: Settings, caches: Caches | None = None) -> Renderer:
         import torch
-        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
 
         device = resolve_device(settings)
         dtype = torch.float16 if device == "cuda" else torch.float32
-        common = {"dtype": dtype, "use_safetensors": True, "local_files_only": models.local_files_only}
-        controlnet = ControlNetModel.from_pretrained(models.controlnet, variant=models.variant("controlnet"), **common)
-        pipe = pinned(StableDiffusionControlNetPipeline).from_pretrained(  # no safety checker: see README
-            models.base,
-            controlnet=controlnet,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-            variant=models.variant("base"),
-            **common,
-        )
-        pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config)
-        pipe.load_ip_adapter(
-            models.ip_adapter,
-            subfolder=models.ip_adapter_subfolder,
-            weight_name=models.ip_adapter_weight,
-            local_files_only=models.local_files_only,
-        )
+        pipe = load_pipeline(models, settings, dtype)
+        controlnet = pipe.controlnet
         if settings.cpu_offload and device == "cuda":
             pipe.enable_model_cpu_offload()
         else:
@@ -146,8 +137,10 @@ class Renderer:
         ids = models.ids()
         key = f"{ids.get('ip_adapter', models.ip_adapter)}|{ids.get('image_encoder', '')}"
 
+        load = controlnet_loader(models, dtype)
+
         def load_controlnet(kind: str) -> ControlNetModel:
-            net = ControlNetModel.from_pretrained(models.controlnet_for(kind), variant=models.variant(kind), **common)
+            net = load(kind)
             if not (settings.cpu_offload and device == "cuda"):
                 net = net.to(device)
             if settings.attention_slicing:
@@ -185,9 +178,14 @@ class Renderer:
         return embeds.float().cpu()
 
     def zero_style(self):
-        """An all-zero style embedding (used with scale 0 when no style applies)."""
+        """An all-zero style embedding (used with scale 0 when no style applies): [2, 1, D], or with an
+        adapter that reads the encoder's patch tokens (IP-Adapter Plus) [2, 1, tokens, hidden]."""
         import torch
 
+        if self.family.patch_embeds:
+            vision = self.pipe.image_encoder.config
+            tokens = (vision.image_size // vision.patch_size) ** 2 + 1  # the patches and the class token
+            return torch.zeros(2, 1, tokens, vision.hidden_size)
         proj = self.pipe.unet.encoder_hid_proj.image_projection_layers[0]
         return torch.zeros(2, 1, proj.image_embeds.in_features)
 
@@ -204,8 +202,7 @@ class Renderer:
     def warm_up(self, size: int = 512) -> dict[str, float]:
         """Render once per available preset (2 steps, blank sketch, no style) so torch.compile
         compiles the default shapes before the first user's render; seconds per preset."""
-        has = self.speeds.models.has if self.speeds.models is not None else (lambda _name: False)
-        wanted = {"quality": True, "fast": has("lcm_lora"), "live": has("lcm_lora") and has("taesd")}
+        wanted = {speed: self.speeds.available(speed) for speed in ("quality", "fast", "live")}
         control = Image.new("RGB", (size, size))
         seconds: dict[str, float] = {}
         for speed in (name for name, ok in wanted.items() if ok):
@@ -245,6 +242,15 @@ class Renderer:
         return pipe
 
     # --- generation ----------------------------------------------------------------------
+    def control_inputs(self, control_image: Image.Image, control_type: str, name: str = "control_image") -> dict:
+        """The pipeline's control arguments: the image under `name` (the render pipeline of SD 1.5 calls it
+        `image`, its inpaint and img2img pipelines `control_image`); with a union ControlNet a list of one
+        image and its control mode (families.py)."""
+        mode = self.family.control_mode(control_type)
+        if mode is None:
+            return {name: control_image}
+        return {"control_image": [control_image], "control_mode": [mode]}
+
     def _check_mask_grid(self, width: int, height: int) -> None:
         """diffusers scales each IP-Adapter mask down to every attention layer's grid and divides by
         zero when the coarsest grid has fewer cells than the image's width/height ratio: refuse that
@@ -264,7 +270,7 @@ class Renderer:
         wanted = ("none", 0.0) if mode == "none" or strength == 0 else (mode, float(strength))
         if self.caches.enabled and wanted == self._style_scale:
             return
-        layers = style_only_layers(strength) if mode == "style-only" else strength
+        layers = style_only_layers(strength, self.family) if mode == "style-only" else strength
         self.pipe.set_ip_adapter_scale(0.0 if wanted[0] == "none" else layers)
         self._style_scale = wanted
 
@@ -331,7 +337,7 @@ class Renderer:
                     )
                     latents = self.pipe(
                         **text,
-                        image=control_image,
+                        **self.control_inputs(control_image, control_type, "image"),
                         width=width,
                         height=height,
                         num_inference_steps=params.steps,

@@ -4,25 +4,31 @@ and the chain,
 and turns sketch bytes + parameters into a `RenderResult` (outputs.py writes it).
 
 Built once by `build_service` (the API's lifespan, a replica, or a CLI command); nothing loads
-at import time.
+at import time. With several families served (`S2R_MODELS=sdxl,sd15`) the default family's renderer
+loads at start and each other family's on its first render (`family`); retrieval, the style library
+and the quality scorer are shared by all of them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
 
 from ..config import Settings
-from ..models import ModelSet, resolve_models
+from ..families import refuse_unsupported
+from ..models import ModelSet, ServedFamilies, resolve_served
 from ..retrieval import HybridSearch, build_search
 from ..schemas import RenderParams
 from ..sketch.control import ControlMap
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .caches import Caches
 from .inpaint import EditInputs, run_edit
+from .outputs import read_recipe
 from .pipeline import RenderComponents, RenderRequest, build_chain, chain_config
 from .ports import NO_CONTROLS, RenderControls
 from .quality import QualityScorer
@@ -33,8 +39,19 @@ from .upscale import UpscaleInputs, run_upscale
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class FamilyRender:
+    """One served family, loaded: its model set, its renderer, the components and chain over them."""
+
+    models: ModelSet
+    renderer: Renderer
+    components: RenderComponents
+    chain: Any  # Runnable[RenderRequest, RenderResult]
+
+
 class RenderService:
-    """Loaded components + the chain. Thread-safe: renders run one at a time (the renderer's lock)."""
+    """Loaded components + the chain of each family. Thread-safe: renders run one at a time per
+    renderer (its lock); a family loads once, on first use."""
 
     def __init__(
         self,
@@ -44,6 +61,9 @@ class RenderService:
         library: StyleLibrary,
         search: HybridSearch,
         renderer: Renderer,
+        *,
+        served: ServedFamilies | None = None,
+        caches: Caches | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
@@ -51,17 +71,49 @@ class RenderService:
         self.library = library
         self.search = search
         self.renderer = renderer
+        self.families = served if served is not None else ServedFamilies.single(models)
         self.scorer = QualityScorer(embeddings, settings)
-        self.components = RenderComponents(library, search, renderer, self.scorer, settings, models)
-        self.chain = build_chain(self.components)
+        self._caches = caches if caches is not None else renderer.caches
+        self._loaded: dict[str, FamilyRender] = {models.family: self._assemble(models, renderer)}
+        self._loading = threading.Lock()
+        self.components = self._loaded[models.family].components
+        self.chain = self._loaded[models.family].chain
+
+    def _assemble(self, models: ModelSet, renderer: Renderer) -> FamilyRender:
+        components = RenderComponents(self.library, self.search, renderer, self.scorer, self.settings, models)
+        return FamilyRender(models, renderer, components, build_chain(components))
+
+    def family(self, name: str | None) -> FamilyRender:
+        """A served family, loaded (the first render of a family other than the default loads it):
+        422 naming `family` when it is not served, 503 when its weights are missing."""
+        entry = self.families.choose(name)
+        loaded = self._loaded.get(entry.family)
+        if loaded is not None:
+            return loaded
+        with self._loading:
+            if entry.family not in self._loaded:
+                log.info("loading the %s family (%s) on its first render", entry.family, entry.profile)
+                renderer = build_renderer(self.settings, entry.models, self._caches)
+                self._loaded[entry.family] = self._assemble(entry.models, renderer)
+            return self._loaded[entry.family]
+
+    def prepare_params(self, params: RenderParams) -> tuple[FamilyRender, RenderParams]:
+        """The family a request renders with, and its parameters with that family's defaults for what
+        it left out; a parameter the family cannot honour is a 422 naming it."""
+        entry = self.families.choose(params.family)
+        refuse_unsupported(entry.models.spec, params.model_fields_set)
+        return self.family(entry.family), params.for_family(entry.family)
 
     def info(self) -> dict[str, Any]:
+        loaded = set(self._loaded)
         return {
             "profile": self.models.profile,
             "smoke_test": self.models.smoke_test,
             "warning": self.models.warning,
             "device": self.renderer.device,
             "models": self.models.ids(),
+            "family": self.families.default,
+            "families": [e.summary(self.families.default, e.family in loaded) for e in self.families.entries],
         }
 
     def render(
@@ -74,25 +126,31 @@ class RenderService:
         masks: Sequence[bytes | Image.Image] = (),
         control: ControlMap | None = None,
     ) -> RenderResult:
-        """Run the chain, followed and steered by `controls` (progress, cancel, previews, deferred
-        scores: ports.RenderControls). `principal`: whose corrections retrieval learns from. `masks`:
-        one per region of `params.regions`, the size of the sketch (render/regions.py). `control`: the
-        control map already built from this (resized) sketch with these parameters (the API's POST)."""
+        """Run the chain of the params' family, followed and steered by `controls` (progress, cancel,
+        previews, deferred scores: ports.RenderControls). `principal`: whose corrections retrieval learns
+        from. `masks`: one per region of `params.regions`, the size of the sketch (render/regions.py).
+        `control`: the control map already built from this (resized) sketch with these parameters (the
+        API's POST)."""
+        family, params = self.prepare_params(params)
         request = RenderRequest(sketch, params, tuple(masks), principal, control)
-        return self.chain.invoke(request, config=chain_config(controls))
+        return family.chain.invoke(request, config=chain_config(controls))
 
     def edit(self, inputs: EditInputs, *, controls: RenderControls = NO_CONTROLS) -> RenderResult:
-        """Repaint the masked area of a finished render (inpaint.py)."""
-        return run_edit(self.components, inputs, controls)
+        """Repaint the masked area of a finished render (inpaint.py), on the parent's family."""
+        family, params = self.prepare_params(inputs.params)
+        return run_edit(family.components, replace(inputs, params=params), controls)
 
     def upscale(self, inputs: UpscaleInputs, *, controls: RenderControls = NO_CONTROLS) -> RenderResult:
-        """Enlarge a finished render by 2 or 4 and add detail tile by tile (upscale.py)."""
-        return run_upscale(self.components, inputs, controls)
+        """Enlarge a finished render by 2 or 4 and add detail tile by tile (upscale.py), on its family."""
+        family = self.family(read_recipe(inputs.parent_png).family)
+        return run_upscale(family.components, inputs, controls)
 
 
 def build_service(settings: Settings) -> RenderService:
-    """Resolve the model profile and load everything (seconds for tiny, longer for real weights)."""
-    models = resolve_models(settings)
+    """Resolve the model profiles and load everything the default family needs (seconds for tiny,
+    longer for real weights); the other families load on their first render."""
+    served = resolve_served(settings)
+    models = served.entries[0].models
     caches = Caches.from_settings(settings)  # one object for what is kept between renders (S2R_CACHES)
     embeddings = build_embeddings(settings, models)
     library = build_library(settings, embeddings)
@@ -101,4 +159,4 @@ def build_service(settings: Settings) -> RenderService:
     if renderer.fast.compile_mode != "off":  # compile now, not in the first user's render
         log.info("torch.compile warm-up (%s)", renderer.fast.compile_mode)
         log.info("warm-up done in %s s per preset", renderer.warm_up())
-    return RenderService(settings, models, embeddings, library, search, renderer)
+    return RenderService(settings, models, embeddings, library, search, renderer, served=served, caches=caches)

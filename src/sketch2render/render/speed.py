@@ -1,5 +1,8 @@
 """The speed presets on the one loaded pipeline, and previews while rendering.
 
+What each preset is comes from the family (families.py): its scheduler, its few-step LoRA (an extra of
+the model set), steps, guidance and decoder. On SD 1.5:
+
 - `quality`: UniPC, the full VAE, no LoRA (the seed's path, byte for byte).
 - `fast`: the LCM-LoRA (`latent-consistency/lcm-lora-sdv1-5`) with `LCMScheduler`, 4-8 steps and
   guidance 1 (no classifier-free doubling): what LCM-LoRA's authors and diffusers' LCM guide give
@@ -17,6 +20,9 @@ Everything here runs under the renderer's lock.
 default), for the TCD LoRA (`S2R_LCM_LORA_MODEL=h1t/TCD-SD15-LoRA`, MIT): same LoRA layout, same
 loading code. Which of the two looks better with ControlNet + IP-Adapter is a question for real
 weights (docs/facts.md says what the published comparisons claim); LCM-LoRA stays the default.
+
+On SDXL, `fast` and `live` run the SDXL-Lightning 4-step LoRA with Euler on trailing timesteps and no
+classifier-free guidance (its authors' settings), `live` decodes with TAESDXL.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from ..errors import ModelsUnavailable
+from ..families import SD15, Family
 from ..models import ModelSet
 from ..schemas import SpeedRecord
 
@@ -33,8 +40,7 @@ if TYPE_CHECKING:
     import torch
     from diffusers import AutoencoderTiny, StableDiffusionControlNetPipeline
 
-LORA_WEIGHT = "pytorch_lora_weights.safetensors"
-LORA_ADAPTER = "lcm"
+LORA_ADAPTER = "lcm"  # the adapter name of every family's few-step LoRA
 PREVIEW_SIDE = 256
 TCD_ETA = 0.3  # the TCD authors' default ("often yields good results")
 
@@ -48,8 +54,10 @@ class Speeds:
         device: str,
         dtype: torch.dtype,
         scheduler: str = "lcm",
+        family: Family = SD15,
     ) -> None:
         self.models = models
+        self.family = family
         self.device = device
         self.dtype = dtype
         self.quality_scheduler = pipe.scheduler
@@ -68,7 +76,8 @@ class Speeds:
         if self._taesd is None:
             from diffusers import AutoencoderTiny
 
-            source = self._require("taesd", "tiny autoencoder (TAESD, for speed=live)")
+            what = "TAESDXL" if self.family.name == "sdxl" else "TAESD"
+            source = self._require("taesd", f"tiny autoencoder ({what}, for speed=live)")
             self._taesd = AutoencoderTiny.from_pretrained(
                 source, dtype=self.dtype, use_safetensors=True, local_files_only=self.models.local_files_only
             ).to(self.device)
@@ -85,34 +94,46 @@ class Speeds:
             if self._lora:
                 self._switch_lora(pipe, False)
             return SpeedRecord(preset="quality", scheduler=type(pipe.scheduler).__name__, lora=None, decoder="vae")
+        preset = self.family.preset(speed)
         if not self._lora:
-            source = self._require("lcm_lora", "LCM-LoRA (for speed=fast and live)")
+            source = self._require(preset.lora, f"{self._lora_title} (for speed=fast and live)")
             pipe.load_lora_weights(
                 source,
-                weight_name=LORA_WEIGHT,
+                weight_name=preset.lora_weight,
                 adapter_name=LORA_ADAPTER,
                 local_files_only=self.models.local_files_only,
             )
             self._lora = True
         self._switch_lora(pipe, True)
         if self._lcm_scheduler is None:
-            from diffusers import LCMScheduler, TCDScheduler
+            import diffusers
 
-            kind = TCDScheduler if self.scheduler_kind == "tcd" else LCMScheduler
-            self._lcm_scheduler = kind.from_config(self.quality_scheduler.config)
+            name = "TCDScheduler" if self.scheduler_kind == "tcd" and self.family.name == "sd15" else preset.scheduler
+            options = dict(preset.scheduler_options)
+            self._lcm_scheduler = getattr(diffusers, name).from_config(self.quality_scheduler.config, **options)
         pipe.scheduler = self._lcm_scheduler
-        decoder = "taesd" if speed == "live" else "vae"
+        decoder = preset.decoder
         if decoder == "taesd":
             self.taesd()
         record = SpeedRecord(
             preset=speed,
             scheduler=type(self._lcm_scheduler).__name__,
-            lora=self.models.extra_id("lcm_lora") if self.models is not None else None,
+            lora=self.models.extra_id(preset.lora) if self.models is not None else None,
             decoder=decoder,
         )
-        if self.scheduler_kind == "tcd":
+        if type(self._lcm_scheduler).__name__ == "TCDScheduler":
             record.eta = TCD_ETA  # TCD's gamma: stochasticity per step
         return record
+
+    @property
+    def _lora_title(self) -> str:
+        return "SDXL-Lightning LoRA" if self.family.name == "sdxl" else "LCM-LoRA"
+
+    def available(self, speed: str) -> bool:
+        """This preset's weights are here (its LoRA, and TAESD where it decodes with it)."""
+        if self.models is None:
+            return speed == "quality"
+        return self.models.speed_available(speed)
 
     @property
     def lora_on(self) -> bool:

@@ -1,12 +1,12 @@
 """High-resolution output: upscale a finished render by 2 or 4, then add detail tile by tile.
 
-The parent is enlarged (LANCZOS) to the output size, cut into overlapping tiles (`tile_boxes`),
-and each tile is repainted by img2img guided by the tile ControlNet
-(`lllyasviel/control_v11f1e_sd15_tile`, whose control image is the tile itself) and the render's
-own style and prompt, with `detail_strength` as img2img strength (0: the enlarged image as is).
-The img2img pipeline is built by `Renderer.derived` from the loaded modules (no second UNet).
-Tiles are blended without seams: each tile's weight ramps linearly from 0 at its edge to 1 over
-the overlap on every side that has a neighbour, and the output is the weighted mean.
+The parent is enlarged (LANCZOS) to the output size, cut into overlapping tiles (`tile_boxes`, the family's
+native size unless told), and each tile is repainted by the family's img2img guided by its tile control (SD
+1.5: the tile ControlNet `lllyasviel/control_v11f1e_sd15_tile`; SDXL: the union ControlNet's tile mode), whose
+control image is the tile itself, and the render's own style and prompt, with `detail_strength` as img2img
+strength (0: the enlarged image as is). The img2img pipeline is built by `Renderer.derived` from the loaded
+modules (no second UNet). Tiles are blended without seams: each tile's weight ramps linearly from 0 at its
+edge to 1 over the overlap on every side that has a neighbour, and the output is the weighted mean.
 
 Memory is bounded by the tile size: diffusion only ever sees one tile; beyond it the output
 needs two float32 accumulators (16 bytes per output pixel). Left out: several images at once.
@@ -15,7 +15,7 @@ needs two float32 accumulators (16 bytes per output pixel). Left out: several im
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -32,7 +32,7 @@ from .result import RenderResult
 
 FACTORS = (2, 4)
 DETAIL_STRENGTH = 0.35  # img2img strength per tile: adds detail, keeps the composition
-TILE = 512  # SD 1.5's own size
+TILE = 512  # SD 1.5's own size (the default tile is the family's native size)
 OVERLAP = 64
 MAX_OUTPUT_SIDE = 4096
 
@@ -42,9 +42,14 @@ class UpscaleInputs:
     parent_png: bytes  # the parent render, with its recipe
     factor: int = 2
     detail_strength: float = DETAIL_STRENGTH
-    tile: int = TILE
-    overlap: int = OVERLAP
+    tile: int | None = None  # None: the family's native size (and overlap its eighth)
+    overlap: int | None = None
     parent_id: str | None = None
+
+    def sized(self, native: int) -> UpscaleInputs:
+        """With the tile (and its overlap) of a family whose native size is `native` where none was given."""
+        tile = self.tile or native
+        return replace(self, tile=tile, overlap=self.overlap if self.overlap is not None else tile // 8)
 
     def check(self) -> None:
         if self.factor not in FACTORS:
@@ -53,6 +58,8 @@ class UpscaleInputs:
             raise InvalidParameter(
                 f"detail_strength: must be 0 to 1, got {self.detail_strength}", field="detail_strength"
             )
+        if self.tile is None or self.overlap is None:
+            return self.sized(TILE).check()
         if self.tile % 8 or not 64 <= self.tile <= 1024:
             raise InvalidParameter(f"tile: a multiple of 8 from 64 to 1024, got {self.tile}", field="tile")
         if not 0 <= self.overlap <= self.tile // 2:
@@ -120,17 +127,19 @@ def run_upscale(
     components: RenderComponents, inputs: UpscaleInputs, controls: RenderControls = NO_CONTROLS
 ) -> RenderResult:
     """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain."""
-    # 1. Inputs: the parent and its recipe, the output size, the tile ControlNet.
-    inputs.check()
+    # 1. Inputs: the parent and its recipe, the output size, the tile control.
     renderer, recipe = components.renderer, read_recipe(inputs.parent_png)
     assert isinstance(renderer, Renderer), "upscales need the diffusers renderer"
+    family = renderer.family
+    inputs = inputs.sized(family.native_size)
+    inputs.check()
     parent = imaging.decode_upload(inputs.parent_png, components.settings.limits)
     size = (parent.width * inputs.factor, parent.height * inputs.factor)
     if max(size) > MAX_OUTPUT_SIDE:
         raise InvalidParameter(
             f"factor: the output would be {size[0]}x{size[1]}, over {MAX_OUTPUT_SIDE} px", field="factor"
         )
-    if components.models is not None:
+    if components.models is not None and family.geometry == "controlnet":
         components.models.extra("tile", "tile ControlNet (for upscale)", "factor")  # missing: says how to get it
     big = parent.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     # 2. The render's own style (the styles its recipe used, still in the library).
@@ -146,11 +155,14 @@ def run_upscale(
     blender = TileBlender(size, inputs.overlap)
     strength = params.style_strength if used else 0.0
     with renderer.session("canny", params.speed, params.style_mode, strength, controls.cancel) as speed:
-        pipe = renderer.derived("StableDiffusionControlNetImg2ImgPipeline", renderer.controlnets.get("tile"))
+        union = family.geometry == "union"
+        pipe = renderer.derived(family.img2img_pipeline, None if union else renderer.controlnets.get("tile"))
         for index, box in enumerate(boxes):
             tile = big.crop(box)
             callback = step_callback(controls, per_tile * len(boxes), index * per_tile)
-            out = _tile(pipe, tile, params.model_copy(update={"steps": steps}), embeds, inputs, recipe.seed, callback)
+            control = renderer.control_inputs(tile, "tile")
+            tile_params = params.model_copy(update={"steps": steps})
+            out = _tile(pipe, tile, control, tile_params, embeds, inputs, recipe.seed, callback)
             blender.add(box, out)
     image = blender.image()
     # 4. The recipe: the parent's, with the upscale and the parent link.
@@ -161,7 +173,7 @@ def run_upscale(
         "tile": inputs.tile,
         "overlap": inputs.overlap,
         "tiles": len(boxes),
-        "controlnet": components.models.extra_id("tile") if components.models is not None else "tile",
+        "controlnet": _tile_controlnet(components, family),
     }
     result = recipe.model_copy(
         update={
@@ -179,8 +191,17 @@ def run_upscale(
     return RenderResult(images=[image], control_image=big, sketch=big, recipe=result)
 
 
-def _tile(pipe, tile: Image.Image, params, embeds, inputs: UpscaleInputs, seed: int, callback) -> Image.Image:
-    """One tile through img2img + the tile ControlNet (its control image is the tile itself)."""
+def _tile_controlnet(components: RenderComponents, family) -> str:
+    """What the recipe names as the tile control: the tile ControlNet, or the union one's tile mode."""
+    models = components.models
+    if family.geometry == "union":
+        name = models.ids()["controlnet"] if models is not None else "union"
+        return f"{name} (control_mode {family.control_mode('tile')})"
+    return models.extra_id("tile") if models is not None else "tile"
+
+
+def _tile(pipe, tile: Image.Image, control: dict, params, embeds, inputs: UpscaleInputs, seed: int, callback):
+    """One tile through img2img + the tile control (its control image is the tile itself)."""
     import torch
 
     if inputs.detail_strength == 0:
@@ -190,7 +211,7 @@ def _tile(pipe, tile: Image.Image, params, embeds, inputs: UpscaleInputs, seed: 
             prompt=params.prompt,
             negative_prompt=params.negative_prompt or None,
             image=tile,
-            control_image=tile,
+            **control,
             width=tile.width,
             height=tile.height,
             strength=inputs.detail_strength,

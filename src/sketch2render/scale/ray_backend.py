@@ -30,7 +30,7 @@ from .. import errors
 from ..config import Settings
 from ..jobs import Execution, Job, JobStore, JobWorkerPool
 from ..jobs.executor import job_input
-from ..models import ModelSet, resolve_models
+from ..models import ModelSet, ServedFamilies, resolve_served
 from ..render.outputs import EncodedRender, write_render
 from ..render.ports import PreviewFn, ProgressFn
 from ..retrieval import HybridSearch, build_search
@@ -184,28 +184,34 @@ class StylesService:
         embeddings: CLIPEmbeddings,
         library: StyleLibrary,
         search: HybridSearch,
+        families: ServedFamilies | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
         self.embeddings = embeddings
         self.library = library
         self.search = search
+        self.families = families if families is not None else ServedFamilies.single(models)
         self.device = "ray"
 
     @classmethod
     def build(cls, settings: Settings) -> StylesService:
-        models = resolve_models(settings)
+        served = resolve_served(settings)  # the replicas load the renderers; this process checks requests
+        models = served.entries[0].models
         embeddings = build_embeddings(settings, models)
         library = build_library(settings, embeddings)
-        return cls(settings, models, embeddings, library, build_search(settings, library, models))
+        return cls(settings, models, embeddings, library, build_search(settings, library, models), served)
 
     def info(self) -> dict[str, Any]:
+        default = self.families.default
         return {
             "profile": self.models.profile,
             "smoke_test": self.models.smoke_test,
             "warning": self.models.warning,
             "device": self.device,
             "models": self.models.ids(),
+            "family": default,
+            "families": [entry.summary(default, False) for entry in self.families.entries],
         }
 
 

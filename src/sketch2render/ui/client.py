@@ -213,6 +213,10 @@ class ApiClient:
         """`/readyz` (its 503 "not ready" body is an answer too): ready, reasons, profile, smoke_test, …"""
         return self._request("GET", "/readyz", ok=(503,), timeout=5.0).json()
 
+    def families(self) -> list[dict[str, Any]]:
+        """`/v1/families`: the model families the server serves, the default first."""
+        return list(self._json("GET", "/v1/families", timeout=5.0)["families"])
+
     def me(self) -> Me:
         """`/v1/me`: the caller's name, role and permissions (401 without a valid key)."""
         return Me.from_json(self._json("GET", "/v1/me", timeout=5.0))

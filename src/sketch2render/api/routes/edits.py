@@ -131,6 +131,7 @@ def edit_render(
         params = edit_params(RenderParams.model_validate(job.params), changes)
     except ValidationError as exc:
         raise from_validation_error(exc, tuple(changes)) from None
+    params, _ = runtime.choose_family(params)  # the parent's family must still be served here
     check_style_ids(runtime, params.style_ids)
     files = {
         EDIT_MASK_NAME: mask_data,
@@ -166,11 +167,12 @@ def upscale_render(
     inputs = UpscaleInputs(b"", factor=factor, detail_strength=detail_strength, tile=settings.upscale_tile)
     inputs.check()  # 422 naming factor or detail_strength
     sketch, parent_png, _ = _parent_files(job, store, image)
-    models = runtime.models
-    if models is not None and not models.has("tile"):
+    parent = RenderParams.model_validate(job.params)
+    parent, models = runtime.choose_family(parent.for_family(parent.family or "sd15"))  # before families: SD 1.5
+    if models is not None and models.spec.geometry == "controlnet" and not models.has("tile"):
         models.extra("tile", "tile ControlNet (for upscale)", "factor")  # 503 saying how to get it
     operation = {"factor": factor, "detail_strength": detail_strength, "tile": inputs.tile, "image": image}
     files = {PARENT_IMAGE_NAME: parent_png, OPERATION_NAME: json.dumps(operation).encode()}
-    params = RenderParams.model_validate(job.params).model_dump(mode="json")
+    params = parent.model_dump(mode="json")
     inputs = JobInputs(kind="upscale", parent=job.id, files=files)
     return _accept(store, worker, runtime, caller, sketch, params, inputs)

@@ -1,5 +1,5 @@
-"""Liveness, readiness, Prometheus metrics (admins: it names every principal), and `/v1/me`: who
-the caller is and what it may do."""
+"""Liveness, readiness, Prometheus metrics (admins: it names every principal), `/v1/me`: who
+the caller is and what it may do, and `/v1/families`: the model families served."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from ..deps import AdminOnly, Caller, RuntimeDep
 from ..handlers import ERROR_RESPONSES
 from ..metrics import CONTENT_TYPE
-from ..views import Live, Me, Ready
+from ..views import FamilyList, Live, Me, Ready
 
 router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
 
@@ -70,3 +70,14 @@ def me(runtime: RuntimeDep, caller: Caller) -> dict:
         "rate_limit": s.rate_limit,
         "rate_burst": s.rate_burst,
     }
+
+
+@router.get(
+    "/v1/families",
+    response_model=FamilyList,
+    summary="The model families this server serves: the default, what each supports, which are loaded",
+    operation_id="families",
+)
+def families(runtime: RuntimeDep, _: Caller) -> dict:
+    served = runtime.families
+    return {"default": served.default if served is not None else None, "families": runtime.family_summaries()}

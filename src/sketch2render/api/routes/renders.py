@@ -84,7 +84,7 @@ def submit_render(
 ) -> JSONResponse:
     # Every check a submission passes before it is stored, in order.
     # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
-    params = form.params()
+    params, models = runtime.choose_family(form.params())  # 422 naming `family`; the family's defaults
     sketch, live_session, region_mask = form.sketch, form.live_session, form.region_mask
     key = _idempotency_key(idempotency_key, caller.name)
     if live_session is not None and params.speed != "live":
@@ -96,14 +96,17 @@ def submit_render(
     data = sketch.file.read(settings.max_upload_bytes + 1)
     decoded = decode_sketch(data, params, settings.limits, full_size=bool(region_mask))  # masks: the full size
     params, files = region_inputs(region_mask, form.region_prompt, params, sketch_size=decoded.size, settings=settings)
-    models = runtime.models  # which ControlNets this server has (None: a stand-in, or still loading)
+    # `models`: which ControlNets the family has here (None: a stand-in without a model set)
     available = models.control_types if models is not None else CONTROL_TYPES
     # what the worker renders from, and the control image it will use: a sketch without lines for it is a 422 now
     prepared = prepare_sketch(decoded, params, settings.limits, available=available)
     image, built = prepared.image, prepared.control
     check_style_ids(runtime, params.style_ids)
     if models is not None and params.control != "auto" and params.control not in models.control_types:
-        message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
+        message = (
+            f"control: the {models.family} family has no {params.control} ControlNet here "
+            f"(it has {', '.join(models.control_types)})"
+        )
         raise InvalidParameter(message, field="control")
     # 3. Room: the files and the reserve (S2R_MIN_FREE_MB) must fit on the disk (507 saying its free space).
     require_room(store.renders_dir, settings.min_free_mb, len(data) + sum(map(len, files.values())))

@@ -20,6 +20,7 @@ from sketch2render.errors import S2RError
 from sketch2render.schemas import RenderParams, StyleHit
 from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError
+from sketch2render.ui.families import FamilyChoice, family_picker
 from sketch2render.ui.feedback import learned_lines, not_this_style
 from sketch2render.ui.regions import region_painter, region_summary, result_actions
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
@@ -113,10 +114,12 @@ def cached_edge_preview(data: bytes, size: int, control: str = "canny", simplify
     return edge_preview(data, size, session.settings(), control, simplify)
 
 
-def control_settings() -> dict[str, Any]:
-    """The control type (previewed below) and the hatching suppression."""
+def control_settings(supported: tuple[str, ...] = tuple(CONTROLS)) -> dict[str, Any]:
+    """The control type (previewed below; only the ones the family supports, and auto) and the hatching
+    suppression."""
+    options = [kind for kind in CONTROLS if kind in supported or kind == "auto"]
     control = st.segmented_control(
-        "Control", list(CONTROLS), default=DEFAULTS["control"], format_func=CONTROLS.get, key="control",
+        "Control", options, default=DEFAULTS["control"], format_func=CONTROLS.get, key="control",
         help=CONTROL_HELP,
     ) or DEFAULTS["control"]  # fmt: skip
     simplify = st.slider(
@@ -200,11 +203,15 @@ def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
     return {"style_ids": chosen, "blend": mode == BLEND and len(chosen) > 1}
 
 
-def advanced_settings() -> dict[str, Any]:
+def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
+    """The settings; the ones whose default depends on the family are keyed by it, so picking another
+    family shows its defaults (native size, steps, guidance)."""
+    tag = family.name or "default"
+    sizes = tuple(sorted({*SIZES, family.native_size}))
     with st.expander("Advanced settings", icon=":material/tune:"):
         a, b = st.columns(2)
         values = {
-            "steps": a.number_input("Steps", 1, 150, DEFAULTS["steps"], key="adv_steps", help="Denoising steps."),
+            "steps": a.number_input("Steps", 1, 150, family.steps, key=f"adv_steps_{tag}", help="Denoising steps."),
             "seed": b.number_input(
                 "Seed", 0, 2**32 - 1, value=None, step=1, placeholder="random", key="adv_seed",
                 help="Empty: a random seed (always recorded with the render).",
@@ -222,10 +229,10 @@ def advanced_settings() -> dict[str, Any]:
             ),
             "num_images": b.number_input("Number of images", 1, 4, DEFAULTS["num_images"], key="adv_num_images"),
             "size": a.selectbox(
-                "Output size (longest side)", SIZES, index=SIZES.index(DEFAULTS["size"]), key="adv_size"
+                "Output size (longest side)", sizes, index=sizes.index(family.native_size), key=f"adv_size_{tag}"
             ),
             "guidance_scale": b.slider(
-                "Prompt guidance", 0.0, 30.0, DEFAULTS["guidance_scale"], 0.5, key="adv_guidance"
+                "Prompt guidance", 0.0, 30.0, family.guidance_scale, 0.5, key=f"adv_guidance_{tag}"
             ),
             "top_k": a.slider("Styles to retrieve (top-k)", 1, 10, DEFAULTS["top_k"], key="adv_top_k"),
             "speed": b.selectbox(
@@ -239,6 +246,8 @@ def advanced_settings() -> dict[str, Any]:
     if values["speed"] != "quality":  # the preset picks steps and guidance
         values.pop("steps")
         values.pop("guidance_scale")
+    if family.name is not None:
+        values["family"] = family.name
     return values
 
 
@@ -344,14 +353,15 @@ def page() -> None:
             placeholder="e.g. swirling night sky, oil paint", help="What the render should look like.",
         ) or "").strip()  # fmt: skip
         styles_box = st.container()
-        advanced = advanced_settings()
+        family = family_picker(client)
+        advanced = advanced_settings(family)
     with left:
         st.subheader("1 · Sketch")
         sketch = sketch_input()
         live = st.session_state.get("sketch_source") == "Draw" and st.toggle(
             "Live", key="live", help="Render the drawing after every stroke (fast, rough); then render in full quality."
         )  # fmt: skip
-        controls = control_settings()
+        controls = control_settings(family.control_types)
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
         regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
     with styles_box:

@@ -1,0 +1,202 @@
+"""Model families: what each family of diffusion models is, said in one place.
+
+A family is a kind of model stack (Stable Diffusion 1.5, SDXL, …), not a set of weights: the profiles
+(`models/profiles.py`) say where a family's weights lie. Everything that differs between families and
+is plain data lives here: the diffusers pipeline classes (render with control, inpaint, tiled
+img2img), how geometry is applied (a ControlNet per control type, or one union ControlNet and its
+control modes), how a style is applied (the IP-Adapter kind, the style block `style-only` uses,
+region masks), the speed presets (scheduler, few-step LoRA, steps, guidance, decoder), the native size
+and size multiple, a memory estimate, and the parameters the family cannot honour.
+
+`RenderParams` takes its family-dependent defaults from here (`defaults`); the renderer
+(`render/adapters.py`) turns this data into diffusers calls. No heavy import: the UI reads it too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import InvalidParameter
+
+FamilyName = Literal["sd15", "sdxl"]
+FAMILY_NAMES: tuple[str, ...] = ("sd15", "sdxl")
+CONTROL_TYPES = ("canny", "lineart", "scribble", "softedge")
+
+
+@dataclass(frozen=True)
+class SpeedPreset:
+    """One speed preset of a family: the defaults a request leaves out, and how the pipeline runs it."""
+
+    steps: int
+    guidance_scale: float
+    scheduler: str  # the diffusers scheduler class
+    scheduler_options: tuple[tuple[str, object], ...] = ()  # from_config overrides
+    lora: str | None = None  # the model set's extra holding the few-step LoRA (None: no LoRA)
+    lora_weight: str = ""  # its file name
+    decoder: Literal["vae", "taesd"] = "vae"  # taesd: the tiny autoencoder of the family
+    max_size: int | None = None  # a cap on the size a request leaves out (live)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one family is (see the module docstring)."""
+
+    name: str
+    title: str
+    # Pipelines (diffusers class names): the render with control, edits, upscales' tiles.
+    pipeline: str
+    inpaint_pipeline: str
+    img2img_pipeline: str
+    # Geometry: "controlnet" (one ControlNet per control type, the tile ControlNet for upscales) or
+    # "union" (one ControlNet for every type, told apart by `control_modes`).
+    geometry: Literal["controlnet", "union"]
+    control_modes: Mapping[str, int] = field(default_factory=dict)  # union: control type -> control_mode
+    # Style: the IP-Adapter, where `style-only` injects it (InstantStyle), and the layout block.
+    style_adapter: str = "IP-Adapter"
+    style_block: str = "up_blocks.1.attentions.1"
+    layout_block: str = "down_blocks.2.attentions.1"
+    patch_embeds: bool = False  # the adapter reads the encoder's patch tokens (Plus), not its pooled embedding
+    # Sizes: the default longest side, and what every side must be a multiple of.
+    native_size: int = 512
+    size_multiple: int = 8
+    speeds: Mapping[str, SpeedPreset] = field(default_factory=dict)  # quality | fast | live
+    memory_gb: float = 0.0  # about what a quality render at the native size needs on a GPU in fp16
+    vae_fp16_fix: bool = False  # the family's own VAE overflows in fp16: a fixed VAE replaces it
+    unsupported: Mapping[str, str] = field(default_factory=dict)  # parameter -> why this family cannot
+    profiles: tuple[str, ...] = ()  # real weights, local stand-in, full-size random
+
+    @property
+    def control_types(self) -> tuple[str, ...]:
+        return CONTROL_TYPES
+
+    def preset(self, speed: str) -> SpeedPreset:
+        return self.speeds[speed]
+
+    def control_mode(self, kind: str) -> int | None:
+        """The union ControlNet's control_mode of a control type (None: a ControlNet per type)."""
+        return self.control_modes.get(kind) if self.geometry == "union" else None
+
+
+SD15 = Family(
+    name="sd15",
+    title="Stable Diffusion 1.5",
+    pipeline="StableDiffusionControlNetPipeline",
+    inpaint_pipeline="StableDiffusionControlNetInpaintPipeline",
+    img2img_pipeline="StableDiffusionControlNetImg2ImgPipeline",
+    geometry="controlnet",
+    style_adapter="IP-Adapter (h94 ip-adapter_sd15, ViT-H image encoder)",
+    style_block="up_blocks.1.attentions.1",
+    layout_block="down_blocks.2.attentions.1",
+    native_size=512,
+    speeds={
+        "quality": SpeedPreset(steps=20, guidance_scale=7.5, scheduler="UniPCMultistepScheduler"),
+        "fast": SpeedPreset(
+            steps=6,
+            guidance_scale=1.0,
+            scheduler="LCMScheduler",
+            lora="lcm_lora",
+            lora_weight="pytorch_lora_weights.safetensors",
+        ),
+        "live": SpeedPreset(
+            steps=3,
+            guidance_scale=1.0,
+            scheduler="LCMScheduler",
+            lora="lcm_lora",
+            lora_weight="pytorch_lora_weights.safetensors",
+            decoder="taesd",
+            max_size=512,
+        ),
+    },
+    memory_gb=5.0,
+    profiles=("sd15", "tiny", "sd15-random"),
+)
+
+# xinsir/controlnet-union-sdxl-1.0 (ProMax): 0 openpose, 1 depth, 2 hed/pidi/scribble, 3 canny/lineart/mlsd,
+# 4 normal, 5 segment, 6 tile, 7 repaint (inpaint).
+SDXL_CONTROL_MODES = {"canny": 3, "lineart": 3, "scribble": 2, "softedge": 2, "tile": 6, "inpaint": 7}
+LIGHTNING_LORA = "sdxl_lightning_4step_lora.safetensors"
+
+SDXL = Family(
+    name="sdxl",
+    title="Stable Diffusion XL",
+    pipeline="StableDiffusionXLControlNetUnionPipeline",
+    inpaint_pipeline="StableDiffusionXLControlNetUnionInpaintPipeline",
+    img2img_pipeline="StableDiffusionXLControlNetUnionImg2ImgPipeline",
+    geometry="union",
+    control_modes=SDXL_CONTROL_MODES,
+    style_adapter="IP-Adapter Plus SDXL (h94 ip-adapter-plus_sdxl_vit-h, ViT-H image encoder)",
+    style_block="up_blocks.0.attentions.1",
+    layout_block="down_blocks.2.attentions.1",
+    patch_embeds=True,
+    native_size=1024,
+    speeds={
+        "quality": SpeedPreset(steps=30, guidance_scale=5.0, scheduler="UniPCMultistepScheduler"),
+        # SDXL-Lightning 4-step LoRA: Euler with trailing timesteps, no classifier-free guidance.
+        "fast": SpeedPreset(
+            steps=4,
+            guidance_scale=1.0,
+            scheduler="EulerDiscreteScheduler",
+            scheduler_options=(("timestep_spacing", "trailing"),),
+            lora="lightning_lora",
+            lora_weight=LIGHTNING_LORA,
+        ),
+        "live": SpeedPreset(
+            steps=4,
+            guidance_scale=1.0,
+            scheduler="EulerDiscreteScheduler",
+            scheduler_options=(("timestep_spacing", "trailing"),),
+            lora="lightning_lora",
+            lora_weight=LIGHTNING_LORA,
+            decoder="taesd",
+            max_size=768,
+        ),
+    },
+    memory_gb=12.0,
+    vae_fp16_fix=True,
+    profiles=("sdxl", "tiny-sdxl", "sdxl-random"),
+)
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (SD15, SDXL)}
+DEFAULT_FAMILY = "sd15"
+
+
+def get_family(name: str | None) -> Family:
+    """The family of this name (None: SD 1.5, the family a request without one had before families)."""
+    family = FAMILIES.get(name or DEFAULT_FAMILY)
+    if family is None:
+        raise InvalidParameter(f"family: unknown family {name!r}; known: {', '.join(FAMILIES)}", field="family")
+    return family
+
+
+def defaults(family: str | None, speed: str) -> dict[str, float]:
+    """What a request that leaves them out gets: steps and guidance of the preset, the native size (capped by
+    the preset's `max_size`)."""
+    spec = get_family(family)
+    preset = spec.preset(speed)
+    size = min(spec.native_size, preset.max_size) if preset.max_size else spec.native_size
+    return {"steps": preset.steps, "guidance_scale": preset.guidance_scale, "size": size}
+
+
+def refuse_unsupported(family: Family, given: Mapping[str, object]) -> None:
+    """A 422 naming the first parameter given (not left to its default) that the family cannot honour."""
+    for name, why in family.unsupported.items():
+        if name in given:
+            raise InvalidParameter(f"{name}: not available on the {family.name} family ({why})", field=name)
+
+
+_BLOCK = re.compile(r"^(up|down)_blocks\.(\d+)\.attentions\.(\d+)$")
+ATTENTIONS_PER_UP_BLOCK = 3  # layers_per_block + 1 on every family here
+
+
+def style_only_scales(family: Family, strength: float) -> dict:
+    """The IP-Adapter scale map of InstantStyle's style-only injection: `strength` in the family's style
+    block, 0 everywhere else (diffusers' `set_ip_adapter_scale` format)."""
+    match = _BLOCK.match(family.style_block)
+    if match is None or match.group(1) != "up":
+        raise ValueError(f"not an up block attention: {family.style_block}")
+    block, attention = int(match.group(2)), int(match.group(3))
+    scales = [strength if i == attention else 0.0 for i in range(ATTENTIONS_PER_UP_BLOCK)]
+    return {"up": {f"block_{block}": scales}}
