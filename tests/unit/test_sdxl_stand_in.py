@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import make_settings
 from PIL import Image
 
 from sketch2render.models import build_tiny_sdxl
+from sketch2render.models.assets_sdxl import ASSET_FOLDERS, LICENCES, sdxl_assets
 from sketch2render.models.layout import MARKER, read_marker
 from sketch2render.models.layout_sdxl import (
     LIGHTNING,
@@ -26,8 +28,7 @@ from sketch2render.models.layout_sdxl import (
     style_only_scale,
 )
 
-pytestmark = pytest.mark.slow  # tiny-model renders: left out of `make test-fast`
-
+slow = pytest.mark.slow  # builds and tiny-model renders: left out of `make test-fast`
 SIZE = 64
 
 
@@ -94,6 +95,7 @@ def changed(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- building
 
 
+@slow
 def test_a_second_build_writes_the_same_bytes(sdxl_dir: Path, tmp_path: Path) -> None:
     again = build_tiny_sdxl(tmp_path / "again")
     assert file_hashes(again) == file_hashes(sdxl_dir)
@@ -102,6 +104,7 @@ def test_a_second_build_writes_the_same_bytes(sdxl_dir: Path, tmp_path: Path) ->
     assert read_marker(again)["fingerprints"] == marker["fingerprints"]
 
 
+@slow
 def test_the_build_has_every_file_of_the_layout_and_no_pickles(sdxl_dir: Path) -> None:
     assert sdxl_missing_in_folder(sdxl_dir) == []
     for folder, files in SDXL_EXTRAS.values():
@@ -109,6 +112,7 @@ def test_the_build_has_every_file_of_the_layout_and_no_pickles(sdxl_dir: Path) -
     assert not [p for p in sdxl_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
 
 
+@slow
 def test_retrieval_clip_and_image_encoder_are_the_sd15_stand_ins_own(sdxl_dir: Path, tiny_models_dir: Path) -> None:
     """Retrieval vectors must not depend on the family; h94 uses one ViT-H encoder for both."""
     assert file_hashes(sdxl_dir / "clip") == file_hashes(tiny_models_dir / "clip")
@@ -119,6 +123,7 @@ def test_retrieval_clip_and_image_encoder_are_the_sd15_stand_ins_own(sdxl_dir: P
 # --------------------------------------------------------------------------- loading
 
 
+@slow
 def test_the_folders_load_as_sdxl(pipe, sdxl_dir: Path) -> None:
     from diffusers import AutoencoderTiny, EulerDiscreteScheduler
     from diffusers.models.embeddings import IPAdapterPlusImageProjection
@@ -139,6 +144,7 @@ def test_the_folders_load_as_sdxl(pipe, sdxl_dir: Path) -> None:
     assert decoded.shape == (1, 3, SIZE, SIZE) and 0.2 < float(decoded.clamp(-1, 1).mean() * 0.5 + 0.5) < 0.8
 
 
+@slow
 def test_plus_adapter_embeddings_are_per_patch(pipe) -> None:
     """The Plus adapter takes the encoder's penultimate hidden states: [2 (negative, positive), 1, T, D]."""
     (embeds,) = pipe.prepare_ip_adapter_image_embeds(
@@ -156,10 +162,12 @@ def test_plus_adapter_embeddings_are_per_patch(pipe) -> None:
 # --------------------------------------------------------------------------- every knob acts
 
 
+@slow
 def test_a_fixed_seed_reproduces(pipe) -> None:
     assert changed(render(pipe), render(pipe)) == 0.0
 
 
+@slow
 def test_control_mode_and_scale_change_the_output(pipe) -> None:
     first = render(pipe)
     assert changed(render(pipe, control_mode=[UNION_CONTROL_MODES["scribble"]]), first) > 1e-3
@@ -167,6 +175,7 @@ def test_control_mode_and_scale_change_the_output(pipe) -> None:
     assert changed(render(pipe, control_image=[noise_image(3)]), first) > 1e-3
 
 
+@slow
 def test_ip_adapter_scale_and_style_image_change_the_output(fresh) -> None:
     first = render(fresh)
     assert changed(render(fresh, ip_adapter_image=noise_image(4)), first) > 1e-3
@@ -174,6 +183,7 @@ def test_ip_adapter_scale_and_style_image_change_the_output(fresh) -> None:
     assert changed(render(fresh), first) > 1e-3
 
 
+@slow
 def test_style_only_switches_on_only_the_style_blocks_processors(fresh) -> None:
     fresh.set_ip_adapter_scale(style_only_scale(0.8))
     scales = {name: proc.scale for name, proc in fresh.unet.attn_processors.items() if hasattr(proc, "to_k_ip")}
@@ -187,6 +197,7 @@ def test_style_only_switches_on_only_the_style_blocks_processors(fresh) -> None:
     assert changed(render(fresh), full) > 1e-4
 
 
+@slow
 def test_masks_give_two_style_images_their_own_regions(fresh) -> None:
     import torch
     from diffusers.image_processor import IPAdapterMaskProcessor
@@ -216,6 +227,7 @@ def test_masks_give_two_style_images_their_own_regions(fresh) -> None:
     assert changed(masked, swapped) > 1e-4
 
 
+@slow
 def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) -> None:
     from diffusers import EulerDiscreteScheduler
 
@@ -235,6 +247,7 @@ def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) ->
         pipe.scheduler = original
 
 
+@slow
 def test_union_inpaint_and_img2img_run_from_the_same_components(pipe) -> None:
     from diffusers import (
         StableDiffusionXLControlNetUnionImg2ImgPipeline,
@@ -258,3 +271,46 @@ def test_union_inpaint_and_img2img_run_from_the_same_components(pipe) -> None:
     tiled = render(img2img, control_mode=[UNION_CONTROL_MODES["tile"]], strength=0.5, **common)
     stronger = render(img2img, control_mode=[UNION_CONTROL_MODES["tile"]], strength=0.9, **common)
     assert tiled.shape == (SIZE, SIZE, 3) and changed(tiled, stronger) > 1e-3
+
+
+# --------------------------------------------------------------------------- assets and full shapes
+
+
+@slow
+def test_the_assets_list_exactly_what_the_stand_in_holds(sdxl_dir: Path) -> None:
+    """What `models download --profile sdxl` fetches is what the loaders above read."""
+    assets = sdxl_assets(make_settings())
+    for asset in assets:
+        assert all((sdxl_dir / ASSET_FOLDERS[asset.name] / f).is_file() for f in asset.files), asset.name
+        assert asset.licence == LICENCES[asset.name]
+    assert {a.name for a in assets if a.optional} == {"lightning_lora", "taesdxl"}
+
+
+def test_the_base_asset_fetches_fp16_copies_on_request() -> None:
+    base, vae, *_ = sdxl_assets(make_settings(), repos={"sdxl_base": "someone/sdxl-finetune"})
+    assert base.repo == "someone/sdxl-finetune" and "unet/diffusion_pytorch_model.fp16.safetensors" in base.files_for(
+        "fp16"
+    )
+    assert "text_encoder_2/model.fp16.safetensors" in base.files_for("fp16")
+    assert vae.files_for("fp16") == vae.files  # the fp16-fix VAE publishes no fp16 copy
+
+
+def test_sdxl_random_has_the_real_models_sizes() -> None:
+    """Built on the meta device: the real SDXL UNet, union ControlNet and text encoders' sizes."""
+    import torch
+
+    from sketch2render.models.clip_files import clip_vocab
+    from sketch2render.models.components_sdxl import build_sdxl_unet, build_text_encoders, build_union_controlnet
+    from sketch2render.models.shapes_sdxl import SDXL_RANDOM
+
+    def count(model: torch.nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    with torch.device("meta"):
+        unet = build_sdxl_unet(SDXL_RANDOM)
+        controlnet = build_union_controlnet(unet, SDXL_RANDOM)
+        first, second = build_text_encoders(SDXL_RANDOM, clip_vocab()[0])
+    assert count(unet) == 2_567_463_684  # stable-diffusion-xl-base-1.0's UNet
+    assert 1.25e9 < count(controlnet) < 1.26e9  # the union ControlNet (2.5 GB in fp16)
+    assert (round(count(first) / 1e6), round(count(second) / 1e6)) == (123, 695)  # CLIP ViT-L, OpenCLIP bigG
+    assert sum(name.endswith("attn2.processor") for name in unet.attn_processors) == 70
