@@ -48,10 +48,16 @@ class Asset:
     files: tuple[str, ...]  # relative to the repo root, full-precision names
     needed_by: str
     optional: bool = False  # fetched only with --with NAME or --all
+    licence: str = ""  # as the model card publishes it
+    fp16: tuple[tuple[str, str], ...] = ()  # (file, its fp16 copy); empty: FP16_VARIANTS[name]
+
+    def fp16_swaps(self) -> dict[str, str]:
+        """Each weight file that has an fp16 copy in the repo -> that copy's name."""
+        return dict(self.fp16) if self.fp16 else FP16_VARIANTS.get(self.name, {})
 
     def files_for(self, variant: str | None) -> tuple[str, ...]:
         """The files to fetch: with variant "fp16", the fp16 copy of each weight that has one."""
-        swap = FP16_VARIANTS.get(self.name, {}) if variant == "fp16" else {}
+        swap = self.fp16_swaps() if variant == "fp16" else {}
         return tuple(swap.get(f, f) for f in self.files)
 
 

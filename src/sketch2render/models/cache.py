@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InvalidParameter
-from .assets import FP16_VARIANTS, Asset, sd15_assets
+from .assets import Asset, sd15_assets
 from .layout import hf_cache_dir
 
 REPO_SETTINGS = {
@@ -49,7 +49,7 @@ def cached_file(repo: str, filename: str) -> Path | None:
 
 def _variant(asset: Asset, present: dict[str, bool]) -> str | None:
     """fp16 when every weight of the asset that has an fp16 copy is cached as that copy."""
-    swaps = FP16_VARIANTS.get(asset.name, {})
+    swaps = asset.fp16_swaps()
     if swaps and all(present[half] for half in swaps.values()):
         return "fp16"
     return None

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import DiskFull, HubUnavailable, InvalidParameter
-from .assets import FEATURES, FP16_VARIANTS, Asset, is_refused, optional_assets, sd15_assets
+from .assets import FEATURES, Asset, is_refused, optional_assets, sd15_assets
 from .cache import REPO_SETTINGS, cached_file
 from .layout import hf_cache_dir
 
@@ -135,7 +135,7 @@ def _remote(asset: Asset, filename: str, variant: str | None) -> RemoteFile:
     try:
         meta = _metadata(asset.repo, filename)
     except EntryNotFoundError:
-        full = {half: whole for whole, half in FP16_VARIANTS.get(asset.name, {}).items()}.get(filename)
+        full = {half: whole for whole, half in asset.fp16_swaps().items()}.get(filename)
         if variant != "fp16" or full is None:
             raise
         filename, meta = full, _metadata(asset.repo, full)  # this repo has no fp16 copy: the full weights

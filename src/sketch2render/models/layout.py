@@ -23,6 +23,16 @@ EXTRA_CONTROLNETS = ("lineart", "scribble", "softedge")
 CONTROLNET_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
 LORA_FILES = ("pytorch_lora_weights.safetensors",)
 TAESD_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
+# The retrieval CLIP's folder (the same in every family's model folder).
+CLIP_FILES = (
+    "config.json",
+    "model.safetensors",
+    "merges.txt",
+    "vocab.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+)
 # Every optional part of a model folder: name -> (folder, files). The speed presets need the last two.
 EXTRAS = {
     **{kind: (f"controlnet-{kind}", CONTROLNET_FILES) for kind in EXTRA_CONTROLNETS},
@@ -72,15 +82,7 @@ def required_files(settings: Settings) -> dict[str, tuple[str, ...]]:
             f"{sub}/image_encoder/config.json",
             f"{sub}/image_encoder/model.safetensors",
         ),
-        "clip": (
-            "config.json",
-            "model.safetensors",
-            "merges.txt",
-            "vocab.json",
-            "special_tokens_map.json",
-            "tokenizer_config.json",
-            "preprocessor_config.json",
-        ),
+        "clip": CLIP_FILES,
     }
 
 

@@ -1,9 +1,11 @@
-"""Build the local stand-in model folders: `tiny` (tests, CI) and `sd15-random` (benchmarks).
+"""Build the local stand-in model folders: `tiny` and `tiny-sdxl` (tests, CI), `sd15-random` and
+`sdxl-random` (benchmarks).
 
-Random weights with the SD 1.5 block layout (tiny) or its full shapes (sd15-random), written in
-the model-folder layout (`layout.py`) into a temporary sibling folder that is renamed into place
-only when complete, with the marker (profile, versions, fingerprints) written last.
-Deterministic: fixed seeds give byte-identical files. The networks: `components.py`.
+Random weights with the SD 1.5 or SDXL block layout (tiny, tiny-sdxl) or the full shapes (the
+-random ones), written in the model-folder layout (`layout.py`, `layout_sdxl.py`) into a temporary
+sibling folder that is renamed into place only when complete, with the marker (profile, family,
+versions, fingerprints) written last. Deterministic: fixed seeds give byte-identical files.
+The networks: `components.py`, `components_sdxl.py`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ModelsUnavailable
 from .components import write_models
 from .layout import EXTRAS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, read_marker
+from .layout_sdxl import SDXL_EXTRAS, SDXL_FAMILY, SDXL_FOLDERS, SDXL_IP_ADAPTER
 from .library_logs import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
+from .shapes_sdxl import SDXL_RANDOM, TINY_SDXL, SdxlShapes
 
 
 def build_tiny(directory: Path, *, force: bool = False) -> Path:
@@ -33,7 +38,28 @@ def build_sd15_random(directory: Path, *, force: bool = False) -> Path:
     return _build(Path(directory), "sd15-random", SD15_RANDOM, force=force)
 
 
-def _build(directory: Path, profile: str, shapes: Shapes, *, force: bool) -> Path:
+def build_tiny_sdxl(directory: Path, *, force: bool = False) -> Path:
+    """Tiny random models with SDXL's layouts (two text encoders, union ControlNet, IP-Adapter
+    Plus, few-step LoRA, tiny autoencoder). Same bytes every build."""
+    return _build(Path(directory), "tiny-sdxl", TINY_SDXL, force=force, family=SDXL_FAMILY)
+
+
+def build_sdxl_random(directory: Path, *, force: bool = False) -> Path:
+    """Full-size SDXL + union ControlNet + IP-Adapter Plus with random weights (fp16, ~10 GB)."""
+    return _build(Path(directory), "sdxl-random", SDXL_RANDOM, force=force, family=SDXL_FAMILY)
+
+
+def _writer(family: str | None) -> Callable[[Path, Shapes | SdxlShapes], None]:
+    if family == SDXL_FAMILY:
+        from .write_sdxl import write_sdxl_models
+
+        return write_sdxl_models
+    return write_models  # looked up now: tests replace it
+
+
+def _build(
+    directory: Path, profile: str, shapes: Shapes | SdxlShapes, *, force: bool, family: str | None = None
+) -> Path:
     """Build into a temporary sibling and rename it into place only when complete."""
     directory = directory.expanduser().absolute()
     marker = read_marker(directory)
@@ -50,8 +76,8 @@ def _build(directory: Path, profile: str, shapes: Shapes, *, force: bool) -> Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
     try:
         with quieted():
-            write_models(tmp, shapes)
-        _write_marker(tmp, profile)
+            _writer(family)(tmp, shapes)
+        _write_marker(tmp, profile, family)
         os.chmod(tmp, 0o755)
         _move_into_place(tmp, directory, force=force)
     finally:
@@ -85,17 +111,29 @@ def _remove_stale_builds(directory: Path, max_age_s: float = 6 * 3600) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
-def _write_marker(root: Path, profile: str) -> None:
+def _fingerprinted(family: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The folders a marker fingerprints, as name -> folder: those always there, then the optional."""
+    if family == SDXL_FAMILY:
+        encoder = f"{SDXL_FOLDERS['ip_adapter']}/{SDXL_IP_ADAPTER['image_encoder_folder']}"
+        return {**SDXL_FOLDERS, "image_encoder": encoder}, {folder: folder for folder, _ in SDXL_EXTRAS.values()}
+    return {**FOLDERS, "image_encoder": "ip-adapter/models/image_encoder"}, {
+        folder: folder for folder, _ in EXTRAS.values()
+    }
+
+
+def _write_marker(root: Path, profile: str, family: str | None = None) -> None:
     import diffusers
     import safetensors
     import torch
     import transformers
 
+    required, optional = _fingerprinted(family)
     marker = {
         "profile": profile,
+        **({"family": family} if family else {}),
         "layout": LAYOUT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "scheduler": SCHEDULER,
+        "scheduler": "EulerDiscreteScheduler" if family == SDXL_FAMILY else SCHEDULER,
         "versions": {
             "torch": torch.__version__,
             "diffusers": diffusers.__version__,
@@ -103,9 +141,8 @@ def _write_marker(root: Path, profile: str) -> None:
             "safetensors": safetensors.__version__,
         },
         "fingerprints": {
-            **{name: _fingerprint(root / folder) for name, folder in FOLDERS.items()},
-            "image_encoder": _fingerprint(root / "ip-adapter" / "models" / "image_encoder"),
-            **{folder: _fingerprint(root / folder) for folder, _ in EXTRAS.values() if (root / folder).is_dir()},
+            **{name: _fingerprint(root / folder) for name, folder in required.items()},
+            **{name: _fingerprint(root / folder) for name, folder in optional.items() if (root / folder).is_dir()},
         },
     }
     (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -1,0 +1,121 @@
+"""The on-disk layout of an SDXL model folder (ours, built by `stand_ins`, or a local copy of the
+real weights), the union ControlNet's control modes, and InstantStyle's SDXL blocks.
+
+    base/              a StableDiffusionXL pipeline folder (as stabilityai/stable-diffusion-xl-base-1.0)
+    vae-fp16-fix/      AutoencoderKL (as madebyollin/sdxl-vae-fp16-fix), passed as `vae=`
+    controlnet-union/  ControlNetUnionModel (as xinsir's ProMax union ControlNet, diffusers layout)
+    ip-adapter/        sdxl_models/ip-adapter-plus_sdxl_vit-h.safetensors + models/image_encoder/ (h94)
+    lightning-lora/    sdxl_lightning_4step_lora.safetensors (ByteDance/SDXL-Lightning)
+    taesdxl/           AutoencoderTiny (as madebyollin/taesdxl)
+    clip/              the retrieval CLIP (the same as an SD 1.5 folder's)
+    s2r-models.json    the marker, written last by our builds ("family": "sdxl")
+
+Nothing here loads a model or touches the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .layout import CLIP_FILES, CONTROLNET_FILES, TAESD_FILES
+
+SDXL_FAMILY = "sdxl"
+# Every part a render needs: name -> folder in the model folder.
+SDXL_FOLDERS = {
+    "base": "base",
+    "vae": "vae-fp16-fix",
+    "controlnet": "controlnet-union",
+    "ip_adapter": "ip-adapter",
+    "clip": "clip",
+}
+LIGHTNING_LORA_FILE = "sdxl_lightning_4step_lora.safetensors"
+# Optional parts (the speed presets): name -> (folder, files).
+SDXL_EXTRAS = {
+    "lightning_lora": ("lightning-lora", (LIGHTNING_LORA_FILE,)),  # few-step LoRA (speed fast and live)
+    "taesd": ("taesdxl", TAESD_FILES),  # the tiny autoencoder (speed live, and previews)
+}
+# How `pipe.load_ip_adapter(folder / SDXL_FOLDERS["ip_adapter"], **SDXL_IP_ADAPTER)` finds the Plus
+# adapter and its ViT-H image encoder (h94/IP-Adapter's layout).
+SDXL_IP_ADAPTER = {
+    "subfolder": "sdxl_models",
+    "weight_name": "ip-adapter-plus_sdxl_vit-h.safetensors",
+    "image_encoder_folder": "models/image_encoder",
+}
+# The few-step preset's scheduler and guidance (SDXL-Lightning's model card: Euler with trailing
+# timesteps, as many steps as the checkpoint was distilled for, no classifier-free guidance).
+LIGHTNING = {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerDiscreteScheduler", "timestep_spacing": "trailing"}
+
+# The union ControlNet's `control_mode` per control type. Source: xinsir6/ControlNetPlus (the
+# comment table in its controlnet_union_test_*.py scripts and README, the same as the model card of
+# xinsir/controlnet-union-sdxl-1.0): 0 openpose, 1 depth, 2 hed/pidi/scribble/ted, 3
+# canny/lineart/anime_lineart/mlsd, 4 normal, 5 segment, 6 tile, 7 repaint (ProMax only: 8 types).
+UNION_CONTROL_MODES = {
+    "openpose": 0,
+    "depth": 1,
+    "scribble": 2,
+    "softedge": 2,
+    "canny": 3,
+    "lineart": 3,
+    "normal": 4,
+    "segment": 5,
+    "tile": 6,
+    "inpaint": 7,
+}
+UNION_CONTROL_TYPES = 8  # ProMax's `num_control_type` (the first union release: 6, no tile/repaint)
+
+# InstantStyle on SDXL: style lives in up_blocks.0.attentions.1, layout in down_blocks.2.attentions.1.
+STYLE_BLOCK = "up_blocks.0.attentions.1"
+LAYOUT_BLOCK = "down_blocks.2.attentions.1"
+
+
+def style_only_scale(scale: float) -> dict[str, dict[str, list[float]]]:
+    """`pipe.set_ip_adapter_scale(...)` for style-only: the IP-Adapter acts in STYLE_BLOCK only."""
+    return {"up": {"block_0": [0.0, scale, 0.0]}}
+
+
+def style_and_layout_scale(scale: float) -> dict[str, dict[str, list[float]]]:
+    """InstantStyle's style + layout map: STYLE_BLOCK and LAYOUT_BLOCK."""
+    return {"down": {"block_2": [0.0, scale]}, "up": {"block_0": [0.0, scale, 0.0]}}
+
+
+_TOKENIZER_FILES = ("merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json")
+# base/vae/ is left out: the renderer passes the fp16-fix VAE as `vae=`, so nothing reads it.
+SDXL_BASE_FILES = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.safetensors",
+    *(f"tokenizer/{f}" for f in _TOKENIZER_FILES),
+    *(f"tokenizer_2/{f}" for f in _TOKENIZER_FILES),
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+)
+VAE_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
+
+
+def sdxl_required_files() -> dict[str, tuple[str, ...]]:
+    """Files each part of SDXL_FOLDERS needs, relative to its folder (or its hub repository root)."""
+    encoder = SDXL_IP_ADAPTER["image_encoder_folder"]
+    return {
+        "base": SDXL_BASE_FILES,
+        "vae": VAE_FILES,
+        "controlnet": CONTROLNET_FILES,
+        "ip_adapter": (
+            f"{SDXL_IP_ADAPTER['subfolder']}/{SDXL_IP_ADAPTER['weight_name']}",
+            f"{encoder}/config.json",
+            f"{encoder}/model.safetensors",
+        ),
+        "clip": CLIP_FILES,
+    }
+
+
+def sdxl_missing_in_folder(root: Path) -> list[str]:
+    """The required files a model folder lacks, as paths relative to it."""
+    return [
+        f"{SDXL_FOLDERS[name]}/{f}"
+        for name, files in sdxl_required_files().items()
+        for f in files
+        if not (root / SDXL_FOLDERS[name] / f).is_file()
+    ]
