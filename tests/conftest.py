@@ -46,3 +46,12 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sketch2render.models import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model folder in SDXL's layout (union ControlNet, IP-Adapter Plus, Lightning LoRA stand-in,
+    TAESDXL), built once per session (~15 s)."""
+    from sketch2render.models import build_tiny_sdxl
+
+    return build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
