@@ -314,3 +314,35 @@ def test_sdxl_random_has_the_real_models_sizes() -> None:
     assert 1.25e9 < count(controlnet) < 1.26e9  # the union ControlNet (2.5 GB in fp16)
     assert (round(count(first) / 1e6), round(count(second) / 1e6)) == (123, 695)  # CLIP ViT-L, OpenCLIP bigG
     assert sum(name.endswith("attn2.processor") for name in unet.attn_processors) == 70
+
+
+@slow
+def test_the_full_size_stand_ins_fp16_path_builds_and_loads(tmp_path: Path) -> None:
+    """sdxl-random is never built here (~10 GB): its fp16 code path runs at tiny size instead."""
+    import dataclasses
+
+    import torch
+    from diffusers import AutoencoderKL, ControlNetUnionModel, StableDiffusionXLControlNetUnionPipeline
+    from safetensors import safe_open
+
+    from sketch2render.models.shapes import TINY
+    from sketch2render.models.shapes_sdxl import TINY_SDXL
+    from sketch2render.models.write_sdxl import write_sdxl_models
+
+    half_tiny = dataclasses.replace(TINY, dtype="float16")
+    write_sdxl_models(tmp_path, dataclasses.replace(TINY_SDXL, dtype="float16", shared=half_tiny))
+    for weights in tmp_path.rglob("*.safetensors"):
+        with safe_open(str(weights), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}, weights
+    half = torch.float16
+    pipe = StableDiffusionXLControlNetUnionPipeline.from_pretrained(
+        tmp_path / SDXL_FOLDERS["base"],
+        controlnet=ControlNetUnionModel.from_pretrained(tmp_path / SDXL_FOLDERS["controlnet"], dtype=half),
+        vae=AutoencoderKL.from_pretrained(tmp_path / SDXL_FOLDERS["vae"], dtype=half),
+        dtype=half,
+    )
+    pipe.load_ip_adapter(tmp_path / SDXL_FOLDERS["ip_adapter"], **SDXL_IP_ADAPTER)
+    pipe.load_lora_weights(
+        tmp_path / SDXL_EXTRAS["lightning_lora"][0], weight_name=LIGHTNING_LORA_FILE, adapter_name="lightning"
+    )
+    assert pipe.unet.dtype == half and pipe.get_list_adapters() == {"unet": ["lightning"]}
