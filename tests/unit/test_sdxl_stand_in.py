@@ -30,6 +30,7 @@ from sketch2render.models.layout_sdxl import (
 
 slow = pytest.mark.slow  # builds and tiny-model renders: left out of `make test-fast`
 SIZE = 64
+KOHYA_SUFFIXES = (".lora_down.weight", ".lora_up.weight", ".alpha")
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -230,6 +231,7 @@ def test_masks_give_two_style_images_their_own_regions(fresh) -> None:
 @slow
 def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) -> None:
     from diffusers import EulerDiscreteScheduler
+    from safetensors.torch import load_file
 
     original = pipe.scheduler
     pipe.scheduler = EulerDiscreteScheduler.from_config(original.config, timestep_spacing=LIGHTNING["timestep_spacing"])
@@ -240,6 +242,10 @@ def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) ->
         )
         with_lora = render(pipe, guidance_scale=LIGHTNING["guidance_scale"])
         assert changed(with_lora, without) > 1e-3
+        file = load_file(str(sdxl_dir / SDXL_EXTRAS["lightning_lora"][0] / LIGHTNING_LORA_FILE))
+        assert all(k.startswith("lora_unet_") and k.endswith(KOHYA_SUFFIXES) for k in file)  # the real file's layout
+        adapted = [name for name, module in pipe.unet.named_modules() if "lightning" in getattr(module, "lora_A", {})]
+        assert len(adapted) == len({k.split(".")[0] for k in file})  # every module of the file, convs included
         pipe.disable_lora()
         assert changed(render(pipe, guidance_scale=LIGHTNING["guidance_scale"]), without) < 1e-5
     finally:
@@ -300,7 +306,12 @@ def test_sdxl_random_has_the_real_models_sizes() -> None:
     import torch
 
     from sketch2render.models.clip_files import clip_vocab
-    from sketch2render.models.components_sdxl import build_sdxl_unet, build_text_encoders, build_union_controlnet
+    from sketch2render.models.components_sdxl import (
+        LORA_TARGETS,
+        build_sdxl_unet,
+        build_text_encoders,
+        build_union_controlnet,
+    )
     from sketch2render.models.shapes_sdxl import SDXL_RANDOM
 
     def count(model: torch.nn.Module) -> int:
@@ -314,6 +325,9 @@ def test_sdxl_random_has_the_real_models_sizes() -> None:
     assert 1.25e9 < count(controlnet) < 1.26e9  # the union ControlNet (2.5 GB in fp16)
     assert (round(count(first) / 1e6), round(count(second) / 1e6)) == (123, 695)  # CLIP ViT-L, OpenCLIP bigG
     assert sum(name.endswith("attn2.processor") for name in unet.attn_processors) == 70
+    # sdxl_lightning_4step_lora.safetensors holds 2364 tensors: down, up and alpha of 788 modules
+    adapted = [n for n, _ in unet.named_modules() if any(n == t or n.endswith("." + t) for t in LORA_TARGETS)]
+    assert len(adapted) * 3 == 2364
 
 
 @slow
