@@ -18,12 +18,14 @@ from sketch2render.models.layout import MARKER, read_marker
 from sketch2render.models.layout_sdxl import (
     LIGHTNING,
     LIGHTNING_LORA_FILE,
+    SDXL_COMPONENTS,
     SDXL_EXTRAS,
     SDXL_FOLDERS,
     SDXL_IP_ADAPTER,
     STYLE_BLOCK,
     UNION_CONTROL_MODES,
     UNION_CONTROL_TYPES,
+    sdxl_folder_paths,
     sdxl_missing_in_folder,
     style_only_scale,
 )
@@ -108,6 +110,8 @@ def test_a_second_build_writes_the_same_bytes(sdxl_dir: Path, tmp_path: Path) ->
 @slow
 def test_the_build_has_every_file_of_the_layout_and_no_pickles(sdxl_dir: Path) -> None:
     assert sdxl_missing_in_folder(sdxl_dir) == []
+    assert all(Path(path).is_dir() for path in sdxl_folder_paths(sdxl_dir).values())
+    assert set(read_marker(sdxl_dir)["fingerprints"]) >= set(SDXL_COMPONENTS)
     for folder, files in SDXL_EXTRAS.values():
         assert all((sdxl_dir / folder / f).is_file() for f in files)
     assert not [p for p in sdxl_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]

@@ -28,6 +28,8 @@ SDXL_FOLDERS = {
     "ip_adapter": "ip-adapter",
     "clip": "clip",
 }
+# What SDXL render recipes name (and the marker fingerprints): the folders plus the image encoder.
+SDXL_COMPONENTS = ("base", "vae", "controlnet", "ip_adapter", "image_encoder", "clip")
 LIGHTNING_LORA_FILE = "sdxl_lightning_4step_lora.safetensors"
 # Optional parts (the speed presets): name -> (folder, files).
 SDXL_EXTRAS = {
@@ -119,3 +121,12 @@ def sdxl_missing_in_folder(root: Path) -> list[str]:
         for f in files
         if not (root / SDXL_FOLDERS[name] / f).is_file()
     ]
+
+
+def sdxl_folder_paths(root: Path) -> dict[str, str]:
+    """Where each part lies in an SDXL model folder: SDXL_FOLDERS, the image encoder and the extras."""
+    return {
+        **{name: str(root / folder) for name, folder in SDXL_FOLDERS.items()},
+        "image_encoder": str(root / SDXL_FOLDERS["ip_adapter"] / SDXL_IP_ADAPTER["image_encoder_folder"]),
+        **{name: str(root / folder) for name, (folder, _) in SDXL_EXTRAS.items()},
+    }
