@@ -16,6 +16,7 @@ from sketch2render.models import build_tiny_sdxl
 from sketch2render.models.assets_sdxl import ASSET_FOLDERS, LICENCES, sdxl_assets
 from sketch2render.models.layout import MARKER, read_marker
 from sketch2render.models.layout_sdxl import (
+    LAYOUT_BLOCK,
     LIGHTNING,
     LIGHTNING_LORA_FILE,
     SDXL_COMPONENTS,
@@ -27,6 +28,7 @@ from sketch2render.models.layout_sdxl import (
     UNION_CONTROL_TYPES,
     sdxl_folder_paths,
     sdxl_missing_in_folder,
+    style_and_layout_scale,
     style_only_scale,
 )
 
@@ -196,6 +198,10 @@ def test_style_only_switches_on_only_the_style_blocks_processors(fresh) -> None:
     assert on == {name for name in scales if name.startswith(STYLE_BLOCK + ".")}
     assert len(on) == fresh.unet.config.transformer_layers_per_block[-1]  # every layer of the block
     assert all(scales[name] == [0.8] for name in on)
+    fresh.set_ip_adapter_scale(style_and_layout_scale(0.8))
+    on = {name for name, proc in fresh.unet.attn_processors.items() if getattr(proc, "scale", [0.0]) != [0.0]}
+    blocks = {name.rsplit(".transformer_blocks", 1)[0] for name in on}
+    assert blocks == {STYLE_BLOCK, LAYOUT_BLOCK}  # InstantStyle's layout block exists on tiny-sdxl too
     fresh.set_ip_adapter_scale(1.0)
     full = render(fresh)
     fresh.set_ip_adapter_scale(style_only_scale(1.0))
