@@ -370,3 +370,25 @@ def test_the_full_size_stand_ins_fp16_path_builds_and_loads(tmp_path: Path) -> N
         tmp_path / SDXL_EXTRAS["lightning_lora"][0], weight_name=LIGHTNING_LORA_FILE, adapter_name="lightning"
     )
     assert pipe.unet.dtype == half and pipe.get_list_adapters() == {"unet": ["lightning"]}
+
+
+def test_a_folder_says_its_family(tmp_path: Path) -> None:
+    import json
+
+    from sketch2render.models.layout_sdxl import folder_family
+
+    assert folder_family(tmp_path) is None
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
+    assert folder_family(tmp_path) == "sdxl"
+    (tmp_path / "base" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    assert folder_family(tmp_path) == "sd15"
+    (tmp_path / MARKER).write_text(json.dumps({"profile": "tiny-sdxl", "family": "sdxl"}))
+    assert folder_family(tmp_path) == "sdxl"
+
+
+@slow
+def test_built_folders_say_their_family(sdxl_dir: Path, tiny_models_dir: Path) -> None:
+    from sketch2render.models.layout_sdxl import folder_family
+
+    assert (folder_family(sdxl_dir), folder_family(tiny_models_dir)) == ("sdxl", "sd15")
