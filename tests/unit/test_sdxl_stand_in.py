@@ -16,20 +16,25 @@ from sketch2render.models import build_tiny_sdxl
 from sketch2render.models.assets_sdxl import ASSET_FOLDERS, LICENCES, sdxl_assets
 from sketch2render.models.layout import MARKER, read_marker
 from sketch2render.models.layout_sdxl import (
+    LAYOUT_BLOCK,
     LIGHTNING,
     LIGHTNING_LORA_FILE,
+    SDXL_COMPONENTS,
     SDXL_EXTRAS,
     SDXL_FOLDERS,
     SDXL_IP_ADAPTER,
     STYLE_BLOCK,
     UNION_CONTROL_MODES,
     UNION_CONTROL_TYPES,
+    sdxl_folder_paths,
     sdxl_missing_in_folder,
+    style_and_layout_scale,
     style_only_scale,
 )
 
 slow = pytest.mark.slow  # builds and tiny-model renders: left out of `make test-fast`
 SIZE = 64
+KOHYA_SUFFIXES = (".lora_down.weight", ".lora_up.weight", ".alpha")
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -107,6 +112,8 @@ def test_a_second_build_writes_the_same_bytes(sdxl_dir: Path, tmp_path: Path) ->
 @slow
 def test_the_build_has_every_file_of_the_layout_and_no_pickles(sdxl_dir: Path) -> None:
     assert sdxl_missing_in_folder(sdxl_dir) == []
+    assert all(Path(path).is_dir() for path in sdxl_folder_paths(sdxl_dir).values())
+    assert set(read_marker(sdxl_dir)["fingerprints"]) >= set(SDXL_COMPONENTS)
     for folder, files in SDXL_EXTRAS.values():
         assert all((sdxl_dir / folder / f).is_file() for f in files)
     assert not [p for p in sdxl_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
@@ -191,6 +198,10 @@ def test_style_only_switches_on_only_the_style_blocks_processors(fresh) -> None:
     assert on == {name for name in scales if name.startswith(STYLE_BLOCK + ".")}
     assert len(on) == fresh.unet.config.transformer_layers_per_block[-1]  # every layer of the block
     assert all(scales[name] == [0.8] for name in on)
+    fresh.set_ip_adapter_scale(style_and_layout_scale(0.8))
+    on = {name for name, proc in fresh.unet.attn_processors.items() if getattr(proc, "scale", [0.0]) != [0.0]}
+    blocks = {name.rsplit(".transformer_blocks", 1)[0] for name in on}
+    assert blocks == {STYLE_BLOCK, LAYOUT_BLOCK}  # InstantStyle's layout block exists on tiny-sdxl too
     fresh.set_ip_adapter_scale(1.0)
     full = render(fresh)
     fresh.set_ip_adapter_scale(style_only_scale(1.0))
@@ -230,6 +241,7 @@ def test_masks_give_two_style_images_their_own_regions(fresh) -> None:
 @slow
 def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) -> None:
     from diffusers import EulerDiscreteScheduler
+    from safetensors.torch import load_file
 
     original = pipe.scheduler
     pipe.scheduler = EulerDiscreteScheduler.from_config(original.config, timestep_spacing=LIGHTNING["timestep_spacing"])
@@ -240,6 +252,10 @@ def test_the_few_step_lora_loads_and_changes_the_output(pipe, sdxl_dir: Path) ->
         )
         with_lora = render(pipe, guidance_scale=LIGHTNING["guidance_scale"])
         assert changed(with_lora, without) > 1e-3
+        file = load_file(str(sdxl_dir / SDXL_EXTRAS["lightning_lora"][0] / LIGHTNING_LORA_FILE))
+        assert all(k.startswith("lora_unet_") and k.endswith(KOHYA_SUFFIXES) for k in file)  # the real file's layout
+        adapted = [name for name, module in pipe.unet.named_modules() if "lightning" in getattr(module, "lora_A", {})]
+        assert len(adapted) == len({k.split(".")[0] for k in file})  # every module of the file, convs included
         pipe.disable_lora()
         assert changed(render(pipe, guidance_scale=LIGHTNING["guidance_scale"]), without) < 1e-5
     finally:
@@ -300,7 +316,12 @@ def test_sdxl_random_has_the_real_models_sizes() -> None:
     import torch
 
     from sketch2render.models.clip_files import clip_vocab
-    from sketch2render.models.components_sdxl import build_sdxl_unet, build_text_encoders, build_union_controlnet
+    from sketch2render.models.components_sdxl import (
+        LORA_TARGETS,
+        build_sdxl_unet,
+        build_text_encoders,
+        build_union_controlnet,
+    )
     from sketch2render.models.shapes_sdxl import SDXL_RANDOM
 
     def count(model: torch.nn.Module) -> int:
@@ -314,3 +335,60 @@ def test_sdxl_random_has_the_real_models_sizes() -> None:
     assert 1.25e9 < count(controlnet) < 1.26e9  # the union ControlNet (2.5 GB in fp16)
     assert (round(count(first) / 1e6), round(count(second) / 1e6)) == (123, 695)  # CLIP ViT-L, OpenCLIP bigG
     assert sum(name.endswith("attn2.processor") for name in unet.attn_processors) == 70
+    # sdxl_lightning_4step_lora.safetensors holds 2364 tensors: down, up and alpha of 788 modules
+    adapted = [n for n, _ in unet.named_modules() if any(n == t or n.endswith("." + t) for t in LORA_TARGETS)]
+    assert len(adapted) * 3 == 2364
+
+
+@slow
+def test_the_full_size_stand_ins_fp16_path_builds_and_loads(tmp_path: Path) -> None:
+    """sdxl-random is never built here (~10 GB): its fp16 code path runs at tiny size instead."""
+    import dataclasses
+
+    import torch
+    from diffusers import AutoencoderKL, ControlNetUnionModel, StableDiffusionXLControlNetUnionPipeline
+    from safetensors import safe_open
+
+    from sketch2render.models.shapes import TINY
+    from sketch2render.models.shapes_sdxl import TINY_SDXL
+    from sketch2render.models.write_sdxl import write_sdxl_models
+
+    half_tiny = dataclasses.replace(TINY, dtype="float16")
+    write_sdxl_models(tmp_path, dataclasses.replace(TINY_SDXL, dtype="float16", shared=half_tiny))
+    for weights in tmp_path.rglob("*.safetensors"):
+        with safe_open(str(weights), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}, weights
+    half = torch.float16
+    pipe = StableDiffusionXLControlNetUnionPipeline.from_pretrained(
+        tmp_path / SDXL_FOLDERS["base"],
+        controlnet=ControlNetUnionModel.from_pretrained(tmp_path / SDXL_FOLDERS["controlnet"], dtype=half),
+        vae=AutoencoderKL.from_pretrained(tmp_path / SDXL_FOLDERS["vae"], dtype=half),
+        dtype=half,
+    )
+    pipe.load_ip_adapter(tmp_path / SDXL_FOLDERS["ip_adapter"], **SDXL_IP_ADAPTER)
+    pipe.load_lora_weights(
+        tmp_path / SDXL_EXTRAS["lightning_lora"][0], weight_name=LIGHTNING_LORA_FILE, adapter_name="lightning"
+    )
+    assert pipe.unet.dtype == half and pipe.get_list_adapters() == {"unet": ["lightning"]}
+
+
+def test_a_folder_says_its_family(tmp_path: Path) -> None:
+    import json
+
+    from sketch2render.models.layout_sdxl import folder_family
+
+    assert folder_family(tmp_path) is None
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
+    assert folder_family(tmp_path) == "sdxl"
+    (tmp_path / "base" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    assert folder_family(tmp_path) == "sd15"
+    (tmp_path / MARKER).write_text(json.dumps({"profile": "tiny-sdxl", "family": "sdxl"}))
+    assert folder_family(tmp_path) == "sdxl"
+
+
+@slow
+def test_built_folders_say_their_family(sdxl_dir: Path, tiny_models_dir: Path) -> None:
+    from sketch2render.models.layout_sdxl import folder_family
+
+    assert (folder_family(sdxl_dir), folder_family(tiny_models_dir)) == ("sdxl", "sd15")

@@ -1,7 +1,7 @@
 """One builder per network of an SDXL stand-in model folder, as diffusers' tests build dummy SDXL
 components: the UNet with SDXL's block layout and `text_time` embedding, the two text encoders,
 the union ControlNet, the VAE, the IP-Adapter Plus weights (h94's key layout), the few-step LoRA
-and the tiny autoencoder.
+(SDXL-Lightning's key layout) and the tiny autoencoder.
 
 Each builder seeds itself from `shapes.seed` (plus a fixed offset per component), so two builds
 write the same bytes whatever order they run in. Random weights: images are noise, but every knob
@@ -225,23 +225,54 @@ def build_plus_adapter_weights(unet: UNet2DConditionModel, shapes: SdxlShapes) -
     return weights
 
 
-def add_few_step_lora(unet: UNet2DConditionModel, shapes: SdxlShapes) -> dict[str, torch.Tensor]:
-    """A random LoRA on the UNet's attention and feed-forward projections, as peft's state dict
-    (random A and B, not peft's identity start, so that it changes the output). Adds the adapter to
-    `unet` itself: call it after everything else has been taken from the UNet."""
-    import torch
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+# The modules the SDXL-Lightning and LCM-LoRA SDXL files adapt (788 on the real UNet).
+LORA_TARGETS = (
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "proj_in",
+    "proj_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "conv1",
+    "conv2",
+    "conv_shortcut",
+    "downsamplers.0.conv",
+    "upsamplers.0.conv",
+    "time_emb_proj",
+)
 
-    torch.manual_seed(shapes.seed + 7)
-    config = LoraConfig(
-        r=shapes.lora_rank,
-        lora_alpha=shapes.lora_rank,
-        target_modules=["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"],
-        init_lora_weights=False,
-    )
-    unet.add_adapter(config)
-    return get_peft_model_state_dict(unet)
+
+def build_few_step_lora(unet: UNet2DConditionModel, shapes: SdxlShapes) -> dict[str, torch.Tensor]:
+    """A random LoRA in the key layout of sdxl_lightning_4step_lora.safetensors: kohya-style
+    `lora_unet_<diffusers module path, dots as underscores>.lora_down.weight` / `.lora_up.weight` /
+    `.alpha` (a 0-d tensor) over every module of LORA_TARGETS. Random down and up weights (not
+    the usual zero up), so that it changes the output. The UNet is left as it is."""
+    import torch
+
+    generator = torch.Generator().manual_seed(shapes.seed + 7)
+    rank = shapes.lora_rank
+    weights: dict[str, torch.Tensor] = {}
+    for name, module in unet.named_modules():
+        if not any(name == t or name.endswith("." + t) for t in LORA_TARGETS):
+            continue
+        key = "lora_unet_" + name.replace(".", "_")
+        if isinstance(module, torch.nn.Conv2d):
+            kernel = tuple(module.kernel_size)
+            down = torch.randn(rank, module.in_channels, *kernel, generator=generator)
+            up = torch.randn(module.out_channels, rank, 1, 1, generator=generator)
+            fan_in = module.in_channels * kernel[0] * kernel[1]
+        elif isinstance(module, torch.nn.Linear):
+            down = torch.randn(rank, module.in_features, generator=generator)
+            up = torch.randn(module.out_features, rank, generator=generator)
+            fan_in = module.in_features
+        else:
+            continue
+        weights[f"{key}.lora_down.weight"] = down * fan_in**-0.5
+        weights[f"{key}.lora_up.weight"] = up * (0.1 * rank**-0.5)
+        weights[f"{key}.alpha"] = torch.tensor(float(rank))
+    return weights
 
 
 def build_taesdxl(shapes: SdxlShapes) -> AutoencoderTiny:

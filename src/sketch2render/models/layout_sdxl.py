@@ -15,9 +15,10 @@ Nothing here loads a model or touches the network.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from .layout import CLIP_FILES, CONTROLNET_FILES, TAESD_FILES
+from .layout import CLIP_FILES, CONTROLNET_FILES, TAESD_FILES, read_marker
 
 SDXL_FAMILY = "sdxl"
 # Every part a render needs: name -> folder in the model folder.
@@ -28,6 +29,8 @@ SDXL_FOLDERS = {
     "ip_adapter": "ip-adapter",
     "clip": "clip",
 }
+# What SDXL render recipes name (and the marker fingerprints): the folders plus the image encoder.
+SDXL_COMPONENTS = ("base", "vae", "controlnet", "ip_adapter", "image_encoder", "clip")
 LIGHTNING_LORA_FILE = "sdxl_lightning_4step_lora.safetensors"
 # Optional parts (the speed presets): name -> (folder, files).
 SDXL_EXTRAS = {
@@ -119,3 +122,25 @@ def sdxl_missing_in_folder(root: Path) -> list[str]:
         for f in files
         if not (root / SDXL_FOLDERS[name] / f).is_file()
     ]
+
+
+def sdxl_folder_paths(root: Path) -> dict[str, str]:
+    """Where each part lies in an SDXL model folder: SDXL_FOLDERS, the image encoder and the extras."""
+    return {
+        **{name: str(root / folder) for name, folder in SDXL_FOLDERS.items()},
+        "image_encoder": str(root / SDXL_FOLDERS["ip_adapter"] / SDXL_IP_ADAPTER["image_encoder_folder"]),
+        **{name: str(root / folder) for name, (folder, _) in SDXL_EXTRAS.items()},
+    }
+
+
+def folder_family(root: Path) -> str | None:
+    """The family of a model folder: its marker's (our builds; SD 1.5 markers name none), else what
+    base/model_index.json names (a StableDiffusionXL pipeline: sdxl), else None (not a model folder)."""
+    marker = read_marker(root)
+    if marker is not None:
+        return marker.get("family", "sd15")
+    try:
+        pipeline = json.loads((root / SDXL_FOLDERS["base"] / "model_index.json").read_text()).get("_class_name", "")
+    except (OSError, ValueError):
+        return None
+    return SDXL_FAMILY if "XL" in pipeline else "sd15"

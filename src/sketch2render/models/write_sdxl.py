@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
 from .components import PICKLE_SUFFIXES, build_image_encoder, write_retrieval_clip
 from .components_sdxl import (
-    add_few_step_lora,
+    build_few_step_lora,
     build_plus_adapter_weights,
     build_sdxl_scheduler,
     build_sdxl_unet,
@@ -84,24 +84,14 @@ def write_ip_adapter(root: Path, shapes: SdxlShapes, weights: dict[str, torch.Te
 
 
 def write_few_step_lora(root: Path, shapes: SdxlShapes, unet: UNet2DConditionModel) -> None:
-    """lightning-lora/<the real file name>, in the layout diffusers' `save_lora_weights` writes
-    (`unet.<module>.lora_A.weight` / `lora_B.weight`). Adds the LoRA to `unet`: call it last."""
-    import torch
-    from diffusers import StableDiffusionXLPipeline
-
-    dtype = getattr(torch, shapes.dtype)
-    weights = {k: v.to(dtype).contiguous() for k, v in add_few_step_lora(unet, shapes).items()}
-    StableDiffusionXLPipeline.save_lora_weights(
-        root / SDXL_EXTRAS["lightning_lora"][0],
-        unet_lora_layers=weights,
-        weight_name=LIGHTNING_LORA_FILE,
-        safe_serialization=True,
-    )
+    """lightning-lora/sdxl_lightning_4step_lora.safetensors, in that file's kohya-style key layout."""
+    folder = root / SDXL_EXTRAS["lightning_lora"][0]
+    _save_tensors(build_few_step_lora(unet, shapes), folder / LIGHTNING_LORA_FILE, shapes)
 
 
 def write_sdxl_models(root: Path, shapes: SdxlShapes) -> None:
     """Every network of an SDXL model folder. The UNet is built first: the ControlNet copies it,
-    the IP-Adapter's keys follow its attention processors, and the LoRA is added to it last."""
+    and the IP-Adapter's and the LoRA's keys follow its modules."""
     vocab, merges = clip_vocab()
     unet = build_sdxl_unet(shapes)
     controlnet = build_union_controlnet(unet, shapes)
