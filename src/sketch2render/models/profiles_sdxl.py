@@ -8,8 +8,21 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ModelsUnavailable
+from .cache import cache_state, profile_assets
+from .layout import hf_cache_dir
 from .layout_sdxl import SDXL_EXTRAS, SDXL_FOLDERS, SDXL_IP_ADAPTER, sdxl_missing_in_folder
 from .model_set import ModelSet
+
+# The ModelSet component (and extra) each sdxl hub asset becomes.
+_COMPONENTS = {
+    "sdxl_base": "base",
+    "sdxl_vae": "vae",
+    "sdxl_controlnet": "controlnet",
+    "sdxl_ip_adapter": "ip_adapter",
+    "clip": "clip",
+    "lightning_lora": "lightning_lora",
+    "taesdxl": "taesd",
+}
 
 
 def sdxl_set(root: Path, requested: str, profile: str, **fields) -> ModelSet:
@@ -60,5 +73,39 @@ def sdxl_from_folder(root: Path, requested: str, profile: str, marker: dict, war
 
 
 def resolve_sdxl(settings: Settings, requested: str) -> ModelSet:
-    """The real SDXL weights from the Hugging Face cache (or `S2R_SDXL_BASE` as a folder)."""
-    raise ModelsUnavailable("the sdxl profile is not wired yet", field="models")
+    """The real SDXL weights from the Hugging Face cache (or `S2R_SDXL_BASE` as a folder): every
+    required file must be there; the optional assets (few-step LoRA, TAESDXL) count when complete."""
+    assets = profile_assets(settings, "sdxl")
+    state = cache_state(settings, assets.required)
+    if not state.complete:
+        count = sum(len(files) for files in state.missing.values())
+        raise ModelsUnavailable(
+            f"The sdxl weights are not available offline: {count} of {state.total_files} files are not in the "
+            f"Hugging Face cache {hf_cache_dir()} (missing from {', '.join(state.missing)}). Run "
+            "`sketch2render models download --profile sdxl` once (needs network) to fetch them.",
+            field="models",
+        )
+    extra_state = cache_state(settings, assets.optional)
+    repos = {_COMPONENTS[a.name]: a.repo for a in assets.all}
+    variants = {**state.variants, **extra_state.variants}
+    return sdxl_set(
+        Path(),
+        requested,
+        "sdxl",
+        base=repos["base"],
+        controlnet=repos["controlnet"],
+        ip_adapter=repos["ip_adapter"],
+        vae=repos["vae"],
+        clip=repos["clip"],
+        variants=tuple((_COMPONENTS[name], v) for name, v in variants.items() if v),
+        extras=tuple((_COMPONENTS[a.name], a.repo) for a in assets.optional if a.repo not in extra_state.missing),
+        missing_extras=tuple(
+            (
+                _COMPONENTS[a.name],
+                f"{a.repo} is not in the Hugging Face cache; run `sketch2render models download --profile sdxl "
+                f"--with {a.name}`",
+            )
+            for a in assets.optional
+            if a.repo in extra_state.missing
+        ),
+    )
