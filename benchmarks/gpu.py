@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "families": families,
     }
     if "sd15" in families:
+        started = time.perf_counter()
         out.update(run_sd15(args, device))
+        out["wall_s"] = round(time.perf_counter() - started, 1)  # the sd15 rows' whole time
     if "sdxl" in families:
         out["sdxl"] = run_sdxl(args, device, args.warmup, args.runs)
     return out

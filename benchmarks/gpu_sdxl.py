@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from .common import log
 from .gpu_measure import check_images, measure_config
 
-RUNS = {"tiny": (1, 2), "full": (1, 5)}  # (warm-up, timed) per row: a 30-step 1024² render is seconds
+RUNS = {"tiny": (1, 2), "full": (1, 3)}  # (warm-up, timed) per row: a 30-step 1024² render is seconds
 PROMPT = "a ceramic vase on a wooden table, studio photograph, soft light"
 
 
@@ -76,8 +77,11 @@ def run_sdxl(args: argparse.Namespace, device: str, warmup: int | None, runs: in
     runs = runs or RUNS[args.size][1]
     resolution = args.sdxl_resolution
     steps = args.sdxl_steps or SDXL.preset("quality").steps
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s2r-bench-sdxl-") as tmp:
-        settings = Settings(home=Path(tmp) / "home", models=sdxl_models(args, device, Path(tmp)), device=device)
+        folder = sdxl_models(args, device, Path(tmp))
+        build_s = round(time.perf_counter() - started, 1)  # building sdxl-random (seconds when already built)
+        settings = Settings(home=Path(tmp) / "home", models=folder, device=device)
         models = resolve_models(settings)
         if models.family != "sdxl":
             raise ValueError(f"--sdxl-models {settings.models!r} is a {models.family} model set, not SDXL")
@@ -136,12 +140,17 @@ def run_sdxl(args: argparse.Namespace, device: str, warmup: int | None, runs: in
         "guidance_scale": SDXL.preset("quality").guidance_scale,
         "warmup": warmup,
         "runs": runs,
+        "build_s": build_s,
+        "wall_s": round(time.perf_counter() - started, 1),  # the SDXL rows' whole time, build included
         "configs": results,
     }
 
 
 def summary_lines(block: dict[str, Any]) -> list[str]:
-    lines = [f"  sdxl: {block['profile']}, {block['resolution']}px, {block['steps']} steps (quality)"]
+    lines = [
+        f"  sdxl: {block['profile']}, {block['resolution']}px, {block['steps']} steps (quality); "
+        f"{block['wall_s']} s in all ({block['build_s']} s to build the models)"
+    ]
     for name, c in block["configs"].items():
         if "error" in c:
             lines.append(f"  {name:24} error: {c['error']}")
