@@ -151,3 +151,26 @@ def test_several_profiles_each_get_their_info(env):
     assert info["profile"] == "tiny-sdxl" and info["family"] == "sdxl"
     assert info["assets"] == info["families"][0]["assets"] and info["assets"][0]["asset"] == "sdxl_base"
     assert info["families"][1]["assets"][0]["asset"] == "base"
+
+
+def test_fp16_asks_for_the_base_fp16_copies_and_falls_back_where_there_are_none(env, hub):
+    plan = cli("models", "download", "--profile", "sdxl", "--variant", "fp16", "--dry-run", "--json", env=env)
+
+    assert plan.returncode == 0, plan.stderr
+    summary = json.loads(plan.stdout)
+    asked = [path for method, path, _ in hub.requests if method == "HEAD"]
+    for weight in ("unet/diffusion_pytorch_model", "text_encoder/model", "text_encoder_2/model"):
+        assert any(path.endswith(f"{BASE}/resolve/main/{weight}.fp16.safetensors") for path in asked), weight
+        fetched = {(item["repo"], item["file"]) for item in summary["items"]}
+        assert (BASE, f"{weight}.safetensors") in fetched  # the stand-in hub has no fp16 copies: the full weights
+    assert summary["variant"] == "fp16" and summary["fetched"] is False
+    assert not any(method == "GET" for method, _, _ in hub.requests)
+
+
+def test_a_local_sdxl_base_is_used_where_it_lies(env, hub, tiny_sdxl_dir):
+    """S2R_SDXL_BASE=folder: nothing of the base is fetched; the rest still comes from the hub."""
+    local = {**env, "S2R_SDXL_BASE": str(tiny_sdxl_dir / "base")}
+    plan = json.loads(cli("models", "download", "--profile", "sdxl", "--dry-run", "--json", env=local).stdout)
+
+    assert plan["local_assets"] == ["sdxl_base"]
+    assert BASE not in {item["repo"] for item in plan["items"]} and plan["to_fetch"] == plan["files"] > 0
