@@ -54,6 +54,18 @@ def sdxl_models(args: argparse.Namespace, device: str, tmp: Path) -> str:
     return chosen
 
 
+def free(loaded: dict[str, Any], device: str) -> None:
+    """Drop the renderers loaded so far (and their GPU memory) before loading another."""
+    import gc
+
+    import torch
+
+    loaded.clear()
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
 def vae_record(renderer, source: str | None) -> dict[str, Any]:
     """Which VAE decodes the quality renders (None: the base's own), and whether diffusers upcasts it to fp32."""
     vae = renderer.pipe.vae
@@ -124,6 +136,8 @@ def run_sdxl(args: argparse.Namespace, device: str, warmup: int | None, runs: in
         results: dict[str, Any] = {}
         for name, (load, render) in rows.items():
             log(f"gpu: {name}")
+            if ("compile" if name.endswith("+compile") else "eager") not in loaded:
+                free(loaded, device)  # one SDXL in memory at a time: peak VRAM is this renderer's
             try:
                 results[name] = measure_config(name, load, render, device, warmup, runs)
                 results[name]["vae"] = vae_record(load(), models.ids().get("vae"))
@@ -131,7 +145,7 @@ def run_sdxl(args: argparse.Namespace, device: str, warmup: int | None, runs: in
             except Exception as exc:  # one failing row (e.g. compile, or NaN) must not hide the others
                 log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
                 results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
-        loaded.clear()
+        free(loaded, device)
     return {
         "profile": models.profile,
         "models": models.ids(),
