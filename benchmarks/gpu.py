@@ -26,30 +26,35 @@ Every configuration fails loudly when a render is constant or not finite (NaN/in
   ours+tiny-vae with --tiny-vae: a random-weight `AutoencoderTiny` decoder (timing only).
 "recommend" at the end says which fast-path setting beat its baseline in this run.
 Target on one H100: ≤ 0.3 s per image, ≤ 5 GB peak (the seed system: 15 s on a T4, 6 GB).
+
+`--families sd15,sdxl` (default both): the rows above are the sd15 family's; the sdxl family's
+(quality 1024² 30 steps, fast, live, each with and without compile, the same image check; on
+sdxl-random) are in gpu_sdxl.py and come back under "sdxl". `--only` names rows of either.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, stats_ms
+from .common import log, ratio
 from .gpu_api import measure_api
+from .gpu_measure import check_images, measure_config
+from .gpu_sdxl import add_arguments as add_sdxl_arguments
+from .gpu_sdxl import run_sdxl, summary_lines
 
 DEFAULT_CACHE = Path(os.environ.get("S2R_BENCH_CACHE", Path.home() / ".cache" / "sketch2render-bench"))
 PROMPT = "a lighthouse on a cliff, oil painting, dramatic light"
 TARGETS = {"p50_s": 0.3, "peak_vram_gb": 5.0}
 RUNS = {"tiny": (1, 3), "full": (3, 20)}  # (warm-up, timed) per configuration
-GB = 1024**3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--families", default="sd15,sdxl", help="comma-separated: sd15, sdxl (default both)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
     parser.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"])
     parser.add_argument("--tiny-vae", action="store_true", help="also: a tiny VAE decoder (AutoencoderTiny)")
@@ -62,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", help="comma-separated configurations to run (e.g. ours,seed)")
     parser.add_argument("--no-api", action="store_true", help="leave out the request-to-image rows (api-*)")
     parser.add_argument("--allow-cpu", action="store_true", help="run on CPU (tiny models): checks the code only")
+    add_sdxl_arguments(parser)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -84,20 +90,10 @@ def inputs(resolution: int):
     return control, style, sketch
 
 
-def attention_summary(pipe) -> dict[str, dict[str, int]]:
-    """Which attention processors the UNet and the ControlNet run (class name -> count)."""
-    out = {}
-    for name in ("unet", "controlnet"):
-        module = getattr(pipe, name, None)
-        if module is not None:
-            out[name] = dict(Counter(type(p).__name__ for p in module.attn_processors.values()))
-    return out
-
-
 # --------------------------------------------------------------------------- configurations
 
 
-def load_ours(settings, models, variant: str):
+def load_ours(settings, models, variant: str, warm_up_size: int = 512):
     """Our renderer built from settings (the fast path is settings), with one optional change."""
     from sketch2render.render.renderer import build_renderer
 
@@ -106,7 +102,7 @@ def load_ours(settings, models, variant: str):
     renderer = build_renderer(settings, models)
     pipe = renderer.pipe
     if renderer.fast.compile_mode != "off":
-        renderer.bench_warmup_s = renderer.warm_up()  # what the service does at start
+        renderer.bench_warmup_s = renderer.warm_up(warm_up_size)  # what the service does at start
     if variant == "tiny-vae":
         from diffusers import AutoencoderTiny
 
@@ -146,82 +142,43 @@ def load_seed(models, device: str):
     return pipe
 
 
-def check_images(images, preset: str) -> None:
-    """Fail loudly on a broken render (NaN/inf latents decode to a constant or non-finite image):
-    the GPU run is the only place fp16 on CUDA executes."""
-    import numpy as np
-
-    for image in images:
-        pixels = np.asarray(image, dtype=np.float32)
-        if not np.isfinite(pixels).all() or float(pixels.std()) < 1.0:
-            raise RuntimeError(
-                f"{preset}: the render is constant or not finite (std {pixels.std():.3f}): NaN/inf latents?"
-            )
-
-
-def measure_config(name: str, build, call, device: str, warmup: int, runs: int) -> dict[str, Any]:
-    """Load (timed), warm up, time `runs` calls; peak VRAM over warm-up and runs."""
-    import torch
-
-    cuda = device == "cuda"
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    state = build()
-    load_s = time.perf_counter() - t0
-    weights_gb = torch.cuda.memory_allocated() / GB if cuda else None
-    t0 = time.perf_counter()
-    for i in range(warmup):
-        call(state, i)
-    if cuda:
-        torch.cuda.synchronize()
-    warmup_s = time.perf_counter() - t0
-    totals, denoise, vae = [], [], []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        parts = call(state, 1000 + i)
-        if cuda:
-            torch.cuda.synchronize()
-        totals.append(time.perf_counter() - t0)
-        if parts:
-            denoise.append(parts[0])
-            vae.append(parts[1])
-    out = {
-        "load_s": round(load_s, 2),
-        "warmup_s": round(warmup_s, 2),
-        "latency": stats_ms(totals),
-        "p50_s": round(stats_ms(totals)["p50_ms"] / 1000, 4),
-        "p99_s": round(stats_ms(totals)["p99_ms"] / 1000, 4),
-        "denoise": stats_ms(denoise) if denoise else None,
-        "vae_decode": stats_ms(vae) if vae else None,
-        "weights_vram_gb": round(weights_gb, 3) if weights_gb is not None else None,
-        "peak_vram_gb": round(torch.cuda.max_memory_allocated() / GB, 3) if cuda else None,
-        "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / GB, 3) if cuda else None,
-        "attention": attention_summary(state.pipe if hasattr(state, "pipe") else state),
-        "compile_warmup_s": getattr(state, "bench_warmup_s", None),  # seconds per preset, compiled rows
-    }
-    log(f"gpu: {name}: p50 {out['p50_s']} s, peak VRAM {out['peak_vram_gb']} GB")
-    del state
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
-    return out
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     if not torch.cuda.is_available() and not args.allow_cpu:
         return {"skipped": "no CUDA"}
-    from sketch2render.config import Settings
-    from sketch2render.models import build_sd15_random, build_tiny, resolve_models
     from sketch2render.models.library_logs import quiet_libraries
-    from sketch2render.schemas import RenderParams
 
+    families = [name.strip() for name in args.families.split(",") if name.strip()]
+    unknown = sorted(set(families) - {"sd15", "sdxl"})
+    if unknown:
+        raise SystemExit(f"--families: unknown family {unknown[0]!r} (sd15, sdxl)")
+    if args.only:  # a family none of whose rows is named is left out
+        named = {n.strip() for n in args.only.split(",")}
+        families = [f for f in families if any(n.startswith("sdxl-") == (f == "sdxl") for n in named)]
     quiet_libraries()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    out: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (code-path check only)",
+        "torch": torch.__version__,
+        "families": families,
+    }
+    if "sd15" in families:
+        started = time.perf_counter()
+        out.update(run_sd15(args, device))
+        out["wall_s"] = round(time.perf_counter() - started, 1)  # the sd15 rows' whole time
+    if "sdxl" in families:
+        out["sdxl"] = run_sdxl(args, device, args.warmup, args.runs)
+    return out
+
+
+def run_sd15(args: argparse.Namespace, device: str) -> dict[str, Any]:
+    import torch
+
+    from sketch2render.config import Settings
+    from sketch2render.models import build_sd15_random, build_tiny, resolve_models
+    from sketch2render.schemas import RenderParams
+
     warmup, runs = RUNS[args.size]
     warmup, runs = args.warmup if args.warmup is not None else warmup, args.runs or runs
     with tempfile.TemporaryDirectory(prefix="s2r-bench-gpu-") as tmp:
@@ -318,7 +275,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["api"] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
     ours, seed = results.get("ours", {}), results.get("seed", {})
     return {
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (code-path check only)",
         "profile": models.profile,
         "resolution": args.resolution,
         "steps": args.steps,
@@ -326,7 +282,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch": 1,
         "warmup": warmup,
         "runs": runs,
-        "torch": torch.__version__,
         "targets": TARGETS,
         "configs": results,
         "ratio_seed_to_ours_p50": ratio(seed.get("p50_s"), ours.get("p50_s")),
@@ -353,10 +308,16 @@ def recommend(results: dict[str, Any]) -> dict[str, str]:
 
 def summary(result: dict) -> str:
     r = result["results"]
-    lines = [
-        f"gpu ({result['size']}) on {r['device']}, {r['profile']}, {r['resolution']}px, {r['steps']} steps, CFG,"
-        f" commit {result['machine']['commit']}"
-    ]
+    lines = [f"gpu ({result['size']}) on {r['device']}, commit {result['machine']['commit']}"]
+    if "configs" in r:
+        lines.extend(sd15_lines(r))
+    if "sdxl" in r:
+        lines.extend(summary_lines(r["sdxl"]))
+    return "\n".join(lines)
+
+
+def sd15_lines(r: dict) -> list[str]:
+    lines = [f"  sd15: {r['profile']}, {r['resolution']}px, {r['steps']} steps, CFG"]
     for name, c in r["configs"].items():
         if "error" in c:
             lines.append(f"  {name:24} error: {c['error']}")
@@ -370,4 +331,4 @@ def summary(result: dict) -> str:
             )
     lines.append(f"  seed/ours: time {r['ratio_seed_to_ours_p50']}, peak VRAM {r['ratio_seed_to_ours_peak_vram']}")
     lines.extend(f"  recommend {name}: {verdict}" for name, verdict in r.get("recommend", {}).items())
-    return "\n".join(lines)
+    return lines

@@ -129,3 +129,18 @@ def sd15_hub(tiny_models_dir: Path) -> Hub:
     """The tiny models served as the sd15 profile's repos."""
     repos = {**SD15_REPOS, **CONTROL_REPOS}
     return Hub({repo: tiny_models_dir / folder for repo, folder in repos.items()}).start()
+
+
+def sdxl_repos() -> dict[str, str]:
+    """The tiny-sdxl folder's parts under the repo ids the sdxl profile downloads (asset repo -> folder)."""
+    from sketch2render.models.assets_sdxl import ASSET_FOLDERS, SDXL_REPOS
+
+    return {
+        **{repo: ASSET_FOLDERS[name] for name, repo in SDXL_REPOS.items()},
+        "openai/clip-vit-base-patch32": ASSET_FOLDERS["clip"],
+    }
+
+
+def sdxl_hub(tiny_sdxl_dir: Path) -> Hub:
+    """The tiny-sdxl models served as the sdxl profile's repos (tiny weights under the real ids)."""
+    return Hub({repo: tiny_sdxl_dir / folder for repo, folder in sdxl_repos().items()}).start()

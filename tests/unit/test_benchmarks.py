@@ -5,6 +5,7 @@ turn raw timings into the reported figures are checked on exact inputs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +18,14 @@ pytestmark = pytest.mark.slow  # runs the benchmarks on the tiny models: left ou
 REPO = Path(__file__).resolve().parents[2]
 
 
-def bench(*args: str, timeout: float = 300) -> dict:
+def bench(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", *args, "--json"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
@@ -145,6 +147,35 @@ def test_gpu_code_path_runs_on_cpu_with_tiny_models(tiny_models_dir):
     api = {name: c for name, c in results["configs"].items() if name.startswith("api-")}  # through a real API
     assert sorted(api) == ["api-fast", "api-live", "api-quality"], results["configs"]
     assert all(c["request_to_image"]["n"] == 1 and c["request_to_image"]["p50_ms"] > 0 for c in api.values())
+
+
+def test_gpu_sdxl_rows_run_on_cpu_with_tiny_sdxl():
+    """The SDXL rows' own code (quality, fast, live through our renderer, each image checked) on CPU on
+    the tiny-sdxl stand-in the benchmark builds: no timing meaning; the GPU run uses sdxl-random."""
+    args = ["--allow-cpu", "--families", "sdxl", "--runs", "1", "--warmup", "0"]
+    args += ["--sdxl-steps", "2", "--sdxl-resolution", "64"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: threads only contend
+    results = check_envelope(bench("gpu", "--size", "tiny", *args, env=env), "gpu")
+    assert results["families"] == ["sdxl"] and "configs" not in results  # no sd15 rows asked for
+    sdxl = results["sdxl"]
+    assert sdxl["profile"] == "tiny-sdxl" and sdxl["steps"] == 2 and sdxl["resolution"] == 64
+    assert sorted(sdxl["configs"]) == ["sdxl-fast", "sdxl-live", "sdxl-quality"], sdxl["configs"]  # no compile on CPU
+    for name, row in sdxl["configs"].items():
+        assert "error" not in row, (name, row)
+        assert row["p50_s"] > 0 and row["size"] == 64 and row["peak_vram_gb"] is None
+        assert row["vae"]["source"] == sdxl["models"]["vae"] and row["vae"]["force_upcast"] is False  # fp16-fix VAE
+
+
+def test_a_constant_or_non_finite_render_fails_its_row():
+    from PIL import Image
+
+    from benchmarks.gpu_measure import check_images
+
+    with pytest.raises(RuntimeError, match="sdxl-quality: the render is constant"):
+        check_images([Image.new("RGB", (16, 16))], "sdxl-quality")  # what NaN latents decode to
+    with pytest.raises(RuntimeError, match="not finite"):
+        check_images([np.full((4, 4, 3), np.nan, dtype=np.float32)], "sdxl-live")
+    check_images([np.random.default_rng(0).integers(0, 255, (16, 16, 3)).astype(np.uint8)], "sdxl-fast")
 
 
 # --------------------------------------------------------------------------- the arithmetic

@@ -82,3 +82,28 @@ def empty_hf_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "hf-cache"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return cache
+
+
+def test_doctor_says_whether_the_gpu_memory_fits_each_family() -> None:
+    from sketch2render.families import SD15, SDXL
+
+    small = doctor.check_family_memory("sdxl", 8.0)
+    assert small.status == "warn" and f"{SDXL.memory_gb:.0f} GB" in small.detail and "S2R_CPU_OFFLOAD" in small.fix
+    assert doctor.check_family_memory("sd15", 8.0).status == "ok"  # the same GPU fits SD 1.5
+    assert doctor.check_family_memory("sdxl", 80.0).status == "ok"
+    cpu = doctor.check_family_memory("sdxl", None)
+    assert cpu.status == "warn" and "no GPU" in cpu.detail and f"{SDXL.memory_gb:.0f} GB" in cpu.detail
+    assert f"{SD15.memory_gb:.0f} GB" in doctor.check_family_memory("sd15", None).detail
+
+
+def test_doctor_covers_every_served_family_and_says_which_weights_are_missing(
+    tmp_path: Path, empty_hf_cache_dir: Path
+) -> None:
+    checks = {c.name: c for c in doctor.check_families(Settings(home=tmp_path, models="sdxl,tiny"))}
+    assert list(checks) == ["sdxl memory", "sdxl weights", "sd15 memory", "sd15 weights"]
+    weights = checks["sdxl weights"]
+    assert weights.status == "warn" and "0 of 5 required" in weights.detail and "taesdxl ✗" in weights.detail
+    assert weights.fix == "sketch2render models download --profile sdxl"
+    assert checks["sd15 weights"].status == "ok" and "random weights" in checks["sd15 weights"].detail
+    profile = doctor.check_profile(Settings(home=tmp_path, models="sdxl,tiny"))
+    assert profile.status == "fail" and profile.fix == "sketch2render models download --profile sdxl"

@@ -1,5 +1,7 @@
 """`sketch2render doctor`: is this machine ready to render? One line per check, ✓ or ✗, and for
-each ✗ the fix. Exits 1 when a check fails (warnings, `!`, do not fail it)."""
+each ✗ the fix. Exits 1 when a check fails (warnings, `!`, do not fail it). For each family that
+`S2R_MODELS` serves: whether the GPU's memory fits it (the family's `memory_gb`), and which of its
+weights are here."""
 
 from __future__ import annotations
 
@@ -87,6 +89,86 @@ def check_torch(gpu: str | None) -> list[Check]:
     return checks
 
 
+def gpu_memory_gb() -> float | None:
+    """The first CUDA GPU's total memory in GB (None: no GPU torch can use)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory / 1e9
+
+
+def check_family_memory(family: str, total_gb: float | None) -> Check:
+    """Does a quality render of the family at its native size fit the GPU (fp16)?"""
+    from ..families import get_family
+
+    spec = get_family(family)
+    need = f"about {spec.memory_gb:.0f} GB of GPU memory in fp16 at {spec.native_size} px"
+    name = f"{family} memory"
+    if total_gb is None:
+        return Check(name, "warn", f"no GPU: {spec.title} needs {need}; on the CPU a render takes minutes")
+    if total_gb >= spec.memory_gb:
+        return Check(name, "ok", f"{total_gb:.0f} GB GPU fits {spec.title} ({need})")
+    return Check(
+        name,
+        "warn",
+        f"{total_gb:.0f} GB GPU is smaller than {spec.title} needs ({need})",
+        "set S2R_CPU_OFFLOAD=true (slower), render smaller sizes, or use a GPU with more memory",
+    )
+
+
+def check_family_weights(cfg: Settings, profile: str) -> Check:
+    """Which of a served profile's weights are here: the hub assets of a real-weights profile
+    (required ones, then the optional ones), or the stand-in / folder it resolves to."""
+    from ..errors import S2RError
+    from ..models import family_of_profile, resolve_models
+    from ..models.info import HUB_PROFILE, asset_rows
+
+    family = family_of_profile(profile)
+    name = f"{family} weights"
+    hub = HUB_PROFILE.get(family, "sd15")
+    if profile in ("auto", hub) and not (hub == "sd15" and cfg.model_dir is not None):
+        try:
+            rows = asset_rows(cfg, hub)
+        except S2RError as exc:
+            return Check(name, "fail", exc.message.splitlines()[0], "check the S2R_* model settings")
+        required = [r for r in rows if not r["optional"]]
+        here = [r["asset"] for r in required if r["present"]]
+        optional = ", ".join(f"{r['asset']} {'✓' if r['present'] else '✗'}" for r in rows if r["optional"])
+        detail = f"{profile}: {len(here)} of {len(required)} required assets in the cache; optional: {optional}"
+        flag = "" if hub == "sd15" else f" --profile {hub}"
+        if len(here) == len(required):
+            return Check(name, "ok", detail)
+        return Check(name, "warn", detail, f"sketch2render models download{flag}")
+    try:
+        models = resolve_models(cfg, build=False, profile=profile)
+    except S2RError as exc:
+        return Check(name, "warn", f"{profile}: {exc.message.splitlines()[0]}", "check S2R_MODELS")
+    if models.smoke_test:
+        built = "built" if Path(models.base).exists() else "built here on first use"
+        return Check(name, "ok", f"{profile}: stand-in with random weights, {built} (images are noise)")
+    return Check(name, "ok", f"{profile}: {models.profile} weights ({models.base})")
+
+
+def check_families(cfg: Settings) -> list[Check]:
+    """For each profile S2R_MODELS serves (one per family): GPU memory, and weights."""
+    from ..errors import S2RError
+    from ..models import family_of_profile, requested_profiles
+
+    try:
+        profiles = requested_profiles(cfg)
+    except S2RError:
+        return []  # check_profile says what is wrong with S2R_MODELS
+    total = gpu_memory_gb()
+    checks = []
+    for profile in profiles:
+        checks.append(check_family_memory(family_of_profile(profile), total))
+        checks.append(check_family_weights(cfg, profile))
+    return checks
+
+
 def check_disk(path: Path, what: str) -> Check:
     probe = path
     while not probe.exists():
@@ -99,12 +181,17 @@ def check_disk(path: Path, what: str) -> Check:
 
 def check_profile(cfg: Settings) -> Check:
     from ..errors import S2RError
-    from ..models import resolve_models
+    from ..models import family_of_profile, requested_profiles, resolve_models
 
     try:
         models = resolve_models(cfg, build=False)
     except S2RError as exc:
-        return Check("models", "fail", exc.message.splitlines()[0], "sketch2render models download")
+        try:
+            sdxl = family_of_profile(requested_profiles(cfg)[0]) == "sdxl"
+        except S2RError:
+            sdxl = False
+        fix = "sketch2render models download" + (" --profile sdxl" if sdxl else "")
+        return Check("models", "fail", exc.message.splitlines()[0], fix)
     detail = f"S2R_MODELS={cfg.models} → {models.profile}"
     if models.smoke_test:
         why = "no real weights in the cache" if cfg.models == "auto" else "random weights"
@@ -144,6 +231,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         check_disk(cfg.home, "data folder"),
         check_home(cfg),
         check_profile(cfg),
+        *check_families(cfg),
         check_port(cfg.host, cfg.port, "API"),
         check_port("127.0.0.1", cfg.ui_port, "web UI"),
     ]

@@ -15,6 +15,13 @@ from .common import JsonOpt, console_progress, edge, fail, print_json, settings
 
 app = typer.Typer(no_args_is_help=True, help="Model profiles: info, download, build-tiny.")
 YES, NO = "✓", "✗"
+# The stand-in profiles: built on this machine, nothing to download.
+BUILT_LOCALLY = {
+    "tiny": "sketch2render models build-tiny",
+    "sd15-random": "on first use of S2R_MODELS=sd15-random",
+    "tiny-sdxl": "on first use of S2R_MODELS=tiny-sdxl",
+    "sdxl-random": "on first use of S2R_MODELS=sdxl-random; full size, several GB",
+}
 
 
 def gigabytes(n: int) -> str:
@@ -34,41 +41,57 @@ def models_build_tiny(
     typer.echo(str(path))
 
 
-def _assets_table(rows: list[dict]) -> Table:
-    table = Table(title="Real-weights assets (sd15) in the Hugging Face cache", title_justify="left")
-    for column in ("asset", "repo", "needed by", "present", "size on disk"):
+def _assets_table(rows: list[dict], family: str) -> Table:
+    profile = "sdxl" if family == "sdxl" else "sd15"
+    table = Table(title=f"Real-weights assets ({profile}) in the Hugging Face cache", title_justify="left")
+    for column in ("asset", "repo", "files", "licence", "needed by", "present", "size on disk"):
         table.add_column(column, justify="right" if column == "size on disk" else "left", overflow="fold")
     for row in rows:
         present = f"[green]{YES}[/]" if row["present"] else f"[red]{NO}[/] ({len(row['missing'])} missing)"
         size = gigabytes(row["bytes"]) if row["bytes"] else "-"
-        table.add_row(row["asset"], row["repo"], row["needed_by"], present, size)
+        files = str(len(row["files"]))
+        table.add_row(row["asset"], row["repo"], files, row["licence"] or "-", row["needed_by"], present, size)
     return table
+
+
+def _print_profile(console: Console, entry: dict, device: str) -> None:
+    console.print(f"requested [bold]{entry['requested']}[/] → profile [bold]{entry.get('profile') or '-'}[/] "
+                  f"({entry['family']}) on {device}")  # fmt: skip
+    if entry.get("warning"):
+        console.print(f"[yellow]{entry['warning']}[/]")
+    if entry.get("error"):
+        console.print(f"[red]{entry['error']['message'].splitlines()[0]}[/]")
+    console.print(_assets_table(entry.get("assets", []), entry["family"]))
+    missing = [row for row in entry.get("assets", []) if not row["present"] and not row["optional"]]
+    if missing:
+        flag = " --profile sdxl" if entry["family"] == "sdxl" else ""
+        console.print(f"Fetch what is missing with: [bold]sketch2render models download{flag}[/]")
 
 
 @app.command("info")
 @edge
-def models_info(as_json: JsonOpt = False) -> None:
-    """Which models a render would use, where they come from, and which real weights are cached.
-    Exits 1 when the requested profile cannot be used."""
+def models_info(
+    profile: Annotated[
+        str | None, typer.Option(help="A profile (e.g. sdxl) instead of every profile of S2R_MODELS.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which models a render would use, where they come from, and which real weights are cached
+    (repo, files, licence, what needs each, present or not, size), for each profile of S2R_MODELS.
+    Exits 1 when the first (or the named) profile cannot be used."""
     from ..models import model_info
 
-    info = model_info(settings())
+    info = model_info(settings(), profile)
     if as_json:
         print_json(info)
     else:
         console = Console()
-        console.print(f"requested [bold]{info['requested']}[/] → profile [bold]{info.get('profile') or '-'}[/] "
-                      f"on {info['device']}")  # fmt: skip
-        if info.get("warning"):
-            console.print(f"[yellow]{info['warning']}[/]")
-        console.print(_assets_table(info.get("assets", [])))
+        for entry in info["families"]:
+            _print_profile(console, entry, info["device"])
         console.print(f"Hugging Face cache: {info['hf_cache']}")
         sentence = info["sentence_model"]
         where = sentence["path"] or f"[red]{sentence.get('error')}[/]"
         console.print(f"sentence model ({sentence['id']}, {sentence['license']}, S2R_SENTENCE_MODEL): {where}")
-        missing = [row for row in info.get("assets", []) if not row["present"] and not row["optional"]]
-        if missing:
-            console.print("Fetch what is missing with: [bold]sketch2render models download[/]")
     if info.get("error"):
         raise fail(info["error"]["message"].splitlines()[0])
 
@@ -76,7 +99,9 @@ def models_info(as_json: JsonOpt = False) -> None:
 @app.command("download")
 @edge
 def models_download(
-    profile: Annotated[str, typer.Option(help="The profile to fetch (only sd15 has weights to download).")] = "sd15",
+    profile: Annotated[
+        str, typer.Option(help="The profile to fetch: sd15 or sdxl (the others are built locally).")
+    ] = "sd15",
     with_: Annotated[
         str, typer.Option("--with", help="Optional assets too, comma-separated (see `models info`).")
     ] = "",
@@ -90,19 +115,21 @@ def models_download(
     """Fetch exactly the files the real models need (safetensors only) into the Hugging Face cache,
     with the total size first, a progress bar, and resume after an interruption."""
     from ..models import resolve_device
+    from ..models.cache import HUB_PROFILES
     from ..models.download import fetch, plan_download, select_assets
 
-    if profile in ("tiny", "sd15-random"):
-        raise fail(f"{profile} has no weights to download: it is built locally (sketch2render models build-tiny)")
-    if profile != "sd15":
-        raise InvalidParameter(f"--profile must be sd15, got {profile!r}", field="profile")
+    if profile in BUILT_LOCALLY:
+        raise fail(f"{profile} has no weights to download: it is built locally ({BUILT_LOCALLY[profile]})")
+    if profile not in HUB_PROFILES:
+        raise InvalidParameter(f"--profile must be one of {', '.join(HUB_PROFILES)}, got {profile!r}", field="profile")
     if variant not in ("auto", "fp16", "full"):
         raise InvalidParameter(f"--variant must be auto, fp16 or full, got {variant!r}", field="variant")
     cfg = settings()
     chosen = ("fp16" if resolve_device(cfg) == "cuda" else None) if variant == "auto" else variant
     chosen = None if chosen == "full" else chosen
     # 1. Plan (sizes from the hub), 2. say what it costs, 3. fetch with progress.
-    plan = plan_download(select_assets(cfg, [w.strip() for w in with_.split(",") if w.strip()], everything), chosen)
+    wanted = [w.strip() for w in with_.split(",") if w.strip()]
+    plan = plan_download(select_assets(cfg, wanted, everything, profile), chosen)
     summary = {
         "profile": profile,
         "variant": chosen or "full",
@@ -129,4 +156,5 @@ def models_download(
     if as_json:
         print_json(summary)
     elif not dry_run:
-        typer.echo("done: `sketch2render doctor` checks the setup; `auto` now uses these weights")
+        uses = "`auto` now uses these weights" if profile == "sd15" else "S2R_MODELS=sdxl now uses these weights"
+        typer.echo(f"done: `sketch2render doctor` checks the setup; {uses}")

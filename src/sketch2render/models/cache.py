@@ -1,5 +1,6 @@
-"""What of the sd15 assets is already in the local Hugging Face cache (or in a local folder that a
-setting points at), and which weight variant each asset can load. Never touches the network."""
+"""Which hub assets a real-weights profile has (`profile_assets`: sd15, sdxl), what of them is already
+in the local Hugging Face cache (or in a local folder that a setting points at), and which weight
+variant each asset can load. Never touches the network."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InvalidParameter
-from .assets import Asset, sd15_assets
+from .assets import FEATURES, Asset, optional_assets, sd15_assets
+from .assets_sdxl import SDXL_FEATURES, sdxl_assets
 from .layout import hf_cache_dir
+
+# The profiles whose weights come from the hub (the others are built locally).
+HUB_PROFILES = ("sd15", "sdxl")
 
 REPO_SETTINGS = {
     "base": "S2R_BASE_MODEL",
@@ -21,7 +26,36 @@ REPO_SETTINGS = {
     "softedge": "S2R_CONTROLNET_SOFTEDGE_MODEL",
     "lcm_lora": "S2R_LCM_LORA_MODEL",
     "taesd": "S2R_TAESD_MODEL",
+    "sdxl_base": "S2R_SDXL_BASE",
 }
+
+
+@dataclass(frozen=True)
+class ProfileAssets:
+    """A real-weights profile's hub assets: what every render needs, what only some features need, and
+    the `--with` feature names (feature -> its optional assets)."""
+
+    profile: str
+    required: list[Asset]
+    optional: list[Asset]
+    features: dict[str, tuple[str, ...]]
+
+    @property
+    def all(self) -> list[Asset]:
+        return [*self.required, *self.optional]
+
+
+def profile_assets(settings: Settings, profile: str = "sd15") -> ProfileAssets:
+    """The assets of a real-weights profile (sd15, or sdxl with S2R_SDXL_BASE as its base)."""
+    if profile == "sdxl":
+        assets = sdxl_assets(settings, repos={"sdxl_base": settings.sdxl_base})
+        required = [a for a in assets if not a.optional]
+        return ProfileAssets("sdxl", required, [a for a in assets if a.optional], dict(SDXL_FEATURES))
+    if profile == "sd15":
+        return ProfileAssets("sd15", sd15_assets(settings), optional_assets(settings), dict(FEATURES))
+    raise InvalidParameter(
+        f"{profile!r} has no weights on the hub; real-weights profiles: {', '.join(HUB_PROFILES)}", field="profile"
+    )
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""`sketch2render models download`: fetch exactly the files the sd15 profile loads into the standard
-Hugging Face cache, so `auto` then resolves `sd15` and other tools share the files.
+"""`sketch2render models download`: fetch exactly the files a real-weights profile loads (sd15, sdxl:
+`cache.profile_assets`) into the standard Hugging Face cache, so the profile (and `auto`, for sd15)
+then resolves offline and other tools share the files.
 
 1. Plan: `huggingface_hub.get_hf_file_metadata` (a HEAD per file) gives each file's size, etag and
    commit; files already in the cache are skipped. Only `.safetensors` weights are ever fetched;
@@ -31,8 +32,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import DiskFull, HubUnavailable, InvalidParameter
-from .assets import FEATURES, Asset, is_refused, optional_assets, sd15_assets
-from .cache import REPO_SETTINGS, cached_file
+from .assets import Asset, is_refused
+from .cache import REPO_SETTINGS, cached_file, profile_assets
 from .layout import hf_cache_dir
 
 CHUNK = 1 << 20
@@ -77,16 +78,19 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def select_assets(settings: Settings, with_: list[str], everything: bool) -> list[Asset]:
-    """The sd15 assets, plus the optional ones named (or all of them)."""
-    optional = {a.name: a for a in optional_assets(settings)}
-    with_ = [name for given in with_ for name in FEATURES.get(given, (given,))]  # features -> their assets
+def select_assets(settings: Settings, with_: list[str], everything: bool, profile: str = "sd15") -> list[Asset]:
+    """The profile's required assets, plus the optional ones named (or all of them)."""
+    assets = profile_assets(settings, profile)
+    optional = {a.name: a for a in assets.optional}
+    with_ = [name for given in with_ for name in assets.features.get(given, (given,))]  # features -> assets
     unknown = [name for name in with_ if name not in optional]
     if unknown:
-        known = ", ".join([*sorted(optional), *FEATURES]) or "none yet"
-        raise InvalidParameter(f"unknown asset {unknown[0]!r} for --with; optional assets: {known}", field="with")
+        known = ", ".join([*sorted(optional), *assets.features]) or "none yet"
+        raise InvalidParameter(
+            f"unknown asset {unknown[0]!r} for --with on {profile}; optional assets: {known}", field="with"
+        )
     extra = list(optional.values()) if everything else [optional[name] for name in dict.fromkeys(with_)]
-    return [*sd15_assets(settings), *extra]
+    return [*assets.required, *extra]
 
 
 # --------------------------------------------------------------------------- 1. plan

@@ -8,10 +8,21 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ModelsUnavailable
-from .assets_sdxl import sdxl_assets
-from .cache import cache_state
+from .cache import cache_state, profile_assets
+from .layout import hf_cache_dir
 from .layout_sdxl import SDXL_EXTRAS, SDXL_FOLDERS, SDXL_IP_ADAPTER, sdxl_missing_in_folder
 from .model_set import ModelSet
+
+# The ModelSet component (and extra) each sdxl hub asset becomes.
+_COMPONENTS = {
+    "sdxl_base": "base",
+    "sdxl_vae": "vae",
+    "sdxl_controlnet": "controlnet",
+    "sdxl_ip_adapter": "ip_adapter",
+    "clip": "clip",
+    "lightning_lora": "lightning_lora",
+    "taesdxl": "taesd",
+}
 
 
 def sdxl_set(root: Path, requested: str, profile: str, **fields) -> ModelSet:
@@ -61,49 +72,40 @@ def sdxl_from_folder(root: Path, requested: str, profile: str, marker: dict, war
     )
 
 
-# An asset of the sdxl profile -> the ModelSet part (or optional extra) it fills.
-_PARTS = {"sdxl_base": "base", "sdxl_vae": "vae", "sdxl_controlnet": "controlnet", "sdxl_ip_adapter": "ip_adapter"}
-_EXTRAS = {"lightning_lora": "lightning_lora", "taesdxl": "taesd"}
-DOWNLOAD_COMMAND = "sketch2render models download --profile sdxl"
-DOWNLOAD_HINT = "Run `sketch2render models download --profile sdxl` once (needs network) to fetch them."
-
-
 def resolve_sdxl(settings: Settings, requested: str) -> ModelSet:
-    """The real SDXL weights from the Hugging Face cache, the base from `S2R_SDXL_BASE` (a hub id or a
-    folder in diffusers layout: a fine-tune replaces SDXL base 1.0 there)."""
-    assets = sdxl_assets(settings, {"sdxl_base": settings.sdxl_base})
-    required = [a for a in assets if not a.optional]
-    state = cache_state(settings, required)
-    if state.missing:
+    """The real SDXL weights from the Hugging Face cache (or `S2R_SDXL_BASE` as a folder): every
+    required file must be there; the optional assets (few-step LoRA, TAESDXL) count when complete."""
+    assets = profile_assets(settings, "sdxl")
+    state = cache_state(settings, assets.required)
+    if not state.complete:
         count = sum(len(files) for files in state.missing.values())
         raise ModelsUnavailable(
-            f"The sdxl weights are not available offline: {count} files are missing "
-            f"(from {', '.join(state.missing)}). {DOWNLOAD_HINT}",
+            f"The sdxl weights are not available offline: {count} of {state.total_files} files are not in the "
+            f"Hugging Face cache {hf_cache_dir()} (missing from {', '.join(state.missing)}). Run "
+            "`sketch2render models download --profile sdxl` once (needs network) to fetch them.",
             field="models",
         )
-    optional = [a for a in assets if a.optional]
-    extra_state = cache_state(settings, optional)
-    repo = {a.name: a.repo for a in assets}
+    extra_state = cache_state(settings, assets.optional)
+    repos = {_COMPONENTS[a.name]: a.repo for a in assets.all}
     variants = {**state.variants, **extra_state.variants}
-    return ModelSet(
-        profile="sdxl",
-        requested=requested,
-        base=repo["sdxl_base"],
-        controlnet=repo["sdxl_controlnet"],
-        ip_adapter=repo["sdxl_ip_adapter"],
-        ip_adapter_subfolder=SDXL_IP_ADAPTER["subfolder"],
-        ip_adapter_weight=SDXL_IP_ADAPTER["weight_name"],
-        image_encoder_folder=SDXL_IP_ADAPTER["image_encoder_folder"],
-        vae=repo["sdxl_vae"],
-        clip=repo["clip"],
-        local_files_only=True,
-        warning=None,
-        family="sdxl",
-        variants=tuple((_PARTS.get(name, name), v) for name, v in variants.items() if v),
-        extras=tuple((_EXTRAS[a.name], a.repo) for a in optional if a.repo not in extra_state.missing),
+    return sdxl_set(
+        Path(),
+        requested,
+        "sdxl",
+        base=repos["base"],
+        controlnet=repos["controlnet"],
+        ip_adapter=repos["ip_adapter"],
+        vae=repos["vae"],
+        clip=repos["clip"],
+        variants=tuple((_COMPONENTS[name], v) for name, v in variants.items() if v),
+        extras=tuple((_COMPONENTS[a.name], a.repo) for a in assets.optional if a.repo not in extra_state.missing),
         missing_extras=tuple(
-            (_EXTRAS[a.name], f"{a.repo} is not in the Hugging Face cache; run `{DOWNLOAD_COMMAND} --with {a.name}`")
-            for a in optional
+            (
+                _COMPONENTS[a.name],
+                f"{a.repo} is not in the Hugging Face cache; run `sketch2render models download --profile sdxl "
+                f"--with {a.name}`",
+            )
+            for a in assets.optional
             if a.repo in extra_state.missing
         ),
     )
