@@ -195,6 +195,27 @@ def test_klein_random_has_the_published_4b_shapes() -> None:
         assert shapes.text["num_hidden_layers"] > max(TEXT_LAYERS)
 
 
+def test_klein_randoms_options_bf16_and_a_sharded_text_encoder_load_as_published(tmp_path: Path) -> None:
+    """klein-random's code path at tiny sizes: bf16 on disk, Qwen3's full vocabulary, two shards."""
+    import dataclasses
+
+    import torch
+    from diffusers import Flux2KleinPipeline
+
+    from sketch2render.models.components_klein import write_klein_models
+
+    shapes = dataclasses.replace(
+        TINY_KLEIN, dtype="bfloat16", text_vocab_size=KLEIN_RANDOM.text_vocab_size, text_shard_size="3MB"
+    )
+    write_klein_models(tmp_path, shapes)
+    assert torch.get_default_dtype() == torch.float32  # the build restores it
+    assert missing_in_klein_folder(tmp_path, text_shards=2) == []
+    pipe = Flux2KleinPipeline.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert {pipe.transformer.dtype, pipe.text_encoder.dtype, pipe.vae.dtype} == {torch.bfloat16}
+    image = render(pipe)
+    assert image.shape == (SIZE, SIZE, 3) and image.std() > 1
+
+
 def test_the_klein_assets_are_the_4b_repo_files_and_apache() -> None:
     from builders import make_settings
 
