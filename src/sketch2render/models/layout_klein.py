@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FAMILY = "klein"
+KLEIN_FAMILY = "klein"
 PIPELINE = "Flux2KleinPipeline"  # model_index.json's class; edits: Flux2KleinInpaintPipeline.from_pipe
-KLEIN_LAYOUT_VERSION = 1
 # The networks of the pipeline folder (model_index.json's components) and the retrieval CLIP.
 PIPELINE_FOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 KLEIN_FOLDERS = (*PIPELINE_FOLDERS, "clip")
-SCHEDULER = "FlowMatchEulerDiscreteScheduler"
+KLEIN_SCHEDULER = "FlowMatchEulerDiscreteScheduler"
 # The scheduler of the real repo (the same for every FLUX.2 model): the pipeline passes `mu`, so
 # dynamic shifting must be on; it also passes its own sigmas (1 -> 1/steps).
 SCHEDULER_CONFIG = {

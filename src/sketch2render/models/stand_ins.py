@@ -1,10 +1,10 @@
-"""Build the local stand-in model folders: `tiny` (tests, CI) and `sd15-random` (benchmarks), and
-their FLUX.2 [klein] counterparts `tiny-klein` and `klein-random`.
+"""Build the local stand-in model folders: `tiny` and `tiny-klein` (tests, CI), `sd15-random` and
+`klein-random` (benchmarks).
 
-Random weights with the SD 1.5 block layout (tiny) or its full shapes (sd15-random), written in
-the model-folder layout (`layout.py`) into a temporary sibling folder that is renamed into place
-only when complete, with the marker (profile, versions, fingerprints) written last. The klein
-folders have the real hub repository's layout (`layout_klein.py`) and a `family` in their marker.
+Random weights with the SD 1.5 block layout (tiny) or its full shapes (sd15-random), or FLUX.2
+[klein]'s (tiny-klein, klein-random), written in the model-folder layout (`layout.py`; klein: the
+real hub repo's, `layout_klein.py`) into a temporary sibling folder that is renamed into place only
+when complete, with the marker (profile, family, versions, fingerprints) written last.
 Deterministic: fixed seeds give byte-identical files. The networks: `components.py`,
 `components_klein.py`.
 """
@@ -22,10 +22,8 @@ from pathlib import Path
 
 from ..errors import ModelsUnavailable
 from .components import write_models
-from .components_klein import write_klein_models
 from .layout import EXTRAS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, read_marker
-from .layout_klein import FAMILY, KLEIN_FOLDERS, KLEIN_LAYOUT_VERSION
-from .layout_klein import SCHEDULER as KLEIN_SCHEDULER
+from .layout_klein import KLEIN_FAMILY, KLEIN_FOLDERS, KLEIN_SCHEDULER
 from .library_logs import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
 from .shapes_klein import KLEIN_RANDOM, TINY_KLEIN, KleinShapes
@@ -42,51 +40,34 @@ def build_sd15_random(directory: Path, *, force: bool = False) -> Path:
 
 
 def build_tiny_klein(directory: Path, *, force: bool = False) -> Path:
-    """Tiny random FLUX.2 [klein] folder in the real repo's layout (~3 MB, ~3 s). Same bytes every build."""
-    return _build_klein(Path(directory), "tiny-klein", TINY_KLEIN, force=force)
+    """Tiny random FLUX.2 [klein] folder in the real repo's layout (~2 MB, ~3 s). Same bytes every build."""
+    return _build(Path(directory), "tiny-klein", TINY_KLEIN, force=force, family=KLEIN_FAMILY)
 
 
 def build_klein_random(directory: Path, *, force: bool = False) -> Path:
     """FLUX.2 [klein] 4B architecture with random weights (bf16 on disk, ~16 GB), for GPU benchmarks."""
-    return _build_klein(Path(directory), "klein-random", KLEIN_RANDOM, force=force)
+    return _build(Path(directory), "klein-random", KLEIN_RANDOM, force=force, family=KLEIN_FAMILY)
 
 
-def _build(directory: Path, profile: str, shapes: Shapes, *, force: bool) -> Path:
-    return _build_folder(
-        directory,
-        layout=LAYOUT_VERSION,
-        write=lambda root: write_models(root, shapes),
-        marker=lambda root: _marker(root, profile),
-        force=force,
-    )
+def _writer(family: str | None) -> Callable[[Path, Shapes | KleinShapes], None]:
+    if family == KLEIN_FAMILY:
+        from .components_klein import write_klein_models
+
+        return write_klein_models
+    return write_models  # looked up now: tests replace it
 
 
-def _build_klein(directory: Path, profile: str, shapes: KleinShapes, *, force: bool) -> Path:
-    return _build_folder(
-        directory,
-        layout=KLEIN_LAYOUT_VERSION,
-        write=lambda root: write_klein_models(root, shapes),
-        marker=lambda root: _klein_marker(root, profile),
-        force=force,
-    )
-
-
-def _build_folder(
-    directory: Path,
-    *,
-    layout: int,
-    write: Callable[[Path], None],
-    marker: Callable[[Path], dict],
-    force: bool,
+def _build(
+    directory: Path, profile: str, shapes: Shapes | KleinShapes, *, force: bool, family: str | None = None
 ) -> Path:
     """Build into a temporary sibling and rename it into place only when complete."""
     directory = directory.expanduser().absolute()
-    existing = read_marker(directory)
-    outdated = existing is not None and existing.get("layout", 1) < layout  # built by an older version
-    if existing is not None and not force and not outdated:
+    marker = read_marker(directory)
+    outdated = marker is not None and marker.get("layout", 1) < LAYOUT_VERSION  # built by an older version
+    if marker is not None and not force and not outdated:
         return directory
     force = force or outdated
-    if directory.is_dir() and any(directory.iterdir()) and existing is None:
+    if directory.is_dir() and any(directory.iterdir()) and marker is None:
         raise ModelsUnavailable(
             f"{directory} exists and is not a model folder built by sketch2render; remove it or choose another folder"
         )
@@ -95,8 +76,8 @@ def _build_folder(
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
     try:
         with quieted():
-            write(tmp)
-        (tmp / MARKER).write_text(json.dumps(marker(tmp), indent=2) + "\n")
+            _writer(family)(tmp, shapes)
+        _write_marker(tmp, profile, family)
         os.chmod(tmp, 0o755)
         _move_into_place(tmp, directory, force=force)
     finally:
@@ -130,51 +111,40 @@ def _remove_stale_builds(directory: Path, max_age_s: float = 6 * 3600) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
-def _marker(root: Path, profile: str) -> dict:
-    return {
-        "profile": profile,
-        "layout": LAYOUT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "scheduler": SCHEDULER,
-        "versions": _versions(),
-        "fingerprints": {
-            **{name: _fingerprint(root / folder) for name, folder in FOLDERS.items()},
-            "image_encoder": _fingerprint(root / "ip-adapter" / "models" / "image_encoder"),
-            **{folder: _fingerprint(root / folder) for folder, _ in EXTRAS.values() if (root / folder).is_dir()},
-        },
+def _fingerprinted(family: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The folders a marker fingerprints, as name -> folder: those always there, then the optional."""
+    if family == KLEIN_FAMILY:
+        return {folder: folder for folder in KLEIN_FOLDERS}, {}
+    return {**FOLDERS, "image_encoder": "ip-adapter/models/image_encoder"}, {
+        folder: folder for folder, _ in EXTRAS.values()
     }
 
 
-def _klein_marker(root: Path, profile: str) -> dict:
-    return {
-        "profile": profile,
-        "family": FAMILY,
-        "layout": KLEIN_LAYOUT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "scheduler": KLEIN_SCHEDULER,
-        "versions": {**_versions(), "tokenizers": _tokenizers_version()},
-        "fingerprints": {folder: _fingerprint(root / folder) for folder in KLEIN_FOLDERS},
-    }
-
-
-def _versions() -> dict[str, str]:
+def _write_marker(root: Path, profile: str, family: str | None = None) -> None:
     import diffusers
     import safetensors
     import torch
     import transformers
 
-    return {
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-        "safetensors": safetensors.__version__,
+    required, optional = _fingerprinted(family)
+    marker = {
+        "profile": profile,
+        **({"family": family} if family else {}),
+        "layout": LAYOUT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "scheduler": KLEIN_SCHEDULER if family == KLEIN_FAMILY else SCHEDULER,
+        "versions": {
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__,
+        },
+        "fingerprints": {
+            **{name: _fingerprint(root / folder) for name, folder in required.items()},
+            **{name: _fingerprint(root / folder) for name, folder in optional.items() if (root / folder).is_dir()},
+        },
     }
-
-
-def _tokenizers_version() -> str:
-    import tokenizers
-
-    return tokenizers.__version__
+    (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
 def _fingerprint(folder: Path) -> str:
