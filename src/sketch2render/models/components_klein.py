@@ -66,14 +66,10 @@ def _sharpen(transformer: Flux2Transformer2DModel) -> None:
     import torch
 
     gains = {"norm_q": 3.0, "norm_k": 3.0, "norm_added_q": 3.0, "norm_added_k": 3.0}
-    gains |= {"to_v": 8.0, "add_v_proj": 8.0, "to_out": 8.0, "to_add_out": 8.0}
+    gains |= {"to_v": 8.0, "add_v_proj": 8.0, "to_out": 8.0, "to_add_out": 8.0, "proj_out": 3.0}
     with torch.no_grad():
         for name, parameter in transformer.named_parameters():
-            parts = name.split(".")
-            gain = next((gains[p] for p in parts if p in gains), 1.0)
-            if name.startswith("proj_out."):
-                gain = 3.0
-            parameter.mul_(gain)
+            parameter.mul_(next((gains[part] for part in name.split(".") if part in gains), 1.0))
 
 
 def build_vae(shapes: KleinShapes) -> AutoencoderKLFlux2:
