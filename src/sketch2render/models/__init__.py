@@ -6,7 +6,14 @@ from .info import model_info
 from .model_set import SMOKE_TEST_PROFILES, ModelSet
 from .profiles import PROFILES, family_of_profile, requested_profiles, resolve_models
 from .served import ServedFamilies, ServedFamily, resolve_served
-from .stand_ins import build_sd15_random, build_sdxl_random, build_tiny, build_tiny_sdxl
+from .stand_ins import (
+    build_klein_random,
+    build_sd15_random,
+    build_sdxl_random,
+    build_tiny,
+    build_tiny_klein,
+    build_tiny_sdxl,
+)
 
 __all__ = [
     "PROFILES",
@@ -14,9 +21,11 @@ __all__ = [
     "ModelSet",
     "ServedFamilies",
     "ServedFamily",
+    "build_klein_random",
     "build_sd15_random",
     "build_sdxl_random",
     "build_tiny",
+    "build_tiny_klein",
     "build_tiny_sdxl",
     "family_of_profile",
     "requested_profiles",

@@ -1,11 +1,11 @@
-"""Build the local stand-in model folders: `tiny` and `tiny-sdxl` (tests, CI), `sd15-random` and
-`sdxl-random` (benchmarks).
+"""Build the local stand-in model folders: `tiny`, `tiny-sdxl` and `tiny-klein` (tests, CI),
+`sd15-random`, `sdxl-random` and `klein-random` (benchmarks).
 
-Random weights with the SD 1.5 or SDXL block layout (tiny, tiny-sdxl) or the full shapes (the
--random ones), written in the model-folder layout (`layout.py`, `layout_sdxl.py`) into a temporary
-sibling folder that is renamed into place only when complete, with the marker (profile, family,
-versions, fingerprints) written last. Deterministic: fixed seeds give byte-identical files.
-The networks: `components.py`, `components_sdxl.py`.
+Random weights with each family's block layout (the tiny ones) or its full shapes (the -random ones),
+written in the model-folder layout (`layout.py`, `layout_sdxl.py`; klein: the real hub repo's,
+`layout_klein.py`) into a temporary sibling folder that is renamed into place only when complete,
+with the marker (profile, family, versions, fingerprints) written last. Deterministic: fixed seeds
+give byte-identical files. The networks: `components.py`, `components_sdxl.py`, `components_klein.py`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from pathlib import Path
 from ..errors import ModelsUnavailable
 from .components import write_models
 from .layout import EXTRAS, FOLDERS, LAYOUT_VERSION, MARKER, SCHEDULER, read_marker
+from .layout_klein import KLEIN_FAMILY, KLEIN_FOLDERS, KLEIN_SCHEDULER
 from .layout_sdxl import SDXL_EXTRAS, SDXL_FAMILY, SDXL_FOLDERS, SDXL_IP_ADAPTER
 from .library_logs import quieted
 from .shapes import SD15_RANDOM, TINY, Shapes
+from .shapes_klein import KLEIN_RANDOM, TINY_KLEIN, KleinShapes
 from .shapes_sdxl import SDXL_RANDOM, TINY_SDXL, SdxlShapes
 
 
@@ -49,16 +51,30 @@ def build_sdxl_random(directory: Path, *, force: bool = False) -> Path:
     return _build(Path(directory), "sdxl-random", SDXL_RANDOM, force=force, family=SDXL_FAMILY)
 
 
-def _writer(family: str | None) -> Callable[[Path, Shapes | SdxlShapes], None]:
+def build_tiny_klein(directory: Path, *, force: bool = False) -> Path:
+    """Tiny random FLUX.2 [klein] folder in the real repo's layout (~2 MB, ~3 s). Same bytes every build."""
+    return _build(Path(directory), "tiny-klein", TINY_KLEIN, force=force, family=KLEIN_FAMILY)
+
+
+def build_klein_random(directory: Path, *, force: bool = False) -> Path:
+    """FLUX.2 [klein] 4B architecture with random weights (bf16 on disk, ~16 GB), for GPU benchmarks."""
+    return _build(Path(directory), "klein-random", KLEIN_RANDOM, force=force, family=KLEIN_FAMILY)
+
+
+def _writer(family: str | None) -> Callable[[Path, Shapes | SdxlShapes | KleinShapes], None]:
     if family == SDXL_FAMILY:
         from .write_sdxl import write_sdxl_models
 
         return write_sdxl_models
+    if family == KLEIN_FAMILY:
+        from .components_klein import write_klein_models
+
+        return write_klein_models
     return write_models  # looked up now: tests replace it
 
 
 def _build(
-    directory: Path, profile: str, shapes: Shapes | SdxlShapes, *, force: bool, family: str | None = None
+    directory: Path, profile: str, shapes: Shapes | SdxlShapes | KleinShapes, *, force: bool, family: str | None = None
 ) -> Path:
     """Build into a temporary sibling and rename it into place only when complete."""
     directory = directory.expanduser().absolute()
@@ -116,6 +132,8 @@ def _fingerprinted(family: str | None) -> tuple[dict[str, str], dict[str, str]]:
     if family == SDXL_FAMILY:
         encoder = f"{SDXL_FOLDERS['ip_adapter']}/{SDXL_IP_ADAPTER['image_encoder_folder']}"
         return {**SDXL_FOLDERS, "image_encoder": encoder}, {folder: folder for folder, _ in SDXL_EXTRAS.values()}
+    if family == KLEIN_FAMILY:
+        return {folder: folder for folder in KLEIN_FOLDERS}, {}
     return {**FOLDERS, "image_encoder": "ip-adapter/models/image_encoder"}, {
         folder: folder for folder, _ in EXTRAS.values()
     }
@@ -133,7 +151,9 @@ def _write_marker(root: Path, profile: str, family: str | None = None) -> None:
         **({"family": family} if family else {}),
         "layout": LAYOUT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "scheduler": "EulerDiscreteScheduler" if family == SDXL_FAMILY else SCHEDULER,
+        "scheduler": {SDXL_FAMILY: "EulerDiscreteScheduler", KLEIN_FAMILY: KLEIN_SCHEDULER}.get(
+            family or "", SCHEDULER
+        ),
         "versions": {
             "torch": torch.__version__,
             "diffusers": diffusers.__version__,
