@@ -37,6 +37,7 @@ UI_DIR = REPO_ROOT / "src" / "sketch2render" / "ui"
 PROMPT = "a tent under a swirling night sky"
 STROKES = {"tiny": {64: 4, 512: 2}, "full": {64: 12, 512: 4}}
 IMAGE_TIMEOUT_MS = 120_000
+PEN_WIDTH = 12  # both designs draw with their widest pen (the Streamlit canvas's)
 
 # Records pointer-ups and loads of the live image (capture phase: `load` does not bubble).
 INSTRUMENT = """(matcher) => {
@@ -162,6 +163,9 @@ def open_before(page, ui: str, size: int):
     prompt = page.get_by_label("Prompt", exact=True)
     prompt.fill(PROMPT)
     prompt.press("Enter")
+    pen = page.get_by_test_id("stSlider").filter(has_text="Pen width").get_by_role("slider")
+    pen.focus()
+    pen.press("End")  # the widest pen: a thinner line has no edges left at 64 px
     canvas = page.locator("canvas").first  # the sketch's (the region painter's comes after it)
     canvas.wait_for()
     page.wait_for_timeout(1000)
@@ -179,6 +183,7 @@ def open_after(page, ui: str, size: int):
     page.goto(link.get_attribute("href"))
     page.locator("body[data-ready]").wait_for()
     page.locator("#size").select_option(str(size))
+    page.locator("#width").fill(str(PEN_WIDTH))
     canvas = page.locator("#live-canvas")
     return canvas
 
