@@ -210,7 +210,7 @@ def open_live_canvas(page, prompt: str):
     box_field.fill(prompt)
     box_field.press("Enter")
     link = page.get_by_role("link", name="Open the live canvas").and_(page.locator("a[href*='#token=s2rlive.']"))
-    expect(link).to_have_attribute("href", re.compile(r"prompt=" + re.escape(prompt.split()[0])))
+    expect(link).to_have_attribute("href", re.compile("prompt=" + re.escape(prompt.split()[0])), timeout=60_000)
     page.goto(link.get_attribute("href"))
     page.locator("body[data-ready]").wait_for()
     assert "token" not in page.url  # the fragment is gone from the address bar at once

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, create_model
 
 from ...config import Settings
-from ...errors import InvalidParameter
 from ...principals import ANONYMOUS, UI_PRINCIPAL, Authenticator
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
 from ..forms import RenderForm
@@ -40,6 +39,18 @@ PNG = {"content": {"image/png": {"schema": {"type": "string", "format": "binary"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
 
 router = APIRouter(tags=["live"], responses=ERROR_RESPONSES)
+
+# The render form, as the live canvas sends it: its live session is required, its speed is live.
+LiveRenderForm = create_model(
+    "LiveRenderForm",
+    __base__=RenderForm,
+    __doc__="The multipart form of `POST /v1/live/renders`: as `POST /v1/renders`, always speed=live.",
+    live_session=(
+        str,
+        Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="the live canvas's session"),
+    ),
+    speed=(Literal["live"] | None, Field(default=None, description="live (the only speed of the live canvas)")),
+)
 
 
 class LiveTokenView(BaseModel):
@@ -118,15 +129,11 @@ def submit_live(
     store: StoreDep,
     worker: WorkerDep,
     caller: Caller,
-    form: Annotated[RenderForm, Form(media_type="multipart/form-data")],
+    form: Annotated[LiveRenderForm, Form(media_type="multipart/form-data")],
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
     ] = None,
 ) -> JSONResponse:
-    if form.live_session is None:
-        raise InvalidParameter("live_session: the live canvas's session is required", field="live_session")
-    if form.speed not in (None, "live"):
-        raise InvalidParameter("speed: the live canvas renders with speed=live only", field="speed")
     form.speed = "live"
     return renders.submit_render(runtime, settings, store, worker, caller, form, idempotency_key)
 
