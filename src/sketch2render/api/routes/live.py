@@ -120,6 +120,7 @@ def mint_token(tokens: Annotated[LiveTokens, Depends(get_tokens)], caller: Calle
     "/v1/live/renders",
     status_code=202,
     response_model=JobAccepted,
+    responses={200: {"model": JobAccepted, "description": "Replay: this Idempotency-Key already made this job"}},
     summary="Submit a live render of the canvas (speed=live, a live_session required): as POST /v1/renders",
     operation_id="live-submit",
 )
