@@ -15,7 +15,8 @@ const PASS_ON = ['seed', 'style_ids', 'control', 'simplify', 'style_mode', 'styl
 // --- settings from the link (its fragment never reaches a server), kept for reloads -------------
 const fragment = new URLSearchParams(location.hash.slice(1));
 if (location.hash) history.replaceState(null, '', location.pathname + location.search);
-const saved = JSON.parse(sessionStorage.getItem(SETTINGS_KEY) || '{}');
+// a new link brings all of its settings (a style left out means: the system chooses)
+const saved = fragment.has('token') ? {} : JSON.parse(sessionStorage.getItem(SETTINGS_KEY) || '{}');
 for (const [name, value] of fragment) if (name !== 'token') saved[name] = value;
 sessionStorage.setItem(SETTINGS_KEY, JSON.stringify(saved));
 let token = fragment.get('token') || sessionStorage.getItem(TOKEN_KEY);
