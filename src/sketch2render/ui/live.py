@@ -32,15 +32,12 @@ def public_api_url() -> str:
     return (session.settings().public_api_url or session.api_url()).rstrip("/")
 
 
-def live_token(client: ApiClient) -> LiveToken | None:
-    """This session's token, minted again when it nears its end; None when the API has no live canvas."""
+def live_token(client: ApiClient) -> LiveToken:
+    """This session's token, minted again when it nears its end (an `ApiError` when the API cannot)."""
     cached = st.session_state.get(TOKEN_STATE)
     if isinstance(cached, LiveToken) and cached.expires_at - time.time() > RENEW_BEFORE_S:
         return cached
-    try:
-        token = client.live_token()
-    except ApiError:
-        return None
+    token = client.live_token()
     st.session_state[TOKEN_STATE] = token
     return token
 
@@ -61,9 +58,11 @@ def live_canvas_url(api_url: str, token: str, params: Mapping[str, Any], ui_url:
 
 def live_link(client: ApiClient, params: Mapping[str, Any]) -> None:
     """The button to the live canvas, with this page's prompt and settings."""
-    token = live_token(client)
-    if token is None:
-        st.caption("This API has no live canvas (an older version).")
+    try:
+        token = live_token(client)
+    except ApiError as exc:
+        older = exc.status == 404
+        st.caption("This API has no live canvas (an older version)." if older else f"No live canvas now: {exc.message}")
         return
     try:
         ui_url = st.context.url
