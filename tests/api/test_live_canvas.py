@@ -64,6 +64,7 @@ def test_a_token_draws_as_its_person_on_the_live_routes_only(team):
     # Outside /v1/live/ the token is no key; bob's token does not open alice's render.
     assert_error(client.get(f"/v1/renders/{job_id}", headers=bearer(token)), 401)
     assert_error(client.get("/v1/me", headers=bearer(token)), 401)
+    assert_error(client.get(f"/v1/live/renders/{job_id}/image", headers={"Authorization": f"Basic {token}"}), 401)
     bobs = token_of(client, keys["bob"])["token"]
     assert_error(client.get(f"/v1/live/renders/{job_id}/image", headers=bearer(bobs)), 404)
     # A token renews itself (the page does, before it expires), still as alice.

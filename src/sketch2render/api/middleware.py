@@ -16,7 +16,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from ..errors import RateLimited, Unauthorized
-from ..principals import ANONYMOUS, Authenticator
+from ..principals import ANONYMOUS, Authenticator, Principal
 from .limits import RateLimiter
 from .live_tokens import LiveTokens
 from .metrics import ApiMetrics
@@ -203,12 +203,13 @@ class AuthMiddleware:
         self.live_tokens = live_tokens
         self.public = PUBLIC_PATHS | public
 
-    def _principal(self, scope: Scope):
+    def _principal(self, scope: Scope) -> Principal | None:
         header = dict(scope.get("headers") or []).get(b"authorization")
         value = header.decode("latin-1") if header else None
         principal = self.authenticator.authenticate(value)
-        if principal is None and value and self.live_tokens is not None and self.live_tokens.in_scope(scope["path"]):
-            principal = self.live_tokens.verify(value.partition(" ")[2].strip())
+        scheme, _, token = (value or "").partition(" ")
+        if principal is None and scheme.lower() == "bearer" and self.live_tokens is not None:
+            principal = self.live_tokens.verify(token.strip()) if self.live_tokens.in_scope(scope["path"]) else None
         return principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
