@@ -5,6 +5,7 @@
   startup    process start to /readyz; model load time (tiny; sd15-random with --size full)
   gpu        SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)
   live       the live lane through the API: POST to image behind quality renders; a live burst
+  live_ui    live drawing in Chromium: stroke end to new image displayed, minus the render (our overhead)
   learning   retrieval that learns: top-1/top-3/MRR before/after corrections; cost per search
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
 
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "startup": "process start to /readyz; model load time (sd15-random with --size full)",
     "gpu": "SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)",
     "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
+    "live_ui": "live drawing in Chromium: stroke end to the new image displayed, minus the render time",
     "learning": "retrieval that learns: top-1/top-3/MRR before and after corrections; cost per search",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
 }

@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     ui_port: int = Field(default=8501, ge=1, le=65535)
     api_url: str = "http://127.0.0.1:8000"  # where the UI finds the API
+    public_api_url: str | None = None  # where browsers find the API (the live canvas); None: api_url
     api_key: str | None = None  # the key the UI / CLI client sends
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -33,6 +33,8 @@ JOB_ROUTES = [  # (method, path template): every route on one render
     ("POST", "/v1/renders/{id}/feedback"),
     ("POST", "/v1/renders/{id}/edit"),
     ("POST", "/v1/renders/{id}/upscale"),
+    ("GET", "/v1/live/renders/{id}/events"),
+    ("GET", "/v1/live/renders/{id}/image"),
 ]
 
 

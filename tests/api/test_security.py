@@ -28,6 +28,9 @@ PROTECTED = [
     ("GET", "/v1/renders/" + "0" * 32 + "/sketch"),
     ("GET", "/v1/renders/" + "0" * 32 + "/events"),
     ("DELETE", "/v1/renders/" + "0" * 32),
+    ("POST", "/v1/live/renders"),
+    ("GET", "/v1/live/renders/" + "0" * 32 + "/events"),
+    ("GET", "/v1/live/renders/" + "0" * 32 + "/image"),
 ]
 
 

@@ -6,6 +6,7 @@ role may not do."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord, Timings
-from sketch2render.ui.client import ApiError, ApiUnreachable, Me, RenderJob
+from sketch2render.ui.client import ApiError, ApiUnreachable, LiveToken, Me, RenderJob
 from sketch2render.ui.session import FACTORY_KEY
 
 APP = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "ui" / "app.py"
@@ -71,6 +72,7 @@ class FakeApi:
         self.owners: list[str] = []  # the principal of each submitted job
         self.listed_everyone: list[bool] = []  # the `all` flag of each list_renders call
         self.regions: list = []  # the (mask, prompt) regions of the last submitted render
+        self.live_tokens = 0  # live tokens minted
         self.derived: list[tuple[str, str, dict]] = []  # edits and upscales asked for: (kind, parent, fields)
 
     def connect(self, base_url: str, api_key: str | None) -> FakeApi:
@@ -106,6 +108,12 @@ class FakeApi:
     def me(self) -> Me:
         self._check("me")
         return self.caller()
+
+    def live_token(self) -> LiveToken:
+        """A live token of the caller (the browser gets this, never the key)."""
+        self._check("live_token")
+        self.live_tokens += 1
+        return LiveToken(f"s2rlive.token-{self.live_tokens}", time.time() + 900, self.caller().name)
 
     def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:
         self._check("list_styles")

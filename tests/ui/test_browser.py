@@ -1,6 +1,6 @@
 """End to end in a real browser: `sketch2render up` (API + web UI, tiny models) driven by Debian's
 headless Chromium through Playwright. An uploaded sketch and one drawn on the canvas both render;
-live mode renders each stroke; feedback controls teach retrieval; a region painted over the sketch
+the live canvas renders each stroke; feedback controls teach retrieval; a region painted over the sketch
 gets its own prompt and style, and an area painted over the result is re-rendered as an edit linked
 to its parent. One server and one browser for the whole module (starting them is the slow part).
 
@@ -204,27 +204,60 @@ def test_sketch_drawn_on_the_canvas_renders(page) -> None:
     render_and_check(page, 2, ARTIFACTS / "ui-canvas-render.png")
 
 
-def test_live_mode_renders_each_stroke_without_pressing_render(page) -> None:
-    page.get_by_test_id("stRadio").filter(has_text="Sketch source").get_by_text("Draw", exact=True).click()
-    page.get_by_text("Live", exact=True).click()  # the toggle
+def open_live_canvas(page, prompt: str):
+    """Type the prompt on the Render page, follow its link to the live canvas (the API's page)."""
     box_field = page.get_by_label("Prompt", exact=True)
-    box_field.fill("a tent under a swirling night sky")
+    box_field.fill(prompt)
     box_field.press("Enter")
-    canvas = page.locator("canvas").last
-    canvas.wait_for()
-    box = canvas.bounding_box()
+    link = page.get_by_role("link", name="Open the live canvas").and_(page.locator("a[href*='#token=s2rlive.']"))
+    expect(link).to_have_attribute("href", re.compile("prompt=" + re.escape(prompt.split()[0])), timeout=60_000)
+    page.goto(link.get_attribute("href"))
+    page.locator("body[data-ready]").wait_for()
+    assert "token" not in page.url  # the fragment is gone from the address bar at once
+
+
+def draw(page, y: int) -> None:
+    """One stroke across the live canvas at height `y`."""
+    box = page.locator("#live-canvas").bounding_box()
     assert box is not None
-    page.mouse.move(box["x"] + 80, box["y"] + 320)
+    page.mouse.move(box["x"] + 60, box["y"] + y)
     page.mouse.down()
-    for x, y in [(220, 80), (360, 320), (80, 320)]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
+    for x in range(100, 460, 60):
+        page.mouse.move(box["x"] + x, box["y"] + y + (30 if x % 120 else -30), steps=3)
     page.mouse.up()
-    live = page.get_by_text(re.compile(r"^Live · seed \d+$"))
-    live.wait_for(timeout=RENDER_TIMEOUT_MS)  # a live render appeared, and Render was never pressed
-    assert page.get_by_role("button", name="Render in full quality").is_visible()
-    assert not page.get_by_text(re.compile(r"^Done: step")).is_visible()  # no full render was started
+
+
+BLANK_FRAMES = """img => {
+  window.blankFrames = 0;
+  const check = () => {
+    if (!img.getAttribute('src') || !img.complete || img.naturalWidth === 0) window.blankFrames++;
+    requestAnimationFrame(check);
+  };
+  requestAnimationFrame(check);
+}"""
+
+
+def test_live_canvas_shows_each_strokes_image_in_place_of_the_last(page) -> None:
+    """With Live on, each stroke brings a new image without pressing anything; the previous image
+    stays on screen until the new one replaces it."""
+    open_live_canvas(page, "a tent under a swirling night sky")
+    page.locator("#size").select_option("64")
+    image = page.locator("#live-image")
+    draw(page, 120)
+    expect(image).to_have_attribute("src", re.compile(r"^blob:"), timeout=RENDER_TIMEOUT_MS)
+    first = image.get_attribute("src")
+    assert image.evaluate("img => [img.complete, img.naturalWidth]") == [True, 64]
+    image.evaluate(BLANK_FRAMES)  # from now on, count the frames without a whole image on screen
+    draw(page, 300)
+    expect(image).not_to_have_attribute("src", first, timeout=RENDER_TIMEOUT_MS)  # the second stroke's image
+    assert image.evaluate("img => [img.complete, img.naturalWidth]") == [True, 64]
+    expect(page.locator("#status")).to_contain_text("ready: shown")
+    assert page.evaluate("window.blankFrames") == 0
+    page.get_by_role("button", name="Undo").click()  # undo is a change of the drawing: rendered too
+    second = image.get_attribute("src")
+    expect(image).not_to_have_attribute("src", second, timeout=RENDER_TIMEOUT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "ui-live.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-live-canvas.png"), full_page=True)
 
 
 def test_feedback_controls_reject_a_suggestion_and_rate_a_render(page) -> None:

@@ -22,8 +22,9 @@ from . import handlers, openapi
 from .backend import RenderBackend
 from .forms import known_query
 from .limits import RateLimiter
+from .live_tokens import LiveTokens
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
-from .routes import edits, feedback, health, renders, styles
+from .routes import edits, feedback, health, live, renders, styles
 from .runtime import ApiRuntime
 
 DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
@@ -60,7 +61,8 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     )
     app.state.runtime = runtime
     handlers.install(app)
-    routers = (health.router, styles.router, renders.router, feedback.router, edits.router)
+    app.state.live_tokens = tokens = LiveTokens(live.principal_check(authenticator, settings))
+    routers = (health.router, styles.router, renders.router, feedback.router, edits.router, live.router)
     for router in routers:
         app.include_router(router)
     # Flat list of every route (FastAPI nests included routers): for metrics labels and `Allow`.
@@ -69,7 +71,14 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     ]
     # add_middleware puts each one outside the previous: the last added runs first.
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-    app.add_middleware(AuthMiddleware, authenticator=authenticator, limiter=limiter, metrics=runtime.metrics)
+    app.add_middleware(
+        AuthMiddleware,
+        authenticator=authenticator,
+        limiter=limiter,
+        metrics=runtime.metrics,
+        live_tokens=tokens,
+        public=live.PAGE_PATHS,
+    )
     app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     if settings.cors_origins:
         app.add_middleware(

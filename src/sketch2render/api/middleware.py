@@ -16,8 +16,9 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from ..errors import RateLimited, Unauthorized
-from ..principals import ANONYMOUS, Authenticator
+from ..principals import ANONYMOUS, Authenticator, Principal
 from .limits import RateLimiter
+from .live_tokens import LiveTokens
 from .metrics import ApiMetrics
 
 log = logging.getLogger("sketch2render.api")
@@ -182,21 +183,41 @@ class AuthMiddleware:
     """`Authorization: Bearer <key>` on every path but the public ones when any key exists (before
     any body is read), then the principal's request rate (429 + Retry-After; not for `anonymous`,
     the one person of a keyless loopback server). The principal goes
-    into the request state (`deps.Caller`). Keys are never logged: only principal names are."""
+    into the request state (`deps.Caller`). Keys are never logged: only principal names are. On the
+    live canvas's routes a live token (`live_tokens.py`) stands for its principal too; `public`
+    adds the paths of pages that hold nothing secret (the live canvas's page and script)."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter, metrics: ApiMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        metrics: ApiMetrics,
+        live_tokens: LiveTokens | None = None,
+        public: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
         self.metrics = metrics
+        self.live_tokens = live_tokens
+        self.public = PUBLIC_PATHS | public
+
+    def _principal(self, scope: Scope) -> Principal | None:
+        header = dict(scope.get("headers") or []).get(b"authorization")
+        value = header.decode("latin-1") if header else None
+        principal = self.authenticator.authenticate(value)
+        scheme, _, token = (value or "").partition(" ")
+        if principal is None and scheme.lower() == "bearer" and self.live_tokens is not None:
+            principal = self.live_tokens.verify(token.strip()) if self.live_tokens.in_scope(scope["path"]) else None
+        return principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if scope.get("path") in PUBLIC_PATHS:
+        if scope.get("path") in self.public:
             return await self.app(scope, receive, send)
-        header = dict(scope.get("headers") or []).get(b"authorization")
-        principal = self.authenticator.authenticate(header.decode("latin-1") if header else None)
+        principal = self._principal(scope)
         if principal is None:
             self.metrics.auth_failures.inc()
             return await send_error(

@@ -51,7 +51,7 @@ FORM_NAMES = {  # the forms made of parameters (FastAPI names them Body_<operati
     "Body_renders-edit": "EditForm",
     "Body_renders-upscale": "UpscaleForm",
 }
-FORMS = ("RenderForm", *FORM_NAMES.values())  # RenderForm is a form model (api/forms.py): named already
+FORMS = ("RenderForm", "LiveRenderForm", *FORM_NAMES.values())  # form models (forms.py, routes/live.py): named already
 
 
 def generator(app: FastAPI, keyed: Callable[[], bool]) -> Callable[[], dict[str, Any]]:

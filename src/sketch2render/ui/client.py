@@ -74,6 +74,15 @@ class Me:
 
 
 @dataclass(frozen=True)
+class LiveToken:
+    """A token of the live canvas: it opens only the API's `/v1/live/` routes, until `expires_at`."""
+
+    token: str
+    expires_at: float
+    principal: str
+
+
+@dataclass(frozen=True)
 class RenderJob:
     """A render job as the API reports it (a history entry lacks params and result)."""
 
@@ -220,6 +229,15 @@ class ApiClient:
     def me(self) -> Me:
         """`/v1/me`: the caller's name, role and permissions (401 without a valid key)."""
         return Me.from_json(self._json("GET", "/v1/me", timeout=5.0))
+
+    def live_token(self) -> LiveToken:
+        """`POST /v1/live/tokens`: a short-lived token of this client's principal for the live canvas
+        (the browser gets the token, never this client's key); an older API answers 404."""
+        body = self._json("POST", "/v1/live/tokens", timeout=5.0)
+        try:
+            return LiveToken(str(body["token"]), float(body["expires_at"]), str(body["principal"]))
+        except (KeyError, TypeError, ValueError):
+            raise ApiError("bad_response", "the API sent a live token this UI cannot read") from None
 
     # --- styles -----------------------------------------------------------------------------
     def list_styles(self, offset: int = 0, limit: int = 500) -> tuple[list[StyleRecord], int]:

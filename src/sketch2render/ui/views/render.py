@@ -3,13 +3,12 @@
 The edge preview is computed locally (`sketching`: numpy/OpenCV/PIL only) so the user sees what
 ControlNet will follow before anything is sent. Retrieval and rendering happen on the API: the page
 searches `/v1/styles/search` as the prompt changes, submits `POST /v1/renders` and polls the job.
+Live drawing (a render after every stroke) happens on the live canvas, a page the API serves; the
+page links to it with its prompt and settings (`ui/live.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from sketch2render.ui import session
 from sketch2render.ui.client import ApiClient, ApiError
 from sketch2render.ui.families import FamilyChoice, family_picker
 from sketch2render.ui.feedback import learned_lines, not_this_style
+from sketch2render.ui.live import live_link
 from sketch2render.ui.regions import region_painter, region_summary, result_actions
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
@@ -44,8 +44,6 @@ STYLE_MODES = {
 }
 SIZES = (256, 384, 512, 640, 768, 1024)
 SPEEDS = {"quality": "Quality (20 steps)", "fast": "Fast (LCM, ~6 steps)", "live": "Live (~3 steps, tiny decoder)"}
-LIVE_KEY = "live_state"  # {"session", "seed", "digest", "job"}: this browser session's live renders
-LIVE_WAIT_S = 30.0
 CONTROLS = {  # what ControlNet follows (sketch2render.sketch.control)
     "canny": "Canny edges",
     "lineart": "Line art",
@@ -251,46 +249,6 @@ def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
     return values
 
 
-# --- live: a render of the drawing after every stroke ------------------------------------------
-def live_render(client: ApiClient, sketch: Sketch, params: dict[str, Any]) -> None:
-    """With Live on: each changed drawing goes to the API's live lane (a newer one supersedes the
-    older, queued one), and the newest live image shows here."""
-    state = st.session_state.setdefault(LIVE_KEY, {"session": uuid.uuid4().hex[:16], "seed": random_seed()})
-    seed = params.get("seed") if params.get("seed") is not None else state["seed"]
-    fields = {**params, "speed": "live", "seed": seed, "size": min(int(params.get("size", 512)), 512)}
-    fields.pop("steps", None)
-    fields.pop("guidance_scale", None)
-    digest = hashlib.sha256(sketch.data + repr(sorted(fields.items())).encode()).hexdigest()
-    if state.get("digest") != digest:
-        try:
-            state["job"] = client.submit_render(sketch.data, {**fields, "live_session": state["session"]}, "live.png")
-            state["digest"] = digest
-        except ApiError as exc:
-            show_error(exc, "start a live render")
-            return
-    job_id = state.get("job")
-    if job_id is None:
-        return
-    deadline = time.monotonic() + LIVE_WAIT_S
-    job = client.get_render(job_id)
-    while not job.terminal and time.monotonic() < deadline:
-        time.sleep(0.2)
-        job = client.get_render(job_id)
-    if job.status == "succeeded":
-        st.image(client.render_image(job_id), caption=f"Live · seed {seed}", width="stretch")
-        state["shown"] = job_id
-    elif not job.terminal:
-        st.caption("Live render on its way…")
-    if st.button("Render in full quality", icon=":material/high_quality:", key="live_full"):
-        full = {**params, "speed": "quality", "seed": seed}
-        if submit(client, sketch, full):
-            st.rerun()
-
-
-def random_seed() -> int:
-    return int.from_bytes(uuid.uuid4().bytes[:4], "big")
-
-
 # --- the job --------------------------------------------------------------------------------
 def submit(
     client: ApiClient, sketch: Sketch, params: dict[str, Any], regions: list[tuple[bytes, str]] | None = None
@@ -358,9 +316,7 @@ def page() -> None:
     with left:
         st.subheader("1 · Sketch")
         sketch = sketch_input()
-        live = st.session_state.get("sketch_source") == "Draw" and st.toggle(
-            "Live", key="live", help="Render the drawing after every stroke (fast, rough); then render in full quality."
-        )  # fmt: skip
+        live_slot = st.container()
         controls = control_settings(family.control_types)
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
         regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
@@ -373,9 +329,8 @@ def page() -> None:
         )
         if not can_render:
             st.caption("Add a sketch and a prompt to render.")
-    if live and usable and prompt and sketch is not None:
-        with left:
-            live_render(client, sketch, {"prompt": prompt, **advanced, **controls, **choice})
+    with live_slot:
+        live_link(client, {"prompt": prompt, **advanced, **controls, **choice})
     if clicked and sketch is not None:
         submit(client, sketch, {"prompt": prompt, **advanced, **controls, **choice}, regions)
     follow_job(client)
