@@ -27,6 +27,20 @@ def png(colour: str = "white", size: tuple[int, int] = (32, 24)) -> bytes:
     return buffer.getvalue()
 
 
+FAMILY_INFO = {
+    "sd15": {
+        "family": "sd15", "title": "Stable Diffusion 1.5", "native_size": 512, "available": True,
+        "speeds": {"quality": {"steps": 20, "guidance_scale": 7.5}},
+        "control_types": ["canny", "lineart", "scribble", "softedge"],
+    },
+    "sdxl": {
+        "family": "sdxl", "title": "Stable Diffusion XL", "native_size": 1024, "available": True,
+        "speeds": {"quality": {"steps": 30, "guidance_scale": 5.0}},
+        "control_types": ["canny", "lineart", "scribble", "softedge"],
+    },
+}  # fmt: skip
+
+
 def principal(name: str, role: str, *, users_can_add_styles: bool = False) -> Me:
     admin = role == "admin"
     return Me(name, role, admin or users_can_add_styles, admin, admin, queued=0, queue_max=8)
@@ -60,6 +74,7 @@ class FakeApi:
         ]
         self.scores = [(0.87, 0.31, 2.0), (0.55, 0.24, 0.0), (0.41, 0.2, 0.0)]
         self.searches: list[tuple[str, int]] = []
+        self.served = ["sd15"]  # the families /v1/families lists, the default first
         self.submitted: list[tuple[bytes, dict, str]] = []
         self.added: list[dict] = []
         self.deleted: list[str] = []
@@ -108,6 +123,11 @@ class FakeApi:
     def me(self) -> Me:
         self._check("me")
         return self.caller()
+
+    def families(self) -> list[dict]:
+        """`/v1/families`: what `served` lists (default: SD 1.5 only, so the page shows no picker)."""
+        self._check("families")
+        return [dict(FAMILY_INFO[name], default=i == 0) for i, name in enumerate(self.served)]
 
     def live_token(self) -> LiveToken:
         """A live token of the caller (the browser gets this, never the key)."""

@@ -34,7 +34,7 @@ def ready_to_render(at, prompt: str = "swirling night sky", steps: int = 2):
     at.run()
     at.file_uploader(key="sketch_upload").set_value(("helianthus.png", SKETCH, "image/png"))
     at.text_input(key="prompt").input(prompt)
-    at.number_input(key="adv_steps").set_value(steps)
+    at.number_input(key="adv_steps_sd15").set_value(steps)
     return at.run()
 
 
@@ -77,6 +77,25 @@ def test_render_submits_the_chosen_params_shows_progress_and_result(app, fake_ap
         "Prompt alignment": "0.28",
     }
     assert "**Great Wave**" in [m.value for m in at.markdown]  # the style used, beside the result
+
+
+def test_the_family_picker_offers_the_served_families_and_their_defaults(app, fake_api: FakeApi) -> None:
+    at = ready_to_render(app())
+    assert not [r for r in at.radio if r.key == "family"]  # one family served: nothing to pick
+    fake_api.served = ["sd15", "sdxl"]
+    at = app().run()
+    picker = at.radio(key="family")
+    assert picker.options == ["Stable Diffusion 1.5 (sd15)", "Stable Diffusion XL (sdxl)"]
+    picker.set_value("sdxl").run()
+    no_exceptions(at)
+    assert at.selectbox(key="adv_size_sdxl").value == 1024  # the family's native size
+    assert at.number_input(key="adv_steps_sdxl").value == 30
+    at.file_uploader(key="sketch_upload").set_value(("helianthus.png", SKETCH, "image/png"))
+    at.text_input(key="prompt").input("gold").run()
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    _, params, _ = fake_api.submitted[0]
+    assert params["family"] == "sdxl" and params["size"] == 1024 and params["steps"] == 30
 
 
 def test_blend_pins_several_styles_and_render_again_keeps_the_seed(app, fake_api: FakeApi) -> None:

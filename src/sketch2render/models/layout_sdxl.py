@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..families import SDXL, SDXL_CONTROL_MODES, style_only_scales
 from .layout import CLIP_FILES, CONTROLNET_FILES, TAESD_FILES, read_marker
 
 SDXL_FAMILY = "sdxl"
@@ -45,35 +46,32 @@ SDXL_IP_ADAPTER = {
     "image_encoder_folder": "models/image_encoder",
 }
 # The few-step preset's scheduler and guidance (SDXL-Lightning's model card: Euler with trailing
-# timesteps, as many steps as the checkpoint was distilled for, no classifier-free guidance).
-LIGHTNING = {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerDiscreteScheduler", "timestep_spacing": "trailing"}
+# timesteps, as many steps as the checkpoint was distilled for, no classifier-free guidance): the
+# family's `fast` preset (families.py) says it; this is its plain-dict view for the stand-in tests.
+_FAST = SDXL.preset("fast")
+LIGHTNING = {
+    "steps": _FAST.steps,
+    "guidance_scale": _FAST.guidance_scale,
+    "scheduler": _FAST.scheduler,
+    **dict(_FAST.scheduler_options),
+}
 
 # The union ControlNet's `control_mode` per control type. Source: xinsir6/ControlNetPlus (the
 # comment table in its controlnet_union_test_*.py scripts and README, the same as the model card of
 # xinsir/controlnet-union-sdxl-1.0): 0 openpose, 1 depth, 2 hed/pidi/scribble/ted, 3
 # canny/lineart/anime_lineart/mlsd, 4 normal, 5 segment, 6 tile, 7 repaint (ProMax only: 8 types).
-UNION_CONTROL_MODES = {
-    "openpose": 0,
-    "depth": 1,
-    "scribble": 2,
-    "softedge": 2,
-    "canny": 3,
-    "lineart": 3,
-    "normal": 4,
-    "segment": 5,
-    "tile": 6,
-    "inpaint": 7,
-}
+# The ones the product uses are the family's (families.SDXL_CONTROL_MODES); these add the rest.
+UNION_CONTROL_MODES = {"openpose": 0, "depth": 1, "normal": 4, "segment": 5, **SDXL_CONTROL_MODES}
 UNION_CONTROL_TYPES = 8  # ProMax's `num_control_type` (the first union release: 6, no tile/repaint)
 
 # InstantStyle on SDXL: style lives in up_blocks.0.attentions.1, layout in down_blocks.2.attentions.1.
-STYLE_BLOCK = "up_blocks.0.attentions.1"
-LAYOUT_BLOCK = "down_blocks.2.attentions.1"
+STYLE_BLOCK = SDXL.style_block
+LAYOUT_BLOCK = SDXL.layout_block
 
 
 def style_only_scale(scale: float) -> dict[str, dict[str, list[float]]]:
     """`pipe.set_ip_adapter_scale(...)` for style-only: the IP-Adapter acts in STYLE_BLOCK only."""
-    return {"up": {"block_0": [0.0, scale, 0.0]}}
+    return style_only_scales(SDXL, scale)
 
 
 def style_and_layout_scale(scale: float) -> dict[str, dict[str, list[float]]]:
