@@ -22,13 +22,23 @@ _STOP = frozenset(
     "a an and are as at be by for from has he in is it its of on or that the this to was were "
     "will with into over under like style look looking very".split()
 )
+# The common English function words besides: what a query's *content* words leave out (the kinds
+# of the labelled queries, evaluation/query_kinds.py; BM25 with `english=True`).
+ENGLISH_STOP = _STOP | frozenset(
+    "about above after again against all am any aren because been before being below between both "
+    "but can cannot could did do does doing down during each few further had have having her here "
+    "hers herself him himself his how i if itself just me more most my myself no nor not now off "
+    "once only other our ours ourselves out own same she should so some such than their theirs them "
+    "themselves then there these they those through too until up we what when where which while who "
+    "whom why would you your yours yourself yourselves".split()
+)
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, stop: frozenset[str] = _STOP) -> list[str]:
     """Lower-case words without stop words, with a light plural strip ("waves" -> "wave")."""
     words = []
     for word in _WORD.findall(text.lower()):
-        if word in _STOP:
+        if word in stop:
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
             word = word[:-1]
