@@ -22,6 +22,7 @@ _STOP = frozenset(
     "a an and are as at be by for from has he in is it its of on or that the this to was were "
     "will with into over under like style look looking very".split()
 )
+BASIC_STOP = _STOP  # the stop words BM25 has always left out (the "rrf" design's)
 # The common English function words besides: what a query's *content* words leave out (the kinds
 # of the labelled queries, evaluation/query_kinds.py; BM25 with `english=True`).
 ENGLISH_STOP = _STOP | frozenset(
@@ -47,9 +48,13 @@ def tokenize(text: str, stop: frozenset[str] = _STOP) -> list[str]:
 
 
 class LexicalIndex:
-    """A BM25 index over id -> text, rebuilt lazily after changes (cheap at library sizes)."""
+    """A BM25 index over id -> text, rebuilt lazily after changes (cheap at library sizes).
+    `stop`: the words left out of texts and queries; `learned_df_floor`: the least document frequency
+    a learned word's IDF is computed with (0: its own, so a word no style's text holds weighs most)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stop: frozenset[str] = _STOP, learned_df_floor: int = 0) -> None:
+        self.stop = stop
+        self.learned_df_floor = learned_df_floor
         self._texts: dict[str, str] = {}
         # pragma: no mutate start -- the state before the first rebuild, which every read does first
         self._ids: list[str] = []
@@ -77,7 +82,8 @@ class LexicalIndex:
         self._ids = list(self._texts)
         self._id_array = np.array(self._ids, dtype=str)  # pragma: no mutate (dtype None infers the same str)
         self._position = {doc_id: j for j, doc_id in enumerate(self._ids)}
-        corpus = [tokenize(self._texts[i]) or ["\x00"] for i in self._ids]  # pragma: no mutate (any placeholder)
+        empty = ["\x00"]  # pragma: no mutate (any placeholder)
+        corpus = [tokenize(self._texts[i], self.stop) or empty for i in self._ids]
         self._df = Counter(word for words in corpus for word in set(words))
         self._bm25 = bm25s.BM25()
         if corpus:
@@ -107,7 +113,7 @@ class LexicalIndex:
         """The same as a `RankedList` named "lexical" (best first), without a dict on the way.
         `extra_words`: per document, query words that count as if its text held them once (a
         style's learned words): each adds its IDF, BM25's term score at tf 1 and average length."""
-        tokens = tokenize(query)
+        tokens = tokenize(query, self.stop)
         with self._lock:
             if self._dirty:
                 self._rebuild()
@@ -116,7 +122,7 @@ class LexicalIndex:
             raw = np.array(self._bm25.get_scores(tokens), dtype=float)  # a copy: extra words add to it
             for doc_id, words in (extra_words or {}).items():
                 if (j := self._position.get(doc_id)) is not None:
-                    raw[j] += sum(self._idf(word) for word in words)
+                    raw[j] += sum(self._idf(word, self.learned_df_floor) for word in words if word in tokens)
             ids, names = self._id_array, self._ids
         if allowed is not None:
             keep = set(allowed)
@@ -126,10 +132,44 @@ class LexicalIndex:
             positive = positive[np.argpartition(-raw[positive], limit - 1)[:limit]]
         return RankedList.ranked("lexical", ids[positive], raw[positive], weight)
 
-    def _idf(self, word: str) -> float:
-        """BM25's IDF (bm25s' default, Lucene's): ln(1 + (N - df + 0.5) / (df + 0.5))."""
-        df = self._df.get(word, 0)
+    def _idf(self, word: str, floor: int = 0) -> float:
+        """BM25's IDF (bm25s' default, Lucene's): ln(1 + (N - df + 0.5) / (df + 0.5)), df at least `floor`."""
+        df = max(self._df.get(word, 0), floor)
         return math.log(1.0 + (len(self._ids) - df + 0.5) / (df + 0.5))
+
+    def matched(self, query: str, doc_id: str, extra_words: Iterable[str] = ()) -> list[str]:
+        """The query's words that a document holds (in its text or among `extra_words`), in query order."""
+        with self._lock:
+            text = self._texts.get(doc_id, "")
+        held = set(tokenize(text, self.stop)) | set(extra_words)
+        return [word for word in dict.fromkeys(tokenize(query, self.stop)) if word in held]
+
+    def coverage(
+        self, query: str, ids: np.ndarray, extra_words: Mapping[str, Iterable[str]] | None = None
+    ) -> np.ndarray:
+        """Per id of `ids` (documents of this index), how much of the query its words match: the
+        IDF of the query's words it holds (in its text, or among its `extra_words`) over the IDF of
+        all the query's words, in [0, 1]. A word no document holds counts at the highest IDF, so a
+        single common word of a long query covers little, and a rare one more than a common one."""
+        tokens = list(dict.fromkeys(tokenize(query, self.stop)))
+        if not tokens or not len(ids):
+            return np.zeros(len(ids))
+        with self._lock:
+            if self._dirty:
+                self._rebuild()
+            where = np.array([self._position.get(i, -1) for i in ids.tolist()], dtype=int)
+            vocab, index = self._bm25.vocab_dict, self._bm25.scores
+            idf = {word: self._idf(word) for word in tokens}
+            matched = np.zeros(len(ids))
+            for word in tokens:
+                if (v := vocab.get(word)) is not None and self._df.get(word, 0):
+                    holders = index["indices"][index["indptr"][v] : index["indptr"][v + 1]]
+                    matched += idf[word] * np.isin(where, holders)
+            for j, doc_id in enumerate(ids.tolist()):
+                for word in (extra_words or {}).get(doc_id, ()):
+                    if word in idf:
+                        matched[j] += self._idf(word, self.learned_df_floor)
+        return np.minimum(matched / sum(idf.values()), 1.0)
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:
