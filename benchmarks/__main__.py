@@ -6,6 +6,7 @@
   gpu        SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)
   live       the live lane through the API: POST to image behind quality renders; a live burst
   learning   retrieval that learns: top-1/top-3/MRR before/after corrections; cost per search
+  fusion     the fusion designs on the labelled queries: chosen on the tune folds, reported apart
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
 
 Benchmarks are measurements, not tests: run them on demand and record them in
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "gpu": "SD 1.5 + ControlNet + IP-Adapter speed and VRAM, ours vs the seed config (CUDA only)",
     "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
     "learning": "retrieval that learns: top-1/top-3/MRR before and after corrections; cost per search",
+    "fusion": "the fusion designs on the labelled queries: chosen on the tune folds, reported on the others",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
 }
 
