@@ -160,11 +160,12 @@ class LexicalIndex:
             where = np.array([self._position.get(i, -1) for i in ids.tolist()], dtype=int)
             vocab, index = self._bm25.vocab_dict, self._bm25.scores
             idf = {word: self._idf(word) for word in tokens}
-            matched = np.zeros(len(ids))
+            matched, held = np.zeros(len(ids)), np.zeros(len(self._ids) + 1, dtype=bool)  # the last: not indexed
             for word in tokens:
                 if (v := vocab.get(word)) is not None and self._df.get(word, 0):
-                    holders = index["indices"][index["indptr"][v] : index["indptr"][v + 1]]
-                    matched += idf[word] * np.isin(where, holders)
+                    held[:] = False
+                    held[index["indices"][index["indptr"][v] : index["indptr"][v + 1]]] = True
+                    matched += idf[word] * held[where]
             for j, doc_id in enumerate(ids.tolist()):
                 for word in (extra_words or {}).get(doc_id, ()):
                     if word in idf:
