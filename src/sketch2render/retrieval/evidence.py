@@ -14,30 +14,50 @@ says, while a full match keeps its whole weight. The hit says so when its match 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .fusion import RankedList
 from .learning import Learned
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, Matches
 
 HitFields = dict[str, float | list[str] | None]
 
 
 def weigh_lexical(
-    lexical: RankedList,
     index: LexicalIndex,
     query: str,
+    allowed: set[str] | None,
+    limit: int,
+    weight: float,
     extra_words: Mapping[str, tuple[str, ...]],
     power: float,
-) -> tuple[RankedList, dict[str, float]]:
-    """The lexical list with each match's strength (coverage ** power) and each id's coverage;
-    the list unchanged and no coverage when `power` is 0 (rank-only RRF)."""
-    if power <= 0 or not len(lexical):
-        return lexical, {}
-    coverage = index.coverage(query, lexical.ids, extra_words)
-    return replace(lexical, strength=coverage**power), dict(zip(lexical.ids.tolist(), coverage.tolist(), strict=True))
+) -> tuple[RankedList, Discounts]:
+    """The lexical list (`LexicalIndex.ranked`) with each match's strength (coverage ** power), and
+    what the hits need to say so; ranks only and nothing discounted when `power` is 0."""
+    lexical, matches = index.ranked_matches(query, allowed, limit, weight, extra_words, with_matches=power > 0)
+    if matches is None or not len(lexical):
+        return lexical, Discounts()
+    coverage = matches.coverage()
+    rows = {doc_id: j for j, doc_id in enumerate(lexical.ids.tolist()) if coverage[j] < 1.0 - 1e-9}
+    return replace(lexical, strength=coverage**power), Discounts(matches, coverage, rows, power)
+
+
+@dataclass(frozen=True)
+class Discounts:
+    """The word matches that counted less than a full one: `rows[id]` indexes `matches` and `coverage`."""
+
+    matches: Matches | None = None
+    coverage: np.ndarray | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    power: float = 0.0
+
+    def line(self, style_id: str) -> str | None:
+        """The explain line of a discounted match (None: not discounted)."""
+        if (j := self.rows.get(style_id)) is None or self.matches is None or self.coverage is None:
+            return None
+        return discount_line(self.matches.held(j), float(self.coverage[j]), self.power)
 
 
 def discount_line(words: list[str], coverage: float, power: float) -> str:
@@ -45,25 +65,17 @@ def discount_line(words: list[str], coverage: float, power: float) -> str:
     return f"words: {', '.join(words)} — {coverage:.0%} of the prompt, counted at {coverage**power:.0%}"
 
 
-def hit_fields(
-    index: LexicalIndex,
-    query: str,
-    learned: Learned | None,
-    coverage: Mapping[str, float],
-    power: float,
-) -> Callable[[str], HitFields] | None:
+def hit_fields(learned: Learned | None, discounts: Discounts) -> Callable[[str], HitFields] | None:
     """A hit's extra fields (build_hits' `extra`): the learned lists' and, for a discounted word
     match, why it counted less. None when there is nothing to add (as without learning)."""
-    if learned is None and not any(c < 1.0 for c in coverage.values()):
+    if learned is None and not discounts.rows:
         return None
 
     def fields(style_id: str) -> HitFields:
         found: HitFields = learned.hit_fields(style_id) if learned is not None else {"explain": []}
-        share = coverage.get(style_id)
-        if share is not None and share < 1.0 and not np.isclose(share, 1.0):
-            words = index.matched(query, style_id, learned.words.get(style_id, ()) if learned else ())
+        if (line := discounts.line(style_id)) is not None:
             explain = found["explain"] if isinstance(found["explain"], list) else []
-            found["explain"] = [*explain, discount_line(words, share, power)]
+            found["explain"] = [*explain, line]
         return found
 
     return fields

@@ -12,6 +12,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -113,12 +114,25 @@ class LexicalIndex:
         """The same as a `RankedList` named "lexical" (best first), without a dict on the way.
         `extra_words`: per document, query words that count as if its text held them once (a
         style's learned words): each adds its IDF, BM25's term score at tf 1 and average length."""
+        return self.ranked_matches(query, allowed, limit, weight, extra_words, with_matches=False)[0]
+
+    def ranked_matches(
+        self,
+        query: str,
+        allowed: Iterable[str] | None = None,
+        limit: int | None = None,
+        weight: float = 1.0,
+        extra_words: Mapping[str, Iterable[str]] | None = None,
+        *,
+        with_matches: bool = True,
+    ) -> tuple[RankedList, Matches | None]:
+        """`ranked`, and (`with_matches`) which query words each listed document holds (`matches`)."""
         tokens = tokenize(query, self.stop)
         with self._lock:
             if self._dirty:
                 self._rebuild()
             if not tokens or not self._ids:
-                return RankedList.ranked("lexical", [], [], weight)
+                return RankedList.ranked("lexical", [], [], weight), None
             raw = np.array(self._bm25.get_scores(tokens), dtype=float)  # a copy: extra words add to it
             for doc_id, words in (extra_words or {}).items():
                 if (j := self._position.get(doc_id)) is not None:
@@ -130,7 +144,11 @@ class LexicalIndex:
         positive = np.flatnonzero(raw > 0)
         if limit is not None and len(positive) > limit:
             positive = positive[np.argpartition(-raw[positive], limit - 1)[:limit]]
-        return RankedList.ranked("lexical", ids[positive], raw[positive], weight)
+        positive = positive[np.lexsort((ids[positive], -raw[positive]))]  # RankedList.ranked's order
+        found = RankedList("lexical", ids[positive], raw[positive], float(weight))
+        if not with_matches:
+            return found, None
+        return found, self._matches(tokens, positive, found.ids, extra_words)
 
     def _idf(self, word: str, floor: int = 0) -> float:
         """BM25's IDF (bm25s' default, Lucene's): ln(1 + (N - df + 0.5) / (df + 0.5)), df at least `floor`."""
@@ -151,26 +169,61 @@ class LexicalIndex:
         IDF of the query's words it holds (in its text, or among its `extra_words`) over the IDF of
         all the query's words, in [0, 1]. A word no document holds counts at the highest IDF, so a
         single common word of a long query covers little, and a rare one more than a common one."""
-        tokens = list(dict.fromkeys(tokenize(query, self.stop)))
-        if not tokens or not len(ids):
-            return np.zeros(len(ids))
+        return self.matches(query, ids, extra_words).coverage()
+
+    def matches(self, query: str, ids: np.ndarray, extra_words: Mapping[str, Iterable[str]] | None = None) -> Matches:
+        """Which of the query's words each id holds, weighed by IDF (`coverage` is their share)."""
         with self._lock:
             if self._dirty:
                 self._rebuild()
             where = np.array([self._position.get(i, -1) for i in ids.tolist()], dtype=int)
+        return self._matches(tokenize(query, self.stop), where, ids, extra_words)
+
+    def _matches(
+        self, tokens: list[str], where: np.ndarray, ids: np.ndarray, extra_words: Mapping[str, Iterable[str]] | None
+    ) -> Matches:
+        """`matches` of the documents at positions `where` (-1: not indexed), named `ids`."""
+        words = list(dict.fromkeys(tokens))
+        weight = np.zeros((len(ids), len(words)))
+        if not words or not len(ids):
+            return Matches(words, weight, 0.0)
+        with self._lock:
             vocab, index = self._bm25.vocab_dict, self._bm25.scores
-            idf = {word: self._idf(word) for word in tokens}
-            matched, held = np.zeros(len(ids)), np.zeros(len(self._ids) + 1, dtype=bool)  # the last: not indexed
-            for word in tokens:
+            idf = [self._idf(word) for word in words]
+            held = np.zeros(len(self._ids) + 1, dtype=bool)  # the last place: ids not indexed
+            for t, word in enumerate(words):
                 if (v := vocab.get(word)) is not None and self._df.get(word, 0):
                     held[:] = False
                     held[index["indices"][index["indptr"][v] : index["indptr"][v + 1]]] = True
-                    matched += idf[word] * held[where]
-            for j, doc_id in enumerate(ids.tolist()):
-                for word in (extra_words or {}).get(doc_id, ()):
-                    if word in idf:
-                        matched[j] += self._idf(word, self.learned_df_floor)
-        return np.minimum(matched / sum(idf.values()), 1.0)
+                    weight[:, t] = idf[t] * held[where]
+            if extra_words:
+                row = {doc_id: j for j, doc_id in enumerate(ids.tolist())}
+                column = {word: t for t, word in enumerate(words)}
+                for doc_id, learned in extra_words.items():
+                    for word in learned:
+                        if doc_id in row and word in column:
+                            weight[row[doc_id], column[word]] = self._idf(word, self.learned_df_floor)
+        return Matches(words, weight, sum(idf))
+
+
+@dataclass(frozen=True)
+class Matches:
+    """The query's distinct `words`, and per candidate (rows) the IDF each word it holds earns it
+    (columns; 0 where it lacks the word); `total`: the IDF of all the words."""
+
+    words: list[str]
+    weight: np.ndarray
+    total: float
+
+    def coverage(self) -> np.ndarray:
+        """Each candidate's share of the query, in [0, 1]."""
+        if self.total <= 0:
+            return np.zeros(len(self.weight))
+        return np.minimum(self.weight.sum(axis=1) / self.total, 1.0)
+
+    def held(self, row: int) -> list[str]:
+        """The query's words that candidate `row` holds, in query order."""
+        return [word for word, w in zip(self.words, self.weight[row], strict=True) if w > 0]
 
 
 def rank_of(scores: Mapping[str, float]) -> dict[str, int]:

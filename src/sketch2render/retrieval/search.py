@@ -149,9 +149,8 @@ class HybridSearch:
         n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
         dense_w, lexical_w, rrf_k = self.weights
         learned = self.learning.lists(query, principal, records, allowed, n) if self.learning else Learned()
-        lexical = self._lexical.ranked(query, allowed, n, lexical_w, learned.words)  # empty without words
-        power = self.design.coverage_power
-        lexical, coverage = weigh_lexical(lexical, self._lexical, query, learned.words, power)
+        power = self.design.coverage_power  # empty without words; each match weighed by its coverage
+        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power)
         # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
         only_dense = len(lexical) == 0 and min_score is None and not learned.active
         dense = dense_list(self.library.nearest(vector, min(n, k) if only_dense else n, tags), records, dense_w)
@@ -160,7 +159,7 @@ class HybridSearch:
         fused = fuse([dense, lexical], rrf_k)
         if self.learning:
             fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k, self.design.feedback_scale)
-        extra = hit_fields(self._lexical, query, learned if self.learning else None, coverage, power)
+        extra = hit_fields(learned if self.learning else None, discounts)
         return build_hits(fused, records, k, min_score, extra)
 
     def close(self) -> None:
