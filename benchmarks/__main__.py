@@ -7,6 +7,7 @@
   live       the live lane through the API: POST to image behind quality renders; a live burst
   live_ui    live drawing in Chromium: stroke end to new image displayed, minus the render (our overhead)
   learning   retrieval that learns: top-1/top-3/MRR before/after corrections; cost per search
+  fusion     the fusion designs on the labelled queries: chosen on the tune folds, reported apart
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
 
 Benchmarks are measurements, not tests: run them on demand and record them in
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
     "live_ui": "live drawing in Chromium: stroke end to the new image displayed, minus the render time",
     "learning": "retrieval that learns: top-1/top-3/MRR before and after corrections; cost per search",
+    "fusion": "the fusion designs on the labelled queries: chosen on the tune folds, reported on the others",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
 }
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .common import fmt_ms, log, peak_rss_mb, ratio, run_child, stats_ms
-from .retrieval_before import hybrid_before, measure_words
+from .retrieval_before import hybrid_before, measure_fusions, measure_words
 
 SIZES = {"tiny": [500], "full": [10_000, 100_000]}
 QUERIES = {"tiny": 50, "full": 1000}
@@ -178,12 +178,9 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         search = HybridSearch(library)
         latency, recall = _measure_paths(search, points, qs, exact)
         without_scan = _measure_without_scan(search, qs)
-        words = measure_words(
-            search,
-            qs,
-            [f"q{j} {VOCAB[int(c) % len(VOCAB)]}" for j, c in enumerate(data["q_assign"])],
-            min(queries, 200),
-        )
+        texts = [f"q{j} {VOCAB[int(c) % len(VOCAB)]}" for j, c in enumerate(data["q_assign"])]
+        words = measure_words(search, qs, texts, min(queries, 200))
+        fusions = measure_fusions(search, HybridSearch(library, fusion="rrf"), texts, min(queries, 200))
 
         # 5. Re-open: what start-up costs at this size. First the metadata read that
         #    `reconcile()` does, paged (5000 at a time), then a real re-open of the library
@@ -219,6 +216,7 @@ def measure_size(n: int, queries: int, seed: int = 0) -> dict[str, Any]:
         "recall_at_5": recall,
         "without_scan": without_scan,
         "search_with_words": words,
+        "fusions": fusions,
         "reopen": reopen,
         "ratio_hybrid_to_numpy_p50": ratio(latency["hybrid_no_words"]["p50_ms"], latency["numpy_exact"]["p50_ms"]),
         "ratio_hybrid_after_to_before_p50": ratio(
@@ -382,6 +380,8 @@ def summary(result: dict) -> str:
             f" (before: {fmt_ms(s['search_with_words']['latency_before'])};"
             f" same top-5 {s['search_with_words']['same_top_k_as_before']};"
             f" first call {s['search_with_words']['first_call_ms']} ms)",
+            f"    search+words evidence {fmt_ms(s['fusions']['latency']['evidence'])} vs rrf"
+            f" {fmt_ms(s['fusions']['latency']['rrf'])}: x{s['fusions']['ratio_evidence_to_rrf_p50']}",
         ]
     cache = result["results"].get("text_cache")
     if cache:

@@ -1,6 +1,7 @@
 """The hybrid search as it was at commit 32f058f (dict-based RRF over two lists, hits built in a
 Python loop), kept callable so `retrieval` measures before and after in the same run; and the
-search-with-words measurement that interleaves the two."""
+search-with-words measurements that interleave the two, and the evidence fusion with the design
+before it (`HybridSearch(fusion="rrf")`, ranks only) over the same library."""
 
 from __future__ import annotations
 
@@ -106,4 +107,23 @@ def measure_words(search, qs: np.ndarray, words: list[str], count: int, k: int =
         "latency": stats_ms(after),
         "latency_before": stats_ms(before),
         "same_top_k_as_before": f"{same}/{len(words[1 : count + 1])}",
+    }
+
+
+def measure_fusions(search, before, words: list[str], count: int, k: int = 5) -> dict[str, Any]:
+    """`search.search(text)` (the evidence fusion: a word match weighed by its query coverage) and
+    the same library searched by `before` (fusion="rrf", the design before), interleaved query by
+    query; the first call of each builds its BM25 index."""
+    first = {"evidence": _time_once(lambda: search.search(words[0], k=k))}
+    first["rrf"] = _time_once(lambda: before.search(words[0], k=k))
+    times: dict[str, list[float]] = {"evidence": [], "rrf": []}
+    for j, w in enumerate(words[1 : count + 1], start=1):
+        pair = [("evidence", search), ("rrf", before)]
+        for name, engine in pair if j % 2 else pair[::-1]:
+            times[name].append(_time_once(lambda engine=engine, w=w: engine.search(w, k=k)))
+    latency = {name: stats_ms(values) for name, values in times.items()}
+    return {
+        "first_call_ms": {name: round(value * 1000, 3) for name, value in first.items()},
+        "latency": latency,
+        "ratio_evidence_to_rrf_p50": round(latency["evidence"]["p50_ms"] / latency["rrf"]["p50_ms"], 3),
     }

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
     dense_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for tiny CLIP
     lexical_weight: float = Field(default=1.0, ge=0.0)
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int | None = Field(default=None, ge=1)  # None: the fusion design's (5 evidence, 60 rrf)
+    fusion: Literal["evidence", "rrf"] = "evidence"  # rrf: ranks only, the design before (retrieval/fusion.py)
     blend_temperature: float = Field(default=0.1, gt=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
     # what a process keeps between renders (render/caches.py, jobs/decoded_sketches.py); off: every step runs again

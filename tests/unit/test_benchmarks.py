@@ -59,6 +59,7 @@ def test_retrieval_tiny(tiny_models_dir):
     assert all(0.0 <= r <= 1.0 for r in size["recall_at_5"].values())
     assert size["insert_vectors_per_s"] > 0 and size["peak_rss_mb"] > 0
     assert is_stats(size["search_with_words"]["latency"])
+    assert all(is_stats(size["fusions"]["latency"][name]) for name in ("evidence", "rrf"))  # same run, interleaved
     cache = results["text_cache"]
     assert is_stats(cache["cached"]) and is_stats(cache["uncached"]) and cache["cache_hits"] >= 1000
 

@@ -150,7 +150,7 @@ def test_a_bad_import_line_is_refused_by_number_and_nothing_is_stored(search):
 
 
 def test_weight_zero_gives_exactly_todays_ranking(make_search):
-    plain = make_search(feedback_weight=0.0, caption_weight=0.0)
+    plain = make_search(feedback_weight=0.0, caption_weight=0.0, fusion="rrf")  # evidence: its own lines
     plain.learning.feedback.store.reset("alice")
     choose(plain, style_id(plain, "The Starry Night"))
     queries = [SHARED_WORDS, NO_SHARED_WORD, "gold ornament", "stormy sea"]

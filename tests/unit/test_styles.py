@@ -74,9 +74,10 @@ def test_lexical_side_finds_words_and_fuses(library, search):
     assert hits[0].lexical > 0 and hits[1].lexical == 0
 
 
-def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library, search):
+def test_fused_scores_are_reciprocal_rank_fusion_of_both_lists(library):
     """Known answer: a style first for the words and second for CLIP scores (1/61 + 1/62) / (2/61)
-    (RRF with k = 60, both weights 1); without the word side it would be only second."""
+    (RRF with k = 60, both weights 1: the "rrf" design); without the word side it would be only second."""
+    search = HybridSearch(library, fusion="rrf")
     red = add(library, (250, 0, 0), "plain one")
     reddish = add(library, (200, 40, 40), "Crimson poster", ["crimson"])
     hits = search.search("red crimson", k=2)

@@ -25,6 +25,7 @@ def build_search(
         lexical_weight=settings.lexical_weight,
         rrf_k=settings.rrf_k,
         answers=answers,
+        fusion=settings.fusion,
     )
 
 

@@ -2,10 +2,13 @@
 
 Each retriever (CLIP vectors, BM25 words, and whatever comes next) hands over a `RankedList`: its
 name, its candidate ids best first, its own scores in the same order, and a weight. `fuse` gives
-each id  sum over lists of  weight / (k + rank)  divided by its best possible value, so scores
-lie in [0, 1] whatever the lists' own scales. No Python loop over candidates: ids are mapped to
-one index with `np.unique`, contributions summed with `np.bincount`, the order taken with one
-`np.lexsort`. Not here: where the lists come from (library.py, lexical.py).
+each id  sum over lists of  weight × strength / (k + rank)  divided by its best possible value,
+so scores lie in [0, 1] whatever the lists' own scales. `strength` (1 unless a list sets it) is how
+much of its rank term a candidate earns: the "evidence" design (`DESIGNS`) gives a lexical match
+its share of the query's information squared (lexical.py `coverage`), so one common word of a long
+prompt no longer counts like a match of the whole prompt. No Python loop over candidates: ids are
+mapped to one index with `np.unique`, contributions summed with `np.bincount`, the order taken with
+one `np.lexsort`. Not here: where the lists come from (search.py, lexical.py, learning.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,26 @@ _DIGITS = 6  # fused scores are compared (and reported) rounded to this many dig
 
 
 @dataclass(frozen=True)
+class Design:
+    """A fusion design (benchmarks/results.md, "Fusion by evidence", says how each was measured).
+    `k`: RRF's k (S2R_RRF_K overrides it); `coverage_power`: a lexical match's rank term is scaled by
+    its query coverage to this power (0: not scaled); `english_stop`: BM25 leaves out English stop
+    words; `feedback_scale`: multiplies the feedback list's weight."""
+
+    name: str
+    k: int
+    coverage_power: float
+    english_stop: bool
+    feedback_scale: float
+
+
+DESIGNS = {
+    "evidence": Design("evidence", k=5, coverage_power=2.0, english_stop=True, feedback_scale=2.0),
+    "rrf": Design("rrf", k=RRF_K, coverage_power=0.0, english_stop=False, feedback_scale=1.0),  # the one before
+}
+
+
+@dataclass(frozen=True)
 class RankedList:
     """One retriever's candidates: `ids` best first, `scores` (its own scale) in the same order."""
 
@@ -27,6 +50,7 @@ class RankedList:
     ids: np.ndarray  # str, rank order
     scores: np.ndarray  # float64, same order
     weight: float = 1.0
+    strength: np.ndarray | None = None  # per id in [0, 1], same order: a share of the rank term (None: all)
 
     @classmethod
     def from_scores(cls, name: str, scores: Mapping[str, float], weight: float = 1.0) -> RankedList:
@@ -74,7 +98,7 @@ def fuse(lists: Sequence[RankedList], k: int = RRF_K) -> Fused:
         return Fused(np.zeros(0, dtype=str), np.zeros(0), {})
     every = np.concatenate([r.ids for r in lists])
     unique, where = np.unique(every, return_inverse=True)
-    contributions = np.concatenate([r.weight / (k + np.arange(1, len(r) + 1, dtype=float)) for r in lists])
+    contributions = np.concatenate([_terms(r, k) for r in lists])
     fused = np.round(np.bincount(where, weights=contributions, minlength=len(unique)) / best, _DIGITS)
     own: dict[str, np.ndarray] = {}
     start = 0
@@ -86,3 +110,9 @@ def fuse(lists: Sequence[RankedList], k: int = RRF_K) -> Fused:
     first = own[lists[0].name]
     order = np.lexsort((unique, -np.nan_to_num(first, nan=-np.inf), -fused))
     return Fused(unique[order], fused[order], {name: column[order] for name, column in own.items()})
+
+
+def _terms(ranked: RankedList, k: int) -> np.ndarray:
+    """A list's rank terms: weight (× strength) / (k + rank)."""
+    terms = ranked.weight / (k + np.arange(1, len(ranked) + 1, dtype=float))
+    return terms if ranked.strength is None else terms * ranked.strength

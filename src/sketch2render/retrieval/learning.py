@@ -113,13 +113,13 @@ class Learning:
                 found[style_id] = tuple(sorted(new))
         return found
 
-    def apply(self, fused: Fused, learned: Learned, base_weight: float, k: int) -> Fused:
+    def apply(self, fused: Fused, learned: Learned, base_weight: float, k: int, feedback_scale: float = 1.0) -> Fused:
         """`fuse` on a `Fused` ranking: the same object when nothing learned moves it, else a new
         ranking in the same order rule (score, then the first list's own score, then id)."""
         if not learned.active:
             return fused
         before = fused.as_dict()
-        scores = self.fuse(before, learned, base_weight, k)
+        scores = self.fuse(before, learned, base_weight, k, feedback_scale)
         if scores == before:
             return fused
         ids = np.array(list(scores), dtype=str)
@@ -135,10 +135,13 @@ class Learning:
         order = np.lexsort((ids, -np.nan_to_num(first, nan=-np.inf), -value))
         return Fused(ids[order], value[order], {name: c[order] for name, c in by_list.items()})
 
-    def fuse(self, fused: Mapping[str, float], learned: Learned, base_weight: float, k: int) -> dict[str, float]:
-        """`fused` (normalised by `base_weight / (k + 1)`) plus the learned lists, renormalised."""
+    def fuse(
+        self, fused: Mapping[str, float], learned: Learned, base_weight: float, k: int, feedback_scale: float = 1.0
+    ) -> dict[str, float]:
+        """`fused` (normalised by `base_weight / (k + 1)`) plus the learned lists, renormalised; the
+        feedback weight times `feedback_scale` (the fusion design's)."""
         cw = self.caption_weight if learned.caption else 0.0
-        fw = self.feedback_weight if learned.votes else 0.0
+        fw = self.feedback_weight * feedback_scale if learned.votes else 0.0
         if cw == 0 and fw == 0:
             return dict(fused)
         base_best = base_weight / (k + 1) if base_weight > 0 else 0.0

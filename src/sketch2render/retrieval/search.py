@@ -2,8 +2,9 @@
 
 One search, its stages in order: the tag filter; the learned lists (caption meaning, the user's
 corrections, learned words: learning.py); BM25 over the styles' words (lexical.py); the CLIP side
-from the library's vector index (`StyleLibrary.nearest`); reciprocal rank fusion (fusion.py), the
-learned lists fused after it; the hits (hybrid.py). The library stores; this ranks. It watches the
+from the library's vector index (`StyleLibrary.nearest`); reciprocal rank fusion (fusion.py), each
+word match weighed by how much of the prompt it covers (evidence.py; `fusion="rrf"`: ranks only, the
+design before), the learned lists fused after it; the hits (hybrid.py). The library stores; this ranks. It watches the
 library's changes to keep its word index current and to drop kept answers (answer_cache.py).
 """
 
@@ -18,10 +19,11 @@ from ..schemas import StyleHit, StyleRecord
 from ..styles.chroma_link import chroma_calls
 from ..styles.library import StyleLibrary
 from .answer_cache import Answers
-from .fusion import fuse
+from .evidence import hit_fields, weigh_lexical
+from .fusion import DESIGNS, fuse
 from .hybrid import build_hits, dense_list
 from .learning import Learned, Learning
-from .lexical import LexicalIndex
+from .lexical import BASIC_STOP, ENGLISH_STOP, LexicalIndex
 
 MAX_QUERY_CHARS = 1000
 MAX_TAGS = 50
@@ -29,8 +31,9 @@ MAX_TAGS = 50
 
 class HybridSearch:
     """Text and image search over `library`. `learning`: the learned lists (None: CLIP + BM25 only);
-    the weights of the dense and lexical lists and RRF's k; `answers`: kept answers to repeated
-    questions (None: every search runs, as with S2R_CACHES=off)."""
+    the weights of the dense and lexical lists and RRF's k (None: the design's); `fusion`: a design
+    of fusion.DESIGNS; `answers`: kept answers to repeated questions (None: every search runs, as
+    with S2R_CACHES=off)."""
 
     def __init__(
         self,
@@ -39,19 +42,23 @@ class HybridSearch:
         learning: Learning | None = None,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
-        rrf_k: int = 60,
+        rrf_k: int | None = None,
         answers: Answers | None = None,
+        fusion: str = "evidence",
     ) -> None:
+        if fusion not in DESIGNS:
+            raise InvalidParameter(f"fusion must be one of {', '.join(DESIGNS)}, got {fusion!r}", field="fusion")
         self.library = library
         self.learning = learning
-        self.weights = (dense_weight, lexical_weight, rrf_k)
+        self.design = DESIGNS[fusion]
+        self.weights = (dense_weight, lexical_weight, rrf_k or self.design.k)
         self.answers = answers
-        self._lexical = LexicalIndex()
+        self._lexical = self._new_lexical()
         library.watch(self._library_changed)
 
     def _library_changed(self, records: Mapping[str, StyleRecord], ids: Sequence[str] | None) -> None:
         if ids is None:  # reloaded: build the word index aside and swap it in
-            lexical = LexicalIndex()
+            lexical = self._new_lexical()
             for doc_id, record in records.items():
                 lexical.set(doc_id, record.search_text())
             lexical.warm()  # build BM25 now, not on the first search
@@ -64,6 +71,9 @@ class HybridSearch:
                     self._lexical.discard(doc_id)
         if self.answers is not None:
             self.answers.clear()
+
+    def _new_lexical(self) -> LexicalIndex:
+        return LexicalIndex(stop=ENGLISH_STOP if self.design.english_stop else BASIC_STOP)
 
     def search(
         self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
@@ -87,6 +97,28 @@ class HybridSearch:
                 kept = self._hybrid(vector, query, k, min_score, tags, principal)
                 self.answers.put(key, token, kept)
             return kept
+
+    def single_lists(self, query: str, principal: str = "") -> dict[str, list[str]]:
+        """Each list's own ranking of the whole library for a text query, best first, as the search
+        would see it (for `eval retrieval`): "clip", "bm25" (learned words included), and with a
+        learning side "caption" (when its weight is on) and "feedback" (the styles voted for)."""
+        query = (query or "").strip()
+        vector = self.library.embeddings.embed_query(query)
+        with self.library.lock, chroma_calls(self.library.client):
+            self.library.sync()
+            records = self.library.records()
+            n = len(records)
+            learned = self.learning.lists(query, principal, records, None, n) if self.learning else Learned()
+            lists = {
+                "clip": dense_list(self.library.nearest(vector, n, ()), records, 1.0).ids.tolist(),
+                "bm25": self._lexical.ranked(query, None, n, 1.0, learned.words).ids.tolist(),
+            }
+        if self.learning is not None:
+            if self.learning.caption_weight > 0:
+                lists["caption"] = sorted(learned.caption, key=lambda i: (-learned.caption[i], i))
+            votes = {i: v.score for i, v in learned.votes.items() if v.score > 0}
+            lists["feedback"] = sorted(votes, key=lambda i: (-votes[i], i))
+        return lists
 
     def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
         """Styles that look like an image (or like a library style, given its id; itself excluded)."""
@@ -117,7 +149,8 @@ class HybridSearch:
         n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
         dense_w, lexical_w, rrf_k = self.weights
         learned = self.learning.lists(query, principal, records, allowed, n) if self.learning else Learned()
-        lexical = self._lexical.ranked(query, allowed, n, lexical_w, learned.words)  # empty without words
+        power = self.design.coverage_power  # empty without words; each match weighed by its coverage
+        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power)
         # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
         only_dense = len(lexical) == 0 and min_score is None and not learned.active
         dense = dense_list(self.library.nearest(vector, min(n, k) if only_dense else n, tags), records, dense_w)
@@ -125,8 +158,9 @@ class HybridSearch:
             dense = dense_list(self.library.nearest(vector, n, tags), records, dense_w)
         fused = fuse([dense, lexical], rrf_k)
         if self.learning:
-            fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k)
-        return build_hits(fused, records, k, min_score, learned.hit_fields)
+            fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k, self.design.feedback_scale)
+        extra = hit_fields(learned if self.learning else None, discounts)
+        return build_hits(fused, records, k, min_score, extra)
 
     def close(self) -> None:
         """Release the learned side's store (the feedback signals' database)."""
