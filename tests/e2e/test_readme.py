@@ -117,10 +117,18 @@ COMMANDS: dict[str, Run | str] = {
     "sketch2render serve [--host --port]": "a server: tests/ray/test_serve_cli.py runs `serve`",
     "sketch2render ui [--port]": "a server: tests/ui/test_browser.py runs the UI (through `up`)",
     "sketch2render up [--api-port --ui-port]": "a server: tests/ui/test_browser.py runs `up --api-port --ui-port`",
-    "sketch2render models info | build-tiny [DIR]": [["models", "info"], ["models", "build-tiny", "{DIR}"]],
-    "sketch2render models download [--profile sd15] [--with NAMES | --all] [--variant auto|fp16|full] [--dry-run]": (
-        "needs the network: tests/e2e/test_models_download.py runs each option against a stand-in hub"
+    "sketch2render models info [--profile sdxl] | build-tiny [DIR]": [
+        ["models", "info"],
+        ["models", "info", "--profile", "tiny-sdxl"],
+        ["models", "build-tiny", "{DIR}"],
+    ],
+    'sketch2render render sketch.png -p "gold ornamental" --family sdxl': (
+        "needs a served SDXL profile: tests/e2e/test_cli_families.py runs --family on tiny-sdxl"
     ),
+    (
+        "sketch2render models download [--profile sd15|sdxl] [--with NAMES | --all] "
+        "[--variant auto|fp16|full] [--dry-run]"
+    ): ("needs the network: tests/e2e/test_models_download.py runs each option against a stand-in hub"),
     "sketch2render doctor [--json]": [["doctor", "--json"]],
     "sketch2render keys add NAME --role user|admin | list | revoke NAME": [
         ["keys", "add", "bob", "--role", "user"],

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from conftest import FakeApi, principal
 
+from sketch2render.config import get_settings
 from sketch2render.ui.live import live_canvas_url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    """These tests set S2R_* variables: the settings an earlier test of this process read are not theirs."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def live_link(at) -> str:

@@ -91,7 +91,10 @@ def upscale(
     render: Annotated[Path, typer.Argument(help="A render PNG written by sketch2render (its recipe is inside).")],
     factor: Annotated[int, typer.Option(help="2 or 4.")] = 2,
     detail_strength: Annotated[float, typer.Option(help="0-1: how much each tile is repainted.")] = 0.35,
-    tile: Annotated[int | None, typer.Option(help="Tile side in px (default S2R_UPSCALE_TILE, 512).")] = None,
+    tile: Annotated[
+        int | None,
+        typer.Option(help="Tile side in px (default S2R_UPSCALE_TILE, else the family's native size: 512, 1024)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG path.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -102,7 +105,7 @@ def upscale(
 
     cfg = settings()
     side = tile or cfg.upscale_tile
-    inputs = UpscaleInputs(_read(render, "render"), factor, detail_strength, side, side // 8)
+    inputs = UpscaleInputs(_read(render, "render"), factor, detail_strength, side, side // 8 if side else None)
     inputs.check()
     service = build_service(cfg)
     warn_if_smoke(service.models)

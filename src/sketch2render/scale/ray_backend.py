@@ -184,14 +184,16 @@ class StylesService:
         embeddings: CLIPEmbeddings,
         library: StyleLibrary,
         search: HybridSearch,
-        families: ServedFamilies | None = None,
+        families: ServedFamilies | None = None,  # None: the one family of `models`
     ) -> None:
         self.settings = settings
         self.models = models
         self.embeddings = embeddings
         self.library = library
         self.search = search
-        self.families = families if families is not None else ServedFamilies.single(models)
+        if families is None and models is not None:
+            families = ServedFamilies.single(models)
+        self.families = families
         self.device = "ray"
 
     @classmethod
@@ -203,7 +205,8 @@ class StylesService:
         return cls(settings, models, embeddings, library, build_search(settings, library, models), served)
 
     def info(self) -> dict[str, Any]:
-        default = self.families.default
+        default = self.families.default if self.families is not None else None
+        entries = self.families.entries if self.families is not None else ()
         return {
             "profile": self.models.profile,
             "smoke_test": self.models.smoke_test,
@@ -211,7 +214,7 @@ class StylesService:
             "device": self.device,
             "models": self.models.ids(),
             "family": default,
-            "families": [entry.summary(default, False) for entry in self.families.entries],
+            "families": [entry.summary(default, False) for entry in entries],
         }
 
 

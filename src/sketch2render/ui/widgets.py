@@ -194,6 +194,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
     n = max(1, job.image_count)
     facts = [
         f"**Seed** `{recipe.seed}`",
+        f"family **{recipe.family}**",
         f"{recipe.width}×{recipe.height}",
         f"{recipe.params.steps} steps",
         f"ControlNet {recipe.control.get('type', recipe.params.control)} {recipe.params.control_strength:g}",
