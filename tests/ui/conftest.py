@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord, Timings
+from sketch2render.schemas import RenderParams, RenderRecipe, StyleCredit, StyleHit, StyleRecord, Timings
 from sketch2render.ui.client import ApiError, ApiUnreachable, Me, RenderJob
 from sketch2render.ui.session import FACTORY_KEY
 
@@ -111,12 +111,13 @@ class FakeApi:
         self._check("list_styles")
         return self.styles[offset : offset + limit], len(self.styles)
 
-    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
+    def search_styles(self, query: str, k: int = 3, *, commercial_only: bool = False) -> list[StyleHit]:
         self._check("search_styles")
         self.searches.append((query, k))
         return [
             StyleHit(style=s, score=score, cosine=cos, lexical=lex)
             for s, (score, cos, lex) in list(zip(self.styles, self.scores, strict=False))[:k]
+            if s.commercial_use or not commercial_only
         ]
 
     def style_image(self, style_id: str, size: int | None = 256) -> bytes:
@@ -171,6 +172,7 @@ class FakeApi:
             models={"profile": "sd15"},
             timings=Timings(total=1.5),
             scores=[image_scores] * int(params.get("num_images", 1)),
+            attribution=[StyleCredit.of(h.style) for h in hits],
         )
 
     def get_render(self, job_id: str) -> RenderJob:

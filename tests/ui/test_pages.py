@@ -457,3 +457,29 @@ def test_a_result_can_be_upscaled_and_the_page_follows_the_new_job(app, fake_api
     no_exceptions(at)
     assert fake_api.derived == [("upscale", "job1", {"factor": 2})]
     assert len(fake_api.submitted) == 2 and at.session_state["render_job"]["id"] == "job2"
+
+
+# --- the curated library: licences, attribution, private styles -------------------------------------
+def test_a_render_shows_its_credits_to_copy_and_commercial_only_filters_the_styles(app, fake_api: FakeApi) -> None:
+    fake_api.styles[1] = fake_api.styles[1].model_copy(
+        update={"license_id": "CC-BY-NC-4.0", "license_class": "non-commercial", "commercial_use": False}
+    )
+    at = ready_to_render(app())
+    at.toggle(key="adv_commercial_only").set_value(True).run()
+    titles = {m.value for m in at.markdown}
+    assert "**Great Wave**" not in titles and "**The Starry Night**" in titles  # non-commercial left out
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    assert fake_api.submitted[0][1]["commercial_only"] is True
+    assert [c.value for c in at.code] == ["“The Starry Night” (CC0 1.0)"]  # st.code: its copy button copies it
+
+
+def test_the_library_shows_licence_classes_and_adds_a_private_style(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    assert ":green-badge[CC0-1.0 · commercial]" in [m.value for m in at.markdown]
+    uploader = next(u for u in at.file_uploader if u.label == "Style image")
+    uploader.set_value(("moon.png", png("gray"), "image/png"))
+    next(r for r in at.radio if r.label == "Visibility").set_value("private")
+    at.button(key="FormSubmitter:add_style-Add style").click().run()
+    no_exceptions(at)
+    assert fake_api.added[0]["visibility"] == "private"

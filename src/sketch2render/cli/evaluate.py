@@ -32,6 +32,9 @@ def eval_command(
     steps: Annotated[int, typer.Option(min=1, max=150)] = 20,
     size: Annotated[int, typer.Option(help="Longest side of the renders (multiple of 8).")] = 512,
     seed: Annotated[int, typer.Option(min=0, help="One seed for every render.")] = 0,
+    commercial_only: Annotated[
+        bool, typer.Option("--commercial-only", help="Only styles whose licence allows commercial use.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
@@ -44,6 +47,7 @@ def eval_command(
         write_outputs,
     )
     from ..evaluation.report import summarise
+    from ..render.pipeline import RenderRequest, named_styles, render_scope
     from ..render.service import build_service
     from ..styles import import_defaults
 
@@ -58,14 +62,16 @@ def eval_command(
     control_types = grid_control_types(grid)
     if size < 64 or size > 1024 or size % 8:
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
-    params_from({"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []})
+    first = {"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []}
+    params = params_from({**first, "commercial_only": commercial_only})
     cfg = settings()
 
     # 2. Load once.
     service = build_service(cfg)
     warn_if_smoke(service.models)
-    for style_id in style or []:
-        service.library.get(style_id)
+    named_styles(
+        params.style_ids, service.library, render_scope(RenderRequest(b"", params), commercial_only=cfg.commercial_only)
+    )
     if not style and len(service.library) == 0:
         added, _ = import_defaults(service.library)
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles", err=True)
@@ -77,6 +83,7 @@ def eval_command(
         rows = run_eval(
             service, sketch_files, prompt_list, pairs, out,
             steps=steps, size=size, seed=seed, style_ids=style or [], control_types=control_types,
+            commercial_only=commercial_only,
             on_done=lambda: bar.advance(task),
         )  # fmt: skip
 

@@ -145,6 +145,7 @@ def run_eval(
     style_ids: Sequence[str] = (),
     control_types: Sequence[str] = ("canny",),
     on_done: Callable[[], None] | None = None,
+    commercial_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Render and score every sketch × prompt × setting; save renders and thumbnails under `out_dir`.
     A render that fails with a domain error (e.g. a blank sketch) becomes a row with `error` set."""
@@ -164,7 +165,7 @@ def run_eval(
                     raise TooLarge(f"{sketch.name} is over the {limit / 1e6:.1f} MB upload limit")
                 params = RenderParams(
                     prompt=prompt, steps=steps, size=size, seed=seed, control=kind, control_strength=control,
-                    style_strength=style, style_ids=list(style_ids),
+                    style_strength=style, style_ids=list(style_ids), commercial_only=commercial_only,
                 )  # fmt: skip
                 result = service.render(data, params)
                 save_render(result, renders, stem)

@@ -19,6 +19,7 @@ from ..schemas import ImageScores, RenderParams, SpeedRecord, StyleHit, StyleRec
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from ..styles.scope import StyleScope
     from .caches import Caches
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
@@ -76,7 +77,9 @@ class StyleSource(StyleImages, Protocol):
 class StyleSearcher(Protocol):
     """What the chain needs of retrieval (retrieval.HybridSearch): the styles a prompt means."""
 
-    def search(self, query: str, k: int = 5, *, principal: str = "") -> list[StyleHit]: ...
+    def search(
+        self, query: str, k: int = 5, *, principal: str = "", scope: StyleScope | None = None
+    ) -> list[StyleHit]: ...
 
 
 class ImageGenerator(Protocol):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from ..config import UploadLimits
-from ..errors import InvalidImage, NotFound
+from ..errors import Conflict, InvalidImage, NotFound
 from ..schemas import StyleMeta, StyleRecord
 from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
@@ -191,18 +191,21 @@ class StyleLibrary:
             self._remember(record)
 
     # --- adding and removing -------------------------------------------------------------
-    def add_bytes(self, data: bytes, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
-        """Add one image; returns (record, created). Bad files raise before anything is stored."""
+    def add_bytes(self, data: bytes, meta: StyleMeta | None = None, *, owner: str = "") -> tuple[StyleRecord, bool]:
+        """Add one image; returns (record, created). Bad files raise before anything is stored.
+        `owner`: the principal adding it (a private style is only theirs)."""
         image = imaging.decode_upload(data, self.limits)
-        return self.add_image(image, meta)
+        return self.add_image(image, meta, owner=owner)
 
-    def add_file(self, path: Path, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+    def add_file(self, path: Path, meta: StyleMeta | None = None, *, owner: str = "") -> tuple[StyleRecord, bool]:
         image = imaging.load_upload_file(Path(path), self.limits)
         if meta is None or not meta.title:
             meta = (meta or StyleMeta()).model_copy(update={"title": Path(path).stem.replace("_", " ")})
-        return self.add_image(image, meta)
+        return self.add_image(image, meta, owner=owner)
 
-    def add_image(self, image: Image.Image, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+    def add_image(
+        self, image: Image.Image, meta: StyleMeta | None = None, *, owner: str = ""
+    ) -> tuple[StyleRecord, bool]:
         if max(image.size) > MAX_ASPECT * min(image.size):  # CLIP would blow its short side up to 224
             raise InvalidImage(
                 f"a style image must not be more elongated than {MAX_ASPECT}:1 "
@@ -215,7 +218,10 @@ class StyleLibrary:
         style_id = content_id(image)
         with self.lock:
             if style_id in self:
-                return self._records[style_id], False
+                existing = self._records[style_id]
+                if not existing.visible_to(owner):  # the same pixels as another principal's private style
+                    raise Conflict("this image is already in the library as another principal's private style")
+                return existing, False
             meta = meta or StyleMeta()
             tags = sorted({t.strip().lower() for t in meta.tags if t.strip()})
             record = StyleRecord(
@@ -225,6 +231,7 @@ class StyleLibrary:
                 width=image.width,
                 height=image.height,
                 added_at=time.time(),
+                owner=owner,
             )
             vector = self.embeddings.embed_pil([image])[0]  # before storing anything: may fail
             self.blobs.write(style_id, IMAGE, imaging.encode_png(image))
@@ -268,6 +275,14 @@ class StyleLibrary:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
         return record
 
+    def get_for(self, style_id: str, principal: str, *, admin: bool = False) -> StyleRecord:
+        """A style as `principal` sees it: another principal's private style is the same 404 as none
+        (admins see every style)."""
+        record = self.get(style_id)
+        if not (admin or record.visible_to(principal)):
+            raise NotFound(f"no style with id {style_id!r}", field="style_id")
+        return record
+
     def image_bytes(self, style_id: str) -> bytes:
         """The stored PNG of a style (from the disk or the shared server)."""
         self.get(style_id)
@@ -280,11 +295,16 @@ class StyleLibrary:
         with Image.open(io.BytesIO(self.image_bytes(style_id))) as im:
             return im.convert("RGB")
 
-    def list(self, offset: int = 0, limit: int = 100, tag: str | None = None) -> list[StyleRecord]:
+    def list(
+        self, offset: int = 0, limit: int = 100, tag: str | None = None, *, principal: str | None = None
+    ) -> list[StyleRecord]:
+        """Oldest first, with `tag`; `principal`: only the styles they may see (None: every style)."""
         self.sync()
         records = sorted(self._records.values(), key=lambda r: (r.added_at, r.id))
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
+        if principal is not None:
+            records = [r for r in records if r.visible_to(principal)]
         return records[offset : offset + limit]
 
     # --- the vector index ---------------------------------------------------------------
@@ -329,11 +349,13 @@ class StyleLibrary:
         self,
         items: Sequence[tuple[Path, StyleMeta | None]],
         progress: Callable[[int, int, Path], None] | None = None,
+        *,
+        owner: str = "",
     ) -> list[tuple[StyleRecord, bool]]:
         """Add many files, calling `progress(done, total, path)` after each (for a progress bar)."""
         results = []
         for done, (path, meta) in enumerate(items, start=1):
-            results.append(self.add_file(path, meta))
+            results.append(self.add_file(path, meta, owner=owner))
             if progress:
                 progress(done, len(items), path)
         return results

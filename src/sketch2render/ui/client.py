@@ -222,8 +222,9 @@ class ApiClient:
         body = self._json("GET", "/v1/styles", params={"offset": offset, "limit": limit})
         return [StyleRecord.model_validate(s) for s in body["items"]], int(body.get("total", 0))
 
-    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
-        body = self._json("GET", "/v1/styles/search", params={"q": query, "k": k})
+    def search_styles(self, query: str, k: int = 3, *, commercial_only: bool = False) -> list[StyleHit]:
+        params: dict[str, Any] = {"q": query, "k": k, **({"commercial_only": "true"} if commercial_only else {})}
+        body = self._json("GET", "/v1/styles/search", params=params)
         return [StyleHit.model_validate(h) for h in body["hits"]]
 
     def style_image(self, style_id: str, size: int | None = 256) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image, ImageOps
 
-from ..schemas import ImageScores
+from ..schemas import ImageScores, credit_text
 from ..sketch import imaging
 from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
@@ -183,6 +183,15 @@ def show_styles_used(client: ApiClient, job: RenderJob) -> None:
         st.caption(f"match {fmt_score(hit.score)}{share}")
 
 
+def show_attribution(job: RenderJob) -> None:
+    """The credit line of every style the render used, in a code box (its copy button copies them)."""
+    recipe = job.result
+    if recipe is None or not recipe.attribution:
+        return
+    st.markdown("**Credits**", help="What the styles' licences ask for: print it beside the image.")
+    st.code(credit_text(recipe.attribution), language=None, wrap_lines=True)
+
+
 def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = None, key: str = "view") -> str | None:
     """A finished render beside its inputs. Returns "again" or "new_seed" when the user asks for it."""
     recipe = job.result
@@ -232,6 +241,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
                     action = "again"
                 if st.button("New seed", key=f"{key}_new_seed", icon=":material/casino:"):
                     action = "new_seed"
+        show_attribution(job)
         rating_buttons(client, job, key)
     return action
 

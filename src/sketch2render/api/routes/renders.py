@@ -37,6 +37,7 @@ from ...sketch import imaging
 from ...sketch.control import CONTROL_TYPES
 from ...sketch.prepare import decode_sketch, prepare_sketch
 from ...storage import require_room, storing
+from ...styles.scope import StyleScope
 from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
@@ -85,6 +86,8 @@ def submit_render(
     # Every check a submission passes before it is stored, in order.
     # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
     params = form.params()
+    if settings.commercial_only:  # the server's rule, kept with the job
+        params = params.model_copy(update={"commercial_only": True})
     sketch, live_session, region_mask = form.sketch, form.live_session, form.region_mask
     key = _idempotency_key(idempotency_key, caller.name)
     if live_session is not None and params.speed != "live":
@@ -101,7 +104,7 @@ def submit_render(
     # what the worker renders from, and the control image it will use: a sketch without lines for it is a 422 now
     prepared = prepare_sketch(decoded, params, settings.limits, available=available)
     image, built = prepared.image, prepared.control
-    check_style_ids(runtime, params.style_ids)
+    check_style_ids(runtime, params.style_ids, StyleScope(caller.name, params.commercial_only))
     if models is not None and params.control != "auto" and params.control not in models.control_types:
         message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
         raise InvalidParameter(message, field="control")

@@ -56,11 +56,22 @@ def style_card(client: ApiClient, record: StyleRecord, score: str | None = None,
         if record.tags:
             st.markdown(tag_badges(record.tags))
         credit = ", ".join(part for part in (record.creator, record.year) if part)
+        st.markdown(licence_badge(record))
         st.caption((f"{credit}  \n" if credit else "") + short(record.license or "license not given", 60))
         if score:
             st.caption(score)
         if can_remove:
             delete_controls(client, record)
+
+
+LICENCE_COLOURS = {"commercial": "green", "commercial-credit": "green", "non-commercial": "orange"}
+
+
+def licence_badge(record: StyleRecord) -> str:
+    """The licence id and class as a badge (green: usable commercially), and a lock when private."""
+    colour = LICENCE_COLOURS.get(record.license_class, "gray")
+    private = " :violet-badge[:material/lock: private]" if record.visibility == "private" else ""
+    return f":{colour}-badge[{record.license_id} · {record.license_class}]{private}"
 
 
 def add_style_form(client: ApiClient, expanded: bool) -> None:
@@ -76,6 +87,11 @@ def add_style_form(client: ApiClient, expanded: bool) -> None:
             license_col, source_col = st.columns(2)
             license_text = license_col.text_input("License", placeholder="e.g. CC0, public domain", max_chars=1000)
             source = source_col.text_input("Source", placeholder="where the image comes from", max_chars=1000)
+            creator_col, visibility_col = st.columns(2)
+            creator = creator_col.text_input("Creator", placeholder="who made it (named in credits)", max_chars=300)
+            visibility = visibility_col.radio(
+                "Visibility", ["team", "private"], horizontal=True, help="private: only you see and use it"
+            )
             submitted = st.form_submit_button("Add style", type="primary", icon=":material/add:")
     if not submitted:
         return
@@ -91,6 +107,8 @@ def add_style_form(client: ApiClient, expanded: bool) -> None:
             description=description.strip(),
             license=license_text.strip(),
             source=source.strip(),
+            **({"creator": creator.strip()} if creator.strip() else {}),
+            **({"visibility": visibility} if visibility != "team" else {}),
         )
     except ApiError as exc:
         show_error(exc, "add the style")

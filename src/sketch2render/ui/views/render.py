@@ -156,14 +156,14 @@ def style_card(client: ApiClient, hit: StyleHit, chosen: bool, prompt: str = "")
             not_this_style(client, prompt, hit)
 
 
-def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
+def style_picker(client: ApiClient, prompt: str, top_k: int, *, commercial_only: bool = False) -> dict[str, Any]:
     """Top-k styles for the prompt as cards, and the user's choice -> {style_ids, blend}."""
     auto = {"style_ids": [], "blend": False}
     if not prompt:
         st.caption("Type a prompt: the library's best-matching styles appear here, with their scores.")
         return auto
     try:
-        hits = client.search_styles(prompt, top_k)
+        hits = client.search_styles(prompt, top_k, commercial_only=commercial_only)
     except ApiError as exc:
         show_error(exc, "search the style library")
         return auto
@@ -231,6 +231,10 @@ def advanced_settings() -> dict[str, Any]:
             "speed": b.selectbox(
                 "Speed", list(SPEEDS), format_func=SPEEDS.get, key="adv_speed",
                 help="Fast and live use the LCM-LoRA: a few steps, no prompt guidance (their own step count).",
+            ),
+            "commercial_only": a.toggle(
+                "Commercial use only", key="adv_commercial_only",
+                help="Only styles whose licence allows commercial use (CC0, CC BY, public domain, …).",
             ),
             "negative_prompt": st.text_area(
                 "Negative prompt", DEFAULTS["negative_prompt"], height=80, key="adv_negative"
@@ -355,7 +359,7 @@ def page() -> None:
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
         regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
     with styles_box:
-        choice = style_picker(client, prompt, advanced["top_k"])
+        choice = style_picker(client, prompt, advanced["top_k"], commercial_only=advanced["commercial_only"])
     with right:
         can_render = usable and bool(prompt)
         clicked = st.button(
