@@ -53,6 +53,7 @@ class StyleRecord(StyleMeta):
     commercial_use: bool = False  # a render with it may be used commercially (what commercial_only keeps)
     attribution_required: bool = True
     owner: str = ""  # the principal that added it ("": added before owners were kept)
+    fingerprint: str = ""  # perceptual hash and mean colour (styles/fingerprint.py; "": computed when needed)
 
     @model_validator(mode="after")
     def _licensed(self) -> StyleRecord:
@@ -118,6 +119,7 @@ SPEED_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"  # styles/collections.py
 MAX_REGIONS = 4  # region masks per render (each is one more IP-Adapter image in every cross-attention)
 
 
@@ -168,6 +170,7 @@ class RenderParams(BaseModel):
     speed: Speed = "quality"  # quality: 20 UniPC steps; fast: LCM-LoRA, 4-8 steps; live: 2-4 steps + TAESD
     regions: list[RegionParams] = Field(default_factory=list, max_length=MAX_REGIONS)  # render/regions.py
     commercial_only: bool = False  # only styles whose licence allows commercial use (licenses.py)
+    collection: str | None = Field(default=None, max_length=64, pattern=COLLECTION_NAME)  # retrieve only from it
 
     @field_validator("prompt")
     @classmethod

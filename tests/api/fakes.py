@@ -75,9 +75,8 @@ class FakeRenderService:
         resized = imaging.resize_for_generation(image, params.size)
         edges = imaging.detect_edges(resized, low=params.canny_low, high=params.canny_high)
         # 2. Styles: the given ids (unknown ones raise NotFound) or retrieval, within the render's scope.
-        scope = render_scope(
-            RenderRequest(b"", params, principal=principal), commercial_only=self.settings.commercial_only
-        )
+        request = RenderRequest(b"", params, principal=principal)
+        scope = render_scope(request, self.library, commercial_only=self.settings.commercial_only)
         if params.style_ids:
             hits = named_styles(params.style_ids, self.library, scope)
         elif len(self.library):

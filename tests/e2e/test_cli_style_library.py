@@ -56,3 +56,46 @@ def test_visibility_is_checked(env, tmp_path):
     picture = tmp_path / "x.png"
     Image.new("RGB", (8, 8), "blue").save(picture)
     assert "visibility" in one_line_error(run(env, "styles", "add", str(picture), "--visibility", "secret"))
+
+
+def test_collections_bind_search_and_render(env, tmp_path):
+    gold = add(env, tmp_path, (212, 175, 55), "Gold leaf", "--tags", "gold")
+    dust = add(env, tmp_path, (200, 170, 60), "Gold dust", "--tags", "gold")
+    created = run(env, "collections", "create", "gilded", gold["id"], "--json")
+    assert created.exit_code == 0, created.output
+    assert [s["id"] for s in json.loads(created.stdout)["styles"]] == [gold["id"]]
+    assert "gilded" in run(env, "collections", "list").stdout
+    hits = json.loads(run(env, "styles", "search", "gold", "--k", "5", "--collection", "gilded", "--json").stdout)
+    assert [h["id"] for h in hits] == [gold["id"]]
+    out = tmp_path / "c.png"
+    base = ["render", str(SKETCH), "-p", "gold", "--seed", "1", "--steps", "1", "--size", "64", "--blend"]
+    result = run(env, *base, "--collection", "gilded", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert [h.id for h in read_recipe(out.read_bytes()).styles] == [gold["id"]]
+    added = json.loads(run(env, "collections", "add", "gilded", dust["id"], "--json").stdout)
+    assert [s["id"] for s in added["styles"]] == [gold["id"], dust["id"]]
+    removed = json.loads(run(env, "collections", "remove", "gilded", gold["id"], "--json").stdout)
+    assert [s["id"] for s in removed["styles"]] == [dust["id"]]
+    assert "gilded" in run(env, "collections", "show", "gilded").stdout
+    assert "no collection" in one_line_error(run(env, *base, "--collection", "nope"))
+    assert "exists already" in one_line_error(run(env, "collections", "create", "gilded"))
+    assert "no style" in one_line_error(run(env, "collections", "add", "gilded", "abc123"))
+    assert run(env, "collections", "delete", "gilded").exit_code == 0
+    assert "no collection" in one_line_error(run(env, "collections", "show", "gilded"))
+
+
+def test_a_near_duplicate_is_reported_unless_allowed(env, tmp_path):
+    from PIL import ImageDraw
+
+    picture = Image.new("RGB", (96, 64), (30, 60, 120))
+    ImageDraw.Draw(picture).ellipse((10, 8, 70, 56), fill=(240, 200, 40))
+    picture.save(tmp_path / "a.png")
+    picture.resize((72, 48)).save(tmp_path / "b.jpg", quality=70)
+    (first,) = json.loads(run(env, "styles", "add", str(tmp_path / "a.png"), "--json").stdout)
+    (near,) = json.loads(run(env, "styles", "add", str(tmp_path / "b.jpg"), "--json").stdout)
+    assert not near["created"] and near["id"] == near["near_duplicate_of"] == first["id"]
+    assert "near duplicate of" in run(env, "styles", "add", str(tmp_path / "b.jpg")).stdout
+    (forced,) = json.loads(
+        run(env, "styles", "add", str(tmp_path / "b.jpg"), "--allow-near-duplicate", "--json").stdout
+    )
+    assert forced["created"] and forced["id"] != first["id"]

@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from sketch2render.schemas import RenderParams, RenderRecipe, StyleCredit, StyleHit, StyleRecord, Timings
-from sketch2render.ui.client import ApiError, ApiUnreachable, Me, RenderJob
+from sketch2render.ui.client import ApiError, ApiUnreachable, CollectionInfo, Me, RenderJob
 from sketch2render.ui.session import FACTORY_KEY
 
 APP = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "ui" / "app.py"
@@ -58,6 +58,7 @@ class FakeApi:
             style("ccc333", "Water Lilies", ["pond"]),
         ]
         self.scores = [(0.87, 0.31, 2.0), (0.55, 0.24, 0.0), (0.41, 0.2, 0.0)]
+        self.collections: dict[str, list[str]] = {}  # name -> style ids
         self.searches: list[tuple[str, int]] = []
         self.submitted: list[tuple[bytes, dict, str]] = []
         self.added: list[dict] = []
@@ -111,14 +112,37 @@ class FakeApi:
         self._check("list_styles")
         return self.styles[offset : offset + limit], len(self.styles)
 
-    def search_styles(self, query: str, k: int = 3, *, commercial_only: bool = False) -> list[StyleHit]:
+    def search_styles(
+        self, query: str, k: int = 3, *, commercial_only: bool = False, collection: str | None = None
+    ) -> list[StyleHit]:
         self._check("search_styles")
         self.searches.append((query, k))
+        inside = self.collections.get(collection) if collection else None
         return [
             StyleHit(style=s, score=score, cosine=cos, lexical=lex)
             for s, (score, cos, lex) in list(zip(self.styles, self.scores, strict=False))[:k]
-            if s.commercial_use or not commercial_only
+            if (s.commercial_use or not commercial_only) and (inside is None or s.id in inside)
         ]
+
+    # --- collections ---
+    def _collection(self, name: str) -> CollectionInfo:
+        ids = self.collections[name]
+        styles = tuple(s for s in self.styles if s.id in ids)
+        return CollectionInfo(name, "alice", "team", len(styles), styles)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        return [self._collection(n) for n in self.collections]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return self._collection(name)
+
+    def create_collection(self, name: str, *, visibility: str = "team", style_ids=()) -> CollectionInfo:
+        self.collections[name] = list(style_ids)
+        return self._collection(name)
+
+    def add_to_collection(self, name: str, style_ids) -> CollectionInfo:
+        self.collections[name] += list(style_ids)
+        return self._collection(name)
 
     def style_image(self, style_id: str, size: int | None = 256) -> bytes:
         return png("navy")

@@ -483,3 +483,25 @@ def test_the_library_shows_licence_classes_and_adds_a_private_style(app, fake_ap
     at.button(key="FormSubmitter:add_style-Add style").click().run()
     no_exceptions(at)
     assert fake_api.added[0]["visibility"] == "private"
+
+
+def test_collections_on_the_library_page_and_a_render_bound_to_one(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    next(t for t in at.text_input if t.label == "Name").input("Waves board")
+    at.multiselect(key="new_collection_styles").set_value(["bbb222"])
+    at.button(key="FormSubmitter:new_collection-Create collection").click().run()
+    no_exceptions(at)
+    assert fake_api.collections == {"Waves board": ["bbb222"]}
+    at.selectbox(key="library_collection").set_value("Waves board").run()
+    titles = {m.value for m in at.markdown}
+    assert "**Great Wave**" in titles and "**The Starry Night**" not in titles  # only the collection's styles
+    at.multiselect(key="collection_add").set_value(["ccc333"]).run()
+    at.button(key="collection_add_button").click().run()
+    assert fake_api.collections["Waves board"] == ["bbb222", "ccc333"]
+
+    at = ready_to_render(app())
+    at.selectbox(key="render_collection").set_value("Waves board").run()
+    assert "**The Starry Night**" not in {m.value for m in at.markdown}  # the picker searches the collection
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    assert fake_api.submitted[0][1]["collection"] == "Waves board"

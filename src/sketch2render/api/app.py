@@ -23,7 +23,7 @@ from .backend import RenderBackend
 from .forms import known_query
 from .limits import RateLimiter
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
-from .routes import edits, feedback, health, renders, styles
+from .routes import collections, edits, feedback, health, renders, styles
 from .runtime import ApiRuntime
 
 DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
@@ -60,7 +60,7 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     )
     app.state.runtime = runtime
     handlers.install(app)
-    routers = (health.router, styles.router, renders.router, feedback.router, edits.router)
+    routers = (health.router, styles.router, collections.router, renders.router, feedback.router, edits.router)
     for router in routers:
         app.include_router(router)
     # Flat list of every route (FastAPI nests included routers): for metrics labels and `Allow`.

@@ -103,6 +103,20 @@ def check_style_ids(runtime: ApiRuntime, style_ids: list[str], scope: StyleScope
                 raise InvalidParameter(f"style_ids: {why}", field="style_ids")
 
 
+def request_scope(
+    runtime: ApiRuntime, caller: Principal, *, commercial_only: bool, collection: str | None
+) -> StyleScope:
+    """The styles a render or search of `caller` may use; a collection they cannot see is a 422 naming
+    `collection` (when the models are loaded; the worker checks it again)."""
+    ids = None
+    if collection and runtime.library is not None:
+        try:
+            ids = runtime.library.collection_ids(collection, caller.name)
+        except NotFound as exc:
+            raise InvalidParameter(f"collection: {exc.message}", field="collection") from None
+    return StyleScope(caller.name, commercial_only or runtime.settings.commercial_only, ids, collection or "")
+
+
 def not_found(job_id: str) -> NotFound:
     return NotFound(f"no render with id {job_id!r}", field="id")
 

@@ -25,7 +25,18 @@ PARAM_FIELDS = tuple(RenderParams.model_fields)
 # One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
 TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
 STYLE_FIELDS = frozenset(
-    {"image", "title", "tags", "description", "license", "source", "creator", "year", "visibility"}
+    {
+        "image",
+        "title",
+        "tags",
+        "description",
+        "license",
+        "source",
+        "creator",
+        "year",
+        "visibility",
+        "allow_near_duplicate",
+    }
 )
 
 

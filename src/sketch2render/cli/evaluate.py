@@ -35,6 +35,7 @@ def eval_command(
     commercial_only: Annotated[
         bool, typer.Option("--commercial-only", help="Only styles whose licence allows commercial use.")
     ] = False,
+    collection: Annotated[str | None, typer.Option(help="Retrieve only from this collection.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
@@ -63,14 +64,16 @@ def eval_command(
     if size < 64 or size > 1024 or size % 8:
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
     first = {"prompt": prompt_list[0], "steps": steps, "size": size, "seed": seed, "style_ids": style or []}
-    params = params_from({**first, "commercial_only": commercial_only})
+    params = params_from({**first, "commercial_only": commercial_only, "collection": collection})
     cfg = settings()
 
     # 2. Load once.
     service = build_service(cfg)
     warn_if_smoke(service.models)
     named_styles(
-        params.style_ids, service.library, render_scope(RenderRequest(b"", params), commercial_only=cfg.commercial_only)
+        params.style_ids,
+        service.library,
+        render_scope(RenderRequest(b"", params), service.library, commercial_only=cfg.commercial_only),
     )
     if not style and len(service.library) == 0:
         added, _ = import_defaults(service.library)

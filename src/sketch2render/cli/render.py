@@ -63,6 +63,7 @@ def render(
     commercial_only: Annotated[
         bool, typer.Option("--commercial-only", help="Only styles whose licence allows commercial use.")
     ] = default("commercial_only"),
+    collection: Annotated[str | None, typer.Option(help="Retrieve (and blend) only from this collection.")] = None,
     region: Annotated[
         list[str] | None,
         typer.Option(help='A region with its own style: MASK.png="prompt" (the sketch\'s size; repeatable).'),
@@ -92,6 +93,7 @@ def render(
         size=size,
         auto_balance=auto_balance,
         commercial_only=commercial_only,
+        collection=collection,
     )
     given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance}  # else: the preset's
     fields.update({name: value for name, value in given.items() if value is not None})
@@ -111,7 +113,9 @@ def render(
     named_styles(
         params.style_ids,
         service.library,
-        render_scope(RenderRequest(b"", params, principal=LOCAL_PRINCIPAL), commercial_only=cfg.commercial_only),
+        render_scope(
+            RenderRequest(b"", params, principal=LOCAL_PRINCIPAL), service.library, commercial_only=cfg.commercial_only
+        ),
     )
     with progress_bar("denoising") as bar:
         task = bar.add_task("", total=params.steps)

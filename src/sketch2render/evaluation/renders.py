@@ -146,6 +146,7 @@ def run_eval(
     control_types: Sequence[str] = ("canny",),
     on_done: Callable[[], None] | None = None,
     commercial_only: bool = False,
+    collection: str | None = None,
 ) -> list[dict[str, Any]]:
     """Render and score every sketch × prompt × setting; save renders and thumbnails under `out_dir`.
     A render that fails with a domain error (e.g. a blank sketch) becomes a row with `error` set."""
@@ -166,6 +167,7 @@ def run_eval(
                 params = RenderParams(
                     prompt=prompt, steps=steps, size=size, seed=seed, control=kind, control_strength=control,
                     style_strength=style, style_ids=list(style_ids), commercial_only=commercial_only,
+                    collection=collection,
                 )  # fmt: skip
                 result = service.render(data, params)
                 save_render(result, renders, stem)

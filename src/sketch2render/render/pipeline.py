@@ -171,10 +171,12 @@ def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     return Planned(request, prepared, retrieved)
 
 
-def render_scope(request: RenderRequest, *, commercial_only: bool = False) -> StyleScope:
+def render_scope(request: RenderRequest, library: StyleSource, *, commercial_only: bool = False) -> StyleScope:
     """The styles a render may use: the caller's and the team's, only commercially usable ones when
-    the request or the server (`S2R_COMMERCIAL_ONLY`) says so."""
-    return StyleScope(request.principal, commercial_only or request.params.commercial_only)
+    the request or the server (`S2R_COMMERCIAL_ONLY`) says so, only a collection's when it names one."""
+    params = request.params
+    ids = library.collection_ids(params.collection, request.principal) if params.collection else None
+    return StyleScope(request.principal, commercial_only or params.commercial_only, ids, params.collection or "")
 
 
 def named_styles(ids: list[str], library: StyleSource, scope: StyleScope) -> list[StyleHit]:
@@ -195,7 +197,7 @@ def retrieve(
     render's scope (`render_scope`; `commercial_only`: the server's default)."""
     t0 = time.perf_counter()
     params = request.params
-    scope = render_scope(request, commercial_only=commercial_only)
+    scope = render_scope(request, library, commercial_only=commercial_only)
     if params.style_ids:
         return Retrieved(named_styles(params.style_ids, library, scope), True, time.perf_counter() - t0)
     if params.style_mode == "none" or len(library) == 0:

@@ -5,6 +5,7 @@ On disk, under `root` (the default, one process owns the store):
   images/<id>.json   its record (title, tags, license, ...); writing it commits an add
   ip_embeds/<id>/    stored IP-Adapter image embeddings, one file per image-encoder model
   chroma/            the vector index, one collection per retrieval model
+  collections.sqlite3  the collections (moodboards) of styles: collections.py
 
 The bytes (image, record, embeddings) live in a `BlobStore` (blobs.py): these files, or, with a
 shared Chroma server (`S2R_CHROMA_URL`), a collection on that server beside the index, so that
@@ -26,6 +27,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,9 @@ from ..errors import Conflict, InvalidImage, NotFound
 from ..schemas import StyleMeta, StyleRecord
 from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
+from .collections import CollectionStore, StyleCollections
 from .embeddings import ImageTextEmbeddings
+from .fingerprint import NearDuplicates, fingerprint
 from .ids import collection_name, content_id, tag_key
 
 if TYPE_CHECKING:
@@ -47,14 +51,24 @@ if TYPE_CHECKING:
 # everything was reloaded). A search keeps its word index and its kept answers current with it.
 ChangeListener = Callable[[Mapping[str, StyleRecord], Sequence[str] | None], None]
 
+
+@dataclass(frozen=True)
+class Added:
+    """What an add did: the style (new, or the one already there) and whether it was created."""
+
+    record: StyleRecord
+    created: bool
+    near_duplicate_of: str | None = None  # the add matched this style's fingerprint: nothing was added
+
+
 MAX_ASPECT = 20  # longest side over shortest, for style images
 PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
 
 
-class StyleLibrary:
-    """Add, list, get and remove style images; the index of their CLIP vectors. Thread-safe; one
-    process owns a disk store, any number share a Chroma server (`client` an HttpClient, `blobs` a
-    `ChromaBlobs` on it)."""
+class StyleLibrary(StyleCollections):
+    """Add, list, get and remove style images; the index of their CLIP vectors; their collections
+    (`StyleCollections`). Thread-safe; one process owns a disk store, any number share a Chroma server
+    (`client` an HttpClient, `blobs` a `ChromaBlobs` on it)."""
 
     def __init__(
         self,
@@ -90,6 +104,8 @@ class StyleLibrary:
         self._records: dict[str, StyleRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._version: str | None = None  # the shared store's change marker when last loaded
+        self.collections = CollectionStore(self.root / "collections.sqlite3")
+        self.near = NearDuplicates(lambda style_id: self.blobs.read(style_id, IMAGE))
         self.lock = threading.RLock()  # held by a search over the records, so no change slips in
         self.reconcile()
 
@@ -152,6 +168,8 @@ class StyleLibrary:
             listener(self._records, None)
 
     def _changed(self, ids: Sequence[str] | None) -> None:
+        if hasattr(self, "near"):
+            self.near.forget(ids)
         for listener in self._listeners:
             listener(self._records, ids)
 
@@ -206,6 +224,15 @@ class StyleLibrary:
     def add_image(
         self, image: Image.Image, meta: StyleMeta | None = None, *, owner: str = ""
     ) -> tuple[StyleRecord, bool]:
+        added = self.add_checked(image, meta, owner=owner)
+        return added.record, added.created
+
+    def add_checked(
+        self, image: Image.Image, meta: StyleMeta | None = None, *, owner: str = "", allow_near_duplicate: bool = True
+    ) -> Added:
+        """Add one image: the same pixels again return the existing style; without `allow_near_duplicate`
+        a near duplicate (resized, re-encoded, slightly cropped) of a style `owner` may see returns that
+        style, with `near_duplicate_of` set, and nothing is added."""
         if max(image.size) > MAX_ASPECT * min(image.size):  # CLIP would blow its short side up to 224
             raise InvalidImage(
                 f"a style image must not be more elongated than {MAX_ASPECT}:1 "
@@ -221,7 +248,11 @@ class StyleLibrary:
                 existing = self._records[style_id]
                 if not existing.visible_to(owner):  # the same pixels as another principal's private style
                     raise Conflict("this image is already in the library as another principal's private style")
-                return existing, False
+                return Added(existing, False)
+            found = fingerprint(image)
+            visible = (r for r in self._records.values() if r.visible_to(owner))
+            if not allow_near_duplicate and (near := self.near.find(found, visible)) is not None:
+                return Added(near, False, near.id)
             meta = meta or StyleMeta()
             tags = sorted({t.strip().lower() for t in meta.tags if t.strip()})
             record = StyleRecord(
@@ -232,13 +263,14 @@ class StyleLibrary:
                 height=image.height,
                 added_at=time.time(),
                 owner=owner,
+                fingerprint=found.text(),
             )
             vector = self.embeddings.embed_pil([image])[0]  # before storing anything: may fail
             self.blobs.write(style_id, IMAGE, imaging.encode_png(image))
             self.blobs.write(style_id, RECORD, record.model_dump_json(indent=1).encode())  # commit point
             self._index([record], [vector])
             self.blobs.touch()
-            return record, True
+            return Added(record, True)
 
     def remove(self, style_id: str) -> StyleRecord:
         with self.lock:
@@ -339,7 +371,8 @@ class StyleLibrary:
             self.blobs.write(style_id, embeds_name(encoder_key), data)
 
     def close(self) -> None:
-        """Release the store (a disk store's ownership lock)."""
+        """Release the store (a disk store's ownership lock, the collections' database)."""
+        self.collections.close()
         close = getattr(self.blobs, "close", None)
         if close is not None:
             close()

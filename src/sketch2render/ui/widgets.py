@@ -321,3 +321,21 @@ def again_params(job: RenderJob, action: str) -> dict[str, Any]:
     params = job.result.params.model_dump(mode="json")
     params["seed"] = job.result.seed if action == "again" else None
     return params
+
+
+WHOLE_LIBRARY = "Whole library"
+
+
+def collection_choice(client: ApiClient) -> str | None:
+    """The collection a render is bound to (None: the whole library)."""
+    try:
+        names = [c.name for c in client.list_collections()]
+    except ApiError:
+        names = []
+    if not names:
+        return None
+    name = st.selectbox(
+        "Collection", [WHOLE_LIBRARY, *names], key="render_collection",
+        help="Retrieve (and blend) only from this collection's styles.",
+    )  # fmt: skip
+    return None if name == WHOLE_LIBRARY else name

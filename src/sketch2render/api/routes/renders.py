@@ -37,8 +37,7 @@ from ...sketch import imaging
 from ...sketch.control import CONTROL_TYPES
 from ...sketch.prepare import decode_sketch, prepare_sketch
 from ...storage import require_room, storing
-from ...styles.scope import StyleScope
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
+from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids, request_scope
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
@@ -104,7 +103,8 @@ def submit_render(
     # what the worker renders from, and the control image it will use: a sketch without lines for it is a 422 now
     prepared = prepare_sketch(decoded, params, settings.limits, available=available)
     image, built = prepared.image, prepared.control
-    check_style_ids(runtime, params.style_ids, StyleScope(caller.name, params.commercial_only))
+    scope = request_scope(runtime, caller, commercial_only=params.commercial_only, collection=params.collection)
+    check_style_ids(runtime, params.style_ids, scope)
     if models is not None and params.control != "auto" and params.control not in models.control_types:
         message = f"control: this server has no {params.control} ControlNet (it has {', '.join(models.control_types)})"
         raise InvalidParameter(message, field="control")

@@ -23,8 +23,7 @@ from ...principals import Principal
 from ...schemas import StyleHit, StyleMeta, StyleRecord, Visibility, is_style_id
 from ...sketch import imaging
 from ...storage import require_room, storing
-from ...styles.scope import StyleScope
-from ..deps import AdminOnly, Caller, LibraryDep, SearchDep, SettingsDep
+from ..deps import AdminOnly, Caller, LibraryDep, RuntimeDep, SearchDep, SettingsDep, request_scope
 from ..forms import STYLE_FIELDS, TAG_VALUE, known_fields, split_list
 from ..handlers import ERROR_RESPONSES, from_validation_error
 from ..views import StyleList, StyleSearch
@@ -38,6 +37,10 @@ def checked_id(style_id: str) -> str:
     if not is_style_id(style_id):
         raise NotFound(f"no style with id {style_id!r}", field="style_id")
     return style_id
+
+
+class StyleAdded(StyleRecord):
+    near_duplicate_of: str | None = None  # the style this image nearly duplicates: nothing was added
 
 
 def everyone(caller: Principal, all: bool) -> bool:
@@ -74,7 +77,12 @@ def list_styles(
     "",
     status_code=201,
     response_model=StyleRecord,
-    responses={200: {"model": StyleRecord, "description": "The same image was already in the library"}},
+    responses={
+        200: {
+            "model": StyleAdded,
+            "description": "The same image (or, with `near_duplicate_of`, a near duplicate) was already there",
+        }
+    },
     summary="Add a style image with its metadata (the same image again returns the existing id); admins",
     operation_id="styles-add",
     dependencies=[Depends(known_fields(STYLE_FIELDS))],
@@ -92,6 +100,9 @@ def add_style(
     creator: Annotated[str, Form(max_length=300)] = "",
     year: Annotated[str, Form(max_length=50)] = "",
     visibility: Annotated[Visibility, Form(description="team (everyone) or private (only you)")] = "team",
+    allow_near_duplicate: Annotated[
+        bool, Form(description="add it even when it is a near duplicate (resized, re-encoded, cropped) of a style")
+    ] = False,
 ) -> JSONResponse:
     if not (caller.is_admin or settings.users_can_add_styles):
         raise Forbidden(f"{caller.name!r} has role {caller.role}; adding styles needs an admin key")
@@ -111,12 +122,14 @@ def add_style(
     data = read_upload(image, settings.max_upload_bytes)
     # the image and the reserve must fit (507); a full or read-only disk while storing: 507 or 503
     require_room(settings.styles_dir, settings.min_free_mb, len(data))
+    decoded = imaging.decode_upload(data, settings.limits)
     with storing(settings.styles_dir):
-        record, created = library.add_bytes(data, meta, owner=caller.name)
+        added = library.add_checked(decoded, meta, owner=caller.name, allow_near_duplicate=allow_near_duplicate)
+    body = added.record.model_dump(mode="json")
+    if added.near_duplicate_of:  # nothing added: the style it nearly duplicates
+        body["near_duplicate_of"] = added.near_duplicate_of
     return JSONResponse(
-        record.model_dump(mode="json"),
-        status_code=201 if created else 200,
-        headers={"Location": f"/v1/styles/{record.id}"},
+        body, status_code=201 if added.created else 200, headers={"Location": f"/v1/styles/{added.record.id}"}
     )
 
 
@@ -125,15 +138,16 @@ def add_style(
 )
 def search_styles(
     search: SearchDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     caller: Caller,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what the style should look like")],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0, description="minimum CLIP cosine")] = None,
     tags: Annotated[list[TAG_VALUE] | None, Query(description=f"only styles with all these tags; {TAG_TEXT}")] = None,
     commercial_only: Annotated[bool, COMMERCIAL_ONLY] = False,
+    collection: Annotated[str | None, Query(max_length=64, description="only this collection's styles")] = None,
 ) -> dict:
-    scope = StyleScope(caller.name, commercial_only or settings.commercial_only)
+    scope = request_scope(runtime, caller, commercial_only=commercial_only, collection=collection)
     tag_list = split_list(tags)
     hits: list[StyleHit] = search.search(q, k, min_score=min_score, tags=tag_list, principal=caller.name, scope=scope)
     return {"query": q, "hits": hits}

@@ -8,7 +8,7 @@ import streamlit as st
 
 from sketch2render.schemas import StyleRecord
 from sketch2render.ui import session
-from sketch2render.ui.client import ApiClient, ApiError, Me
+from sketch2render.ui.client import ApiClient, ApiError, CollectionInfo, Me
 from sketch2render.ui.widgets import fmt_score, guarded, short, show_error, style_thumbnail, tag_badges
 
 COLUMNS = 5
@@ -120,6 +120,56 @@ def add_style_form(client: ApiClient, expanded: bool) -> None:
     st.rerun()
 
 
+ALL_STYLES = "All styles"
+
+
+def collections_panel(client: ApiClient, records: list[StyleRecord]) -> CollectionInfo | None:
+    """Pick a collection to look at (None: the whole library), make a new one, add styles to the one picked."""
+    try:
+        known = client.list_collections()
+    except ApiError as exc:
+        show_error(exc, "list the collections")
+        return None
+    counts = {c.name: c.count for c in known}
+    name = st.selectbox(
+        "Collection", [ALL_STYLES, *counts], key="library_collection",
+        format_func=lambda n: n if n == ALL_STYLES else f"{n} ({counts[n]})",
+        help="Collections (moodboards): a render or a search bound to one retrieves only from it.",
+    )  # fmt: skip
+    titles = {r.id: r.title or r.id for r in records}
+    with st.popover("New collection", icon=":material/collections_bookmark:"):
+        with st.form("new_collection", clear_on_submit=True, border=False):
+            new_name = st.text_input("Name", max_chars=64, placeholder="e.g. Client X moodboard")
+            visibility = st.radio("Visibility", ["team", "private"], horizontal=True, key="new_collection_visibility")
+            chosen = st.multiselect("Styles", list(titles), format_func=titles.get, key="new_collection_styles")
+            create = st.form_submit_button("Create collection", icon=":material/add:")
+    if create:
+        try:
+            client.create_collection(new_name.strip(), visibility=visibility, style_ids=chosen)
+        except ApiError as exc:
+            show_error(exc, "create the collection")
+            return None
+        st.session_state[NOTICE_KEY] = f"Created collection **{new_name.strip()}**."
+        st.rerun()
+    if name == ALL_STYLES:
+        return None
+    found = client.get_collection(name)
+    inside = {r.id for r in found.styles}
+    outside = [i for i in titles if i not in inside]
+    if outside:
+        add_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+        more = add_col.multiselect(f"Add styles to {name}", outside, format_func=titles.get, key="collection_add")
+        if button_col.button("Add", key="collection_add_button", disabled=not more):
+            try:
+                client.add_to_collection(name, more)
+            except ApiError as exc:
+                show_error(exc, f"add to {name}")
+                return found
+            st.session_state[NOTICE_KEY] = f"Added {len(more)} style(s) to **{name}**."
+            st.rerun()
+    return found
+
+
 @guarded
 def page() -> None:
     client = session.get_client()
@@ -140,8 +190,12 @@ def page() -> None:
         st.caption(f":material/lock: {note}")
     if can_add:
         add_style_form(client, expanded=total == 0)
+    collection = collections_panel(client, records)
+    if collection is not None and not query:
+        records, total = list(collection.styles), len(collection.styles)
     if query:
-        hits = client.search_styles(query, k=min(max(total, 1), 24))
+        bound = collection.name if collection is not None else None
+        hits = client.search_styles(query, k=min(max(total, 1), 24), collection=bound)
         count_col.caption(f"{len(hits)} best matches for “{query}”")
         cards = [
             (h.style, f"match {fmt_score(h.score)} · CLIP {fmt_score(h.cosine)} · BM25 {h.lexical:.2f}") for h in hits

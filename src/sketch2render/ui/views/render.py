@@ -25,6 +25,7 @@ from sketch2render.ui.regions import region_painter, region_summary, result_acti
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
     again_params,
+    collection_choice,
     fmt_score,
     follow_progress,
     guarded,
@@ -156,14 +157,16 @@ def style_card(client: ApiClient, hit: StyleHit, chosen: bool, prompt: str = "")
             not_this_style(client, prompt, hit)
 
 
-def style_picker(client: ApiClient, prompt: str, top_k: int, *, commercial_only: bool = False) -> dict[str, Any]:
+def style_picker(
+    client: ApiClient, prompt: str, top_k: int, *, commercial_only: bool = False, collection: str | None = None
+) -> dict[str, Any]:
     """Top-k styles for the prompt as cards, and the user's choice -> {style_ids, blend}."""
     auto = {"style_ids": [], "blend": False}
     if not prompt:
         st.caption("Type a prompt: the library's best-matching styles appear here, with their scores.")
         return auto
     try:
-        hits = client.search_styles(prompt, top_k, commercial_only=commercial_only)
+        hits = client.search_styles(prompt, top_k, commercial_only=commercial_only, collection=collection)
     except ApiError as exc:
         show_error(exc, "search the style library")
         return auto
@@ -347,8 +350,9 @@ def page() -> None:
             "Prompt", key="prompt", max_chars=1000, live="400ms",
             placeholder="e.g. swirling night sky, oil paint", help="What the render should look like.",
         ) or "").strip()  # fmt: skip
+        collection = collection_choice(client)
         styles_box = st.container()
-        advanced = advanced_settings()
+        advanced = {**advanced_settings(), **({"collection": collection} if collection else {})}
     with left:
         st.subheader("1 · Sketch")
         sketch = sketch_input()
@@ -359,7 +363,8 @@ def page() -> None:
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
         regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
     with styles_box:
-        choice = style_picker(client, prompt, advanced["top_k"], commercial_only=advanced["commercial_only"])
+        only = advanced["commercial_only"]
+        choice = style_picker(client, prompt, advanced["top_k"], commercial_only=only, collection=collection)
     with right:
         can_render = usable and bool(prompt)
         clicked = st.button(
