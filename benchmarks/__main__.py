@@ -7,6 +7,7 @@
   live       the live lane through the API: POST to image behind quality renders; a live burst
   learning   retrieval that learns: top-1/top-3/MRR before/after corrections; cost per search
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
+  style_import  bulk import: images/s of `styles import` vs plain adds (tiny models, CPU)
 
 Benchmarks are measurements, not tests: run them on demand and record them in
 benchmarks/results.md (machine, date, commit). `--size tiny` is the quick smoke run.
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "live": "the live lane through the API: POST to image behind quality renders; a burst of one session",
     "learning": "retrieval that learns: top-1/top-3/MRR before and after corrections; cost per search",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
+    "style_import": "bulk import of style images: images/s of styles import vs plain adds (tiny, CPU)",
 }
 
 

@@ -51,11 +51,11 @@ def test_a_render_and_a_search_bound_to_a_collection_retrieve_only_from_it(clien
     job = wait_for(client, submit(client, prompt="poppy red", collection="board").json()["id"])
     assert job["params"]["collection"] == "board"
     assert [s["style"]["id"] for s in job["result"]["styles"]] == [dark["id"]]
-    assert_error(submit(client, collection="nope"), 422, "invalid_parameter", "collection")
+    assert_error(submit(client, collection="nope"), 404, "not_found", "collection")
     assert_error(submit(client, collection="../x"), 422, "invalid_parameter", "collection")
     outside = submit(client, collection="board", style_ids=red["id"])
     assert "not in collection 'board'" in assert_error(outside, 422, "invalid_parameter", "style_ids")["message"]
-    assert_error(client.get("/v1/styles/search", params={"q": "x", "collection": "nope"}), 422, "invalid_parameter")
+    assert_error(client.get("/v1/styles/search", params={"q": "x", "collection": "nope"}), 404, "not_found")
 
 
 def test_a_private_collection_is_its_owners_and_only_they_change_it(harness):
@@ -75,7 +75,7 @@ def test_a_private_collection_is_its_owners_and_only_they_change_it(harness):
     assert_error(team.client.delete("/v1/collections/shared", headers=team.auth("bob")), 403, "forbidden")
     own = {"name": "bob board", "style_ids": [secret["id"]]}
     assert_error(team.client.post("/v1/collections", json=own, headers=team.auth("bob")), 404, "not_found")
-    assert_error(team.submit("bob", collection="alice board"), 422, "invalid_parameter", "collection")
+    assert_error(team.submit("bob", collection="alice board"), 404, "not_found", "collection")
     # admins see and change every collection
     assert team.get("root", "/v1/collections?all=true").json()["total"] == 2
     assert_error(team.get("bob", "/v1/collections?all=true"), 403, "forbidden")

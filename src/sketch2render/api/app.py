@@ -23,7 +23,7 @@ from .backend import RenderBackend
 from .forms import known_query
 from .limits import RateLimiter
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
-from .routes import collections, edits, feedback, health, renders, styles
+from .routes import collections, edits, feedback, health, renders, style_import, styles
 from .runtime import ApiRuntime
 
 DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
@@ -60,7 +60,15 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     )
     app.state.runtime = runtime
     handlers.install(app)
-    routers = (health.router, styles.router, collections.router, renders.router, feedback.router, edits.router)
+    routers = (
+        health.router,
+        style_import.router,
+        styles.router,
+        collections.router,
+        renders.router,
+        feedback.router,
+        edits.router,
+    )
     for router in routers:
         app.include_router(router)
     # Flat list of every route (FastAPI nests included routers): for metrics labels and `Allow`.
@@ -70,7 +78,8 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     # add_middleware puts each one outside the previous: the last added runs first.
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AuthMiddleware, authenticator=authenticator, limiter=limiter, metrics=runtime.metrics)
-    app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    larger = {"/v1/styles/import": style_import.MAX_ARCHIVE_BYTES + MULTIPART_OVERHEAD + settings.max_upload_bytes}
+    app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD, larger=larger)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

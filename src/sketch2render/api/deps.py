@@ -106,14 +106,11 @@ def check_style_ids(runtime: ApiRuntime, style_ids: list[str], scope: StyleScope
 def request_scope(
     runtime: ApiRuntime, caller: Principal, *, commercial_only: bool, collection: str | None
 ) -> StyleScope:
-    """The styles a render or search of `caller` may use; a collection they cannot see is a 422 naming
-    `collection` (when the models are loaded; the worker checks it again)."""
+    """The styles a render or search of `caller` may use; a collection they cannot see is a 404 naming
+    `collection`, as one that does not exist (when the models are loaded; the worker checks it again)."""
     ids = None
     if collection and runtime.library is not None:
-        try:
-            ids = runtime.library.collection_ids(collection, caller.name)
-        except NotFound as exc:
-            raise InvalidParameter(f"collection: {exc.message}", field="collection") from None
+        ids = runtime.library.collection_ids(collection, caller.name)
     return StyleScope(caller.name, commercial_only or runtime.settings.commercial_only, ids, collection or "")
 
 

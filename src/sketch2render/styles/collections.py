@@ -97,8 +97,11 @@ class CollectionStore:
         return Collection(*found, style_ids=tuple(i for (i,) in ids))
 
     def get(self, name: str, principal: str, *, admin: bool = False) -> Collection:
-        """A collection as `principal` sees it: another's private collection is the same 404 as none."""
-        name = check_name(name)
+        """A collection as `principal` sees it: another's private collection, or a name no collection
+        can have, is the same 404 as none."""
+        name = (name or "").strip()
+        if not NAME.fullmatch(name):
+            raise NotFound(f"no collection named {name!r}", field="collection")
         with self._lock:
             found = self._row(name)
         if found is None or not (admin or found.visible_to(principal)):
