@@ -59,6 +59,8 @@ class FakeApi:
         ]
         self.scores = [(0.87, 0.31, 2.0), (0.55, 0.24, 0.0), (0.41, 0.2, 0.0)]
         self.collections: dict[str, list[str]] = {}  # name -> style ids
+        self.imports: list[tuple[str, dict]] = []  # (zip name, form fields) of each bulk import
+        self.import_polls = 0
         self.searches: list[tuple[str, int]] = []
         self.submitted: list[tuple[bytes, dict, str]] = []
         self.added: list[dict] = []
@@ -123,6 +125,19 @@ class FakeApi:
             for s, (score, cos, lex) in list(zip(self.styles, self.scores, strict=False))[:k]
             if (s.commercial_use or not commercial_only) and (inside is None or s.id in inside)
         ]
+
+    # --- bulk import ---
+    def import_styles(self, archive: bytes, filename: str, **fields) -> dict:
+        self.imports.append((filename, fields))
+        return {"id": "imp1", "status": "running", "total": 2, "url": "/v1/styles/import/imp1"}
+
+    def import_report(self, import_id: str) -> dict:
+        self.import_polls += 1
+        files = [{"file": "a.png", "status": "added", "id": "eee555"}, {"file": "b.txt", "status": "refused"}]
+        done = min(2, self.import_polls - 1)
+        counts = {"added": min(done, 1), "existed": 0, "near_duplicate": 0, "refused": max(0, done - 1)}
+        return {"id": import_id, "status": "finished" if done == 2 else "running", "total": 2, "done": done,
+                **counts, "files": files[:done]}  # fmt: skip
 
     # --- collections ---
     def _collection(self, name: str) -> CollectionInfo:
@@ -218,7 +233,9 @@ class FakeApi:
         n = int(params.get("num_images", 1))
         return RenderJob(status="succeeded", step=steps, total=steps, result=self.recipe(params), image_count=n, **base)
 
-    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
+    def list_renders(
+        self, offset: int = 0, limit: int = 20, *, everyone: bool = False, q: str = ""
+    ) -> tuple[list[RenderJob], int]:
         self._check("list_renders")
         self._forbid(not everyone or self.caller().can_see_all_jobs, "listing every principal's jobs")
         self.listed_everyone.append(everyone)
@@ -227,6 +244,8 @@ class FakeApi:
         for i in range(len(self.submitted)):
             if not (everyone or self.owners[i] == name):
                 continue  # the API lists only the caller's own jobs
+            if q and not all(w in self.submitted[i][1]["prompt"].lower() for w in q.lower().split()):
+                continue  # words of the prompt
             self.polls = 10_000  # finished
             jobs.append(self.get_render(f"job{i + 1}"))
         return jobs[offset : offset + limit], len(jobs)

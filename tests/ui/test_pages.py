@@ -505,3 +505,29 @@ def test_collections_on_the_library_page_and_a_render_bound_to_one(app, fake_api
     button(at, "Render").click().run()
     no_exceptions(at)
     assert fake_api.submitted[0][1]["collection"] == "Waves board"
+
+
+def test_the_history_search_box_finds_renders_by_words_of_their_prompt(app, fake_api: FakeApi) -> None:
+    fake_api.submit_render(SKETCH, {"prompt": "a vase in ink", "steps": 4, "seed": 99})
+    fake_api.submit_render(SKETCH, {"prompt": "a red house", "steps": 4, "seed": 98})
+    at = app().run().switch_page("views/history.py").run()
+    assert {"**a vase in ink**", "**a red house**"} <= {m.value for m in at.markdown}
+    at.text_input(key="history_query").input("house").run()
+    no_exceptions(at)
+    titles = {m.value for m in at.markdown}
+    assert "**a red house**" in titles and "**a vase in ink**" not in titles
+    at.text_input(key="history_query").input("boat").run()
+    assert any("No render's prompt has “boat”" in i.value for i in at.info)
+
+
+def test_a_zip_is_imported_with_progress_and_a_per_file_report(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    uploader = next(u for u in at.file_uploader if u.label == "Zip of images")
+    uploader.set_value(("refs.zip", b"PK\x05\x06" + bytes(18), "application/zip"))
+    next(t for t in at.text_input if t.label == "Licence").input("CC0")
+    at.button(key="FormSubmitter:import_styles-Import").click().run()
+    no_exceptions(at)
+    assert fake_api.imports == [("refs.zip", {"license": "CC0"})]
+    assert fake_api.import_polls >= 3  # followed until it finished
+    assert "Import finished: 1 added, 0 existed, 0 near duplicate, 1 refused" in [s.value for s in at.success]
+    assert len(at.dataframe) == 1

@@ -263,6 +263,16 @@ class ApiClient:
     def delete_style(self, style_id: str) -> StyleRecord:
         return StyleRecord.model_validate(self._json("DELETE", f"/v1/styles/{style_id}"))
 
+    def import_styles(self, archive: bytes, filename: str, **fields: str) -> dict[str, Any]:
+        """Start a bulk import of a zip (`POST /v1/styles/import`): {id, status, total, url}."""
+        data = {k: v for k, v in fields.items() if v}
+        response = self._request("POST", "/v1/styles/import", data=data, files={"archive": (filename, archive)})
+        return response.json()
+
+    def import_report(self, import_id: str) -> dict[str, Any]:
+        """An import's progress (`done` of `total`), counts and per-file report."""
+        return self._json("GET", f"/v1/styles/import/{quote(import_id)}")
+
     # --- collections (moodboards) ------------------------------------------------------------
     def list_collections(self) -> list[CollectionInfo]:
         return [CollectionInfo.from_json(c) for c in self._json("GET", "/v1/collections")["items"]]
@@ -331,11 +341,16 @@ class ApiClient:
                     self._jobs[job_id] = job
         return job
 
-    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
-        """The caller's renders, newest first; `everyone=True` (admins only, else a 403): every principal's."""
+    def list_renders(
+        self, offset: int = 0, limit: int = 20, *, everyone: bool = False, q: str = ""
+    ) -> tuple[list[RenderJob], int]:
+        """The caller's renders, newest first; `everyone=True` (admins only, else a 403): every principal's;
+        `q`: only those with these words in a prompt."""
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if everyone:
             params["all"] = "true"
+        if q.strip():
+            params["q"] = q.strip()
         body = self._json("GET", "/v1/renders", params=params)
         return [RenderJob.from_json(j) for j in body["items"]], int(body.get("total", 0))
 

@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Form, Header, Query
+from fastapi import APIRouter, Form, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...files import atomic_write
 from ...jobs.events import PREVIEW, PROGRESS
+from ...jobs.history import HistoryIndex, HistoryQuery
 from ...jobs.job import JobInputs
-from ...jobs.store import INPUT_NAME, Job, JobStatus
+from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
 from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ...sketch import imaging
@@ -149,24 +151,44 @@ def submit_render(
 @router.get(
     "",
     response_model=JobList,
-    summary="Your render history, newest first (admins: everyone's with all=true)",
+    summary="Your render history, newest first (admins: everyone's with all=true); search it with q, style, collection",
     operation_id="renders-list",
 )
 def list_renders(
+    request: Request,
     store: StoreDep,
     caller: Caller,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: JobStatus | None = None,
     all: Annotated[bool, Query(description="every principal's jobs (admins only; 403 for users)")] = False,
+    q: Annotated[str | None, Query(max_length=1000, description="words of the prompt or a region prompt")] = None,
+    style: Annotated[str | None, Query(max_length=64, description="renders that used this style")] = None,
+    collection: Annotated[str | None, Query(max_length=64, description="renders bound to this collection")] = None,
 ) -> dict:
     if all and not caller.is_admin:
         raise Forbidden(f"{caller.name!r} has role {caller.role}; only admins may list every principal's jobs")
-    if all:
+    if q or style or collection:  # history search (jobs/history.py): the same owners as the list
+        owner = None if all else caller.name
+        query = HistoryQuery(q or "", style, collection, owner, caller.is_admin, str(status) if status else None)
+        jobs, total = history_index(request, store).search(query, offset, limit)
+    elif all:
         jobs, total = store.list(offset, limit, status)
     else:  # an admin's own list also holds the jobs from before principals (every key was an admin)
         jobs, total = store.list(offset, limit, status, owner=caller.name, unowned=caller.is_admin)
     return {"items": [job_summary(j) for j in jobs], "total": total, "offset": offset, "limit": limit}
+
+
+_history_lock = threading.Lock()
+
+
+def history_index(request: Request, store: JobStore) -> HistoryIndex:
+    """The app's word index over its jobs database (made on first use)."""
+    with _history_lock:
+        index = getattr(request.app.state, "history_index", None)
+        if index is None:
+            index = request.app.state.history_index = HistoryIndex(store.db_path)
+    return index
 
 
 @router.get(

@@ -4,6 +4,8 @@ shown only to a caller whose role may do them (`/v1/me`), with a line saying why
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from sketch2render.schemas import StyleRecord
@@ -121,6 +123,34 @@ def add_style_form(client: ApiClient, expanded: bool) -> None:
 
 
 ALL_STYLES = "All styles"
+IMPORT_WAIT_S = 600.0  # how long the page follows an import before it says to look again
+
+
+def import_form(client: ApiClient) -> None:
+    """A zip of images imported as a job: a progress bar while it runs, then the per-file report."""
+    with st.popover("Import a zip", icon=":material/folder_zip:"):
+        with st.form("import_styles", clear_on_submit=True, border=False):
+            archive = st.file_uploader("Zip of images", type=["zip"], key="import_archive")
+            licence = st.text_input("Licence", placeholder="for files without one, e.g. CC0", max_chars=1000)
+            start = st.form_submit_button("Import", icon=":material/upload:")
+    if not start or archive is None:
+        return
+    try:
+        job = client.import_styles(archive.getvalue(), archive.name, license=licence.strip())
+    except ApiError as exc:
+        show_error(exc, "import the zip")
+        return
+    bar = st.progress(0.0, text=f"Importing 0 / {job['total']}")
+    report = client.import_report(job["id"])
+    deadline = time.monotonic() + IMPORT_WAIT_S
+    while report["status"] == "running" and time.monotonic() < deadline:
+        bar.progress(report["done"] / max(1, report["total"]), text=f"Importing {report['done']} / {report['total']}")
+        time.sleep(0.3)
+        report = client.import_report(job["id"])
+    bar.progress(1.0 if report["status"] != "running" else report["done"] / max(1, report["total"]))
+    counts = ", ".join(f"{report[k]} {k.replace('_', ' ')}" for k in ("added", "existed", "near_duplicate", "refused"))
+    (st.error if report["status"] == "failed" else st.success)(f"Import {report['status']}: {counts}")
+    st.dataframe(report["files"], hide_index=True)
 
 
 def collections_panel(client: ApiClient, records: list[StyleRecord]) -> CollectionInfo | None:
@@ -190,6 +220,7 @@ def page() -> None:
         st.caption(f":material/lock: {note}")
     if can_add:
         add_style_form(client, expanded=total == 0)
+        import_form(client)
     collection = collections_panel(client, records)
     if collection is not None and not query:
         records, total = list(collection.styles), len(collection.styles)
