@@ -87,7 +87,8 @@ class HybridSearch:
             raise InvalidParameter(f"the search query is over {MAX_QUERY_CHARS} characters", field="q")
         vector = self.library.embeddings.embed_query(query)
         scope = scope if scope is not None else StyleScope(principal)
-        key, token = (query, k, min_score, tuple(tags), scope), self.learning.token() if self.learning else None
+        key = (query, k, min_score, tuple(tags), principal, scope)
+        token = self.learning.token() if self.learning else None
         # A change clears the kept answers under the lock; a shared Chroma server that is gone is a 503.
         with self.library.lock, chroma_calls(self.library.client):
             self.library.sync()

@@ -168,8 +168,7 @@ class StyleLibrary(StyleCollections):
             listener(self._records, None)
 
     def _changed(self, ids: Sequence[str] | None) -> None:
-        if hasattr(self, "near"):
-            self.near.forget(ids)
+        self.near.forget(ids)
         for listener in self._listeners:
             listener(self._records, ids)
 
