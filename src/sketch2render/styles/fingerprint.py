@@ -22,7 +22,7 @@ from ..schemas import StyleRecord
 
 SIDE = 32
 LOW = 8
-MAX_BITS = 12  # of 64: a re-encode differs by 0-2, a 4 % crop by 4-12, unrelated paintings by 20 or more
+MAX_BITS = 10  # of 64: a re-encode differs by 0-4, a 2.5 % crop by 0-10, unrelated pictures by 12 or more
 MAX_COLOUR = 24.0  # mean-colour distance (0-255 per channel, Euclidean)
 MIN_CONTRAST = 4.0  # grey standard deviation below which an image counts as flat
 
