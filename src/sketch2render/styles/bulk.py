@@ -34,6 +34,7 @@ from .library import StyleLibrary
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 MAX_FILES = 20_000
+COLLECTION_BATCH = 200  # styles added to the collection at once
 COLUMNS = ("file", "title", "tags", "description", "license", "source", "creator", "year")
 Status = Literal["added", "existed", "near_duplicate", "refused"]
 
@@ -153,13 +154,20 @@ def import_styles(
     limits: UploadLimits,
     progress: Callable[[int, int, FileReport], None] | None = None,
 ) -> list[FileReport]:
-    """Import every source, one report each, calling `progress(done, total, report)` after each."""
+    """Import every source, one report each, calling `progress(done, total, report)` after each. With a
+    collection, the styles join it every `COLLECTION_BATCH` files and at the end (a re-run adds what an
+    interrupted run had not)."""
     if options.collection:  # a collection that is not there, or not theirs to change, fails before any file
         library.add_to_collection(options.collection, [], options.owner, admin=options.admin)
-    reports = []
+    reports, pending = [], []
     for done, source in enumerate(sources, start=1):
         report = _one(library, source, rows, options, limits)
         reports.append(report)
+        if options.collection and report.status in ("added", "existed") and report.id:
+            pending.append(report.id)
+        if pending and (len(pending) >= COLLECTION_BATCH or done == len(sources)):
+            library.add_to_collection(options.collection, pending, options.owner, admin=options.admin)
+            pending = []
         if progress is not None:
             progress(done, len(sources), report)
     return reports
@@ -181,8 +189,6 @@ def _one(library: StyleLibrary, source: Source, rows, options: ImportOptions, li
         return FileReport(source.name, "refused", reason=exc.message)
     if added.near_duplicate_of:
         return FileReport(source.name, "near_duplicate", added.record.id, added.near_duplicate_of)
-    if options.collection:
-        library.add_to_collection(options.collection, [added.record.id], options.owner, admin=options.admin)
     return FileReport(source.name, "added" if added.created else "existed", added.record.id)
 
 

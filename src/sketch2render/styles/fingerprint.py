@@ -51,10 +51,9 @@ class Fingerprint:
         return (self.hash ^ other.hash).bit_count()
 
     def near(self, other: Fingerprint) -> bool:
-        if self.flat or other.flat:
+        if self.flat or other.flat or self.distance(other) > MAX_BITS:  # the cheap test first
             return False
-        colour = float(np.linalg.norm(np.subtract(self.colour, other.colour)))
-        return self.distance(other) <= MAX_BITS and colour <= MAX_COLOUR
+        return sum((a - b) ** 2 for a, b in zip(self.colour, other.colour, strict=True)) <= MAX_COLOUR**2
 
 
 @cache
