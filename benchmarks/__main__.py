@@ -9,6 +9,7 @@
   learning   retrieval that learns: top-1/top-3/MRR before/after corrections; cost per search
   fusion     the fusion designs on the labelled queries: chosen on the tune folds, reported apart
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
+  style_import  bulk import: images/s of `styles import` vs plain adds (tiny models, CPU)
 
 Benchmarks are measurements, not tests: run them on demand and record them in
 benchmarks/results.md (machine, date, commit). `--size tiny` is the quick smoke run.
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "learning": "retrieval that learns: top-1/top-3/MRR before and after corrections; cost per search",
     "fusion": "the fusion designs on the labelled queries: chosen on the tune folds, reported on the others",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
+    "style_import": "bulk import of style images: images/s of styles import vs plain adds (tiny, CPU)",
 }
 
 

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     # --- retrieval ---
     bundled_styles: bool = True  # a new data folder starts with the 21 bundled public-domain styles
     min_style_score: float = 0.2  # CLIP cosine below which (and no lexical match) we fall back
+    commercial_only: bool = False  # every render, search and eval keeps to commercially usable styles (licenses.py)
     dense_weight: float | None = Field(default=None, ge=0.0)  # None: 1.0, or 0.0 for tiny CLIP
     lexical_weight: float = Field(default=1.0, ge=0.0)
     rrf_k: int | None = Field(default=None, ge=1)  # None: the fusion design's (5 evidence, 60 rrf)

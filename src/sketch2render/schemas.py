@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import licenses
 from .families import FamilyName
 from .families import defaults as family_defaults
 
@@ -23,6 +24,9 @@ def is_style_id(value: object) -> bool:
     """The one rule for style ids (content hashes, hex): 1-64 letters and digits. Anything else
     is refused before it reaches a path, a query or a store."""
     return isinstance(value, str) and 1 <= len(value) <= 64 and value.isalnum()
+
+
+Visibility = Literal["team", "private"]
 
 
 class StyleMeta(BaseModel):
@@ -35,15 +39,38 @@ class StyleMeta(BaseModel):
     source: str = Field(default="", max_length=1000)
     creator: str = Field(default="", max_length=300)
     year: str = Field(default="", max_length=50)
+    visibility: Visibility = "team"  # private: only its owner sees, retrieves and blends it
 
 
 class StyleRecord(StyleMeta):
-    """A style in the library."""
+    """A style in the library. Its licence's id and class are stored with it; a record stored
+    before they existed gets them from its licence text when read (licenses.py)."""
 
     id: str
     width: int
     height: int
     added_at: float
+    license_id: str = ""  # SPDX id (or public-domain, proprietary, unknown): licenses.spdx_id
+    license_class: licenses.LicenseClass = "unknown"
+    commercial_use: bool = False  # a render with it may be used commercially (what commercial_only keeps)
+    attribution_required: bool = True
+    owner: str = ""  # the principal that added it ("": added before owners were kept)
+    fingerprint: str = ""  # perceptual hash and mean colour (styles/fingerprint.py; "": computed when needed)
+
+    @model_validator(mode="after")
+    def _licensed(self) -> StyleRecord:
+        if not self.license_id:
+            found = licenses.classify(self.license)
+            self.license_id, self.license_class = found.id, found.license_class
+            self.commercial_use, self.attribution_required = found.commercial_use, found.attribution
+        return self
+
+    def visible_to(self, principal: str) -> bool:
+        """Team styles are everyone's; a private one only its owner's."""
+        return self.visibility == "team" or (bool(self.owner) and self.owner == principal)
+
+    def credit(self) -> str:
+        return licenses.credit_line(self.title, self.creator, self.source, self.license_id)
 
     def search_text(self) -> str:
         """The words BM25 sees: the title twice (it matters most), tags, creator, description."""
@@ -84,6 +111,7 @@ DEFAULT_NEGATIVE_PROMPT = (
 StyleMode = Literal["full", "style-only", "none"]
 ControlChoice = Literal["canny", "lineart", "scribble", "softedge", "auto"]  # sketch/control.py builds each
 Speed = Literal["quality", "fast", "live"]
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"  # styles/collections.py
 MAX_REGIONS = 4  # region masks per render (each is one more IP-Adapter image in every cross-attention)
 
 
@@ -134,6 +162,8 @@ class RenderParams(BaseModel):
     speed: Speed = "quality"  # quality: 20 UniPC steps; fast: LCM-LoRA, 4-8 steps; live: 2-4 steps + TAESD
     regions: list[RegionParams] = Field(default_factory=list, max_length=MAX_REGIONS)  # render/regions.py
     family: FamilyName | None = None  # the model family (families.py); None: the server's default family
+    commercial_only: bool = False  # only styles whose licence allows commercial use (licenses.py)
+    collection: str | None = Field(default=None, max_length=64, pattern=COLLECTION_NAME)  # retrieve only from it
 
     @field_validator("prompt")
     @classmethod
@@ -292,6 +322,37 @@ class RegionRecipe(BaseModel):
     fallback_reason: str | None = None
 
 
+class StyleCredit(BaseModel):
+    """What a render owes one style it used: who made it, where it is from, its licence, the credit line."""
+
+    id: str
+    title: str
+    creator: str = ""
+    source: str = ""
+    license: str = ""  # the licence text as given
+    license_id: str = "unknown"
+    attribution_required: bool = True
+    credit: str  # the line to print beside the image
+
+    @classmethod
+    def of(cls, style: StyleRecord) -> StyleCredit:
+        return cls(
+            id=style.id,
+            title=style.title,
+            creator=style.creator,
+            source=style.source,
+            license=style.license,
+            license_id=style.license_id,
+            attribution_required=style.attribution_required,
+            credit=style.credit(),
+        )
+
+
+def credit_text(attribution: list[StyleCredit]) -> str:
+    """The credits of a render, one line per style (what its PNG carries)."""
+    return "\n".join(c.credit for c in attribution)
+
+
 class ParentLink(BaseModel):
     """The render an edit or upscale was made from: its job id (None from the CLI) and its recipe."""
 
@@ -323,6 +384,7 @@ class RenderRecipe(BaseModel):
     regions: list[RegionRecipe] = Field(default_factory=list)  # a style per region (render/regions.py)
     operation: dict = Field(default_factory=dict)  # edit / upscale: what was done (kind, mask hash, band, factor)
     parent: ParentLink | None = None  # the recipe chain: an edit's or upscale's parent render
+    attribution: list[StyleCredit] = Field(default_factory=list)  # one per style used (global and regions)
     version: str = ""
 
 

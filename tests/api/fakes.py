@@ -23,9 +23,10 @@ from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
+from sketch2render.render.pipeline import RenderRequest, named_styles, render_scope
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
 from sketch2render.retrieval import HybridSearch
-from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleHit, Timings
+from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleCredit, Timings
 from sketch2render.sketch import imaging
 from sketch2render.styles import StyleLibrary
 
@@ -73,11 +74,13 @@ class FakeRenderService:
         image = sketch if isinstance(sketch, Image.Image) else imaging.decode_upload(sketch, self.settings.limits)
         resized = imaging.resize_for_generation(image, params.size)
         edges = imaging.detect_edges(resized, low=params.canny_low, high=params.canny_high)
-        # 2. Styles: the given ids (unknown ones raise NotFound) or retrieval.
+        # 2. Styles: the given ids (unknown ones raise NotFound) or retrieval, within the render's scope.
+        request = RenderRequest(b"", params, principal=principal)
+        scope = render_scope(request, self.library, commercial_only=self.settings.commercial_only)
         if params.style_ids:
-            hits = [StyleHit(style=self.library.get(i), score=1.0) for i in params.style_ids]
+            hits = named_styles(params.style_ids, self.library, scope)
         elif len(self.library):
-            hits = self.search.search(params.prompt, params.top_k, principal=principal)
+            hits = self.search.search(params.prompt, params.top_k, principal=principal, scope=scope)
         else:
             hits = []
         used = [hits[0].model_copy(update={"weight": 1.0}), *hits[1:]] if hits else []
@@ -114,6 +117,7 @@ class FakeRenderService:
             smoke_test=True,
             timings=Timings(decode=0.001, edges=0.002, denoise=elapsed, total=elapsed),
             scores=[] if defer_scores else [ImageScores(structure_f1=0.5) for _ in images],
+            attribution=[StyleCredit.of(used[0].style)] if used else [],
         )
         scores = (lambda: [ImageScores(structure_f1=0.5) for _ in images]) if defer_scores else None  # noqa: E731
         return RenderResult(images, edges.control_image(), resized, recipe, pending_scores=scores)

@@ -11,7 +11,8 @@ decode as a sketch with lines; `control_start >= control_end` and `canny_low > c
 (constraints between two fields) are made valid, an edit's `mask` gets its render's size and
 `image` (which image of a render) is 0, and `style_ids` (ids must exist in the library; the link
 from an added style gives a real one) and region masks (`region_mask` with its `region_prompt`: a
-mask must have its sketch's size) are left out. The stateful phase sends no Idempotency-Key (see
+mask must have its sketch's size) are left out. A bulk import's `archive` and `metadata` are a real
+zip of one style and a CSV that names it. The stateful phase sends no Idempotency-Key (see
 `Workflow.before_call`).
 
 Checks left out, each for a stated reason:
@@ -35,6 +36,7 @@ import io
 import shutil
 import sqlite3
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,16 @@ APP = create_app(SETTINGS, shutdown_grace=0.5)
 schema = schemathesis.openapi.from_dict(copy.deepcopy(APP.openapi()))  # it adds the links it infers to its copy
 schema.app = APP
 UPLOADS = {"sketch": sketch_png(), "image": colour_png("red")}
+
+
+def _zip_of_one_style() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("style.png", colour_png("blue"))
+    return buffer.getvalue()
+
+
+IMPORT_UPLOADS = {"archive": _zip_of_one_style(), "metadata": b"file,title\nstyle.png,Blue\n"}
 
 
 @schema.auth()
@@ -111,6 +123,9 @@ def valid_form(body: dict, mask: bytes | None = None) -> dict:
     for field, real in UPLOADS.items():
         value = body.get(field)
         if isinstance(value, Binary) and value.data:  # non-empty bytes, as the schema allows: make them decode
+            body[field] = Binary(real)
+    for field, real in IMPORT_UPLOADS.items():  # a bulk import: a zip of images and metadata that parses
+        if field in body:
             body[field] = Binary(real)
 
     def number(name, low, high):
@@ -194,7 +209,11 @@ class Workflow(STATEFUL.as_state_machine()):
     def after_call(self, response, case):
         super().after_call(response, case)
         REACHED.setdefault(f"{case.operation.method.upper()} {case.operation.path}", set()).add(response.status_code)
-        if case.operation.method.upper() == "POST" and response.status_code == 202:  # a render, edit or upscale
+        if (
+            case.operation.method.upper() == "POST"
+            and response.status_code == 202
+            and "/renders" in case.operation.path
+        ):
             finished(response.json()["id"])  # every later step sees the same state, however fast the machine
 
     def validate_response(self, response, case, additional_checks=None, **kwargs):

@@ -102,3 +102,46 @@ def test_unknown_or_malformed_ids_are_404(client, style_id):
     for path in [f"/v1/styles/{style_id}", f"/v1/styles/{style_id}/image"]:
         assert_error(client.get(path), 404, "not_found")
     assert_error(client.delete(f"/v1/styles/{style_id}"), 404, "not_found")
+
+
+def painting(size=(96, 64), shift=0) -> Image.Image:
+    """A picture with structure: gradients and a few blocks (a flat colour has nothing to compare)."""
+    import numpy as np
+
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    pixels = np.stack([x * 255 // size[0], y * 255 // size[1], (x + y + shift) % 64 * 4], axis=-1).astype("uint8")
+    pixels[10:30, 20:50] = (240, 200, 40)
+    return Image.fromarray(pixels)
+
+
+def encoded(image: Image.Image, fmt="PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_a_near_duplicate_returns_the_existing_style_unless_allowed(client):
+    original = painting()
+    first = client.post("/v1/styles", data={"title": "Original"}, files={"image": ("a.png", encoded(original))})
+    assert first.status_code == 201 and "near_duplicate_of" not in first.json()
+    copies = {
+        "resized and re-encoded": encoded(original.resize((72, 48)), "JPEG", quality=70),
+        "slightly cropped": encoded(original.crop((2, 1, 94, 63))),
+    }
+    for name, data in copies.items():
+        again = client.post("/v1/styles", data={"title": name}, files={"image": ("b.jpg", data)})
+        assert again.status_code == 200, name
+        assert again.json()["id"] == again.json()["near_duplicate_of"] == first.json()["id"], name
+    assert client.get("/v1/styles").json()["total"] == 1  # nothing added
+    exact = client.post("/v1/styles", files={"image": ("a.png", encoded(original))})
+    assert (
+        exact.status_code == 200
+        and exact.json()["id"] == first.json()["id"]
+        and "near_duplicate_of" not in exact.json()
+    )
+    forced = client.post(
+        "/v1/styles", data={"allow_near_duplicate": "true"}, files={"image": ("c.png", copies["slightly cropped"])}
+    )
+    assert forced.status_code == 201 and forced.json()["id"] != first.json()["id"]
+    other = client.post("/v1/styles", files={"image": ("d.png", encoded(painting().rotate(90, expand=True)))})
+    assert other.status_code == 201  # a different picture is not a near duplicate

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from sketch2render.schemas import RenderParams, RenderRecipe, StyleHit, StyleRecord, Timings
-from sketch2render.ui.client import ApiError, ApiUnreachable, LiveToken, Me, RenderJob
+from sketch2render.schemas import RenderParams, RenderRecipe, StyleCredit, StyleHit, StyleRecord, Timings
+from sketch2render.ui.client import ApiError, ApiUnreachable, CollectionInfo, LiveToken, Me, RenderJob
 from sketch2render.ui.session import FACTORY_KEY
 
 APP = Path(__file__).resolve().parents[2] / "src" / "sketch2render" / "ui" / "app.py"
@@ -73,6 +73,9 @@ class FakeApi:
             style("ccc333", "Water Lilies", ["pond"]),
         ]
         self.scores = [(0.87, 0.31, 2.0), (0.55, 0.24, 0.0), (0.41, 0.2, 0.0)]
+        self.collections: dict[str, list[str]] = {}  # name -> style ids
+        self.imports: list[tuple[str, dict]] = []  # (zip name, form fields) of each bulk import
+        self.import_polls = 0
         self.searches: list[tuple[str, int]] = []
         self.served = ["sd15"]  # the families /v1/families lists, the default first
         self.submitted: list[tuple[bytes, dict, str]] = []
@@ -139,13 +142,50 @@ class FakeApi:
         self._check("list_styles")
         return self.styles[offset : offset + limit], len(self.styles)
 
-    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
+    def search_styles(
+        self, query: str, k: int = 3, *, commercial_only: bool = False, collection: str | None = None
+    ) -> list[StyleHit]:
         self._check("search_styles")
         self.searches.append((query, k))
+        inside = self.collections.get(collection) if collection else None
         return [
             StyleHit(style=s, score=score, cosine=cos, lexical=lex)
             for s, (score, cos, lex) in list(zip(self.styles, self.scores, strict=False))[:k]
+            if (s.commercial_use or not commercial_only) and (inside is None or s.id in inside)
         ]
+
+    # --- bulk import ---
+    def import_styles(self, archive: bytes, filename: str, **fields) -> dict:
+        self.imports.append((filename, fields))
+        return {"id": "imp1", "status": "running", "total": 2, "url": "/v1/styles/import/imp1"}
+
+    def import_report(self, import_id: str) -> dict:
+        self.import_polls += 1
+        files = [{"file": "a.png", "status": "added", "id": "eee555"}, {"file": "b.txt", "status": "refused"}]
+        done = min(2, self.import_polls - 1)
+        counts = {"added": min(done, 1), "existed": 0, "near_duplicate": 0, "refused": max(0, done - 1)}
+        return {"id": import_id, "status": "finished" if done == 2 else "running", "total": 2, "done": done,
+                **counts, "files": files[:done]}  # fmt: skip
+
+    # --- collections ---
+    def _collection(self, name: str) -> CollectionInfo:
+        ids = self.collections[name]
+        styles = tuple(s for s in self.styles if s.id in ids)
+        return CollectionInfo(name, "alice", "team", len(styles), styles)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        return [self._collection(n) for n in self.collections]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return self._collection(name)
+
+    def create_collection(self, name: str, *, visibility: str = "team", style_ids=()) -> CollectionInfo:
+        self.collections[name] = list(style_ids)
+        return self._collection(name)
+
+    def add_to_collection(self, name: str, style_ids) -> CollectionInfo:
+        self.collections[name] += list(style_ids)
+        return self._collection(name)
 
     def style_image(self, style_id: str, size: int | None = 256) -> bytes:
         return png("navy")
@@ -199,6 +239,7 @@ class FakeApi:
             models={"profile": "sd15"},
             timings=Timings(total=1.5),
             scores=[image_scores] * int(params.get("num_images", 1)),
+            attribution=[StyleCredit.of(h.style) for h in hits],
         )
 
     def get_render(self, job_id: str) -> RenderJob:
@@ -220,7 +261,9 @@ class FakeApi:
         n = int(params.get("num_images", 1))
         return RenderJob(status="succeeded", step=steps, total=steps, result=self.recipe(params), image_count=n, **base)
 
-    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
+    def list_renders(
+        self, offset: int = 0, limit: int = 20, *, everyone: bool = False, q: str = ""
+    ) -> tuple[list[RenderJob], int]:
         self._check("list_renders")
         self._forbid(not everyone or self.caller().can_see_all_jobs, "listing every principal's jobs")
         self.listed_everyone.append(everyone)
@@ -229,6 +272,8 @@ class FakeApi:
         for i in range(len(self.submitted)):
             if not (everyone or self.owners[i] == name):
                 continue  # the API lists only the caller's own jobs
+            if q and not all(w in self.submitted[i][1]["prompt"].lower() for w in q.lower().split()):
+                continue  # words of the prompt
             self.polls = 10_000  # finished
             jobs.append(self.get_render(f"job{i + 1}"))
         return jobs[offset : offset + limit], len(jobs)

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+API: dict[str, str] = {}  # the API's URL, once the module's server runs (to set up data directly)
 START_TIMEOUT_S = 240
 RENDER_TIMEOUT_MS = 180_000
 
@@ -86,6 +87,7 @@ def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             lambda: httpx.get(api + "/readyz", timeout=2).json().get("ready"), START_TIMEOUT_S, proc, "the API", log
         )
         wait_until(lambda: httpx.get(ui + "/_stcore/health", timeout=2).status_code == 200, 60, proc, "the UI", log)
+        API["url"] = api
         yield ui
     finally:
         if proc.poll() is None:
@@ -284,6 +286,30 @@ def test_feedback_controls_reject_a_suggestion_and_rate_a_render(page) -> None:
     page.get_by_role("button", name="👍 Good style match").click()
     page.get_by_text(re.compile(r"^Thanks: 👍 recorded for the style")).wait_for()
     page.screenshot(path=str(ARTIFACTS / "ui-feedback-rated.png"), full_page=True)
+
+
+def test_a_render_bound_to_a_collection_shows_its_credits(page) -> None:
+    """A collection of one bundled style (made over the API); the Render page binds the render to it:
+    that style is the one used, and its credit line shows under the render, with a copy button."""
+    styles = httpx.get(API["url"] + "/v1/styles", params={"limit": 100}, timeout=10).json()["items"]
+    wave = next(s for s in styles if s["title"].startswith("The Great Wave off Kanagawa"))
+    made = httpx.post(API["url"] + "/v1/collections", json={"name": "waves", "style_ids": [wave["id"]]}, timeout=10)
+    assert made.status_code == 201, made.text
+    page.reload()
+    page.get_by_label("Prompt", exact=True).wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(SKETCH))
+    page.get_by_text("Control image (what ControlNet follows)").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Collection").click()
+    page.get_by_role("option", name="waves").click()
+    type_prompt_and_check_styles(page, "great wave, swirling night sky")
+    set_steps(page, 2)
+    render_and_check(page, 2, ARTIFACTS / "ui-collection-credits.png")
+    page.get_by_text("Credits", exact=True).wait_for()
+    code = page.get_by_test_id("stCode").filter(has_text="The Great Wave off Kanagawa")
+    expect(code).to_contain_text("(public domain)")
+    code.hover()
+    expect(code.get_by_role("button")).to_have_count(1)  # the copy button
+    page.screenshot(path=str(ARTIFACTS / "ui-collection-credits.png"), full_page=True)
 
 
 def paint(tab, points: list[tuple[int, int]], then) -> None:

@@ -476,3 +476,77 @@ def test_a_result_can_be_upscaled_and_the_page_follows_the_new_job(app, fake_api
     no_exceptions(at)
     assert fake_api.derived == [("upscale", "job1", {"factor": 2})]
     assert len(fake_api.submitted) == 2 and at.session_state["render_job"]["id"] == "job2"
+
+
+# --- the curated library: licences, attribution, private styles -------------------------------------
+def test_a_render_shows_its_credits_to_copy_and_commercial_only_filters_the_styles(app, fake_api: FakeApi) -> None:
+    fake_api.styles[1] = fake_api.styles[1].model_copy(
+        update={"license_id": "CC-BY-NC-4.0", "license_class": "non-commercial", "commercial_use": False}
+    )
+    at = ready_to_render(app())
+    at.toggle(key="adv_commercial_only").set_value(True).run()
+    titles = {m.value for m in at.markdown}
+    assert "**Great Wave**" not in titles and "**The Starry Night**" in titles  # non-commercial left out
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    assert fake_api.submitted[0][1]["commercial_only"] is True
+    assert [c.value for c in at.code] == ["“The Starry Night” (CC0 1.0)"]  # st.code: its copy button copies it
+
+
+def test_the_library_shows_licence_classes_and_adds_a_private_style(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    assert ":green-badge[CC0-1.0 · commercial]" in [m.value for m in at.markdown]
+    uploader = next(u for u in at.file_uploader if u.label == "Style image")
+    uploader.set_value(("moon.png", png("gray"), "image/png"))
+    next(r for r in at.radio if r.label == "Visibility").set_value("private")
+    at.button(key="FormSubmitter:add_style-Add style").click().run()
+    no_exceptions(at)
+    assert fake_api.added[0]["visibility"] == "private"
+
+
+def test_collections_on_the_library_page_and_a_render_bound_to_one(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    next(t for t in at.text_input if t.label == "Name").input("Waves board")
+    at.multiselect(key="new_collection_styles").set_value(["bbb222"])
+    at.button(key="FormSubmitter:new_collection-Create collection").click().run()
+    no_exceptions(at)
+    assert fake_api.collections == {"Waves board": ["bbb222"]}
+    at.selectbox(key="library_collection").set_value("Waves board").run()
+    titles = {m.value for m in at.markdown}
+    assert "**Great Wave**" in titles and "**The Starry Night**" not in titles  # only the collection's styles
+    at.multiselect(key="collection_add").set_value(["ccc333"]).run()
+    at.button(key="collection_add_button").click().run()
+    assert fake_api.collections["Waves board"] == ["bbb222", "ccc333"]
+
+    at = ready_to_render(app())
+    at.selectbox(key="render_collection").set_value("Waves board").run()
+    assert "**The Starry Night**" not in {m.value for m in at.markdown}  # the picker searches the collection
+    button(at, "Render").click().run()
+    no_exceptions(at)
+    assert fake_api.submitted[0][1]["collection"] == "Waves board"
+
+
+def test_the_history_search_box_finds_renders_by_words_of_their_prompt(app, fake_api: FakeApi) -> None:
+    fake_api.submit_render(SKETCH, {"prompt": "a vase in ink", "steps": 4, "seed": 99})
+    fake_api.submit_render(SKETCH, {"prompt": "a red house", "steps": 4, "seed": 98})
+    at = app().run().switch_page("views/history.py").run()
+    assert {"**a vase in ink**", "**a red house**"} <= {m.value for m in at.markdown}
+    at.text_input(key="history_query").input("house").run()
+    no_exceptions(at)
+    titles = {m.value for m in at.markdown}
+    assert "**a red house**" in titles and "**a vase in ink**" not in titles
+    at.text_input(key="history_query").input("boat").run()
+    assert any("No render's prompt has “boat”" in i.value for i in at.info)
+
+
+def test_a_zip_is_imported_with_progress_and_a_per_file_report(app, fake_api: FakeApi) -> None:
+    at = app().run().switch_page("views/library.py").run()
+    uploader = next(u for u in at.file_uploader if u.label == "Zip of images")
+    uploader.set_value(("refs.zip", b"PK\x05\x06" + bytes(18), "application/zip"))
+    next(t for t in at.text_input if t.label == "Licence").input("CC0")
+    at.button(key="FormSubmitter:import_styles-Import").click().run()
+    no_exceptions(at)
+    assert fake_api.imports == [("refs.zip", {"license": "CC0"})]
+    assert fake_api.import_polls >= 3  # followed until it finished
+    assert "Import finished: 1 added, 0 existed, 0 near duplicate, 1 refused" in [s.value for s in at.success]
+    assert len(at.dataframe) == 1

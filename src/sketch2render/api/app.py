@@ -24,7 +24,7 @@ from .forms import known_query
 from .limits import RateLimiter
 from .live_tokens import LiveTokens
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
-from .routes import edits, feedback, health, live, renders, styles
+from .routes import collections, edits, feedback, health, live, renders, style_import, styles
 from .runtime import ApiRuntime
 
 DESCRIPTION = """Sketch + a few words -> a render that keeps the sketch's geometry and takes a retrieved
@@ -62,7 +62,16 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     app.state.runtime = runtime
     handlers.install(app)
     app.state.live_tokens = tokens = LiveTokens(live.principal_check(authenticator, settings))
-    routers = (health.router, styles.router, renders.router, feedback.router, edits.router, live.router)
+    routers = (
+        health.router,
+        style_import.router,
+        styles.router,
+        collections.router,
+        renders.router,
+        feedback.router,
+        edits.router,
+        live.router,
+    )
     for router in routers:
         app.include_router(router)
     # Flat list of every route (FastAPI nests included routers): for metrics labels and `Allow`.
@@ -79,7 +88,8 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
         live_tokens=tokens,
         public=live.PAGE_PATHS,
     )
-    app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    larger = {"/v1/styles/import": style_import.MAX_ARCHIVE_BYTES + MULTIPART_OVERHEAD + settings.max_upload_bytes}
+    app.add_middleware(BodyLimit, max_body=settings.max_upload_bytes + MULTIPART_OVERHEAD, larger=larger)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

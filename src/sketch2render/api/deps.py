@@ -28,6 +28,7 @@ from ..jobs.job import is_job_id
 from ..principals import ANONYMOUS, Principal
 from ..retrieval import HybridSearch
 from ..styles import StyleLibrary
+from ..styles.scope import StyleScope
 from .runtime import ApiRuntime
 
 JOB_ID = Path(description="a render id (32 hex digits, from `POST /v1/renders`)")
@@ -89,13 +90,28 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
 
 
-def check_style_ids(runtime: ApiRuntime, style_ids: list[str]) -> None:
-    """A 422 naming `style_ids` for an id the library does not have (when the models are loaded)."""
+def check_style_ids(runtime: ApiRuntime, style_ids: list[str], scope: StyleScope | None = None) -> None:
+    """A 422 naming `style_ids` for an id the library does not have (when the models are loaded), or
+    one outside `scope` (another principal's private style reads as missing; a non-commercial one
+    under commercial_only is named with its licence)."""
     library = runtime.library
     if library is not None:
         for style_id in style_ids:
             if style_id not in library:
                 raise InvalidParameter(f"style_ids: no style with id {style_id!r}", field="style_ids")
+            if scope is not None and (why := scope.refusal(library.get(style_id))) is not None:
+                raise InvalidParameter(f"style_ids: {why}", field="style_ids")
+
+
+def request_scope(
+    runtime: ApiRuntime, caller: Principal, *, commercial_only: bool, collection: str | None
+) -> StyleScope:
+    """The styles a render or search of `caller` may use; a collection they cannot see is a 404 naming
+    `collection`, as one that does not exist (when the models are loaded; the worker checks it again)."""
+    ids = None
+    if collection and runtime.library is not None:
+        ids = runtime.library.collection_ids(collection, caller.name)
+    return StyleScope(caller.name, commercial_only or runtime.settings.commercial_only, ids, collection or "")
 
 
 def not_found(job_id: str) -> NotFound:

@@ -24,7 +24,20 @@ from .handlers import from_validation_error, unknown_fields
 PARAM_FIELDS = tuple(RenderParams.model_fields)
 # One `tags` value: tags separated by commas; words, not markup or JSON (what the schema says too).
 TAG_VALUE = Annotated[str, Field(pattern=r"^[\w ,.'&+/-]+$", max_length=500)]
-STYLE_FIELDS = frozenset({"image", "title", "tags", "description", "license", "source", "creator", "year"})
+STYLE_FIELDS = frozenset(
+    {
+        "image",
+        "title",
+        "tags",
+        "description",
+        "license",
+        "source",
+        "creator",
+        "year",
+        "visibility",
+        "allow_near_duplicate",
+    }
+)
 
 
 def known_fields(allowed: frozenset[str]) -> Callable[[Request], Coroutine[Any, Any, None]]:

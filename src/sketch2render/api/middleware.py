@@ -123,23 +123,25 @@ class BodyLimit:
     """413 for bodies over the limit: at once from Content-Length (nothing is read), or as soon as
     a streamed (chunked) body passes it. Whatever the app does after that, the client gets 413."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.larger = larger or {}  # path -> its own limit (a bulk import's zip)
 
-    def _message(self) -> str:
-        return f"the request body is over the {self.max_body / 1e6:.1f} MB limit"
+    def _message(self, limit: int) -> str:
+        return f"the request body is over the {limit / 1e6:.1f} MB limit"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
+        limit = self.larger.get(scope.get("path", ""), self.max_body)
         if length is not None:
             if not length.strip().isdigit():
                 return await send_error(send, 400, "bad_request", "invalid Content-Length header")
-            if int(length) > self.max_body:
-                return await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+            if int(length) > limit:
+                return await send_error(send, 413, "too_large", self._message(limit), {"Connection": "close"})
         received = 0
         exceeded = False
         responded = False
@@ -151,7 +153,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     exceeded = True
                     raise BodyTooLarge
             return message
@@ -161,7 +163,7 @@ class BodyLimit:
             if exceeded:  # replace whatever the app answers (e.g. a 400 for a cut-off form)
                 if message["type"] == "http.response.start" and not responded:
                     responded = True
-                    await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+                    await send_error(send, 413, "too_large", self._message(limit), {"Connection": "close"})
                 return
             if message["type"] == "http.response.start":
                 responded = True
@@ -171,12 +173,12 @@ class BodyLimit:
             await self.app(scope, limited_receive, limited_send)
         except BodyTooLarge:
             if not responded:
-                await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+                await send_error(send, 413, "too_large", self._message(limit), {"Connection": "close"})
         except Exception:
             if not exceeded:
                 raise
             if not responded:
-                await send_error(send, 413, "too_large", self._message(), {"Connection": "close"})
+                await send_error(send, 413, "too_large", self._message(limit), {"Connection": "close"})
 
 
 class AuthMiddleware:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import doctor, edit, evaluate, models, render, retrieval, scale, serve, styles
+from . import collections, doctor, edit, evaluate, history, models, render, retrieval, scale, serve, styles
 from . import keys as keys_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sketch + words -> render.")
@@ -14,7 +14,9 @@ app.command()(render.render)
 app.command()(render.controls)
 app.command()(edit.edit)
 app.command()(edit.upscale)
+app.command()(history.history)
 app.add_typer(styles.app, name="styles")
+app.add_typer(collections.app, name="collections")
 app.add_typer(models.app, name="models")
 app.add_typer(keys_cli.app, name="keys")
 app.command()(serve.serve)

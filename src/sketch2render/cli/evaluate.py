@@ -37,6 +37,10 @@ def eval_command(
         typer.Option(help="Longest side of the renders (multiple of 8). Default: each family's (512, 1024)."),
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="One seed for every render.")] = 0,
+    commercial_only: Annotated[
+        bool, typer.Option("--commercial-only", help="Only styles whose licence allows commercial use.")
+    ] = False,
+    collection: Annotated[str | None, typer.Option(help="Retrieve only from this collection.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every sketch × prompt × grid setting; write results.csv and report.html."""
@@ -50,6 +54,7 @@ def eval_command(
         write_outputs,
     )
     from ..evaluation.report import summarise
+    from ..render.pipeline import RenderRequest, named_styles, render_scope
     from ..render.service import build_service
     from ..styles import import_defaults
 
@@ -66,9 +71,8 @@ def eval_command(
     if size is not None and (size < 64 or size > 1024 or size % 8):
         raise InvalidParameter(f"--size must be a multiple of 8 from 64 to 1024, got {size}")
     given = {"steps": steps, "size": size}
-    params_from(
-        {"prompt": prompt_list[0], "seed": seed, "style_ids": style or [], **{k: v for k, v in given.items() if v}}
-    )
+    first = {"prompt": prompt_list[0], "seed": seed, "style_ids": style or [], **{k: v for k, v in given.items() if v}}
+    params = params_from({**first, "commercial_only": commercial_only, "collection": collection})
     cfg = settings()
     for family in families:
         cfg = serving(cfg, family)
@@ -78,8 +82,11 @@ def eval_command(
     for family in families:
         service.families.choose(family)  # not served, or its weights missing: one line now, not per row
     warn_if_smoke(service.models)
-    for style_id in style or []:
-        service.library.get(style_id)
+    named_styles(
+        params.style_ids,
+        service.library,
+        render_scope(RenderRequest(b"", params), service.library, commercial_only=cfg.commercial_only),
+    )
     if not style and len(service.library) == 0:
         added, _ = import_defaults(service.library)
         typer.echo(f"style library was empty: imported {added} bundled public-domain styles", err=True)
@@ -91,7 +98,9 @@ def eval_command(
         rows = run_eval(
             service, sketch_files, prompt_list, pairs, out,
             steps=steps, size=size, seed=seed, style_ids=style or [], control_types=control_types,
-            families=families, on_done=lambda: bar.advance(task),
+            families=families,
+            commercial_only=commercial_only,
+            on_done=lambda: bar.advance(task),
         )  # fmt: skip
 
     # 4. Write the CSV and the report.

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..principals import ANONYMOUS
 from ..schemas import RenderParams
 from .common import (
     JsonOpt,
@@ -21,6 +22,8 @@ from .common import (
     settings,
     warn_if_smoke,
 )
+
+LOCAL_PRINCIPAL = ANONYMOUS.name  # whose private styles and corrections a command-line render uses
 
 
 def default(name: str):
@@ -68,6 +71,10 @@ def render(
     auto_balance: Annotated[bool, typer.Option(help="Search strengths for the best trade-off.")] = default(
         "auto_balance"
     ),
+    commercial_only: Annotated[
+        bool, typer.Option("--commercial-only", help="Only styles whose licence allows commercial use.")
+    ] = default("commercial_only"),
+    collection: Annotated[str | None, typer.Option(help="Retrieve (and blend) only from this collection.")] = None,
     region: Annotated[
         list[str] | None,
         typer.Option(help='A region with its own style: MASK.png="prompt" (the sketch\'s size; repeatable).'),
@@ -78,6 +85,7 @@ def render(
     """Render a sketch with a retrieved (or named) style."""
     # (Long because typer declares each of the ~18 options in the signature; the body is short.)
     from ..render import build_service, save_render  # the model stack only when a command needs it
+    from ..render.pipeline import RenderRequest, named_styles, render_scope
     from ..render.ports import RenderControls
 
     fields = dict(
@@ -94,6 +102,8 @@ def render(
         seed=seed,
         num_images=num_images,
         auto_balance=auto_balance,
+        commercial_only=commercial_only,
+        collection=collection,
     )
     given = {"negative_prompt": negative, "steps": steps, "guidance_scale": guidance, "size": size, "family": family}
     # left out: the family's and the preset's
@@ -111,12 +121,18 @@ def render(
     bundled_styles_once(cfg, service.library)
     warn_if_smoke(service.models)
     _, params = service.prepare_params(params)  # the family's defaults; an unserved family: one line
-    for style_id in params.style_ids:
-        service.library.get(style_id)  # unknown id: one-line error before any work
+    # an unknown id, or one out of scope (commercial_only): a one-line error before any work
+    named_styles(
+        params.style_ids,
+        service.library,
+        render_scope(
+            RenderRequest(b"", params, principal=LOCAL_PRINCIPAL), service.library, commercial_only=cfg.commercial_only
+        ),
+    )
     with progress_bar("denoising") as bar:
         task = bar.add_task("", total=params.steps)
         controls = RenderControls(progress=lambda step, _: bar.update(task, completed=step))
-        result = service.render(data, params, controls=controls, masks=masks)
+        result = service.render(data, params, controls=controls, masks=masks, principal=LOCAL_PRINCIPAL)
     out = out or Path(f"{sketch.stem}-{result.recipe.seed}.png")
     saved = save_render(result, out.parent if str(out.parent) else Path("."), out.stem)
     if as_json:
@@ -135,6 +151,8 @@ def render(
         typer.echo("style: " + ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in used))
     if result.recipe.fallback_reason:
         typer.echo(f"no style used: {result.recipe.fallback_reason}")
+    for credit in result.recipe.attribution:
+        typer.echo(f"credit: {credit.credit}")
     for r in result.recipe.regions:
         found = ", ".join(f"{h.style.title} ({h.weight:.2f})" for h in r.styles if h.weight)
         typer.echo(f"region {r.prompt!r}: {found or 'no style: ' + (r.fallback_reason or '')}")

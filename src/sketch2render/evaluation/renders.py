@@ -167,6 +167,8 @@ def run_eval(
     control_types: Sequence[str] = ("canny",),
     families: Sequence[str | None] = (None,),
     on_done: Callable[[], None] | None = None,
+    commercial_only: bool = False,
+    collection: str | None = None,
 ) -> list[dict[str, Any]]:
     """Render and score every sketch × prompt × setting (× family); save renders and thumbnails under
     `out_dir`. `steps` and `size` left out: each family's own. A render that fails with a domain error
@@ -188,7 +190,8 @@ def run_eval(
                 given = {"steps": steps, "size": size, "family": family}  # left out: the family's
                 params = RenderParams(
                     prompt=prompt, seed=seed, control=kind, control_strength=control, style_strength=style,
-                    style_ids=list(style_ids), **{k: v for k, v in given.items() if v is not None},
+                    style_ids=list(style_ids), commercial_only=commercial_only, collection=collection,
+                    **{k: v for k, v in given.items() if v is not None},
                 )  # fmt: skip
                 result = service.render(data, params)
                 save_render(result, renders, stem)

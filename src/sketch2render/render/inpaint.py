@@ -130,7 +130,12 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
 def edit_style(components: RenderComponents, params: RenderParams):
     """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device)."""
     settings, renderer = components.settings, components.renderer
-    retrieved = retrieve(RenderRequest(b"", params), library=components.library, search=components.search)
+    retrieved = retrieve(
+        RenderRequest(b"", params),
+        library=components.library,
+        search=components.search,
+        commercial_only=settings.commercial_only,
+    )
     min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
     temperature = params.blend_temperature or settings.blend_temperature
     used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..files import atomic_write
-from ..schemas import RenderRecipe
+from ..schemas import RenderRecipe, credit_text
 from ..sketch import imaging
 from .result import RenderResult
 
@@ -29,6 +29,7 @@ PNG_LEVEL = 1  # zlib level of written PNGs: 2.5x faster than 6, ~5 % larger
 # out of the PNG keeps the same inputs + seed + profile byte-identical. They are in the JSON
 # sidecar and the API result. So are the quality scores: the API writes the PNG before it scores
 # the image (the scores follow a moment later), and the PNG is the same either way.
+CREDIT_KEY = "Credit"  # the PNG text chunk with the styles' credit lines
 PNG_EXCLUDE = {"timings": True, "balance": {"seconds"}, "scores": True}
 
 
@@ -106,12 +107,15 @@ def recipe_text(recipe: RenderRecipe) -> str:
 
 
 def png_with_recipe(image: Image.Image, recipe: RenderRecipe, index: int = 0) -> bytes:
-    """PNG bytes carrying the recipe: `parameters` (human) and `sketch2render` (full JSON)."""
+    """PNG bytes carrying the recipe: `parameters` (human) and `sketch2render` (full JSON), and
+    `Credit`, the credit line of each style used (when one was)."""
     text = {
         "parameters": recipe_text(recipe),
         "sketch2render": recipe.model_dump_json(exclude=PNG_EXCLUDE),
         "sketch2render-image-index": str(index),
     }
+    if recipe.attribution:
+        text[CREDIT_KEY] = credit_text(recipe.attribution)
     return imaging.encode_png(image, text, compress_level=PNG_LEVEL)
 
 

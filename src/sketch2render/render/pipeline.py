@@ -35,10 +35,11 @@ from PIL import Image
 from ..config import Settings
 from ..errors import Cancelled, InvalidParameter
 from ..models import ModelSet
-from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleHit, Timings
+from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleCredit, StyleHit, Timings
 from ..sketch.control import CONTROL_TYPES, ControlMap
 from ..sketch.masks import resize_mask
 from ..sketch.prepare import decode_sketch, prepare_sketch
+from ..styles.scope import StyleScope
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance
 from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSearcher, StyleSource
@@ -165,19 +166,44 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
 def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     """The sketch prepared, then the styles retrieved (see the module docstring for why not in parallel)."""
     prepared = prepare(request, settings=components.settings, models=components.models)
-    return Planned(request, prepared, retrieve(request, library=components.library, search=components.search))
+    commercial_only = components.settings.commercial_only
+    retrieved = retrieve(request, library=components.library, search=components.search, commercial_only=commercial_only)
+    return Planned(request, prepared, retrieved)
 
 
-def retrieve(request: RenderRequest, *, library: StyleSource, search: StyleSearcher) -> Retrieved:
+def render_scope(request: RenderRequest, library: StyleSource, *, commercial_only: bool = False) -> StyleScope:
+    """The styles a render may use: the caller's and the team's, only commercially usable ones when
+    the request or the server (`S2R_COMMERCIAL_ONLY`) says so, only a collection's when it names one."""
+    params = request.params
+    ids = library.collection_ids(params.collection, request.principal) if params.collection else None
+    return StyleScope(request.principal, commercial_only or params.commercial_only, ids, params.collection or "")
+
+
+def named_styles(ids: list[str], library: StyleSource, scope: StyleScope) -> list[StyleHit]:
+    """The styles a request named, each checked against its scope (422 naming `style_ids` and the style)."""
+    hits = []
+    for style_id in dict.fromkeys(ids):
+        record = library.get(style_id)
+        if (why := scope.refusal(record)) is not None:
+            raise InvalidParameter(f"style_ids: {why}", field="style_ids")
+        hits.append(StyleHit(style=record, score=1.0))
+    return hits
+
+
+def retrieve(
+    request: RenderRequest, *, library: StyleSource, search: StyleSearcher, commercial_only: bool = False
+) -> Retrieved:
+    """The named styles, or those hybrid search finds for the prompt (and each region's), within the
+    render's scope (`render_scope`; `commercial_only`: the server's default)."""
     t0 = time.perf_counter()
     params = request.params
+    scope = render_scope(request, library, commercial_only=commercial_only)
     if params.style_ids:
-        hits = [StyleHit(style=library.get(i), score=1.0) for i in dict.fromkeys(params.style_ids)]
-        return Retrieved(hits, True, time.perf_counter() - t0)
+        return Retrieved(named_styles(params.style_ids, library, scope), True, time.perf_counter() - t0)
     if params.style_mode == "none" or len(library) == 0:
         return Retrieved([], False, 0.0, tuple([] for _ in params.regions))
-    hits = search.search(params.prompt, k=params.top_k, principal=request.principal)
-    regions = tuple(retrieve_regions(params, search, request.principal))
+    hits = search.search(params.prompt, k=params.top_k, principal=request.principal, scope=scope)
+    regions = tuple(retrieve_regions(params, search, request.principal, scope))
     return Retrieved(hits, False, time.perf_counter() - t0, regions)
 
 
@@ -292,6 +318,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
         scores=scores,
         balance=rendered.balance,
         regions=rendered.regions.recipes if rendered.regions is not None else [],
+        attribution=attribution(rendered),
         version=__version__,
     )
     return RenderResult(
@@ -301,6 +328,12 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
         recipe=recipe,
         pending_scores=measure if defer else None,
     )
+
+
+def attribution(rendered: Rendered) -> list[StyleCredit]:
+    """The credit owed to each style the render used (globally or in a region), once each."""
+    used = [*rendered.used, *(h for hits in (rendered.regions.used if rendered.regions else []) for h in hits)]
+    return [StyleCredit.of(h.style) for h in {h.id: h for h in used}.values()]
 
 
 def _model_ids(models: ModelSet | None, control_type: str) -> dict[str, str]:

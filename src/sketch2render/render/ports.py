@@ -19,6 +19,7 @@ from ..schemas import ImageScores, RenderParams, SpeedRecord, StyleHit, StyleRec
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from ..styles.scope import StyleScope
     from .caches import Caches
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
@@ -68,6 +69,8 @@ class StyleSource(StyleImages, Protocol):
 
     def get(self, style_id: str) -> StyleRecord: ...
 
+    def collection_ids(self, name: str, principal: str) -> frozenset[str]: ...
+
     def load_ip_embeds(self, style_id: str, encoder_key: str) -> Tensor | None: ...
 
     def save_ip_embeds(self, style_id: str, encoder_key: str, embeds: Tensor) -> None: ...
@@ -76,7 +79,9 @@ class StyleSource(StyleImages, Protocol):
 class StyleSearcher(Protocol):
     """What the chain needs of retrieval (retrieval.HybridSearch): the styles a prompt means."""
 
-    def search(self, query: str, k: int = 5, *, principal: str = "") -> list[StyleHit]: ...
+    def search(
+        self, query: str, k: int = 5, *, principal: str = "", scope: StyleScope | None = None
+    ) -> list[StyleHit]: ...
 
 
 class ImageGenerator(Protocol):

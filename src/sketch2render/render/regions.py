@@ -23,6 +23,7 @@ from ..config import UploadLimits
 from ..errors import InvalidParameter
 from ..schemas import RegionRecipe, RenderParams, StyleHit
 from ..sketch import masks as mask_ops
+from ..styles.scope import StyleScope
 from .ports import StyleSearcher
 
 if TYPE_CHECKING:
@@ -60,10 +61,12 @@ def decode_region_masks(
     return tuple(decoded)
 
 
-def retrieve_regions(params: RenderParams, search: StyleSearcher, principal: str = "") -> list[list[StyleHit]]:
+def retrieve_regions(
+    params: RenderParams, search: StyleSearcher, principal: str = "", scope: StyleScope | None = None
+) -> list[list[StyleHit]]:
     """Hybrid search of the library for each region's prompt, with the corrections of `principal`
-    like the global search (the caller skips it with style_mode none or an empty library)."""
-    return [search.search(region.prompt, k=params.top_k, principal=principal) for region in params.regions]
+    and within `scope` like the global search (the caller skips it with style_mode none or an empty library)."""
+    return [search.search(region.prompt, k=params.top_k, principal=principal, scope=scope) for region in params.regions]
 
 
 def background(masks: Sequence[Image.Image]) -> Image.Image:

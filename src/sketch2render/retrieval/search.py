@@ -18,6 +18,7 @@ from ..errors import InvalidParameter
 from ..schemas import StyleHit, StyleRecord
 from ..styles.chroma_link import chroma_calls
 from ..styles.library import StyleLibrary
+from ..styles.scope import StyleScope
 from .answer_cache import Answers
 from .evidence import hit_fields, weigh_lexical
 from .fusion import DESIGNS, fuse
@@ -76,25 +77,35 @@ class HybridSearch:
         return LexicalIndex(stop=ENGLISH_STOP if self.design.english_stop else BASIC_STOP)
 
     def search(
-        self, query: str, k: int = 5, *, min_score: float | None = None, tags: Sequence[str] = (), principal: str = ""
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        min_score: float | None = None,
+        tags: Sequence[str] = (),
+        principal: str = "",
+        scope: StyleScope | None = None,
     ) -> list[StyleHit]:
         """Hybrid text search. `min_score` is a minimum CLIP cosine; hits that match a word of
         the query are kept regardless (with a tiny model CLIP means nothing; words still do).
-        `principal`: whose corrections the feedback list learns from ("": nobody's)."""
+        `principal`: whose corrections the feedback list learns from ("": nobody's). `scope`: which
+        styles may be candidates (default: every style `principal` may see; styles/scope.py)."""
         query = (query or "").strip()
         if not query:
             raise InvalidParameter("the search query is empty", field="q")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidParameter(f"the search query is over {MAX_QUERY_CHARS} characters", field="q")
         vector = self.library.embeddings.embed_query(query)
-        key, token = (query, k, min_score, tuple(tags), principal), self.learning.token() if self.learning else None
+        scope = scope if scope is not None else StyleScope(principal)
+        key = (query, k, min_score, tuple(tags), principal, scope)
+        token = self.learning.token() if self.learning else None
         # A change clears the kept answers under the lock; a shared Chroma server that is gone is a 503.
         with self.library.lock, chroma_calls(self.library.client):
             self.library.sync()
             if self.answers is None:  # caches off
-                return self._hybrid(vector, query, k, min_score, tags, principal)
+                return self._hybrid(vector, query, k, min_score, tags, principal, scope)
             if (kept := self.answers.get(key, token)) is None:
-                kept = self._hybrid(vector, query, k, min_score, tags, principal)
+                kept = self._hybrid(vector, query, k, min_score, tags, principal, scope)
                 self.answers.put(key, token, kept)
             return kept
 
@@ -120,8 +131,11 @@ class HybridSearch:
             lists["feedback"] = sorted(votes, key=lambda i: (-votes[i], i))
         return lists
 
-    def search_by_image(self, image: Image.Image | str, k: int = 5) -> list[StyleHit]:
-        """Styles that look like an image (or like a library style, given its id; itself excluded)."""
+    def search_by_image(
+        self, image: Image.Image | str, k: int = 5, *, scope: StyleScope | None = None
+    ) -> list[StyleHit]:
+        """Styles that look like an image (or like a library style, given its id; itself excluded),
+        within `scope` (default: the team's styles)."""
         exclude = None
         if isinstance(image, str):
             with chroma_calls(self.library.client):
@@ -129,11 +143,18 @@ class HybridSearch:
         vector = self.library.embeddings.embed_pil([image.convert("RGB")])[0]
         with self.library.lock, chroma_calls(self.library.client):
             self.library.sync()
-            hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, ())
+            hits = self._hybrid(vector, "", k + (1 if exclude else 0), None, (), scope=scope or StyleScope())
         return [h for h in hits if h.id != exclude][:k]
 
     def _hybrid(
-        self, vector: Sequence[float], query: str, k: int, min_score: float | None, tags: Sequence[str], principal=""
+        self,
+        vector: Sequence[float],
+        query: str,
+        k: int,
+        min_score: float | None,
+        tags: Sequence[str],
+        principal="",
+        scope: StyleScope | None = None,
     ) -> list[StyleHit]:
         """One search under the library's lock (the caller has synced a shared store)."""
         if not 1 <= k <= 100:
@@ -143,6 +164,7 @@ class HybridSearch:
             raise InvalidParameter(f"at most {MAX_TAGS} tags in a filter, got {len(tags)}", field="tags")
         records = self.library.records()
         allowed = {i for i, r in records.items() if all(t in r.tags for t in tags)} if tags else None
+        allowed, hidden = scoped(records, allowed, scope or StyleScope(principal))
         total = len(records) if allowed is None else len(allowed)
         if total == 0:
             return []
@@ -153,9 +175,13 @@ class HybridSearch:
         lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power)
         # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
         only_dense = len(lexical) == 0 and min_score is None and not learned.active
-        dense = dense_list(self.library.nearest(vector, min(n, k) if only_dense else n, tags), records, dense_w)
+        dense_records = records if allowed is None else {i: records[i] for i in allowed}  # candidates in scope
+        wanted = min(len(records), (min(n, k) if only_dense else n) + hidden)  # out-of-scope ids take places
+        dense = dense_list(self.library.nearest(vector, wanted, tags), dense_records, dense_w)
         if only_dense and len(dense) < min(n, k):  # uncommitted ids took places: ask for all n
-            dense = dense_list(self.library.nearest(vector, n, tags), records, dense_w)
+            dense = dense_list(
+                self.library.nearest(vector, min(len(records), n + hidden), tags), dense_records, dense_w
+            )
         fused = fuse([dense, lexical], rrf_k)
         if self.learning:
             fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k, self.design.feedback_scale)
@@ -166,3 +192,13 @@ class HybridSearch:
         """Release the learned side's store (the feedback signals' database)."""
         if self.learning is not None:
             self.learning.feedback.store.close()
+
+
+def scoped(
+    records: Mapping[str, StyleRecord], allowed: set[str] | None, scope: StyleScope
+) -> tuple[set[str] | None, int]:
+    """The candidate ids within `scope` (None: every record) and how many styles it leaves out."""
+    hidden = {i for i, r in records.items() if (allowed is None or i in allowed) and not scope.allows(r)}
+    if not hidden:
+        return allowed, 0
+    return (set(records) if allowed is None else allowed) - hidden, len(hidden)

@@ -5,6 +5,7 @@ On disk, under `root` (the default, one process owns the store):
   images/<id>.json   its record (title, tags, license, ...); writing it commits an add
   ip_embeds/<id>/    stored IP-Adapter image embeddings, one file per image-encoder model
   chroma/            the vector index, one collection per retrieval model
+  collections.sqlite3  the collections (moodboards) of styles: collections.py
 
 The bytes (image, record, embeddings) live in a `BlobStore` (blobs.py): these files, or, with a
 shared Chroma server (`S2R_CHROMA_URL`), a collection on that server beside the index, so that
@@ -26,17 +27,20 @@ import io
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from ..config import UploadLimits
-from ..errors import InvalidImage, NotFound
+from ..errors import Conflict, InvalidImage, NotFound
 from ..schemas import StyleMeta, StyleRecord
 from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
+from .collections import CollectionStore, StyleCollections
 from .embeddings import ImageTextEmbeddings
+from .fingerprint import NearDuplicates, fingerprint
 from .ids import collection_name, content_id, tag_key
 
 if TYPE_CHECKING:
@@ -47,14 +51,24 @@ if TYPE_CHECKING:
 # everything was reloaded). A search keeps its word index and its kept answers current with it.
 ChangeListener = Callable[[Mapping[str, StyleRecord], Sequence[str] | None], None]
 
+
+@dataclass(frozen=True)
+class Added:
+    """What an add did: the style (new, or the one already there) and whether it was created."""
+
+    record: StyleRecord
+    created: bool
+    near_duplicate_of: str | None = None  # the add matched this style's fingerprint: nothing was added
+
+
 MAX_ASPECT = 20  # longest side over shortest, for style images
 PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only once it is this old
 
 
-class StyleLibrary:
-    """Add, list, get and remove style images; the index of their CLIP vectors. Thread-safe; one
-    process owns a disk store, any number share a Chroma server (`client` an HttpClient, `blobs` a
-    `ChromaBlobs` on it)."""
+class StyleLibrary(StyleCollections):
+    """Add, list, get and remove style images; the index of their CLIP vectors; their collections
+    (`StyleCollections`). Thread-safe; one process owns a disk store, any number share a Chroma server
+    (`client` an HttpClient, `blobs` a `ChromaBlobs` on it)."""
 
     def __init__(
         self,
@@ -90,6 +104,8 @@ class StyleLibrary:
         self._records: dict[str, StyleRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._version: str | None = None  # the shared store's change marker when last loaded
+        self.collections = CollectionStore(self.root / "collections.sqlite3")
+        self.near = NearDuplicates(lambda style_id: self.blobs.read(style_id, IMAGE))
         self.lock = threading.RLock()  # held by a search over the records, so no change slips in
         self.reconcile()
 
@@ -152,6 +168,7 @@ class StyleLibrary:
             listener(self._records, None)
 
     def _changed(self, ids: Sequence[str] | None) -> None:
+        self.near.forget(ids)
         for listener in self._listeners:
             listener(self._records, ids)
 
@@ -191,18 +208,30 @@ class StyleLibrary:
             self._remember(record)
 
     # --- adding and removing -------------------------------------------------------------
-    def add_bytes(self, data: bytes, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
-        """Add one image; returns (record, created). Bad files raise before anything is stored."""
+    def add_bytes(self, data: bytes, meta: StyleMeta | None = None, *, owner: str = "") -> tuple[StyleRecord, bool]:
+        """Add one image; returns (record, created). Bad files raise before anything is stored.
+        `owner`: the principal adding it (a private style is only theirs)."""
         image = imaging.decode_upload(data, self.limits)
-        return self.add_image(image, meta)
+        return self.add_image(image, meta, owner=owner)
 
-    def add_file(self, path: Path, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+    def add_file(self, path: Path, meta: StyleMeta | None = None, *, owner: str = "") -> tuple[StyleRecord, bool]:
         image = imaging.load_upload_file(Path(path), self.limits)
         if meta is None or not meta.title:
             meta = (meta or StyleMeta()).model_copy(update={"title": Path(path).stem.replace("_", " ")})
-        return self.add_image(image, meta)
+        return self.add_image(image, meta, owner=owner)
 
-    def add_image(self, image: Image.Image, meta: StyleMeta | None = None) -> tuple[StyleRecord, bool]:
+    def add_image(
+        self, image: Image.Image, meta: StyleMeta | None = None, *, owner: str = ""
+    ) -> tuple[StyleRecord, bool]:
+        added = self.add_checked(image, meta, owner=owner)
+        return added.record, added.created
+
+    def add_checked(
+        self, image: Image.Image, meta: StyleMeta | None = None, *, owner: str = "", allow_near_duplicate: bool = True
+    ) -> Added:
+        """Add one image: the same pixels again return the existing style; without `allow_near_duplicate`
+        a near duplicate (resized, re-encoded, slightly cropped) of a style `owner` may see returns that
+        style, with `near_duplicate_of` set, and nothing is added."""
         if max(image.size) > MAX_ASPECT * min(image.size):  # CLIP would blow its short side up to 224
             raise InvalidImage(
                 f"a style image must not be more elongated than {MAX_ASPECT}:1 "
@@ -215,7 +244,14 @@ class StyleLibrary:
         style_id = content_id(image)
         with self.lock:
             if style_id in self:
-                return self._records[style_id], False
+                existing = self._records[style_id]
+                if not existing.visible_to(owner):  # the same pixels as another principal's private style
+                    raise Conflict("this image is already in the library as another principal's private style")
+                return Added(existing, False)
+            found = fingerprint(image)
+            visible = (r for r in self._records.values() if r.visible_to(owner))
+            if not allow_near_duplicate and (near := self.near.find(found, visible)) is not None:
+                return Added(near, False, near.id)
             meta = meta or StyleMeta()
             tags = sorted({t.strip().lower() for t in meta.tags if t.strip()})
             record = StyleRecord(
@@ -225,13 +261,15 @@ class StyleLibrary:
                 width=image.width,
                 height=image.height,
                 added_at=time.time(),
+                owner=owner,
+                fingerprint=found.text(),
             )
             vector = self.embeddings.embed_pil([image])[0]  # before storing anything: may fail
             self.blobs.write(style_id, IMAGE, imaging.encode_png(image))
             self.blobs.write(style_id, RECORD, record.model_dump_json(indent=1).encode())  # commit point
             self._index([record], [vector])
             self.blobs.touch()
-            return record, True
+            return Added(record, True)
 
     def remove(self, style_id: str) -> StyleRecord:
         with self.lock:
@@ -268,6 +306,14 @@ class StyleLibrary:
             raise NotFound(f"no style with id {style_id!r}", field="style_id")
         return record
 
+    def get_for(self, style_id: str, principal: str, *, admin: bool = False) -> StyleRecord:
+        """A style as `principal` sees it: another principal's private style is the same 404 as none
+        (admins see every style)."""
+        record = self.get(style_id)
+        if not (admin or record.visible_to(principal)):
+            raise NotFound(f"no style with id {style_id!r}", field="style_id")
+        return record
+
     def image_bytes(self, style_id: str) -> bytes:
         """The stored PNG of a style (from the disk or the shared server)."""
         self.get(style_id)
@@ -280,11 +326,16 @@ class StyleLibrary:
         with Image.open(io.BytesIO(self.image_bytes(style_id))) as im:
             return im.convert("RGB")
 
-    def list(self, offset: int = 0, limit: int = 100, tag: str | None = None) -> list[StyleRecord]:
+    def list(
+        self, offset: int = 0, limit: int = 100, tag: str | None = None, *, principal: str | None = None
+    ) -> list[StyleRecord]:
+        """Oldest first, with `tag`; `principal`: only the styles they may see (None: every style)."""
         self.sync()
         records = sorted(self._records.values(), key=lambda r: (r.added_at, r.id))
         if tag:
             records = [r for r in records if tag.strip().lower() in r.tags]
+        if principal is not None:
+            records = [r for r in records if r.visible_to(principal)]
         return records[offset : offset + limit]
 
     # --- the vector index ---------------------------------------------------------------
@@ -319,7 +370,8 @@ class StyleLibrary:
             self.blobs.write(style_id, embeds_name(encoder_key), data)
 
     def close(self) -> None:
-        """Release the store (a disk store's ownership lock)."""
+        """Release the store (a disk store's ownership lock, the collections' database)."""
+        self.collections.close()
         close = getattr(self.blobs, "close", None)
         if close is not None:
             close()
@@ -329,11 +381,13 @@ class StyleLibrary:
         self,
         items: Sequence[tuple[Path, StyleMeta | None]],
         progress: Callable[[int, int, Path], None] | None = None,
+        *,
+        owner: str = "",
     ) -> list[tuple[StyleRecord, bool]]:
         """Add many files, calling `progress(done, total, path)` after each (for a progress bar)."""
         results = []
         for done, (path, meta) in enumerate(items, start=1):
-            results.append(self.add_file(path, meta))
+            results.append(self.add_file(path, meta, owner=owner))
             if progress:
                 progress(done, len(items), path)
         return results

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from cachetools import LRUCache
@@ -149,6 +150,23 @@ def _form_fields(params: dict[str, Any]) -> dict[str, str | list[str]]:
     }
 
 
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection (moodboard) as the API reports it: `styles` only when one collection was asked for."""
+
+    name: str
+    owner: str
+    visibility: str
+    count: int
+    styles: tuple[StyleRecord, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> CollectionInfo:
+        styles = tuple(StyleRecord.model_validate(s) for s in body.get("styles", []))
+        return cls(str(body["name"]), str(body.get("owner", "")), str(body.get("visibility", "team")),
+                   int(body.get("count", 0)), styles)  # fmt: skip
+
+
 class ApiClient:
     """Typed calls to the sketch2render HTTP API at `base_url` (with an optional Bearer key)."""
 
@@ -244,8 +262,13 @@ class ApiClient:
         body = self._json("GET", "/v1/styles", params={"offset": offset, "limit": limit})
         return [StyleRecord.model_validate(s) for s in body["items"]], int(body.get("total", 0))
 
-    def search_styles(self, query: str, k: int = 3) -> list[StyleHit]:
-        body = self._json("GET", "/v1/styles/search", params={"q": query, "k": k})
+    def search_styles(
+        self, query: str, k: int = 3, *, commercial_only: bool = False, collection: str | None = None
+    ) -> list[StyleHit]:
+        params: dict[str, Any] = {"q": query, "k": k, **({"commercial_only": "true"} if commercial_only else {})}
+        if collection:
+            params["collection"] = collection
+        body = self._json("GET", "/v1/styles/search", params=params)
         return [StyleHit.model_validate(h) for h in body["hits"]]
 
     def style_image(self, style_id: str, size: int | None = 256) -> bytes:
@@ -261,6 +284,33 @@ class ApiClient:
 
     def delete_style(self, style_id: str) -> StyleRecord:
         return StyleRecord.model_validate(self._json("DELETE", f"/v1/styles/{style_id}"))
+
+    def import_styles(self, archive: bytes, filename: str, **fields: str) -> dict[str, Any]:
+        """Start a bulk import of a zip (`POST /v1/styles/import`): {id, status, total, url}."""
+        data = {k: v for k, v in fields.items() if v}
+        response = self._request("POST", "/v1/styles/import", data=data, files={"archive": (filename, archive)})
+        return response.json()
+
+    def import_report(self, import_id: str) -> dict[str, Any]:
+        """An import's progress (`done` of `total`), counts and per-file report."""
+        return self._json("GET", f"/v1/styles/import/{quote(import_id)}")
+
+    # --- collections (moodboards) ------------------------------------------------------------
+    def list_collections(self) -> list[CollectionInfo]:
+        return [CollectionInfo.from_json(c) for c in self._json("GET", "/v1/collections")["items"]]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return CollectionInfo.from_json(self._json("GET", f"/v1/collections/{quote(name)}"))
+
+    def create_collection(
+        self, name: str, *, visibility: str = "team", style_ids: Sequence[str] = ()
+    ) -> CollectionInfo:
+        body = {"name": name, "visibility": visibility, "style_ids": list(style_ids)}
+        return CollectionInfo.from_json(self._json("POST", "/v1/collections", json=body))
+
+    def add_to_collection(self, name: str, style_ids: Sequence[str]) -> CollectionInfo:
+        body = {"style_ids": list(style_ids)}
+        return CollectionInfo.from_json(self._json("POST", f"/v1/collections/{quote(name)}/styles", json=body))
 
     # --- feedback (what retrieval learns from) ---------------------------------------------------
     def send_feedback(self, prompt: str, style_id: str, signal: str) -> dict[str, Any]:
@@ -313,11 +363,16 @@ class ApiClient:
                     self._jobs[job_id] = job
         return job
 
-    def list_renders(self, offset: int = 0, limit: int = 20, *, everyone: bool = False) -> tuple[list[RenderJob], int]:
-        """The caller's renders, newest first; `everyone=True` (admins only, else a 403): every principal's."""
+    def list_renders(
+        self, offset: int = 0, limit: int = 20, *, everyone: bool = False, q: str = ""
+    ) -> tuple[list[RenderJob], int]:
+        """The caller's renders, newest first; `everyone=True` (admins only, else a 403): every principal's;
+        `q`: only those with these words in a prompt."""
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if everyone:
             params["all"] = "true"
+        if q.strip():
+            params["q"] = q.strip()
         body = self._json("GET", "/v1/renders", params=params)
         return [RenderJob.from_json(j) for j in body["items"]], int(body.get("total", 0))
 

@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image, ImageOps
 
-from ..schemas import ImageScores
+from ..schemas import ImageScores, credit_text
 from ..sketch import imaging
 from . import session
 from .client import ApiClient, ApiError, ApiUnreachable, RenderJob
@@ -183,6 +183,15 @@ def show_styles_used(client: ApiClient, job: RenderJob) -> None:
         st.caption(f"match {fmt_score(hit.score)}{share}")
 
 
+def show_attribution(job: RenderJob) -> None:
+    """The credit line of every style the render used, in a code box (its copy button copies them)."""
+    recipe = job.result
+    if recipe is None or not recipe.attribution:
+        return
+    st.markdown("**Credits**", help="What the styles' licences ask for: print it beside the image.")
+    st.code(credit_text(recipe.attribution), language=None, wrap_lines=True)
+
+
 def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = None, key: str = "view") -> str | None:
     """A finished render beside its inputs. Returns "again" or "new_seed" when the user asks for it."""
     recipe = job.result
@@ -233,6 +242,7 @@ def render_view(client: ApiClient, job: RenderJob, *, sketch: bytes | None = Non
                     action = "again"
                 if st.button("New seed", key=f"{key}_new_seed", icon=":material/casino:"):
                     action = "new_seed"
+        show_attribution(job)
         rating_buttons(client, job, key)
     return action
 
@@ -312,3 +322,21 @@ def again_params(job: RenderJob, action: str) -> dict[str, Any]:
     params = job.result.params.model_dump(mode="json")
     params["seed"] = job.result.seed if action == "again" else None
     return params
+
+
+WHOLE_LIBRARY = "Whole library"
+
+
+def collection_choice(client: ApiClient) -> str | None:
+    """The collection a render is bound to (None: the whole library)."""
+    try:
+        names = [c.name for c in client.list_collections()]
+    except ApiError:
+        names = []
+    if not names:
+        return None
+    name = st.selectbox(
+        "Collection", [WHOLE_LIBRARY, *names], key="render_collection",
+        help="Retrieve (and blend) only from this collection's styles.",
+    )  # fmt: skip
+    return None if name == WHOLE_LIBRARY else name

@@ -82,7 +82,7 @@ def signal_store(search: HybridSearch, settings: Settings) -> SignalStore:
 def add_feedback(
     body: Annotated[FeedbackIn, Body()], library: LibraryDep, search: SearchDep, caller: Caller, settings: SettingsDep
 ) -> FeedbackOut:
-    library.get(body.style_id)  # 404 naming style_id when there is no such style
+    library.get_for(body.style_id, caller.name)  # 404 naming style_id: no such style, or another's private one
     item = signal_store(search, settings).add(caller.name, body.prompt, body.style_id, body.signal, source="api")
     return FeedbackOut(**{k: getattr(item, k) for k in FeedbackOut.model_fields})
 

@@ -17,27 +17,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Form, Header, Query
+from fastapi import APIRouter, Form, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ...errors import Conflict, Forbidden, InvalidParameter, NotFound, PrincipalQueueFull, ShuttingDown
 from ...files import atomic_write
 from ...jobs.events import PREVIEW, PROGRESS
+from ...jobs.history import HistoryIndex, HistoryQuery
 from ...jobs.job import JobInputs
-from ...jobs.store import INPUT_NAME, Job, JobStatus
+from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
 from ...render.outputs import existing_control_path, image_paths, preview_path
 from ...schemas import RenderParams
 from ...sketch import imaging
 from ...sketch.control import CONTROL_TYPES
 from ...sketch.prepare import decode_sketch, prepare_sketch
 from ...storage import require_room, storing
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids
+from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids, request_scope
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
@@ -85,6 +87,8 @@ def submit_render(
     # Every check a submission passes before it is stored, in order.
     # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
     params, models = runtime.choose_family(form.params())  # 422 naming `family`; the family's defaults
+    if settings.commercial_only:  # the server's rule, kept with the job
+        params = params.model_copy(update={"commercial_only": True})
     sketch, live_session, region_mask = form.sketch, form.live_session, form.region_mask
     key = _idempotency_key(idempotency_key, caller.name)
     if live_session is not None and params.speed != "live":
@@ -101,7 +105,8 @@ def submit_render(
     # what the worker renders from, and the control image it will use: a sketch without lines for it is a 422 now
     prepared = prepare_sketch(decoded, params, settings.limits, available=available)
     image, built = prepared.image, prepared.control
-    check_style_ids(runtime, params.style_ids)
+    scope = request_scope(runtime, caller, commercial_only=params.commercial_only, collection=params.collection)
+    check_style_ids(runtime, params.style_ids, scope)
     if models is not None and params.control != "auto" and params.control not in models.control_types:
         message = (
             f"control: the {models.family} family has no {params.control} ControlNet here "
@@ -149,24 +154,44 @@ def submit_render(
 @router.get(
     "",
     response_model=JobList,
-    summary="Your render history, newest first (admins: everyone's with all=true)",
+    summary="Your render history, newest first (admins: everyone's with all=true); search it with q, style, collection",
     operation_id="renders-list",
 )
 def list_renders(
+    request: Request,
     store: StoreDep,
     caller: Caller,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: JobStatus | None = None,
     all: Annotated[bool, Query(description="every principal's jobs (admins only; 403 for users)")] = False,
+    q: Annotated[str | None, Query(max_length=1000, description="words of the prompt or a region prompt")] = None,
+    style: Annotated[str | None, Query(max_length=64, description="renders that used this style")] = None,
+    collection: Annotated[str | None, Query(max_length=64, description="renders bound to this collection")] = None,
 ) -> dict:
     if all and not caller.is_admin:
         raise Forbidden(f"{caller.name!r} has role {caller.role}; only admins may list every principal's jobs")
-    if all:
+    if q or style or collection:  # history search (jobs/history.py): the same owners as the list
+        owner = None if all else caller.name
+        query = HistoryQuery(q or "", style, collection, owner, caller.is_admin, str(status) if status else None)
+        jobs, total = history_index(request, store).search(query, offset, limit)
+    elif all:
         jobs, total = store.list(offset, limit, status)
     else:  # an admin's own list also holds the jobs from before principals (every key was an admin)
         jobs, total = store.list(offset, limit, status, owner=caller.name, unowned=caller.is_admin)
     return {"items": [job_summary(j) for j in jobs], "total": total, "offset": offset, "limit": limit}
+
+
+_history_lock = threading.Lock()
+
+
+def history_index(request: Request, store: JobStore) -> HistoryIndex:
+    """The app's word index over its jobs database (made on first use)."""
+    with _history_lock:
+        index = getattr(request.app.state, "history_index", None)
+        if index is None:
+            index = request.app.state.history_index = HistoryIndex(store.db_path)
+    return index
 
 
 @router.get(

@@ -1,8 +1,9 @@
 """History page: past renders (`GET /v1/renders`, newest first) as cards with a thumbnail and the
-main parameters; opening one shows it as the Render page does, beside its original sketch (which the
-API keeps: `GET /v1/renders/{id}/sketch`). "Render again" re-submits that sketch with the render's
-parameters and opens the new job, followed live. The API lists only the caller's own renders; an
-admin may switch to everyone's (`?all=true`), each card then naming whose it is."""
+main parameters, searched by words of their prompts (`?q=`); opening one shows it as the Render page
+does, beside its original sketch (which the API keeps: `GET /v1/renders/{id}/sketch`). "Render again"
+re-submits that sketch with the render's parameters and opens the new job, followed live. The API
+lists only the caller's own renders; an admin may switch to everyone's (`?all=true`), each card then
+naming whose it is."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ COLUMNS = 4
 OPEN_KEY = "history_open"  # id of the render being looked at
 OFFSET_KEY = "history_offset"
 EVERYONE_KEY = "history_everyone"  # an admin's "Everyone's renders" toggle
+QUERY_KEY = "history_query"  # the search box: words of the prompts
 STATUS_BADGE = {
     "succeeded": ":green-badge[succeeded]",
     "failed": ":red-badge[failed]",
@@ -156,10 +158,17 @@ def page() -> None:
         )
     whose = "Every principal's renders" if everyone else "Your renders" if named else "Every render this server made"
     title_col.caption(f"{whose}, newest first. Open one to see it in full and download it.")
+    query = st.text_input(
+        "Search renders", key=QUERY_KEY, icon=":material/search:", placeholder="words of a prompt, e.g. red house",
+        on_change=lambda: st.session_state.pop(OFFSET_KEY, None),
+    ) or ""  # fmt: skip
     offset = st.session_state.get(OFFSET_KEY, 0)
-    jobs, total = client.list_renders(offset, PAGE_SIZE, everyone=everyone)
+    jobs, total = client.list_renders(offset, PAGE_SIZE, everyone=everyone, q=query)
     if not jobs:
-        st.info("No renders yet: make one on the Render page.", icon=":material/history:")
+        if query.strip():
+            st.info(f"No render's prompt has “{query.strip()}”.", icon=":material/search_off:")
+        else:
+            st.info("No renders yet: make one on the Render page.", icon=":material/history:")
         return
     for start in range(0, len(jobs), COLUMNS):
         for col, summary in zip(st.columns(COLUMNS), jobs[start : start + COLUMNS], strict=False):

@@ -26,6 +26,7 @@ from sketch2render.ui.regions import region_painter, region_summary, result_acti
 from sketch2render.ui.sketching import EdgePreview, canvas_png, edge_preview
 from sketch2render.ui.widgets import (
     again_params,
+    collection_choice,
     fmt_score,
     follow_progress,
     guarded,
@@ -157,14 +158,16 @@ def style_card(client: ApiClient, hit: StyleHit, chosen: bool, prompt: str = "")
             not_this_style(client, prompt, hit)
 
 
-def style_picker(client: ApiClient, prompt: str, top_k: int) -> dict[str, Any]:
+def style_picker(
+    client: ApiClient, prompt: str, top_k: int, *, commercial_only: bool = False, collection: str | None = None
+) -> dict[str, Any]:
     """Top-k styles for the prompt as cards, and the user's choice -> {style_ids, blend}."""
     auto = {"style_ids": [], "blend": False}
     if not prompt:
         st.caption("Type a prompt: the library's best-matching styles appear here, with their scores.")
         return auto
     try:
-        hits = client.search_styles(prompt, top_k)
+        hits = client.search_styles(prompt, top_k, commercial_only=commercial_only, collection=collection)
     except ApiError as exc:
         show_error(exc, "search the style library")
         return auto
@@ -236,6 +239,10 @@ def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
             "speed": b.selectbox(
                 "Speed", list(SPEEDS), format_func=SPEEDS.get, key="adv_speed",
                 help="Fast and live use the LCM-LoRA: a few steps, no prompt guidance (their own step count).",
+            ),
+            "commercial_only": a.toggle(
+                "Commercial use only", key="adv_commercial_only",
+                help="Only styles whose licence allows commercial use (CC0, CC BY, public domain, …).",
             ),
             "negative_prompt": st.text_area(
                 "Negative prompt", DEFAULTS["negative_prompt"], height=80, key="adv_negative"
@@ -310,9 +317,10 @@ def page() -> None:
             "Prompt", key="prompt", max_chars=1000, live="400ms",
             placeholder="e.g. swirling night sky, oil paint", help="What the render should look like.",
         ) or "").strip()  # fmt: skip
+        collection = collection_choice(client)
         styles_box = st.container()
         family = family_picker(client)
-        advanced = advanced_settings(family)
+        advanced = {**advanced_settings(family), **({"collection": collection} if collection else {})}
     with left:
         st.subheader("1 · Sketch")
         sketch = sketch_input()
@@ -321,7 +329,8 @@ def page() -> None:
         usable = sketch is not None and show_edge_preview(sketch, advanced["size"], **controls)
         regions = region_painter(client, sketch.data, advanced["top_k"]) if usable and sketch is not None else []
     with styles_box:
-        choice = style_picker(client, prompt, advanced["top_k"])
+        only = advanced["commercial_only"]
+        choice = style_picker(client, prompt, advanced["top_k"], commercial_only=only, collection=collection)
     with right:
         can_render = usable and bool(prompt)
         clicked = st.button(
