@@ -196,10 +196,10 @@ def _chroma_children(tmp_path: Path) -> list[int]:
 
 # --- the API in process on one shared deployment ----------------------------------------------------
 @pytest.fixture(scope="module")
-def api(local_ray, module_chroma, tiny_models_dir, tmp_path_factory):
+def api(local_ray, module_chroma, tiny_models_dir, tiny_sdxl_dir, tmp_path_factory):
     settings = Settings(
         home=tmp_path_factory.mktemp("home"),
-        models=str(tiny_models_dir),
+        models=f"{tiny_models_dir},{tiny_sdxl_dir}",  # SD 1.5 the default; SDXL loads on a replica on first use
         device="cpu",
         backend="ray",
         chroma_url=module_chroma,
@@ -244,6 +244,16 @@ def test_six_jobs_all_succeed_on_both_replicas(api):
     assert jobs[3]["result"]["seed"] == 3 and jobs[3]["progress"]["step"] == 2
     preview = client.get(f"/v1/renders/{ids[3]}/preview")  # TAESD on the replica, relayed
     assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == (64, 40)
+
+
+def test_a_second_family_renders_on_a_replica(api):
+    client, runtime = api
+    assert client.get("/v1/families").json()["default"] == "sd15"
+    job = wait_for(client, submit(client, seed=4, family="sdxl").json()["id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["family"] == "sdxl" and runtime.store.get(job["id"]).worker_id.startswith(REPLICA_PREFIX)
+    recipe = read_recipe(client.get(f"/v1/renders/{job['id']}/image").content)
+    assert recipe.models["profile"] == "tiny-sdxl"
 
 
 def test_a_style_added_through_the_api_renders_on_a_replica(api, module_chroma):

@@ -53,6 +53,7 @@ def run_derived(service: RenderService, job: Job, job_dir: Path, controls: Rende
             params=RenderParams.model_validate(job.params),
             feather=int(operation["feather"]),
             parent_id=job.parent,
+            principal=job.owner or "",
         )
         return service.edit(inputs, controls=controls)
     if job.kind == "upscale":

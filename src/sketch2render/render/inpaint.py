@@ -42,6 +42,7 @@ class EditInputs:
     params: RenderParams
     feather: int = FEATHER_PX
     parent_id: str | None = None
+    principal: str = ""  # whose styles (their private ones too) and corrections the new prompt retrieves with
 
 
 def edit_params(parent: RenderParams, changes: dict) -> RenderParams:
@@ -82,7 +83,7 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     control = inputs.control.convert("RGB").resize(parent.size, Image.Resampling.NEAREST)
     band = mask_ops.dilate(np.asarray(mask) > mask_ops.THRESHOLD, inputs.feather)
     # 2. The style of the new prompt (or the named styles), by the render's rules.
-    retrieved, used, fallback, embeds = edit_style(components, params)
+    retrieved, used, fallback, embeds = edit_style(components, params, inputs.principal)
     kind = parent_recipe.control.get("type", parent_recipe.params.control)
     seed = params.seed if params.seed is not None else parent_recipe.seed
     params = params.model_copy(update={"seed": seed})
@@ -127,11 +128,11 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 
-def edit_style(components: RenderComponents, params: RenderParams):
+def edit_style(components: RenderComponents, params: RenderParams, principal: str = ""):
     """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device)."""
     settings, renderer = components.settings, components.renderer
     retrieved = retrieve(
-        RenderRequest(b"", params),
+        RenderRequest(b"", params, principal=principal),
         library=components.library,
         search=components.search,
         commercial_only=settings.commercial_only,
