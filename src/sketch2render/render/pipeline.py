@@ -7,8 +7,9 @@
   (sketch/prepare.py, as the API's POST and the web UI's preview; sketch/control.py: canny, lineart, scribble,
   softedge, or auto), and the region masks.
 - `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
-- `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
-  blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
+- `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), what they go in
+  as (`style_input`: the blended embedding, each style encoded once, then cached; on a reference family
+  the style images in order), optional auto-balance, the diffusers call.
 - `score`: quality scores of every image; then the recipe is built, once.
 
 prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost more
@@ -196,7 +197,7 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
     )
     used, fallback = choose(planned.retrieved)
     t_embed = time.perf_counter()
-    embeds = style_embedding(components.library, components.renderer, used) if used else None
+    embeds = components.renderer.style_input(components.library, used) if used else None
     ip_masks, regions = None, None
     if params.regions:
         embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, components)
@@ -215,6 +216,7 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
         cancel=controls.cancel,
         preview=controls.preview,
         ip_masks=ip_masks,
+        sketch=prepared.sketch,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started, regions)
 
@@ -292,6 +294,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
         scores=scores,
         balance=rendered.balance,
         regions=rendered.regions.recipes if rendered.regions is not None else [],
+        references=rendered.generated.references,
         version=__version__,
     )
     return RenderResult(
@@ -338,9 +341,9 @@ def select_styles(
 
 
 def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):
-    """The (blended) IP-Adapter embedding of the used styles (each kept once computed: caches.py)."""
-    embeds = [renderer.caches.style_embed(hit.id, library, renderer) for hit in used]
-    return renderer.mix(embeds, [h.weight or 0.0 for h in used])
+    """What the used styles go in as (`ImageGenerator.style_input`): the (blended) IP-Adapter embedding,
+    each style kept once computed (caches.py); a reference family's ordered style images."""
+    return renderer.style_input(library, used)
 
 
 def balance_strengths(
