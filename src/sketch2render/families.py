@@ -266,6 +266,17 @@ def refuse_unsupported(family: Family, params: GivenParams) -> None:
         )
 
 
+def refuse_upscale(family: Family) -> None:
+    """A 422 naming `family` when the tiled upscale does not run on it, and the families it runs on."""
+    if not family.upscale:
+        able = ", ".join(name for name, spec in FAMILIES.items() if spec.upscale)
+        raise InvalidParameter(
+            f"family: upscaling is not available on the {family.name} family (it has no img2img pipeline for "
+            f"the tiles); upscale a render of another family ({able})",
+            field="family",
+        )
+
+
 _BLOCK = re.compile(r"^(up|down)_blocks\.(\d+)\.attentions\.(\d+)$")
 ATTENTIONS_PER_UP_BLOCK = 3  # layers_per_block + 1 on every family here
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidParameter
+from ..families import refuse_upscale
 from ..schemas import ParentLink, Timings
 from ..sketch import imaging
 from ..version import __version__
@@ -129,6 +130,7 @@ def run_upscale(
     """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain."""
     # 1. Inputs: the parent and its recipe, the output size, the tile control.
     renderer, recipe = components.renderer, read_recipe(inputs.parent_png)
+    refuse_upscale(renderer.family)  # a 422 naming the families that can
     assert isinstance(renderer, Renderer), "upscales need the diffusers renderer"
     family = renderer.family
     inputs = inputs.sized(family.native_size)
