@@ -192,3 +192,13 @@ def test_three_families_render_in_one_process(service):
         seen[family] = result.recipe.family
         assert result.images[0].size[0] > 0
     assert seen == {"klein": "klein", "sdxl": "sdxl", "sd15": "sd15"}
+
+
+def test_the_ui_disables_what_the_picked_family_refuses(service):
+    from sketch2render.ui.families import FamilyChoice
+
+    klein = FamilyChoice.from_info(service.families.get("klein").summary("klein", True))
+    sd15 = FamilyChoice.from_info(service.families.get("sd15").summary("klein", True))
+    assert klein.off("control_strength") and klein.off("guidance_scale") and not sd15.off("control_strength")
+    assert "ControlNet" in klein.help("control_strength", "") and sd15.help("control_strength", "x") == "x"
+    assert (klein.native_size, klein.steps, klein.guidance_scale) == (1024, 4, 1.0)
