@@ -204,7 +204,6 @@ KLEIN = Family(
         "style_strength": "styles are reference images, which take no weight (they are ordered by score)",
         "style_mode": "style-only needs an IP-Adapter block to inject into; full and none are available",
         "regions": "reference images are global: a style per region cannot be expressed",
-        "auto_balance": "there are no control/style strengths to search on this family",
     },
     accepted={"style_mode": ("full", "none")},
     reference_limit=4,

@@ -252,10 +252,13 @@ class ImageScores(RecipePart):
 
 
 class BalanceProbe(RecipePart):
-    """One (control, style) strength pair auto-balance tried, and its probe's scores (render/balance.py)."""
+    """One (control, style) strength pair auto-balance tried, and its probe's scores (render/balance.py); on a
+    reference family what reference 1 was and how many style references went in instead."""
 
-    control: float
-    style: float
+    control: float | None = None
+    style: float | None = None
+    reference_from: str | None = None
+    style_references: int | None = None
     f1: float
     style_similarity: float | None = None
     met_threshold: bool | None = None  # the chosen pair only

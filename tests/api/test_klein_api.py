@@ -84,7 +84,6 @@ def test_a_klein_render_records_its_references_and_an_edit_stays_on_klein(harnes
         ("control_strength", "0.5"),
         ("style_strength", "0.3"),
         ("style_mode", "style-only"),
-        ("auto_balance", "true"),
         ("size", "72"),
     ],
 )

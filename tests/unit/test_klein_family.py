@@ -139,7 +139,6 @@ REFUSED = {
     "control_end": 0.8,
     "style_strength": 0.3,
     "style_mode": "style-only",
-    "auto_balance": True,
     "regions": [RegionParams(prompt="gold")],
 }
 
@@ -149,6 +148,19 @@ def test_what_klein_cannot_honour_is_a_422_naming_the_parameter_and_the_family(s
     with pytest.raises(InvalidParameter) as err:
         service.render(SKETCH, params(**{name: REFUSED[name]}))
     assert err.value.field == name and "klein" in err.value.message
+
+
+def test_auto_balance_varies_reference_one_and_the_number_of_style_references(service):
+    styles = ids(service)
+    chosen_styles = [styles["Starry swirls"], styles["Gold leaf"]]
+    result = service.render(SKETCH, params(style_ids=chosen_styles, auto_balance=True))
+    report = result.recipe.balance
+    assert {(p.reference_from, p.style_references) for p in report.grid} == {
+        (ref, n) for ref in ("sketch", "control") for n in (0, 1, 2)
+    }
+    chosen = report.chosen
+    assert passed(result)[0][0] == chosen.reference_from and len(passed(result)) - 1 == chosen.style_references
+    assert all(p.style_similarity is not None for p in report.grid)  # measured against the used styles
 
 
 def test_values_klein_honours_pass_and_a_size_off_its_grid_is_refused(service):

@@ -41,7 +41,7 @@ from ..sketch.control import CONTROL_TYPES, ControlMap
 from ..sketch.masks import resize_mask
 from ..sketch.prepare import decode_sketch, prepare_sketch
 from ..version import __version__
-from .balance import DEFAULT_GRID, auto_balance
+from .balance import DEFAULT_GRID, auto_balance, balance_references
 from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSearcher, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
@@ -202,10 +202,14 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
     if params.regions:
         embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, components)
     embed_s = time.perf_counter() - t_embed
-    balance = None
+    balance, prepared, sketch = None, planned.prepared, planned.prepared.sketch
+    if isinstance(embeds, list):  # reference images (a reference family): the used styles are the ones passed
+        used = [reference.hit for reference in embeds]
     if params.auto_balance:
-        params, balance = balance_strengths(components, planned.prepared, params, embeds, used, controls.cancel)
-    prepared = planned.prepared
+        params, embeds, sketch, balance = balance_strengths(components, prepared, params, embeds, used, controls.cancel)
+        if isinstance(embeds, list):  # a reference family keeps the best few style references
+            fallback = fallback or (None if embeds or not used else "auto-balance kept no style reference")
+            used = used[: len(embeds)]
     generated = components.renderer.generate(
         prepared.control,
         params,
@@ -216,7 +220,7 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
         cancel=controls.cancel,
         preview=controls.preview,
         ip_masks=ip_masks,
-        sketch=prepared.sketch,
+        sketch=sketch,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started, regions)
 
@@ -353,22 +357,34 @@ def balance_strengths(
     embeds,
     used: list[StyleHit],
     cancel: threading.Event | None,
-) -> tuple[RenderParams, dict]:
-    """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py)."""
-    ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
+) -> tuple[RenderParams, object, Image.Image | None, dict]:
+    """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py). A reference
+    family has none: probe reference 1 (sketch or control map) x how many style references instead.
+    (params, the style input, the sketch to pass (None: reference 1 is the control map), the report)"""
+    ids, shares, kind = [h.id for h in used], [h.weight or 0.0 for h in used], prepared.control_map.kind
 
-    def probe(p: RenderParams) -> list[Image.Image]:
-        kind = prepared.control_map.kind
+    def probe(p: RenderParams, styles=embeds, sketch: Image.Image | None = prepared.sketch) -> list[Image.Image]:
         return components.renderer.generate(
-            prepared.control, p, seed=params.seed, control_type=kind, style_embeds=embeds, cancel=cancel
+            prepared.control, p, seed=params.seed, control_type=kind, style_embeds=styles, cancel=cancel, sketch=sketch
         ).images
 
     def probe_score(image: Image.Image) -> tuple[float, float | None]:
         return components.scorer.probe_score(prepared.control_map.reference, image, ids, shares, components.library)
 
+    threshold = components.scorer.threshold
+    if components.renderer.family.geometry == "reference":
+        refs = list(embeds or [])
+
+        def probe_refs(use_sketch: bool, count: int, steps: int) -> list[Image.Image]:
+            update = {"steps": steps, "num_images": 1}
+            return probe(params.model_copy(update=update), refs[:count], prepared.sketch if use_sketch else None)
+
+        sketch, count, report = balance_references(probe_refs, probe_score, len(refs), min(2, params.steps), threshold)
+        return params, refs[:count], prepared.sketch if sketch else None, report
     grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
-    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=components.scorer.threshold)
-    return params.model_copy(update={"control_strength": control, "style_strength": style}), report
+    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=threshold)
+    balanced = params.model_copy(update={"control_strength": control, "style_strength": style})
+    return balanced, embeds, prepared.sketch, report
 
 
 # ------------------------------------------------------------------------------------ chain
