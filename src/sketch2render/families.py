@@ -64,7 +64,9 @@ class Family:
     native_size: int = 512
     size_multiple: int = 8
     speeds: Mapping[str, SpeedPreset] = field(default_factory=dict)  # quality | fast | live
-    memory_gb: float = 0.0  # about what a quality render at the native size needs on a GPU in fp16
+    memory_gb: float = 0.0  # about what a quality render at the native size needs on a GPU in `gpu_dtype`
+    gpu_dtype: str = "fp16"
+    offload_memory_gb: float | None = None  # the same with model CPU offload (S2R_CPU_OFFLOAD), where known
     vae_fp16_fix: bool = False  # the family's own VAE overflows in fp16: a fixed VAE replaces it
     unsupported: Mapping[str, str] = field(default_factory=dict)  # parameter -> why this family cannot
     # Values of an unsupported parameter that the family honours all the same (e.g. style_mode none).
@@ -195,6 +197,8 @@ KLEIN = Family(
         "live": SpeedPreset(steps=2, guidance_scale=1.0, scheduler=FLOW, max_size=512),
     },
     memory_gb=20.0,  # published, bf16 at 1024x1024, everything resident (~13 with model CPU offload)
+    gpu_dtype="bf16",
+    offload_memory_gb=13.0,
     unsupported={
         "guidance_scale": "the model is step-distilled: it runs without classifier-free guidance",
         "negative_prompt": "no classifier-free guidance, so nothing a negative prompt could steer",

@@ -93,7 +93,7 @@ SDXL_RANDOM_WARNING = (
 )
 TINY_KLEIN_WARNING = (
     "Using the TINY-KLEIN smoke-test models (random weights, FLUX.2 [klein]'s layout): images will be noise, "
-    "not renders. For real klein renders put black-forest-labs/FLUX.2-klein-4B in the Hugging Face cache."
+    "not renders. For real klein renders run `sketch2render models download --profile klein` once (needs network)."
 )
 KLEIN_RANDOM_WARNING = (
     "Using the KLEIN-RANDOM benchmark models (full-size FLUX.2 [klein] 4B architecture, random weights): "

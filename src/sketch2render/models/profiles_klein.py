@@ -56,8 +56,8 @@ def resolve_klein(settings: Settings, requested: str) -> ModelSet:
         count = sum(len(files) for files in state.missing.values())
         raise ModelsUnavailable(
             f"The klein weights are not available offline: {count} of {state.total_files} files are not in the "
-            f"Hugging Face cache {hf_cache_dir()} (missing from {', '.join(state.missing)}). Download "
-            f"{KLEIN_REPO} (Apache-2.0, ~16 GB) into that cache once (needs network).",
+            f"Hugging Face cache {hf_cache_dir()} (missing from {', '.join(state.missing)}). Run "
+            f"`sketch2render models download --profile klein` once (needs network; {KLEIN_REPO}, Apache-2.0, ~16 GB).",
             field="models",
         )
     repos = {a.name: a.repo for a in assets}
