@@ -77,7 +77,6 @@ class Family:
     reference_from: Literal["sketch", "control"] = "sketch"
     instruction: str = "{prompt}"
     style_instruction: str = ""  # what {styles} becomes when styles are passed ({images}: "image 2", "images 2 to 4")
-    upscale: bool = True  # the tiled img2img upscale runs on this family
     profiles: tuple[str, ...] = ()  # real weights, local stand-in, full-size random
 
     @property
@@ -184,7 +183,7 @@ KLEIN = Family(
     title="FLUX.2 [klein] 4B",
     pipeline="Flux2KleinPipeline",
     inpaint_pipeline="Flux2KleinInpaintPipeline",
-    img2img_pipeline="",
+    img2img_pipeline="Flux2KleinInpaintPipeline",  # with an all-white mask and strength < 1
     geometry="reference",
     style_adapter="reference images (the retrieved styles after the sketch, best first)",
     style_block="",
@@ -214,7 +213,6 @@ KLEIN = Family(
     reference_from="sketch",
     instruction=KLEIN_INSTRUCTION,
     style_instruction=KLEIN_STYLES,
-    upscale=False,
     profiles=("klein", "tiny-klein", "klein-random"),
 )
 
@@ -266,17 +264,6 @@ def refuse_unsupported(family: Family, params: GivenParams) -> None:
             f"size: the {family.name} family renders sizes that are multiples of {family.size_multiple}, "
             f"got {params.size}",
             field="size",
-        )
-
-
-def refuse_upscale(family: Family) -> None:
-    """A 422 naming `family` when the tiled upscale does not run on it, and the families it runs on."""
-    if not family.upscale:
-        able = ", ".join(name for name, spec in FAMILIES.items() if spec.upscale)
-        raise InvalidParameter(
-            f"family: upscaling is not available on the {family.name} family (it has no img2img pipeline for "
-            f"the tiles); upscale a render of another family ({able})",
-            field="family",
         )
 
 

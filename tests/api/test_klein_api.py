@@ -1,7 +1,7 @@
 """FLUX.2 [klein] over HTTP, on one server serving tiny-klein, tiny-sdxl and tiny: `/v1/families` lists
 the three with what klein refuses, a klein render records its reference images, an edit stays on klein
-and keeps the parent's pixels far from the mask, an upscale and each parameter klein cannot honour are
-422s naming the field and the family."""
+and keeps the parent's pixels far from the mask, an upscale doubles it on klein, and each parameter klein
+cannot honour is a 422 naming the field and the family."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def test_three_families_are_listed_and_each_renders(harness, three):
         assert done["status"] == "succeeded" and done["result"]["family"] == family, done
 
 
-def test_a_klein_render_records_its_references_and_an_edit_stays_on_klein(harness, three):
-    client, _ = harness.client(service=three)
+def test_a_klein_render_records_its_references_and_an_edit_and_upscale_stay_on_klein(harness, three):
+    client, _ = harness.client(service=three, upscale_tile=64)
     render = wait_for(client, submit(client, prompt="a box", steps="2", size="64", seed="5").json()["id"], timeout=180)
     assert render["status"] == "succeeded", render
     recipe = read_recipe(client.get(render["urls"]["images"][0]).content)
@@ -72,8 +72,10 @@ def test_a_klein_render_records_its_references_and_an_edit_stays_on_klein(harnes
     )
     assert_error(refused, 422, field="style_strength")
     up = client.post(f"/v1/renders/{render['id']}/upscale", data={"factor": "2"})
-    error = assert_error(up, 422, field="family")
-    assert "klein" in error["message"] and "sdxl" in error["message"]
+    big = wait_for(client, up.json()["id"], timeout=240)
+    assert big["status"] == "succeeded", big
+    chain = read_recipe(client.get(big["urls"]["images"][0]).content)
+    assert chain.family == "klein" and (chain.width, chain.height) == (2 * w, 2 * h)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The FLUX.2 [klein] family on tiny-klein, through the same service as SD 1.5 and SDXL: the sketch and
 the used styles go in as reference images (count and order change the output; none; named; the
-fallback), edits keep the parent outside their band, what klein cannot honour is a 422 naming the
-parameter and the family, and one process serves three families.
+fallback), edits keep the parent outside their band, upscales run tile by tile, what klein cannot
+honour is a 422 naming the parameter and the family, and one process serves three families.
 
 Random weights: the pictures are noise, so every test compares outputs to each other."""
 
@@ -172,7 +172,7 @@ def test_values_klein_honours_pass_and_a_size_off_its_grid_is_refused(service):
     service.prepare_params(params(size=72, family="sd15"))  # the other families keep their grid of 8
 
 
-def test_an_edit_keeps_the_parent_outside_its_band_and_upscale_is_refused(service, tmp_path):
+def test_an_edit_keeps_the_parent_outside_its_band_and_an_upscale_doubles(service, tmp_path):
     parent = service.render(SKETCH, params(size=128))
     saved = save_render(parent, tmp_path, "parent")
     parent_png = saved.images[0].read_bytes()
@@ -192,9 +192,11 @@ def test_an_edit_keeps_the_parent_outside_its_band_and_upscale_is_refused(servic
     with pytest.raises(InvalidParameter) as err:
         service.edit(replace(inputs, params=edit_params(parent.recipe.params, {"style_strength": 0.2})))
     assert err.value.field == "style_strength"
-    with pytest.raises(InvalidParameter) as err:
-        service.upscale(UpscaleInputs(parent_png, factor=2, tile=64))
-    assert err.value.field == "family" and "sdxl" in err.value.message and "sd15" in err.value.message
+    big = service.upscale(UpscaleInputs(parent_png, factor=2, tile=64, overlap=16))
+    assert big.images[0].size == (2 * w, 2 * h) and big.recipe.family == "klein"
+    assert big.recipe.operation["tiles"] == 25 and "all-white mask" in big.recipe.operation["controlnet"]
+    flat = service.upscale(UpscaleInputs(parent_png, factor=2, tile=64, overlap=16, detail_strength=0.0))
+    assert not np.array_equal(pixels(big), pixels(flat))  # the tiles were repainted
 
 
 def test_three_families_render_in_one_process(service):

@@ -10,8 +10,10 @@ How well geometry held is what the structure scores of every render measure.
 
 Edits run `Flux2KleinInpaintPipeline` built with `from_pipe` (no second copy): the parent is its
 implicit reference 1, the styles go in as `image_reference`; inpaint.py pastes the parent back past
-the feather band. Sizes: the model works on a 16 px grid; a render whose sides are not multiples of 16
-(the sketch's aspect) is generated on the grid below and resized to the requested size.
+the feather band. There is no img2img pipeline: the upscale's tiles go through the same inpaint
+pipeline with an all-white mask and `strength` below 1 (the tile noised, then denoised).
+Sizes: the model works on a 16 px grid; a render whose sides are not multiples of 16 (the sketch's
+aspect) is generated on the grid below and resized to the requested size.
 """
 
 from __future__ import annotations
@@ -245,9 +247,11 @@ class KleinGenerator:
         seed: int,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        strength: float = 1.0,
     ) -> tuple[Image.Image, SpeedRecord, ReferenceRecord]:
         """Repaint the white part of `mask` (the parent's size) with `Flux2KleinInpaintPipeline`: the
-        parent is reference 1, the styles follow. The caller pastes the parent back outside the band."""
+        parent is reference 1, the styles follow. The caller pastes the parent back outside the band.
+        With an all-white mask and `strength` < 1 this is img2img (the upscale's tiles: upscale.py)."""
         import diffusers
         import torch
 
@@ -269,7 +273,7 @@ class KleinGenerator:
                         image_reference=[s.image for s in styles] or None,
                         height=grid_h,
                         width=grid_w,
-                        strength=1.0,
+                        strength=strength,
                         num_inference_steps=params.steps,
                         guidance_scale=1.0,
                         generator=torch.Generator(device="cpu").manual_seed(seed),

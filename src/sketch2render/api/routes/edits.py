@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ...errors import Conflict, InvalidParameter, NotFound, ShuttingDown
-from ...families import refuse_upscale
 from ...jobs.job import EDIT_MASK_NAME, OPERATION_NAME, PARENT_CONTROL_NAME, PARENT_IMAGE_NAME, JobInputs
 from ...jobs.store import INPUT_NAME, Job, JobStatus, JobStore
 from ...render.inpaint import FEATHER_PX, MAX_FEATHER_PX, edit_params
@@ -170,8 +169,6 @@ def upscale_render(
     sketch, parent_png, _ = _parent_files(job, store, image)
     parent = RenderParams.model_validate(job.params)
     parent, models = runtime.choose_family(parent.for_family(parent.family or "sd15"))  # before families: SD 1.5
-    if models is not None:
-        refuse_upscale(models.spec)  # 422 naming the families that can
     if models is not None and models.spec.geometry == "controlnet" and not models.has("tile"):
         models.extra("tile", "tile ControlNet (for upscale)", "factor")  # 503 saying how to get it
     operation = {"factor": factor, "detail_strength": detail_strength, "tile": inputs.tile, "image": image}
