@@ -20,6 +20,7 @@ from sketch2render.errors import InvalidParameter
 from sketch2render.families import KLEIN
 from sketch2render.render import build_service, save_render
 from sketch2render.render.inpaint import EditInputs, edit_params
+from sketch2render.render.ports import RenderControls
 from sketch2render.render.upscale import UpscaleInputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
 
@@ -129,6 +130,22 @@ def test_reference_one_can_be_the_control_image_instead(service):
         generator.family = KLEIN
     assert passed(control) == [("control", None)] and control.recipe.references.reference_from == "control"
     assert not np.array_equal(pixels(sketch), pixels(control))
+
+
+def test_speed_presets_and_previews_decoded_at_half_size(service):
+    quality = service.render(SKETCH, params(steps=None))
+    live = service.render(SKETCH, params(speed="live", steps=None))
+    assert (quality.recipe.params.steps, live.recipe.params.steps) == (4, 2) and live.recipe.speed.preset == "live"
+    assert not np.array_equal(pixels(quality), pixels(live))
+    generator, seen = service.family("klein").renderer, []
+    generator.preview_every = 1
+    try:
+        controls = RenderControls(preview=lambda step, image: seen.append((step, image.size)))
+        done = service.render(SKETCH, params(steps=3, size=128), controls=controls)
+    finally:
+        generator.preview_every = 0
+    w, h = done.images[0].size
+    assert [step for step, _ in seen] == [1, 2] and seen[0][1] == (w // 16 * 16 // 2, h // 16 * 16 // 2)
 
 
 REFUSED = {

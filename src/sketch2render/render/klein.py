@@ -74,6 +74,7 @@ class KleinGenerator:
         models: ModelSet | None = None,
         caches: Caches | None = None,
         offload: str = "off",
+        preview_every: int = 0,
     ) -> None:
         self.pipe = pipe
         self.device = device
@@ -83,6 +84,7 @@ class KleinGenerator:
         self.caches = caches if caches is not None else Caches.on()
         self.fast = FastPath()  # no torch.compile warm-up on this family
         self.offload = offload
+        self.preview_every = preview_every  # S2R_PREVIEW_EVERY: a reduced-size VAE decode every n steps
         self._lock = threading.Lock()
         self._inpaint: DiffusionPipeline | None = None
 
@@ -109,7 +111,8 @@ class KleinGenerator:
             pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         cache = caches if caches is not None else Caches.from_settings(settings)
-        return cls(pipe, device=device, dtype=dtype, models=models, caches=cache, offload=offload)
+        every = settings.preview_every
+        return cls(pipe, device=device, dtype=dtype, models=models, caches=cache, offload=offload, preview_every=every)
 
     # --- styles: images, not embeddings ------------------------------------------------------
     def encode_style(self, image: Image.Image):
@@ -144,10 +147,36 @@ class KleinGenerator:
     def speed_record(self, speed: str) -> SpeedRecord:
         return SpeedRecord(preset=speed, scheduler=self.family.preset(speed).scheduler, decoder="vae")
 
-    def _callback(self, total: int, progress: ProgressFn | None, cancel: threading.Event | None):
+    def preview_image(self, packed: torch.Tensor, width: int, height: int) -> Image.Image:
+        """The first image of the pipeline's packed latents (tokens row by row on the 16 px grid), decoded
+        by the VAE at half size (no tiny decoder for FLUX.2's VAE here): a picture of the render so far."""
+        import torch
+
+        vae = self.pipe.vae
+        latents = packed[:1].reshape(1, height // 16, width // 16, -1).permute(0, 3, 1, 2)
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
+        latents = self.pipe._unpatchify_latents(latents * std + mean)
+        small = torch.nn.functional.interpolate(latents, scale_factor=0.5, mode="bilinear", antialias=True)
+        with torch.inference_mode():
+            decoded = vae.decode(small.to(vae.dtype), return_dict=False)[0]
+        return self.pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+
+    def _callback(
+        self,
+        total: int,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        preview: PreviewFn | None = None,
+        size: tuple[int, int] = (0, 0),
+    ):
+        every = self.preview_every if preview is not None else 0
+
         def on_step_end(pipe, step, timestep, callback_kwargs):
             if progress is not None:
                 progress(step + 1, total)
+            if every and (step + 1) % every == 0 and step + 1 < total:
+                preview(step + 1, self.preview_image(callback_kwargs["latents"], *size))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the render was cancelled")
             return callback_kwargs
@@ -181,7 +210,7 @@ class KleinGenerator:
         sketch: Image.Image | None = None,
     ) -> Generated:
         """Render from reference 1 (the sketch or its control image) and the style references, in
-        numbered stages: inputs, the call (latents out), the VAE decode. No previews (no tiny decoder)."""
+        numbered stages: inputs, the call (latents out; previews decoded at half size), the VAE decode."""
         import torch
 
         # 1. Inputs: the references in order, the instruction, the size on the 16 px grid.
@@ -213,7 +242,7 @@ class KleinGenerator:
                         num_images_per_prompt=params.num_images,
                         generator=generator,
                         output_type="latent",
-                        callback_on_step_end=self._callback(total, progress, cancel),
+                        callback_on_step_end=self._callback(total, progress, cancel, preview, (grid_w, grid_h)),
                     ).images
                     if self.device == "cuda":
                         torch.cuda.synchronize()
