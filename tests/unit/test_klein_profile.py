@@ -47,7 +47,7 @@ def test_doctor_gives_klein_its_memory_in_bf16_with_the_offload_figure(
     tmp_path: Path, empty_hf_cache_dir: Path
 ) -> None:
     small = doctor.check_family_memory("klein", 16.0)
-    assert small.status == "warn" and "bf16" in small.detail and "13 GB with S2R_CPU_OFFLOAD" in small.detail
+    assert small.status == "warn" and "bf16" in small.detail and "13 GB with S2R_OFFLOAD=model" in small.detail
     assert doctor.check_family_memory("klein", 80.0).status == "ok"
     checks = {c.name: c for c in doctor.check_families(Settings(home=tmp_path, models="klein,tiny"))}
     weights = checks["klein weights"]
@@ -55,3 +55,13 @@ def test_doctor_gives_klein_its_memory_in_bf16_with_the_offload_figure(
     assert weights.fix == "sketch2render models download --profile klein"
     profile = doctor.check_profile(Settings(home=tmp_path, models="klein,tiny"))
     assert profile.status == "fail" and profile.fix == "sketch2render models download --profile klein"
+
+
+def test_s2r_offload_picks_klein_cpu_offload_and_the_recipe_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sketch2render.render.klein import KleinGenerator
+
+    monkeypatch.setenv("S2R_OFFLOAD", "sequential")
+    assert Settings().offload == "sequential"
+    record = KleinGenerator(None, device="cuda", dtype=None, offload="model").speed_record("quality")
+    assert record.gpu == {"offload": "model"} and record.scheduler == "FlowMatchEulerDiscreteScheduler"
+    assert KleinGenerator(None, device="cpu", dtype=None).speed_record("live").gpu is None

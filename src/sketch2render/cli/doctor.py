@@ -107,7 +107,7 @@ def check_family_memory(family: str, total_gb: float | None) -> Check:
     spec = get_family(family)
     need = f"about {spec.memory_gb:.0f} GB of GPU memory in {spec.gpu_dtype} at {spec.native_size} px"
     if spec.offload_memory_gb is not None:
-        need += f", about {spec.offload_memory_gb:.0f} GB with S2R_CPU_OFFLOAD=true"
+        need += f", about {spec.offload_memory_gb:.0f} GB with S2R_OFFLOAD=model (or S2R_CPU_OFFLOAD=true)"
     name = f"{family} memory"
     if total_gb is None:
         return Check(name, "warn", f"no GPU: {spec.title} needs {need}; on the CPU a render takes minutes")

@@ -95,7 +95,7 @@ class KleinGenerator:
     @classmethod
     def from_models(cls, models: ModelSet, settings: Settings, caches: Caches | None = None) -> KleinGenerator:
         """`Flux2KleinPipeline.from_pretrained` of the model set's folder or hub id: bf16 on CUDA (with
-        model CPU offload when S2R_CPU_OFFLOAD is on), fp32 on the CPU."""
+        S2R_OFFLOAD's CPU offload: model, sequential, or model when S2R_CPU_OFFLOAD is on), fp32 on the CPU."""
         import diffusers
         import torch
 
@@ -104,9 +104,12 @@ class KleinGenerator:
         pipe = getattr(diffusers, models.spec.pipeline).from_pretrained(
             models.base, dtype=dtype, local_files_only=models.local_files_only
         )
-        offload = "model" if settings.cpu_offload and device == "cuda" else "off"
+        offload = settings.offload or ("model" if settings.cpu_offload else "off")
+        offload = offload if device == "cuda" else "off"
         if offload == "model":
             pipe.enable_model_cpu_offload()
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload()
         else:
             pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
@@ -145,7 +148,9 @@ class KleinGenerator:
         return ReferenceRecord(reference_from=first, images=images, instruction=template, prompt=prompt)
 
     def speed_record(self, speed: str) -> SpeedRecord:
-        return SpeedRecord(preset=speed, scheduler=self.family.preset(speed).scheduler, decoder="vae")
+        """The preset, and the CPU offload when one is on (the recipe says how the model was run)."""
+        gpu = {"offload": self.offload} if self.offload != "off" else None
+        return SpeedRecord(preset=speed, scheduler=self.family.preset(speed).scheduler, decoder="vae", gpu=gpu)
 
     def preview_image(self, packed: torch.Tensor, width: int, height: int) -> Image.Image:
         """The first image of the pipeline's packed latents (tokens row by row on the 16 px grid), decoded
