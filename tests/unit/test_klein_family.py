@@ -16,7 +16,7 @@ import pytest
 from builders import make_settings
 from PIL import Image
 
-from sketch2render.errors import InvalidParameter
+from sketch2render.errors import Cancelled, InvalidParameter, OutOfMemory
 from sketch2render.families import KLEIN
 from sketch2render.render import build_service, save_render
 from sketch2render.render.inpaint import EditInputs, edit_params
@@ -146,6 +146,29 @@ def test_speed_presets_and_previews_decoded_at_half_size(service):
         generator.preview_every = 0
     w, h = done.images[0].size
     assert [step for step, _ in seen] == [1, 2] and seen[0][1] == (w // 16 * 16 // 2, h // 16 * 16 // 2)
+
+
+def test_progress_cancel_and_out_of_memory_are_the_domain_ones(service, monkeypatch):
+    import threading
+
+    steps, cancel = [], threading.Event()
+
+    def progress(step, total):
+        steps.append((step, total))
+        cancel.set()  # cancelled after the first step
+
+    with pytest.raises(Cancelled):
+        service.render(SKETCH, params(steps=3), controls=RenderControls(progress=progress, cancel=cancel))
+    assert steps == [(1, 3)]
+    generator = service.family("klein").renderer
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(generator, "pipe", out_of_memory)
+    with pytest.raises(OutOfMemory) as err:
+        service.render(SKETCH, params())
+    assert "S2R_OFFLOAD" in err.value.message
 
 
 REFUSED = {

@@ -118,10 +118,10 @@ class KleinGenerator:
         return cls(pipe, device=device, dtype=dtype, models=models, caches=cache, offload=offload, preview_every=every)
 
     # --- styles: images, not embeddings ------------------------------------------------------
-    def encode_style(self, image: Image.Image):
+    def encode_style(self, image: Image.Image) -> torch.Tensor:
         raise TypeError(f"the {self.family.name} family takes style images, not IP-Adapter embeddings")
 
-    def mix(self, embeds, weights):
+    def mix(self, embeds: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
         raise TypeError(f"the {self.family.name} family takes style images, not IP-Adapter embeddings")
 
     def style_input(self, library: StyleImages, used: Sequence[StyleHit]) -> list[StyleReference]:
@@ -188,16 +188,14 @@ class KleinGenerator:
 
         return on_step_end
 
-    def _out_of_memory(self, exc: BaseException, what: str) -> OutOfMemory:
+    @staticmethod
+    def _out_of_memory(what: str) -> OutOfMemory:
+        """The domain error of a GPU out-of-memory (the cache emptied first)."""
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        return (
-            OutOfMemory(f"the GPU ran out of memory {what}; try a smaller size, fewer styles, or S2R_CPU_OFFLOAD=true")
-            if _is_oom(exc)
-            else exc
-        )  # type: ignore[return-value]
+        return OutOfMemory(f"the GPU ran out of memory {what}; try a smaller size, fewer styles, or S2R_OFFLOAD=model")
 
     # --- render ------------------------------------------------------------------------------
     def generate(
@@ -261,7 +259,7 @@ class KleinGenerator:
             except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
-                raise self._out_of_memory(exc, f"rendering {params.num_images} image(s) at {width}x{height}") from exc
+                raise self._out_of_memory(f"rendering {params.num_images} image(s) at {width}x{height}") from exc
         if (grid_w, grid_h) != (width, height):
             images = [image.resize((width, height), Image.Resampling.LANCZOS) for image in images]
         record = self.record(first, styles, prompt)
@@ -318,6 +316,6 @@ class KleinGenerator:
             except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
-                raise self._out_of_memory(exc, f"editing a {width}x{height} render") from exc
+                raise self._out_of_memory(f"editing a {width}x{height} render") from exc
         image = image.resize((width, height), Image.Resampling.LANCZOS) if image.size != parent.size else image
         return image, self.speed_record(params.speed), self.record("parent", styles, prompt)
