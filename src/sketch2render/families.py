@@ -72,6 +72,8 @@ class Family:
     # Values of an unsupported parameter that the family honours all the same (e.g. style_mode none).
     accepted: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
     reference_limit: int = 0  # reference images the model takes at most (geometry "reference")
+    # What a low structure score advises (styled, unstyled); None: the strengths (quality.py's)
+    structure_advice: tuple[str, str] | None = None
     # Reference families: what reference 1 is ("sketch": the sketch as drawn; "control": its control
     # image), and the instruction the user's prompt is wrapped in ({prompt}).
     reference_from: Literal["sketch", "control"] = "sketch"
@@ -210,6 +212,10 @@ KLEIN = Family(
     },
     accepted={"style_mode": ("full", "none")},
     reference_limit=4,
+    structure_advice=(
+        "the style references overpowered the geometry; pass fewer styles (style_ids) or use auto_balance",
+        "the render does not follow the sketch's lines; try auto_balance (it also tries the control map)",
+    ),
     reference_from="sketch",
     instruction=KLEIN_INSTRUCTION,
     style_instruction=KLEIN_STYLES,

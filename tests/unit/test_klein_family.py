@@ -77,6 +77,8 @@ def test_klein_is_the_default_family_with_its_own_defaults(service):
     assert recipe.family == "klein" and recipe.params.family == "klein"
     assert (recipe.params.steps, recipe.params.guidance_scale) == (4, 1.0)  # the distilled schedule
     assert recipe.models["controlnet"].startswith("none") and recipe.scores[0].structure is not None
+    warning = recipe.scores[0].structure_warning  # klein's own advice: it has no strengths to change
+    assert not warning or ("auto_balance" in warning and "strength" not in warning)
     assert RenderParams(prompt="x", family="klein").size == 1024
 
 

@@ -249,7 +249,10 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
     reference = prepared.control_map.reference  # the sketch's lines for this control type
 
     def measure() -> list[ImageScores]:
-        scores = components.scorer.score(images, reference, rendered.params.prompt, rendered.used, components.library)
+        advice = components.renderer.family.structure_advice
+        scores = components.scorer.score(
+            images, reference, rendered.params.prompt, rendered.used, components.library, advice
+        )
         if rendered.regions is not None:  # style similarity inside each region, against its own styles
             outcome = rendered.regions
             for image, image_scores in zip(images, scores, strict=True):

@@ -132,6 +132,7 @@ class Scorer(Protocol):
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
+        advice: tuple[str, str] | None = None,
     ) -> list[ImageScores]: ...
 
     def probe_score(
