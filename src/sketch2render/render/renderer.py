@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from cachetools import LRUCache
 from PIL import Image
 
 from ..config import Settings
@@ -28,7 +27,7 @@ from ..schemas import RenderParams, StyleHit
 from .caches import Caches
 from .device_pinning import pin, pinned
 from .fastpath import FastPath
-from .loading import controlnet_loader, load_pipeline
+from .loading import ControlNets, controlnet_loader, load_pipeline
 from .ports import Generated, PreviewFn, ProgressFn, StyleSource
 from .speed import Speeds
 
@@ -383,28 +382,6 @@ class Renderer:
                     "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"
                 ) from exc
         return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1, speed=speed)
-
-
-class ControlNets:
-    """The ControlNet of each control type: loaded on first use by `load(type)`, at most `size` kept
-    in memory (least recently used dropped; ~0.7 GB each for SD 1.5 in fp16, ~1.4 GB in fp32)."""
-
-    def __init__(self, load: Callable[[str], ControlNetModel] | None, size: int, *, current: tuple[str, object]):
-        self._load = load
-        self._nets: LRUCache[str, ControlNetModel] = LRUCache(max(1, size))
-        self._nets[current[0]] = current[1]
-
-    @property
-    def loaded(self) -> list[str]:
-        return list(self._nets)
-
-    def get(self, kind: str) -> ControlNetModel:
-        net = self._nets.get(kind)
-        if net is None:
-            if self._load is None:
-                raise InvalidParameter(f"this renderer has no {kind} ControlNet", field="control")
-            net = self._nets[kind] = self._load(kind)
-        return net
 
 
 def build_renderer(settings: Settings, models: ModelSet, caches: Caches | None = None) -> Renderer | KleinGenerator:
