@@ -29,7 +29,9 @@ Target on one H100: ≤ 0.3 s per image, ≤ 5 GB peak (the seed system: 15 s on
 
 `--families sd15,sdxl` (default both): the rows above are the sd15 family's; the sdxl family's
 (quality 1024² 30 steps, fast, live, each with and without compile, the same image check; on
-sdxl-random) are in gpu_sdxl.py and come back under "sdxl". `--only` names rows of either.
+sdxl-random) are in gpu_sdxl.py and come back under "sdxl"; `--families klein` adds FLUX.2 [klein]'s
+(quality 1024² 4 steps, fast, live, with the structure F1 of each; on klein-random, ~16 GB built on
+first use: opt-in) from gpu_klein.py under "klein". `--only` names rows of any.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from typing import Any
 
 from .common import log, ratio
 from .gpu_api import measure_api
+from .gpu_klein import add_arguments as add_klein_arguments
+from .gpu_klein import klein_lines, run_klein
 from .gpu_measure import check_images, measure_config
 from .gpu_sdxl import add_arguments as add_sdxl_arguments
 from .gpu_sdxl import run_sdxl, summary_lines
@@ -54,7 +58,9 @@ RUNS = {"tiny": (1, 3), "full": (3, 20)}  # (warm-up, timed) per configuration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--families", default="sd15,sdxl", help="comma-separated: sd15, sdxl (default both)")
+    parser.add_argument(
+        "--families", default="sd15,sdxl", help="comma-separated: sd15, sdxl, klein (default sd15,sdxl)"
+    )
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows")
     parser.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"])
     parser.add_argument("--tiny-vae", action="store_true", help="also: a tiny VAE decoder (AutoencoderTiny)")
@@ -68,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-api", action="store_true", help="leave out the request-to-image rows (api-*)")
     parser.add_argument("--allow-cpu", action="store_true", help="run on CPU (tiny models): checks the code only")
     add_sdxl_arguments(parser)
+    add_klein_arguments(parser)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -150,12 +157,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sketch2render.models.library_logs import quiet_libraries
 
     families = [name.strip() for name in args.families.split(",") if name.strip()]
-    unknown = sorted(set(families) - {"sd15", "sdxl"})
+    unknown = sorted(set(families) - {"sd15", "sdxl", "klein"})
     if unknown:
-        raise SystemExit(f"--families: unknown family {unknown[0]!r} (sd15, sdxl)")
+        raise SystemExit(f"--families: unknown family {unknown[0]!r} (sd15, sdxl, klein)")
     if args.only:  # a family none of whose rows is named is left out
         named = {n.strip() for n in args.only.split(",")}
-        families = [f for f in families if any(n.startswith("sdxl-") == (f == "sdxl") for n in named)]
+
+        def family_of_row(row: str) -> str:
+            prefix = row.split("-", 1)[0]
+            return prefix if prefix in ("sdxl", "klein") else "sd15"
+
+        families = [f for f in families if any(family_of_row(n) == f for n in named)]
     quiet_libraries()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out: dict[str, Any] = {
@@ -169,6 +181,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["wall_s"] = round(time.perf_counter() - started, 1)  # the sd15 rows' whole time
     if "sdxl" in families:
         out["sdxl"] = run_sdxl(args, device, args.warmup, args.runs)
+    if "klein" in families:
+        out["klein"] = run_klein(args, device, args.warmup, args.runs)
     return out
 
 
@@ -313,6 +327,8 @@ def summary(result: dict) -> str:
         lines.extend(sd15_lines(r))
     if "sdxl" in r:
         lines.extend(summary_lines(r["sdxl"]))
+    if "klein" in r:
+        lines.extend(klein_lines(r["klein"]))
     return "\n".join(lines)
 
 

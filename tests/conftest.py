@@ -55,3 +55,11 @@ def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sketch2render.models import build_tiny_sdxl
 
     return build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_klein_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny FLUX.2 [klein] model folder (the real repo's layout, random weights), built once per session."""
+    from sketch2render.models import build_tiny_klein
+
+    return build_tiny_klein(tmp_path_factory.mktemp("models") / "tiny-klein")

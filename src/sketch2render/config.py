@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # --- generation (per-render parameters and their defaults: schemas.RenderParams) ---
     attention_slicing: bool = False  # memory option; slows modern GPUs (see README)
     cpu_offload: bool = False  # memory option for small GPUs
+    # FLUX.2 [klein]'s CPU offload (S2R_OFFLOAD): model (~13 GB), sequential (less, much slower), off;
+    # None: model when S2R_CPU_OFFLOAD is on, else off
+    offload: Literal["model", "sequential", "off"] | None = None
     # GPU fast path (CUDA only; render/fastpath.py says what each does and costs)
     channels_last: bool = True  # UNet + ControlNets in channels_last memory format
     fuse_qkv: bool = True  # one matmul for each self-attention's q/k/v (IP-Adapter kept)

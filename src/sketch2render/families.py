@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from .errors import InvalidParameter
 
-FamilyName = Literal["sd15", "sdxl"]
-FAMILY_NAMES: tuple[str, ...] = ("sd15", "sdxl")
+FamilyName = Literal["sd15", "sdxl", "klein"]
+FAMILY_NAMES: tuple[str, ...] = ("sd15", "sdxl", "klein")
 CONTROL_TYPES = ("canny", "lineart", "scribble", "softedge")
 
 
@@ -50,9 +50,10 @@ class Family:
     pipeline: str
     inpaint_pipeline: str
     img2img_pipeline: str
-    # Geometry: "controlnet" (one ControlNet per control type, the tile ControlNet for upscales) or
-    # "union" (one ControlNet for every type, told apart by `control_modes`).
-    geometry: Literal["controlnet", "union"]
+    # Geometry: "controlnet" (one ControlNet per control type, the tile ControlNet for upscales),
+    # "union" (one ControlNet for every type, told apart by `control_modes`) or "reference" (no
+    # ControlNet: the sketch goes in as the first reference image of a multi-reference model).
+    geometry: Literal["controlnet", "union", "reference"]
     control_modes: Mapping[str, int] = field(default_factory=dict)  # union: control type -> control_mode
     # Style: the IP-Adapter, where `style-only` injects it (InstantStyle), and the layout block.
     style_adapter: str = "IP-Adapter"
@@ -63,9 +64,21 @@ class Family:
     native_size: int = 512
     size_multiple: int = 8
     speeds: Mapping[str, SpeedPreset] = field(default_factory=dict)  # quality | fast | live
-    memory_gb: float = 0.0  # about what a quality render at the native size needs on a GPU in fp16
+    memory_gb: float = 0.0  # about what a quality render at the native size needs on a GPU in `gpu_dtype`
+    gpu_dtype: str = "fp16"
+    offload_memory_gb: float | None = None  # the same with model CPU offload (S2R_CPU_OFFLOAD), where known
     vae_fp16_fix: bool = False  # the family's own VAE overflows in fp16: a fixed VAE replaces it
     unsupported: Mapping[str, str] = field(default_factory=dict)  # parameter -> why this family cannot
+    # Values of an unsupported parameter that the family honours all the same (e.g. style_mode none).
+    accepted: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
+    reference_limit: int = 0  # reference images the model takes at most (geometry "reference")
+    # What a low structure score advises (styled, unstyled); None: the strengths (quality.py's)
+    structure_advice: tuple[str, str] | None = None
+    # Reference families: what reference 1 is ("sketch": the sketch as drawn; "control": its control
+    # image), and the instruction the user's prompt is wrapped in ({prompt}).
+    reference_from: Literal["sketch", "control"] = "sketch"
+    instruction: str = "{prompt}"
+    style_instruction: str = ""  # what {styles} becomes when styles are passed ({images}: "image 2", "images 2 to 4")
     profiles: tuple[str, ...] = ()  # real weights, local stand-in, full-size random
 
     @property
@@ -159,7 +172,57 @@ SDXL = Family(
     profiles=("sdxl", "tiny-sdxl", "sdxl-random"),
 )
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (SD15, SDXL)}
+# FLUX.2 [klein] 4B: distilled to 4 steps (guidance ignored), up to 4 reference images, 16 px per token.
+KLEIN_INSTRUCTION = (
+    "Render the drawing of image 1 as a finished picture: keep its lines, shapes, proportions and "
+    "composition exactly. {styles}Subject: {prompt}"
+)
+KLEIN_STYLES = "Take the look (colours, materials, brushwork, light) from {images}, not their content. "
+FLOW = "FlowMatchEulerDiscreteScheduler"
+
+KLEIN = Family(
+    name="klein",
+    title="FLUX.2 [klein] 4B",
+    pipeline="Flux2KleinPipeline",
+    inpaint_pipeline="Flux2KleinInpaintPipeline",
+    img2img_pipeline="Flux2KleinInpaintPipeline",  # with an all-white mask and strength < 1
+    geometry="reference",
+    style_adapter="reference images (the retrieved styles after the sketch, best first)",
+    style_block="",
+    layout_block="",
+    native_size=1024,
+    size_multiple=16,
+    speeds={
+        "quality": SpeedPreset(steps=4, guidance_scale=1.0, scheduler=FLOW),
+        "fast": SpeedPreset(steps=3, guidance_scale=1.0, scheduler=FLOW, max_size=768),
+        "live": SpeedPreset(steps=2, guidance_scale=1.0, scheduler=FLOW, max_size=512),
+    },
+    memory_gb=20.0,  # published, bf16 at 1024x1024, everything resident (~13 with model CPU offload)
+    gpu_dtype="bf16",
+    offload_memory_gb=13.0,
+    unsupported={
+        "guidance_scale": "the model is step-distilled: it runs without classifier-free guidance",
+        "negative_prompt": "no classifier-free guidance, so nothing a negative prompt could steer",
+        "control_strength": "no ControlNet: geometry comes from the sketch as reference image 1",
+        "control_start": "no ControlNet: geometry comes from the sketch as reference image 1",
+        "control_end": "no ControlNet: geometry comes from the sketch as reference image 1",
+        "style_strength": "styles are reference images, which take no weight (they are ordered by score)",
+        "style_mode": "style-only needs an IP-Adapter block to inject into; full and none are available",
+        "regions": "reference images are global: a style per region cannot be expressed",
+    },
+    accepted={"style_mode": ("full", "none")},
+    reference_limit=4,
+    structure_advice=(
+        "the style references overpowered the geometry; pass fewer styles (style_ids) or use auto_balance",
+        "the render does not follow the sketch's lines; try auto_balance (it also tries the control map)",
+    ),
+    reference_from="sketch",
+    instruction=KLEIN_INSTRUCTION,
+    style_instruction=KLEIN_STYLES,
+    profiles=("klein", "tiny-klein", "klein-random"),
+)
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (SD15, SDXL, KLEIN)}
 DEFAULT_FAMILY = "sd15"
 
 
@@ -180,11 +243,34 @@ def defaults(family: str | None, speed: str) -> dict[str, float]:
     return {"steps": preset.steps, "guidance_scale": preset.guidance_scale, "size": size}
 
 
-def refuse_unsupported(family: Family, given: Mapping[str, object]) -> None:
-    """A 422 naming the first parameter given (not left to its default) that the family cannot honour."""
+class GivenParams(Protocol):
+    """What `refuse_unsupported` reads of a request's parameters (schemas.RenderParams)."""
+
+    model_fields_set: set[str]
+    speed: str
+    size: int
+
+    def field_default(self, name: str) -> object: ...
+
+
+def refuse_unsupported(family: Family, params: GivenParams) -> None:
+    """A 422 naming the first parameter the request gave that the family cannot honour: given with a
+    value other than what the request would get without it (its default, or the family's for steps,
+    guidance and size) and not one of the family's `accepted` values. A size off the family's grid too."""
+    baseline = defaults(family.name, params.speed)
     for name, why in family.unsupported.items():
-        if name in given:
-            raise InvalidParameter(f"{name}: not available on the {family.name} family ({why})", field=name)
+        if name not in params.model_fields_set:
+            continue
+        value = getattr(params, name)
+        if value == baseline.get(name, params.field_default(name)) or value in family.accepted.get(name, ()):
+            continue
+        raise InvalidParameter(f"{name}: not available on the {family.name} family ({why})", field=name)
+    if params.size % family.size_multiple:
+        raise InvalidParameter(
+            f"size: the {family.name} family renders sizes that are multiples of {family.size_multiple}, "
+            f"got {params.size}",
+            field="size",
+        )
 
 
 _BLOCK = re.compile(r"^(up|down)_blocks\.(\d+)\.attentions\.(\d+)$")

@@ -196,6 +196,10 @@ class RenderParams(BaseModel):
                 self.__dict__[name] = type(getattr(self, name))(value)
         return self
 
+    def field_default(self, name: str) -> object:
+        """What `name` is when a request leaves it out (before the family's defaults)."""
+        return type(self).model_fields[name].get_default(call_default_factory=True)
+
     def for_family(self, family: str) -> RenderParams:
         """These parameters for `family`: what the request gave, the rest from that family's defaults."""
         if self.family == family:
@@ -278,10 +282,13 @@ class ImageScores(RecipePart):
 
 
 class BalanceProbe(RecipePart):
-    """One (control, style) strength pair auto-balance tried, and its probe's scores (render/balance.py)."""
+    """One (control, style) strength pair auto-balance tried, and its probe's scores (render/balance.py); on a
+    reference family what reference 1 was and how many style references went in instead."""
 
-    control: float
-    style: float
+    control: float | None = None
+    style: float | None = None
+    reference_from: str | None = None
+    style_references: int | None = None
     f1: float
     style_similarity: float | None = None
     met_threshold: bool | None = None  # the chosen pair only
@@ -309,6 +316,24 @@ class SpeedRecord(RecipePart):
     steps: int | None = None
     guidance_scale: float | None = None
     steps_per_tile: int | None = None  # an upscale's steps per tile
+
+
+class ReferenceImage(RecipePart):
+    """One reference image a reference family (FLUX.2 [klein]) was given, in the order it was passed."""
+
+    kind: Literal["sketch", "control", "style", "parent"]
+    style_id: str | None = None
+    weight: float | None = None  # the style's fused weight (references take none: they are ordered by it)
+
+
+class ReferenceRecord(RecipePart):
+    """What a reference family was given instead of a ControlNet and an IP-Adapter: the images in
+    order (reference 1 carries the geometry), and the instruction the prompt was wrapped in."""
+
+    reference_from: str  # "sketch" | "control": what reference 1 is
+    images: list[ReferenceImage] = Field(default_factory=list)
+    instruction: str = ""  # the template ({prompt}, {styles})
+    prompt: str = ""  # what the model was given
 
 
 class RegionRecipe(BaseModel):
@@ -383,6 +408,7 @@ class RenderRecipe(BaseModel):
     balance: BalanceReport | None = None  # the auto-balance grid and its choice
     regions: list[RegionRecipe] = Field(default_factory=list)  # a style per region (render/regions.py)
     operation: dict = Field(default_factory=dict)  # edit / upscale: what was done (kind, mask hash, band, factor)
+    references: ReferenceRecord | None = None  # reference families: the images and instruction passed
     parent: ParentLink | None = None  # the recipe chain: an edit's or upscale's parent render
     attribution: list[StyleCredit] = Field(default_factory=list)  # one per style used (global and regions)
     version: str = ""

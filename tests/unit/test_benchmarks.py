@@ -167,6 +167,23 @@ def test_gpu_sdxl_rows_run_on_cpu_with_tiny_sdxl():
         assert row["vae"]["source"] == sdxl["models"]["vae"] and row["vae"]["force_upcast"] is False  # fp16-fix VAE
 
 
+def test_gpu_klein_rows_run_on_cpu_with_tiny_klein():
+    """The klein rows' own code (quality, fast, live through the klein generator with the sketch and a style
+    as references, each image checked, structure F1 measured) on CPU on tiny-klein: no timing meaning."""
+    args = ["--allow-cpu", "--families", "klein", "--runs", "1", "--warmup", "0", "--klein-resolution", "64"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    results = check_envelope(bench("gpu", "--size", "tiny", *args, env=env), "gpu")
+    assert results["families"] == ["klein"] and "configs" not in results
+    klein = results["klein"]
+    assert klein["profile"] == "tiny-klein" and klein["offload"] == "off"
+    assert sorted(klein["configs"]) == ["klein-fast", "klein-live", "klein-quality"], klein["configs"]
+    steps = {name: row["steps"] for name, row in klein["configs"].items()}
+    assert steps == {"klein-quality": 4, "klein-fast": 3, "klein-live": 2}
+    for name, row in klein["configs"].items():
+        assert "error" not in row, (name, row)
+        assert row["p50_s"] > 0 and row["size"] == 64 and 0.0 <= row["structure_f1"] <= 1.0
+
+
 def test_a_constant_or_non_finite_render_fails_its_row():
     from PIL import Image
 

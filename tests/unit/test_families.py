@@ -64,9 +64,9 @@ def test_union_control_modes_cover_every_control_type_and_the_tile():
 
 def test_a_parameter_a_family_cannot_honour_is_a_422_naming_it_and_the_family():
     family = replace(SD15, unsupported={"control_end": "no reason"})
-    refuse_unsupported(family, {"prompt"})
+    refuse_unsupported(family, RenderParams(prompt="x"))
     with pytest.raises(InvalidParameter) as err:
-        refuse_unsupported(family, {"prompt", "control_end"})
+        refuse_unsupported(family, RenderParams(prompt="x", control_end=0.5))
     assert err.value.field == "control_end" and "sd15" in err.value.message
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..config import Settings
 from ..errors import InvalidParameter
+from ..families import get_family
 from ..jobs.job import REGION_MASK_NAME
 from ..schemas import MAX_REGIONS, RenderParams
 from ..sketch.masks import decode_mask, mask_sha256
@@ -38,6 +39,10 @@ def region_inputs(
         raise InvalidParameter(f"region_mask: at most {MAX_REGIONS} regions, got {len(masks)}", field="region_mask")
     if not masks:
         return params, {}
+    family = get_family(params.family)
+    if "regions" in family.unsupported:
+        why = family.unsupported["regions"]
+        raise InvalidParameter(f"region_mask: not available on the {family.name} family ({why})", field="region_mask")
     data = [mask.file.read(settings.max_upload_bytes + 1) for mask in masks]
     for mask in data:
         decode_mask(mask, settings.limits, size=sketch_size, field="region_mask")

@@ -271,7 +271,7 @@ class ApiRuntime:
         if self.families is None:
             return params, self.models
         entry = self.families.choose(params.family)
-        refuse_unsupported(entry.models.spec, params.model_fields_set)
+        refuse_unsupported(entry.models.spec, params)
         return params.for_family(entry.family), entry.models
 
     def require_service(self) -> RenderBackend:

@@ -101,11 +101,13 @@ def gpu_memory_gb() -> float | None:
 
 
 def check_family_memory(family: str, total_gb: float | None) -> Check:
-    """Does a quality render of the family at its native size fit the GPU (fp16)?"""
+    """Does a quality render of the family at its native size fit the GPU (fp16; klein bf16)?"""
     from ..families import get_family
 
     spec = get_family(family)
-    need = f"about {spec.memory_gb:.0f} GB of GPU memory in fp16 at {spec.native_size} px"
+    need = f"about {spec.memory_gb:.0f} GB of GPU memory in {spec.gpu_dtype} at {spec.native_size} px"
+    if spec.offload_memory_gb is not None:
+        need += f", about {spec.offload_memory_gb:.0f} GB with S2R_OFFLOAD=model (or S2R_CPU_OFFLOAD=true)"
     name = f"{family} memory"
     if total_gb is None:
         return Check(name, "warn", f"no GPU: {spec.title} needs {need}; on the CPU a render takes minutes")
@@ -136,7 +138,7 @@ def check_family_weights(cfg: Settings, profile: str) -> Check:
             return Check(name, "fail", exc.message.splitlines()[0], "check the S2R_* model settings")
         required = [r for r in rows if not r["optional"]]
         here = [r["asset"] for r in required if r["present"]]
-        optional = ", ".join(f"{r['asset']} {'✓' if r['present'] else '✗'}" for r in rows if r["optional"])
+        optional = ", ".join(f"{r['asset']} {'✓' if r['present'] else '✗'}" for r in rows if r["optional"]) or "none"
         detail = f"{profile}: {len(here)} of {len(required)} required assets in the cache; optional: {optional}"
         flag = "" if hub == "sd15" else f" --profile {hub}"
         if len(here) == len(required):
@@ -187,10 +189,10 @@ def check_profile(cfg: Settings) -> Check:
         models = resolve_models(cfg, build=False)
     except S2RError as exc:
         try:
-            sdxl = family_of_profile(requested_profiles(cfg)[0]) == "sdxl"
+            family = family_of_profile(requested_profiles(cfg)[0])
         except S2RError:
-            sdxl = False
-        fix = "sketch2render models download" + (" --profile sdxl" if sdxl else "")
+            family = "sd15"
+        fix = "sketch2render models download" + (f" --profile {family}" if family in ("sdxl", "klein") else "")
         return Check("models", "fail", exc.message.splitlines()[0], fix)
     detail = f"S2R_MODELS={cfg.models} → {models.profile}"
     if models.smoke_test:

@@ -21,6 +21,8 @@ BUILT_LOCALLY = {
     "sd15-random": "on first use of S2R_MODELS=sd15-random",
     "tiny-sdxl": "on first use of S2R_MODELS=tiny-sdxl",
     "sdxl-random": "on first use of S2R_MODELS=sdxl-random; full size, several GB",
+    "tiny-klein": "on first use of S2R_MODELS=tiny-klein",
+    "klein-random": "on first use of S2R_MODELS=klein-random; full size, ~16 GB",
 }
 
 
@@ -42,7 +44,7 @@ def models_build_tiny(
 
 
 def _assets_table(rows: list[dict], family: str) -> Table:
-    profile = "sdxl" if family == "sdxl" else "sd15"
+    profile = family if family in ("sdxl", "klein") else "sd15"
     table = Table(title=f"Real-weights assets ({profile}) in the Hugging Face cache", title_justify="left")
     for column in ("asset", "repo", "files", "licence", "needed by", "present", "size on disk"):
         table.add_column(column, justify="right" if column == "size on disk" else "left", overflow="fold")
@@ -64,7 +66,7 @@ def _print_profile(console: Console, entry: dict, device: str) -> None:
     console.print(_assets_table(entry.get("assets", []), entry["family"]))
     missing = [row for row in entry.get("assets", []) if not row["present"] and not row["optional"]]
     if missing:
-        flag = " --profile sdxl" if entry["family"] == "sdxl" else ""
+        flag = f" --profile {entry['family']}" if entry["family"] in ("sdxl", "klein") else ""
         console.print(f"Fetch what is missing with: [bold]sketch2render models download{flag}[/]")
 
 
@@ -100,7 +102,7 @@ def models_info(
 @edge
 def models_download(
     profile: Annotated[
-        str, typer.Option(help="The profile to fetch: sd15 or sdxl (the others are built locally).")
+        str, typer.Option(help="The profile to fetch: sd15, sdxl or klein (the others are built locally).")
     ] = "sd15",
     with_: Annotated[
         str, typer.Option("--with", help="Optional assets too, comma-separated (see `models info`).")
@@ -156,5 +158,5 @@ def models_download(
     if as_json:
         print_json(summary)
     elif not dry_run:
-        uses = "`auto` now uses these weights" if profile == "sd15" else "S2R_MODELS=sdxl now uses these weights"
+        uses = "`auto` now uses these weights" if profile == "sd15" else f"S2R_MODELS={profile} now uses these weights"
         typer.echo(f"done: `sketch2render doctor` checks the setup; {uses}")

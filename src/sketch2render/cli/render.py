@@ -52,12 +52,14 @@ def render(
     ] = default("speed"),
     family: Annotated[
         str | None,
-        typer.Option(help="Model family: sd15 | sdxl (default: the first profile of S2R_MODELS)."),
+        typer.Option(help="Model family: sd15 | sdxl | klein (default: the first profile of S2R_MODELS)."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random when absent; always recorded.")] = None,
     steps: Annotated[
         int | None,
-        typer.Option(min=1, max=150, help="Default: the family's (sd15: 20, fast 6, live 3; sdxl: 30, 4, 4)."),
+        typer.Option(
+            min=1, max=150, help="Default: the family's (sd15: 20, fast 6, live 3; sdxl: 30, 4, 4; klein: 4, 3, 2)."
+        ),
     ] = None,
     guidance: Annotated[
         float | None,
@@ -65,7 +67,8 @@ def render(
     ] = None,
     num_images: Annotated[int, typer.Option(min=1, max=4)] = default("num_images"),
     size: Annotated[
-        int | None, typer.Option(help="Longest side of the output (multiple of 8). Default: the family's (512, 1024).")
+        int | None,
+        typer.Option(help="Longest side (multiple of 8; klein: 16). Default: the family's (512, 1024, 1024)."),
     ] = None,
     negative: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     auto_balance: Annotated[bool, typer.Option(help="Search strengths for the best trade-off.")] = default(

@@ -62,9 +62,14 @@ def licence_of(repo: str) -> Licence | None:
     return LICENCES.get(repo)
 
 
+def _licence_name(repo: str) -> str:
+    licence = licence_of(repo)
+    return licence.name if licence is not None else "unknown: check the model card"
+
+
 def klein_assets(settings: Settings, repo: str = KLEIN_REPO) -> list[Asset]:
     """The assets of the klein profile, in the order a render needs them."""
     return [
-        Asset("klein", repo, pipeline_files(KLEIN_TEXT_SHARDS), NEEDED_BY["klein"]),
+        Asset("klein", repo, pipeline_files(KLEIN_TEXT_SHARDS), NEEDED_BY["klein"], licence=_licence_name(repo)),
         Asset("clip", hub_ids(settings)["clip"], required_files(settings)["clip"], NEEDED_BY["clip"]),
     ]

@@ -1,4 +1,4 @@
-"""Which hub assets a real-weights profile has (`profile_assets`: sd15, sdxl), what of them is already
+"""Which hub assets a real-weights profile has (`profile_assets`: sd15, sdxl, klein), what of them is already
 in the local Hugging Face cache (or in a local folder that a setting points at), and which weight
 variant each asset can load. Never touches the network."""
 
@@ -10,11 +10,12 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import InvalidParameter
 from .assets import FEATURES, Asset, optional_assets, sd15_assets
+from .assets_klein import klein_assets
 from .assets_sdxl import SDXL_FEATURES, sdxl_assets
 from .layout import hf_cache_dir
 
 # The profiles whose weights come from the hub (the others are built locally).
-HUB_PROFILES = ("sd15", "sdxl")
+HUB_PROFILES = ("sd15", "sdxl", "klein")
 
 REPO_SETTINGS = {
     "base": "S2R_BASE_MODEL",
@@ -46,13 +47,15 @@ class ProfileAssets:
 
 
 def profile_assets(settings: Settings, profile: str = "sd15") -> ProfileAssets:
-    """The assets of a real-weights profile (sd15, or sdxl with S2R_SDXL_BASE as its base)."""
+    """The assets of a real-weights profile (sd15, sdxl with S2R_SDXL_BASE as its base, klein)."""
     if profile == "sdxl":
         assets = sdxl_assets(settings, repos={"sdxl_base": settings.sdxl_base})
         required = [a for a in assets if not a.optional]
         return ProfileAssets("sdxl", required, [a for a in assets if a.optional], dict(SDXL_FEATURES))
     if profile == "sd15":
         return ProfileAssets("sd15", sd15_assets(settings), optional_assets(settings), dict(FEATURES))
+    if profile == "klein":  # one repo holds the whole pipeline: nothing optional
+        return ProfileAssets("klein", klein_assets(settings), [], {})
     raise InvalidParameter(
         f"{profile!r} has no weights on the hub; real-weights profiles: {', '.join(HUB_PROFILES)}", field="profile"
     )

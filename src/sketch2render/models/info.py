@@ -18,7 +18,7 @@ from .profiles import ModelSet, family_of_profile, requested_profiles, resolve_m
 from .sentence import sentence_model_info
 
 # The real-weights profile whose hub assets a family's profiles are listed with.
-HUB_PROFILE = {"sd15": "sd15", "sdxl": "sdxl"}
+HUB_PROFILE = {"sd15": "sd15", "sdxl": "sdxl", "klein": "klein"}
 PER_PROFILE = ("profile", "family", "smoke_test", "local_files_only", "warning", "components", "assets", "error")
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from ..errors import ModelsUnavailable
 from ..families import Family, get_family
 from .layout import COMPONENTS, EXTRA_CONTROLNETS, EXTRAS
+from .layout_klein import KLEIN_FOLDERS
 from .layout_sdxl import SDXL_EXTRAS
 
-SMOKE_TEST_PROFILES = ("tiny", "sd15-random", "tiny-sdxl", "sdxl-random")
+SMOKE_TEST_PROFILES = ("tiny", "sd15-random", "tiny-sdxl", "sdxl-random", "tiny-klein", "klein-random")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ModelSet:
     @property
     def control_types(self) -> tuple[str, ...]:
         """The control types this profile can render (canny always; every type with a union ControlNet)."""
-        if self.spec.geometry == "union":
+        if self.spec.geometry != "controlnet":  # union: every type; reference: the control map is only scored
             return self.spec.control_types
         return ("canny", *(name for name, _ in self.extras if name in EXTRA_CONTROLNETS))
 
@@ -70,6 +71,8 @@ class ModelSet:
 
     def controlnet_id(self, kind: str) -> str:
         """What a recipe names as the ControlNet of a render with this control type."""
+        if self.spec.geometry == "reference":
+            return "none (the sketch is reference image 1)"
         if kind == "canny" or self.spec.geometry == "union":
             return self.ids()["controlnet"]
         self.controlnet_for(kind)  # unavailable: the error says why
@@ -94,6 +97,8 @@ class ModelSet:
 
     def sources(self) -> dict[str, str]:
         """Each component's folder or hub id (the IP-Adapter as repo/subfolder/weight file)."""
+        if self.spec.geometry == "reference":  # one pipeline folder, no ControlNet, no IP-Adapter
+            return {"pipeline": self.base, "clip": self.clip}
         sub = f"{self.ip_adapter}/{self.ip_adapter_subfolder}".rstrip("/")
         encoder = (
             f"{self.ip_adapter}/{self.image_encoder_folder}" if self.image_encoder_folder else f"{sub}/image_encoder"
@@ -111,7 +116,8 @@ class ModelSet:
         """Names of each model for render recipes: hub ids, "<profile>:<hash>" or "local:<path>"."""
         if self.fingerprints:
             digests = dict(self.fingerprints)
-            return {name: f"{self.profile}:{digests[name][:12]}" for name in COMPONENTS if name in digests}
+            names = KLEIN_FOLDERS if self.family == "klein" else COMPONENTS
+            return {name: f"{self.profile}:{digests[name][:12]}" for name in names if name in digests}
         if self.profile == "local":
             return {name: f"local:{value}" for name, value in self.sources().items()}
         return self.sources()

@@ -29,10 +29,29 @@ from .layout import (
     read_marker,
 )
 from .model_set import SMOKE_TEST_PROFILES, ModelSet
+from .profiles_klein import klein_from_folder, klein_set, resolve_klein
 from .profiles_sdxl import resolve_sdxl, sdxl_from_folder, sdxl_set
-from .stand_ins import build_sd15_random, build_sdxl_random, build_tiny, build_tiny_sdxl
+from .stand_ins import (
+    build_klein_random,
+    build_sd15_random,
+    build_sdxl_random,
+    build_tiny,
+    build_tiny_klein,
+    build_tiny_sdxl,
+)
 
-PROFILES = ("auto", "sd15", "tiny", "sd15-random", "sdxl", "tiny-sdxl", "sdxl-random")
+PROFILES = (
+    "auto",
+    "sd15",
+    "tiny",
+    "sd15-random",
+    "sdxl",
+    "tiny-sdxl",
+    "sdxl-random",
+    "klein",
+    "tiny-klein",
+    "klein-random",
+)
 # The family of each named profile (a folder's family is in its marker, or read from its base pipeline).
 PROFILE_FAMILIES = {
     "auto": "sd15",
@@ -42,12 +61,17 @@ PROFILE_FAMILIES = {
     "sdxl": "sdxl",
     "tiny-sdxl": "sdxl",
     "sdxl-random": "sdxl",
+    "klein": "klein",
+    "tiny-klein": "klein",
+    "klein-random": "klein",
 }
 BUILDERS = {
     "tiny": build_tiny,
     "sd15-random": build_sd15_random,
     "tiny-sdxl": build_tiny_sdxl,
     "sdxl-random": build_sdxl_random,
+    "tiny-klein": build_tiny_klein,
+    "klein-random": build_klein_random,
 }
 
 TINY_WARNING = (
@@ -67,11 +91,21 @@ SDXL_RANDOM_WARNING = (
     "Using the SDXL-RANDOM benchmark models (full-size SDXL + union ControlNet + IP-Adapter Plus, random "
     "weights): images will be noise; use this profile for speed and memory measurements only."
 )
+TINY_KLEIN_WARNING = (
+    "Using the TINY-KLEIN smoke-test models (random weights, FLUX.2 [klein]'s layout): images will be noise, "
+    "not renders. For real klein renders run `sketch2render models download --profile klein` once (needs network)."
+)
+KLEIN_RANDOM_WARNING = (
+    "Using the KLEIN-RANDOM benchmark models (full-size FLUX.2 [klein] 4B architecture, random weights): "
+    "images will be noise; use this profile for speed and memory measurements only."
+)
 WARNINGS = {
     "tiny": TINY_WARNING,
     "sd15-random": SD15_RANDOM_WARNING,
     "tiny-sdxl": TINY_SDXL_WARNING,
     "sdxl-random": SDXL_RANDOM_WARNING,
+    "tiny-klein": TINY_KLEIN_WARNING,
+    "klein-random": KLEIN_RANDOM_WARNING,
 }
 
 
@@ -91,11 +125,20 @@ def family_of_profile(requested: str) -> str:
     marker = read_marker(folder) or {}
     if marker.get("family"):
         return str(marker["family"])
+    if '"Flux2Klein' in _read(folder / "model_index.json"):
+        return "klein"
     try:
         index = json.loads((folder / "base" / "model_index.json").read_text())
     except (OSError, ValueError):
         return "sd15"
     return "sdxl" if "XL" in str(index.get("_class_name", "")) else "sd15"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def resolve_models(settings: Settings, *, build: bool = True, profile: str | None = None) -> ModelSet:
@@ -108,6 +151,8 @@ def resolve_models(settings: Settings, *, build: bool = True, profile: str | Non
         return _resolve_sd15(settings, requested)
     if requested == "sdxl":
         return resolve_sdxl(settings, requested)
+    if requested == "klein":
+        return resolve_klein(settings, requested)
     if requested == "auto":
         reason = None if settings.model_dir is not None else _sd15_missing_reason(settings)
         if reason is None:
@@ -186,8 +231,11 @@ def _from_folder(root: Path, settings: Settings, requested: str) -> ModelSet:
         raise ModelsUnavailable(f"Model folder {root} does not exist", field="models")
     marker = read_marker(root) or {}
     profile = marker.get("profile") if marker.get("profile") in SMOKE_TEST_PROFILES else "local"
-    if family_of_profile(str(root)) == "sdxl":
+    family = family_of_profile(str(root))
+    if family == "sdxl":
         return sdxl_from_folder(root, requested, profile, marker, WARNINGS.get(profile))
+    if family == "klein":
+        return klein_from_folder(root, requested, profile, marker, WARNINGS.get(profile))
     if profile != "local":  # our builds always use the h94 layout, whatever the overrides say
         settings = settings.model_copy(update=BUILT_IP_ADAPTER)
     missing = missing_in_folder(root, settings)
@@ -236,6 +284,8 @@ def _unbuilt(settings: Settings, profile: str, requested: str, directory: Path) 
     warning = f"{WARNINGS[profile]} (not built yet: {directory})"
     if PROFILE_FAMILIES[profile] == "sdxl":
         return sdxl_set(directory, requested, profile, warning=warning)
+    if PROFILE_FAMILIES[profile] == "klein":
+        return klein_set(directory, requested, profile, warning=warning)
     return ModelSet(
         profile=profile,
         requested=requested,

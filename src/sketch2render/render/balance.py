@@ -7,6 +7,8 @@ highest style similarity wins (ties: higher F1); when none meets it, the highest
 caller then renders once at full steps with the chosen pair. Plain callables in and out: no
 model, chain or scorer is imported here. Left out: finer searches (a 3×3 grid at 4 steps costs
 about two full renders at 20 steps), and per-image choices when several images are requested.
+A reference family (FLUX.2 [klein]) has no strengths: `balance_references` varies what it can, reference
+1 (the sketch or its control map) and the number of style references, scored and chosen the same way.
 """
 
 from __future__ import annotations
@@ -87,3 +89,32 @@ def auto_balance(
         "seconds": round(time.perf_counter() - t0, 3),
     }
     return best["control"], best["style"], report
+
+
+ProbeFn = Callable[[bool, int, int], Sequence[Image.Image]]  # (reference 1 is the sketch, styles, steps) -> images
+
+
+def balance_references(
+    render_fn: ProbeFn, score_fn: ScoreFn, styles: int, probe_steps: int, threshold: float = 0.3
+) -> tuple[bool, int, dict]:
+    """Auto-balance on a reference family (no strengths to vary): probe reference 1 as the sketch and
+    as its control map, each with 0 to `styles` style references (best first), and choose by the same
+    rule; return (reference 1 is the sketch, how many style references, report)."""
+    t0 = time.perf_counter()
+    probes = []
+    for use_sketch in (True, False):
+        for count in range(styles + 1):
+            f1, similarity = score_fn(render_fn(use_sketch, count, probe_steps)[0])
+            reference = "sketch" if use_sketch else "control"
+            probes.append(
+                {"reference_from": reference, "style_references": count, "f1": f1, "style_similarity": similarity}
+            )
+    best = choose(probes, threshold)
+    report = {
+        "grid": probes,
+        "chosen": {**best, "met_threshold": best["f1"] >= threshold},
+        "probe_steps": probe_steps,
+        "threshold": threshold,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return best["reference_from"] == "sketch", best["style_references"], report

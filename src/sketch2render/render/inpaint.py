@@ -7,7 +7,9 @@ inpaint pipeline: `StableDiffusionControlNetInpaintPipeline` on SD 1.5,
 style (or the caller names styles) by the same rules as a render. The sampler repaints the mask grown by the
 feather band; the result is then blended into the parent with weights falling from 1 at the mask to 0 at
 `feather` pixels outside it, and every pixel past that band is the parent's own, exactly. Left out: edits of
-several images at once (one image per edit), previews."""
+several images at once (one image per edit), previews.
+On a reference family (FLUX.2 [klein], klein.py) the family's inpaint pipeline takes the parent as its
+reference 1 and the styles as further references; the same band and blend keep the parent's pixels."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from ..schemas import EditScores, ImageScores, ParentLink, RenderParams, RenderR
 from ..sketch import imaging
 from ..sketch import masks as mask_ops
 from ..version import __version__
+from .klein import KleinGenerator
 from .outputs import read_recipe
 from .pipeline import RenderComponents, RenderRequest, retrieve, select_styles, step_callback, style_embedding
 from .ports import NO_CONTROLS, RenderControls
@@ -72,7 +75,7 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     the blend."""
     # 1. Inputs: the parent and its recipe, the mask (the parent's size, not empty), the band.
     settings, renderer, params = components.settings, components.renderer, inputs.params
-    assert isinstance(renderer, Renderer), "edits need the diffusers renderer"
+    assert isinstance(renderer, Renderer | KleinGenerator), "edits need a diffusers renderer"
     parent = imaging.decode_upload(inputs.parent_png, settings.limits)
     parent_recipe = read_recipe(inputs.parent_png)
     if parent.width % 8 or parent.height % 8:
@@ -90,28 +93,35 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     # 3. ControlNet inpainting with the parent's control image, on the shared modules.
     import torch
 
-    strength = params.style_strength if used else 0.0
-    with renderer.session(kind, params.speed, params.style_mode, strength, controls.cancel) as speed:
-        pipe = renderer.derived(renderer.family.inpaint_pipeline)
-        with torch.inference_mode():
-            generated = pipe(
-                prompt=params.prompt,
-                negative_prompt=params.negative_prompt or None,
-                image=parent,
-                mask_image=Image.fromarray((band * 255).astype(np.uint8), mode="L"),
-                **renderer.control_inputs(control, kind),
-                width=parent.width,
-                height=parent.height,
-                strength=1.0,
-                num_inference_steps=params.steps,
-                guidance_scale=params.guidance_scale,
-                controlnet_conditioning_scale=params.control_strength,
-                control_guidance_start=params.control_start,
-                control_guidance_end=params.control_end,
-                ip_adapter_image_embeds=[embeds],
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-                callback_on_step_end=step_callback(controls, params.steps),
-            ).images[0]
+    band_mask = Image.fromarray((band * 255).astype(np.uint8), mode="L")
+    references = None
+    if isinstance(renderer, KleinGenerator):  # a reference family: the parent and the styles as references
+        generated, speed, references = renderer.edit(
+            parent, band_mask, params, embeds, seed=seed, progress=controls.progress, cancel=controls.cancel
+        )
+    else:
+        strength = params.style_strength if used else 0.0
+        with renderer.session(kind, params.speed, params.style_mode, strength, controls.cancel) as speed:
+            pipe = renderer.derived(renderer.family.inpaint_pipeline)
+            with torch.inference_mode():
+                generated = pipe(
+                    prompt=params.prompt,
+                    negative_prompt=params.negative_prompt or None,
+                    image=parent,
+                    mask_image=band_mask,
+                    **renderer.control_inputs(control, kind),
+                    width=parent.width,
+                    height=parent.height,
+                    strength=1.0,
+                    num_inference_steps=params.steps,
+                    guidance_scale=params.guidance_scale,
+                    controlnet_conditioning_scale=params.control_strength,
+                    control_guidance_start=params.control_start,
+                    control_guidance_end=params.control_end,
+                    ip_adapter_image_embeds=[embeds],
+                    generator=torch.Generator(device="cpu").manual_seed(seed),
+                    callback_on_step_end=step_callback(controls, params.steps),
+                ).images[0]
     # 4. Blend into the parent: past the band every pixel is the parent's.
     image = blend_into_parent(parent, generated, mask_ops.feather(mask, inputs.feather))
     operation = {
@@ -124,7 +134,8 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     similarity = components.scorer.region_similarity(image, mask, used, components.library)
     recipe = edit_recipe(parent_recipe, inputs.parent_id, params, retrieved.hits, used, fallback, speed)
     scores = [ImageScores(edit=EditScores(style_similarity=similarity))]
-    recipe = recipe.model_copy(update={"operation": operation, "scores": scores, "family": renderer.family.name})
+    update = {"operation": operation, "scores": scores, "family": renderer.family.name, "references": references}
+    recipe = recipe.model_copy(update=update)
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 
@@ -140,6 +151,8 @@ def edit_style(components: RenderComponents, params: RenderParams, principal: st
     min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
     temperature = params.blend_temperature or settings.blend_temperature
     used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)
+    if isinstance(renderer, KleinGenerator):  # style images in order, not an embedding
+        return retrieved, used, fallback, renderer.style_input(components.library, used) if used else []
     embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()
     cfg = params.guidance_scale > 1.0
     return retrieved, used, fallback, embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]

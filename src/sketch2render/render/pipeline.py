@@ -7,8 +7,9 @@
   (sketch/prepare.py, as the API's POST and the web UI's preview; sketch/control.py: canny, lineart, scribble,
   softedge, or auto), and the region masks.
 - `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
-- `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), their
-  blended embedding (each style encoded once, then cached), optional auto-balance, the diffusers call.
+- `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), what they go in
+  as (`style_input`: the blended embedding, each style encoded once, then cached; on a reference family
+  the style images in order), optional auto-balance, the diffusers call.
 - `score`: quality scores of every image; then the recipe is built, once.
 
 prepare and retrieve run one after the other: in two threads (`RunnableParallel`) they cost more
@@ -41,7 +42,7 @@ from ..sketch.masks import resize_mask
 from ..sketch.prepare import decode_sketch, prepare_sketch
 from ..styles.scope import StyleScope
 from ..version import __version__
-from .balance import DEFAULT_GRID, auto_balance
+from .balance import DEFAULT_GRID, auto_balance, balance_references
 from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSearcher, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
@@ -222,15 +223,19 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
     )
     used, fallback = choose(planned.retrieved)
     t_embed = time.perf_counter()
-    embeds = style_embedding(components.library, components.renderer, used) if used else None
+    embeds = components.renderer.style_input(components.library, used) if used else None
     ip_masks, regions = None, None
     if params.regions:
         embeds, ip_masks, regions = style_regions(planned, params, embeds, choose, components)
     embed_s = time.perf_counter() - t_embed
-    balance = None
+    balance, prepared, sketch = None, planned.prepared, planned.prepared.sketch
+    if isinstance(embeds, list):  # reference images (a reference family): the used styles are the ones passed
+        used = [reference.hit for reference in embeds]
     if params.auto_balance:
-        params, balance = balance_strengths(components, planned.prepared, params, embeds, used, controls.cancel)
-    prepared = planned.prepared
+        params, embeds, sketch, balance = balance_strengths(components, prepared, params, embeds, used, controls.cancel)
+        if isinstance(embeds, list):  # a reference family keeps the best few style references
+            fallback = fallback or (None if embeds or not used else "auto-balance kept no style reference")
+            used = used[: len(embeds)]
     generated = components.renderer.generate(
         prepared.control,
         params,
@@ -241,6 +246,7 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
         cancel=controls.cancel,
         preview=controls.preview,
         ip_masks=ip_masks,
+        sketch=sketch,
     )
     return Rendered(planned, params, used, fallback, generated, embed_s, balance, started, regions)
 
@@ -269,7 +275,10 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
     reference = prepared.control_map.reference  # the sketch's lines for this control type
 
     def measure() -> list[ImageScores]:
-        scores = components.scorer.score(images, reference, rendered.params.prompt, rendered.used, components.library)
+        advice = components.renderer.family.structure_advice
+        scores = components.scorer.score(
+            images, reference, rendered.params.prompt, rendered.used, components.library, advice
+        )
         if rendered.regions is not None:  # style similarity inside each region, against its own styles
             outcome = rendered.regions
             for image, image_scores in zip(images, scores, strict=True):
@@ -319,6 +328,7 @@ def score(rendered: Rendered, config: RunnableConfig, *, components: RenderCompo
         balance=rendered.balance,
         regions=rendered.regions.recipes if rendered.regions is not None else [],
         attribution=attribution(rendered),
+        references=rendered.generated.references,
         version=__version__,
     )
     return RenderResult(
@@ -371,9 +381,9 @@ def select_styles(
 
 
 def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):
-    """The (blended) IP-Adapter embedding of the used styles (each kept once computed: caches.py)."""
-    embeds = [renderer.caches.style_embed(hit.id, library, renderer) for hit in used]
-    return renderer.mix(embeds, [h.weight or 0.0 for h in used])
+    """What the used styles go in as (`ImageGenerator.style_input`): the (blended) IP-Adapter embedding,
+    each style kept once computed (caches.py); a reference family's ordered style images."""
+    return renderer.style_input(library, used)
 
 
 def balance_strengths(
@@ -383,22 +393,34 @@ def balance_strengths(
     embeds,
     used: list[StyleHit],
     cancel: threading.Event | None,
-) -> tuple[RenderParams, dict]:
-    """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py)."""
-    ids, shares = [h.id for h in used], [h.weight or 0.0 for h in used]
+) -> tuple[RenderParams, object, Image.Image | None, dict]:
+    """Probe a grid of (control, style) strengths at few steps; keep the best pair (balance.py). A reference
+    family has none: probe reference 1 (sketch or control map) x how many style references instead.
+    (params, the style input, the sketch to pass (None: reference 1 is the control map), the report)"""
+    ids, shares, kind = [h.id for h in used], [h.weight or 0.0 for h in used], prepared.control_map.kind
 
-    def probe(p: RenderParams) -> list[Image.Image]:
-        kind = prepared.control_map.kind
+    def probe(p: RenderParams, styles=embeds, sketch: Image.Image | None = prepared.sketch) -> list[Image.Image]:
         return components.renderer.generate(
-            prepared.control, p, seed=params.seed, control_type=kind, style_embeds=embeds, cancel=cancel
+            prepared.control, p, seed=params.seed, control_type=kind, style_embeds=styles, cancel=cancel, sketch=sketch
         ).images
 
     def probe_score(image: Image.Image) -> tuple[float, float | None]:
         return components.scorer.probe_score(prepared.control_map.reference, image, ids, shares, components.library)
 
+    threshold = components.scorer.threshold
+    if components.renderer.family.geometry == "reference":
+        refs = list(embeds or [])
+
+        def probe_refs(use_sketch: bool, count: int, steps: int) -> list[Image.Image]:
+            update = {"steps": steps, "num_images": 1}
+            return probe(params.model_copy(update=update), refs[:count], prepared.sketch if use_sketch else None)
+
+        sketch, count, report = balance_references(probe_refs, probe_score, len(refs), min(2, params.steps), threshold)
+        return params, refs[:count], prepared.sketch if sketch else None, report
     grid = DEFAULT_GRID if used else (DEFAULT_GRID[0], (params.style_strength,))  # no style: one axis
-    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=components.scorer.threshold)
-    return params.model_copy(update={"control_strength": control, "style_strength": style}), report
+    control, style, report = auto_balance(probe, probe_score, params, grid=grid, threshold=threshold)
+    balanced = params.model_copy(update={"control_strength": control, "style_strength": style})
+    return balanced, embeds, prepared.sketch, report
 
 
 # ------------------------------------------------------------------------------------ chain

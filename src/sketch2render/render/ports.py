@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from ..schemas import ImageScores, RenderParams, SpeedRecord, StyleHit, StyleRecord
+from ..schemas import ImageScores, ReferenceRecord, RenderParams, SpeedRecord, StyleHit, StyleRecord
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -53,6 +53,15 @@ class Generated:
     denoise_s: float
     vae_decode_s: float
     speed: SpeedRecord = field(default_factory=SpeedRecord)  # the preset and what it resolved to
+    references: ReferenceRecord | None = None  # reference families: what was passed (render/klein.py)
+
+
+@dataclass(frozen=True)
+class StyleReference:
+    """A used style as a reference image (families whose style input is images, not embeddings)."""
+
+    hit: StyleHit
+    image: Image.Image
 
 
 class StyleImages(Protocol):
@@ -96,6 +105,10 @@ class ImageGenerator(Protocol):
 
     def mix(self, embeds: Sequence[Tensor], weights: Sequence[float]) -> Tensor: ...
 
+    def style_input(self, library: StyleSource, used: Sequence[StyleHit]) -> Tensor | list[StyleReference]:
+        """What the used styles go in as: the blended IP-Adapter embedding, or the ordered style images."""
+        ...
+
     def generate(
         self,
         control_image: Image.Image,
@@ -103,11 +116,12 @@ class ImageGenerator(Protocol):
         *,
         seed: int,
         control_type: str = "canny",
-        style_embeds: Tensor | None = None,
+        style_embeds: Tensor | list[StyleReference] | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
         ip_masks: Tensor | None = None,
+        sketch: Image.Image | None = None,
     ) -> Generated: ...
 
 
@@ -123,6 +137,7 @@ class Scorer(Protocol):
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
+        advice: tuple[str, str] | None = None,
     ) -> list[ImageScores]: ...
 
     def probe_score(

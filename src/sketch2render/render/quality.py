@@ -154,11 +154,12 @@ class QualityScorer:
                 self._style_vectors[style_id] = vector
         return vector
 
-    def warning(self, f1: float, styled: bool) -> str | bool:
-        """False, or why the structure score is low and what to change."""
+    def warning(self, f1: float, styled: bool, advice: tuple[str, str] | None = None) -> str | bool:
+        """False, or why the structure score is low and what to change (`advice`: a family's own, styled
+        and unstyled, where the strengths are not its levers: families.py)."""
         if f1 >= self.threshold:
             return False
-        advice = OVERPOWERED if styled else UNFOLLOWED
+        advice = (advice or (OVERPOWERED, UNFOLLOWED))[0 if styled else 1]
         return f"structure F1 {f1:.2f} is below {self.threshold:.2f}: {advice}"
 
     def score_image(
@@ -168,6 +169,7 @@ class QualityScorer:
         prompt: str | None,
         style_vectors: Sequence[Sequence[float]],
         weights: Sequence[float] | None = None,
+        advice: tuple[str, str] | None = None,
     ) -> ImageScores:
         """The scores of one image (prompt alignment None when no prompt is given)."""
         structure = structure_fidelity(sketch_edges, image, self.tolerance_px)
@@ -177,7 +179,7 @@ class QualityScorer:
             structure=structure,
             style_similarity=None if style is None else round(style, 4),
             prompt_alignment=None if prompt is None else round(_cosine(self.clip.embed_query(prompt), vector), 4),
-            structure_warning=self.warning(structure.f1, bool(style_vectors)),
+            structure_warning=self.warning(structure.f1, bool(style_vectors), advice),
         )
 
     def probe_score(
@@ -216,11 +218,12 @@ class QualityScorer:
         prompt: str,
         used: Sequence[StyleHit],
         library: StyleImages,
+        advice: tuple[str, str] | None = None,
     ) -> list[ImageScores]:
         """The scores of each image, against the sketch's lines (`reference`: the Canny edges, or
         the strokes for a stroke-based control, so scores stay comparable across control types)
-        and the styles that were used."""
+        and the styles that were used; `advice`: the family's, for a low structure score."""
         used = [h for h in used if h.weight]
         vectors = [self._style_vector(library, h.id) for h in used]
         weights = [float(h.weight) for h in used]
-        return [self.score_image(reference, image, prompt, vectors, weights) for image in images]
+        return [self.score_image(reference, image, prompt, vectors, weights, advice) for image in images]

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from cachetools import LRUCache
 from PIL import Image
 
 from ..config import Settings
@@ -24,17 +23,19 @@ from ..errors import Cancelled, InvalidParameter, OutOfMemory
 from ..families import SD15, Family, style_only_scales
 from ..models import ModelSet, resolve_device
 from ..models.library_logs import quiet_libraries
-from ..schemas import RenderParams
+from ..schemas import RenderParams, StyleHit
 from .caches import Caches
 from .device_pinning import pin, pinned
 from .fastpath import FastPath
-from .loading import controlnet_loader, load_pipeline
-from .ports import Generated, PreviewFn, ProgressFn
+from .loading import ControlNets, controlnet_loader, load_pipeline
+from .ports import Generated, PreviewFn, ProgressFn, StyleSource
 from .speed import Speeds
 
 if TYPE_CHECKING:
     import torch
     from diffusers import ControlNetModel, DiffusionPipeline, StableDiffusionControlNetPipeline
+
+    from .klein import KleinGenerator
 
 
 def style_only_layers(strength: float, family: Family = SD15) -> dict:
@@ -198,6 +199,12 @@ class Renderer:
             raise InvalidParameter("a blend needs at least one style with a positive weight")
         return embeds[0] if len(embeds) == 1 else sum(e * (w / total) for e, w in zip(embeds, weights, strict=True))
 
+    def style_input(self, library: StyleSource, used: Sequence[StyleHit]) -> torch.Tensor:
+        """The used styles' blended IP-Adapter embedding (each style encoded once: caches.py)."""
+        return self.mix(
+            [self.caches.style_embed(hit.id, library, self) for hit in used], [h.weight or 0.0 for h in used]
+        )
+
     # --- warm-up -------------------------------------------------------------------------
     def warm_up(self, size: int = 512) -> dict[str, float]:
         """Render once per available preset (2 steps, blank sketch, no style) so torch.compile
@@ -286,9 +293,11 @@ class Renderer:
         cancel: threading.Event | None = None,
         preview: PreviewFn | None = None,
         ip_masks: torch.Tensor | None = None,
+        sketch: Image.Image | None = None,
     ) -> Generated:
         """Denoise `params.steps` steps guided by the edge map and the style embedding (with `ip_masks`
         [1, N, H, W]: N style images in `style_embeds` [2, N, D], each only inside its mask; regions.py).
+        `sketch` is for reference families (klein.py): geometry here comes from the control image.
         Its stages are numbered as in diffusers: inputs, callbacks, denoising, VAE."""
         import torch
 
@@ -375,29 +384,12 @@ class Renderer:
         return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1, speed=speed)
 
 
-class ControlNets:
-    """The ControlNet of each control type: loaded on first use by `load(type)`, at most `size` kept
-    in memory (least recently used dropped; ~0.7 GB each for SD 1.5 in fp16, ~1.4 GB in fp32)."""
-
-    def __init__(self, load: Callable[[str], ControlNetModel] | None, size: int, *, current: tuple[str, object]):
-        self._load = load
-        self._nets: LRUCache[str, ControlNetModel] = LRUCache(max(1, size))
-        self._nets[current[0]] = current[1]
-
-    @property
-    def loaded(self) -> list[str]:
-        return list(self._nets)
-
-    def get(self, kind: str) -> ControlNetModel:
-        net = self._nets.get(kind)
-        if net is None:
-            if self._load is None:
-                raise InvalidParameter(f"this renderer has no {kind} ControlNet", field="control")
-            net = self._nets[kind] = self._load(kind)
-        return net
-
-
-def build_renderer(settings: Settings, models: ModelSet, caches: Caches | None = None) -> Renderer:
-    """Load the diffusion pipeline for these models; `caches`: the service's (None: from the settings)."""
+def build_renderer(settings: Settings, models: ModelSet, caches: Caches | None = None) -> Renderer | KleinGenerator:
+    """Load the diffusion pipeline for these models (a reference family's: klein.py); `caches`: the
+    service's (None: from the settings)."""
     quiet_libraries()
+    if models.spec.geometry == "reference":
+        from .klein import KleinGenerator
+
+        return KleinGenerator.from_models(models, settings, caches)
     return Renderer.from_models(models, settings, caches)

@@ -101,7 +101,7 @@ class RenderService:
         """The family a request renders with, and its parameters with that family's defaults for what
         it left out; a parameter the family cannot honour is a 422 naming it."""
         entry = self.families.choose(params.family)
-        refuse_unsupported(entry.models.spec, params.model_fields_set)
+        refuse_unsupported(entry.models.spec, params)
         return self.family(entry.family), params.for_family(entry.family)
 
     def info(self) -> dict[str, Any]:

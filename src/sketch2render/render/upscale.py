@@ -3,7 +3,8 @@
 The parent is enlarged (LANCZOS) to the output size, cut into overlapping tiles (`tile_boxes`, the family's
 native size unless told), and each tile is repainted by the family's img2img guided by its tile control (SD
 1.5: the tile ControlNet `lllyasviel/control_v11f1e_sd15_tile`; SDXL: the union ControlNet's tile mode), whose
-control image is the tile itself, and the render's own style and prompt, with `detail_strength` as img2img
+control image is the tile itself (FLUX.2 [klein]: its inpaint pipeline with an all-white mask, the tile its
+reference 1), and the render's own style and prompt, with `detail_strength` as img2img
 strength (0: the enlarged image as is). The img2img pipeline is built by `Renderer.derived` from the loaded
 modules (no second UNet). Tiles are blended without seams: each tile's weight ramps linearly from 0 at its
 edge to 1 over the overlap on every side that has a neighbour, and the output is the weighted mean.
@@ -24,6 +25,7 @@ from ..errors import InvalidParameter
 from ..schemas import ParentLink, Timings
 from ..sketch import imaging
 from ..version import __version__
+from .klein import KleinGenerator
 from .outputs import read_recipe
 from .pipeline import RenderComponents, step_callback, style_embedding
 from .ports import NO_CONTROLS, RenderControls
@@ -129,7 +131,7 @@ def run_upscale(
     """Enlarge, then repaint every tile with the tile ControlNet; blend the tiles; the recipe chain."""
     # 1. Inputs: the parent and its recipe, the output size, the tile control.
     renderer, recipe = components.renderer, read_recipe(inputs.parent_png)
-    assert isinstance(renderer, Renderer), "upscales need the diffusers renderer"
+    assert isinstance(renderer, Renderer | KleinGenerator), "upscales need a diffusers renderer"
     family = renderer.family
     inputs = inputs.sized(family.native_size)
     inputs.check()
@@ -144,26 +146,29 @@ def run_upscale(
     big = parent.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     # 2. The render's own style (the styles its recipe used, still in the library).
     used = [h for h in recipe.styles if h.weight and h.id in components.library]
-    embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()
     params = recipe.params
-    cfg = params.guidance_scale > 1.0
-    embeds = embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
     # 3. Tiles: img2img guided by the tile ControlNet, blended by their weights.
     boxes = tile_boxes(*size, inputs.tile, inputs.overlap)
     steps = tile_steps(params.steps, inputs.detail_strength)
     per_tile = int(steps * inputs.detail_strength)
     blender = TileBlender(size, inputs.overlap)
-    strength = params.style_strength if used else 0.0
-    with renderer.session("canny", params.speed, params.style_mode, strength, controls.cancel) as speed:
-        union = family.geometry == "union"
-        pipe = renderer.derived(family.img2img_pipeline, None if union else renderer.controlnets.get("tile"))
-        for index, box in enumerate(boxes):
-            tile = big.crop(box)
-            callback = step_callback(controls, per_tile * len(boxes), index * per_tile)
-            control = renderer.control_inputs(tile, "tile")
-            tile_params = params.model_copy(update={"steps": steps})
-            out = _tile(pipe, tile, control, tile_params, embeds, inputs, recipe.seed, callback)
-            blender.add(box, out)
+    if isinstance(renderer, KleinGenerator):  # a reference family: img2img is its inpaint pipeline, mask all white
+        speed = _reference_tiles(renderer, components, big, boxes, blender, used, inputs, recipe, controls)
+    else:
+        embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()
+        cfg = params.guidance_scale > 1.0
+        embeds = embeds.to(renderer.device, renderer.dtype)[0 if cfg else 1 :]
+        strength = params.style_strength if used else 0.0
+        with renderer.session("canny", params.speed, params.style_mode, strength, controls.cancel) as speed:
+            union = family.geometry == "union"
+            pipe = renderer.derived(family.img2img_pipeline, None if union else renderer.controlnets.get("tile"))
+            for index, box in enumerate(boxes):
+                tile = big.crop(box)
+                callback = step_callback(controls, per_tile * len(boxes), index * per_tile)
+                control = renderer.control_inputs(tile, "tile")
+                tile_params = params.model_copy(update={"steps": steps})
+                out = _tile(pipe, tile, control, tile_params, embeds, inputs, recipe.seed, callback)
+                blender.add(box, out)
     image = blender.image()
     # 4. The recipe: the parent's, with the upscale and the parent link.
     operation = {
@@ -191,8 +196,34 @@ def run_upscale(
     return RenderResult(images=[image], control_image=big, sketch=big, recipe=result)
 
 
+def _reference_tiles(renderer: KleinGenerator, components, big, boxes, blender, used, inputs, recipe, controls):
+    """Each tile through the family's inpaint pipeline with an all-white mask at `detail_strength` (img2img;
+    the tile is also its reference 1), the render's styles as references; the speed record."""
+    refs = renderer.style_input(components.library, used) if used else []
+    params = recipe.params.model_copy(update={"steps": tile_steps(recipe.params.steps, inputs.detail_strength)})
+    per_tile = int(params.steps * inputs.detail_strength)
+    for index, box in enumerate(boxes):
+        tile = big.crop(box)
+        if inputs.detail_strength > 0:
+            done = index * per_tile
+
+            def progress(step: int, _total: int, done: int = done) -> None:
+                if controls.progress is not None:
+                    controls.progress(done + step, per_tile * len(boxes))
+
+            white = Image.new("L", tile.size, 255)
+            tile = renderer.edit(
+                tile, white, params, refs, seed=recipe.seed, progress=progress, cancel=controls.cancel,
+                strength=inputs.detail_strength,
+            )[0]  # fmt: skip
+        blender.add(box, tile)
+    return renderer.speed_record(params.speed)
+
+
 def _tile_controlnet(components: RenderComponents, family) -> str:
     """What the recipe names as the tile control: the tile ControlNet, or the union one's tile mode."""
+    if family.geometry == "reference":
+        return f"none ({family.img2img_pipeline} with an all-white mask)"
     models = components.models
     if family.geometry == "union":
         name = models.ids()["controlnet"] if models is not None else "union"

@@ -1,10 +1,12 @@
 """The model family picker of the Render page: only the families the server serves (`/v1/families`),
 the default first; what a render's settings default to follows the picked family (its native size,
-steps and guidance), and the control types offered are the ones it supports."""
+steps and guidance), the control types offered are the ones it supports, and the settings it cannot
+honour (`unsupported` of `/v1/families`) are disabled with the reason and not sent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -23,6 +25,15 @@ class FamilyChoice:
     steps: int = 20
     guidance_scale: float = 7.5
     control_types: tuple[str, ...] = ("canny", "lineart", "scribble", "softedge")
+    unsupported: Mapping[str, str] = field(default_factory=dict)  # parameter -> why the family refuses it
+
+    def off(self, name: str) -> bool:
+        """The family cannot honour this parameter: its control is disabled and not sent."""
+        return name in self.unsupported
+
+    def help(self, name: str, text: str) -> str:
+        """The control's help, or why it is disabled on this family."""
+        return f"Not available on {self.name}: {self.unsupported[name]}." if self.off(name) else text
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> FamilyChoice:
@@ -33,6 +44,7 @@ class FamilyChoice:
             steps=int(quality.get("steps", 20)),
             guidance_scale=float(quality.get("guidance_scale", 7.5)),
             control_types=tuple(info.get("control_types") or cls.control_types),
+            unsupported=dict(info.get("unsupported") or {}),
         )
 
 

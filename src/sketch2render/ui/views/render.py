@@ -209,6 +209,8 @@ def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
     family shows its defaults (native size, steps, guidance)."""
     tag = family.name or "default"
     sizes = tuple(sorted({*SIZES, family.native_size}))
+    # style-only is what a family refusing style_mode cannot do (full and none work on every family)
+    modes = [m for m in STYLE_MODES if not (m == "style-only" and family.off("style_mode"))]
     with st.expander("Advanced settings", icon=":material/tune:"):
         a, b = st.columns(2)
         values = {
@@ -219,21 +221,26 @@ def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
             ),
             "control_strength": a.slider(
                 "ControlNet strength", 0.0, 2.0, DEFAULTS["control_strength"], 0.05, key="adv_control",
-                help="How strictly the render follows the sketch's lines.",
+                help=family.help("control_strength", "How strictly the render follows the sketch's lines."),
+                disabled=family.off("control_strength"),
             ),
             "style_strength": b.slider(
                 "Style strength", 0.0, 2.0, DEFAULTS["style_strength"], 0.05, key="adv_style",
-                help="How strongly the style image shapes the look (IP-Adapter scale).",
+                help=family.help("style_strength", "How strongly the style image shapes the look (IP-Adapter scale)."),
+                disabled=family.off("style_strength"),
             ),
             "style_mode": a.selectbox(
-                "Style mode", list(STYLE_MODES), format_func=STYLE_MODES.get, key="adv_style_mode"
+                "Style mode", modes, format_func=STYLE_MODES.get, key=f"adv_style_mode_{tag}",
+                help=family.help("style_mode", "How the style image is applied."),
             ),
             "num_images": b.number_input("Number of images", 1, 4, DEFAULTS["num_images"], key="adv_num_images"),
             "size": a.selectbox(
                 "Output size (longest side)", sizes, index=sizes.index(family.native_size), key=f"adv_size_{tag}"
             ),
             "guidance_scale": b.slider(
-                "Prompt guidance", 0.0, 30.0, family.guidance_scale, 0.5, key=f"adv_guidance_{tag}"
+                "Prompt guidance", 0.0, 30.0, family.guidance_scale, 0.5, key=f"adv_guidance_{tag}",
+                help=family.help("guidance_scale", "Classifier-free guidance scale."),
+                disabled=family.off("guidance_scale"),
             ),
             "top_k": a.slider("Styles to retrieve (top-k)", 1, 10, DEFAULTS["top_k"], key="adv_top_k"),
             "speed": b.selectbox(
@@ -245,12 +252,17 @@ def advanced_settings(family: FamilyChoice) -> dict[str, Any]:
                 help="Only styles whose licence allows commercial use (CC0, CC BY, public domain, …).",
             ),
             "negative_prompt": st.text_area(
-                "Negative prompt", DEFAULTS["negative_prompt"], height=80, key="adv_negative"
+                "Negative prompt", DEFAULTS["negative_prompt"], height=80, key="adv_negative",
+                help=family.help("negative_prompt", "What the render should avoid."),
+                disabled=family.off("negative_prompt"),
             ),
         }  # fmt: skip
     if values["speed"] != "quality":  # the preset picks steps and guidance
         values.pop("steps")
         values.pop("guidance_scale")
+    for name in family.unsupported:  # disabled: not sent (the family would refuse a changed value)
+        if name != "style_mode":
+            values.pop(name, None)
     if family.name is not None:
         values["family"] = family.name
     return values
