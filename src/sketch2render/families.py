@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from .errors import InvalidParameter
@@ -93,6 +93,15 @@ class Family:
         return self.control_modes.get(kind) if self.geometry == "union" else None
 
 
+# LCM-LoRA (latent-consistency/lcm-lora-sdv1-5): LCMScheduler, 4-8 steps, no classifier-free guidance.
+LCM_FAST = SpeedPreset(
+    steps=6,
+    guidance_scale=1.0,
+    scheduler="LCMScheduler",
+    lora="lcm_lora",
+    lora_weight="pytorch_lora_weights.safetensors",
+)
+
 SD15 = Family(
     name="sd15",
     title="Stable Diffusion 1.5",
@@ -106,22 +115,8 @@ SD15 = Family(
     native_size=512,
     speeds={
         "quality": SpeedPreset(steps=20, guidance_scale=7.5, scheduler="UniPCMultistepScheduler"),
-        "fast": SpeedPreset(
-            steps=6,
-            guidance_scale=1.0,
-            scheduler="LCMScheduler",
-            lora="lcm_lora",
-            lora_weight="pytorch_lora_weights.safetensors",
-        ),
-        "live": SpeedPreset(
-            steps=3,
-            guidance_scale=1.0,
-            scheduler="LCMScheduler",
-            lora="lcm_lora",
-            lora_weight="pytorch_lora_weights.safetensors",
-            decoder="taesd",
-            max_size=512,
-        ),
+        "fast": LCM_FAST,
+        "live": replace(LCM_FAST, steps=3, decoder="taesd", max_size=512),
     },
     memory_gb=5.0,
     profiles=("sd15", "tiny", "sd15-random"),
@@ -131,6 +126,15 @@ SD15 = Family(
 # 4 normal, 5 segment, 6 tile, 7 repaint (inpaint).
 SDXL_CONTROL_MODES = {"canny": 3, "lineart": 3, "scribble": 2, "softedge": 2, "tile": 6, "inpaint": 7}
 LIGHTNING_LORA = "sdxl_lightning_4step_lora.safetensors"
+# SDXL-Lightning 4-step LoRA: Euler with trailing timesteps, no classifier-free guidance.
+LIGHTNING_FAST = SpeedPreset(
+    steps=4,
+    guidance_scale=1.0,
+    scheduler="EulerDiscreteScheduler",
+    scheduler_options=(("timestep_spacing", "trailing"),),
+    lora="lightning_lora",
+    lora_weight=LIGHTNING_LORA,
+)
 
 SDXL = Family(
     name="sdxl",
@@ -148,24 +152,8 @@ SDXL = Family(
     speeds={
         "quality": SpeedPreset(steps=30, guidance_scale=5.0, scheduler="UniPCMultistepScheduler"),
         # SDXL-Lightning 4-step LoRA: Euler with trailing timesteps, no classifier-free guidance.
-        "fast": SpeedPreset(
-            steps=4,
-            guidance_scale=1.0,
-            scheduler="EulerDiscreteScheduler",
-            scheduler_options=(("timestep_spacing", "trailing"),),
-            lora="lightning_lora",
-            lora_weight=LIGHTNING_LORA,
-        ),
-        "live": SpeedPreset(
-            steps=4,
-            guidance_scale=1.0,
-            scheduler="EulerDiscreteScheduler",
-            scheduler_options=(("timestep_spacing", "trailing"),),
-            lora="lightning_lora",
-            lora_weight=LIGHTNING_LORA,
-            decoder="taesd",
-            max_size=768,
-        ),
+        "fast": LIGHTNING_FAST,
+        "live": replace(LIGHTNING_FAST, decoder="taesd", max_size=768),
     },
     memory_gb=12.0,
     vae_fp16_fix=True,
