@@ -146,7 +146,18 @@ class Settings(BaseSettings):
     ray_max_replicas: int = Field(default=2, ge=1)
     ray_target_ongoing: int = Field(default=1, ge=1)
     ray_max_queued: int = Field(default=16, ge=-1)
+    # custom Ray resources each render replica requires (JSON, e.g. {"render": 1}): replicas go only to
+    # nodes started with them (`ray start --resources '{"render": 2}'`), so the API's node takes none
+    ray_resources: dict[str, float] = Field(default_factory=dict)
     chroma_url: str | None = None
+
+    @field_validator("ray_resources")
+    @classmethod
+    def _positive_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if not name or amount <= 0:
+                raise ValueError(f"S2R_RAY_RESOURCES: {name!r} must name a resource with a positive amount")
+        return value
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

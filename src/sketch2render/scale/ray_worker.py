@@ -106,6 +106,8 @@ def build_app(settings: Settings, *, gpus: bool, replica_cpus: float = 1.0):
     actor_options: dict[str, Any] = {"num_cpus": replica_cpus}
     if gpus:
         actor_options["num_gpus"] = 1
+    if settings.ray_resources:  # pinned to the nodes that offer them (S2R_RAY_RESOURCES)
+        actor_options["resources"] = dict(settings.ray_resources)
     low, high = settings.ray_min_replicas, max(settings.ray_max_replicas, settings.ray_min_replicas)
     deployment = serve.deployment(
         RenderWorker,
