@@ -31,3 +31,12 @@ def test_a_bad_value_is_refused_naming_the_setting(monkeypatch, value):
     with pytest.raises((ValidationError, ValueError)) as err:
         Settings()
     assert "ray_resources" in str(err.value).lower() or "S2R_RAY_RESOURCES" in str(err.value)
+
+
+def test_a_private_local_instance_offers_enough_for_every_replica(tmp_path):
+    pytest.importorskip("ray.serve")
+    from sketch2render.scale.ray_backend import RayBackend
+
+    settings = Settings(home=tmp_path, ray_resources={"render": 1}, ray_max_replicas=3)
+    assert RayBackend(settings, store=None).local_resources() == {"render": 3.0}  # type: ignore[arg-type]
+    assert RayBackend(Settings(home=tmp_path), store=None).local_resources() == {}  # type: ignore[arg-type]

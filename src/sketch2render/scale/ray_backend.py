@@ -242,6 +242,12 @@ class RayBackend:
         self._outcome: tuple[Any, BaseException | None] = (None, None)
         self._owner: threading.Thread | None = None
 
+    def local_resources(self) -> dict[str, float]:
+        """What a private local Ray instance offers of the replicas' custom resources (S2R_RAY_RESOURCES):
+        enough for every replica, so pinning never leaves a one-machine setup without workers."""
+        replicas = max(self.settings.ray_max_replicas, self.settings.ray_min_replicas, 1)
+        return {name: amount * replicas for name, amount in self.settings.ray_resources.items()}
+
     def make_worker(self, **options: Any) -> JobWorkerPool:
         return JobWorkerPool(self.store, self.executor, slots=self.slots, **options)
 
@@ -337,6 +343,7 @@ class RayBackend:
                     include_dashboard=False,
                     object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                     log_to_driver=False,
+                    resources=self.local_resources(),
                 )
                 self._started_ray = True
             self._connected = True
