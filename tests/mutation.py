@@ -38,7 +38,7 @@ MODULES = (
     Module("imaging", "src/sketch2render/sketch/imaging.py", "sketch2render.sketch.imaging.*"),
     Module("control", "src/sketch2render/sketch/control.py", "sketch2render.sketch.control.*"),
     # Only the style selection and its softmax blend; the rest of the pipeline needs models.
-    Module("selection", "src/sketch2render/render/pipeline.py", "sketch2render.render.pipeline.x_select_styles*"),
+    Module("selection", "src/sketch2render/render/selection.py", "sketch2render.render.selection.x_select_styles*"),
     Module("balance", "src/sketch2render/render/balance.py", "sketch2render.render.balance.*"),
     Module("quality", "src/sketch2render/render/quality.py", "sketch2render.render.quality.*"),
     Module("store", "src/sketch2render/jobs/store.py", "sketch2render.jobs.store.*"),

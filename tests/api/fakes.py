@@ -23,8 +23,9 @@ from sketch2render.config import Settings
 from sketch2render.errors import Cancelled
 from sketch2render.models import ModelSet
 from sketch2render.render import RenderResult
-from sketch2render.render.pipeline import RenderRequest, named_styles, render_scope
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
+from sketch2render.render.selection import named_styles, render_scope
+from sketch2render.render.stages import RenderRequest
 from sketch2render.retrieval import HybridSearch
 from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleCredit, Timings
 from sketch2render.sketch import imaging

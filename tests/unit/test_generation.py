@@ -212,7 +212,8 @@ def test_blend_weights_follow_the_scores(service):
 def test_blend_weights_are_the_softmax_of_the_fused_scores_at_the_temperature():
     import math
 
-    from sketch2render.render.pipeline import Retrieved, select_styles
+    from sketch2render.render.selection import select_styles
+    from sketch2render.render.stages import Retrieved
     from sketch2render.schemas import StyleHit, StyleRecord
 
     def hit(style_id: str, score: float, lexical: float = 1.0) -> StyleHit:

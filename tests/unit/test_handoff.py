@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
 from sketch2render.jobs.decoded_sketches import DecodedSketches
-from sketch2render.render.pipeline import RenderRequest, prepare
+from sketch2render.render.pipeline import prepare
+from sketch2render.render.stages import RenderRequest
 from sketch2render.schemas import RenderParams
 from sketch2render.sketch import imaging
 from sketch2render.sketch.control import CONTROL_TYPES, control_map

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from sketch2render.config import Settings
-from sketch2render.render.pipeline import CONTROLS_KEY, RenderRequest, chain_config, prepare, render_controls
+from sketch2render.render.pipeline import CONTROLS_KEY, chain_config, prepare, render_controls
 from sketch2render.render.ports import NO_CONTROLS, RenderControls
+from sketch2render.render.stages import RenderRequest
 from sketch2render.schemas import RenderParams
 from sketch2render.sketch.control import CONTROL_TYPES
 from sketch2render.sketch.prepare import PreparedSketch, decode_sketch, prepare_sketch

@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from sketch2render.render.pipeline import Retrieved, select_styles
+from sketch2render.render.selection import select_styles
+from sketch2render.render.stages import Retrieved
 from sketch2render.schemas import RenderParams, StyleHit, StyleRecord
 
 

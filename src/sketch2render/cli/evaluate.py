@@ -54,8 +54,9 @@ def eval_command(
         write_outputs,
     )
     from ..evaluation.report import summarise
-    from ..render.pipeline import RenderRequest, named_styles, render_scope
+    from ..render.selection import named_styles, render_scope
     from ..render.service import build_service
+    from ..render.stages import RenderRequest
     from ..styles import import_defaults
 
     if ctx.invoked_subcommand:  # `eval retrieval ...`

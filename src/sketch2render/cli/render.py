@@ -88,8 +88,9 @@ def render(
     """Render a sketch with a retrieved (or named) style."""
     # (Long because typer declares each of the ~18 options in the signature; the body is short.)
     from ..render import build_service, save_render  # the model stack only when a command needs it
-    from ..render.pipeline import RenderRequest, named_styles, render_scope
     from ..render.ports import RenderControls
+    from ..render.selection import named_styles, render_scope
+    from ..render.stages import RenderRequest
 
     fields = dict(
         prompt=prompt,

@@ -25,10 +25,12 @@ from ..sketch import masks as mask_ops
 from ..version import __version__
 from .klein import KleinGenerator
 from .outputs import read_recipe
-from .pipeline import RenderComponents, RenderRequest, retrieve, select_styles, step_callback, style_embedding
+from .pipeline import retrieve, step_callback
 from .ports import NO_CONTROLS, RenderControls
 from .renderer import Renderer
 from .result import RenderResult
+from .selection import select_styles, style_embedding
+from .stages import RenderComponents, RenderRequest
 
 FEATHER_PX = 8  # the band outside the mask in which an edit blends into its parent
 MAX_FEATHER_PX = 64

@@ -23,96 +23,28 @@ reads it). The loaded collaborators arrive through `RenderComponents`, typed by 
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from PIL import Image
 
 from ..config import Settings
-from ..errors import Cancelled, InvalidParameter
+from ..errors import Cancelled
 from ..models import ModelSet
 from ..schemas import ImageScores, RegionScores, RenderParams, RenderRecipe, StyleCredit, StyleHit, Timings
-from ..sketch.control import CONTROL_TYPES, ControlMap
+from ..sketch.control import CONTROL_TYPES
 from ..sketch.masks import resize_mask
 from ..sketch.prepare import decode_sketch, prepare_sketch
-from ..styles.scope import StyleScope
 from ..version import __version__
 from .balance import DEFAULT_GRID, auto_balance, balance_references
-from .ports import NO_CONTROLS, Generated, ImageGenerator, RenderControls, Scorer, StyleSearcher, StyleSource
+from .ports import NO_CONTROLS, RenderControls, StyleSearcher, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
-
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """The chain's input: a sketch (upload bytes or an image) and validated parameters."""
-
-    sketch: bytes | Image.Image
-    params: RenderParams
-    masks: tuple[bytes | Image.Image, ...] = ()  # one per region of `params.regions` (regions.py)
-    principal: str = ""  # whose corrections retrieval learns from (retrieval/feedback.py); "": nobody's
-    control: ControlMap | None = None  # already built from `sketch` (an image) with these params: not again
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.params, RenderParams):
-            raise InvalidParameter("a render request needs RenderParams", field="params")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    sketch: Image.Image  # resized for generation
-    control_map: ControlMap  # what ControlNet follows, its type, and the lines quality is scored against
-    control: Image.Image  # the control map as ControlNet's 3-channel input, built once
-    decode_s: float
-    edges_s: float
-    region_masks: tuple[Image.Image, ...] = ()  # binary, at the render size
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    hits: list[StyleHit]
-    named: bool  # the user named the styles (no retrieval)
-    seconds: float
-    regions: tuple[list[StyleHit], ...] = ()  # the hits of each region's prompt
-
-
-@dataclass(frozen=True)
-class Planned:
-    request: RenderRequest
-    prepared: Prepared
-    retrieved: Retrieved
-
-
-@dataclass(frozen=True)
-class Rendered:
-    planned: Planned
-    params: RenderParams  # seed filled in, auto-balance's strengths applied
-    used: list[StyleHit]  # the styles that drove the IP-Adapter, with their weights
-    fallback: str | None  # why no style was used, when none was
-    generated: Generated
-    embed_s: float
-    balance: dict | None
-    started: float  # perf_counter at the start of `generate`
-    regions: RegionOutcome | None = None
-
-
-@dataclass(frozen=True)
-class RenderComponents:
-    """What a render runs with, loaded once (RenderService builds it): the style library, the
-    diffusers renderer, the quality scorer, the settings and the model set."""
-
-    library: StyleSource
-    search: StyleSearcher
-    renderer: ImageGenerator
-    scorer: Scorer
-    settings: Settings
-    models: ModelSet | None = None
-
+from .selection import named_styles, render_scope, select_styles, style_embedding
+from .stages import Planned, Prepared, RenderComponents, Rendered, RenderRequest, Retrieved
 
 CONTROLS_KEY = "render_controls"  # the one `configurable` entry the chain's steps read
 
@@ -170,25 +102,6 @@ def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     commercial_only = components.settings.commercial_only
     retrieved = retrieve(request, library=components.library, search=components.search, commercial_only=commercial_only)
     return Planned(request, prepared, retrieved)
-
-
-def render_scope(request: RenderRequest, library: StyleSource, *, commercial_only: bool = False) -> StyleScope:
-    """The styles a render may use: the caller's and the team's, only commercially usable ones when
-    the request or the server (`S2R_COMMERCIAL_ONLY`) says so, only a collection's when it names one."""
-    params = request.params
-    ids = library.collection_ids(params.collection, request.principal) if params.collection else None
-    return StyleScope(request.principal, commercial_only or params.commercial_only, ids, params.collection or "")
-
-
-def named_styles(ids: list[str], library: StyleSource, scope: StyleScope) -> list[StyleHit]:
-    """The styles a request named, each checked against its scope (422 naming `style_ids` and the style)."""
-    hits = []
-    for style_id in dict.fromkeys(ids):
-        record = library.get(style_id)
-        if (why := scope.refusal(record)) is not None:
-            raise InvalidParameter(f"style_ids: {why}", field="style_ids")
-        hits.append(StyleHit(style=record, score=1.0))
-    return hits
 
 
 def retrieve(
@@ -351,39 +264,6 @@ def _model_ids(models: ModelSet | None, control_type: str) -> dict[str, str]:
     if models is None:
         return {}
     return {"profile": models.profile, **models.ids(), "controlnet": models.controlnet_id(control_type)}
-
-
-# ------------------------------------------------------------------------- style selection
-def select_styles(
-    retrieved: Retrieved, params: RenderParams, *, min_score: float, temperature: float
-) -> tuple[list[StyleHit], str | None]:
-    """Which styles drive the IP-Adapter, with their weights; or none and the reason why.
-    Named styles share equally; a blend weighs the relevant hits by softmax(fused score / temperature)."""
-    hits = retrieved.hits
-    if params.style_mode == "none":
-        return [], "style mode is 'none' (text and sketch only)"
-    if not hits:
-        return [], "the style library is empty"
-    if retrieved.named:
-        weight = 1.0 / len(hits)
-        return [h.model_copy(update={"weight": weight}) for h in hits], None
-    best = hits[0]
-    if not best.is_relevant(min_score):
-        return [], (
-            f"the best style match, {best.style.title!r}, has CLIP similarity {best.cosine:.3f} below the "
-            f"minimum {min_score:.2f} and no word of the prompt matched it; rendered from text only"
-        )
-    if not params.blend:
-        return [best.model_copy(update={"weight": 1.0})], None
-    relevant = [h for h in hits if h.is_relevant(min_score)]
-    exps = [math.exp((h.score - relevant[0].score) / temperature) for h in relevant]
-    return [h.model_copy(update={"weight": e / sum(exps)}) for h, e in zip(relevant, exps, strict=True)], None
-
-
-def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):
-    """What the used styles go in as (`ImageGenerator.style_input`): the (blended) IP-Adapter embedding,
-    each style kept once computed (caches.py); a reference family's ordered style images."""
-    return renderer.style_input(library, used)
 
 
 def balance_strengths(

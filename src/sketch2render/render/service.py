@@ -29,11 +29,12 @@ from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_libra
 from .caches import Caches
 from .inpaint import EditInputs, run_edit
 from .outputs import read_recipe
-from .pipeline import RenderComponents, RenderRequest, build_chain, chain_config
+from .pipeline import build_chain, chain_config
 from .ports import NO_CONTROLS, RenderControls
 from .quality import QualityScorer
 from .renderer import Renderer, build_renderer
 from .result import RenderResult
+from .stages import RenderComponents, RenderRequest
 from .upscale import UpscaleInputs, run_upscale
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,12 @@ from ..sketch import imaging
 from ..version import __version__
 from .klein import KleinGenerator
 from .outputs import read_recipe
-from .pipeline import RenderComponents, step_callback, style_embedding
+from .pipeline import step_callback
 from .ports import NO_CONTROLS, RenderControls
 from .renderer import Renderer
 from .result import RenderResult
+from .selection import style_embedding
+from .stages import RenderComponents
 
 FACTORS = (2, 4)
 DETAIL_STRENGTH = 0.35  # img2img strength per tile: adds detail, keeps the composition
