@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors, storage
 from ..config import Settings
-from ..families import refuse_unsupported
 from ..jobs import Job, JobStore, JobWorker, LocalExecutor, deferred_scores
 from ..jobs.decoded_sketches import DecodedSketches
 from ..jobs.events import JobEvents
@@ -270,9 +269,8 @@ class ApiRuntime:
         in; and the model set that will render it (None: a stand-in backend without one)."""
         if self.families is None:
             return params, self.models
-        entry = self.families.choose(params.family)
-        refuse_unsupported(entry.models.spec, params)
-        return params.for_family(entry.family), entry.models
+        entry, params = self.families.for_request(params)
+        return params, entry.models
 
     def require_service(self) -> RenderBackend:
         if self.service is None:

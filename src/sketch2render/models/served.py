@@ -11,12 +11,16 @@ is a 422 naming `family`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import InvalidParameter, ModelsUnavailable, S2RError
-from ..families import FAMILIES, get_family
+from ..families import get_family, refuse_unsupported
 from .model_set import ModelSet
 from .profiles import family_of_profile, requested_profiles, resolve_models
+
+if TYPE_CHECKING:
+    from ..schemas import RenderParams
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,7 @@ class ServedFamilies:
     def choose(self, family: str | None) -> ServedFamily:
         """The family a request asked for (None: the default): 422 naming `family` when it is unknown or
         not served here, 503 when its weights are missing."""
-        name = family or self.default
-        if name not in FAMILIES:
-            raise InvalidParameter(f"family: unknown family {name!r}; known: {', '.join(FAMILIES)}", field="family")
+        name = get_family(family or self.default).name  # unknown: its 422
         entry = self.get(name)
         if entry is None:
             raise InvalidParameter(
@@ -87,6 +89,13 @@ class ServedFamilies:
         if entry.models is None:
             raise ModelsUnavailable(f"the {name} family cannot render here: {entry.problem}", field="family")
         return entry
+
+    def for_request(self, params: RenderParams) -> tuple[ServedFamily, RenderParams]:
+        """The family a request renders with (`choose`), a parameter it cannot honour refused (422 naming
+        it), and the request's parameters with that family's defaults for what it left out."""
+        entry = self.choose(params.family)
+        refuse_unsupported(entry.models.spec, params)
+        return entry, params.for_family(entry.family)
 
     @classmethod
     def single(cls, models: ModelSet) -> ServedFamilies:

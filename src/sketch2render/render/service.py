@@ -20,7 +20,6 @@ from typing import Any
 from PIL import Image
 
 from ..config import Settings
-from ..families import refuse_unsupported
 from ..models import ModelSet, ServedFamilies, resolve_served
 from ..retrieval import HybridSearch, build_search
 from ..schemas import RenderParams
@@ -101,9 +100,8 @@ class RenderService:
     def prepare_params(self, params: RenderParams) -> tuple[FamilyRender, RenderParams]:
         """The family a request renders with, and its parameters with that family's defaults for what
         it left out; a parameter the family cannot honour is a 422 naming it."""
-        entry = self.families.choose(params.family)
-        refuse_unsupported(entry.models.spec, params)
-        return self.family(entry.family), params.for_family(entry.family)
+        entry, params = self.families.for_request(params)
+        return self.family(entry.family), params
 
     def info(self) -> dict[str, Any]:
         loaded = set(self._loaded)
