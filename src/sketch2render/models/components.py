@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
 from .layout import EXTRA_CONTROLNETS, EXTRAS, controlnet_folder
 from .shapes import Shapes
+from .shapes_sdxl import SdxlShapes
 
 if TYPE_CHECKING:
     import torch
@@ -208,8 +209,8 @@ def build_lcm_lora(unet: UNet2DConditionModel, shapes: Shapes) -> dict[str, torc
     return get_peft_model_state_dict(target)
 
 
-def build_taesd(shapes: Shapes) -> AutoencoderTiny:
-    """The tiny autoencoder (TAESD's architecture; the real one has 64 channels per block)."""
+def build_taesd(shapes: Shapes | SdxlShapes) -> AutoencoderTiny:
+    """The tiny autoencoder (TAESD's architecture, TAESDXL's too; the real ones have 64 channels per block)."""
     import torch
     from diffusers import AutoencoderTiny
 

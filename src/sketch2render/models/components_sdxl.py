@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import torch
     from diffusers import (
         AutoencoderKL,
-        AutoencoderTiny,
         ControlNetUnionModel,
         EulerDiscreteScheduler,
         UNet2DConditionModel,
@@ -273,21 +272,3 @@ def build_few_step_lora(unet: UNet2DConditionModel, shapes: SdxlShapes) -> dict[
         weights[f"{key}.lora_up.weight"] = up * (0.1 * rank**-0.5)
         weights[f"{key}.alpha"] = torch.tensor(float(rank))
     return weights
-
-
-def build_taesdxl(shapes: SdxlShapes) -> AutoencoderTiny:
-    """The tiny autoencoder (TAESDXL has TAESD's architecture with SDXL-trained weights)."""
-    import torch
-    from diffusers import AutoencoderTiny
-
-    torch.manual_seed(shapes.seed + 8)
-    taesd = AutoencoderTiny(
-        encoder_block_out_channels=shapes.taesd_channels,
-        decoder_block_out_channels=shapes.taesd_channels,
-        latent_channels=4,
-    )
-    with torch.no_grad():  # random weights decode to near-black; these give visible mid-grey noise
-        last = taesd.decoder.layers[-1]
-        last.weight.mul_(8.0)
-        last.bias.fill_(0.4)
-    return taesd

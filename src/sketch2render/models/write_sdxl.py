@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
-from .components import PICKLE_SUFFIXES, build_image_encoder, write_retrieval_clip
+from .components import PICKLE_SUFFIXES, build_image_encoder, build_taesd, write_retrieval_clip
 from .components_sdxl import (
     build_few_step_lora,
     build_plus_adapter_weights,
     build_sdxl_scheduler,
     build_sdxl_unet,
     build_sdxl_vae,
-    build_taesdxl,
     build_text_encoders,
     build_union_controlnet,
 )
@@ -101,7 +100,8 @@ def write_sdxl_models(root: Path, shapes: SdxlShapes) -> None:
     write_sdxl_base(root, shapes, unet, vocab, merges)
     vae = build_sdxl_vae(shapes, force_upcast=False)  # madebyollin/sdxl-vae-fp16-fix runs in fp16
     _cast(vae, shapes).save_pretrained(root / SDXL_FOLDERS["vae"], safe_serialization=True)
-    _cast(build_taesdxl(shapes), shapes).save_pretrained(root / SDXL_EXTRAS["taesd"][0], safe_serialization=True)
+    taesdxl = build_taesd(shapes)  # TAESDXL has TAESD's architecture (with SDXL-trained weights)
+    _cast(taesdxl, shapes).save_pretrained(root / SDXL_EXTRAS["taesd"][0], safe_serialization=True)
     write_ip_adapter(root, shapes, ip_weights)
     write_retrieval_clip(root, shapes.shared, vocab, merges)
     write_few_step_lora(root, shapes, unet)
