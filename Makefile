@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.s2r-installed
 TORCH  := torch==2.13.0
 
-.PHONY: setup run test test-fast lint browser fuzz mutation clean
+.PHONY: setup run test test-fast lint browser postgres fuzz mutation clean
 
 setup: $(STAMP)
 
@@ -31,14 +31,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
-test: setup browser
+# PostgreSQL's server binaries for the store tests (a throw-away server per test session): Debian's package.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "store tests need PostgreSQL's server: sudo apt-get install postgresql"; fi; }
+
+test: setup browser postgres
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The inner loop: the unit and in-process API tests, without the browser, Ray, the tests that start
 # real server processes or render with the tiny models (all marked slow), GPU or real weights.
-test-fast: setup
+test-fast: setup postgres
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not browser and not ray and not gpu and not weights" \
 	  tests/unit tests/api
 

@@ -63,3 +63,32 @@ def tiny_klein_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sketch2render.models import build_tiny_klein
 
     return build_tiny_klein(tmp_path_factory.mktemp("models") / "tiny-klein")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server for this test session (tests/postgres.py), started on first use."""
+    from postgres import PostgresServer, find_binaries
+
+    bindir = find_binaries()
+    assert bindir is not None, "PostgreSQL's server binaries are missing: `make setup` installs Debian's postgresql"
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Run a store test on both backends: None (the SQLite files, the default) and a fresh PostgreSQL
+    database (what `S2R_DATABASE_URL` would name)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")

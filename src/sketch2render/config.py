@@ -150,6 +150,16 @@ class Settings(BaseSettings):
     # nodes started with them (`ray start --resources '{"render": 2}'`), so the API's node takes none
     ray_resources: dict[str, float] = Field(default_factory=dict)
     chroma_url: str | None = None
+    # one PostgreSQL database for jobs, keys, feedback signals and collections (postgresql://user@host/db):
+    # several API processes on it act as one service; unset, each store is a SQLite file in `home`
+    database_url: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")):
+            raise ValueError("S2R_DATABASE_URL must be a postgresql://user@host:port/name URL (or unset: SQLite files)")
+        return value or None
 
     @field_validator("ray_resources")
     @classmethod
@@ -191,6 +201,10 @@ class Settings(BaseSettings):
     @property
     def feedback_db(self) -> Path:
         return self.home / "feedback.sqlite3"
+
+    def store_url(self, sqlite_file: Path) -> str:
+        """The database a store opens: `S2R_DATABASE_URL` (shared by every store), else its SQLite file."""
+        return self.database_url or f"sqlite:///{Path(sqlite_file).absolute()}"
 
     @property
     def keys_file(self) -> Path:

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from .errors import InsufficientStorage, S2RError, StorageReadOnly
 from .files import temp_path
 
@@ -35,6 +37,7 @@ MB = 1024 * 1024
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 READ_ONLY = frozenset({errno.EROFS})
 SQLITE_FULL, SQLITE_READONLY = 13, 8  # primary result codes (the low byte of an extended one)
+PG_DISK_FULL, PG_READ_ONLY = "53100", "25006"  # PostgreSQL's SQLSTATEs: disk_full, read_only_sql_transaction
 PROBE_NAME = "write-probe"  # the probe is `.write-probe.<random>.tmp`, removed at once
 
 
@@ -149,7 +152,15 @@ def read_only(folder: Path | None) -> StorageReadOnly:
 
 def translate(exc: BaseException, folder: Path | None = None) -> S2RError | None:
     """The user's error for a write that failed on a full disk or a read-only folder, else None.
-    `folder` names where it was writing (else the file the OSError names)."""
+    `folder` names where it was writing (else the file the OSError names). A database error may come
+    wrapped by SQLAlchemy; PostgreSQL says it by SQLSTATE."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == PG_DISK_FULL:
+        return no_room(None)
+    if sqlstate == PG_READ_ONLY:
+        return StorageReadOnly("the database is read-only: nothing can be stored until it is writable again")
     if isinstance(exc, OSError):
         where = folder if folder is not None else (Path(os.fsdecode(exc.filename)).parent if exc.filename else None)
         if exc.errno in NO_ROOM:
@@ -173,7 +184,7 @@ def storing(folder: Path | None) -> Iterator[None]:
     """Run a write into `folder`; a full disk or a read-only folder leaves as its `S2RError`."""
     try:
         yield
-    except (OSError, sqlite3.OperationalError) as exc:
+    except (OSError, sqlite3.OperationalError, DBAPIError) as exc:
         translated = translate(exc, folder)
         if translated is None:
             raise

@@ -98,7 +98,7 @@ def test_a_correction_from_another_process_is_seen_by_the_next_search_of_a_kept_
 
     assert top(search, SHARED_WORDS)[0] != "The Starry Night"
     assert top(search, SHARED_WORDS)[0] != "The Starry Night"  # answered from memory
-    elsewhere = SignalStore(search.learning.feedback.store.db_path)
+    elsewhere = SignalStore(search.learning.feedback.store.url)
     try:
         for prompt in CORRECTED:
             elsewhere.add("alice", prompt, style_id(search, "The Starry Night"), "chosen")
@@ -190,12 +190,13 @@ def test_learned_words_feedback_weight_zero_adds_no_word(make_search):
     assert hit.lexical == 0.0 and not any(line.startswith("learned words") for line in hit.explain)
 
 
-def test_the_signal_stores_version_changes_with_every_write_from_any_connection(tmp_path):
-    """`version()` is read several times per search: a constant-time pragma plus this connection's own
-    count of writes, and it must still notice a signal added or removed by another process."""
+def test_the_signal_stores_version_changes_with_every_write_from_any_connection(tmp_path, database_url):
+    """`version()` is read several times per search: one row's counter, and it must notice a signal
+    added or removed through another connection or process, on SQLite and on PostgreSQL."""
     from sketch2render.retrieval.signals import SignalStore
 
-    mine, other = SignalStore(tmp_path / "signals.sqlite3"), SignalStore(tmp_path / "signals.sqlite3")
+    where = database_url or tmp_path / "signals.sqlite3"  # both backends
+    mine, other = SignalStore(where), SignalStore(where)
     try:
         seen = {mine.version()}
         assert mine.version() in seen  # nothing written: the same

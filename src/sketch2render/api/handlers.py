@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -167,5 +168,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(S2RError, _s2r_error)
     app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(sqlite3.OperationalError, _storage_error)
+    app.add_exception_handler(DBAPIError, _storage_error)  # a database error as SQLAlchemy wraps it
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -54,7 +54,7 @@ def styles_feedback(
 ) -> None:
     """Teach retrieval: this style is (not) right for prompts like this one; export, import, reset."""
     _one_action(prompt, chosen, rejected, [reset, export, import_])
-    store = SignalStore(settings().feedback_db)
+    store = SignalStore(settings().store_url(settings().feedback_db))
     try:
         if chosen is not None or rejected is not None:
             style_id = chosen if chosen is not None else rejected

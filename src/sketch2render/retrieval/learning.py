@@ -165,7 +165,7 @@ def build_learning(settings: Settings) -> Learning:
 
     stand_in = is_stand_in(sentence_model_dir(settings))
     vectors = SentenceVectors(lambda: load_sentence_model(settings), cache_size=max(256, settings.query_cache_size))
-    store = SignalStore(settings.feedback_db)
+    store = SignalStore(settings.store_url(settings.feedback_db))
     pooled = settings.feedback_scope == "pooled"
     feedback = FeedbackLearner(store, vectors, half_life_days=settings.feedback_half_life_days, pooled=pooled)
     caption_weight = settings.caption_weight

@@ -1,4 +1,5 @@
-"""Feedback signals: what users told retrieval, per principal, in SQLite in the data folder.
+"""Feedback signals: what users told retrieval, per principal, in the feedback database (a SQLite
+file in the data folder, or the PostgreSQL database `S2R_DATABASE_URL` names).
 
 One row per signal: who (principal), the prompt, the style, the kind and when. Kinds and their
 votes (what retrieval/feedback.py learns from):
@@ -9,41 +10,30 @@ votes (what retrieval/feedback.py learns from):
     down         -1     a 👎 on a render: each style it used
     rejected     -1     "not this style" for the prompt
 
-Several processes may share the file (the API server and a CLI `styles feedback`): SQLite in WAL
-mode, and readers notice a change through `version()`. Export/import as JSON Lines, one signal a
-line; `reset` removes a principal's signals. Left out: editing single signals.
+Several processes may share it (API processes, a CLI `styles feedback`): every write bumps a
+one-row counter in the same transaction, and readers notice a change through `version()`.
+The schema is the `feedback` store's migrations (database/migrations/feedback). Export/import as
+JSON Lines, one signal a line; `reset` removes a principal's signals. Left out: editing single signals.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from sqlalchemy import Connection, text
+
+from ..database import Database, open_database
 from ..errors import InvalidParameter
 
 Signal = Literal["chosen", "rejected", "passed_over", "up", "down"]
 SIGNALS: tuple[str, ...] = get_args(Signal)
 VOTES: dict[str, float] = {"chosen": 1.0, "up": 1.0, "passed_over": -0.25, "down": -1.0, "rejected": -1.0}
 MAX_PROMPT = 1000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS signals (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    principal TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    style_id TEXT NOT NULL,
-    signal TEXT NOT NULL,
-    source TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS signals_principal ON signals (principal);
-"""
 
 
 @dataclass(frozen=True)
@@ -75,17 +65,11 @@ def check_signal(prompt: str, style_id: str, signal: str) -> str:
 
 
 class SignalStore:
-    """The signals of every principal. Thread-safe: one connection, every statement under a lock."""
+    """The signals of every principal, at a SQLite file or a database URL. Thread-safe (pooled connections)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(_SCHEMA)
-        self._writes = 0  # changes made through this connection (see `version`)
+    def __init__(self, where: Path | str) -> None:
+        self.database: Database = open_database(where, store="feedback")
+        self.url = str(where)
 
     def add(self, principal: str, prompt: str, style_id: str, signal: str, *, source: str = "api") -> FeedbackSignal:
         prompt = check_signal(prompt, style_id, signal)
@@ -103,45 +87,41 @@ class SignalStore:
         return items
 
     def _insert(self, items: Iterable[FeedbackSignal]) -> int:
-        rows = [(s.principal, s.prompt, s.style_id, s.signal, s.source, s.created_at) for s in items]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT INTO signals (principal, prompt, style_id, signal, source, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+        rows = [asdict(s) for s in items]
+        with self.database.write() as conn:
+            if rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO signals (principal, prompt, style_id, signal, source, created_at) "
+                        "VALUES (:principal, :prompt, :style_id, :signal, :source, :created_at)"
+                    ),
                     rows,
                 )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            self._writes += 1
+            _bump(conn)
         return len(rows)
 
     def signals(self, principal: str | None = None) -> list[FeedbackSignal]:
         """Every signal of one principal (None: of everyone), oldest first."""
         query = "SELECT principal, prompt, style_id, signal, source, created_at FROM signals"
-        args: tuple[str, ...] = ()
+        args: dict[str, str] = {}
         if principal is not None:
-            query, args = query + " WHERE principal = ?", (principal,)
-        with self._lock:
-            rows = self._conn.execute(query + " ORDER BY seq", args).fetchall()
+            query, args = query + " WHERE principal = :principal", {"principal": principal}
+        with self.database.read() as conn:
+            rows = conn.execute(text(query + " ORDER BY seq"), args).all()
         return [FeedbackSignal(*row) for row in rows]
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever a signal is added or removed: by another connection or process (SQLite's
-        `data_version`) or through this one (its count of writes). Read several times per search, so
-        it is a constant-time pragma, not a scan of the table."""
-        with self._lock:
-            (others,) = self._conn.execute("PRAGMA data_version").fetchone()
-            return int(others), self._writes
+    def version(self) -> int:
+        """Changes whenever a signal is added or removed, by any process (a counter every write bumps
+        in its transaction). Read several times per search: one row, not a scan of the table."""
+        with self.database.read() as conn:
+            return int(conn.execute(text("SELECT version FROM signals_state WHERE id = 1")).scalar_one())
 
     def reset(self, principal: str) -> int:
         """Remove every signal of a principal; returns how many."""
-        with self._lock:
-            self._writes += 1
-            return self._conn.execute("DELETE FROM signals WHERE principal = ?", (principal,)).rowcount
+        with self.database.write() as conn:
+            removed = conn.execute(text("DELETE FROM signals WHERE principal = :p"), {"p": principal}).rowcount
+            _bump(conn)
+        return removed
 
     def export_lines(self, principal: str) -> Iterator[str]:
         """A principal's signals as JSON Lines (without the principal: import names the owner)."""
@@ -168,5 +148,9 @@ class SignalStore:
         return self._insert(items)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.database.close()
+
+
+def _bump(conn: Connection) -> None:
+    """Bump the version counter, inside the write transaction that changed the signals."""
+    conn.execute(text("UPDATE signals_state SET version = version + 1 WHERE id = 1"))

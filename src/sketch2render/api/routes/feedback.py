@@ -66,10 +66,10 @@ def signal_store(search: HybridSearch, settings: Settings) -> SignalStore:
     """The search's signal store; a search built without learning still records signals."""
     if search.learning is not None:
         return search.learning.feedback.store
-    path = str(settings.feedback_db)
-    if path not in _FALLBACK:
-        _FALLBACK[path] = SignalStore(settings.feedback_db)
-    return _FALLBACK[path]
+    url = settings.store_url(settings.feedback_db)
+    if url not in _FALLBACK:
+        _FALLBACK[url] = SignalStore(url)
+    return _FALLBACK[url]
 
 
 @router.post(
