@@ -113,8 +113,7 @@ class SignalStore:
     def version(self) -> int:
         """Changes whenever a signal is added or removed, by any process (a counter every write bumps
         in its transaction). Read several times per search: one row, not a scan of the table."""
-        with self.database.read() as conn:
-            return int(conn.execute(text("SELECT version FROM signals_state WHERE id = 1")).scalar_one())
+        return int(self.database.peek("SELECT version FROM signals_state WHERE id = 1"))
 
     def reset(self, principal: str) -> int:
         """Remove every signal of a principal; returns how many."""
