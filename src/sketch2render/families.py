@@ -36,7 +36,10 @@ class SpeedPreset:
     scheduler_options: tuple[tuple[str, object], ...] = ()  # from_config overrides
     lora: str | None = None  # the model set's extra holding the few-step LoRA (None: no LoRA)
     lora_weight: str = ""  # its file name
+    lora_title: str = ""  # what errors call it ("LCM-LoRA")
+    tcd: bool = False  # S2R_FAST_SCHEDULER=tcd may run it with the TCD scheduler instead
     decoder: Literal["vae", "taesd"] = "vae"  # taesd: the tiny autoencoder of the family
+    decoder_title: str = "TAESD"  # what errors call that tiny autoencoder
     max_size: int | None = None  # a cap on the size a request leaves out (live)
 
 
@@ -100,6 +103,8 @@ LCM_FAST = SpeedPreset(
     scheduler="LCMScheduler",
     lora="lcm_lora",
     lora_weight="pytorch_lora_weights.safetensors",
+    lora_title="LCM-LoRA",
+    tcd=True,
 )
 
 SD15 = Family(
@@ -134,6 +139,8 @@ LIGHTNING_FAST = SpeedPreset(
     scheduler_options=(("timestep_spacing", "trailing"),),
     lora="lightning_lora",
     lora_weight=LIGHTNING_LORA,
+    lora_title="SDXL-Lightning LoRA",
+    decoder_title="TAESDXL",
 )
 
 SDXL = Family(

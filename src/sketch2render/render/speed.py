@@ -76,7 +76,7 @@ class Speeds:
         if self._taesd is None:
             from diffusers import AutoencoderTiny
 
-            what = "TAESDXL" if self.family.name == "sdxl" else "TAESD"
+            what = self.family.preset("live").decoder_title
             source = self._require("taesd", f"tiny autoencoder ({what}, for speed=live)")
             self._taesd = AutoencoderTiny.from_pretrained(
                 source, dtype=self.dtype, use_safetensors=True, local_files_only=self.models.local_files_only
@@ -96,7 +96,7 @@ class Speeds:
             return SpeedRecord(preset="quality", scheduler=type(pipe.scheduler).__name__, lora=None, decoder="vae")
         preset = self.family.preset(speed)
         if not self._lora:
-            source = self._require(preset.lora, f"{self._lora_title} (for speed=fast and live)")
+            source = self._require(preset.lora, f"{preset.lora_title} (for speed=fast and live)")
             pipe.load_lora_weights(
                 source,
                 weight_name=preset.lora_weight,
@@ -108,7 +108,7 @@ class Speeds:
         if self._lcm_scheduler is None:
             import diffusers
 
-            name = "TCDScheduler" if self.scheduler_kind == "tcd" and self.family.name == "sd15" else preset.scheduler
+            name = "TCDScheduler" if self.scheduler_kind == "tcd" and preset.tcd else preset.scheduler
             options = dict(preset.scheduler_options)
             self._lcm_scheduler = getattr(diffusers, name).from_config(self.quality_scheduler.config, **options)
         pipe.scheduler = self._lcm_scheduler
@@ -124,10 +124,6 @@ class Speeds:
         if type(self._lcm_scheduler).__name__ == "TCDScheduler":
             record.eta = TCD_ETA  # TCD's gamma: stochasticity per step
         return record
-
-    @property
-    def _lora_title(self) -> str:
-        return "SDXL-Lightning LoRA" if self.family.name == "sdxl" else "LCM-LoRA"
 
     def available(self, speed: str) -> bool:
         """This preset's weights are here (its LoRA, and TAESD where it decodes with it)."""
