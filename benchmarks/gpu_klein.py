@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import log
-from .gpu_measure import check_images, measure_config
+from .gpu_measure import FamilyBuilds, check_images, family_models, measure_rows
 
 RUNS = {"tiny": (1, 2), "full": (1, 3)}  # (warm-up, timed) per row
 PROMPT = "a ceramic vase on a wooden table, studio photograph, soft light"
@@ -40,15 +39,8 @@ def klein_models(args: argparse.Namespace, device: str, tmp: Path) -> str:
     """The S2R_MODELS value of the klein rows: a folder, or the `klein` profile (hub cache)."""
     from sketch2render.models import build_klein_random, build_tiny_klein
 
-    chosen = args.klein_models or ("klein-random" if device == "cuda" else "tiny-klein")
-    if chosen == "klein":
-        return chosen
-    if chosen == "klein-random":
-        log(f"gpu: klein-random in {Path(args.cache) / 'klein-random'} (built on first use: about 16 GB)")
-        return str(build_klein_random(Path(args.cache) / "klein-random"))
-    if chosen == "tiny-klein":
-        return str(build_tiny_klein(tmp / "tiny-klein"))
-    return chosen
+    builds = FamilyBuilds("klein", build_klein_random, build_tiny_klein, random_gb=16)
+    return family_models(args.klein_models, device, Path(args.cache), tmp, builds)
 
 
 def run_klein(args: argparse.Namespace, device: str, warmup: int | None, runs: int | None) -> dict[str, Any]:
@@ -106,23 +98,15 @@ def run_klein(args: argparse.Namespace, device: str, warmup: int | None, runs: i
             return render
 
         rows = {f"klein-{speed}": (load, call(speed)) for speed in params}
-        if args.only:
-            wanted = {n.strip() for n in args.only.split(",")}
-            rows = {n: r for n, r in rows.items() if n in wanted}
-        results: dict[str, Any] = {}
-        for name, (build, render) in rows.items():
-            log(f"gpu: {name}")
+
+        def after(name: str, result: dict[str, Any]) -> None:
             speed = name.split("-", 1)[1]
-            try:
-                results[name] = measure_config(name, build, render, device, warmup, runs)
-                image, sketch = loaded[f"last-{speed}"]
-                lines = imaging.detect_edges(sketch).edges
-                results[name]["size"] = sizes[speed]
-                results[name]["steps"] = params[speed].steps
-                results[name]["structure_f1"] = structure_fidelity(lines, image).f1
-            except Exception as exc:  # one failing row (e.g. out of memory) must not hide the others
-                log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
-                results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+            image, sketch = loaded[f"last-{speed}"]
+            result["size"] = sizes[speed]
+            result["steps"] = params[speed].steps
+            result["structure_f1"] = structure_fidelity(imaging.detect_edges(sketch).edges, image).f1
+
+        results = measure_rows(rows, args.only, device, warmup, runs, after=after)
         generator = loaded.get("generator")
         offload = generator.offload if generator is not None else None
         loaded.clear()

@@ -1,12 +1,16 @@
-"""How the GPU benchmark measures one configuration (gpu.py's SD 1.5 rows, gpu_sdxl.py's SDXL rows):
+"""How the GPU benchmark measures one configuration (gpu.py's SD 1.5 rows, gpu_sdxl.py's and gpu_klein.py's):
 load it (timed), warm it up, time its renders (CUDA synchronised), peak VRAM over warm-up and runs,
-which attention processors ran, and the broken-image check every render goes through."""
+which attention processors ran, and the broken-image check every render goes through; the models a
+family's rows run on and the loop over rows that both newer families share."""
 
 from __future__ import annotations
 
 import gc
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .common import log, stats_ms
@@ -86,3 +90,59 @@ def measure_config(name: str, build, call, device: str, warmup: int, runs: int) 
     if cuda:
         torch.cuda.empty_cache()
     return out
+
+
+def family_models(chosen: str | None, device: str, cache: Path, tmp: Path, family: FamilyBuilds) -> str:
+    """The S2R_MODELS value of a family's rows: its random full-size stand-in (default on CUDA, built
+    into the cache on first use), its real-weights profile (hub cache), its tiny stand-in, or a folder."""
+    chosen = chosen or (f"{family.name}-random" if device == "cuda" else f"tiny-{family.name}")
+    if chosen == family.name:
+        return chosen
+    if chosen == f"{family.name}-random":
+        log(f"gpu: {chosen} in {cache / chosen} (built on first use: about {family.random_gb} GB)")
+        return str(family.build_random(cache / chosen))
+    if chosen == f"tiny-{family.name}":
+        return str(family.build_tiny(tmp / chosen))
+    return chosen
+
+
+@dataclass(frozen=True)
+class FamilyBuilds:
+    """How a family's benchmark models are made: its name, the builders of its stand-ins, their size."""
+
+    name: str
+    build_random: Callable[[Path], Path]
+    build_tiny: Callable[[Path], Path]
+    random_gb: int
+
+
+Row = tuple[Callable[[], Any], Callable[[Any, int], Any]]  # (load the renderer, render once with seed i)
+
+
+def measure_rows(
+    rows: dict[str, Row],
+    only: str | None,
+    device: str,
+    warmup: int,
+    runs: int,
+    *,
+    before: Callable[[str], None] = lambda name: None,
+    after: Callable[[str, dict[str, Any]], None] = lambda name, result: None,
+) -> dict[str, Any]:
+    """Measure each row (those `only` names, where given): `before` runs first (free another model),
+    `after` adds what the family records per row. One failing row (compile, NaN, out of memory) is
+    recorded as its error and must not hide the others."""
+    if only:
+        wanted = {n.strip() for n in only.split(",")}
+        rows = {n: r for n, r in rows.items() if n in wanted}
+    results: dict[str, Any] = {}
+    for name, (load, render) in rows.items():
+        log(f"gpu: {name}")
+        before(name)
+        try:
+            results[name] = measure_config(name, load, render, device, warmup, runs)
+            after(name, results[name])
+        except Exception as exc:  # noqa: BLE001 - recorded per row
+            log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
+            results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+    return results

@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import log
-from .gpu_measure import check_images, measure_config
+from .gpu_measure import FamilyBuilds, check_images, family_models, measure_rows
 
 RUNS = {"tiny": (1, 2), "full": (1, 3)}  # (warm-up, timed) per row: a 30-step 1024² render is seconds
 PROMPT = "a ceramic vase on a wooden table, studio photograph, soft light"
@@ -43,15 +42,8 @@ def sdxl_models(args: argparse.Namespace, device: str, tmp: Path) -> str:
     """The S2R_MODELS value of the SDXL rows: a folder, or the `sdxl` profile (hub cache)."""
     from sketch2render.models import build_sdxl_random, build_tiny_sdxl
 
-    chosen = args.sdxl_models or ("sdxl-random" if device == "cuda" else "tiny-sdxl")
-    if chosen == "sdxl":
-        return chosen
-    if chosen == "sdxl-random":
-        log(f"gpu: sdxl-random in {Path(args.cache) / 'sdxl-random'} (built on first use: about 10 GB)")
-        return str(build_sdxl_random(Path(args.cache) / "sdxl-random"))
-    if chosen == "tiny-sdxl":
-        return str(build_tiny_sdxl(tmp / "tiny-sdxl"))
-    return chosen
+    builds = FamilyBuilds("sdxl", build_sdxl_random, build_tiny_sdxl, random_gb=10)
+    return family_models(args.sdxl_models, device, Path(args.cache), tmp, builds)
 
 
 def free(loaded: dict[str, Any], device: str) -> None:
@@ -130,21 +122,16 @@ def run_sdxl(args: argparse.Namespace, device: str, warmup: int | None, runs: in
         rows = {f"sdxl-{speed}": (build(False), call(speed)) for speed in params}
         if not args.no_compile and device == "cuda":
             rows.update({f"sdxl-{speed}+compile": (build(True), call(speed)) for speed in params})
-        if args.only:
-            wanted = {n.strip() for n in args.only.split(",")}
-            rows = {n: r for n, r in rows.items() if n in wanted}
-        results: dict[str, Any] = {}
-        for name, (load, render) in rows.items():
-            log(f"gpu: {name}")
+
+        def before(name: str) -> None:
             if ("compile" if name.endswith("+compile") else "eager") not in loaded:
                 free(loaded, device)  # one SDXL in memory at a time: peak VRAM is this renderer's
-            try:
-                results[name] = measure_config(name, load, render, device, warmup, runs)
-                results[name]["vae"] = vae_record(load(), models.ids().get("vae"))
-                results[name]["size"] = params[name.split("-")[1].split("+")[0]].size
-            except Exception as exc:  # one failing row (e.g. compile, or NaN) must not hide the others
-                log(f"gpu: {name} failed: {type(exc).__name__}: {exc}")
-                results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+
+        def after(name: str, result: dict[str, Any]) -> None:
+            result["vae"] = vae_record(rows[name][0](), models.ids().get("vae"))
+            result["size"] = params[name.split("-")[1].split("+")[0]].size
+
+        results = measure_rows(rows, args.only, device, warmup, runs, before=before, after=after)
         free(loaded, device)
     return {
         "profile": models.profile,
