@@ -8,22 +8,17 @@ import sqlite3
 import time
 
 import pytest
-from jobsdb import SCHEMA, SCHEMA_VERSION, execute
+from jobsdb import SCHEMA, SCHEMA_VERSION, execute, lapse
 
 from sketch2render.jobs.leases import LEASE_REASON, MAX_ATTEMPTS
 from sketch2render.jobs.store import JobStatus, JobStore
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=8, max_history=100)
+def store(tmp_path, database_url):
+    s = JobStore(database_url or tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=8, max_history=100)
     yield s
     s.close()
-
-
-def lapse(store: JobStore, *job_ids: str) -> None:
-    for job_id in job_ids:
-        execute(store, "UPDATE jobs SET lease_until = :t WHERE id = :id", t=time.time() - 1, id=job_id)
 
 
 def test_a_claim_takes_the_lease_and_only_its_holder_renews_it(store):
@@ -76,6 +71,7 @@ def test_a_requeue_and_a_recovery_clear_the_lease(store):
     store.claim_next("w")
     store.claim_next("w")
     assert store.requeue(a.id)
+    lapse(store, b.id)  # its process crashed
     assert store.recover() == {"requeued": 1, "failed": 0}
     for job in (store.get(a.id), store.get(b.id)):
         assert (job.status, job.lease_owner, job.lease_until) == (JobStatus.QUEUED, None, None)
