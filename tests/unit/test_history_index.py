@@ -5,8 +5,10 @@ of the user's reaching the database, and the style, collection and owner filters
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
+from jobsdb import SCHEMA
 
 from sketch2render.jobs.history import HistoryIndex, HistoryQuery, lexemes, prefix_query
 from sketch2render.jobs.store import JobStatus, JobStore
@@ -80,3 +82,26 @@ def test_the_postgresql_query_is_quoted_words_only():
     assert prefix_query("foo_bar Crème") == "'foo':* & 'bar':* & 'creme':*"
     assert prefix_query("  ") is None and prefix_query("'';:*") is None
     assert lexemes("A café, 2 TOWERS") == ["a", "cafe", "2", "towers"]
+
+
+def test_a_sqlite_file_indexed_before_migrations_keeps_its_index(tmp_path):
+    """The word index the history made itself before migrations (FTS5 and its state row) is adopted."""
+    db = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT INTO jobs (id, status, params, created_at) VALUES (?, 'succeeded', ?, 1.0)",
+            ("a" * 32, '{"prompt": "old barn"}'),
+        )
+        conn.execute("CREATE VIRTUAL TABLE job_text USING fts5(text, job_seq UNINDEXED)")
+        conn.execute("CREATE TABLE job_text_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL)")
+        conn.execute("INSERT INTO job_text (text, job_seq) VALUES ('old barn', 1)")
+        conn.execute("INSERT INTO job_text_state (id, last_seq) VALUES (1, 1)")
+        conn.execute("PRAGMA user_version = 6")
+    store = JobStore(db, tmp_path / "renders", queue_max=5, max_history=10)
+    new = render(store, "new barn")
+    index = HistoryIndex(store.database)
+    assert found(index, q="barn") == [new, "a" * 32]  # the old row found once, the new one indexed
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM job_text").fetchone()[0] == 2
+    store.close()

@@ -93,3 +93,13 @@ def test_a_version_5_database_gains_the_lease_and_its_running_rows_wait_for_reco
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     store.close()
+
+
+def test_on_a_sqlite_file_recovery_takes_every_running_job_lapsed_or_not(tmp_path):
+    """One process owns a SQLite file: at its start, nothing else can be running its jobs."""
+    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=5, max_history=10)
+    job, _ = store.submit(b"x", {})
+    store.claim_next("w", lease_s=600)
+    assert store.recover() == {"requeued": 1, "failed": 0}
+    assert store.get(job.id).status == JobStatus.QUEUED
+    store.close()

@@ -106,3 +106,16 @@ def test_a_duplicate_key_that_slips_past_the_check_returns_the_job_that_won(tmp_
     assert (again.id, created) == (won.id, False) and len(calls) == 3  # the insert failed: read again
     assert store.depth() == 1 and {p.name for p in store.renders_dir.iterdir()} == {won.id}  # no stray input
     store.close()
+
+
+def test_fair_share_and_the_live_streak_hold_across_processes(stores):
+    first, second = stores
+    for owner, n in [("a", 3), ("b", 1)]:
+        for i in range(n):
+            first.submit(b"x", {"prompt": f"{owner}{i}"}, owner=owner)
+    order = [first.claim_next("w1").params["prompt"], second.claim_next("w2").params["prompt"]]
+    assert order == ["a0", "b0"]  # the second process knows who started last
+    lives = [second.submit(b"x", {"live": i}, owner="c", live_session=f"s{i}")[0].id for i in range(4)]
+    claimed = [store.claim_next("w") for store in (first, second, first, second)]
+    assert [job.id for job in claimed[:3]] == lives[:3]  # live first, taken in turns by both processes
+    assert claimed[3].params["prompt"] == "a1"  # then the waiting quality job: three live ones in a row at most
