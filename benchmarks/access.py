@@ -8,7 +8,7 @@ costs per request, against the embedded defaults measured in the same run.
   bucket at once (one row: they queue on its lock);
 - per request: the whole `AuthMiddleware` in front of an empty app (what a request pays before
   any route runs): file keys + memory bucket vs database keys + shared bucket (run in a worker
-  thread, off the event loop).
+  thread, off the event loop; the same checks run on the loop, to show what the thread hop costs).
 
 PostgreSQL: `--database-url`, else a throw-away server (tests/postgres.py) on this machine, over
 loopback TCP: a database on another machine adds its network round trips (two per request).
@@ -66,7 +66,7 @@ def _threads(fn: Callable[[], object], calls: int, workers: int = 4) -> dict[str
     return {"workers": workers, **stats_ms(seconds), "calls_per_s": round(len(seconds) / wall)}
 
 
-def _middleware_seconds(authenticator, limiter, key: str, calls: int) -> list[float]:
+def _middleware_seconds(authenticator, limiter, key: str, calls: int, *, offload: bool | None = None) -> list[float]:
     from sketch2render.api.metrics import ApiMetrics
     from sketch2render.api.middleware import AuthMiddleware
 
@@ -80,6 +80,8 @@ def _middleware_seconds(authenticator, limiter, key: str, calls: int) -> list[fl
         return None
 
     middleware = AuthMiddleware(empty, authenticator=authenticator, limiter=limiter, metrics=ApiMetrics())
+    if offload is not None:  # what the worker-thread hop costs, against the same checks on the loop
+        middleware.blocking = offload
     headers = [(b"authorization", f"Bearer {key}".encode())]
 
     async def measure() -> list[float]:
@@ -147,6 +149,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             middleware = {
                 "embedded": stats_ms(_middleware_seconds(by_file, RateLimiter(huge, 10**9), file_key, calls)),
                 "postgresql": stats_ms(_middleware_seconds(by_db, shared_pg, db_key, calls)),
+                "postgresql_on_the_event_loop": stats_ms(
+                    _middleware_seconds(by_db, shared_pg, db_key, calls, offload=False)
+                ),
             }
             middleware["added_p50_ms"] = round(middleware["postgresql"]["p50_ms"] - middleware["embedded"]["p50_ms"], 4)
             for closing in (db_keys, shared_pg, shared_sqlite):
