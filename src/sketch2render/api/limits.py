@@ -106,6 +106,7 @@ class SharedRateLimiter:
         if self.database.is_postgres:
             # a bucket's last few writes may be lost in a crash: no need to wait for the disk on each
             event.listen(self.database.engine, "connect", _no_synchronous_commit)
+            self.database.engine.dispose()  # the connection the migration left in the pool has it too
         self._statement = text(_take_statement(self.database))
 
     @property
