@@ -8,7 +8,7 @@ corrections (scale/shipping.py builds these jobs there); a replica only renders:
   styles the API retrieved for the prompt and for each region (`Retrieved`: the hits with their records,
   fused scores and explanations, the owner's corrections already counted in).
 - `EditJob`: `EditInputs` (the parent PNG with its recipe, the parent's control image, the mask, the new
-  parameters), with the new prompt's styles retrieved likewise.
+  parameters) and the new prompt's styles, retrieved likewise.
 - `UpscaleJob`: `UpscaleInputs` (the parent PNG, the factor, the detail strength, the tile).
 
 Each carries `styles`: every style the job may drive the IP-Adapter with (or score against), as a
@@ -58,7 +58,8 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class EditJob:
-    inputs: EditInputs  # `retrieved` set: the new prompt's styles
+    inputs: EditInputs
+    retrieved: Retrieved  # the new prompt's styles (or the named ones)
     styles: tuple[ShippedStyle, ...]
 
 

@@ -101,10 +101,10 @@ class ReplicaRenderer:
             request = RenderRequest(job.sketch, params, job.masks, retrieved=job.retrieved)
             result = build_chain(components).invoke(request, config=chain_config(controls))
         elif isinstance(job, EditJob):
-            library = ShippedLibrary(job.styles, job.inputs.retrieved.hits if job.inputs.retrieved else ())
+            library = ShippedLibrary(job.styles, job.retrieved.hits)
             entry, params = self.served.for_request(job.inputs.params)
             components = self.families.get(entry.family).components(library, NO_SEARCH, self.scorer, self.settings)
-            result = run_edit(components, replace(job.inputs, params=params), controls)
+            result = run_edit(components, replace(job.inputs, params=params, retrieved=job.retrieved), controls)
         else:
             library = ShippedLibrary(job.styles)
             family = self.families.get(read_recipe(job.inputs.parent_png).family)

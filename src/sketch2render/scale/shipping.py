@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -66,7 +65,7 @@ class JobShipper:
         if isinstance(inputs, EditInputs):
             retrieved = self._retrieve(inputs.params, inputs.principal)
             used = self._chosen(inputs.params, retrieved)
-            return EditJob(replace(inputs, retrieved=retrieved), self._ship(used))
+            return EditJob(inputs, retrieved, self._ship(used))
         parent = read_recipe(inputs.parent_png)
         return UpscaleJob(inputs, self._ship(h for h in parent.styles if h.weight and h.id in self.library))
 
