@@ -95,24 +95,27 @@ def can_unshare() -> str | None:
     return None if tried.returncode == 0 else f"unshare/mount not permitted here: {tried.stderr.strip()}"
 
 
-def stop(process: subprocess.Popen) -> None:
-    """TERM the process group (a node: its raylet, GCS, agents), then KILL it and whatever of its session is left."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+def stop(processes: list[subprocess.Popen]) -> None:
+    """TERM each node's process group (its raylet, GCS, agents), all at once; KILL what is left after a
+    while, and whatever of their sessions remains (Ray's workers put themselves in groups of their own)."""
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        for process in processes:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
+            eventually(lambda: all(p.poll() is not None for p in processes), wait, 0.2)
             break
-        try:
-            process.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
+        except AssertionError:
             continue
-    for pid in session_processes(process.pid):  # Ray's workers put themselves in groups of their own
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait(10)
+    for process in processes:
+        for pid in session_processes(process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(10)
 
 
 def session_processes(sid: int) -> list[int]:
@@ -169,8 +172,7 @@ def two_nodes(tiny_models_dir: Path) -> Iterator[dict]:
         nodes.append(node)
         yield {"root": root, "home": home, "node_home": node_home, "address": address, "env": env}
     finally:
-        for process in reversed(nodes):
-            stop(process)
+        stop(nodes)
         shutil.rmtree(root, ignore_errors=True)
 
 
