@@ -78,8 +78,10 @@ class JobShipper:
                 self._encoder_keys.add(embeds.encoder_key)
             try:
                 self.library.save_ip_embeds(embeds.style_id, embeds.encoder_key, load(embeds.data)["embeds"])
-            except S2RError as exc:
+            except S2RError as exc:  # removed since, or the store is away: the replica keeps its own copy
                 log.info("not keeping the embedding of style %s: %s", embeds.style_id, exc.message)
+            except Exception:  # a speed-up only: never the job's failure
+                log.warning("could not keep the embedding of style %s", embeds.style_id, exc_info=True)
 
     # --- retrieval and packing -----------------------------------------------------------------
     def _retrieve(self, params: RenderParams, principal: str) -> Retrieved:
