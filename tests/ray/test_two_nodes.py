@@ -142,7 +142,7 @@ def ray_node(args: list[str], log: Path, env: dict[str, str], *, mask: Path | No
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tiny_models_dir: Path) -> Iterator[dict]:
+def two_nodes() -> Iterator[dict]:
     if (why := can_unshare()) is not None:
         pytest.skip(why)
     root = Path(tempfile.mkdtemp(prefix="s2r-2n-"))  # short: Ray's socket paths live under it
