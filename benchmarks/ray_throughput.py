@@ -52,9 +52,14 @@ def params(seed: int, steps: int, size: int) -> dict[str, Any]:
 
 def render_once(handle: Any, sketch: bytes, p: dict[str, Any]) -> tuple[str, float]:
     """(replica, seconds) of one streamed render through the deployment."""
+    from sketch2render.render.stages import Retrieved
+    from sketch2render.scale.replica_jobs import RenderJob
+    from sketch2render.schemas import RenderParams
+
+    job = RenderJob(sketch, RenderParams.model_validate(p), (), Retrieved([], False, 0.0), ())  # the library is empty
     t0 = time.perf_counter()
     replica = "?"
-    for chunk in handle.options(stream=True).render.remote(sketch, p):
+    for chunk in handle.options(stream=True).run.remote(job):
         if "replica" in chunk:
             replica = chunk["replica"]
         elif "error" in chunk:

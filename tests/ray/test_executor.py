@@ -10,16 +10,19 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
 from sketch2render import errors
+from sketch2render.config import Settings
 from sketch2render.errors import WorkerDied
 from sketch2render.jobs.store import JobStore
 from sketch2render.scale import ray_backend
 from sketch2render.scale.ray_backend import RayExecutor
+from sketch2render.scale.replica_jobs import RenderJob
+from sketch2render.scale.shipping import JobShipper
 
 RESULT = {"recipe": {"seed": 1}, "images": [b"\x89PNG one"], "control": b"\x89PNG control"}
 
 
 class Stream:
-    """What `handle.options(stream=True).render.remote(...)` returns: chunks, then maybe an error."""
+    """What `handle.options(stream=True).run.remote(job)` returns: chunks, then maybe an error."""
 
     def __init__(self, chunks, error=None, block=False):
         self.chunks, self.error, self.block = chunks, error, block
@@ -47,13 +50,25 @@ class Handle:
         return self
 
     @property
-    def render(self):
+    def run(self):
         return self
 
-    def remote(self, sketch, params, principal):
-        assert sketch == b"sketch bytes" and params["prompt"] == "a house" and principal == "alice"  # the owner
+    def remote(self, job):
+        assert isinstance(job, RenderJob) and job.sketch == b"sketch bytes" and job.params.prompt == "a house"
+        assert job.retrieved.hits == [] and job.styles == ()  # retrieved here, in the empty library
         self.calls += 1
         return self.streams.pop(0)
+
+
+class EmptyLibrary:
+    """A style library with no style: the render retrieves nothing (and so ships no style)."""
+
+    def __len__(self):
+        return 0
+
+
+def shipper():
+    return JobShipper(EmptyLibrary(), search=None, settings=Settings())
 
 
 def ok(replica="r1"):
@@ -72,7 +87,7 @@ def job(tmp_path):
 def run(handle, job, cancel=None):
     store, claimed, job_dir = job
     seen = []
-    executor = RayExecutor(lambda: handle, store, retry_delay=0.01)
+    executor = RayExecutor(lambda: handle, store, shipper, retry_delay=0.01)
     execution = executor.execute(
         claimed, job_dir, progress=lambda s, t: seen.append((s, t)), cancel=cancel or threading.Event()
     )
@@ -100,7 +115,7 @@ def test_previews_from_the_replica_reach_the_worker_as_images(job):
     chunks = [{"replica": "r1"}, {"progress": [1, 4]}, {"preview": [2, buffer.getvalue()]}, {"result": RESULT}]
     store, claimed, job_dir = job
     previews = []
-    RayExecutor(lambda: Handle(Stream(chunks)), store, retry_delay=0.01).execute(
+    RayExecutor(lambda: Handle(Stream(chunks)), store, shipper, retry_delay=0.01).execute(
         claimed, job_dir, progress=lambda s, t: None, cancel=threading.Event(),
         preview=lambda step, image: previews.append((step, image.size, image.getpixel((0, 0)))),
     )  # fmt: skip

@@ -273,11 +273,11 @@ def test_a_style_added_through_the_api_renders_on_a_replica(api, module_chroma):
     assert job["status"] == "succeeded", job
     used = [s for s in job["result"]["styles"] if s["weight"]]
     assert [s["style"]["id"] for s in used] == [style_id]
-    # the replica read the image from the server and cached its IP-Adapter embedding there
+    # the replica got the image with the job; the API stored the IP-Adapter embedding it computed on the server
     blobs = build_chroma_client(module_chroma).get_collection(BLOBS_COLLECTION)
     names = blobs.get(where={"style": style_id}, include=[])["ids"]
     assert any("/embeds/" in name for name in names), names
-    # the replica's retrieval learns from the job owner's corrections (the shared feedback store)
+    # retrieval (in the API process, for the replica) learns from the job owner's corrections
     said = client.post("/v1/feedback", json={"prompt": "scaleout poster", "style_id": style_id, "signal": "chosen"})
     assert said.status_code == 201, said.text
     job = wait_for(client, submit(client, prompt="scaleout poster").json()["id"])

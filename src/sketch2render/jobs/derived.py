@@ -41,12 +41,12 @@ def parent_control(job_dir: Path) -> bytes:
     return job_file(job_dir, PARENT_CONTROL_NAME)
 
 
-def run_derived(service: RenderService, job: Job, job_dir: Path, controls: RenderControls) -> RenderResult:
-    """Run an edit or an upscale job (`controls`: its progress and cancel)."""
+def derived_inputs(job: Job, job_dir: Path) -> EditInputs | UpscaleInputs:
+    """What an edit or an upscale job runs on, read back from its folder (what a Ray replica is sent too)."""
     operation = json.loads(job_file(job_dir, OPERATION_NAME))
     parent = job_file(job_dir, PARENT_IMAGE_NAME)
     if job.kind == "edit":
-        inputs = EditInputs(
+        return EditInputs(
             parent_png=parent,
             control=Image.open(io.BytesIO(parent_control(job_dir))).convert("RGB"),
             mask=job_file(job_dir, EDIT_MASK_NAME),
@@ -55,9 +55,8 @@ def run_derived(service: RenderService, job: Job, job_dir: Path, controls: Rende
             parent_id=job.parent,
             principal=job.owner or "",
         )
-        return service.edit(inputs, controls=controls)
     if job.kind == "upscale":
-        upscale = UpscaleInputs(
+        return UpscaleInputs(
             parent_png=parent,
             factor=int(operation["factor"]),
             detail_strength=float(operation["detail_strength"]),
@@ -65,5 +64,12 @@ def run_derived(service: RenderService, job: Job, job_dir: Path, controls: Rende
             overlap=int(operation["tile"]) // 8 if operation.get("tile") else None,
             parent_id=job.parent,
         )
-        return service.upscale(upscale, controls=controls)
     raise errors.InvalidParameter(f"unknown job kind {job.kind!r}")
+
+
+def run_derived(service: RenderService, job: Job, job_dir: Path, controls: RenderControls) -> RenderResult:
+    """Run an edit or an upscale job (`controls`: its progress and cancel)."""
+    inputs = derived_inputs(job, job_dir)
+    if isinstance(inputs, EditInputs):
+        return service.edit(inputs, controls=controls)
+    return service.upscale(inputs, controls=controls)

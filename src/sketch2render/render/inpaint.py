@@ -29,8 +29,8 @@ from .pipeline import retrieve, step_callback
 from .ports import NO_CONTROLS, RenderControls
 from .renderer import Renderer
 from .result import RenderResult
-from .selection import select_styles, style_embedding
-from .stages import RenderComponents, RenderRequest
+from .selection import style_choice, style_embedding
+from .stages import RenderComponents, RenderRequest, Retrieved
 
 FEATHER_PX = 8  # the band outside the mask in which an edit blends into its parent
 MAX_FEATHER_PX = 64
@@ -48,6 +48,7 @@ class EditInputs:
     feather: int = FEATHER_PX
     parent_id: str | None = None
     principal: str = ""  # whose styles (their private ones too) and corrections the new prompt retrieves with
+    retrieved: Retrieved | None = None  # the new prompt's styles, found by the caller (a Ray replica's edit)
 
 
 def edit_params(parent: RenderParams, changes: dict) -> RenderParams:
@@ -88,7 +89,7 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     control = inputs.control.convert("RGB").resize(parent.size, Image.Resampling.NEAREST)
     band = mask_ops.dilate(np.asarray(mask) > mask_ops.THRESHOLD, inputs.feather)
     # 2. The style of the new prompt (or the named styles), by the render's rules.
-    retrieved, used, fallback, embeds = edit_style(components, params, inputs.principal)
+    retrieved, used, fallback, embeds = edit_style(components, params, inputs.principal, inputs.retrieved)
     kind = parent_recipe.control.get("type", parent_recipe.params.control)
     seed = params.seed if params.seed is not None else parent_recipe.seed
     params = params.model_copy(update={"seed": seed})
@@ -141,18 +142,20 @@ def run_edit(components: RenderComponents, inputs: EditInputs, controls: RenderC
     return RenderResult(images=[image], control_image=control, sketch=control, recipe=recipe)
 
 
-def edit_style(components: RenderComponents, params: RenderParams, principal: str = ""):
-    """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device)."""
+def edit_style(
+    components: RenderComponents, params: RenderParams, principal: str = "", retrieved: Retrieved | None = None
+):
+    """(retrieved, used styles, fallback reason, IP-Adapter embedding on the renderer's device);
+    `retrieved`: the styles found already (else retrieved here, by the render's rules)."""
     settings, renderer = components.settings, components.renderer
-    retrieved = retrieve(
-        RenderRequest(b"", params, principal=principal),
-        library=components.library,
-        search=components.search,
-        commercial_only=settings.commercial_only,
-    )
-    min_score = params.min_style_score if params.min_style_score is not None else settings.min_style_score
-    temperature = params.blend_temperature or settings.blend_temperature
-    used, fallback = select_styles(retrieved, params, min_score=min_score, temperature=temperature)
+    if retrieved is None:
+        retrieved = retrieve(
+            RenderRequest(b"", params, principal=principal),
+            library=components.library,
+            search=components.search,
+            commercial_only=settings.commercial_only,
+        )
+    used, fallback = style_choice(params, settings)(retrieved)
     if isinstance(renderer, KleinGenerator):  # style images in order, not an embedding
         return retrieved, used, fallback, renderer.style_input(components.library, used) if used else []
     embeds = style_embedding(components.library, renderer, used) if used else renderer.zero_style()

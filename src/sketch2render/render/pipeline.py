@@ -6,7 +6,8 @@
 - `prepare`: the sketch under the upload limits, resized to the render size, its control image
   (sketch/prepare.py, as the API's POST and the web UI's preview; sketch/control.py: canny, lineart, scribble,
   softedge, or auto), and the region masks.
-- `retrieve`: the styles the user named, or hybrid search of the library for the prompt.
+- `retrieve`: the styles the user named, or hybrid search of the library for the prompt (skipped when the
+  request brings them: a Ray replica's request, retrieved by the API process).
 - `generate`: which styles drive the IP-Adapter and with what weights (`select_styles`), what they go in
   as (`style_input`: the blended embedding, each style encoded once, then cached; on a reference family
   the style images in order), optional auto-balance, the diffusers call.
@@ -43,7 +44,7 @@ from .balance import DEFAULT_GRID, auto_balance, balance_references
 from .ports import NO_CONTROLS, RenderControls, StyleSearcher, StyleSource
 from .regions import RegionOutcome, decode_region_masks, ip_adapter_inputs, region_recipes, retrieve_regions
 from .result import RenderResult
-from .selection import named_styles, render_scope, select_styles, style_embedding
+from .selection import named_styles, render_scope, style_choice, style_embedding
 from .stages import Planned, Prepared, RenderComponents, Rendered, RenderRequest, Retrieved
 
 CONTROLS_KEY = "render_controls"  # the one `configurable` entry the chain's steps read
@@ -99,8 +100,11 @@ def prepare(request: RenderRequest, *, settings: Settings, models: ModelSet | No
 def plan(request: RenderRequest, *, components: RenderComponents) -> Planned:
     """The sketch prepared, then the styles retrieved (see the module docstring for why not in parallel)."""
     prepared = prepare(request, settings=components.settings, models=components.models)
-    commercial_only = components.settings.commercial_only
-    retrieved = retrieve(request, library=components.library, search=components.search, commercial_only=commercial_only)
+    retrieved = request.retrieved  # found by the caller already (a Ray replica's request)
+    if retrieved is None:
+        commercial_only = components.settings.commercial_only
+        library, search = components.library, components.search
+        retrieved = retrieve(request, library=library, search=search, commercial_only=commercial_only)
     return Planned(request, prepared, retrieved)
 
 
@@ -127,13 +131,7 @@ def generate(planned: Planned, config: RunnableConfig, *, components: RenderComp
     params = planned.request.params
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
     params = params.model_copy(update={"seed": seed})
-    settings = components.settings
-    choose = partial(
-        select_styles,
-        params=params,
-        min_score=params.min_style_score if params.min_style_score is not None else settings.min_style_score,
-        temperature=params.blend_temperature or settings.blend_temperature,
-    )
+    choose = style_choice(params, components.settings)
     used, fallback = choose(planned.retrieved)
     t_embed = time.perf_counter()
     embeds = components.renderer.style_input(components.library, used) if used else None

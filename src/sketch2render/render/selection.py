@@ -5,7 +5,10 @@ reason for none), and what the used styles go into the generator as."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
+from ..config import Settings
 from ..errors import InvalidParameter
 from ..schemas import RenderParams, StyleHit
 from ..styles.scope import StyleScope
@@ -56,6 +59,17 @@ def select_styles(
     relevant = [h for h in hits if h.is_relevant(min_score)]
     exps = [math.exp((h.score - relevant[0].score) / temperature) for h in relevant]
     return [h.model_copy(update={"weight": e / sum(exps)}) for h, e in zip(relevant, exps, strict=True)], None
+
+
+def style_choice(params: RenderParams, settings: Settings) -> Callable[[Retrieved], tuple[list[StyleHit], str | None]]:
+    """`select_styles` with this request's thresholds (its own, else the server's): for the global
+    style, each region's and an edit's."""
+    return partial(
+        select_styles,
+        params=params,
+        min_score=params.min_style_score if params.min_style_score is not None else settings.min_style_score,
+        temperature=params.blend_temperature or settings.blend_temperature,
+    )
 
 
 def style_embedding(library: StyleSource, renderer: ImageGenerator, used: list[StyleHit]):

@@ -12,7 +12,6 @@ and the quality scorer are shared by all of them.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +26,7 @@ from ..sketch.control import ControlMap
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .caches import Caches
 from .inpaint import EditInputs, run_edit
+from .loaded_families import LoadedFamilies, LoadedFamily
 from .outputs import read_recipe
 from .pipeline import build_chain, chain_config
 from .ports import NO_CONTROLS, RenderControls
@@ -51,7 +51,7 @@ class FamilyRender:
 
 class RenderService:
     """Loaded components + the chain of each family. Thread-safe: renders run one at a time per
-    renderer (its lock); a family loads once, on first use."""
+    renderer (its lock); a family loads once, on first use (loaded_families.py)."""
 
     def __init__(
         self,
@@ -73,29 +73,23 @@ class RenderService:
         self.renderer = renderer
         self.families = served if served is not None else ServedFamilies.single(models)
         self.scorer = QualityScorer(embeddings, settings)
-        self._caches = caches if caches is not None else renderer.caches
-        self._loaded: dict[str, FamilyRender] = {models.family: self._assemble(models, renderer)}
-        self._loading = threading.Lock()
-        self.components = self._loaded[models.family].components
-        self.chain = self._loaded[models.family].chain
-
-    def _assemble(self, models: ModelSet, renderer: Renderer) -> FamilyRender:
-        components = RenderComponents(self.library, self.search, renderer, self.scorer, self.settings, models)
-        return FamilyRender(models, renderer, components, build_chain(components))
+        caches = caches if caches is not None else renderer.caches
+        self.loaded = LoadedFamilies(settings, self.families, caches, LoadedFamily(models, renderer))
+        self._assembled: dict[str, FamilyRender] = {}
+        default = self.family(models.family)
+        self.components = default.components
+        self.chain = default.chain
 
     def family(self, name: str | None) -> FamilyRender:
         """A served family, loaded (the first render of a family other than the default loads it):
         422 naming `family` when it is not served, 503 when its weights are missing."""
-        entry = self.families.choose(name)
-        loaded = self._loaded.get(entry.family)
-        if loaded is not None:
-            return loaded
-        with self._loading:
-            if entry.family not in self._loaded:
-                log.info("loading the %s family (%s) on its first render", entry.family, entry.profile)
-                renderer = build_renderer(self.settings, entry.models, self._caches)
-                self._loaded[entry.family] = self._assemble(entry.models, renderer)
-            return self._loaded[entry.family]
+        loaded = self.loaded.get(name)
+        assembled = self._assembled.get(loaded.models.family)
+        if assembled is None:
+            components = loaded.components(self.library, self.search, self.scorer, self.settings)
+            assembled = FamilyRender(loaded.models, loaded.renderer, components, build_chain(components))
+            self._assembled[loaded.models.family] = assembled
+        return assembled
 
     def prepare_params(self, params: RenderParams) -> tuple[FamilyRender, RenderParams]:
         """The family a request renders with, and its parameters with that family's defaults for what
@@ -104,7 +98,7 @@ class RenderService:
         return self.family(entry.family), params
 
     def info(self) -> dict[str, Any]:
-        loaded = set(self._loaded)
+        loaded = self.loaded.names()
         return {
             "profile": self.models.profile,
             "smoke_test": self.models.smoke_test,

@@ -17,6 +17,14 @@ from .regions import RegionOutcome
 
 
 @dataclass(frozen=True)
+class Retrieved:
+    hits: list[StyleHit]
+    named: bool  # the user named the styles (no retrieval)
+    seconds: float
+    regions: tuple[list[StyleHit], ...] = ()  # the hits of each region's prompt
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """The chain's input: a sketch (upload bytes or an image) and validated parameters."""
 
@@ -25,6 +33,7 @@ class RenderRequest:
     masks: tuple[bytes | Image.Image, ...] = ()  # one per region of `params.regions` (regions.py)
     principal: str = ""  # whose corrections retrieval learns from (retrieval/feedback.py); "": nobody's
     control: ControlMap | None = None  # already built from `sketch` (an image) with these params: not again
+    retrieved: Retrieved | None = None  # the styles, found by the caller (a Ray replica's request): not again
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, RenderParams):
@@ -39,14 +48,6 @@ class Prepared:
     decode_s: float
     edges_s: float
     region_masks: tuple[Image.Image, ...] = ()  # binary, at the render size
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    hits: list[StyleHit]
-    named: bool  # the user named the styles (no retrieval)
-    seconds: float
-    regions: tuple[list[StyleHit], ...] = ()  # the hits of each region's prompt
 
 
 @dataclass(frozen=True)

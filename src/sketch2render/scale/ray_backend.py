@@ -1,9 +1,10 @@
 """`S2R_BACKEND=ray` in the API process: jobs render on the Ray Serve deployment of ray_worker.py.
 
 The API's job store stays the source of truth; only *how* a job runs changes:
-- `RayExecutor` (a jobs `Executor`): sends a job to the deployment, relays its progress to
+- `RayExecutor` (a jobs `Executor`): packs a job (a render, an edit or an upscale) with everything it
+  needs, its styles retrieved here (shipping.py), sends it to the deployment, relays its progress to
   the store, records the replica on the job, writes the outputs into the job folder through
-  render/outputs.py, as a local render would (the HTTP routes serve them unchanged). A replica that dies mid-job
+  render/outputs.py, as a local run would (the HTTP routes serve them unchanged). A replica that dies mid-job
   is retried once (Serve routes to a live or restarted replica), then the job fails with the
   reason; Serve backpressure (`max_queued_requests`) means wait and retry, never fail; a
   cancelled job cancels its Serve request, which stops the render at its next step.
@@ -11,7 +12,8 @@ The API's job store stays the source of truth; only *how* a job runs changes:
   under `S2R_HOME/chroma-server`), Ray (`S2R_RAY_ADDRESS`, or a small local instance), the
   styles-only service this process needs, the deployment; a pool of one job worker per replica
   slot. Stop: delete the app, shut down what we started.
-This process never loads the diffusion pipeline: it keeps the retrieval model and the library.
+This process never loads the diffusion pipeline: it keeps the retrieval model, the library and the
+corrections; the replicas need no file of its data folder.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from PIL import Image
 from .. import errors
 from ..config import Settings
 from ..jobs import Execution, Job, JobStore, JobWorkerPool
-from ..jobs.executor import job_input
 from ..models import ModelSet, ServedFamilies, resolve_served
 from ..render.outputs import EncodedRender, write_render
 from ..render.ports import PreviewFn, ProgressFn
@@ -37,6 +38,8 @@ from ..retrieval import HybridSearch, build_search
 from ..styles import CLIPEmbeddings, StyleLibrary, build_embeddings, build_library
 from .ray_health import ServeProbe, serve_problem
 from .ray_worker import APP_NAME, MAX_ONGOING, build_app, use_gpus
+from .replica_jobs import ReplicaJob
+from .shipping import JobShipper
 
 log = logging.getLogger("sketch2render.scale")
 
@@ -80,11 +83,13 @@ class RayExecutor:
         self,
         handle: Callable[[], Any],
         store: JobStore,
+        shipper: Callable[[], JobShipper | None],
         *,
         retry_delay: float = RETRY_DELAY_S,
         ready_when: Callable[[], bool] | None = None,
     ) -> None:
         self._handle = handle
+        self._shipper = shipper  # packs a job with its styles (None until the styles are loaded)
         self.store = store
         self.retry_delay = retry_delay
         self._ready_when = ready_when
@@ -105,19 +110,15 @@ class RayExecutor:
         from ray.exceptions import RayActorError
         from ray.serve.exceptions import ReplicaUnavailableError
 
-        handle = self._handle()
-        if handle is None:
+        handle, shipper = self._handle(), self._shipper()
+        if handle is None or shipper is None:
             raise errors.ModelsUnavailable("the render workers are not deployed yet")
-        sketch, params = job_input(job, job_dir)
-        if job.kind != "render" or params.regions:  # their extra inputs do not travel to replicas yet
-            raise errors.InvalidParameter(f"{job.kind}s and region styles run with S2R_BACKEND=local only")
-        payload = params.model_dump(mode="json")
+        request = shipper.job(job, job_dir)  # its inputs and its styles, retrieved here
         lost: list[str] = []
         for attempt in range(1, ATTEMPTS + 1):
             seen: dict[str, str] = {}
             try:
-                request = (sketch, payload, job.owner or "")
-                result = self._attempt(handle, job.id, request, (progress, preview), cancel, seen)
+                result = self._attempt(handle, job.id, request, (progress, preview, shipper.keep), cancel, seen)
                 break
             except (RayActorError, ReplicaUnavailableError) as exc:
                 if cancel.is_set():
@@ -134,17 +135,16 @@ class RayExecutor:
         saved = write_render(EncodedRender(**result), job_dir)
         return Execution(recipe=result["recipe"], images=len(saved.images))
 
-    def _attempt(self, handle, job_id, request, relay, cancel, seen) -> dict[str, Any]:
-        """One submission, waiting out Serve backpressure; the replica's result payload.
-        `request`: (sketch, params, principal); `relay`: the (progress, preview) pair the replica's
-        updates go to."""
+    def _attempt(self, handle, job_id, request: ReplicaJob, relay, cancel, seen) -> dict[str, Any]:
+        """One submission, waiting out Serve backpressure; the replica's result payload. `relay`: where
+        the replica's updates go (progress, preview, the style embeddings it computed)."""
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
         delay, longest = BACKPRESSURE_DELAYS_S
         while True:
             if cancel.is_set():
                 raise errors.Cancelled("the render was cancelled")
-            stream = handle.options(stream=True).render.remote(*request)
+            stream = handle.options(stream=True).run.remote(request)
             done = _cancel_on(cancel, stream)
             try:
                 for chunk in stream:
@@ -156,6 +156,8 @@ class RayExecutor:
                     elif "preview" in chunk and relay[1] is not None:
                         step, png = chunk["preview"]
                         relay[1](step, Image.open(io.BytesIO(png)))
+                    elif "embeds" in chunk:
+                        relay[2](chunk["embeds"])
                     elif "error" in chunk:
                         raise domain_error(chunk["error"])
                     elif "result" in chunk:
@@ -231,7 +233,8 @@ class RayBackend:
         self.slots = max(settings.ray_max_replicas, settings.ray_min_replicas, 1) * MAX_ONGOING
         self.handle: Any = None
         self._ready_when = ready_when  # the API's own checks (the Chroma server)
-        self.executor = RayExecutor(lambda: self.handle, store, ready_when=self._reachable)
+        self.shipper: JobShipper | None = None  # over the styles this process loads
+        self.executor = RayExecutor(lambda: self.handle, store, lambda: self.shipper, ready_when=self._reachable)
         self.chroma: Any = None
         self.chroma_url = settings.chroma_url  # or the server started here
         self.probe = ServeProbe(self._ask)
@@ -309,6 +312,7 @@ class RayBackend:
             settings = settings.model_copy(update={"chroma_url": self.chroma_url})
         self._check()
         service = service or StylesService.build(settings)  # creates the shared collections first
+        self.shipper = JobShipper(service.library, service.search, self.settings)
         self._check()
         self._connect(settings)
         self._check()

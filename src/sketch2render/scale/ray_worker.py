@@ -1,18 +1,20 @@
 """The render worker as a Ray Serve deployment: what runs inside each replica.
 
-A replica loads one `RenderService` (one pipeline: on its GPU, or on CPU) from the settings the
-API deployed it with; its style library is the shared one on the Chroma server, so a style added
-through any API process is there, image and cached IP-Adapter embeddings included. `render` is a
-streaming generator: `{"replica": id}`, then `{"progress": [step, total]}` per step and
-`{"preview": [step, PNG bytes]}` every `S2R_PREVIEW_EVERY` steps (a ~256 px TAESD image), then
-`{"result": {"recipe", "images" (PNG bytes carrying the recipe), "control"}}` or, for a problem we
-can explain, `{"error": {"type", "code", "message", "field"}}`. When the caller cancels the
-request (or goes away), Serve cancels the generator and the render stops at its next step.
+A replica loads the renderers and the quality scorer from its own node (replica_renderer.py) and needs no
+file of the API's: each job arrives whole (replica_jobs.py: the sketch or the parent image, masks, the
+parameters, the styles retrieved by the API process with their images and embeddings). `run` is a streaming
+generator: `{"replica": id}`, then `{"progress": [step, total]}` per step and `{"preview": [step, PNG bytes]}`
+every `S2R_PREVIEW_EVERY` steps of a render (a ~256 px TAESD image), then `{"embeds": [ShippedEmbeds]}` when
+it computed style embeddings the API may keep, then `{"result": {"recipe", "images" (PNG bytes carrying the
+recipe), "control"}}` or, for a problem we can explain, `{"error": {"type", "code", "message", "field"}}`.
+When the caller cancels the request (or goes away), Serve cancels the generator and the job stops at its
+next step.
 
 `build_app` turns settings into the Serve application: one replica per GPU where the cluster has
 GPUs, else small CPU replicas; autoscaling between `S2R_RAY_MIN_REPLICAS` and
-`S2R_RAY_MAX_REPLICAS` at `S2R_RAY_TARGET_ONGOING` requests per replica; one render at a time per
-replica (`max_ongoing_requests=1`) and at most `S2R_RAY_MAX_QUEUED` requests waiting per handle.
+`S2R_RAY_MAX_REPLICAS` at `S2R_RAY_TARGET_ONGOING` requests per replica; one job at a time per
+replica (`max_ongoing_requests=1`), at most `S2R_RAY_MAX_QUEUED` requests waiting per handle, and only on
+nodes that offer the custom resources of `S2R_RAY_RESOURCES`.
 """
 
 from __future__ import annotations
@@ -29,29 +31,29 @@ from ..config import Settings
 from ..errors import S2RError
 from ..render.outputs import encode_render
 from ..render.ports import RenderControls
-from ..render.service import build_service
-from ..schemas import RenderParams
+from .replica_jobs import ReplicaJob
+from .replica_renderer import ReplicaRenderer, node_settings
 
 APP_NAME = "sketch2render"
 DEPLOYMENT_NAME = "RenderWorker"
-MAX_ONGOING = 1  # a replica owns one pipeline on one device: one render at a time
+MAX_ONGOING = 1  # a replica owns one pipeline on one device: one job at a time
 
 
 class RenderWorker:
-    """One replica. Built by Ray Serve with the API's settings (the shared Chroma URL included)."""
+    """One replica. Built by Ray Serve with the API's settings (this node's folders where it names its own)."""
 
     def __init__(self, settings: Settings) -> None:
         from ray import serve
 
         self.replica_id = serve.get_replica_context().replica_id.to_full_id_str()
-        self.service = build_service(settings)
+        self.renderer = ReplicaRenderer.build(node_settings(settings))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2r-render")
 
     def info(self) -> dict[str, Any]:
-        return {**self.service.info(), "replica": self.replica_id}
+        return {**self.renderer.info(), "replica": self.replica_id}
 
-    async def render(self, sketch: bytes, params: dict[str, Any], principal: str = "") -> AsyncIterator[dict[str, Any]]:
-        """`principal`: the job's owner, whose corrections retrieval learns from (the shared feedback store)."""
+    async def run(self, job: ReplicaJob) -> AsyncIterator[dict[str, Any]]:
+        """A render, an edit or an upscale, streamed (see the module docstring)."""
         yield {"replica": self.replica_id}
         loop = asyncio.get_running_loop()
         updates: asyncio.Queue = asyncio.Queue()
@@ -65,9 +67,9 @@ class RenderWorker:
             image.save(buffer, format="PNG")
             loop.call_soon_threadsafe(updates.put_nowait, {"preview": [int(step), buffer.getvalue()]})
 
-        # The render runs in a thread, so this loop stays free for Serve (health checks, cancel).
+        # The job runs in a thread, so this loop stays free for Serve (health checks, cancel).
         controls = RenderControls(progress, cancel, preview)
-        task = loop.run_in_executor(self._thread, self._render, sketch, params, principal, controls)
+        task = loop.run_in_executor(self._thread, self._run, job, controls)
         try:
             while not task.done() or not updates.empty():
                 getter = asyncio.ensure_future(updates.get())
@@ -76,18 +78,20 @@ class RenderWorker:
                     yield getter.result()
                 else:
                     getter.cancel()
-            yield await task
+            for chunk in await task:
+                yield chunk
         finally:
             cancel.set()  # cancelled by the caller, or the caller went away: stop at the next step
 
-    def _render(self, sketch: bytes, params: dict[str, Any], principal: str, controls: RenderControls) -> dict:
+    def _run(self, job: ReplicaJob, controls: RenderControls) -> list[dict[str, Any]]:
         try:
-            result = self.service.render(
-                sketch, RenderParams.model_validate(params), controls=controls, principal=principal
-            )
+            outcome = self.renderer.run(job, controls)
         except S2RError as exc:
-            return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
-        return {"result": asdict(encode_render(result))}
+            return [
+                {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "field": exc.field}}
+            ]
+        done: list[dict[str, Any]] = [{"embeds": outcome.computed}] if outcome.computed else []
+        return [*done, {"result": asdict(encode_render(outcome.result))}]
 
 
 def use_gpus(settings: Settings) -> bool:
