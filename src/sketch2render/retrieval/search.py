@@ -4,7 +4,8 @@ One search, its stages in order: the tag filter; the learned lists (caption mean
 corrections, learned words: learning.py); BM25 over the styles' words (lexical.py); the CLIP side
 from the library's vector index (`StyleLibrary.nearest`); reciprocal rank fusion (fusion.py), each
 word match weighed by how much of the prompt it covers (evidence.py; `fusion="rrf"`: ranks only, the
-design before), the learned lists fused after it; the hits (hybrid.py). The library stores; this ranks. It watches the
+design before), the learned lists fused after it, the style BM25 and caption meaning agree on moved
+first (agreement.py); the hits (hybrid.py). The library stores; this ranks. It watches the
 library's changes to keep its word index current and to drop kept answers (answer_cache.py).
 """
 
@@ -19,6 +20,7 @@ from ..schemas import StyleHit, StyleRecord
 from ..styles.chroma_link import chroma_calls
 from ..styles.library import StyleLibrary
 from ..styles.scope import StyleScope
+from .agreement import agreed_first, lead
 from .answer_cache import Answers
 from .evidence import hit_fields, weigh_lexical
 from .fusion import DESIGNS, fuse
@@ -171,8 +173,8 @@ class HybridSearch:
         n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
         dense_w, lexical_w, rrf_k = self.weights
         learned = self.learning.lists(query, principal, records, allowed, n) if self.learning else Learned()
-        power = self.design.coverage_power  # empty without words; each match weighed by its coverage
-        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power)
+        power, phrase = self.design.coverage_power, self.design.learned_phrase  # each match by its coverage
+        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power, phrase)
         # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
         only_dense = len(lexical) == 0 and min_score is None and not learned.active
         dense_records = records if allowed is None else {i: records[i] for i in allowed}  # candidates in scope
@@ -185,7 +187,10 @@ class HybridSearch:
         fused = fuse([dense, lexical], rrf_k)
         if self.learning:
             fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k, self.design.feedback_scale)
-        extra = hit_fields(learned if self.learning else None, discounts)
+        led = None
+        if self.design.agreement:  # BM25 and caption meaning agree on the first: it leads
+            fused, led = lead(fused, agreed_first(lexical, learned))
+        extra = hit_fields(learned if self.learning else None, discounts, led)
         return build_hits(fused, records, k, min_score, extra)
 
     def close(self) -> None:
