@@ -30,6 +30,7 @@ from .lexical import BASIC_STOP, ENGLISH_STOP, LexicalIndex
 
 MAX_QUERY_CHARS = 1000
 MAX_TAGS = 50
+MAX_SCOPES = 256  # scopes whose left-out ids are kept (principals × licence filter × collection)
 
 
 class HybridSearch:
@@ -57,6 +58,7 @@ class HybridSearch:
         self.weights = (dense_weight, lexical_weight, rrf_k or self.design.k)
         self.answers = answers
         self._lexical = self._new_lexical()
+        self._outside: dict[StyleScope, frozenset[str]] = {}  # per scope, the ids it leaves out
         library.watch(self._library_changed)
 
     def _library_changed(self, records: Mapping[str, StyleRecord], ids: Sequence[str] | None) -> None:
@@ -72,8 +74,18 @@ class HybridSearch:
                     self._lexical.set(doc_id, records[doc_id].search_text())
                 else:
                     self._lexical.discard(doc_id)
+        self._outside.clear()
         if self.answers is not None:
             self.answers.clear()
+
+    def _out_of(self, records: Mapping[str, StyleRecord], scope: StyleScope) -> frozenset[str]:
+        """The ids `scope` leaves out, computed once per scope until the library changes (one pass
+        over every record: too slow to repeat on each search of a large library)."""
+        if (found := self._outside.get(scope)) is None:
+            if len(self._outside) >= MAX_SCOPES:
+                self._outside.clear()
+            found = self._outside[scope] = frozenset(i for i, r in records.items() if not scope.allows(r))
+        return found
 
     def _new_lexical(self) -> LexicalIndex:
         return LexicalIndex(stop=ENGLISH_STOP if self.design.english_stop else BASIC_STOP)
@@ -166,7 +178,7 @@ class HybridSearch:
             raise InvalidParameter(f"at most {MAX_TAGS} tags in a filter, got {len(tags)}", field="tags")
         records = self.library.records()
         allowed = {i for i, r in records.items() if all(t in r.tags for t in tags)} if tags else None
-        allowed, hidden = scoped(records, allowed, scope or StyleScope(principal))
+        allowed, hidden = scoped(records, allowed, self._out_of(records, scope or StyleScope(principal)))
         total = len(records) if allowed is None else len(allowed)
         if total == 0:
             return []
@@ -200,10 +212,11 @@ class HybridSearch:
 
 
 def scoped(
-    records: Mapping[str, StyleRecord], allowed: set[str] | None, scope: StyleScope
+    records: Mapping[str, StyleRecord], allowed: set[str] | None, outside: frozenset[str]
 ) -> tuple[set[str] | None, int]:
-    """The candidate ids within `scope` (None: every record) and how many styles it leaves out."""
-    hidden = {i for i, r in records.items() if (allowed is None or i in allowed) and not scope.allows(r)}
+    """The candidate ids (None: every record) without those out of scope (`outside`), and how many
+    styles that leaves out."""
+    hidden = outside if allowed is None else outside & allowed
     if not hidden:
         return allowed, 0
     return (set(records) if allowed is None else allowed) - hidden, len(hidden)
