@@ -2,142 +2,57 @@
 
 The 21 bundled styles, the tiny CLIP (weight 0: random weights mean nothing) and the REAL sentence
 model. Each list is computed once per query by the product code (`Learning.lists`: caption meaning,
-feedback votes, learned words; `LexicalIndex.ranked` and `.coverage` under each stop-word set and
-learned-word df floor), before and after replaying train.tsv's corrections; the candidates below fuse
-them. Every candidate's top-1 / top-3 / MRR per kind is measured on the TUNE folds of queries.tsv
-(evaluation/query_kinds.py), with its margin over the best single list of each kind (caption, BM25,
-feedback; CLIP is at weight 0 here). The chosen design (the highest mean MRR among those with no
-negative margin) and the design before are then measured on the REPORT folds and on test.tsv, which
-no choice looked at. `product_check`: the chosen candidate gives the same rank as `HybridSearch`
-(fusion="evidence") for every query in both states.
+feedback votes, learned words; `LexicalIndex.ranked` and `.matches` under each stop-word set and
+learned-word df floor), and the candidates (fusion_candidates.py) fuse them. Two tune measurements,
+both on the TUNE folds of queries.tsv only (evaluation/query_kinds.py):
+
+- `tune`: before and after replaying train.tsv's 21 corrections (6 cells: kind × state);
+- `cross`: corrections taken from the tune folds themselves: each tune fold's queries replayed as
+  `chosen` (for a throw-away principal), the other two tune folds measured after them, over the
+  three rotations (3 cells: kind). Many more corrections and learned words than train.tsv gives.
+
+A candidate's *margin* is the least, over those 9 cells, of its MRR minus the best single list's
+(caption, BM25 with learned words, feedback; CLIP is at weight 0 here). Chosen: the highest mean
+MRR over the 9 cells among candidates with no negative margin; candidates within `TIE` of it are
+tied, and the tie is named (`CHOSEN`, with the reason in benchmarks/results.md). The chosen design
+and the designs before are then measured on the REPORT folds and on test.tsv, which no choice
+looked at. `product_check`: the chosen candidate ranks every (query, state) of tune, cross, report
+and test.tsv as `HybridSearch` (fusion="evidence") does.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .common import log
+from .fusion_candidates import (
+    BEFORE,
+    CANDIDATES,
+    CHOSEN,
+    EVIDENCE_1,
+    GRID,
+    KINDS,
+    SINGLE,
+    STATES,
+    VARIANTS,
+    Case,
+    Fusion,
+    agreement,
+    order,
+    rrf,
+)
 
-KINDS = ("shares-word", "no-shared-word", "decoy-word")
-STATES = ("captions", "feedback")
-VARIANTS = {
-    "basic": (False, 0),
-    "english": (True, 0),
-    "english, df floor 1": (True, 1),
-    "english, df floor 2": (True, 2),
-}
-
-
-@dataclass
-class Case:
-    """One query in one state: each list's own scores (the style ids of the whole library)."""
-
-    text: str
-    style: str
-    kind: str
-    fold: int | None
-    caption: dict[str, float]
-    votes: dict[str, float]
-    lexical: dict[str, tuple[list[str], list[float], list[float]]]  # variant -> ids, BM25, coverage
-    dense: dict[str, float]
-
-
-Fusion = Callable[[Case], dict[str, float]]
-
-
-def _rank_of(scores: dict[str, float]) -> dict[str, int]:
-    return {i: r for r, i in enumerate(sorted(scores, key=lambda i: (-scores[i], i)), start=1)}
-
-
-def rrf(variant: str = "basic", k: int = 60, power: float = 0.0, feedback_scale: float = 1.0) -> Fusion:
-    """RRF as search.py + learning.py compute it: the lexical term × coverage ** power, then the
-    caption and (signed) feedback lists, over the best possible score."""
-
-    def fuse(case: Case) -> dict[str, float]:
-        ids, _scores, coverage = case.lexical[variant]
-        raw: dict[str, float] = {}
-        for r, (i, c) in enumerate(zip(ids, coverage, strict=True), start=1):
-            raw[i] = raw.get(i, 0.0) + (c**power if power else 1.0) / (k + r)
-        fused = {i: round(s * (k + 1), 6) / (k + 1) for i, s in raw.items()}
-        cw, fw = (1.0 if case.caption else 0.0), (feedback_scale if case.votes else 0.0)
-        for i, r in _rank_of(case.caption).items():
-            fused[i] = fused.get(i, 0.0) + cw / (k + r)
-        for sign in (1, -1):
-            side = {i: abs(v) for i, v in case.votes.items() if v * sign > 0 and (sign > 0 or i in fused)}
-            for i, r in _rank_of(side).items():
-                fused[i] = fused.get(i, 0.0) + sign * fw * side[i] / (k + r)
-        return {i: s * (k + 1) / (1 + cw + 3 * fw) for i, s in fused.items()}
-
-    return fuse
-
-
-def scores(variant: str = "english", lexical: float = 0.2, feedback: float = 0.5) -> Fusion:
-    """Normalised-score fusion: caption cosine + lexical × coverage + feedback × vote / 3."""
-
-    def fuse(case: Case) -> dict[str, float]:
-        out = dict(case.caption)
-        for i, c in zip(case.lexical[variant][0], case.lexical[variant][2], strict=True):
-            out[i] = out.get(i, 0.0) + lexical * c
-        for i, v in case.votes.items():
-            out[i] = out.get(i, 0.0) + feedback * v / 3
-        return out
-
-    return fuse
-
-
-def meaning_first(base: Fusion, top: int = 5) -> Fusion:
-    """The `top` of a fused ranking reordered by caption meaning plus feedback; the rest as fused."""
-
-    def fuse(case: Case) -> dict[str, float]:
-        fused = base(case)
-        order = _order(fused, case)
-        return {
-            i: (10 + case.caption.get(i, 0.0) + case.votes.get(i, 0.0) / 3) if j < top else fused[i]
-            for j, i in enumerate(order)
-        }
-
-    return fuse
-
-
-CANDIDATES: dict[str, Fusion] = {
-    "rrf k 60 (the design before)": rrf(),
-    "rrf + English stop words": rrf("english"),
-    "rrf + English stop words + learned-word df floor 1": rrf("english, df floor 1"),
-    "rrf k 5": rrf(k=5),
-    "rrf × coverage, k 60": rrf("english", 60, 1.0),
-    "rrf × coverage², k 60": rrf("english", 60, 2.0),
-    "rrf × coverage, k 5": rrf("english", 5, 1.0),
-    "rrf × coverage, k 1": rrf("english", 1, 1.0),
-    "rrf × coverage², k 5": rrf("english", 5, 2.0),
-    "rrf × coverage², k 5, feedback × 2 (evidence)": rrf("english", 5, 2.0, 2.0),
-    "rrf × coverage², k 5, feedback × 2, df floor 1": rrf("english, df floor 1", 5, 2.0, 2.0),
-    "rrf × coverage², k 5, feedback × 2, basic stop words": rrf("basic", 5, 2.0, 2.0),
-    "scores: caption + 0.1 coverage + 0.5 feedback": scores(lexical=0.1),
-    "scores: caption + 0.2 coverage + 0.5 feedback": scores(lexical=0.2),
-    "scores: caption + 0.5 coverage + 0.5 feedback": scores(lexical=0.5),
-    "meaning-first top 5 of rrf k 60": meaning_first(rrf()),
-    "meaning-first top 5 of rrf × coverage, k 60": meaning_first(rrf("english", 60, 1.0)),
-}
-GRID = [(k, p, f) for k in (3, 5, 10, 20) for p in (1.0, 2.0, 3.0) for f in (1.0, 2.0)]
-SINGLE: dict[str, Fusion] = {
-    "caption": lambda c: dict(c.caption),
-    "bm25": lambda c: dict(zip(c.lexical["english"][0], c.lexical["english"][1], strict=True)),
-    "feedback": lambda c: {i: v for i, v in c.votes.items() if v > 0},
-}
-
-
-def _order(fused: dict[str, float], case: Case) -> list[str]:
-    return sorted(fused, key=lambda i: (-round(fused[i], 6), -case.dense.get(i, -9.0), i))
+TIE = 0.005  # mean MRR differences below this are ties (about three queries moving one place)
+Pair = tuple[Case, Case]
 
 
 def _rank(fusion: Fusion, case: Case) -> int | None:
-    order = _order(fusion(case), case)
-    return order.index(case.style) + 1 if case.style in order else None
+    ranked = order(fusion(case), case)
+    return ranked.index(case.style) + 1 if case.style in ranked else None
 
 
 def _measures(ranks: list[int | None]) -> dict[str, float]:
@@ -149,20 +64,60 @@ def _measures(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def _table(fusion: Fusion, cases: dict[str, list[tuple[Case, Case]]]) -> dict[str, dict[str, dict[str, float]]]:
+def _table(fusion: Fusion, cases: dict[str, list[Pair]]) -> dict[str, dict[str, dict[str, float]]]:
     return {
         state: {kind: _measures([_rank(fusion, pair[s]) for pair in rows]) for kind, rows in cases.items()}
         for s, state in enumerate(STATES)
     }
 
 
-def _margin(table: dict, best: dict) -> float:
-    return round(min(table[s][k]["mrr"] - best[s][k] for s in STATES for k in table[s]), 3)
+def _cross_table(fusion: Fusion, cross: list[Case]) -> dict[str, dict[str, float]]:
+    return {kind: _measures([_rank(fusion, c) for c in cross if c.kind == kind]) for kind in KINDS}
 
 
-def _gather(tmp: Path, models_dir: str | None) -> tuple[list[tuple[Case, Case]], dict[str, int]]:
-    """Both states of every bundled query (test.tsv, queries.tsv), and the product's own ranks."""
+def _best(tables: list[dict]) -> dict:
+    """The best single list's MRR per cell of same-shaped tables (state -> kind, or kind)."""
+    first = tables[0]
+    if "mrr" in next(iter(first.values())):
+        return {k: max(t[k]["mrr"] for t in tables) for k in first}
+    return {s: {k: max(t[s][k]["mrr"] for t in tables) for k in first[s]} for s in first}
+
+
+def _cells(table: dict, cross: dict | None = None) -> list[float]:
+    cells = [row["mrr"] for s in STATES for row in table[s].values()]
+    return cells + ([row["mrr"] for row in cross.values()] if cross is not None else [])
+
+
+def _score(fusion: Fusion, tune: dict[str, list[Pair]], cross: list[Case], best: dict, best_cross: dict) -> dict:
+    """A candidate on the tune folds: its tables, its margin over the best single list, its mean."""
+    table, crossed = _table(fusion, tune), _cross_table(fusion, cross)
+    margins = [table[s][k]["mrr"] - best[s][k] for s in STATES for k in KINDS]
+    margins += [crossed[k]["mrr"] - best_cross[k] for k in KINDS]
+    cells = _cells(table, crossed)
+    return {"tune": table, "cross": crossed, "margin": round(min(margins), 3), "mean_mrr": round(sum(cells) / 9, 4)}
+
+
+def _case(query, state: int, learned, indexes: dict, dense: dict[str, float]) -> Case:
+    """One query's lists in one state (`learned`: Learning.lists for its principal)."""
+    lexical = {}
+    for name, index in indexes.items():
+        ranked = index.ranked(query.text, None, None, 1.0, learned.words)
+        matches = index.matches(query.text, ranked.ids, learned.words)
+        lexical[name] = (
+            ranked.ids.tolist(),
+            ranked.scores.tolist(),
+            matches.coverage().tolist(),
+            matches.learned_count().tolist(),
+        )
+    votes = {i: v.score for i, v in learned.votes.items()}
+    return Case(query.text, query.style_id, query.kind, query.fold, learned.caption, votes, lexical, dense)
+
+
+def _gather(tmp: Path, models_dir: str | None) -> tuple[list[Pair], list[Case], dict[str, int]]:
+    """Both states of every bundled query (test.tsv, queries.tsv), the cross-fold replays on the
+    tune folds, and the product's own ranks of each."""
     from sketch2render.config import Settings
+    from sketch2render.evaluation.query_kinds import TUNE
     from sketch2render.evaluation.retrieval import BUNDLED, read_tsv
     from sketch2render.models import build_tiny, resolve_models
     from sketch2render.models.sentence import packaged_model_dir
@@ -182,31 +137,38 @@ def _gather(tmp: Path, models_dir: str | None) -> tuple[list[tuple[Case, Case]],
         indexes[name] = LexicalIndex(stop=ENGLISH_STOP if english else BASIC_STOP, learned_df_floor=floor)
         for doc_id, record in records.items():
             indexes[name].set(doc_id, record.search_text())
+    store = search.learning.feedback.store
     for item in read_tsv(BUNDLED / "train.tsv", library, "chosen"):
-        search.learning.feedback.store.add("bench", item.text, item.style_id, item.kind, source="eval")
-    queries = read_tsv(BUNDLED / "test.tsv", library, "all") + read_tsv(BUNDLED / "queries.tsv", library, "all")
-    pairs, product = [], {}
-    for query in queries:
+        store.add("bench", item.text, item.style_id, item.kind, source="eval")
+    labelled = read_tsv(BUNDLED / "queries.tsv", library, "all")
+    for fold in TUNE:  # cross-fold replay: one tune fold's queries as corrections
+        for item in labelled:
+            if item.fold == fold:
+                store.add(f"cross{fold}", item.text, item.style_id, "chosen", source="eval")
+    dense_of = {}
+    for query in read_tsv(BUNDLED / "test.tsv", library, "all") + labelled:
         found = library.nearest(library.embeddings.embed_query(query.text), len(records), ())
-        dense = {i: 1.0 - d for i, d in zip(found["ids"][0], found["distances"][0], strict=True)}
-        pair = []
-        for state, principal in enumerate(("", "bench")):
-            learned = search.learning.lists(query.text, principal, records, None, len(records))
-            lexical = {}
-            for name, index in indexes.items():
-                ranked = index.ranked(query.text, None, None, 1.0, learned.words)
-                coverage = index.coverage(query.text, ranked.ids, learned.words)
-                lexical[name] = (ranked.ids.tolist(), ranked.scores.tolist(), coverage.tolist())
-            votes = {i: v.score for i, v in learned.votes.items()}
-            pair.append(
-                Case(query.text, query.style_id, query.kind, query.fold, learned.caption, votes, lexical, dense)
-            )
-            hits = [h.id for h in search.search(query.text, len(records), principal=principal)]
-            product[f"{state}|{query.text}"] = hits.index(query.style_id) + 1 if query.style_id in hits else 0
-        pairs.append((pair[0], pair[1]))
+        dense_of[query.text] = {i: 1.0 - d for i, d in zip(found["ids"][0], found["distances"][0], strict=True)}
+
+    product: dict[str, int] = {}
+
+    def measured(query, state: int, principal: str) -> Case:
+        learned = search.learning.lists(query.text, principal, records, None, len(records))
+        hits = [h.id for h in search.search(query.text, len(records), principal=principal)]
+        product[f"{principal}|{query.text}"] = hits.index(query.style_id) + 1 if query.style_id in hits else 0
+        return _case(query, state, learned, indexes, dense_of[query.text])
+
+    queries = read_tsv(BUNDLED / "test.tsv", library, "all") + labelled
+    pairs = [(measured(q, 0, ""), measured(q, 1, "bench")) for q in queries]
+    cross = []
+    for fold in TUNE:
+        for query in labelled:
+            if query.fold in TUNE and query.fold != fold:
+                case = measured(query, 1, f"cross{fold}")
+                cross.append(replace(case, text=f"cross{fold}|{query.text}"))
     search.close()
     library.close()
-    return pairs, product
+    return pairs, cross, product
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,67 +179,78 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sketch2render.evaluation.query_kinds import REPORT, TUNE
 
     with tempfile.TemporaryDirectory(prefix="s2r-bench-fusion-") as tmp:
-        log("fusion: every list of every bundled query, before and after the corrections")
-        pairs, product = _gather(Path(tmp), args.models_dir)
+        log("fusion: every list of every bundled query, before and after the corrections; cross-fold replays")
+        pairs, cross, product = _gather(Path(tmp), args.models_dir)
 
-    def split(folds: tuple[int, ...] | None) -> dict[str, list[tuple[Case, Case]]]:
+    def split(folds: tuple[int, ...] | None) -> dict[str, list[Pair]]:
         kinds = KINDS if folds is not None else ("words", "paraphrase")
         chosen = [p for p in pairs if (p[0].fold in folds if folds is not None else p[0].fold is None)]
         return {kind: [p for p in chosen if p[0].kind == kind] for kind in kinds}
 
     tune, report, test = split(TUNE), split(REPORT), split(None)
-    best = {
-        s: {k: max(t[s][k]["mrr"] for t in (_table(f, tune) for f in SINGLE.values())) for k in KINDS} for s in STATES
-    }
-    candidates = {}
-    for name, fusion in CANDIDATES.items():
-        table = _table(fusion, tune)
-        mean = round(sum(row["mrr"] for s in STATES for row in table[s].values()) / (len(STATES) * len(KINDS)), 3)
-        candidates[name] = {"tune": table, "margin": _margin(table, best), "mean_mrr": mean}
+    best = _best([_table(f, tune) for f in SINGLE.values()])
+    best_cross = _best([_cross_table(f, cross) for f in SINGLE.values()])
+    candidates = {name: _score(fusion, tune, cross, best, best_cross) for name, fusion in CANDIDATES.items()}
     grid = {}
-    for k, power, scale in GRID:
-        table = _table(rrf("english", k, power, scale), tune)
-        mean = sum(row["mrr"] for s in STATES for row in table[s].values()) / (len(STATES) * len(KINDS))
-        grid[f"k {k}, coverage^{power:g}, feedback ×{scale:g}"] = {
-            "margin": _margin(table, best),
-            "mean_mrr": round(mean, 3),
-        }
-    fair = {n: c for n, c in candidates.items() if c["margin"] >= 0}
-    chosen = max(fair or candidates, key=lambda n: candidates[n]["mean_mrr"])  # a tie: the first listed
-    before = "rrf k 60 (the design before)"
+    for k, power, scale, guarded in GRID:
+        for phrase in (0, 2) if guarded else (0,):
+            fusion = rrf("english", k, power, scale, phrase, agreement if guarded else None)
+            extra = (" + agreement" if guarded else "") + (" + learned phrase" if phrase else "")
+            scored = _score(fusion, tune, cross, best, best_cross)
+            grid[f"k {k}, coverage^{power:g}, feedback ×{scale:g}{extra}"] = {
+                "margin": scored["margin"],
+                "mean_mrr": scored["mean_mrr"],
+            }
+    fair = {n: c for n, c in candidates.items() if c["margin"] >= 0} or candidates
+    top = max(c["mean_mrr"] for c in fair.values())
+    tied = [n for n, c in fair.items() if c["mean_mrr"] >= top - TIE]
+    reported = (BEFORE, EVIDENCE_1, "evidence 1 + agreement", CHOSEN)
     return {
         "styles": 21,
-        "queries": {"tune": sum(map(len, tune.values())), "report": sum(map(len, report.values())), "test": 42},
-        "best_single_list_tune": best,
+        "queries": {
+            "tune": sum(map(len, tune.values())),
+            "cross": len(cross),
+            "report": sum(map(len, report.values())),
+            "test": sum(map(len, test.values())),
+        },
+        "best_single_list": {"tune": best, "cross": best_cross},
         "candidates": candidates,
         "grid": grid,
-        "chosen": chosen,
+        "tied_best": tied,
+        "chosen": CHOSEN,
+        "chosen_is_tied_best": CHOSEN in tied,
         "report": {
             name: {"report_folds": _table(CANDIDATES[name], report), "test_tsv": _table(CANDIDATES[name], test)}
-            for name in (before, chosen)
+            for name in reported
         },
         "best_single_list_report": {
-            s: {k: max(_table(f, report)[s][k]["mrr"] for f in SINGLE.values()) for k in KINDS} for s in STATES
+            "report_folds": _best([_table(f, report) for f in SINGLE.values()]),
+            "test_tsv": _best([_table(f, test) for f in SINGLE.values()]),
         },
-        "product_check": _product_check(CANDIDATES[chosen], pairs, product),
+        "product_check": _product_check(CANDIDATES[CHOSEN], pairs, cross, product),
     }
 
 
-def _product_check(fusion: Fusion, pairs: list[tuple[Case, Case]], product: dict[str, int]) -> str:
-    """How many (query, state) ranks of a candidate equal HybridSearch's own (fusion="evidence")."""
-    same = sum((_rank(fusion, pair[s]) or 0) == product[f"{s}|{pair[s].text}"] for pair in pairs for s in (0, 1))
-    return f"{same}/{2 * len(pairs)}"
+def _product_check(fusion: Fusion, pairs: list[Pair], cross: list[Case], product: dict[str, int]) -> str:
+    """How many ranks of a candidate equal HybridSearch's own (fusion="evidence"): every (query,
+    state) of the bundled sets, and every cross-fold case."""
+    keyed = [(c, f"{p}|{c.text}") for pair in pairs for c, p in zip(pair, ("", "bench"), strict=True)]
+    keyed += [(c, c.text) for c in cross]
+    same = sum((_rank(fusion, c) or 0) == product[key] for c, key in keyed)
+    return f"{same}/{len(keyed)}"
 
 
 def summary(result: dict) -> str:
     r = result["results"]
-    lines = [f"fusion ({result['size']}), commit {result['machine']['commit']}: chosen {r['chosen']!r}; "
-             f"product check {r['product_check']}"]  # fmt: skip
+    lines = [f"fusion ({result['size']}), commit {result['machine']['commit']}: chosen {r['chosen']!r} "
+             f"(tied best: {r['tied_best']}); product check {r['product_check']}"]  # fmt: skip
     for name, c in r["candidates"].items():
-        cells = " | ".join(f"{c['tune'][s][k]['mrr']:.3f}" for s in STATES for k in KINDS)
-        lines.append(f"  {name:55} margin {c['margin']:+.3f} mean {c['mean_mrr']:.3f}  {cells}")
+        cells = " | ".join(f"{x:.3f}" for x in _cells(c["tune"], c["cross"]))
+        lines.append(f"  {name:62} margin {c['margin']:+.3f} mean {c['mean_mrr']:.4f}  {cells}")
+    for name, c in r["grid"].items():
+        lines.append(f"  grid {name:57} margin {c['margin']:+.3f} mean {c['mean_mrr']:.4f}")
     for name, block in r["report"].items():
         for part, table in block.items():
             cells = " | ".join(f"{s[:4]} {k} {row['mrr']:.3f}" for s in STATES for k, row in table[s].items())
-            lines.append(f"  {part:12} {name[:40]:40} {cells}")
+            lines.append(f"  {part:12} {name[:44]:44} {cells}")
     return "\n".join(lines)

@@ -49,3 +49,15 @@ def test_private_styles_count_only_for_their_owner_and_collections_restrict(libr
     assert [h.id for h in search.search("mine", k=5, principal="ann", scope=only)] == [team.id]
     assert "not in collection 'c'" in (only.refusal(mine) or "")
     assert only.refusal(team) is None and StyleScope("bob").refusal(mine) == f"no style with id {mine.id!r}"
+
+
+def test_a_style_added_or_removed_after_a_search_is_scoped_as_the_ones_before(library):
+    """The ids a scope leaves out are kept per scope between searches and recomputed on a change."""
+    team, _ = library.add_bytes(png((0, 0, 250)), StyleMeta(title="team"))
+    search = HybridSearch(library)
+    assert [h.id for h in search.search("red", k=5, principal="bob")] == [team.id]
+    mine, _ = library.add_bytes(png((250, 0, 0)), StyleMeta(title="red", visibility="private"), owner="ann")
+    assert [h.id for h in search.search("red", k=5, principal="bob")] == [team.id]
+    assert search.search("red", k=5, principal="ann")[0].id == mine.id
+    library.remove(mine.id)
+    assert [h.id for h in search.search("red", k=5, principal="ann")] == [team.id]

@@ -6,7 +6,9 @@ each id  sum over lists of  weight × strength / (k + rank)  divided by its best
 so scores lie in [0, 1] whatever the lists' own scales. `strength` (1 unless a list sets it) is how
 much of its rank term a candidate earns: the "evidence" design (`DESIGNS`) gives a lexical match
 its share of the query's information squared (lexical.py `coverage`), so one common word of a long
-prompt no longer counts like a match of the whole prompt. No Python loop over candidates: ids are
+prompt no longer counts like a match of the whole prompt (unless the words are a phrase the user
+taught for that style: evidence.py), and agreement.py lets a style that BM25 and caption meaning
+both rank first lead. No Python loop over candidates: ids are
 mapped to one index with `np.unique`, contributions summed with `np.bincount`, the order taken with
 one `np.lexsort`. Not here: where the lists come from (search.py, lexical.py, learning.py).
 """
@@ -27,17 +29,24 @@ class Design:
     """A fusion design (benchmarks/results.md, "Fusion by evidence", says how each was measured).
     `k`: RRF's k (S2R_RRF_K overrides it); `coverage_power`: a lexical match's rank term is scaled by
     its query coverage to this power (0: not scaled); `english_stop`: BM25 leaves out English stop
-    words; `feedback_scale`: multiplies the feedback list's weight."""
+    words; `feedback_scale`: multiplies the feedback list's weight; `learned_phrase`: a match holding
+    at least this many of the style's learned words (a phrase of the user's own corrections) is not
+    scaled by its coverage (0: always scaled); `agreement`: when BM25 and caption meaning rank the
+    same style first, it leads the fused ranking unless feedback votes against it (agreement.py)."""
 
     name: str
     k: int
     coverage_power: float
     english_stop: bool
     feedback_scale: float
+    learned_phrase: int = 0
+    agreement: bool = False
 
 
 DESIGNS = {
-    "evidence": Design("evidence", k=5, coverage_power=2.0, english_stop=True, feedback_scale=2.0),
+    "evidence": Design(
+        "evidence", k=5, coverage_power=2.0, english_stop=True, feedback_scale=2.0, learned_phrase=2, agreement=True
+    ),
     "rrf": Design("rrf", k=RRF_K, coverage_power=0.0, english_stop=False, feedback_scale=1.0),  # the one before
 }
 

@@ -185,8 +185,9 @@ class LexicalIndex:
         """`matches` of the documents at positions `where` (-1: not indexed), named `ids`."""
         words = list(dict.fromkeys(tokens))
         weight = np.zeros((len(ids), len(words)))
+        learned_here = np.zeros((len(ids), len(words)), dtype=bool)
         if not words or not len(ids):
-            return Matches(words, weight, 0.0)
+            return Matches(words, weight, 0.0, learned_here)
         with self._lock:
             vocab, index = self._bm25.vocab_dict, self._bm25.scores
             idf = [self._idf(word) for word in words]
@@ -203,17 +204,24 @@ class LexicalIndex:
                     for word in learned:
                         if doc_id in row and word in column:
                             weight[row[doc_id], column[word]] = self._idf(word, self.learned_df_floor)
-        return Matches(words, weight, sum(idf))
+                            learned_here[row[doc_id], column[word]] = True
+        return Matches(words, weight, sum(idf), learned_here)
 
 
 @dataclass(frozen=True)
 class Matches:
     """The query's distinct `words`, and per candidate (rows) the IDF each word it holds earns it
-    (columns; 0 where it lacks the word); `total`: the IDF of all the words."""
+    (columns; 0 where it lacks the word); `total`: the IDF of all the words; `learned`: where the
+    word is one of the candidate's learned words (its text lacks it), same shape as `weight`."""
 
     words: list[str]
     weight: np.ndarray
     total: float
+    learned: np.ndarray
+
+    def learned_count(self) -> np.ndarray:
+        """Per candidate, how many of the query's words are its learned words."""
+        return self.learned.sum(axis=1) if self.learned.size else np.zeros(len(self.weight), dtype=int)
 
     def coverage(self) -> np.ndarray:
         """Each candidate's share of the query, in [0, 1]."""

@@ -4,7 +4,8 @@ One search, its stages in order: the tag filter; the learned lists (caption mean
 corrections, learned words: learning.py); BM25 over the styles' words (lexical.py); the CLIP side
 from the library's vector index (`StyleLibrary.nearest`); reciprocal rank fusion (fusion.py), each
 word match weighed by how much of the prompt it covers (evidence.py; `fusion="rrf"`: ranks only, the
-design before), the learned lists fused after it; the hits (hybrid.py). The library stores; this ranks. It watches the
+design before), the learned lists fused after it, the style BM25 and caption meaning agree on moved
+first (agreement.py); the hits (hybrid.py). The library stores; this ranks. It watches the
 library's changes to keep its word index current and to drop kept answers (answer_cache.py).
 """
 
@@ -19,6 +20,7 @@ from ..schemas import StyleHit, StyleRecord
 from ..styles.chroma_link import chroma_calls
 from ..styles.library import StyleLibrary
 from ..styles.scope import StyleScope
+from .agreement import agreed_first, lead
 from .answer_cache import Answers
 from .evidence import hit_fields, weigh_lexical
 from .fusion import DESIGNS, fuse
@@ -28,6 +30,7 @@ from .lexical import BASIC_STOP, ENGLISH_STOP, LexicalIndex
 
 MAX_QUERY_CHARS = 1000
 MAX_TAGS = 50
+MAX_SCOPES = 256  # scopes whose left-out ids are kept (principals × licence filter × collection)
 
 
 class HybridSearch:
@@ -55,6 +58,7 @@ class HybridSearch:
         self.weights = (dense_weight, lexical_weight, rrf_k or self.design.k)
         self.answers = answers
         self._lexical = self._new_lexical()
+        self._outside: dict[StyleScope, frozenset[str]] = {}  # per scope, the ids it leaves out
         library.watch(self._library_changed)
 
     def _library_changed(self, records: Mapping[str, StyleRecord], ids: Sequence[str] | None) -> None:
@@ -70,8 +74,18 @@ class HybridSearch:
                     self._lexical.set(doc_id, records[doc_id].search_text())
                 else:
                     self._lexical.discard(doc_id)
+        self._outside.clear()
         if self.answers is not None:
             self.answers.clear()
+
+    def _out_of(self, records: Mapping[str, StyleRecord], scope: StyleScope) -> frozenset[str]:
+        """The ids `scope` leaves out, computed once per scope until the library changes (one pass
+        over every record: too slow to repeat on each search of a large library)."""
+        if (found := self._outside.get(scope)) is None:
+            if len(self._outside) >= MAX_SCOPES:
+                self._outside.clear()
+            found = self._outside[scope] = frozenset(i for i, r in records.items() if not scope.allows(r))
+        return found
 
     def _new_lexical(self) -> LexicalIndex:
         return LexicalIndex(stop=ENGLISH_STOP if self.design.english_stop else BASIC_STOP)
@@ -164,15 +178,15 @@ class HybridSearch:
             raise InvalidParameter(f"at most {MAX_TAGS} tags in a filter, got {len(tags)}", field="tags")
         records = self.library.records()
         allowed = {i for i, r in records.items() if all(t in r.tags for t in tags)} if tags else None
-        allowed, hidden = scoped(records, allowed, scope or StyleScope(principal))
+        allowed, hidden = scoped(records, allowed, self._out_of(records, scope or StyleScope(principal)))
         total = len(records) if allowed is None else len(allowed)
         if total == 0:
             return []
         n = min(total, max(50, 4 * k))  # candidates from each side; RRF only needs top ranks
         dense_w, lexical_w, rrf_k = self.weights
         learned = self.learning.lists(query, principal, records, allowed, n) if self.learning else Learned()
-        power = self.design.coverage_power  # empty without words; each match weighed by its coverage
-        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power)
+        power, phrase = self.design.coverage_power, self.design.learned_phrase  # each match by its coverage
+        lexical, discounts = weigh_lexical(self._lexical, query, allowed, n, lexical_w, learned.words, power, phrase)
         # Only the dense side ranks: its top k are the answer (fewer candidates, a cheaper query).
         only_dense = len(lexical) == 0 and min_score is None and not learned.active
         dense_records = records if allowed is None else {i: records[i] for i in allowed}  # candidates in scope
@@ -185,7 +199,10 @@ class HybridSearch:
         fused = fuse([dense, lexical], rrf_k)
         if self.learning:
             fused = self.learning.apply(fused, learned, dense_w + lexical_w, rrf_k, self.design.feedback_scale)
-        extra = hit_fields(learned if self.learning else None, discounts)
+        led = None
+        if self.design.agreement:  # BM25 and caption meaning agree on the first: it leads
+            fused, led = lead(fused, agreed_first(lexical, learned))
+        extra = hit_fields(learned if self.learning else None, discounts, led)
         return build_hits(fused, records, k, min_score, extra)
 
     def close(self) -> None:
@@ -195,10 +212,11 @@ class HybridSearch:
 
 
 def scoped(
-    records: Mapping[str, StyleRecord], allowed: set[str] | None, scope: StyleScope
+    records: Mapping[str, StyleRecord], allowed: set[str] | None, outside: frozenset[str]
 ) -> tuple[set[str] | None, int]:
-    """The candidate ids within `scope` (None: every record) and how many styles it leaves out."""
-    hidden = {i for i, r in records.items() if (allowed is None or i in allowed) and not scope.allows(r)}
+    """The candidate ids (None: every record) without those out of scope (`outside`), and how many
+    styles that leaves out."""
+    hidden = outside if allowed is None else outside & allowed
     if not hidden:
         return allowed, 0
     return (set(records) if allowed is None else allowed) - hidden, len(hidden)
