@@ -45,7 +45,7 @@ class FakeRenderService:
         fail_with: BaseException | None = None,
     ) -> None:
         self.settings = settings
-        self.library = library or StyleLibrary(Path(settings.styles_dir), FakeEmbeddings())
+        self.library = library if library is not None else StyleLibrary(Path(settings.styles_dir), FakeEmbeddings())
         self.search = HybridSearch(self.library)
         self.models: ModelSet | None = None
         self.step_delay = step_delay
