@@ -3,6 +3,8 @@ awaited forever after a restart."""
 
 from __future__ import annotations
 
+from jobsdb import execute
+
 from sketch2render.jobs import JobStatus, JobStore, deferred_scores
 
 
@@ -68,9 +70,9 @@ def test_a_database_from_before_the_column_keeps_its_pending_scores(tmp_path):
     for job_id, result in ((pending, {"seed": 1, "metrics": [], "scores_pending": True}), (done, {"seed": 2})):
         assert store.claim_next("w").id == job_id
         store.finish(job_id, JobStatus.SUCCEEDED, result=result, images=1)
-    with store._lock:
-        store.conn.execute("ALTER TABLE jobs DROP COLUMN scores_pending")
-        store.conn.execute("PRAGMA user_version = 4")
+    execute(store, "ALTER TABLE jobs DROP COLUMN scores_pending")  # a file from before migrations
+    execute(store, "DROP TABLE alembic_version_jobs")
+    execute(store, "PRAGMA user_version = 4")
     store.close()
     reopened = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
     assert reopened.get(pending).scores_pending and reopened.get(pending).result == {"seed": 1, "metrics": []}

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from builders import make_settings
+from jobsdb import execute
 from waiting import eventually
 
 from api.conftest import sketch_png, submit, wait_for
@@ -221,7 +222,7 @@ def test_a_pool_reports_the_claim_error_of_its_workers(setup):
 
 # --- leases ------------------------------------------------------------------------------------------
 def _lapse(store: JobStore, job_id: str) -> None:
-    store.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (time.time() - 1, job_id))
+    execute(store, "UPDATE jobs SET lease_until = :t WHERE id = :id", t=time.time() - 1, id=job_id)
 
 
 def test_a_job_whose_worker_is_gone_is_requeued_when_its_lease_lapses_and_runs_again(setup):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from jobsdb import SCHEMA_VERSION, execute
 
 from sketch2render.errors import Conflict, IdempotencyConflict, NotFound, QueueFull
-from sketch2render.jobs.job import SCHEMA_VERSION
 from sketch2render.jobs.store import INPUT_NAME, MAX_ATTEMPTS, JobStatus, JobStore
 
 
@@ -83,8 +83,7 @@ def test_recover(store):
     ids = [store.submit(b"x", {})[0].id for _ in range(3)]
     store.claim_next("w")
     store.claim_next("w")
-    with store._lock:  # the second has already been retried once
-        store.conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, ids[1]))
+    execute(store, "UPDATE jobs SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS, id=ids[1])  # retried once
     assert store.recover() == {"requeued": 1, "failed": 1}
     assert [store.get(i).status for i in ids] == [JobStatus.QUEUED, JobStatus.FAILED, JobStatus.QUEUED]
     assert store.claim_next("w").id == ids[0]  # kept its place
@@ -108,7 +107,7 @@ def test_prune_keeps_the_oldest_jobs_when_they_are_unfinished(tmp_path):
     finished = []
     for i in range(6):
         job = store.submit(b"x", {"m": i})[0]
-        store._update("UPDATE jobs SET status = 'running' WHERE id = ?", (job.id,))
+        execute(store, "UPDATE jobs SET status = 'running' WHERE id = :id", id=job.id)
         store.finish(job.id, JobStatus.SUCCEEDED, result={}, images=1)
         finished.append(job.id)
     _, total = store.list(limit=100)

@@ -12,13 +12,13 @@ import time
 
 import pytest
 from fastapi.routing import APIRoute
+from jobsdb import SCHEMA_VERSION
 from waiting import eventually
 
 from api.conftest import assert_error, colour_png, submit, wait_for
 from api.fakes import FakeRenderService
 from sketch2render.api.deps import owned_job
 from sketch2render.jobs import JobStatus, JobStore
-from sketch2render.jobs.job import SCHEMA_VERSION
 from sketch2render.principals import Authenticator, KeyStore, Role, hash_key
 
 JOB_ROUTES = [  # (method, path template): every route on one render

@@ -8,8 +8,8 @@ import sqlite3
 import time
 
 import pytest
+from jobsdb import SCHEMA, SCHEMA_VERSION, execute
 
-from sketch2render.jobs.job import SCHEMA, SCHEMA_VERSION
 from sketch2render.jobs.leases import LEASE_REASON, MAX_ATTEMPTS
 from sketch2render.jobs.store import JobStatus, JobStore
 
@@ -23,7 +23,7 @@ def store(tmp_path):
 
 def lapse(store: JobStore, *job_ids: str) -> None:
     for job_id in job_ids:
-        store.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (time.time() - 1, job_id))
+        execute(store, "UPDATE jobs SET lease_until = :t WHERE id = :id", t=time.time() - 1, id=job_id)
 
 
 def test_a_claim_takes_the_lease_and_only_its_holder_renews_it(store):
@@ -52,7 +52,7 @@ def test_lapsed_leases_requeue_fail_after_the_attempts_and_keep_cancels(store):
     requeued, spent, cancelled, held = (store.submit(b"x", {})[0] for _ in range(4))
     for _ in range(4):
         store.claim_next("w")
-    store.conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, spent.id))
+    execute(store, "UPDATE jobs SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS, id=spent.id)
     store.cancel(cancelled.id)
     assert store.expire_leases() == []  # none lapsed
     lapse(store, requeued.id, spent.id, cancelled.id)

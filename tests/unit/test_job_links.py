@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from sketch2render.jobs.job import SCHEMA, SCHEMA_VERSION, JobInputs
+from jobsdb import SCHEMA, SCHEMA_VERSION
+
+from sketch2render.jobs.job import JobInputs
 from sketch2render.jobs.store import INPUT_NAME, JobStore
 
 

@@ -5,9 +5,10 @@ mutants that survived tests/api/test_jobs.py (docs/mutation.md). SQLite in a tem
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from jobsdb import execute, scalar
+from sqlalchemy.exc import ResourceClosedError
 
 from sketch2render.errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
 from sketch2render.jobs.store import INPUT_NAME, MAX_ATTEMPTS, RESTART_REASON, JobStatus, JobStore
@@ -34,19 +35,19 @@ def durations(store: JobStore, *seconds: float) -> None:
         job, _ = store.submit(b"x", {})
         store.claim_next("w")
         store.finish(job.id, JobStatus.SUCCEEDED)
-        store.conn.execute("UPDATE jobs SET started_at = 100.0, finished_at = ? WHERE id = ?", (100.0 + s, job.id))
+        execute(store, "UPDATE jobs SET started_at = 100.0, finished_at = :t WHERE id = :id", t=100.0 + s, id=job.id)
 
 
 def test_the_connection_settings_and_closing(make):
     store = make()
-    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10000
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert scalar(store, "PRAGMA synchronous") == 1  # NORMAL
+    assert scalar(store, "PRAGMA busy_timeout") == 10000
+    assert scalar(store, "PRAGMA journal_mode") == "wal"
     assert not store.closed
     store.close()
     store.close()  # twice is fine
     assert store.closed
-    with pytest.raises(sqlite3.ProgrammingError, match="^the job store is closed$"):
+    with pytest.raises(ResourceClosedError, match="^the job store is closed$"):
         store.depth()
 
 
@@ -60,7 +61,7 @@ def test_a_submitted_job_has_its_params_sorted_its_steps_and_only_its_input_file
     job, created = store.submit(b"bytes", {"steps": 7, "b": 1, "a": 2}, owner="alice")
     assert created and (job.status, job.total, job.step, job.attempts) == (JobStatus.QUEUED, 7, 0, 0)
     assert (job.owner, job.lane, job.live_session, job.worker_id) == ("alice", "quality", None, None)
-    raw = store.conn.execute("SELECT params FROM jobs WHERE id = ?", (job.id,)).fetchone()[0]
+    raw = scalar(store, "SELECT params FROM jobs WHERE id = :id", id=job.id)
     assert raw == json.dumps({"a": 2, "b": 1, "steps": 7})
     assert [p.name for p in store.job_dir(job.id).iterdir()] == [INPUT_NAME]
     assert store.submit(b"x", {})[0].total == 0
@@ -122,7 +123,7 @@ def test_retry_after_counts_only_the_last_20_succeeded_renders(make):
     failed, _ = store.submit(b"x", {})
     store.claim_next("w")
     store.finish(failed.id, JobStatus.FAILED)
-    store.conn.execute("UPDATE jobs SET started_at = 0.0, finished_at = 500.0 WHERE id = ?", (failed.id,))
+    execute(store, "UPDATE jobs SET started_at = 0.0, finished_at = 500.0 WHERE id = :id", id=failed.id)
     assert store.retry_after() == 2
 
 
@@ -231,7 +232,7 @@ def test_a_requeue_gives_the_attempt_back_and_clears_the_run(make):
         None,
     )
     assert not store.requeue(job.id)  # not running
-    store.conn.execute("UPDATE jobs SET status = 'running', attempts = 0 WHERE id = ?", (job.id,))
+    execute(store, "UPDATE jobs SET status = 'running', attempts = 0 WHERE id = :id", id=job.id)
     assert store.requeue(job.id) and store.get(job.id).attempts == 0  # never below 0
     store.claim_next("w")
     store.cancel(job.id)
@@ -245,7 +246,7 @@ def test_recovery_requeues_first_attempts_fails_the_last_and_keeps_cancels(make)
     first, second, cancelled, waiting = (store.submit(b"x", {})[0] for _ in range(4))
     for _ in range(3):
         store.claim_next("w")
-    store.conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, second.id))
+    execute(store, "UPDATE jobs SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS, id=second.id)
     store.cancel(cancelled.id)
     assert MAX_ATTEMPTS == 2
     assert store.recover() == {"requeued": 1, "failed": 1}
@@ -264,13 +265,13 @@ def test_prune_drops_exactly_the_excess_oldest_finished_jobs_and_their_files(mak
     assert store.prune() == 0  # 5 rows over 3, but none has finished
     for _ in jobs[1:3]:
         store.claim_next("w")
-    store.conn.execute("UPDATE jobs SET status = 'succeeded' WHERE id IN (?, ?)", (jobs[0].id, jobs[2].id))
-    store.conn.execute("UPDATE jobs SET status = 'failed' WHERE id = ?", (jobs[1].id,))
+    execute(store, "UPDATE jobs SET status = 'succeeded' WHERE id IN (:a, :b)", a=jobs[0].id, b=jobs[2].id)
+    execute(store, "UPDATE jobs SET status = 'failed' WHERE id = :id", id=jobs[1].id)
     assert store.prune() == 2  # the excess is 2: jobs 0 and 1 go, finished job 2 stays
     assert [j.id for j in store.list()[0]] == [j.id for j in jobs[2:][::-1]]
     assert sorted(p.name for p in store.renders_dir.iterdir()) == sorted(j.id for j in jobs[2:])
     assert store.prune() == 0
-    store.conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = ?", (jobs[3].id,))
+    execute(store, "UPDATE jobs SET status = 'cancelled' WHERE id = :id", id=jobs[3].id)
     assert store.prune() == 0  # exactly max_history rows: nothing to drop
 
 
@@ -309,7 +310,7 @@ def test_one_waiting_owner_retries_after_one_render_and_never_after_600_s(make):
     with pytest.raises(PrincipalQueueFull) as caught:
         store.submit(b"x", {}, owner="alice")
     assert caught.value.retry_after == 5  # one owner waiting: one mean render
-    store.conn.execute("UPDATE jobs SET started_at = 0.0, finished_at = 400.0, status = 'succeeded'")
+    execute(store, "UPDATE jobs SET started_at = 0.0, finished_at = 400.0, status = 'succeeded'")
     store.submit(b"x", {}, owner="alice")
     store.submit(b"x", {}, owner="bob")
     with pytest.raises(PrincipalQueueFull) as caught:

@@ -100,7 +100,7 @@ class ApiRuntime:
         s = self.settings
         self.stopping.clear()
         self.store = JobStore(
-            s.jobs_db,
+            s.store_url(s.jobs_db),
             s.renders_dir,
             queue_max=s.queue_max,
             max_history=s.max_history,

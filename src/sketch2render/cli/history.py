@@ -1,5 +1,6 @@
-"""`sketch2render history`: the render history of this data folder's API server (its jobs database),
-newest first, searched by words of the prompts (`--q`), a style used or a collection.
+"""`sketch2render history`: the render history of this data folder's API server (its jobs database:
+the SQLite file in the data folder, or `S2R_DATABASE_URL`), newest first, searched by words of the
+prompts (`--q`), a style used or a collection.
 
 The command line is the server's own machine: it shows every principal's renders."""
 
@@ -24,11 +25,11 @@ def history(
     """Your server's past renders, newest first; search them with --q, --style, --collection."""
     from ..jobs.history import HistoryIndex, HistoryQuery
 
-    db = settings().jobs_db
-    if not db.is_file():
+    config = settings()
+    if config.database_url is None and not config.jobs_db.is_file():
         jobs, total = [], 0
     else:
-        index = HistoryIndex(db)
+        index = HistoryIndex(config.store_url(config.jobs_db))
         try:
             jobs, total = index.search(HistoryQuery(q, style, collection), 0, limit)
         finally:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from ..errors import InvalidParameter
 
 SQLITE_BUSY_MS = 10_000
+READ_ONLY = "s2r_read_only"  # the execution option `Database.read` sets on its connection
 POOL_SIZE = 5  # connections per store and process; PostgreSQL's default max_connections is 100
 
 
@@ -62,7 +63,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # a write takes the write lock at once; a read (`Database.read`) only a snapshot, never waiting on writers
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -96,9 +99,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads (each statement sees what is committed when it runs)."""
+        """A connection for reads: on SQLite a deferred transaction (a snapshot; it waits on no writer),
+        on PostgreSQL each statement sees what is committed when it runs."""
         with self.engine.connect() as connection:
-            yield connection
+            yield connection.execution_options(**{READ_ONLY: True})
 
     def close(self) -> None:
         self.engine.dispose()

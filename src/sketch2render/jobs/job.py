@@ -1,13 +1,14 @@
-"""A render job as stored: its status, its owner, its row in SQLite (the schema and its
-migrations), and the id rule."""
+"""A render job as stored: its status, its owner, its row (the `jobs` table; its schema is the
+`jobs` store's migrations, database/migrations/jobs), and the id rule."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from sqlalchemy import RowMapping
 
 JOB_ID_LENGTH = 32
 # Input files of a job beside its sketch (store.py: INPUT_NAME), named by our code only.
@@ -86,7 +87,7 @@ class Job:
         return self.status in TERMINAL
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: RowMapping) -> Job:
         return cls(
             id=row["id"],
             seq=row["seq"],
@@ -115,101 +116,3 @@ class Job:
             lease_until=row["lease_until"],
             lease_owner=row["lease_owner"],
         )
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
-    id               TEXT NOT NULL UNIQUE,
-    status           TEXT NOT NULL
-                     CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-    params           TEXT NOT NULL,                       -- RenderParams JSON
-    created_at       REAL NOT NULL,
-    started_at       REAL,
-    finished_at      REAL,
-    step             INTEGER NOT NULL DEFAULT 0,
-    total            INTEGER NOT NULL DEFAULT 0,
-    error_code       TEXT,
-    error_message    TEXT,
-    result           TEXT,                                -- RenderRecipe JSON
-    images           INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT,
-    request_hash     TEXT,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    worker_id        TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    owner            TEXT,                                -- principal name (version 2)
-    lane             TEXT NOT NULL DEFAULT 'quality',     -- 'quality' | 'live' (version 3)
-    live_session     TEXT,                                -- the live session of a live job (version 3)
-    kind             TEXT NOT NULL DEFAULT 'render',      -- 'render' | 'edit' | 'upscale' (version 4)
-    parent           TEXT,                                -- the job an edit or upscale was made from (version 4)
-    scores_pending   INTEGER NOT NULL DEFAULT 0,          -- succeeded, quality scores still coming (version 5)
-    lease_until      REAL,                                -- a running job's lease ends then (version 6)
-    lease_owner      TEXT                                 -- the worker holding the lease (version 6)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-"""
-SCHEMA_VERSION = 6
-# Steps from a database of version N-1 to N, run in order by `JobStore` when `user_version` is older.
-# Version 2: jobs record their owner. Rows from before keep NULL: only admins see them, as every
-# key was an admin then.
-# Version 3: the live lane (a lane and the live session of each job; older rows are quality jobs).
-# Version 4: edits and upscales (a kind, and the parent job they were made from; older rows are renders).
-# Version 5: "scores pending" is a column (it was a key of the result JSON, which loses it).
-# Version 6: a running job's lease (its worker renews it; a lapsed one is re-queued without a restart).
-# Each step: (column it adds, statement); the statements of a column that exists already do not run.
-MIGRATIONS: dict[int, list[tuple[str, str]]] = {
-    2: [("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")],
-    3: [
-        ("lane", "ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'quality'"),
-        ("live_session", "ALTER TABLE jobs ADD COLUMN live_session TEXT"),
-    ],
-    4: [
-        ("kind", "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'render'"),
-        ("parent", "ALTER TABLE jobs ADD COLUMN parent TEXT"),
-    ],
-    5: [
-        ("scores_pending", "ALTER TABLE jobs ADD COLUMN scores_pending INTEGER NOT NULL DEFAULT 0"),
-        (
-            "scores_pending",
-            "UPDATE jobs SET scores_pending = 1, result = json_remove(result, '$.scores_pending')"
-            " WHERE status = 'succeeded' AND result LIKE '%\"scores_pending\": true%'",
-        ),
-    ],
-    6: [
-        ("lease_until", "ALTER TABLE jobs ADD COLUMN lease_until REAL"),
-        ("lease_owner", "ALTER TABLE jobs ADD COLUMN lease_owner TEXT"),
-    ],
-}
-INDEXES = """
-CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status, seq);
-CREATE INDEX IF NOT EXISTS jobs_owner_started ON jobs (owner, started_at);
-CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (lane, status, seq);
-CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent);
-"""
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the schema, or bring an older database up to `SCHEMA_VERSION` (one transaction)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
-        version = conn.execute("PRAGMA user_version").fetchone()[0] if exists else SCHEMA_VERSION
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-        for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-            for column, statement in MIGRATIONS[target]:
-                if column not in columns:
-                    conn.execute(statement)
-        for statement in INDEXES.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise

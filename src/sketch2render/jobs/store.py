@@ -1,21 +1,27 @@
-"""The job store: render jobs in SQLite (WAL) under `S2R_HOME`, their files under `renders/<id>/`.
+"""The job store: render jobs in the jobs database (a SQLite file under `S2R_HOME`, WAL; or the
+PostgreSQL database `S2R_DATABASE_URL` names, shared by several API processes), their files under
+`renders/<id>/`. The schema is the `jobs` store's migrations (database/migrations/jobs).
 
 A job's input is written to disk *before* its row is committed, and the row is committed before
 the API answers 202, so an accepted job survives a crash at any point. Every state change is a
 conditional UPDATE (`... WHERE status = 'running'`), which makes the worker, cancellation and
-shutdown race-free without holding a lock across a render. One process owns the database (as
-one owns the Chroma store); the worker id column names who ran a job (this process or a Ray replica).
+shutdown race-free without holding a lock across a render. The worker id column names who ran a
+job (a worker of some process, or a Ray replica).
 
-`attempts` counts how often a job was started. On start-up, jobs left `running` by a crash go
-back to the queue once; a job that was already retried is failed with a reason instead. While the
-process lives, a running job holds a lease its worker renews (leases.py); a lapsed one is treated
-the same way, and only the lease's holder may record the job's end.
+`attempts` counts how often a job was started. A running job holds a lease its worker renews
+(leases.py); a lapsed one goes back to the queue once (a job that was already retried is failed
+with a reason instead), and only the lease's holder may record the job's end. On start-up, jobs
+left `running` by a crash are treated the same way: all of them on a SQLite file (one process owns
+it), only those whose lease lapsed on a shared database (the others' holders are alive).
 
 Several principals share one queue fairly: each job records its `owner`; one owner may have at
 most `owner_max` jobs waiting (429, `PrincipalQueueFull`), and the worker takes the next job
-round-robin over owners (the owner who started a job longest ago goes first; FIFO within an owner),
-so one client's long batch never starves another's single render.
-Left out: retention by age (history is capped by count, `max_history`), multi-process claims.
+round-robin over owners (claims.py), so one client's long batch never starves another's single
+render. Claims, the caps and Idempotency-Key hold across processes: a claim picks and takes its
+job in one write transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), submissions check the caps
+and keys under a transaction-scoped lock there, and a duplicate key that still slips in is caught
+by the unique index and answered with the job that won.
+Left out: retention by age (history is capped by count, `max_history`).
 """
 
 from __future__ import annotations
@@ -23,32 +29,43 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sqlite3
-import threading
 import time
 import uuid
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, ResourceClosedError
+
+from ..database import Database, location_url, open_database
 from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
 from ..files import atomic_write
 from . import leases
-from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id, migrate
-from .lanes import check_live_room, next_live, supersede
+from .claims import next_job
+from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id
+from .lanes import check_live_room, supersede
 from .leases import MAX_ATTEMPTS, RESTART_REASON
 
 __all__ = ["INPUT_NAME", "MAX_ATTEMPTS", "RESTART_REASON", "Job", "JobStatus", "JobStore"]
 
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 DEFAULT_LEASE_S = 60.0  # how long a claim holds a job unless renewed (S2R_JOB_LEASE_S)
+SUBMIT_LOCK = zlib.crc32(b"sketch2render:jobs:submit")  # PostgreSQL: one submission checks the caps at a time
+CLAIM_TRIES = 3  # a job another process took between our SELECT and UPDATE: look again
+Args = Mapping[str, object]
 
 
 class JobStore:
-    """Jobs and their files. Thread-safe: one connection, every statement under one lock."""
+    """Jobs and their files, at a SQLite file (`where` a Path) or a database URL. Thread-safe:
+    pooled connections, every change in its own transaction."""
 
     def __init__(
         self,
-        db_path: Path,
+        where: Path | str,
         renders_dir: Path,
         *,
         queue_max: int,
@@ -56,49 +73,51 @@ class JobStore:
         owner_max: int | None = None,
         live_sessions_max: int = 8,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.url = location_url(where)
+        sqlite_file = make_url(self.url).database if self.url.startswith("sqlite") else None
+        self.db_path: Path | None = Path(sqlite_file) if sqlite_file else None  # None: not a SQLite file
         self.renders_dir = Path(renders_dir)
         self.queue_max = queue_max
         self.owner_max = min(owner_max or queue_max, queue_max)
         self.live_sessions_max = live_sessions_max
-        self._live_streak = 0  # live jobs claimed in a row
         self.max_history = max_history
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.renders_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        migrate(self.conn)
+        self._database: Database | None = open_database(self.url, store="jobs")
 
     # --- plumbing ------------------------------------------------------------------------
     @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise sqlite3.ProgrammingError("the job store is closed")
-        return self._conn
+    def database(self) -> Database:
+        if self._database is None:
+            raise ResourceClosedError("the job store is closed")
+        return self._database
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        database, self._database = self._database, None
+        if database is not None:
+            database.close()
 
     @property
     def closed(self) -> bool:
-        return self._conn is None
+        return self._database is None
 
-    def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
-        with self._lock:
-            return self.conn.execute(sql, args).fetchone()
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.database.write() as conn:
+            yield conn
 
-    def _update(self, sql: str, args: tuple) -> int:
-        with self._lock:
-            return self.conn.execute(sql, args).rowcount
+    def _one(self, sql: str, args: Args | None = None) -> RowMapping | None:
+        with self.database.read() as conn:
+            return conn.execute(text(sql), dict(args or {})).mappings().first()
+
+    def _value(self, sql: str, args: Args | None = None, conn: Connection | None = None) -> Any:  # noqa: ANN401
+        if conn is not None:
+            return conn.execute(text(sql), dict(args or {})).scalar()
+        with self.database.read() as reader:
+            return reader.execute(text(sql), dict(args or {})).scalar()
+
+    def _update(self, sql: str, args: Args) -> int:
+        with self._write() as conn:
+            return conn.execute(text(sql), dict(args)).rowcount
 
     def job_dir(self, job_id: str) -> Path:
         if not is_job_id(job_id):
@@ -133,44 +152,49 @@ class JobStore:
             atomic_write(directory / name, data, durable=False)  # the row, not the file, is the commit point
         # 3. The row, in one transaction with the authoritative checks.
         try:
-            with self._lock:
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
-                        self.conn.execute("ROLLBACK")
-                        shutil.rmtree(directory, ignore_errors=True)
-                        return existing, False
-                    self._check_room(owner, live_session)
-                    if live_session is not None:
-                        supersede(self.conn, owner, live_session)
-                    self.conn.execute(
+            with self._write() as conn:
+                if self.database.is_postgres:  # the caps and keys hold across processes
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUBMIT_LOCK})
+                if idempotency_key and (existing := self._by_key(idempotency_key, request_hash, conn)):
+                    shutil.rmtree(directory, ignore_errors=True)
+                    return existing, False
+                self._check_room(owner, live_session, conn)
+                if live_session is not None:
+                    supersede(conn, owner, live_session)
+                conn.execute(
+                    text(
                         "INSERT INTO jobs (id, status, params, created_at, total, idempotency_key, request_hash,"
-                        " owner, lane, live_session, kind, parent) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            job_id,
-                            json.dumps(params, sort_keys=True),
-                            time.time(),
-                            int(params.get("steps", 0)),
-                            idempotency_key,
-                            request_hash,
-                            owner,
-                            "live" if live_session is not None else "quality",
-                            live_session,
-                            *(inputs.kind, inputs.parent),
-                        ),
-                    )
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    raise
+                        " owner, lane, live_session, kind, parent) VALUES (:id, 'queued', :params, :created_at,"
+                        " :total, :key, :hash, :owner, :lane, :session, :kind, :parent)"
+                    ),
+                    {
+                        "id": job_id,
+                        "params": json.dumps(params, sort_keys=True),
+                        "created_at": time.time(),
+                        "total": int(params.get("steps", 0)),
+                        "key": idempotency_key,
+                        "hash": request_hash,
+                        "owner": owner,
+                        "lane": "live" if live_session is not None else "quality",
+                        "session": live_session,
+                        "kind": inputs.kind,
+                        "parent": inputs.parent,
+                    },
+                )
+                row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).mappings().one()
+        except IntegrityError:  # another process stored the same key between our check and our insert
+            shutil.rmtree(directory, ignore_errors=True)
+            if idempotency_key and (existing := self._by_key(idempotency_key, request_hash)):
+                return existing, False
+            raise
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        return self.get(job_id), True
+        return Job.from_row(row), True
 
-    def _by_key(self, key: str, request_hash: str | None) -> Job | None:
-        row = self._one("SELECT * FROM jobs WHERE idempotency_key = ?", (key,))
+    def _by_key(self, key: str, request_hash: str | None, conn: Connection | None = None) -> Job | None:
+        sql, args = "SELECT * FROM jobs WHERE idempotency_key = :key", {"key": key}
+        row = conn.execute(text(sql), args).mappings().first() if conn is not None else self._one(sql, args)
         if row is None:
             return None
         if row["request_hash"] != request_hash:
@@ -180,20 +204,23 @@ class JobStore:
             )
         return Job.from_row(row)
 
-    def _check_room(self, owner: str | None, live_session: str | None = None) -> None:
+    def _check_room(self, owner: str | None, live_session: str | None = None, conn: Connection | None = None) -> None:
         if live_session is not None:  # the live lane: bounded by sessions (each has one job waiting at most)
-            with self._lock:
-                check_live_room(self.conn, owner, live_session, self.live_sessions_max)
+            if conn is not None:
+                check_live_room(conn, owner, live_session, self.live_sessions_max)
+            else:
+                with self.database.read() as reader:
+                    check_live_room(reader, owner, live_session, self.live_sessions_max)
             return
-        depth = self.depth()
+        depth = self._depth(None, conn)
         if depth >= self.queue_max:
             raise QueueFull(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
         if owner is None:
             return
-        mine = self.depth(owner)
+        mine = self._depth(owner, conn)
         if mine >= self.owner_max:
             # A slot of theirs frees when one of their jobs starts: about one render per waiting owner.
-            waiting = self._one("SELECT count(DISTINCT owner) FROM jobs WHERE status = 'queued'")[0]
+            waiting = self._value("SELECT count(DISTINCT owner) FROM jobs WHERE status = 'queued'", conn=conn)
             raise PrincipalQueueFull(
                 f"you have {mine} renders waiting, the most one key may have ({self.owner_max}); "
                 "retry when one has started",
@@ -202,16 +229,16 @@ class JobStore:
 
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free: the mean duration of recent renders."""
-        row = self._one(
-            "SELECT avg(finished_at - started_at) AS mean FROM (SELECT finished_at, started_at FROM jobs"
-            " WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 20)"
+        mean = self._value(
+            "SELECT avg(finished_at - started_at) FROM (SELECT finished_at, started_at FROM jobs"
+            " WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 20) AS recent"
         )
-        mean = row["mean"] if row and row["mean"] is not None else 5.0
+        mean = float(mean) if mean is not None else 5.0
         return max(1, min(600, math.ceil(mean)))
 
     # --- reading -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
-        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,)) if is_job_id(job_id) else None
+        row = self._one("SELECT * FROM jobs WHERE id = :id", {"id": job_id}) if is_job_id(job_id) else None
         if row is None:
             raise NotFound(f"no render with id {job_id!r}", field="id")
         return Job.from_row(row)
@@ -227,84 +254,88 @@ class JobStore:
     ) -> tuple[list[Job], int]:
         """A page of jobs, newest first, and the total count (for the filter). With `owner`, only
         that owner's jobs (and, with `unowned`, the jobs stored before owners existed)."""
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: dict[str, object] = {"limit": limit, "offset": offset}
         if status:
-            clauses.append("status = ?")
-            args.append(str(status))
+            clauses.append("status = :status")
+            args["status"] = str(status)
         if owner is not None:
-            clauses.append("(owner = ? OR owner IS NULL)" if unowned else "owner = ?")
-            args.append(owner)
+            clauses.append("(owner = :owner OR owner IS NULL)" if unowned else "owner = :owner")
+            args["owner"] = owner
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        with self._lock:
-            rows = self.conn.execute(
-                f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
-            ).fetchall()
-            total = self.conn.execute(f"SELECT count(*) FROM jobs {where}", args).fetchone()[0]
-        return [Job.from_row(r) for r in rows], total
+        with self.database.read() as conn:
+            rows = conn.execute(text(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT :limit OFFSET :offset"), args)
+            jobs = [Job.from_row(r) for r in rows.mappings()]
+            total = conn.execute(text(f"SELECT count(*) FROM jobs {where}"), args).scalar_one()
+        return jobs, total
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self.conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
-        found = {status: n for status, n in rows}
+        with self.database.read() as conn:
+            found = dict(conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).tuples().all())
         return {str(s): found.get(str(s), 0) for s in JobStatus}
 
     def depth(self, owner: str | None = None) -> int:
         """Jobs waiting to run (the running one is not counted), of everyone or of one owner."""
+        return self._depth(owner)
+
+    def _depth(self, owner: str | None, conn: Connection | None = None) -> int:
         if owner is None:
-            return self._one("SELECT count(*) FROM jobs WHERE status = 'queued'")[0]
-        return self._one("SELECT count(*) FROM jobs WHERE status = 'queued' AND owner = ?", (owner,))[0]
+            return self._value("SELECT count(*) FROM jobs WHERE status = 'queued'", conn=conn)
+        return self._value("SELECT count(*) FROM jobs WHERE status = 'queued' AND owner = :o", {"o": owner}, conn)
 
     def queued_by_owner(self) -> dict[str, int]:
         """Waiting jobs per owner (`""` for jobs from before owners), for the metrics."""
-        with self._lock:
-            rows = self.conn.execute("SELECT owner, count(*) FROM jobs WHERE status = 'queued' GROUP BY owner")
-            return {owner or "": n for owner, n in rows.fetchall()}
+        with self.database.read() as conn:
+            rows = conn.execute(text("SELECT owner, count(*) FROM jobs WHERE status = 'queued' GROUP BY owner"))
+            return {owner or "": n for owner, n in rows.tuples()}
 
     # --- the worker's transitions ----------------------------------------------------------
     def claim_next(self, worker_id: str, lease_s: float = DEFAULT_LEASE_S) -> Job | None:
         """The next job, now `running`, run by `worker_id` and leased to it for `lease_s` seconds
-        (None when none waits). The live lane
-        first (live renders never wait behind quality ones), but at most `LIVE_STREAK` live jobs in a
-        row while a quality job waits, so a stream of live renders never starves the quality lane.
-        Within the quality lane: the oldest queued job of the owner whose last start is oldest (never
-        started first), so owners take turns; one owner's jobs keep their order."""
-        with self._lock:
-            row = next_live(self.conn, self._live_streak)
-            self._live_streak = self._live_streak + 1 if row is not None else 0
-            row = row or self._one(
-                "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.seq = (SELECT min(q.seq) FROM jobs q"
-                " WHERE q.status = 'queued' AND q.owner IS j.owner) ORDER BY (SELECT max(r.started_at) FROM jobs r"
-                " WHERE r.owner IS j.owner) NULLS FIRST, j.seq LIMIT 1"
-            )
-            if row is None:
-                return None
-            return self.get(row["id"]) if leases.claim(self.conn, row["id"], worker_id, lease_s) else None
+        (None when none waits). The live lane first (live renders never wait behind quality ones),
+        but at most `LIVE_STREAK` live jobs in a row while a quality job waits, so a stream of live
+        renders never starves the quality lane. Within the quality lane: the oldest queued job of
+        the owner whose last start is oldest (never started first), so owners take turns; one
+        owner's jobs keep their order (claims.py). Picked and taken in one write transaction."""
+        if self._value("SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1") is None:
+            return None  # the usual poll: one read, no write transaction
+        for _ in range(CLAIM_TRIES):
+            with self._write() as conn:
+                job_id = next_job(conn, self.database.skip_locked)
+                if job_id is None:
+                    return None
+                if leases.claim(conn, job_id, worker_id, lease_s):
+                    row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).mappings().one()
+                    return Job.from_row(row)
+        return None
 
     def renew_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
         """Extend a running job's lease; False when `owner` no longer holds it (leases.py)."""
-        with self._lock:
-            return leases.renew(self.conn, job_id, owner, lease_s)
+        with self._write() as conn:
+            return leases.renew(conn, job_id, owner, lease_s)
 
     def expire_leases(self) -> list[str]:
         """Re-queue (or fail, attempts used) the running jobs whose lease lapsed; their ids."""
-        with self._lock:
-            return leases.expire(self.conn)
+        with self.database.read() as conn:
+            if not leases.lapsed(conn, time.time()):
+                return []  # the usual case: one read, no write transaction
+        with self._write() as conn:
+            return leases.expire(conn)
 
     def set_progress(self, job_id: str, step: int, total: int) -> bool:
         """Record progress; False when the job is no longer running (cancelled, re-queued)."""
         return bool(
             self._update(
-                "UPDATE jobs SET step = ?, total = ? WHERE id = ? AND status = 'running'",
-                (step, total, job_id),
+                "UPDATE jobs SET step = :step, total = :total WHERE id = :id AND status = 'running'",
+                {"step": step, "total": total, "id": job_id},
             )
         )
 
     # --- scale-out: the Ray backend records which replica runs a job -------------------------
     def set_worker(self, job_id: str, worker_id: str) -> bool:
         """Record who runs a running job (a Ray Serve replica id); False when it is not running."""
-        return bool(
-            self._update("UPDATE jobs SET worker_id = ? WHERE id = ? AND status = 'running'", (worker_id, job_id))
-        )
+        sql = "UPDATE jobs SET worker_id = :worker WHERE id = :id AND status = 'running'"
+        return bool(self._update(sql, {"worker": worker_id, "id": job_id}))
 
     def finish(
         self,
@@ -323,15 +354,23 @@ class JobStore:
         if status not in TERMINAL:
             raise ValueError(f"finish() needs a terminal status, got {status}")
         code, message = error or (None, None)
-        stored = json.dumps(result) if result is not None else None
-        pending = int(scores_pending and status == JobStatus.SUCCEEDED)
-        held = " AND lease_owner IS ?" if owner is not None else ""
+        held = " AND lease_owner = :owner" if owner is not None else ""
+        step = "total" if status == JobStatus.SUCCEEDED else "step"
         changed = self._update(
-            "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, result = ?, images = ?,"
-            " scores_pending = ?, step = CASE WHEN ? = 'succeeded' THEN total ELSE step END, lease_until = NULL"
-            f" WHERE id = ? AND status = 'running'{held}",
-            (str(status), time.time(), code, message, stored, images, pending, str(status), job_id)
-            + ((owner,) if owner is not None else ()),
+            "UPDATE jobs SET status = :status, finished_at = :now, error_code = :code, error_message = :message,"
+            f" result = :result, images = :images, scores_pending = :pending, step = {step}, lease_until = NULL"
+            f" WHERE id = :id AND status = 'running'{held}",
+            {
+                "status": str(status),
+                "now": time.time(),
+                "code": code,
+                "message": message,
+                "result": json.dumps(result) if result is not None else None,
+                "images": images,
+                "pending": int(scores_pending and status == JobStatus.SUCCEEDED),
+                "id": job_id,
+                "owner": owner,
+            },
         )
         if changed:
             self.prune()
@@ -339,60 +378,73 @@ class JobStore:
 
     def set_result(self, job_id: str, result: dict[str, Any], *, scores_pending: bool = False) -> bool:
         """Replace a succeeded job's result (its scores are in); False when it is gone (nothing changed)."""
-        sql = "UPDATE jobs SET result = ?, scores_pending = ? WHERE id = ? AND status = 'succeeded'"
-        return bool(self._update(sql, (json.dumps(result), int(scores_pending), job_id)))
+        sql = "UPDATE jobs SET result = :result, scores_pending = :pending WHERE id = :id AND status = 'succeeded'"
+        return bool(self._update(sql, {"result": json.dumps(result), "pending": int(scores_pending), "id": job_id}))
 
     def clear_scores_pending(self) -> int:
         """At start: scores being computed when the server stopped will not come (jobs keep their images)."""
-        return self._update("UPDATE jobs SET scores_pending = 0 WHERE scores_pending", ())
+        return self._update("UPDATE jobs SET scores_pending = 0 WHERE scores_pending <> 0", {})
 
     def cancel(self, job_id: str) -> Job:
         """Queued: cancelled at once. Running: flagged (the worker stops it). Finished: 409."""
-        with self._lock:
-            job = self.get(job_id)
-            if job.status == JobStatus.QUEUED:
-                self._update(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, cancel_requested = 1"
-                    " WHERE id = ? AND status = 'queued'",
-                    (time.time(), job_id),
+        job = self.get(job_id)
+        with self._write() as conn:
+            status = conn.execute(text("SELECT status FROM jobs WHERE id = :id"), {"id": job_id}).scalar()
+            if status == JobStatus.QUEUED:
+                conn.execute(
+                    text(
+                        "UPDATE jobs SET status = 'cancelled', finished_at = :now, cancel_requested = 1"
+                        " WHERE id = :id AND status = 'queued'"
+                    ),
+                    {"now": time.time(), "id": job_id},
                 )
-            elif job.status == JobStatus.RUNNING:
-                self._update("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-            else:
-                raise Conflict(f"render {job_id} already ended ({job.status}); nothing to cancel", field="id")
-            return self.get(job_id)
+            elif status == JobStatus.RUNNING:
+                conn.execute(text("UPDATE jobs SET cancel_requested = 1 WHERE id = :id"), {"id": job_id})
+            elif status is not None:
+                raise Conflict(f"render {job_id} already ended ({status}); nothing to cancel", field="id")
+        if status is None:
+            raise NotFound(f"no render with id {job.id!r}", field="id")
+        return self.get(job_id)
 
     def requeue(self, job_id: str) -> bool:
         """A running job goes back to the queue, keeping its place (graceful shutdown: no attempt used).
         One the user asked to cancel ends `cancelled` instead: a cancel is never lost."""
-        self._update(
-            "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'running'"
-            " AND cancel_requested",
-            (time.time(), job_id),
-        )
-        return bool(
-            self._update(
-                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL, lease_owner = NULL,"
-                " lease_until = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'",
-                (job_id,),
+        with self._write() as conn:
+            conn.execute(
+                text(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = :now WHERE id = :id AND status = 'running'"
+                    " AND cancel_requested <> 0"
+                ),
+                {"now": time.time(), "id": job_id},
             )
-        )
+            return bool(
+                conn.execute(
+                    text(
+                        "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL,"
+                        " lease_owner = NULL, lease_until = NULL,"
+                        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                        " WHERE id = :id AND status = 'running'"
+                    ),
+                    {"id": job_id},
+                ).rowcount
+            )
 
     def recover(self) -> dict[str, int]:
-        """After a crash: jobs left `running` are re-queued once, or failed with a reason."""
-        with self._lock:
-            return leases.recover(self.conn)
+        """At start: jobs left `running` by a crash are re-queued once, or failed with a reason. On a
+        database other processes share, only those whose lease lapsed (leases.py)."""
+        with self._write() as conn:
+            return leases.recover(conn, shared=self.database.is_postgres)
 
     def prune(self) -> int:
         """Drop the oldest finished jobs (rows and files) beyond `max_history`."""
-        with self._lock:
-            total = self.conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
-            excess = total - self.max_history
+        with self._write() as conn:
+            excess = conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() - self.max_history
             if excess <= 0:
                 return 0
-            oldest = "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?"
-            ids = [r[0] for r in self.conn.execute(oldest, (excess,)).fetchall()]
-            self.conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+            oldest = "SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT :n"
+            ids = list(conn.execute(text(oldest), {"n": excess}).scalars())
+            if ids:
+                conn.execute(text("DELETE FROM jobs WHERE id = :id"), [{"id": i} for i in ids])
         for job_id in ids:
             shutil.rmtree(self.renders_dir / job_id, ignore_errors=True)
         return len(ids)

@@ -190,7 +190,7 @@ def history_index(request: Request, store: JobStore) -> HistoryIndex:
     with _history_lock:
         index = getattr(request.app.state, "history_index", None)
         if index is None:
-            index = request.app.state.history_index = HistoryIndex(store.db_path)
+            index = request.app.state.history_index = HistoryIndex(store.database)
     return index
 
 
