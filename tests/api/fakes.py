@@ -30,6 +30,7 @@ from sketch2render.retrieval import HybridSearch
 from sketch2render.schemas import ImageScores, RenderParams, RenderRecipe, StyleCredit, Timings
 from sketch2render.sketch import imaging
 from sketch2render.styles import StyleLibrary
+from sketch2render.styles.collections import COLLECTIONS_FILE
 
 FAKE_WARNING = "fake models for tests"
 
@@ -45,7 +46,15 @@ class FakeRenderService:
         fail_with: BaseException | None = None,
     ) -> None:
         self.settings = settings
-        self.library = library if library is not None else StyleLibrary(Path(settings.styles_dir), FakeEmbeddings())
+        self.library = (
+            library
+            if library is not None
+            else StyleLibrary(
+                Path(settings.styles_dir),
+                FakeEmbeddings(),
+                collections_url=settings.store_url(Path(settings.styles_dir) / COLLECTIONS_FILE),
+            )
+        )
         self.search = HybridSearch(self.library)
         self.models: ModelSet | None = None
         self.step_delay = step_delay

@@ -68,3 +68,21 @@ def test_the_ui_listens_beyond_loopback_only_with_keys(tmp_path):
     command = ui_command(8501, "http://10.0.0.5:8000", 20 * 1024 * 1024, "0.0.0.0")
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
     assert ui_command(8501, "http://127.0.0.1:8000", 1024)[command.index("--server.address") + 1] == "127.0.0.1"
+
+
+def test_with_a_database_url_the_cli_manages_the_keys_every_server_reads(tmp_path, monkeypatch, postgres_url):
+    """`keys add/revoke` with the servers' S2R_DATABASE_URL: a server process's authenticator (here
+    one built from the same settings) accepts the key from its next request, and refuses it once revoked."""
+    monkeypatch.setenv("S2R_HOME", str(tmp_path))
+    monkeypatch.setenv("S2R_DATABASE_URL", postgres_url)
+    server = Authenticator.from_settings(Settings(home=tmp_path, database_url=postgres_url))
+    assert not server.enabled
+    added = runner.invoke(app, ["keys", "add", "alice", "--role", "admin", "--json"])
+    assert added.exit_code == 0, added.output
+    key = json.loads(added.stdout)["key"]
+    assert server.authenticate(f"Bearer {key}").name == "alice" and server.enabled
+    assert runner.invoke(app, ["keys", "add", "bob"]).exit_code == 0
+    assert [r["name"] for r in json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)] == ["alice", "bob"]
+    assert not (tmp_path / "keys.json").exists()  # nothing in the data folder
+    assert runner.invoke(app, ["keys", "revoke", "alice"]).exit_code == 0
+    assert server.authenticate(f"Bearer {key}") is None and server.enabled

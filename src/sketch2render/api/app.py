@@ -21,7 +21,7 @@ from ..principals import Authenticator
 from . import handlers, openapi
 from .backend import RenderBackend
 from .forms import known_query
-from .limits import RateLimiter
+from .limits import open_limiter
 from .live_tokens import LiveTokens
 from .middleware import MULTIPART_OVERHEAD, AuthMiddleware, BodyLimit, HttpMetrics, ResponseGuard
 from .routes import collections, edits, feedback, health, live, renders, style_import, styles
@@ -61,7 +61,8 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
     )
     app.state.runtime = runtime
     handlers.install(app)
-    app.state.live_tokens = tokens = LiveTokens(live.principal_check(authenticator, settings))
+    secret = authenticator.store.token_secret()  # one for the service where keys are in a database
+    app.state.live_tokens = tokens = LiveTokens(live.principal_check(authenticator, settings), secret=secret)
     routers = (
         health.router,
         style_import.router,
@@ -79,7 +80,7 @@ def create_app(settings: Settings, components: RenderBackend | None = None, *, s
         r for router in routers for r in router.routes
     ]
     # add_middleware puts each one outside the previous: the last added runs first.
-    limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    limiter = open_limiter(settings)  # shared by every API process through S2R_DATABASE_URL
     app.add_middleware(
         AuthMiddleware,
         authenticator=authenticator,

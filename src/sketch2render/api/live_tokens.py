@@ -7,6 +7,9 @@ the caller's principal name and role and an expiry, signed with HMAC-SHA256 unde
 when this process started. A token is accepted only on the live canvas's own routes (`/v1/live/`),
 only until it expires, and only while its principal still has a key (a revoked key ends its
 tokens at the next request). Restarting the API ends every token; the page then asks for a new one.
+With the keys in a database (`S2R_DATABASE_URL`) every API process signs with one secret kept
+there (`KeyRecords.token_secret`), so a token minted by one process is accepted by all (and
+outlives a restart until it expires).
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ class LiveTokens:
         *,
         ttl_s: float = TOKEN_TTL_S,
         clock: Callable[[], float] = time.time,
+        secret: bytes | None = None,
     ) -> None:
-        self._secret = secrets.token_bytes(32)
+        self._secret = secret or secrets.token_bytes(32)  # None: this process's own
         self._still_known = still_known
         self.ttl_s = ttl_s
         self._clock = clock

@@ -13,11 +13,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 from starlette.routing import BaseRoute, Match
 
 from ..errors import RateLimited, Unauthorized
 from ..principals import ANONYMOUS, Authenticator, Principal
-from .limits import RateLimiter
+from .limits import RequestLimiter
 from .live_tokens import LiveTokens
 from .metrics import ApiMetrics
 
@@ -187,13 +188,14 @@ class AuthMiddleware:
     the one person of a keyless loopback server). The principal goes
     into the request state (`deps.Caller`). Keys are never logged: only principal names are. On the
     live canvas's routes a live token (`live_tokens.py`) stands for its principal too; `public`
-    adds the paths of pages that hold nothing secret (the live canvas's page and script)."""
+    adds the paths of pages that hold nothing secret (the live canvas's page and script). Where the
+    keys or the rate limit are in a database, the check runs in a worker thread, off the event loop."""
 
     def __init__(
         self,
         app: ASGIApp,
         authenticator: Authenticator,
-        limiter: RateLimiter,
+        limiter: RequestLimiter,
         metrics: ApiMetrics,
         live_tokens: LiveTokens | None = None,
         public: frozenset[str] = frozenset(),
@@ -204,6 +206,7 @@ class AuthMiddleware:
         self.metrics = metrics
         self.live_tokens = live_tokens
         self.public = PUBLIC_PATHS | public
+        self.blocking = authenticator.blocking or limiter.blocking
 
     def _principal(self, scope: Scope) -> Principal | None:
         header = dict(scope.get("headers") or []).get(b"authorization")
@@ -214,12 +217,22 @@ class AuthMiddleware:
             principal = self.live_tokens.verify(token.strip()) if self.live_tokens.in_scope(scope["path"]) else None
         return principal
 
+    def _admit(self, scope: Scope) -> tuple[Principal | None, int | None]:
+        """The caller's principal (None: not a valid key) and, when over its rate, the seconds to wait."""
+        principal = self._principal(scope)
+        if principal is None or principal is ANONYMOUS or scope.get("method") == "OPTIONS":
+            return principal, None  # keyless: one person, no limit
+        return principal, self.limiter.acquire(principal.name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope.get("path") in self.public:
             return await self.app(scope, receive, send)
-        principal = self._principal(scope)
+        if self.blocking:
+            principal, wait = await anyio.to_thread.run_sync(self._admit, scope)
+        else:
+            principal, wait = self._admit(scope)
         if principal is None:
             self.metrics.auth_failures.inc()
             return await send_error(
@@ -230,8 +243,7 @@ class AuthMiddleware:
                 {"WWW-Authenticate": 'Bearer realm="sketch2render"'},
             )
         self.metrics.principal_requests.labels(principal.name).inc()
-        limited = principal is not ANONYMOUS and scope.get("method") != "OPTIONS"  # keyless: one person, no limit
-        if limited and (wait := self.limiter.acquire(principal.name)) is not None:
+        if wait is not None:
             self.metrics.principal_refused.labels(principal.name, "rate").inc()
             return await send_error(
                 send,

@@ -1,7 +1,9 @@
 """`sketch2render keys add NAME --role user|admin | list | revoke NAME`: the API's keys.
 
-Keys live hashed in the data folder (`principals.KeyStore`, `S2R_HOME/keys.json`); `add` prints
-the new key once and never again. A running server sees each change from its next request on.
+Keys live hashed in the data folder (`principals.KeyStore`, `S2R_HOME/keys.json`), or, with
+`S2R_DATABASE_URL`, in that database (`principals.shared.DatabaseKeyStore`; give the CLI the same
+URL as the servers); `add` prints the new key once and never again. Every running server sees each
+change from its next request on.
 The keys of `S2R_API_KEYS` are listed too (as admins), never shown.
 """
 
@@ -12,14 +14,14 @@ from typing import Annotated
 
 import typer
 
-from ..principals import KeyStore, Role, env_principal
+from ..principals import KeyRecords, Role, env_principal, open_key_store
 from .common import JsonOpt, edge, print_json, settings
 
 app = typer.Typer(no_args_is_help=True, help="API keys: named principals with a role (user or admin).")
 
 
-def _store() -> KeyStore:
-    return KeyStore(settings().keys_file)
+def _store() -> KeyRecords:
+    return open_key_store(settings())
 
 
 @app.command("add")
@@ -53,7 +55,7 @@ def keys_list(as_json: JsonOpt = False) -> None:
     cfg = settings()
     rows = [
         {"name": r.name, "role": str(r.role), "source": "keys add", "created_at": r.created_at}
-        for r in KeyStore(cfg.keys_file).records()
+        for r in open_key_store(cfg).records()
     ]
     rows += [
         {"name": env_principal(k).name, "role": "admin", "source": "S2R_API_KEYS", "created_at": None}

@@ -1,5 +1,6 @@
 """Builders of the style store: the CLIP embeddings and the style library (on this machine's
-disk, or on a shared Chroma server with `S2R_CHROMA_URL`). The only place they are constructed;
+disk, or on a shared Chroma server with `S2R_CHROMA_URL`; its collections in the database
+`S2R_DATABASE_URL` names, else in a SQLite file beside the styles). The only place they are constructed;
 nothing loads at import time. The search over it is built by `retrieval.build_search`."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 from ..config import Settings
 from ..models import ModelSet, resolve_device
 from ..models.library_logs import quiet_libraries
+from .collections import COLLECTIONS_FILE
 from .embeddings import CLIPEmbeddings
 from .library import StyleLibrary
 
@@ -34,7 +36,14 @@ def build_library(settings: Settings, embeddings: CLIPEmbeddings) -> StyleLibrar
 
         client = build_chroma_client(settings.chroma_url)
         blobs = ChromaBlobs(client)
-    return StyleLibrary(settings.styles_dir, embeddings, client=client, blobs=blobs, limits=settings.limits)
+    return StyleLibrary(
+        settings.styles_dir,
+        embeddings,
+        client=client,
+        blobs=blobs,
+        limits=settings.limits,
+        collections_url=settings.store_url(settings.styles_dir / COLLECTIONS_FILE),
+    )
 
 
 def build_chroma_client(url: str) -> ClientAPI:

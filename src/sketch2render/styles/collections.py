@@ -1,8 +1,10 @@
 """Collections (moodboards): named sets of styles, with an owner and a visibility like styles.
 
-SQLite beside the style records (`collections.sqlite3` in the library's folder), WAL mode so the API
-server and a CLI command may share it. One row per collection, one per (collection, style). Names are
-one namespace for everyone (a private collection's name is taken for the others too). A team
+Kept in the `collections` store: a SQLite file beside the style records (`collections.sqlite3` in the
+library's folder) that the API server and a CLI command may share, or the PostgreSQL database
+`S2R_DATABASE_URL` names (several API processes then see the same collections). The schema is the
+store's migrations (database/migrations/collections). One row per collection, one per (collection,
+style). Names are one namespace for everyone (a private collection's name is taken for the others too). A team
 collection is everyone's to read and use; a private one is its owner's (a 404 to the others, as a
 private style). Changing a collection needs its owner or an admin. Members are style ids: a style
 removed from the library simply stops counting (`StyleLibrary` shows only styles that exist and the
@@ -12,35 +14,23 @@ caller may see). Left out: renaming, nested collections.
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from ..database import Database, open_database
 from ..errors import Conflict, Forbidden, InvalidParameter, NotFound
 from ..schemas import StyleRecord, Visibility, is_style_id
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 VISIBILITIES = ("team", "private")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    visibility TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS members (
-    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
-    style_id TEXT NOT NULL,
-    added_at REAL NOT NULL,
-    PRIMARY KEY (collection, style_id)
-);
-"""
+COLLECTIONS_FILE = "collections.sqlite3"  # in the style library's folder, when no database URL is set
 
 
 @dataclass(frozen=True)
@@ -68,32 +58,26 @@ def check_name(name: str) -> str:
 
 
 class CollectionStore:
-    """Every collection. Thread-safe: one connection, every statement under a lock."""
+    """Every collection, at a SQLite file or a database URL. Thread-safe (pooled connections)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, where: Path | str) -> None:
+        self.database: Database = open_database(where, store="collections")
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.database.close()
 
     # --- reading ---------------------------------------------------------------------------
-    def _row(self, name: str) -> Collection | None:
-        found = self._conn.execute(
-            "SELECT name, owner, visibility, description, created_at FROM collections WHERE name = ?", (name,)
-        ).fetchone()
+    @staticmethod
+    def _row(conn: Connection, name: str) -> Collection | None:
+        found = conn.execute(
+            text("SELECT name, owner, visibility, description, created_at FROM collections WHERE name = :name"),
+            {"name": name},
+        ).first()
         if found is None:
             return None
-        ids = self._conn.execute(
-            "SELECT style_id FROM members WHERE collection = ? ORDER BY added_at, style_id", (name,)
-        ).fetchall()
+        ids = conn.execute(
+            text("SELECT style_id FROM members WHERE collection = :name ORDER BY added_at, style_id"), {"name": name}
+        ).all()
         return Collection(*found, style_ids=tuple(i for (i,) in ids))
 
     def get(self, name: str, principal: str, *, admin: bool = False) -> Collection:
@@ -102,17 +86,25 @@ class CollectionStore:
         name = (name or "").strip()
         if not NAME.fullmatch(name):
             raise NotFound(f"no collection named {name!r}", field="collection")
-        with self._lock:
-            found = self._row(name)
+        with self.database.read() as conn:
+            found = self._row(conn, name)
         if found is None or not (admin or found.visible_to(principal)):
             raise NotFound(f"no collection named {name!r}", field="collection")
         return found
 
     def list(self, principal: str | None = None) -> list[Collection]:
         """Every collection `principal` may see (None: every one), by name."""
-        with self._lock:
-            names = [n for (n,) in self._conn.execute("SELECT name FROM collections ORDER BY name")]
-            found = [c for c in (self._row(n) for n in names) if c is not None]
+        with self.database.read() as conn:
+            rows = conn.execute(
+                text("SELECT name, owner, visibility, description, created_at FROM collections ORDER BY name")
+            ).all()
+            members = conn.execute(
+                text("SELECT collection, style_id FROM members ORDER BY collection, added_at, style_id")
+            ).all()
+        ids: dict[str, list[str]] = {}
+        for collection, style_id in members:
+            ids.setdefault(collection, []).append(style_id)
+        found = [Collection(*row, style_ids=tuple(ids.get(row[0], ()))) for row in rows]
         return [c for c in found if principal is None or c.visible_to(principal)]
 
     # --- writing ---------------------------------------------------------------------------
@@ -126,25 +118,25 @@ class CollectionStore:
             raise InvalidParameter("the description is over 4000 characters", field="description")
         ids = _checked_ids(style_ids)
         now = time.time()
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute(
-                    "INSERT INTO collections (name, owner, visibility, description, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, owner, visibility, description, now),
+        try:
+            with self.database.write() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO collections (name, owner, visibility, description, created_at) "
+                        "VALUES (:name, :owner, :visibility, :description, :created_at)"
+                    ),
+                    {
+                        "name": name,
+                        "owner": owner,
+                        "visibility": visibility,
+                        "description": description,
+                        "created_at": now,
+                    },
                 )
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO members (collection, style_id, added_at) VALUES (?, ?, ?)",
-                    [(name, i, now + n * 1e-6) for n, i in enumerate(ids)],
-                )
-            except sqlite3.IntegrityError:
-                self._conn.execute("ROLLBACK")
-                raise Conflict(f"a collection named {name!r} exists already", field="collection") from None
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            created = self._row(name)
+                _insert_members(conn, name, ids, now)
+                created = self._row(conn, name)
+        except IntegrityError:
+            raise Conflict(f"a collection named {name!r} exists already", field="collection") from None
         assert created is not None
         return created
 
@@ -158,27 +150,42 @@ class CollectionStore:
 
     def add(self, name: str, style_ids: Iterable[str], principal: str, *, admin: bool = False) -> Collection:
         found = self._editable(name, principal, admin)
-        now = time.time()
-        rows = [(found.name, i, now + n * 1e-6) for n, i in enumerate(_checked_ids(style_ids))]
-        with self._lock:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO members (collection, style_id, added_at) VALUES (?, ?, ?)", rows
-            )
+        ids = _checked_ids(style_ids)
+        with self.database.write() as conn:
+            _insert_members(conn, found.name, ids, time.time())
         return self.get(found.name, principal, admin=admin)
 
     def remove(self, name: str, style_ids: Iterable[str], principal: str, *, admin: bool = False) -> Collection:
         found = self._editable(name, principal, admin)
-        with self._lock:
-            self._conn.executemany(
-                "DELETE FROM members WHERE collection = ? AND style_id = ?", [(found.name, i) for i in style_ids]
-            )
+        rows = [{"name": found.name, "style_id": i} for i in style_ids]
+        if rows:
+            with self.database.write() as conn:
+                conn.execute(text("DELETE FROM members WHERE collection = :name AND style_id = :style_id"), rows)
         return self.get(found.name, principal, admin=admin)
 
     def delete(self, name: str, principal: str, *, admin: bool = False) -> Collection:
         found = self._editable(name, principal, admin)
-        with self._lock:
-            self._conn.execute("DELETE FROM collections WHERE name = ?", (found.name,))
+        with self.database.write() as conn:
+            conn.execute(text("DELETE FROM collections WHERE name = :name"), {"name": found.name})
         return found
+
+
+def _insert_members(conn: Connection, name: str, ids: Sequence[str], now: float) -> None:
+    """Add styles to a collection in the order given (a style already in it keeps its place); a
+    collection removed meanwhile by another process is the same 404 as none."""
+    rows = [{"name": name, "style_id": i, "added_at": now + n * 1e-6} for n, i in enumerate(ids)]
+    if not rows:
+        return
+    try:
+        conn.execute(
+            text(
+                "INSERT INTO members (collection, style_id, added_at) VALUES (:name, :style_id, :added_at) "
+                "ON CONFLICT (collection, style_id) DO NOTHING"
+            ),
+            rows,
+        )
+    except IntegrityError:  # the foreign key: the collection is gone
+        raise NotFound(f"no collection named {name!r}", field="collection") from None
 
 
 def _checked_ids(style_ids: Iterable[str]) -> list[str]:

@@ -5,7 +5,8 @@ On disk, under `root` (the default, one process owns the store):
   images/<id>.json   its record (title, tags, license, ...); writing it commits an add
   ip_embeds/<id>/    stored IP-Adapter image embeddings, one file per image-encoder model
   chroma/            the vector index, one collection per retrieval model
-  collections.sqlite3  the collections (moodboards) of styles: collections.py
+  collections.sqlite3  the collections (moodboards) of styles: collections.py (in PostgreSQL instead
+                     when `S2R_DATABASE_URL` names a database: `collections_url`)
 
 The bytes (image, record, embeddings) live in a `BlobStore` (blobs.py): these files, or, with a
 shared Chroma server (`S2R_CHROMA_URL`), a collection on that server beside the index, so that
@@ -38,7 +39,7 @@ from ..errors import Conflict, InvalidImage, NotFound
 from ..schemas import StyleMeta, StyleRecord
 from ..sketch import imaging
 from .blobs import IMAGE, RECORD, BlobStore, DiskBlobs, embeds_name
-from .collections import CollectionStore, StyleCollections
+from .collections import COLLECTIONS_FILE, CollectionStore, StyleCollections
 from .embeddings import ImageTextEmbeddings
 from .fingerprint import NearDuplicates, fingerprint
 from .ids import collection_name, content_id, tag_key
@@ -68,7 +69,8 @@ PARTIAL_GRACE_S = 3600.0  # a shared store collects a half-finished add only onc
 class StyleLibrary(StyleCollections):
     """Add, list, get and remove style images; the index of their CLIP vectors; their collections
     (`StyleCollections`). Thread-safe; one process owns a disk store, any number share a Chroma server
-    (`client` an HttpClient, `blobs` a `ChromaBlobs` on it)."""
+    (`client` an HttpClient, `blobs` a `ChromaBlobs` on it). The collections are in `collections_url`
+    (a database URL), else in `collections.sqlite3` under `root`."""
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class StyleLibrary(StyleCollections):
         blobs: BlobStore | None = None,
         limits: UploadLimits = UploadLimits(),
         store_side: int = 1024,
+        collections_url: str | None = None,
     ) -> None:
         import chromadb
 
@@ -104,7 +107,7 @@ class StyleLibrary(StyleCollections):
         self._records: dict[str, StyleRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._version: str | None = None  # the shared store's change marker when last loaded
-        self.collections = CollectionStore(self.root / "collections.sqlite3")
+        self.collections = CollectionStore(collections_url or self.root / COLLECTIONS_FILE)
         self.near = NearDuplicates(lambda style_id: self.blobs.read(style_id, IMAGE))
         self.lock = threading.RLock()  # held by a search over the records, so no change slips in
         self.reconcile()

@@ -4,10 +4,14 @@ Two sources of keys, both checked on every request:
 
 - `S2R_API_KEYS` (settings): each listed key is an `admin` named `key:<12 hex of its SHA-256>`,
   as before principals existed, so existing setups keep working;
-- the key store, `keys.json` in the data folder (`sketch2render keys add NAME --role user|admin`):
-  one key per name, kept only as its SHA-256 (keys are 256-bit random tokens, so a plain hash is
-  enough; no salt or slow hash is needed). The file is re-read when it changes, so a revoked key
-  is refused from the next request on.
+- the key store (`sketch2render keys add NAME --role user|admin`): one key per name, kept only as
+  its SHA-256 (keys are 256-bit random tokens, so a plain hash is enough; no salt or slow hash is
+  needed). Two stores behind one Protocol (`KeyRecords`), chosen by `open_key_store`:
+  `keys.json` in the data folder (`KeyStore`, the default), re-read when the file changes; or,
+  with `S2R_DATABASE_URL`, a table in that database (`shared.DatabaseKeyStore`), which every API
+  process re-checks by a version counter, so a key added or revoked through one process (or the
+  CLI) counts in all from their next request on. Either way a revoked key is refused from the
+  next request on.
 
 With no key anywhere, every caller is `anonymous`, an admin (one person on a loopback-only server).
 A presented key is hashed once and compared with every known hash in constant time.
@@ -29,10 +33,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
-from .config import Settings
-from .errors import Conflict, InvalidParameter, NotFound
-from .files import atomic_write
+from ..config import Settings
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..files import atomic_write
 
 KEY_PREFIX = "s2r_"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -88,6 +93,14 @@ def env_principal(key: str) -> Principal:
 UI_PRINCIPAL = Principal("local", Role.ADMIN)  # the web UI started by `sketch2render up` (S2R_UI_KEY)
 
 
+def new_record(name: str, role: Role | str) -> tuple[KeyRecord, str]:
+    """A new key for `name` and its record (what a store keeps); the name and role checked."""
+    if role not in set(Role):
+        raise InvalidParameter(f"bad role {role!r}: use {' or '.join(Role)}", field="role")
+    key = new_key()
+    return KeyRecord(check_name(name), Role(role), hash_key(key), time.time()), key
+
+
 def check_name(name: str) -> str:
     if not _NAME.fullmatch(name) or name in RESERVED_NAMES:
         raise InvalidParameter(
@@ -98,9 +111,34 @@ def check_name(name: str) -> str:
     return name
 
 
+class KeyRecords(Protocol):
+    """A key store, as the authenticator and the CLI use it."""
+
+    blocking: bool  # reading it waits on a database (the API then reads it off the event loop)
+
+    def records(self) -> tuple[KeyRecord, ...]:
+        """Every stored key, current as of this call (a change by any writer is seen)."""
+        ...
+
+    def get(self, name: str) -> KeyRecord | None: ...
+
+    def add(self, name: str, role: Role | str, *, replace: bool = False) -> tuple[KeyRecord, str]:
+        """A new key for `name`; returns (record, key). The key is not kept: show it once."""
+        ...
+
+    def revoke(self, name: str) -> KeyRecord: ...
+
+    def token_secret(self) -> bytes | None:
+        """The secret that signs live tokens in every process of the service (None: each process
+        makes its own)."""
+        ...
+
+
 class KeyStore:
     """`keys.json` (mode 0600): `{"version": 1, "keys": [KeyRecord...]}`. Writers take a lock file
     and replace the file atomically; readers cache it by (inode, mtime, size)."""
+
+    blocking = False  # one stat per read
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -155,10 +193,7 @@ class KeyStore:
 
     def add(self, name: str, role: Role | str, *, replace: bool = False) -> tuple[KeyRecord, str]:
         """A new key for `name`; returns (record, key). The key is not kept: show it once."""
-        if role not in set(Role):
-            raise InvalidParameter(f"bad role {role!r}: use {' or '.join(Role)}", field="role")
-        key = new_key()
-        record = KeyRecord(check_name(name), Role(role), hash_key(key), time.time())
+        record, key = new_record(name, role)
         with self._writing() as records:
             existing = [r for r in records if r.name == name]
             if existing and not replace:
@@ -174,18 +209,37 @@ class KeyStore:
             records.remove(found)
         return found
 
+    def token_secret(self) -> None:
+        return None  # one process owns a data folder's keys.json: its own secret serves
+
+
+def open_key_store(settings: Settings) -> KeyRecords:
+    """The key store the settings name: the database with `S2R_DATABASE_URL` (a data folder's
+    `keys.json` is taken into it the first time, so no key is lost on the move), else `keys.json`."""
+    if not settings.database_url:
+        return KeyStore(settings.keys_file)
+    from .shared import DatabaseKeyStore
+
+    store = DatabaseKeyStore(settings.database_url)
+    store.adopt(KeyStore(settings.keys_file))
+    return store
+
 
 class Authenticator:
     """Keys from the settings and from the key store -> the caller's principal."""
 
-    def __init__(self, env_keys: Iterable[str], store: KeyStore, *, ui_key: str | None = None) -> None:
+    def __init__(self, env_keys: Iterable[str], store: KeyRecords, *, ui_key: str | None = None) -> None:
         self._env = tuple((hash_key(k), env_principal(k)) for k in env_keys)
         self._ui = ((hash_key(ui_key), UI_PRINCIPAL),) if ui_key else ()  # counts only beside real keys
         self.store = store
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
-        return cls(settings.api_keys, KeyStore(settings.keys_file), ui_key=settings.ui_key)
+        return cls(settings.api_keys, open_key_store(settings), ui_key=settings.ui_key)
+
+    @property
+    def blocking(self) -> bool:
+        return self.store.blocking
 
     @property
     def enabled(self) -> bool:
