@@ -24,13 +24,17 @@ from sketch2render.config import Settings  # noqa: E402
 from sketch2render.retrieval.learning import build_learning  # noqa: E402
 from sketch2render.styles import StyleLibrary, build_chroma_client  # noqa: E402
 from sketch2render.styles.blobs import ChromaBlobs  # noqa: E402
+from sketch2render.styles.collections import COLLECTIONS_FILE  # noqa: E402
 
 
 def fake_service(settings: Settings) -> FakeRenderService:
     library = None
     if settings.chroma_url:
         client = build_chroma_client(settings.chroma_url)
-        library = StyleLibrary(settings.styles_dir, FakeEmbeddings(), client=client, blobs=ChromaBlobs(client))
+        collections = settings.store_url(settings.styles_dir / COLLECTIONS_FILE)
+        library = StyleLibrary(
+            settings.styles_dir, FakeEmbeddings(), client=client, blobs=ChromaBlobs(client), collections_url=collections
+        )
     service = FakeRenderService(settings, library=library, step_delay=float(os.environ.get("FAKE_STEP_DELAY", "0")))
     if os.environ.get("FAKE_LEARNING"):
         service.search.learning = build_learning(settings)
