@@ -148,6 +148,16 @@ class ApiRuntime:
         worker = self.worker
         self.bridge = EventBridge(url, self.events, on_cancel=worker.stop_render if worker else None).start()
 
+    def _queue_depth(self) -> tuple[int, str | None]:
+        """Jobs waiting, and why the job database cannot say (None while it answers)."""
+        if self.store is None or self.store.closed:
+            return 0, None
+        try:
+            return self.store.depth(), None
+        except Exception as exc:  # the database is away: readiness says so instead of failing
+            translated = storage.translate(exc)
+            return 0, f"job database unreachable: {translated.message if translated else type(exc).__name__}"
+
     def _unbridge_processes(self) -> None:
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
@@ -325,7 +335,7 @@ class ApiRuntime:
     def readiness(self) -> dict[str, Any]:
         service = self.service  # one snapshot: the loader thread may set it meanwhile
         info = self.info(service)
-        depth = self.store.depth() if self.store and not self.store.closed else 0
+        depth, database_problem = self._queue_depth()
         worker_alive = bool(self.worker and self.worker.alive)
         queue_full = depth >= self.settings.queue_max
         reasons = []
@@ -335,6 +345,8 @@ class ApiRuntime:
             reasons.append("job worker not running")
         if queue_full:
             reasons.append("queue full")
+        if database_problem:
+            reasons.append(database_problem)
         if self.stopping.is_set():
             reasons.append("shutting down")
         faults = run_checks(self.checks, self.metrics)  # the worker's claims, the disk, the servers it needs
