@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,12 +50,14 @@ def _free_port() -> int:
 class Node:
     """One API process: `tests/api/fake_server.py` on the shared settings, its output in a log."""
 
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], log: Path, *, real: bool = False) -> None:
+        """`real`: `python -m sketch2render.api` (the models S2R_MODELS names) instead of the fake server."""
         self.name, self.log = name, log
         self.port = _free_port()
+        command = ["-m", "sketch2render.api", "--port"] if real else [str(TESTS / "api" / "fake_server.py")]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, str(TESTS / "api" / "fake_server.py"), str(self.port)],
+                [sys.executable, *command, str(self.port)],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -65,12 +68,13 @@ class Node:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self, key: str) -> None:
+    def wait_ready(self, key: str, timeout: float = 90) -> None:
         def ready() -> bool:
             assert self.proc.poll() is None, f"{self.name} exited: {self.log.read_text()[-3000:]}"
             return self.http.get("/readyz", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
-        eventually(ready, 90, 0.1, what=f"API process {self.name} to be ready", ignoring=(httpx.TransportError,))
+        what = lambda: f"API process {self.name} to be ready: {self.log.read_text()[-2000:]}"  # noqa: E731
+        eventually(ready, timeout, 0.2, what=what, ignoring=(httpx.TransportError,))
 
     @property
     def alive(self) -> bool:
@@ -110,6 +114,8 @@ class Cluster:
     chroma_url: str
     logs: Path
     sentence_model: Path
+    real: bool = False  # the processes are `python -m sketch2render.api` (else the fake server)
+    extra_env: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
 
@@ -124,7 +130,7 @@ class Cluster:
             S2R_QUEUE_MAX_PER_PRINCIPAL=str(OWNER_MAX),
             FAKE_STEP_DELAY=str(STEP_DELAY_S),
             FAKE_LEARNING="1",
-            **extra,
+            **{**self.extra_env, **extra},
         )
         return env
 
@@ -140,7 +146,7 @@ class Cluster:
         return self.keys[name]
 
     def start(self, name: str) -> Node:
-        node = Node(name, self.env(), self.logs / f"{name}.log")
+        node = Node(name, self.env(), self.logs / f"{name}.log", real=self.real)
         self.nodes[name] = node
         return node
 
@@ -198,27 +204,36 @@ class Cluster:
         (self.home / "renders").mkdir(parents=True, exist_ok=True)
 
 
-@pytest.fixture(scope="module")
-def cluster(postgres_server, tmp_path_factory, sentence_stand_in) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(
+    postgres_server, root: Path, sentence_model: Path, *, real: bool = False, ready_s: float = 90, **env: str
+) -> Iterator[Cluster]:
+    """Processes "a" and "b" on a fresh database, a fresh data folder and their own Chroma server,
+    with the keys of `USERS`; everything stopped and dropped at the end."""
     url = postgres_server.new_database()
     chroma = ChromaServer(root / "chroma-server")
     chroma.start()
     (root / "logs").mkdir()
-    cluster = Cluster(root / "home", url, chroma.url, root / "logs", sentence_stand_in)
+    cluster = Cluster(root / "home", url, chroma.url, root / "logs", sentence_model, real=real, extra_env=env)
     try:
         for name, role in USERS.items():
             cluster.add_key(name, role)
         for name in ("a", "b"):
             cluster.start(name)
         for node in cluster.nodes.values():
-            node.wait_ready(cluster.keys["root"])
+            node.wait_ready(cluster.keys["root"], ready_s)
         yield cluster
     finally:
         for node in cluster.nodes.values():
             node.stop(signal.SIGKILL)
         chroma.stop()
         postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_server, tmp_path_factory, sentence_stand_in) -> Iterator[Cluster]:
+    with running_cluster(postgres_server, tmp_path_factory.mktemp("cluster"), sentence_stand_in) as cluster:
+        yield cluster
 
 
 @pytest.fixture
