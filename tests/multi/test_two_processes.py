@@ -116,6 +116,7 @@ def test_the_per_user_queue_cap_counts_the_jobs_of_both_processes(fresh_jobs):
 def test_keys_added_and_revoked_with_the_cli_take_effect_on_both_processes(fresh_jobs):
     cluster = fresh_jobs
     key = cluster.add_key("dave", "user")
+    assert not (cluster.home / "keys.json").exists()  # the keys live in the shared database
     for node in cluster.nodes.values():
         assert node.http.get("/v1/me", headers=cluster.auth("dave")).json()["name"] == "dave"
     assert cluster.keys_cli("revoke", "dave").returncode == 0

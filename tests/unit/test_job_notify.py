@@ -102,3 +102,16 @@ def test_a_cut_listener_listens_again_and_streams_re_read_the_store(pair, postgr
             return [first, await listener.next(10)]
 
     assert asyncio.run(after_cut()) == [JobEvent("job4", WAKE, {}), JobEvent("job4", PROGRESS, {"step": 3})]
+
+
+def test_events_published_just_before_a_stop_still_reach_the_others(pair):
+    a, b = pair
+
+    def publish_and_stop() -> None:
+        for step in range(1, 4):
+            a.events.publish("job5", PROGRESS, {"step": step})
+        a.bridge.stop()  # a process shutting down: what it published is sent first
+
+    heard = asyncio.run(_heard(b, "job5", publish_and_stop, 3))
+    assert [event.data["step"] for event in heard] == [1, 2, 3]
+    assert a.events.forward is None

@@ -120,6 +120,15 @@ class EventBridge:
         except queue.Full:
             log.debug("event of job %s not sent to the other processes (too many waiting)", event.job_id)
 
+    def _next_payload(self) -> str | None:
+        """The next notice to send; None at the stop (what was queued before it is sent first)."""
+        while True:
+            try:
+                return self._outbox.get(timeout=LISTEN_POLL_S)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return None
+
     def _send_loop(self) -> None:
         delay = RECONNECT_S[0]
         pending: str | None = None
@@ -127,8 +136,8 @@ class EventBridge:
             try:
                 with psycopg.connect(self.url, autocommit=True) as conn:
                     delay = RECONNECT_S[0]
-                    while not self._stopping.is_set():
-                        payload = pending if pending is not None else self._outbox.get()
+                    while True:
+                        payload = pending if pending is not None else self._next_payload()
                         if payload is None:
                             return
                         pending = payload
@@ -136,7 +145,7 @@ class EventBridge:
                         pending = None
             except psycopg.Error as exc:
                 log.warning("cannot send job events to the other processes (%s); trying again", exc)
-                self._drain()  # what waited meanwhile is stale: streams re-read the store
+                self._drain()  # what waited meanwhile is stale (streams re-read the store); the failed one is retried
                 if self._stopping.wait(delay):
                     return
                 delay = min(delay * 2, RECONNECT_S[1])
