@@ -4,6 +4,8 @@ up that no public method does: a lapsed lease, a spent attempt, a start time).""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 
 from sketch2render.jobs.store import JobStore
@@ -57,3 +59,9 @@ def scalar(store: JobStore, sql: str, **args: object) -> object:
     """The first column of the first row a query returns."""
     with store.database.read() as conn:
         return conn.execute(text(sql), args).scalar()
+
+
+def lapse(store: JobStore, *job_ids: str) -> None:
+    """The jobs' leases ran out (their worker, or its whole process, is gone)."""
+    for job_id in job_ids:
+        execute(store, "UPDATE jobs SET lease_until = :t WHERE id = :id", t=time.time() - 1, id=job_id)

@@ -16,8 +16,9 @@ def _succeeded_with_pending_scores(store: JobStore) -> str:
     return job.id
 
 
-def test_scores_are_recorded_and_the_flag_goes(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
+def test_scores_are_recorded_and_the_flag_goes(tmp_path, database_url):
+    where = database_url or tmp_path / "j.sqlite3"
+    store = JobStore(where, tmp_path / "r", queue_max=10, max_history=10)
     job_id = _succeeded_with_pending_scores(store)
     pending = deferred_scores.PendingScores(lambda: {"seed": 1, "scores": [{"f1": 0.4}]})
     assert deferred_scores.run(store, job_id, pending, store.get(job_id).result)["scores"] == [{"f1": 0.4}]
@@ -25,8 +26,9 @@ def test_scores_are_recorded_and_the_flag_goes(tmp_path):
     assert not store.get(job_id).scores_pending
 
 
-def test_failed_scoring_keeps_the_images_and_clears_the_flag(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
+def test_failed_scoring_keeps_the_images_and_clears_the_flag(tmp_path, database_url):
+    where = database_url or tmp_path / "j.sqlite3"
+    store = JobStore(where, tmp_path / "r", queue_max=10, max_history=10)
     job_id = _succeeded_with_pending_scores(store)
 
     def broken() -> dict:
@@ -37,11 +39,12 @@ def test_failed_scoring_keeps_the_images_and_clears_the_flag(tmp_path):
     assert job.status == JobStatus.SUCCEEDED and job.images == 1 and not job.scores_pending
 
 
-def test_a_restart_clears_scores_that_will_not_come(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
+def test_a_restart_clears_scores_that_will_not_come(tmp_path, database_url):
+    where = database_url or tmp_path / "j.sqlite3"
+    store = JobStore(where, tmp_path / "r", queue_max=10, max_history=10)
     job_id = _succeeded_with_pending_scores(store)
     store.close()
-    reopened = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=10, max_history=10)
+    reopened = JobStore(where, tmp_path / "r", queue_max=10, max_history=10)
     assert deferred_scores.clear_stale(reopened) == 1
     assert reopened.get(job_id).result == {"seed": 1, "scores": []} and deferred_scores.clear_stale(reopened) == 0
     assert not reopened.get(job_id).scores_pending

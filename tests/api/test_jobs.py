@@ -5,24 +5,32 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from jobsdb import SCHEMA_VERSION, execute
+from jobsdb import SCHEMA_VERSION, execute, lapse
 
 from sketch2render.errors import Conflict, IdempotencyConflict, NotFound, QueueFull
 from sketch2render.jobs.store import INPUT_NAME, MAX_ATTEMPTS, JobStatus, JobStore
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=3, max_history=10)
+def where(tmp_path, database_url):
+    """The jobs database of a test: a SQLite file, or a fresh PostgreSQL database."""
+    return database_url or tmp_path / "jobs.sqlite3"
+
+
+@pytest.fixture
+def store(where, tmp_path):
+    s = JobStore(where, tmp_path / "renders", queue_max=3, max_history=10)
     yield s
     s.close()
 
 
-def test_schema_is_idempotent_and_wal(tmp_path, store):
+def test_schema_is_idempotent_and_wal(where, tmp_path, store):
     job, _ = store.submit(b"in", {"steps": 4})
-    again = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=3, max_history=10)
+    again = JobStore(where, tmp_path / "renders", queue_max=3, max_history=10)
     assert again.get(job.id).params == {"steps": 4}
     again.close()
+    if isinstance(where, str):
+        return  # PostgreSQL: neither WAL nor user_version is a thing there
     with sqlite3.connect(tmp_path / "jobs.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -84,13 +92,14 @@ def test_recover(store):
     store.claim_next("w")
     store.claim_next("w")
     execute(store, "UPDATE jobs SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS, id=ids[1])  # retried once
+    lapse(store, ids[0], ids[1])  # their process crashed: nobody renews their leases
     assert store.recover() == {"requeued": 1, "failed": 1}
     assert [store.get(i).status for i in ids] == [JobStatus.QUEUED, JobStatus.FAILED, JobStatus.QUEUED]
     assert store.claim_next("w").id == ids[0]  # kept its place
 
 
-def test_prune_keeps_unfinished_jobs(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=100, max_history=10)
+def test_prune_keeps_unfinished_jobs(where, tmp_path):
+    store = JobStore(where, tmp_path / "r", queue_max=100, max_history=10)
     ids = [store.submit(b"x", {})[0].id for _ in range(12)]
     for _ in range(3):
         job = store.claim_next("w")
@@ -100,9 +109,9 @@ def test_prune_keeps_unfinished_jobs(tmp_path):
     store.close()
 
 
-def test_prune_keeps_the_oldest_jobs_when_they_are_unfinished(tmp_path):
+def test_prune_keeps_the_oldest_jobs_when_they_are_unfinished(where, tmp_path):
     """The oldest jobs still waiting (or running) are never pruned; the oldest finished ones go."""
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=100, max_history=10)
+    store = JobStore(where, tmp_path / "r", queue_max=100, max_history=10)
     waiting = [store.submit(b"x", {"n": i})[0].id for i in range(6)]  # the oldest: never claimed
     finished = []
     for i in range(6):
@@ -134,12 +143,13 @@ def test_a_cancel_requested_before_a_requeue_or_crash_is_kept(store):
     assert store.get(a).status == JobStatus.CANCELLED
     assert store.claim_next("w").id == b
     store.cancel(b)
+    lapse(store, b)  # the crash case: its process is gone
     assert store.recover() == {"requeued": 0, "failed": 0}  # the crash case
     assert store.get(b).status == JobStatus.CANCELLED
 
 
-def test_a_stream_of_live_jobs_never_starves_a_waiting_quality_job(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=100, max_history=1000)
+def test_a_stream_of_live_jobs_never_starves_a_waiting_quality_job(where, tmp_path):
+    store = JobStore(where, tmp_path / "r", queue_max=100, max_history=1000)
     quality = store.submit(b"x", {"n": 0})[0].id
     claimed = []
     for i in range(8):  # a new live job (another session each time) arrives before every claim

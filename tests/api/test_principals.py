@@ -278,8 +278,10 @@ def test_the_worker_takes_turns_between_principals(harness):
     assert order == ["alice 0", "bob 0", "root 0", "alice 1", "alice 2", "alice 3"]
 
 
-def test_fair_claim_order_in_the_store(tmp_path):
-    store = JobStore(tmp_path / "j.sqlite3", tmp_path / "r", queue_max=50, max_history=100, owner_max=50)
+def test_fair_claim_order_in_the_store(tmp_path, database_url):
+    store = JobStore(
+        database_url or tmp_path / "j.sqlite3", tmp_path / "r", queue_max=50, max_history=100, owner_max=50
+    )
     for owner, n in [("a", 4), ("b", 2), ("c", 1)]:
         for i in range(n):
             store.submit(b"x", {"steps": 1, "prompt": f"{owner}{i}"}, owner=owner)

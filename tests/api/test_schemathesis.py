@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import io
 import shutil
-import sqlite3
 import tempfile
 import zipfile
 from pathlib import Path
@@ -47,6 +46,7 @@ from schemathesis.config import InferenceAlgorithm
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import negative_data_rejection, use_after_free
 from schemathesis.transport.serialization import Binary
+from sqlalchemy.exc import ResourceClosedError
 from waiting import eventually
 
 from api.conftest import colour_png, sketch_png, wait_for
@@ -195,7 +195,7 @@ class Workflow(STATEFUL.as_state_machine()):
             return
         try:
             waiting = store.list(0, 10_000, JobStatus.RUNNING)[0] + store.list(0, 10_000, JobStatus.QUEUED)[0]
-        except sqlite3.ProgrammingError:  # its lifespan ended (the next call starts a new one)
+        except ResourceClosedError:  # its lifespan ended (the next call starts a new one)
             return
         for job in waiting:
             finished(job.id)

@@ -8,22 +8,17 @@ import sqlite3
 import time
 
 import pytest
-from jobsdb import SCHEMA, SCHEMA_VERSION, execute
+from jobsdb import SCHEMA, SCHEMA_VERSION, execute, lapse
 
 from sketch2render.jobs.leases import LEASE_REASON, MAX_ATTEMPTS
 from sketch2render.jobs.store import JobStatus, JobStore
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=8, max_history=100)
+def store(tmp_path, database_url):
+    s = JobStore(database_url or tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=8, max_history=100)
     yield s
     s.close()
-
-
-def lapse(store: JobStore, *job_ids: str) -> None:
-    for job_id in job_ids:
-        execute(store, "UPDATE jobs SET lease_until = :t WHERE id = :id", t=time.time() - 1, id=job_id)
 
 
 def test_a_claim_takes_the_lease_and_only_its_holder_renews_it(store):
@@ -76,6 +71,7 @@ def test_a_requeue_and_a_recovery_clear_the_lease(store):
     store.claim_next("w")
     store.claim_next("w")
     assert store.requeue(a.id)
+    lapse(store, b.id)  # its process crashed
     assert store.recover() == {"requeued": 1, "failed": 0}
     for job in (store.get(a.id), store.get(b.id)):
         assert (job.status, job.lease_owner, job.lease_until) == (JobStatus.QUEUED, None, None)
@@ -96,4 +92,14 @@ def test_a_version_5_database_gains_the_lease_and_its_running_rows_wait_for_reco
     assert store.expire_leases() == []  # no lease to lapse: recovery at start handles it
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    store.close()
+
+
+def test_on_a_sqlite_file_recovery_takes_every_running_job_lapsed_or_not(tmp_path):
+    """One process owns a SQLite file: at its start, nothing else can be running its jobs."""
+    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=5, max_history=10)
+    job, _ = store.submit(b"x", {})
+    store.claim_next("w", lease_s=600)
+    assert store.recover() == {"requeued": 1, "failed": 0}
+    assert store.get(job.id).status == JobStatus.QUEUED
     store.close()

@@ -11,8 +11,8 @@ from sketch2render.jobs.job import JobInputs
 from sketch2render.jobs.store import INPUT_NAME, JobStore
 
 
-def test_an_edit_job_keeps_its_kind_parent_and_input_files(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=5, max_history=10)
+def test_an_edit_job_keeps_its_kind_parent_and_input_files(tmp_path, database_url):
+    store = JobStore(database_url or tmp_path / "jobs.sqlite3", tmp_path / "renders", queue_max=5, max_history=10)
     parent, _ = store.submit(b"sketch", {"steps": 2})
     inputs = JobInputs(kind="edit", parent=parent.id, files={"edit.mask": b"mask", "parent.png": b"png"})
     child, _ = store.submit(b"sketch", {"steps": 2}, inputs=inputs)

@@ -48,6 +48,28 @@ def renew(conn: Connection, job_id: str, owner: str, lease_s: float) -> bool:
     )
 
 
+def give_back(conn: Connection, job_id: str) -> bool:
+    """A running job goes back to the queue, keeping its place and giving back the attempt (a graceful
+    shutdown); one the user asked to cancel ends `cancelled` instead. False: it was not running."""
+    conn.execute(
+        text(
+            "UPDATE jobs SET status = 'cancelled', finished_at = :now WHERE id = :id AND status = 'running'"
+            " AND cancel_requested <> 0"
+        ),
+        {"now": time.time(), "id": job_id},
+    )
+    return bool(
+        conn.execute(
+            text(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL, lease_owner = NULL,"
+                " lease_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                " WHERE id = :id AND status = 'running'"
+            ),
+            {"id": job_id},
+        ).rowcount
+    )
+
+
 def lapsed(conn: Connection, now: float) -> list[str]:
     """The running jobs whose lease ended before `now`."""
     rows = conn.execute(text(f"SELECT id FROM jobs WHERE status = 'running' AND {_LAPSED}"), {"now": now})

@@ -27,27 +27,25 @@ Left out: retention by age (history is capped by count, `max_history`).
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, ResourceClosedError
 
 from ..database import Database, location_url, open_database
-from ..errors import Conflict, IdempotencyConflict, NotFound, PrincipalQueueFull, QueueFull
+from ..errors import Conflict, NotFound
 from ..files import atomic_write
-from . import leases
+from . import admission, leases
 from .claims import next_job
 from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id
-from .lanes import check_live_room, supersede
+from .lanes import supersede
 from .leases import MAX_ATTEMPTS, RESTART_REASON
 
 __all__ = ["INPUT_NAME", "MAX_ATTEMPTS", "RESTART_REASON", "Job", "JobStatus", "JobStore"]
@@ -97,26 +95,19 @@ class JobStore:
             database.close()
 
     @property
+    def limits(self) -> admission.QueueLimits:
+        return admission.QueueLimits(self.queue_max, self.owner_max, self.live_sessions_max)
+
+    @property
     def closed(self) -> bool:
         return self._database is None
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.database.write() as conn:
-            yield conn
 
     def _one(self, sql: str, args: Args | None = None) -> RowMapping | None:
         with self.database.read() as conn:
             return conn.execute(text(sql), dict(args or {})).mappings().first()
 
-    def _value(self, sql: str, args: Args | None = None, conn: Connection | None = None) -> Any:  # noqa: ANN401
-        if conn is not None:
-            return conn.execute(text(sql), dict(args or {})).scalar()
-        with self.database.read() as reader:
-            return reader.execute(text(sql), dict(args or {})).scalar()
-
     def _update(self, sql: str, args: Args) -> int:
-        with self._write() as conn:
+        with self.database.write() as conn:
             return conn.execute(text(sql), dict(args)).rowcount
 
     def job_dir(self, job_id: str) -> Path:
@@ -152,13 +143,13 @@ class JobStore:
             atomic_write(directory / name, data, durable=False)  # the row, not the file, is the commit point
         # 3. The row, in one transaction with the authoritative checks.
         try:
-            with self._write() as conn:
+            with self.database.write() as conn:
                 if self.database.is_postgres:  # the caps and keys hold across processes
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUBMIT_LOCK})
-                if idempotency_key and (existing := self._by_key(idempotency_key, request_hash, conn)):
+                if idempotency_key and (existing := admission.by_key(conn, idempotency_key, request_hash)):
                     shutil.rmtree(directory, ignore_errors=True)
                     return existing, False
-                self._check_room(owner, live_session, conn)
+                admission.check_room(conn, self.limits, owner, live_session)
                 if live_session is not None:
                     supersede(conn, owner, live_session)
                 conn.execute(
@@ -192,49 +183,18 @@ class JobStore:
             raise
         return Job.from_row(row), True
 
-    def _by_key(self, key: str, request_hash: str | None, conn: Connection | None = None) -> Job | None:
-        sql, args = "SELECT * FROM jobs WHERE idempotency_key = :key", {"key": key}
-        row = conn.execute(text(sql), args).mappings().first() if conn is not None else self._one(sql, args)
-        if row is None:
-            return None
-        if row["request_hash"] != request_hash:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used with a different request; use a new key",
-                field="Idempotency-Key",
-            )
-        return Job.from_row(row)
+    def _by_key(self, key: str, request_hash: str | None) -> Job | None:
+        with self.database.read() as conn:
+            return admission.by_key(conn, key, request_hash)
 
-    def _check_room(self, owner: str | None, live_session: str | None = None, conn: Connection | None = None) -> None:
-        if live_session is not None:  # the live lane: bounded by sessions (each has one job waiting at most)
-            if conn is not None:
-                check_live_room(conn, owner, live_session, self.live_sessions_max)
-            else:
-                with self.database.read() as reader:
-                    check_live_room(reader, owner, live_session, self.live_sessions_max)
-            return
-        depth = self._depth(None, conn)
-        if depth >= self.queue_max:
-            raise QueueFull(f"the render queue is full ({depth} jobs waiting); retry later", self.retry_after())
-        if owner is None:
-            return
-        mine = self._depth(owner, conn)
-        if mine >= self.owner_max:
-            # A slot of theirs frees when one of their jobs starts: about one render per waiting owner.
-            waiting = self._value("SELECT count(DISTINCT owner) FROM jobs WHERE status = 'queued'", conn=conn)
-            raise PrincipalQueueFull(
-                f"you have {mine} renders waiting, the most one key may have ({self.owner_max}); "
-                "retry when one has started",
-                min(600, self.retry_after() * max(1, waiting)),
-            )
+    def _check_room(self, owner: str | None, live_session: str | None = None) -> None:
+        with self.database.read() as conn:
+            admission.check_room(conn, self.limits, owner, live_session)
 
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free: the mean duration of recent renders."""
-        mean = self._value(
-            "SELECT avg(finished_at - started_at) FROM (SELECT finished_at, started_at FROM jobs"
-            " WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 20) AS recent"
-        )
-        mean = float(mean) if mean is not None else 5.0
-        return max(1, min(600, math.ceil(mean)))
+        with self.database.read() as conn:
+            return admission.retry_after(conn)
 
     # --- reading -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -276,12 +236,8 @@ class JobStore:
 
     def depth(self, owner: str | None = None) -> int:
         """Jobs waiting to run (the running one is not counted), of everyone or of one owner."""
-        return self._depth(owner)
-
-    def _depth(self, owner: str | None, conn: Connection | None = None) -> int:
-        if owner is None:
-            return self._value("SELECT count(*) FROM jobs WHERE status = 'queued'", conn=conn)
-        return self._value("SELECT count(*) FROM jobs WHERE status = 'queued' AND owner = :o", {"o": owner}, conn)
+        with self.database.read() as conn:
+            return admission.depth(conn, owner)
 
     def queued_by_owner(self) -> dict[str, int]:
         """Waiting jobs per owner (`""` for jobs from before owners), for the metrics."""
@@ -297,10 +253,10 @@ class JobStore:
         renders never starves the quality lane. Within the quality lane: the oldest queued job of
         the owner whose last start is oldest (never started first), so owners take turns; one
         owner's jobs keep their order (claims.py). Picked and taken in one write transaction."""
-        if self._value("SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1") is None:
+        if self._one("SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1") is None:
             return None  # the usual poll: one read, no write transaction
         for _ in range(CLAIM_TRIES):
-            with self._write() as conn:
+            with self.database.write() as conn:
                 job_id = next_job(conn, self.database.skip_locked)
                 if job_id is None:
                     return None
@@ -311,7 +267,7 @@ class JobStore:
 
     def renew_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
         """Extend a running job's lease; False when `owner` no longer holds it (leases.py)."""
-        with self._write() as conn:
+        with self.database.write() as conn:
             return leases.renew(conn, job_id, owner, lease_s)
 
     def expire_leases(self) -> list[str]:
@@ -319,7 +275,7 @@ class JobStore:
         with self.database.read() as conn:
             if not leases.lapsed(conn, time.time()):
                 return []  # the usual case: one read, no write transaction
-        with self._write() as conn:
+        with self.database.write() as conn:
             return leases.expire(conn)
 
     def set_progress(self, job_id: str, step: int, total: int) -> bool:
@@ -387,8 +343,8 @@ class JobStore:
 
     def cancel(self, job_id: str) -> Job:
         """Queued: cancelled at once. Running: flagged (the worker stops it). Finished: 409."""
-        job = self.get(job_id)
-        with self._write() as conn:
+        self.get(job_id)  # an unknown id: 404
+        with self.database.write() as conn:
             status = conn.execute(text("SELECT status FROM jobs WHERE id = :id"), {"id": job_id}).scalar()
             if status == JobStatus.QUEUED:
                 conn.execute(
@@ -400,44 +356,25 @@ class JobStore:
                 )
             elif status == JobStatus.RUNNING:
                 conn.execute(text("UPDATE jobs SET cancel_requested = 1 WHERE id = :id"), {"id": job_id})
-            elif status is not None:
+            elif status is not None:  # None: pruned meanwhile (the `get` below says 404)
                 raise Conflict(f"render {job_id} already ended ({status}); nothing to cancel", field="id")
-        if status is None:
-            raise NotFound(f"no render with id {job.id!r}", field="id")
         return self.get(job_id)
 
     def requeue(self, job_id: str) -> bool:
         """A running job goes back to the queue, keeping its place (graceful shutdown: no attempt used).
         One the user asked to cancel ends `cancelled` instead: a cancel is never lost."""
-        with self._write() as conn:
-            conn.execute(
-                text(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = :now WHERE id = :id AND status = 'running'"
-                    " AND cancel_requested <> 0"
-                ),
-                {"now": time.time(), "id": job_id},
-            )
-            return bool(
-                conn.execute(
-                    text(
-                        "UPDATE jobs SET status = 'queued', started_at = NULL, step = 0, worker_id = NULL,"
-                        " lease_owner = NULL, lease_until = NULL,"
-                        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
-                        " WHERE id = :id AND status = 'running'"
-                    ),
-                    {"id": job_id},
-                ).rowcount
-            )
+        with self.database.write() as conn:
+            return leases.give_back(conn, job_id)
 
     def recover(self) -> dict[str, int]:
         """At start: jobs left `running` by a crash are re-queued once, or failed with a reason. On a
         database other processes share, only those whose lease lapsed (leases.py)."""
-        with self._write() as conn:
+        with self.database.write() as conn:
             return leases.recover(conn, shared=self.database.is_postgres)
 
     def prune(self) -> int:
         """Drop the oldest finished jobs (rows and files) beyond `max_history`."""
-        with self._write() as conn:
+        with self.database.write() as conn:
             excess = conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() - self.max_history
             if excess <= 0:
                 return 0

@@ -189,7 +189,7 @@ def history_index(request: Request, store: JobStore) -> HistoryIndex:
     """The app's word index over its jobs database (made on first use)."""
     with _history_lock:
         index = getattr(request.app.state, "history_index", None)
-        if index is None:
+        if index is None or index.database is not store.database:  # a restarted runtime has a new store
             index = request.app.state.history_index = HistoryIndex(store.database)
     return index
 

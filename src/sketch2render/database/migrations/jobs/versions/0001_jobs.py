@@ -44,7 +44,7 @@ INDEXES = (
 def _create() -> None:
     op.create_table(
         "jobs",
-        sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True),  # FIFO order
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity(), primary_key=True),  # FIFO
         sa.Column("id", sa.Text, nullable=False, unique=True),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("params", sa.Text, nullable=False),  # RenderParams JSON
