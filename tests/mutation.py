@@ -42,7 +42,7 @@ MODULES = (
     Module("balance", "src/sketch2render/render/balance.py", "sketch2render.render.balance.*"),
     Module("quality", "src/sketch2render/render/quality.py", "sketch2render.render.quality.*"),
     Module("store", "src/sketch2render/jobs/store.py", "sketch2render.jobs.store.*"),
-    Module("principals", "src/sketch2render/principals.py", "sketch2render.principals.*"),
+    Module("principals", "src/sketch2render/principals/__init__.py", "sketch2render.principals.*"),
     Module("deps", "src/sketch2render/api/deps.py", "sketch2render.api.deps.*"),
     Module("lexical", "src/sketch2render/retrieval/lexical.py", "sketch2render.retrieval.lexical.*"),
     Module("fusion", "src/sketch2render/retrieval/fusion.py", "sketch2render.retrieval.fusion.*"),

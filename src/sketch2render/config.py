@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     render_timeout_quality: float | None = Field(default=None, gt=0.0)  # per speed preset; None: render_timeout
     render_timeout_fast: float | None = Field(default=None, gt=0.0)
     render_timeout_live: float | None = Field(default=None, gt=0.0)
-    # --- principals (principals.py): fair use of one server by several keys ---
+    # --- principals (principals/): fair use of one server by several keys ---
     queue_max_per_principal: int = Field(default=16, ge=1)  # jobs one principal may have waiting
     rate_limit: float = Field(default=20.0, ge=0.0)  # requests per second per principal; 0: no limit
     rate_burst: int = Field(default=120, ge=1)  # requests one principal may send at once

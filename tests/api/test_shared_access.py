@@ -68,3 +68,12 @@ def test_a_collection_made_through_one_process_is_seen_by_the_other(service):
     assert one.post("/v1/collections", json={"name": "board"}, headers=root).status_code == 201
     assert two.get("/v1/collections/board", headers=root).json()["name"] == "board"
     assert_error(two.post("/v1/collections", json={"name": "board"}, headers=root), 409)
+
+
+def test_a_database_that_goes_away_is_a_503_with_retry_after_not_a_500(service, postgres_server, postgres_url):
+    (one, _), _, issued = service
+    assert one.get("/v1/renders", headers=bearer(issued["alice"])).status_code == 200
+    postgres_server.drop_database(postgres_url)  # every connection to it ends; it cannot be reached again
+    gone = one.get("/v1/renders", headers=bearer(issued["alice"]))
+    assert_error(gone, 503, "unavailable")
+    assert gone.headers["retry-after"] == "5"

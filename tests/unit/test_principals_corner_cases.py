@@ -1,4 +1,4 @@
-"""Auth and ownership at their edges (principals.py, api/deps.py) with known answers: exact names,
+"""Auth and ownership at their edges (principals/, api/deps.py) with known answers: exact names,
 roles, messages and fields, the key store's file, and which principal a header maps to - written
 against the mutants that survived the API tests (docs/mutation.md)."""
 

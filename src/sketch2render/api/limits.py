@@ -56,6 +56,10 @@ def open_limiter(settings: Settings) -> RequestLimiter:
 
 
 class RateLimiter:
+    """The buckets in this process's memory (one API process)."""
+
+    blocking = False
+
     def __init__(self, rate: float, burst: int, *, clock=time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
@@ -66,8 +70,6 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return self.rate > 0
-
-    blocking = False
 
     def acquire(self, name: str) -> int | None:
         """Take one token for `name`: None when allowed, else the seconds to wait (at least 1)."""
@@ -106,6 +108,7 @@ class SharedRateLimiter:
         if self.database.is_postgres:
             # a bucket's last few writes may be lost in a crash: no need to wait for the disk on each
             event.listen(self.database.engine, "connect", _no_synchronous_commit)
+            self.database.engine.dispose()  # the connection the migration left in the pool has it too
         self._statement = text(_take_statement(self.database))
 
     @property

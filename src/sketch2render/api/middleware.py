@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
+from sqlalchemy.exc import DBAPIError
 from starlette.routing import BaseRoute, Match
 
-from ..errors import RateLimited, Unauthorized
+from ..errors import RateLimited, Unauthorized, Unavailable
 from ..principals import ANONYMOUS, Authenticator, Principal
 from ..storage import translate
 from .limits import RequestLimiter
@@ -236,10 +237,20 @@ class AuthMiddleware:
             return await self.app(scope, receive, send)
         if scope.get("path") in self.public:
             return await self.app(scope, receive, send)
-        if self.blocking:
-            principal, wait = await anyio.to_thread.run_sync(self._admit, scope)
-        else:
-            principal, wait = self._admit(scope)
+        try:
+            if self.blocking:
+                principal, wait = await anyio.to_thread.run_sync(self._admit, scope)
+            else:
+                principal, wait = self._admit(scope)
+        except DBAPIError as exc:  # the keys' or the buckets' database cannot be reached
+            log.warning("keys or rate limits unavailable: %s", type(exc.orig or exc).__name__)
+            return await send_error(
+                send,
+                Unavailable.http_status,
+                Unavailable.code,
+                "the database of keys and rate limits cannot be reached; retry shortly",
+                {"Retry-After": "5"},
+            )
         if principal is None:
             self.metrics.auth_failures.inc()
             return await send_error(

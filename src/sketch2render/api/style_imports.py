@@ -1,10 +1,13 @@
 """Bulk imports started over HTTP (`POST /v1/styles/import`): each runs in its own thread, as a job
 with progress that `GET /v1/styles/import/{id}` reads.
 
-The uploaded zip is kept under the style library's folder (`imports/<id>.zip`) while it runs; the
-finished report is written beside it (`imports/<id>.json`) and the zip removed, so a report outlives
-a restart. An import cut off by a crash leaves a consistent library (styles/bulk.py); posting the zip
-again finishes it. Left out: resuming an interrupted import by itself, cancelling one.
+The uploaded zip is kept under the style library's folder (`imports/<id>.zip`) while it runs; its
+report is written beside it (`imports/<id>.json`): when it starts, then at most once a second while
+it runs, and when it ends (then the zip is removed). So a report outlives a restart, and every API
+process on the shared data folder answers for an import that another one runs. A running report
+not rewritten for `STALE_S` belongs to a process that stopped: it reads as failed (interrupted).
+An import cut off by a crash leaves a consistent library (styles/bulk.py); posting the zip again
+finishes it. Left out: resuming an interrupted import by itself, cancelling one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -26,6 +30,8 @@ from ..styles.bulk import FileReport, ImportOptions, import_styles, summary, zip
 
 log = logging.getLogger("sketch2render.api")
 Status = Literal["running", "finished", "failed"]
+PROGRESS_EVERY_S = 1.0  # a running import's report is rewritten at most this often
+STALE_S = 120.0  # a running report not rewritten for this long: the process running it stopped
 
 
 @dataclass
@@ -71,6 +77,7 @@ class StyleImports:
         job = StyleImport(archive.stem, options.owner, total)
         with self._lock:
             self._jobs[job.id] = job
+        self._save(job, durable=False)  # the other processes answer for it from now on
         thread = threading.Thread(
             target=self._run, args=(job, library, archive, rows, options, limits), name=f"s2r-import-{job.id}"
         )
@@ -82,23 +89,34 @@ class StyleImports:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self.folder / f"{uuid.uuid4().hex}.zip"
 
+    def _save(self, job: StyleImport, *, durable: bool = True) -> None:
+        atomic_write(self.folder / f"{job.id}.json", json.dumps(job.view()).encode(), durable=durable)
+
     def _run(self, job: StyleImport, library, archive: Path, rows, options: ImportOptions, limits) -> None:
+        saved = [time.monotonic()]
+
+        def progress(_done: int, _total: int, report: FileReport) -> None:
+            job.files.append(report)
+            if time.monotonic() - saved[0] >= PROGRESS_EVERY_S:
+                self._save(job, durable=False)
+                saved[0] = time.monotonic()
+
         try:
             with zipfile.ZipFile(archive) as opened:
                 sources = zip_sources(opened)
-                import_styles(library, sources, rows, options, limits, lambda _d, _t, r: job.files.append(r))
+                import_styles(library, sources, rows, options, limits, progress)
             job.status = "finished"
         except S2RError as exc:
             job.status, job.error = "failed", exc.message
         except Exception as exc:  # a bug: the report says so, the server goes on
             log.exception("style import %s failed", job.id)
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        atomic_write(self.folder / f"{job.id}.json", json.dumps(job.view()).encode())
+        self._save(job)
         archive.unlink(missing_ok=True)
 
     def get(self, import_id: str, principal: str, *, admin: bool = False) -> dict:
-        """An import's progress and report (running here, or finished before a restart); another
-        principal's is the same 404 as none."""
+        """An import's progress and report (running here, in another process, or finished before a
+        restart); another principal's is the same 404 as none."""
         with self._lock:
             job = self._jobs.get(import_id)
         if job is not None:
@@ -108,6 +126,9 @@ class StyleImports:
             if not (import_id.isalnum() and path.is_file()):
                 raise NotFound(f"no import with id {import_id!r}", field="id")
             body = json.loads(path.read_text())
+            if body["status"] == "running" and time.time() - path.stat().st_mtime > STALE_S:
+                body["status"] = "failed"
+                body["error"] = "interrupted: the process running it stopped; post the zip again to finish it"
         if not (admin or body["owner"] == principal):
             raise NotFound(f"no import with id {import_id!r}", field="id")
         return body
