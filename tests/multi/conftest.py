@@ -128,6 +128,9 @@ class Cluster:
             S2R_JOB_LEASE_S=str(LEASE_S),
             S2R_SENTENCE_MODEL=str(self.sentence_model),
             S2R_QUEUE_MAX_PER_PRINCIPAL=str(OWNER_MAX),
+            # one bucket per principal in the database, shared by both processes: high enough for tests that poll
+            S2R_RATE_LIMIT="1000",
+            S2R_RATE_BURST="5000",
             FAKE_STEP_DELAY=str(STEP_DELAY_S),
             FAKE_LEARNING="1",
             **{**self.extra_env, **extra},
