@@ -133,8 +133,8 @@ class Cluster:
             S2R_RATE_BURST="5000",
             FAKE_STEP_DELAY=str(STEP_DELAY_S),
             FAKE_LEARNING="1",
-            **{**self.extra_env, **extra},
         )
+        env.update({**self.extra_env, **extra})
         return env
 
     def keys_cli(self, *args: str) -> subprocess.CompletedProcess:
