@@ -10,6 +10,7 @@
   fusion     the fusion designs on the labelled queries: chosen on the tune folds, reported apart
   hires      memory of edits and upscales: derived pipelines share the modules; tiled vs one big tile
   style_import  bulk import: images/s of `styles import` vs plain adds (tiny models, CPU)
+  queue      the job queue: submits/s and claim latency, 1/2/4 processes on PostgreSQL vs one on SQLite
   access     keys and rate limit per request: keys.json + memory vs PostgreSQL (S2R_DATABASE_URL)
 
 Benchmarks are measurements, not tests: run them on demand and record them in
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "fusion": "the fusion designs on the labelled queries: chosen on the tune folds, reported on the others",
     "hires": "memory of edits and upscales: shared modules; peak of a tiled upscale vs one untiled img2img",
     "style_import": "bulk import of style images: images/s of styles import vs plain adds (tiny, CPU)",
+    "queue": "the job queue: submits/s and claim latency for 1, 2, 4 processes on PostgreSQL vs one on SQLite",
     "access": "keys and rate limit per request: keys.json + in-memory buckets vs PostgreSQL, same run",
 }
 

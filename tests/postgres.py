@@ -67,9 +67,18 @@ class PostgresServer:
         if self._as_root:
             shutil.chown(self.root, ADMIN_USER)
         self._run("initdb", "-D", str(data), "-U", ADMIN_USER, "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port} -c fsync=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
+        self.resume()
         return self
+
+    def resume(self) -> None:
+        """Start the server on its data folder and port (after `start`'s initdb, or after `pause`)."""
+        options = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port} -c fsync=off -c max_connections=200"
+        data, log = str(self.root / "data"), str(self.root / "server.log")
+        self._run("pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "start")
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage: its clients are disconnected); `resume` ends it."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def new_database(self) -> str:
         """A fresh, empty database; its URL."""

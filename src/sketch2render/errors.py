@@ -180,6 +180,16 @@ class RayUnavailable(Unavailable):
     code = "ray_unavailable"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database `S2R_DATABASE_URL` names does not answer (down, unreachable, shutting down)."""
+
+    code = "database_unavailable"
+
+    def __init__(self, message: str, **kwargs):
+        kwargs.setdefault("headers", {"Retry-After": "5"})
+        super().__init__(message, **kwargs)
+
+
 class RenderTimeout(Unavailable):
     code = "render_timeout"
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
-from .errors import InsufficientStorage, S2RError, StorageReadOnly
+from .errors import DatabaseUnavailable, InsufficientStorage, S2RError, StorageReadOnly
 from .files import temp_path
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 READ_ONLY = frozenset({errno.EROFS})
 SQLITE_FULL, SQLITE_READONLY = 13, 8  # primary result codes (the low byte of an extended one)
 PG_DISK_FULL, PG_READ_ONLY = "53100", "25006"  # PostgreSQL's SQLSTATEs: disk_full, read_only_sql_transaction
+PG_GONE = ("08", "57P01", "57P02", "57P03")  # no connection; the server shutting down, crashed, starting
 PROBE_NAME = "write-probe"  # the probe is `.write-probe.<random>.tmp`, removed at once
 
 
@@ -151,9 +153,12 @@ def read_only(folder: Path | None) -> StorageReadOnly:
 
 
 def translate(exc: BaseException, folder: Path | None = None) -> S2RError | None:
-    """The user's error for a write that failed on a full disk or a read-only folder, else None.
-    `folder` names where it was writing (else the file the OSError names). A database error may come
-    wrapped by SQLAlchemy; PostgreSQL says it by SQLSTATE."""
+    """The user's error for a write that failed on a full disk or a read-only folder, or for a
+    database server that does not answer (503 `database_unavailable`), else None. `folder` names
+    where it was writing (else the file the OSError names). A database error may come wrapped by
+    SQLAlchemy; PostgreSQL says it by SQLSTATE."""
+    if isinstance(exc, DatabaseOperationalError) and _server_gone(exc.orig):
+        return DatabaseUnavailable("the database does not answer (S2R_DATABASE_URL); retry in a moment")
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
     sqlstate = getattr(exc, "sqlstate", None)
@@ -177,6 +182,15 @@ def translate(exc: BaseException, folder: Path | None = None) -> S2RError | None
         if primary == SQLITE_READONLY or "readonly database" in message:
             return read_only(folder)
     return None
+
+
+def _server_gone(orig: BaseException | None) -> bool:
+    """A PostgreSQL driver error saying the server is not there (psycopg's errors carry a SQLSTATE,
+    None when no connection was made; SQLite's carry none: a locked file is not a server away)."""
+    if orig is None or not hasattr(orig, "sqlstate"):
+        return False
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(PG_GONE)
 
 
 @contextlib.contextmanager

@@ -46,10 +46,14 @@ class FakeRenderService:
         fail_with: BaseException | None = None,
     ) -> None:
         self.settings = settings
-        self.library = library or StyleLibrary(
-            Path(settings.styles_dir),
-            FakeEmbeddings(),
-            collections_url=settings.store_url(Path(settings.styles_dir) / COLLECTIONS_FILE),
+        self.library = (
+            library
+            if library is not None
+            else StyleLibrary(
+                Path(settings.styles_dir),
+                FakeEmbeddings(),
+                collections_url=settings.store_url(Path(settings.styles_dir) / COLLECTIONS_FILE),
+            )
         )
         self.search = HybridSearch(self.library)
         self.models: ModelSet | None = None

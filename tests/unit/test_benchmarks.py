@@ -257,3 +257,14 @@ def test_the_cli_runs_a_benchmark_from_the_checkout():
         assert data.get("benchmark") == "gpu"
     else:
         assert data == {"skipped": "no CUDA"}  # one line, exit 0: nothing to measure without a GPU
+
+
+def test_queue_tiny():
+    args = ["--jobs", "24", "--processes", "1,2"]
+    results = check_envelope(bench("queue", "--size", "tiny", *args, timeout=600), "queue")
+    runs = results["runs"]
+    assert [(r["backend"], r["processes"]) for r in runs] == [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
+    for run in runs:
+        assert run["jobs"] == 24 and sum(run["claimed_by_process"]) == 24  # each job claimed once, by some process
+        assert run["submits_per_s"] > 0 and run["claims_per_s"] > 0 and is_stats(run["claim"])
+    assert runs[0]["submits_vs_sqlite"] == 1.0

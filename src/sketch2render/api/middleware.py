@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Match
 
 from ..errors import RateLimited, Unauthorized, Unavailable
 from ..principals import ANONYMOUS, Authenticator, Principal
+from ..storage import translate
 from .limits import RequestLimiter
 from .live_tokens import LiveTokens
 from .metrics import ApiMetrics
@@ -55,7 +56,8 @@ async def send_error(send: Send, status: int, code: str, message: str, headers: 
 
 class ResponseGuard:
     """`X-Content-Type-Options: nosniff` on every response; an exception that escaped everything
-    else becomes a logged 500 JSON error without a traceback."""
+    else becomes a logged 500 JSON error without a traceback (or, when it is a storage fault
+    `storage.translate` knows, such as a database that is away, that fault's own error)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,7 +77,12 @@ class ResponseGuard:
 
         try:
             await self.app(scope, receive, guarded_send)
-        except Exception:
+        except Exception as exc:
+            known = translate(exc)  # e.g. the key check in a middleware meeting a database that is away
+            if known is not None and not started:
+                log.warning("%s %s: %s", scope.get("method"), scope.get("path"), known.message)
+                await send_error(guarded_send, known.http_status, known.code, known.message, known.headers)
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await send_error(guarded_send, 500, "internal_error", "internal server error; see the server log")

@@ -39,6 +39,7 @@ from .metrics import (
 from .readiness import Check, chroma_problem, claim_problem, run_checks
 
 if TYPE_CHECKING:
+    from ..jobs.notify import EventBridge
     from ..models import ModelSet
     from ..scale.ray_backend import RayBackend
 
@@ -84,6 +85,7 @@ class ApiRuntime:
         self.sketches = DecodedSketches(enabled=settings.caches == "on")  # the POST's decoded sketches, for the worker
         self._loader: threading.Thread | None = None
         self._heartbeat: ChromaHeartbeat | None = None  # the Chroma server's, once its URL is known
+        self.bridge: EventBridge | None = None  # job events to and from the other API processes (PostgreSQL)
         # What /readyz checks beyond loading, the worker, the queue and shutdown (readiness.py).
         self.checks: list[Check] = [
             Check(CLAIM_FAILED, lambda: claim_problem(self.worker)),
@@ -126,12 +128,40 @@ class ApiRuntime:
                 limits=s.job_limits,
             )
         # --- end scale-out ---
+        self._bridge_processes()
         self.worker.start()
         if self.service is None or self.ray is not None:
             self._loader = threading.Thread(target=self._load, name="s2r-model-loader", daemon=True)
             self._loader.start()
         else:
             self._announce()
+
+    # --- several API processes on one PostgreSQL database (jobs/notify.py) ---------------------
+    def _bridge_processes(self) -> None:
+        """With `S2R_DATABASE_URL`, job events reach every API process on the database, and a cancel
+        asked of any of them stops the render where it runs. Nothing on SQLite (one process)."""
+        url = self.settings.database_url
+        if not url or not url.startswith(("postgresql", "postgres:")):
+            return
+        from ..jobs.notify import EventBridge
+
+        worker = self.worker
+        self.bridge = EventBridge(url, self.events, on_cancel=worker.stop_render if worker else None).start()
+
+    def _queue_depth(self) -> tuple[int, str | None]:
+        """Jobs waiting, and why the job database cannot say (None while it answers)."""
+        if self.store is None or self.store.closed:
+            return 0, None
+        try:
+            return self.store.depth(), None
+        except Exception as exc:  # the database is away: readiness says so instead of failing
+            translated = storage.translate(exc)
+            return 0, f"job database unreachable: {translated.message if translated else type(exc).__name__}"
+
+    def _unbridge_processes(self) -> None:
+        bridge, self.bridge = self.bridge, None
+        if bridge is not None:
+            bridge.stop()
 
     def _finished(self, job: Job) -> None:
         """After each job: metrics, and what a render with picked styles teaches retrieval."""
@@ -205,6 +235,7 @@ class ApiRuntime:
         self.begin_shutdown()
         if self.worker:
             self.worker.stop(self.shutdown_grace)
+        self._unbridge_processes()
         if self.ray:  # scale-out: delete the Serve app, stop what it started
             self.ray.stop()
         if self.store:
@@ -304,7 +335,7 @@ class ApiRuntime:
     def readiness(self) -> dict[str, Any]:
         service = self.service  # one snapshot: the loader thread may set it meanwhile
         info = self.info(service)
-        depth = self.store.depth() if self.store and not self.store.closed else 0
+        depth, database_problem = self._queue_depth()
         worker_alive = bool(self.worker and self.worker.alive)
         queue_full = depth >= self.settings.queue_max
         reasons = []
@@ -314,6 +345,8 @@ class ApiRuntime:
             reasons.append("job worker not running")
         if queue_full:
             reasons.append("queue full")
+        if database_problem:
+            reasons.append(database_problem)
         if self.stopping.is_set():
             reasons.append("shutting down")
         faults = run_checks(self.checks, self.metrics)  # the worker's claims, the disk, the servers it needs

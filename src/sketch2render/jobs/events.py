@@ -6,6 +6,10 @@ except when the event carries it (a job's end: `{"job": Job}`, read by the worke
 
 Thread-safe: `publish` may be called from any thread; a listener's queue belongs to an asyncio
 loop and is fed through `call_soon_threadsafe`.
+
+Several API processes on one PostgreSQL database: `forward`, when set (notify.py's bridge), also
+sends each event published here to the other processes, whose bridges hand it to `deliver`
+(their local listeners only, never forwarded again).
 """
 
 from __future__ import annotations
@@ -13,17 +17,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 STATUS, PROGRESS, PREVIEW, SCORES, WAKE = "status", "progress", "preview", "scores", "wake"
+CANCEL = "cancel"  # a cancel was asked for (a stream reads the status; the process running the job stops it)
 
 
 @dataclass(frozen=True)
 class JobEvent:
     job_id: str
-    kind: str  # status | progress | preview | scores
+    kind: str  # status | progress | preview | scores | cancel
     data: dict
 
 
@@ -52,11 +57,19 @@ class JobEvents:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self.forward: Callable[[JobEvent], None] | None = None  # to the other API processes (notify.py)
 
     def publish(self, job_id: str, kind: str, data: dict | None = None) -> None:
-        with self._lock:
-            listeners = list(self._listeners.get(job_id, ()))
         event = JobEvent(job_id, kind, data or {})
+        self.deliver(event)
+        forward = self.forward
+        if forward is not None:
+            forward(event)
+
+    def deliver(self, event: JobEvent) -> None:
+        """Hand `event` to this process's listeners of its job (an event from another process comes here)."""
+        with self._lock:
+            listeners = list(self._listeners.get(event.job_id, ()))
         for listener in listeners:
             listener.put(event)
 

@@ -75,6 +75,10 @@ class JobWorkerPool:
             owner = next((w for w in self.workers if w.current_job == job_id), self.workers[0])
             return owner.cancel(job_id)
 
+    def stop_render(self, job_id: str) -> bool:
+        """Stop the job's render if a worker of this pool runs it (a cancel asked of another process)."""
+        return any(worker.stop_render(job_id) for worker in self.workers)
+
     def stop(self, grace: float) -> None:
         """Stop every worker at once (each lets its job finish within `grace`, else re-queues it)."""
         threads = [threading.Thread(target=w.stop, args=(grace,), name="s2r-pool-stop") for w in self.workers]

@@ -39,7 +39,7 @@ from ..render.ports import PreviewFn, ProgressFn
 from ..sketch import imaging
 from . import deferred_scores
 from .deferred_scores import DeferredScorer, PendingScores
-from .events import PREVIEW, PROGRESS, SCORES, STATUS, JobEvents
+from .events import CANCEL, PREVIEW, PROGRESS, SCORES, STATUS, JobEvents
 from .executor import Execution, Executor
 from .outcomes import OUTPUTS_LOST, Outcome, outcome_of, outputs_present, timeout_error
 from .runner import RenderThread, ended_within
@@ -109,12 +109,26 @@ class JobWorker:
         self._wake.set()
 
     def cancel(self, job_id: str) -> Job:
+        """Cancel a job: flagged in the store, stopped here if it runs here; the `cancel` event tells
+        the streams and, through notify.py, the process that runs it (it also reads the flag when it
+        renews the job's lease)."""
         with self._lock:
             job = self.store.cancel(job_id)
-            if self._current and self._current[0] == job_id:
-                self._current[1].set()
-        self.events.publish(job_id, STATUS)
+            self._stop_current(job_id)
+        self.events.publish(job_id, CANCEL)
         return job
+
+    def stop_render(self, job_id: str) -> bool:
+        """Stop the job's render if this worker runs it (its cancel is in the store); True if it did."""
+        with self._lock:
+            return self._stop_current(job_id)
+
+    def _stop_current(self, job_id: str) -> bool:
+        current = self._current
+        if current and current[0] == job_id:
+            current[1].set()
+            return True
+        return False
 
     def stop(self, grace: float) -> None:
         """Stop taking jobs; give the running one `grace` seconds, then re-queue it."""
@@ -254,6 +268,8 @@ class JobWorker:
                 if now - renewed >= self.limits.lease_s / 3:
                     held = self.store.renew_lease(job.id, self.worker_id, self.limits.lease_s)
                     renewed = now
+                    if held and not cancel.is_set() and self.store.get(job.id).cancel_requested:
+                        cancel.set()  # asked of another process, its notice missed: the flag says so
                 else:
                     held = True
                 held = held and job.id not in self.store.expire_leases()
