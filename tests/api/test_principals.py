@@ -294,6 +294,31 @@ def test_fair_claim_order_in_the_store(tmp_path, database_url):
     store.close()
 
 
+def test_owners_turns_survive_the_history_and_an_upgrade(tmp_path, database_url):
+    """Each owner's last turn is kept apart from the jobs (a claim reads no finished history): pruned
+    jobs keep their owner's place, and a database from before the turns table fills it from its jobs."""
+    from jobsdb import execute
+
+    where = database_url or tmp_path / "j.sqlite3"
+    store = JobStore(where, tmp_path / "r", queue_max=50, max_history=100, owner_max=50)
+    for owner in ("a", "b"):
+        job = store.submit(b"x", {"steps": 1, "prompt": f"{owner}0"}, owner=owner)[0]
+        assert store.claim_next("w").id == job.id
+        store.finish(job.id, JobStatus.SUCCEEDED)
+        time.sleep(0.002)
+    execute(store, "DROP TABLE owner_turns")  # as before the table existed
+    execute(store, "UPDATE alembic_version_jobs SET version_num = 'jobs_0002'")
+    store.close()
+    store = JobStore(where, tmp_path / "r", queue_max=50, max_history=100, owner_max=50)
+    for owner in ("b", "a"):  # b's job first: a's turn is older, so a goes first
+        store.submit(b"x", {"steps": 1, "prompt": f"{owner}1"}, owner=owner)
+    assert store.claim_next("w").params["prompt"] == "a1"
+    execute(store, "DELETE FROM jobs WHERE status = 'succeeded'")  # the history pruned
+    store.submit(b"x", {"steps": 1, "prompt": "c1"}, owner="c")  # never started: goes before b
+    assert [store.claim_next("w").params["prompt"] for _ in range(2)] == ["c1", "b1"]
+    store.close()
+
+
 # --- secrets stay secret --------------------------------------------------------------------------
 def test_keys_never_reach_logs_job_records_or_metrics(team, caplog):
     caplog.set_level(logging.DEBUG)

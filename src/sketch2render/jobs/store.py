@@ -43,7 +43,7 @@ from ..database import Database, location_url, open_database
 from ..errors import Conflict, NotFound
 from ..files import atomic_write
 from . import admission, leases
-from .claims import next_job
+from .claims import next_job, take_turn
 from .job import NO_INPUTS, TERMINAL, Job, JobInputs, JobStatus, is_job_id
 from .lanes import supersede
 from .leases import MAX_ATTEMPTS, RESTART_REASON
@@ -262,6 +262,7 @@ class JobStore:
                     return None
                 if leases.claim(conn, job_id, worker_id, lease_s):
                     row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).mappings().one()
+                    take_turn(conn, row["owner"], row["started_at"])
                     return Job.from_row(row)
         return None
 
