@@ -53,6 +53,7 @@ __all__ = ["INPUT_NAME", "MAX_ATTEMPTS", "RESTART_REASON", "Job", "JobStatus", "
 INPUT_NAME = "sketch.input"  # the uploaded bytes, exactly as received (already checked to decode)
 DEFAULT_LEASE_S = 60.0  # how long a claim holds a job unless renewed (S2R_JOB_LEASE_S)
 SUBMIT_LOCK = zlib.crc32(b"sketch2render:jobs:submit")  # PostgreSQL: one submission checks the caps at a time
+STALE_SCORES_S = 600.0  # scores take seconds; a flag this old on a shared database was left by a dead process
 CLAIM_TRIES = 3  # a job another process took between our SELECT and UPDATE: look again
 Args = Mapping[str, object]
 
@@ -339,8 +340,15 @@ class JobStore:
         return bool(self._update(sql, {"result": json.dumps(result), "pending": int(scores_pending), "id": job_id}))
 
     def clear_scores_pending(self) -> int:
-        """At start: scores being computed when the server stopped will not come (jobs keep their images)."""
-        return self._update("UPDATE jobs SET scores_pending = 0 WHERE scores_pending <> 0", {})
+        """At start: scores being computed when the server stopped will not come (jobs keep their images).
+        On a database other processes share, only those of jobs that ended `STALE_SCORES_S` ago: a
+        live process may be scoring its own latest renders right now."""
+        if not self.database.is_postgres:
+            return self._update("UPDATE jobs SET scores_pending = 0 WHERE scores_pending <> 0", {})
+        return self._update(
+            "UPDATE jobs SET scores_pending = 0 WHERE scores_pending <> 0 AND finished_at < :cut",
+            {"cut": time.time() - STALE_SCORES_S},
+        )
 
     def cancel(self, job_id: str) -> Job:
         """Queued: cancelled at once. Running: flagged (the worker stops it). Finished: 409."""
