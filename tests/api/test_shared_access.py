@@ -75,5 +75,5 @@ def test_a_database_that_goes_away_is_a_503_with_retry_after_not_a_500(service, 
     assert one.get("/v1/renders", headers=bearer(issued["alice"])).status_code == 200
     postgres_server.drop_database(postgres_url)  # every connection to it ends; it cannot be reached again
     gone = one.get("/v1/renders", headers=bearer(issued["alice"]))
-    assert_error(gone, 503, "unavailable")
+    assert_error(gone, 503, "database_unavailable")
     assert gone.headers["retry-after"] == "5"

@@ -17,7 +17,7 @@ import anyio
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import BaseRoute, Match
 
-from ..errors import RateLimited, Unauthorized, Unavailable
+from ..errors import DatabaseUnavailable, RateLimited, Unauthorized
 from ..principals import ANONYMOUS, Authenticator, Principal
 from ..storage import translate
 from .limits import RequestLimiter
@@ -246,9 +246,9 @@ class AuthMiddleware:
             log.warning("keys or rate limits unavailable: %s", type(exc.orig or exc).__name__)
             return await send_error(
                 send,
-                Unavailable.http_status,
-                Unavailable.code,
-                "the database of keys and rate limits cannot be reached; retry shortly",
+                DatabaseUnavailable.http_status,
+                DatabaseUnavailable.code,
+                "the database of keys and rate limits does not answer (S2R_DATABASE_URL); retry in a moment",
                 {"Retry-After": "5"},
             )
         if principal is None:
