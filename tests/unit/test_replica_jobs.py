@@ -154,7 +154,10 @@ def test_a_replica_library_serves_only_what_came_with_the_job():
 
 
 def test_a_node_uses_its_own_folders_where_its_environment_names_them(tmp_path):
-    settings = Settings(home=tmp_path / "api", ray_resources=json.loads('{"render": 1}'))
-    assert node_settings(settings, {}) is settings
+    settings = Settings(
+        home=tmp_path / "api", ray_resources=json.loads('{"render": 1}'), database_url="postgresql://db.internal/s2r"
+    )
+    same = node_settings(settings, {})
+    assert same.home == settings.home and same.database_url is None  # a replica never opens the API's database
     mine = node_settings(settings, {"S2R_HOME": str(tmp_path / "node"), "S2R_MODEL_DIR": str(tmp_path / "w")})
     assert (mine.home, mine.model_dir, mine.ray_resources) == (tmp_path / "node", tmp_path / "w", {"render": 1.0})

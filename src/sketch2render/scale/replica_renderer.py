@@ -41,14 +41,15 @@ log = logging.getLogger("sketch2render.scale")
 
 def node_settings(settings: Settings, environ: dict[str, str] | None = None) -> Settings:
     """`settings` with the folders this node's environment sets (`S2R_HOME`, `S2R_MODEL_DIR`) in place of
-    the API machine's."""
+    the API machine's, and without the API's database (a replica opens no store: GPU nodes need no
+    route to PostgreSQL)."""
     env = os.environ if environ is None else environ
-    update: dict[str, Path] = {}
+    update: dict[str, Path | None] = {"database_url": None}
     if env.get("S2R_HOME"):
         update["home"] = Path(env["S2R_HOME"]).expanduser()
     if env.get("S2R_MODEL_DIR"):
         update["model_dir"] = Path(env["S2R_MODEL_DIR"]).expanduser()
-    return settings.model_copy(update=update) if update else settings
+    return settings.model_copy(update=update)
 
 
 @dataclass(frozen=True)
