@@ -18,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # the live streak's reads (the last quality start, the live starts after it) by index, not a history scan
+    op.execute("CREATE INDEX IF NOT EXISTS jobs_lane_started ON jobs (lane, started_at)")
     if sa.inspect(op.get_bind()).has_table("owner_turns"):
         return  # a file whose version table was lost (a restored copy): its turns are there
     op.create_table(
@@ -32,4 +34,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS jobs_lane_started")
     op.drop_table("owner_turns")
