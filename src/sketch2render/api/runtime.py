@@ -251,9 +251,7 @@ class ApiRuntime:
     # --- state ----------------------------------------------------------------------------
     def _family_summaries(self) -> list[dict]:
         """Each served family, before the service can say which are loaded."""
-        if self.families is None:
-            return []
-        return [entry.summary(self.families.default, False) for entry in self.families.entries]
+        return self.families.summaries() if self.families is not None else []
 
     def family_summaries(self) -> list[dict]:
         """What `GET /v1/families` lists: each served family, which is the default, which is loaded."""

@@ -10,6 +10,7 @@ is a 422 naming `family`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,11 @@ class ServedFamilies:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(entry.family for entry in self.entries)
+
+    def summaries(self, loaded: Collection[str] = ()) -> list[dict]:
+        """What `GET /v1/families` and `/readyz` list: each served family, which is the default, which
+        of them are `loaded` (in memory now)."""
+        return [entry.summary(self.default, entry.family in loaded) for entry in self.entries]
 
     def get(self, family: str) -> ServedFamily | None:
         return next((entry for entry in self.entries if entry.family == family), None)

@@ -106,7 +106,7 @@ class RenderService:
             "device": self.renderer.device,
             "models": self.models.ids(),
             "family": self.families.default,
-            "families": [e.summary(self.families.default, e.family in loaded) for e in self.families.entries],
+            "families": self.families.summaries(loaded),
         }
 
     def render(

@@ -208,7 +208,6 @@ class StylesService:
 
     def info(self) -> dict[str, Any]:
         default = self.families.default if self.families is not None else None
-        entries = self.families.entries if self.families is not None else ()
         return {
             "profile": self.models.profile,
             "smoke_test": self.models.smoke_test,
@@ -216,7 +215,7 @@ class StylesService:
             "device": self.device,
             "models": self.models.ids(),
             "family": default,
-            "families": [entry.summary(default, False) for entry in entries],
+            "families": self.families.summaries() if self.families is not None else [],
         }
 
 
