@@ -28,6 +28,7 @@ import pytest
 from api.conftest import wait_for as api_wait_for
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from sessions import kill_session, session_processes
 from waiting import eventually
 
 from sketch2render.api import create_app
@@ -83,27 +84,6 @@ def wait_replicas(n: int, timeout: float = 180.0) -> None:
 
 # --- `sketch2render serve` with the Ray backend, as a user starts it (runs first) --------------------
 START = "import sys; from sketch2render.cli import app; sys.argv[0] = 'sketch2render'; app()"
-
-
-def session_processes(sid: int) -> list[int]:
-    """Pids in a session (the API started in its own session; Ray's processes stay in it)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session ...
-            found.append(int(stat.parent.name))
-    return found
-
-
-def kill_session(sid: int) -> None:
-    for pid in session_processes(sid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ import httpx
 import pytest
 from api.conftest import wait_for as api_wait_for
 from PIL import Image, ImageDraw
+from sessions import kill_session
 from waiting import eventually
 
 from sketch2render.render import read_recipe
@@ -110,24 +111,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
         except AssertionError:
             continue
     for process in processes:
-        for pid in session_processes(process.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_session(process.pid)
         process.wait(10)
-
-
-def session_processes(sid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session ...
-            found.append(int(stat.parent.name))
-    return found
 
 
 def ray_node(args: list[str], log: Path, env: dict[str, str], *, mask: Path | None = None) -> subprocess.Popen:
@@ -226,11 +211,7 @@ def api(two_nodes: dict, tiny_models_dir: Path) -> Iterator[tuple[httpx.Client, 
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 pass
-        for pid in session_processes(process.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_session(process.pid)
         process.wait(10)
 
 
