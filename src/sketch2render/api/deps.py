@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import Settings
@@ -88,6 +88,10 @@ LibraryDep = Annotated[StyleLibrary, Depends(get_library)]
 SearchDep = Annotated[HybridSearch, Depends(get_search)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
+# a submission's retry key: printable ASCII, up to 200 characters (scoped to the caller by the route)
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
+]
 
 
 def check_style_ids(runtime: ApiRuntime, style_ids: list[str], scope: StyleScope | None = None) -> None:

@@ -19,14 +19,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field, create_model
 
 from ...config import Settings
 from ...principals import ANONYMOUS, UI_PRINCIPAL, Authenticator
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
+from ..deps import Caller, IdempotencyKey, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..live_tokens import LiveTokens
@@ -131,9 +131,7 @@ def submit_live(
     worker: WorkerDep,
     caller: Caller,
     form: Annotated[LiveRenderForm, Form(media_type="multipart/form-data")],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     form.speed = "live"
     return renders.submit_render(runtime, settings, store, worker, caller, form, idempotency_key)

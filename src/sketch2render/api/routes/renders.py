@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Form, Header, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -39,7 +39,17 @@ from ...sketch import imaging
 from ...sketch.control import CONTROL_TYPES
 from ...sketch.prepare import decode_sketch, prepare_sketch
 from ...storage import require_room, storing
-from ..deps import Caller, OwnedJob, RuntimeDep, SettingsDep, StoreDep, WorkerDep, check_style_ids, request_scope
+from ..deps import (
+    Caller,
+    IdempotencyKey,
+    OwnedJob,
+    RuntimeDep,
+    SettingsDep,
+    StoreDep,
+    WorkerDep,
+    check_style_ids,
+    request_scope,
+)
 from ..forms import RenderForm
 from ..handlers import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from ..regions import region_inputs
@@ -80,9 +90,7 @@ def submit_render(
     worker: WorkerDep,
     caller: Caller,
     form: Annotated[RenderForm, Form(media_type="multipart/form-data")],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     # Every check a submission passes before it is stored, in order.
     # 1. Fields were checked by name and value (`RenderForm`), now as `RenderParams` (422 naming the field); the key.
