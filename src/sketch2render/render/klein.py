@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from ..config import Settings
-from ..errors import Cancelled, InvalidParameter, OutOfMemory
+from ..errors import Cancelled, InvalidParameter
 from ..families import KLEIN, Family
 from ..models import ModelSet, resolve_device
 from ..schemas import ReferenceImage, ReferenceRecord, RenderParams, SpeedRecord, StyleHit
 from .caches import Caches
 from .fastpath import FastPath
+from .gpu_memory import out_of_memory_as_error
 from .ports import Generated, PreviewFn, ProgressFn, StyleImages, StyleReference
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 STYLE_SIDE = 512  # a style reference's longest side: ~1024 tokens each, so four stay cheap
 MIN_SIDE = 64  # the pipeline refuses a reference with a shorter side
+OOM_HINT = "try a smaller size, fewer styles, or S2R_OFFLOAD=model"
 
 
 def fit(image: Image.Image, longest: int) -> Image.Image:
@@ -54,12 +56,6 @@ def fit(image: Image.Image, longest: int) -> Image.Image:
 def on_grid(width: int, height: int, multiple: int) -> tuple[int, int]:
     """The size on the model's grid at or below (width, height)."""
     return max(multiple, width // multiple * multiple), max(multiple, height // multiple * multiple)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class KleinGenerator:
@@ -188,15 +184,6 @@ class KleinGenerator:
 
         return on_step_end
 
-    @staticmethod
-    def _out_of_memory(what: str) -> OutOfMemory:
-        """The domain error of a GPU out-of-memory (the cache emptied first)."""
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        return OutOfMemory(f"the GPU ran out of memory {what}; try a smaller size, fewer styles, or S2R_OFFLOAD=model")
-
     # --- render ------------------------------------------------------------------------------
     def generate(
         self,
@@ -231,7 +218,7 @@ class KleinGenerator:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the render was cancelled")
             generator = torch.Generator(device="cpu").manual_seed(seed)
-            try:
+            with out_of_memory_as_error(f"rendering {params.num_images} image(s) at {width}x{height}", OOM_HINT):
                 # 2. The call: distilled, so guidance 1.0 whatever was asked (it is refused when given).
                 t0 = time.perf_counter()
                 with torch.inference_mode():
@@ -254,12 +241,6 @@ class KleinGenerator:
                     decoded = self.pipe.vae.decode(latents.to(self.pipe.vae.dtype), return_dict=False)[0]
                     images = self.pipe.image_processor.postprocess(decoded, output_type="pil")
                     t2 = time.perf_counter()
-            except Cancelled:
-                raise
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                if not _is_oom(exc):
-                    raise
-                raise self._out_of_memory(f"rendering {params.num_images} image(s) at {width}x{height}") from exc
         if (grid_w, grid_h) != (width, height):
             images = [image.resize((width, height), Image.Resampling.LANCZOS) for image in images]
         record = self.record(first, styles, prompt)
@@ -296,7 +277,7 @@ class KleinGenerator:
             if self._inpaint is None:
                 self._inpaint = getattr(diffusers, self.family.inpaint_pipeline).from_pipe(self.pipe)
                 self._inpaint.set_progress_bar_config(disable=True)
-            try:
+            with out_of_memory_as_error(f"editing a {width}x{height} render", OOM_HINT):
                 with torch.inference_mode():
                     image = self._inpaint(
                         prompt=prompt,
@@ -311,11 +292,5 @@ class KleinGenerator:
                         generator=torch.Generator(device="cpu").manual_seed(seed),
                         callback_on_step_end=self._callback(params.steps, progress, cancel),
                     ).images[0]
-            except Cancelled:
-                raise
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                if not _is_oom(exc):
-                    raise
-                raise self._out_of_memory(f"editing a {width}x{height} render") from exc
         image = image.resize((width, height), Image.Resampling.LANCZOS) if image.size != parent.size else image
         return image, self.speed_record(params.speed), self.record("parent", styles, prompt)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from ..config import Settings
-from ..errors import Cancelled, InvalidParameter, OutOfMemory
+from ..errors import Cancelled, InvalidParameter
 from ..families import SD15, Family, style_only_scales
 from ..models import ModelSet, resolve_device
 from ..models.library_logs import quiet_libraries
@@ -27,6 +27,7 @@ from ..schemas import RenderParams, StyleHit
 from .caches import Caches
 from .device_pinning import pin, pinned
 from .fastpath import FastPath
+from .gpu_memory import out_of_memory_as_error
 from .loading import ControlNets, controlnet_loader, load_pipeline
 from .ports import Generated, PreviewFn, ProgressFn, StyleSource
 from .speed import Speeds
@@ -58,12 +59,6 @@ def enable_attention_slicing(pipe: StableDiffusionControlNetPipeline) -> None:
     for module in pipe.unet.modules():
         if isinstance(module, Attention) and not type(module.processor).__name__.startswith("IPAdapter"):
             module.set_attention_slice(module.sliceable_head_dim // 2)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class Renderer:
@@ -337,7 +332,8 @@ class Renderer:
                 speed.gpu = self.fast.describe()
             self._set_style_scale(params.style_mode, scale)
             generator = torch.Generator(device="cpu").manual_seed(seed)
-            try:
+            memory = f"rendering {params.num_images} image(s) at {width}x{height}"
+            with out_of_memory_as_error(memory, "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"):
                 # 3. Denoising loop (latents out, so the VAE decode is timed on its own)
                 t0 = time.perf_counter()
                 with torch.inference_mode():
@@ -370,17 +366,6 @@ class Renderer:
                     decoded = self.speeds.decode(self.pipe, latents, speed.decoder)
                     images = self.pipe.image_processor.postprocess(decoded, output_type="pil")
                     t2 = time.perf_counter()
-            except Cancelled:
-                raise
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                if not _is_oom(exc):
-                    raise
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                raise OutOfMemory(
-                    f"the GPU ran out of memory rendering {params.num_images} image(s) at {width}x{height}; "
-                    "try a smaller size, fewer images, or S2R_CPU_OFFLOAD=true"
-                ) from exc
         return Generated(images=images, denoise_s=t1 - t0, vae_decode_s=t2 - t1, speed=speed)
 
 
