@@ -119,6 +119,14 @@ class FamilyBuilds:
 Row = tuple[Callable[[], Any], Callable[[Any, int], Any]]  # (load the renderer, render once with seed i)
 
 
+def row_lines(configs: dict[str, Any], describe: Callable[[dict[str, Any]], str]) -> list[str]:
+    """One summary line per measured row: `describe`'s words, or the row's error."""
+    return [
+        f"  {name:24} error: {c['error']}" if "error" in c else f"  {name:24} {describe(c)}"
+        for name, c in configs.items()
+    ]
+
+
 def measure_rows(
     rows: dict[str, Row],
     only: str | None,

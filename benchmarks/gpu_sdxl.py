@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .gpu_measure import FamilyBuilds, check_images, family_models, measure_rows
+from .gpu_measure import FamilyBuilds, check_images, family_models, measure_rows, row_lines
 
 RUNS = {"tiny": (1, 2), "full": (1, 3)}  # (warm-up, timed) per row: a 30-step 1024² render is seconds
 PROMPT = "a ceramic vase on a wooden table, studio photograph, soft light"
@@ -152,12 +152,10 @@ def summary_lines(block: dict[str, Any]) -> list[str]:
         f"  sdxl: {block['profile']}, {block['resolution']}px, {block['steps']} steps (quality); "
         f"{block['wall_s']} s in all ({block['build_s']} s to build the models)"
     ]
-    for name, c in block["configs"].items():
-        if "error" in c:
-            lines.append(f"  {name:24} error: {c['error']}")
-        else:
-            lines.append(
-                f"  {name:24} {c['size']}px p50 {c['p50_s']:.3f} s, p99 {c['p99_s']:.3f} s, peak VRAM "
-                f"{c['peak_vram_gb']} GB (weights {c['weights_vram_gb']} GB), VAE upcast {c['vae']['force_upcast']}"
-            )
-    return lines
+    return lines + row_lines(
+        block["configs"],
+        lambda c: (
+            f"{c['size']}px p50 {c['p50_s']:.3f} s, p99 {c['p99_s']:.3f} s, peak VRAM "
+            f"{c['peak_vram_gb']} GB (weights {c['weights_vram_gb']} GB), VAE upcast {c['vae']['force_upcast']}"
+        ),
+    )
