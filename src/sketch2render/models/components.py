@@ -80,12 +80,15 @@ def build_controlnet(unet: UNet2DConditionModel, shapes: Shapes, variant_seed: i
     return controlnet
 
 
-def build_vae(shapes: Shapes) -> AutoencoderKL:
-    """AutoencoderKL with scale factor 8 (four blocks)."""
+def build_vae(
+    shapes: Shapes | SdxlShapes, *, seed_offset: int = 2, scaling_factor: float = 0.18215, force_upcast: bool = True
+) -> AutoencoderKL:
+    """AutoencoderKL with scale factor 8 (four blocks). SD 1.5's latent scale and diffusers' own
+    defaults unless a family says otherwise (SDXL: its latent scale; the fp16-fix VAE: no upcast)."""
     import torch
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(shapes.seed + 2)
+    torch.manual_seed(shapes.seed + seed_offset)
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -96,6 +99,8 @@ def build_vae(shapes: Shapes) -> AutoencoderKL:
         latent_channels=4,
         norm_num_groups=shapes.vae_norm_groups,
         sample_size=shapes.latent_size * 8,
+        scaling_factor=scaling_factor,
+        force_upcast=force_upcast,
     )
 
 

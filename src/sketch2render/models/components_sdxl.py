@@ -18,7 +18,6 @@ from .shapes_sdxl import SdxlShapes
 if TYPE_CHECKING:
     import torch
     from diffusers import (
-        AutoencoderKL,
         ControlNetUnionModel,
         EulerDiscreteScheduler,
         UNet2DConditionModel,
@@ -118,28 +117,6 @@ def build_union_controlnet(unet: UNet2DConditionModel, shapes: SdxlShapes) -> Co
         for conv in [embedding.conv_in, *embedding.blocks, embedding.conv_out]:
             conv.weight.normal_(0.0, (2.0 / conv.weight[0].numel()) ** 0.5, generator=generator)
     return controlnet
-
-
-def build_sdxl_vae(shapes: SdxlShapes, *, force_upcast: bool) -> AutoencoderKL:
-    """AutoencoderKL with scale factor 8 and SDXL's latent scale. The same seed for base/vae and the
-    fp16-fix VAE (whose real weights decode nearly the same images); only `force_upcast` differs."""
-    import torch
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(shapes.seed + 3)
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * len(shapes.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(shapes.vae_channels),
-        block_out_channels=shapes.vae_channels,
-        layers_per_block=shapes.vae_layers,
-        latent_channels=4,
-        norm_num_groups=shapes.vae_norm_groups,
-        sample_size=shapes.latent_size * 8,
-        scaling_factor=VAE_SCALING_FACTOR,
-        force_upcast=force_upcast,
-    )
 
 
 def build_text_encoders(shapes: SdxlShapes, vocab: dict[str, int]) -> tuple[CLIPTextModel, CLIPTextModelWithProjection]:

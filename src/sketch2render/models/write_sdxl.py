@@ -8,18 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clip_files import clip_vocab, rewrite_pil_processor_names, write_image_processor, write_tokenizer
-from .components import PICKLE_SUFFIXES, build_image_encoder, build_taesd, write_retrieval_clip
+from .components import PICKLE_SUFFIXES, build_image_encoder, build_taesd, build_vae, write_retrieval_clip
 from .components_sdxl import (
+    VAE_SCALING_FACTOR,
     build_few_step_lora,
     build_plus_adapter_weights,
     build_sdxl_scheduler,
     build_sdxl_unet,
-    build_sdxl_vae,
     build_text_encoders,
     build_union_controlnet,
 )
 from .layout_sdxl import LIGHTNING_LORA_FILE, SDXL_EXTRAS, SDXL_FOLDERS, SDXL_IP_ADAPTER
 from .shapes_sdxl import SdxlShapes
+
+# the base's VAE and the fp16-fix VAE share a seed (their real weights decode nearly the same images)
+SDXL_VAE_SEED = 3
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +59,9 @@ def write_sdxl_base(
         write_tokenizer(base / name, vocab, merges)
     text_encoder, text_encoder_2 = build_text_encoders(shapes, vocab)
     pipe = StableDiffusionXLPipeline(
-        vae=_cast(build_sdxl_vae(shapes, force_upcast=True), shapes),
+        vae=_cast(
+            build_vae(shapes, seed_offset=SDXL_VAE_SEED, scaling_factor=VAE_SCALING_FACTOR, force_upcast=True), shapes
+        ),
         text_encoder=_cast(text_encoder, shapes),
         text_encoder_2=_cast(text_encoder_2, shapes),
         tokenizer=CLIPTokenizer.from_pretrained(base / "tokenizer"),
@@ -98,7 +103,9 @@ def write_sdxl_models(root: Path, shapes: SdxlShapes) -> None:
     del controlnet
     ip_weights = build_plus_adapter_weights(unet, shapes)
     write_sdxl_base(root, shapes, unet, vocab, merges)
-    vae = build_sdxl_vae(shapes, force_upcast=False)  # madebyollin/sdxl-vae-fp16-fix runs in fp16
+    vae = build_vae(
+        shapes, seed_offset=SDXL_VAE_SEED, scaling_factor=VAE_SCALING_FACTOR, force_upcast=False
+    )  # madebyollin/sdxl-vae-fp16-fix runs in fp16
     _cast(vae, shapes).save_pretrained(root / SDXL_FOLDERS["vae"], safe_serialization=True)
     taesdxl = build_taesd(shapes)  # TAESDXL has TAESD's architecture (with SDXL-trained weights)
     _cast(taesdxl, shapes).save_pretrained(root / SDXL_EXTRAS["taesd"][0], safe_serialization=True)
