@@ -14,6 +14,7 @@ from api.conftest import assert_error, sketch_png, submit, wait_for
 from sketch2render.render import build_service, read_recipe
 from sketch2render.render.ports import RenderControls
 from sketch2render.schemas import StyleMeta
+from sketch2render.sketch.imaging import encode_png
 from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # edits with the tiny models: left out of `make test-fast`
@@ -22,16 +23,10 @@ W, H = 96, 64
 FEATHER = 4
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def box_mask(box: tuple[int, int, int, int], size: tuple[int, int] = (W, H)) -> bytes:
     mask = Image.new("L", size, 0)
     ImageDraw.Draw(mask).rectangle(box, fill=255)
-    return png(mask)
+    return encode_png(mask)
 
 
 def post_regions(client, masks: list[bytes], prompts: list[str], **fields):
@@ -50,7 +45,7 @@ def edit(client, job_id: str, mask: bytes, **fields):
 def test_region_masks_that_do_not_fit_are_422s_naming_the_field(client):
     left = box_mask((0, 0, 47, 63))
     assert_error(post_regions(client, [box_mask((0, 0, 9, 9), (W + 8, H))], ["x"]), 422, field="region_mask")
-    assert_error(post_regions(client, [png(Image.new("L", (W, H), 0))], ["x"]), 422, field="region_mask")
+    assert_error(post_regions(client, [encode_png(Image.new("L", (W, H), 0))], ["x"]), 422, field="region_mask")
     assert_error(post_regions(client, [left, left], ["only one"]), 422, field="region_prompt")
     assert_error(post_regions(client, [left], ["  "]), 422, field="region_prompt")
     accepted = post_regions(client, [left], ["gold"])
@@ -63,7 +58,7 @@ def test_edit_and_upscale_refuse_bad_masks_and_factors_with_422s_naming_the_fiel
     job = wait_for(client, submit(client, size="96").json()["id"])
     assert job["status"] == "succeeded"
     assert_error(edit(client, job["id"], box_mask((0, 0, 9, 9), (W + 8, H))), 422, field="mask")
-    assert_error(edit(client, job["id"], png(Image.new("L", (W, H), 0))), 422, field="mask")
+    assert_error(edit(client, job["id"], encode_png(Image.new("L", (W, H), 0))), 422, field="mask")
     assert_error(edit(client, job["id"], box_mask((0, 0, 9, 9)), feather="999"), 422, field="feather")
     assert_error(edit(client, job["id"], box_mask((0, 0, 9, 9)), guidance="3"), 422, field="guidance")
     for factor in ("3", "1", "8"):

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, sketch_png, submit, wait_for
 from sketch2render.render import build_service, read_recipe
+from sketch2render.sketch.imaging import encode_png
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
@@ -21,12 +22,6 @@ pytestmark = pytest.mark.slow  # renders with the tiny models
 def both(tmp_path_factory, tiny_sdxl_dir, tiny_models_dir):
     home = tmp_path_factory.mktemp("families-home")
     return build_service(make_settings(home, f"{tiny_sdxl_dir},{tiny_models_dir}"))
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_families_are_listed_with_the_default_first(harness, both):
@@ -85,7 +80,7 @@ def test_an_sdxl_edit_and_upscale_stay_on_sdxl(harness, both):
     edit = client.post(
         f"/v1/renders/{render['id']}/edit",
         data={"prompt": "gold leaf", "feather": "2"},
-        files={"mask": ("m.png", png(mask), "image/png")},
+        files={"mask": ("m.png", encode_png(mask), "image/png")},
     )
     edited = wait_for(client, edit.json()["id"], timeout=180)
     assert edited["status"] == "succeeded", edited
@@ -106,7 +101,10 @@ def test_a_sketch_and_a_family_with_regions(harness, both):
     client, _ = harness.client(service=both)
     left = Image.new("L", (96, 64), 0)
     ImageDraw.Draw(left).rectangle((0, 0, 47, 63), fill=255)
-    files = [("sketch", ("s.png", sketch_png(), "image/png")), ("region_mask", ("m.png", png(left), "image/png"))]
+    files = [
+        ("sketch", ("s.png", sketch_png(), "image/png")),
+        ("region_mask", ("m.png", encode_png(left), "image/png")),
+    ]
     data = {"prompt": "a box", "steps": "2", "size": "96", "seed": "5", "region_prompt": ["gold"], "family": "sdxl"}
     job = wait_for(client, client.post("/v1/renders", data=data, files=files).json()["id"], timeout=180)
     assert job["status"] == "succeeded", job

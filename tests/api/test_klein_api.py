@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from api.conftest import assert_error, sketch_png, submit, wait_for
 from sketch2render.render import build_service, read_recipe
+from sketch2render.sketch.imaging import encode_png
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
@@ -22,12 +23,6 @@ pytestmark = pytest.mark.slow  # renders with the tiny models
 def three(tmp_path_factory, tiny_klein_dir, tiny_sdxl_dir, tiny_models_dir):
     home = tmp_path_factory.mktemp("klein-api-home")
     return build_service(make_settings(home, f"{tiny_klein_dir},{tiny_sdxl_dir},{tiny_models_dir}"))
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_three_families_are_listed_and_each_renders(harness, three):
@@ -56,7 +51,7 @@ def test_a_klein_render_records_its_references_and_an_edit_and_upscale_stay_on_k
     edit = client.post(
         f"/v1/renders/{render['id']}/edit",
         data={"prompt": "gold leaf", "feather": "2"},
-        files={"mask": ("m.png", png(mask), "image/png")},
+        files={"mask": ("m.png", encode_png(mask), "image/png")},
     )
     edited = wait_for(client, edit.json()["id"], timeout=180)
     assert edited["status"] == "succeeded", edited
@@ -68,7 +63,7 @@ def test_a_klein_render_records_its_references_and_an_edit_and_upscale_stay_on_k
     refused = client.post(
         f"/v1/renders/{render['id']}/edit",
         data={"prompt": "gold", "style_strength": "0.2"},
-        files={"mask": ("m.png", png(mask), "image/png")},
+        files={"mask": ("m.png", encode_png(mask), "image/png")},
     )
     assert_error(refused, 422, field="style_strength")
     up = client.post(f"/v1/renders/{render['id']}/upscale", data={"factor": "2"})
@@ -99,7 +94,10 @@ def test_a_region_on_klein_is_a_422_naming_region_mask(harness, three):
     client, _ = harness.client(service=three)
     left = Image.new("L", (96, 64), 0)
     ImageDraw.Draw(left).rectangle((0, 0, 47, 63), fill=255)
-    files = [("sketch", ("s.png", sketch_png(), "image/png")), ("region_mask", ("m.png", png(left), "image/png"))]
+    files = [
+        ("sketch", ("s.png", sketch_png(), "image/png")),
+        ("region_mask", ("m.png", encode_png(left), "image/png")),
+    ]
     data = {"prompt": "a box", "steps": "2", "size": "96", "seed": "5", "region_prompt": ["gold"]}
     response = client.post("/v1/renders", data=data, files=files)
     assert response.status_code == 422, response.text

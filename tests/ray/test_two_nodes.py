@@ -12,7 +12,6 @@ stop every Ray process on the machine, other tests' too). Runs only as root (`un
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from waiting import eventually
 
 from sketch2render.render import read_recipe
 from sketch2render.scale.chroma_server import free_port
+from sketch2render.sketch.imaging import encode_png
 
 RAY = str(Path(sys.executable).parent / "ray")
 START = "import sys; from sketch2render.cli import app; sys.argv[0] = 'sketch2render'; app()"
@@ -62,24 +62,18 @@ print(json.dumps({
 """
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def sketch_png() -> bytes:
     image = Image.new("RGB", (SIZE, SIZE), "white")
     draw = ImageDraw.Draw(image)
     draw.rectangle((8, 8, 56, 56), outline="black", width=2)
     draw.line((8, 8, 56, 56), fill="black", width=2)
-    return png(image)
+    return encode_png(image)
 
 
 def box_mask(box: tuple[int, int, int, int]) -> bytes:
     mask = Image.new("L", (SIZE, SIZE), 0)
     ImageDraw.Draw(mask).rectangle(box, fill=255)
-    return png(mask)
+    return encode_png(mask)
 
 
 def can_unshare() -> str | None:
@@ -216,7 +210,7 @@ def api(two_nodes: dict, tiny_models_dir: Path) -> Iterator[tuple[httpx.Client, 
 
 
 def add_style(client: httpx.Client, title: str, tags: str, colour: tuple[int, int, int]) -> str:
-    image = png(Image.new("RGB", (48, 32), colour))
+    image = encode_png(Image.new("RGB", (48, 32), colour))
     data = {"title": title, "tags": tags}
     added = client.post("/v1/styles", data=data, files={"image": ("s.png", image, "image/png")})
     assert added.status_code == 201, added.text

@@ -7,7 +7,6 @@ Random weights: the pictures are noise, so every test compares outputs to each o
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sketch2render.render.inpaint import EditInputs, edit_params
 from sketch2render.render.ports import RenderControls
 from sketch2render.render.upscale import UpscaleInputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.sketch.imaging import encode_png
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
@@ -54,12 +54,6 @@ def params(**overrides) -> RenderParams:
 
 def pixels(result) -> np.ndarray:
     return np.asarray(result.images[0], dtype=np.int16)
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def ids(service) -> dict[str, str]:
@@ -221,7 +215,7 @@ def test_an_edit_keeps_the_parent_outside_its_band_and_an_upscale_doubles(servic
     w, h = parent.images[0].size
     mask = Image.new("L", (w, h), 0)
     mask.paste(255, (w // 4, h // 4, w // 2, h // 2))
-    inputs = EditInputs(parent_png, parent.control_image, png(mask), edit_params(parent.recipe.params, {}), 2)
+    inputs = EditInputs(parent_png, parent.control_image, encode_png(mask), edit_params(parent.recipe.params, {}), 2)
     edit = service.edit(inputs)
     recipe = edit.recipe
     assert recipe.family == "klein" and recipe.references.images[0].kind == "parent"

@@ -16,6 +16,7 @@ from sketch2render.errors import InvalidParameter
 from sketch2render.render import build_service, read_recipe, save_render
 from sketch2render.render.regions import background, ip_adapter_inputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.sketch.imaging import encode_png
 from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make test-fast`
@@ -23,25 +24,19 @@ pytestmark = pytest.mark.slow  # renders with the tiny models: left out of `make
 W, H = 96, 64
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def sketch() -> bytes:
     image = Image.new("RGB", (W, H), "white")
     draw = ImageDraw.Draw(image)
     draw.rectangle((10, 10, 40, 50), outline="black", width=2)
     draw.ellipse((52, 12, 86, 52), outline="black", width=2)
-    return png(image)
+    return encode_png(image)
 
 
 def half(side: str) -> bytes:
     """White on black: the left or right half of the sketch."""
     mask = Image.new("L", (W, H), 0)
     ImageDraw.Draw(mask).rectangle((0, 0, W // 2 - 1, H) if side == "left" else (W // 2, 0, W, H), fill=255)
-    return png(mask)
+    return encode_png(mask)
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +113,11 @@ def test_the_ip_adapter_gets_one_masked_image_per_styled_region_and_the_global_s
 
 
 def test_a_mask_of_another_size_an_empty_mask_and_a_missing_mask_are_refused(service):
-    wrong = png(Image.new("L", (W + 8, H), 255))
+    wrong = encode_png(Image.new("L", (W + 8, H), 255))
     with pytest.raises(InvalidParameter, match="must match") as caught:
         service.render(sketch(), region_params(["gold"], [wrong]), masks=[wrong])
     assert caught.value.field == "region_mask"
-    empty = png(Image.new("L", (W, H), 0))
+    empty = encode_png(Image.new("L", (W, H), 0))
     with pytest.raises(InvalidParameter, match="empty"):
         service.render(sketch(), region_params(["gold"], [empty]), masks=[empty])
     with pytest.raises(InvalidParameter, match="one mask per prompt"):
@@ -136,7 +131,7 @@ def test_a_sketch_several_times_the_render_size_takes_masks_of_its_own_size(serv
     big = Image.open(io.BytesIO(sketch())).resize((W * 4, H * 4), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     big.save(buffer, format=fmt)
-    masks = [png(Image.open(io.BytesIO(half("left"))).resize(big.size, Image.Resampling.NEAREST))]
+    masks = [encode_png(Image.open(io.BytesIO(half("left"))).resize(big.size, Image.Resampling.NEAREST))]
     result = service.render(buffer.getvalue(), region_params(["gold"], masks), masks=masks)
     assert result.images[0].size == (W, H) and len(result.recipe.regions) == 1
 
@@ -155,5 +150,5 @@ def test_paint_on_a_transparent_layer_is_a_mask():
 
     layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
     ImageDraw.Draw(layer).rectangle((0, 0, 9, 9), fill=(200, 30, 30, 255))
-    mask = decode_mask(png(layer), Settings().limits, size=(W, H), field="region_mask")
+    mask = decode_mask(encode_png(layer), Settings().limits, size=(W, H), field="region_mask")
     assert np.asarray(mask).sum() == 255 * 100

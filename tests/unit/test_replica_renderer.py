@@ -5,7 +5,6 @@ style (by id) serves the next job."""
 
 from __future__ import annotations
 
-import io
 import threading
 
 import pytest
@@ -21,21 +20,16 @@ from sketch2render.render.upscale import UpscaleInputs
 from sketch2render.scale.replica_jobs import EditJob, RenderJob, ShippedStyle, UpscaleJob
 from sketch2render.scale.replica_renderer import ReplicaRenderer
 from sketch2render.schemas import RenderParams, StyleHit, StyleRecord
+from sketch2render.sketch.imaging import encode_png
 from sketch2render.styles.ids import content_id
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def sketch() -> bytes:
     image = Image.new("RGB", (64, 64), "white")
     ImageDraw.Draw(image).rectangle((8, 8, 56, 56), outline="black", width=2)
-    return png(image)
+    return encode_png(image)
 
 
 def test_a_replica_renders_edits_and_upscales_from_what_its_jobs_brought(tmp_path, tiny_models_dir):
@@ -45,7 +39,7 @@ def test_a_replica_renders_edits_and_upscales_from_what_its_jobs_brought(tmp_pat
     red = StyleRecord(id=content_id(style_image), title="Red poster", width=48, height=32, added_at=0.0)
     blue = red.model_copy(update={"id": "b" * 16, "title": "Blue poster"})
     retrieved = Retrieved([StyleHit(style=red, score=1.0, lexical=1.0), StyleHit(style=blue, score=0.1)], False, 0.01)
-    styles = (ShippedStyle(red, png(style_image)),)  # Blue is a hit the selection will not use: not sent
+    styles = (ShippedStyle(red, encode_png(style_image)),)  # Blue is a hit the selection will not use: not sent
     steps: list[tuple[int, int]] = []
     controls = RenderControls(lambda step, total: steps.append((step, total)), threading.Event())
 
@@ -64,7 +58,7 @@ def test_a_replica_renders_edits_and_upscales_from_what_its_jobs_brought(tmp_pat
     inputs = EditInputs(
         parent_png=parent.images[0],
         control=rendered.result.control_image,
-        mask=png(mask),
+        mask=encode_png(mask),
         params=edit_params(recipe.params, {"prompt": "a red poster"}),
         feather=4,
     )

@@ -19,6 +19,7 @@ from sketch2render.render.inpaint import EditInputs, edit_params
 from sketch2render.render.ports import RenderControls
 from sketch2render.render.upscale import UpscaleInputs
 from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.sketch.imaging import encode_png
 from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
@@ -44,12 +45,6 @@ def params(**overrides) -> RenderParams:
 
 def pixels(result) -> np.ndarray:
     return np.asarray(result.images[0], dtype=np.int16)
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def ids(service) -> dict[str, str]:
@@ -153,7 +148,7 @@ def test_regions_each_get_their_own_style(service):
     left = Image.new("L", (128, 128), 0)
     left.paste(255, (0, 0, 64, 128))
     right = Image.eval(left, lambda v: 255 - v)
-    masks = [png(left), png(right)]
+    masks = [encode_png(left), encode_png(right)]
     regions = [
         RegionParams(prompt=p, mask_sha256=mask_sha256(m))
         for p, m in zip(["ornamental gold", "night sky"], masks, strict=True)
@@ -178,7 +173,7 @@ def test_an_edit_keeps_the_parent_outside_its_band_and_an_upscale_doubles(servic
     mask.paste(255, (w // 4, h // 4, w // 2, h // 2))
     changes = {"prompt": "gold leaf"}
     edit = service.edit(
-        EditInputs(parent_png, parent.control_image, png(mask), edit_params(parent.recipe.params, changes), 2)
+        EditInputs(parent_png, parent.control_image, encode_png(mask), edit_params(parent.recipe.params, changes), 2)
     )
     assert edit.recipe.family == "sdxl" and edit.recipe.params.family == "sdxl"
     before, after = np.asarray(parent.images[0], np.int16), np.asarray(edit.images[0], np.int16)
