@@ -19,11 +19,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, event, text
+from sqlalchemy import event, text
 
 from ..config import Settings
 from ..database import Database, open_database
@@ -127,17 +126,11 @@ class SharedRateLimiter:
             "fresh": float(self.burst - 1 if first else self.burst),
             "first": first,
         }
-        with self._taking() as conn:
+        with self.database.standalone(writes=True) as conn:  # one upsert, atomic by itself
             tokens, allowed = conn.execute(self._statement, args).one()
         if allowed:
             return None
         return max(1, math.ceil((1.0 - float(tokens)) / self.rate))
-
-    def _taking(self) -> AbstractContextManager[Connection]:
-        """One statement, atomic by itself: on PostgreSQL in autocommit (no BEGIN/COMMIT round trips)."""
-        if self.database.is_postgres:
-            return self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self.database.write()
 
     def forget(self, name: str) -> None:
         """Drop a principal's bucket (it starts full again)."""

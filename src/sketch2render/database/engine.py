@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +106,14 @@ class Database:
         on PostgreSQL each statement sees what is committed when it runs."""
         with self.engine.connect() as connection:
             yield connection.execution_options(**{READ_ONLY: True})
+
+    def standalone(self, *, writes: bool = False) -> AbstractContextManager[Connection]:
+        """A connection for statements that each stand alone (a per-request read, an atomic upsert): on
+        PostgreSQL in autocommit, with no BEGIN/COMMIT round trips around each; on SQLite the usual
+        transaction (`write()` when it `writes`, else `read()`)."""
+        if self.is_postgres:
+            return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.write() if writes else self.read()
 
     def peek(self, sql: str) -> object:
         """The first column of the first row of `sql`: for cheap reads a store makes very often (a

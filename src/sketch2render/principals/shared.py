@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -50,7 +49,7 @@ class DatabaseKeyStore:
         known, cached = self._cache
         if known is not None and now - self._checked_at < self.recheck_s:
             return cached
-        with self._reading() as conn:  # no lock held: requests on other threads read at once
+        with self.database.standalone() as conn:  # no lock held: requests on other threads read at once
             version = _version(conn)
             if version != known:
                 rows = conn.execute(text(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, name")).all()
@@ -60,13 +59,6 @@ class DatabaseKeyStore:
                 self._cache = (version, cached)
             self._checked_at = now
         return cached
-
-    def _reading(self) -> AbstractContextManager[Connection]:
-        """A connection for the per-request reads: on PostgreSQL in autocommit (each statement sees
-        what is committed, with no BEGIN/ROLLBACK round trips around it)."""
-        if self.database.is_postgres:
-            return self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self.database.read()
 
     def version(self) -> int:
         """Changes whenever a key is added or revoked, by any process."""
