@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 
@@ -28,3 +29,16 @@ def kill_session(sid: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def stop_server(process: subprocess.Popen, grace: float = 60.0) -> None:
+    """SIGTERM a server started in its own session, give it `grace` seconds to shut down, then kill
+    whatever is left of its session (Ray's processes, a Chroma server)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_session(process.pid)
+    process.wait(10)

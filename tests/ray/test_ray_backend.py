@@ -28,7 +28,7 @@ import pytest
 from api.conftest import wait_for as api_wait_for
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
-from sessions import kill_session, session_processes
+from sessions import session_processes, stop_server
 from waiting import eventually
 
 from sketch2render.api import create_app
@@ -109,14 +109,7 @@ def server(tmp_path, tiny_models_dir):
     try:
         yield process, f"http://127.0.0.1:{port}", tmp_path
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_session(process.pid)
-        process.wait(10)
+        stop_server(process)
         log.close()
 
 

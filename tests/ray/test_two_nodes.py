@@ -28,7 +28,7 @@ import httpx
 import pytest
 from api.conftest import wait_for as api_wait_for
 from PIL import Image, ImageDraw
-from sessions import kill_session
+from sessions import kill_session, stop_server
 from waiting import eventually
 
 from sketch2render.render import read_recipe
@@ -199,14 +199,7 @@ def api(two_nodes: dict, tiny_models_dir: Path) -> Iterator[tuple[httpx.Client, 
             eventually(ready, 300, 0.5, what=tail, ignoring=(httpx.HTTPError,))
             yield client, home
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_session(process.pid)
-        process.wait(10)
+        stop_server(process)
 
 
 def add_style(client: httpx.Client, title: str, tags: str, colour: tuple[int, int, int]) -> str:
