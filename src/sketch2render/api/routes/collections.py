@@ -50,6 +50,19 @@ class CollectionView(BaseModel):
     count: int  # styles in it the caller may see
     styles: list[StyleRecord] = Field(default_factory=list)  # only in the answer about one collection
 
+    @classmethod
+    def of(cls, found: Collection, records: list[StyleRecord], *, styles: bool = True) -> CollectionView:
+        """The view of a collection with the `records` of it the caller may see (listed when `styles`)."""
+        return cls(
+            name=found.name,
+            owner=found.owner,
+            visibility=found.visibility,
+            description=found.description,
+            created_at=found.created_at,
+            count=len(records),
+            styles=records if styles else [],
+        )
+
 
 class CollectionList(BaseModel):
     items: list[CollectionView]
@@ -58,15 +71,7 @@ class CollectionList(BaseModel):
 
 def view(library: StyleLibrary, found: Collection, caller: Principal, *, styles: bool = True) -> CollectionView:
     _, records = library.collection_styles(found.name, caller.name, admin=caller.is_admin)
-    return CollectionView(
-        name=found.name,
-        owner=found.owner,
-        visibility=found.visibility,
-        description=found.description,
-        created_at=found.created_at,
-        count=len(records),
-        styles=records if styles else [],
-    )
+    return CollectionView.of(found, records, styles=styles)
 
 
 @router.get(
@@ -129,11 +134,4 @@ def remove_style(library: LibraryDep, caller: Caller, name: Annotated[str, NAME]
 )
 def delete_collection(library: LibraryDep, caller: Caller, name: Annotated[str, NAME]) -> CollectionView:
     found = library.collections.delete(name, caller.name, admin=caller.is_admin)
-    return CollectionView(
-        name=found.name,
-        owner=found.owner,
-        visibility=found.visibility,
-        description=found.description,
-        created_at=found.created_at,
-        count=0,
-    )
+    return CollectionView.of(found, [])  # its styles stay in the library; it holds none now
