@@ -144,3 +144,20 @@ def sdxl_repos() -> dict[str, str]:
 def sdxl_hub(tiny_sdxl_dir: Path) -> Hub:
     """The tiny-sdxl models served as the sdxl profile's repos (tiny weights under the real ids)."""
     return Hub({repo: tiny_sdxl_dir / folder for repo, folder in sdxl_repos().items()}).start()
+
+
+def hub_env(folder: Path, hub: Hub, models: str, environ: dict[str, str]) -> dict[str, str]:
+    """A CLI's environment that downloads `models` from `hub`: its data folder `folder/home`, its cache
+    `folder/hf-cache` (no telemetry, no Xet; no bundled styles: not needed, and embedding 21 images
+    costs every command)."""
+    return {
+        **environ,
+        "S2R_HOME": str(folder / "home"),
+        "S2R_MODELS": models,
+        "S2R_DEVICE": "cpu",
+        "HF_HUB_CACHE": str(folder / "hf-cache"),
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+        "S2R_BUNDLED_STYLES": "false",
+    }

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub import SD15_REPOS, Hub, sd15_hub
+from hub import SD15_REPOS, Hub, hub_env, sd15_hub
 from waiting import eventually
 
 SKETCH = Path(__file__).parents[2] / "src" / "sketch2render" / "data" / "sketches" / "chiriqui_fig76_vase.png"
@@ -31,17 +31,7 @@ def hub(tiny_models_dir: Path):
 
 @pytest.fixture
 def env(tmp_path: Path, hub: Hub) -> dict[str, str]:
-    return {
-        **os.environ,
-        "S2R_HOME": str(tmp_path / "home"),
-        "S2R_MODELS": "auto",
-        "S2R_DEVICE": "cpu",
-        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
-        "HF_ENDPOINT": hub.url,
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "S2R_BUNDLED_STYLES": "false",  # not needed here; saves embedding 21 images per command
-    }
+    return hub_env(tmp_path, hub, "auto", dict(os.environ))
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:

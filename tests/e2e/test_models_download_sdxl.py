@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from builders import make_settings
-from hub import Hub, sdxl_hub, sdxl_repos
+from hub import Hub, hub_env, sdxl_hub, sdxl_repos
 
 from sketch2render.models.assets_sdxl import LICENCES, SDXL_REPOS
 
@@ -64,17 +64,7 @@ def hub(tiny_sdxl_dir: Path):
 
 @pytest.fixture
 def env(tmp_path: Path, hub: Hub) -> dict[str, str]:
-    return {
-        **os.environ,
-        "S2R_HOME": str(tmp_path / "home"),
-        "S2R_MODELS": "sdxl",
-        "S2R_DEVICE": "cpu",
-        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
-        "HF_ENDPOINT": hub.url,
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "S2R_BUNDLED_STYLES": "false",
-    }
+    return hub_env(tmp_path, hub, "sdxl", dict(os.environ))
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
