@@ -8,25 +8,23 @@ Random weights: the pictures are noise, so every test compares outputs to each o
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import make_settings
+from family_renders import SKETCH, ids, params, pixels, service_with_styles
 from PIL import Image
 
 from sketch2render.errors import Cancelled, InvalidParameter, OutOfMemory
 from sketch2render.families import KLEIN
-from sketch2render.render import build_service, save_render
+from sketch2render.render import save_render
 from sketch2render.render.inpaint import EditInputs, edit_params
 from sketch2render.render.ports import RenderControls
 from sketch2render.render.upscale import UpscaleInputs
-from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.schemas import RegionParams, RenderParams
 from sketch2render.sketch.imaging import encode_png
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
-SKETCH = (Path(__file__).parents[2] / "src/sketch2render/data/sketches/chiriqui_fig76_vase.png").read_bytes()
 STYLES = [
     ("Starry swirls", ["night sky", "swirling"]),
     ("Gold leaf", ["gold", "ornamental"]),
@@ -38,26 +36,8 @@ STYLES = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_klein_dir, tiny_sdxl_dir, tiny_models_dir):
-    home = tmp_path_factory.mktemp("klein-home")
-    svc = build_service(make_settings(home, f"{tiny_klein_dir},{tiny_sdxl_dir},{tiny_models_dir}"))
-    rng = np.random.default_rng(0)
-    for name, tags in STYLES:
-        pixels = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
-        svc.library.add_image(Image.fromarray(pixels), StyleMeta(title=name, tags=tags))
-    return svc
-
-
-def params(**overrides) -> RenderParams:
-    values = {"prompt": "swirling night sky", "steps": 2, "size": 64, "seed": 7, **overrides}
-    return RenderParams(**{k: v for k, v in values.items() if v is not None})
-
-
-def pixels(result) -> np.ndarray:
-    return np.asarray(result.images[0], dtype=np.int16)
-
-
-def ids(service) -> dict[str, str]:
-    return {r.title: r.id for r in service.library.list()}
+    models = f"{tiny_klein_dir},{tiny_sdxl_dir},{tiny_models_dir}"
+    return service_with_styles(tmp_path_factory.mktemp("klein-home"), models, STYLES)
 
 
 def passed(result) -> list[tuple[str, str | None]]:

@@ -6,11 +6,11 @@ Random weights: the pictures are noise, so every test compares outputs to each o
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from builders import make_settings
+from family_renders import SKETCH, ids, params, pixels, service_with_styles
 from PIL import Image
 
 from sketch2render.errors import InvalidParameter
@@ -18,37 +18,17 @@ from sketch2render.render import build_service, read_recipe, save_render
 from sketch2render.render.inpaint import EditInputs, edit_params
 from sketch2render.render.ports import RenderControls
 from sketch2render.render.upscale import UpscaleInputs
-from sketch2render.schemas import RegionParams, RenderParams, StyleMeta
+from sketch2render.schemas import RegionParams, RenderParams
 from sketch2render.sketch.imaging import encode_png
 from sketch2render.sketch.masks import mask_sha256
 
 pytestmark = pytest.mark.slow  # renders with the tiny models
 
-SKETCH = (Path(__file__).parents[2] / "src/sketch2render/data/sketches/chiriqui_fig76_vase.png").read_bytes()
-
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_sdxl_dir, tiny_models_dir):
-    home = tmp_path_factory.mktemp("sdxl-home")
-    svc = build_service(make_settings(home, f"{tiny_sdxl_dir},{tiny_models_dir}"))
-    rng = np.random.default_rng(0)
-    for name, tags in [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]:
-        pixels = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
-        svc.library.add_image(Image.fromarray(pixels), StyleMeta(title=name, tags=tags))
-    return svc
-
-
-def params(**overrides) -> RenderParams:
-    values = {"prompt": "swirling night sky", "steps": 2, "size": 64, "seed": 7, **overrides}
-    return RenderParams(**{k: v for k, v in values.items() if v is not None})
-
-
-def pixels(result) -> np.ndarray:
-    return np.asarray(result.images[0], dtype=np.int16)
-
-
-def ids(service) -> dict[str, str]:
-    return {r.title: r.id for r in service.library.list()}
+    styles = [("Starry swirls", ["night sky", "swirling"]), ("Gold leaf", ["gold", "ornamental"])]
+    return service_with_styles(tmp_path_factory.mktemp("sdxl-home"), f"{tiny_sdxl_dir},{tiny_models_dir}", styles)
 
 
 def test_the_first_profile_is_the_default_family_and_the_other_loads_on_first_use(service):
