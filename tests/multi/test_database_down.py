@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api.conftest import assert_error, submit, wait_for
+from api.conftest import TERMINAL, assert_error, submit, wait_for
 from api.fakes import FakeRenderService
 from builders import make_settings
 from fastapi.testclient import TestClient
@@ -18,7 +18,6 @@ from waiting import eventually
 from sketch2render.api import create_app
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture
@@ -34,7 +33,10 @@ def test_a_database_outage_is_a_503_and_the_app_comes_back_by_itself(own_server,
     settings = make_settings(tmp_path / "home", database_url=own_server.new_database())
     with TestClient(create_app(settings, FakeRenderService(settings), shutdown_grace=1.0)) as client:
         runtime = client.app.state.runtime
-        done = wait_for(client, submit(client).json()["id"])
+        # its quality scores come after it succeeded (deferred): wait for them, so the job is final
+        done = wait_for(
+            client, submit(client).json()["id"], lambda job: job["status"] in TERMINAL and not job["scores_pending"]
+        )
         assert done["status"] == "succeeded" and client.get("/readyz").status_code == 200
         assert runtime.bridge is not None and runtime.bridge.listening.is_set()
 
